@@ -1,0 +1,1 @@
+"""The ``calcdx`` command line: a thin layer over the Python API."""

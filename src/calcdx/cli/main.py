@@ -1,0 +1,159 @@
+"""Entry point of the ``calcdx`` command.
+
+Every command calls one library function and prints its result. Errors calcdx
+raises on purpose (:class:`~calcdx.errors.CalcdxError`) end with one line on
+standard error and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+
+from calcdx.case.files import read_cases
+from calcdx.cli.render import print_differential, print_entity
+from calcdx.errors import CalcdxError
+from calcdx.kb.loader import load_knowledge_base
+from calcdx.reasoning import default_engine
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="calcdx",
+    help="Soft-tissue calcification in radiology: differential diagnosis and CT analysis. "
+    "Not for clinical use.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+kb_app = typer.Typer(help="Inspect and validate the knowledge base.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+
+
+def _stdout() -> Console:
+    return Console(soft_wrap=False)
+
+
+@app.command()
+def ddx(
+    cases: Annotated[
+        list[str],
+        typer.Argument(help="Case files (.json), JSON Lines files (.jsonl) or - for stdin."),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print calcdx-differential/1 JSON (one line per case).")
+    ] = False,
+    top: Annotated[int, typer.Option(help="Rows of the table.", min=1)] = 10,
+) -> None:
+    """Rank the differential diagnosis of one or more cases."""
+    engine = default_engine()
+    batch = len(cases) > 1 or any(c == "-" or c.endswith(".jsonl") for c in cases)
+    failures = 0
+    console = _stdout()
+    for record in read_cases(cases):
+        if record.case is None:
+            failures += 1
+            if not batch:
+                raise CalcdxError(f"{record.origin}: {record.error}")
+            if as_json:
+                print(
+                    json.dumps(
+                        {"case_id": record.case_id, "error": f"{record.origin}: {record.error}"}
+                    )
+                )
+            else:
+                print(f"error: {record.origin}: {record.error}", file=sys.stderr)
+            continue
+        differential = engine.diagnose(record.case)
+        if as_json:
+            print(json.dumps(differential.to_dict(), indent=None if batch else 2))
+        else:
+            print_differential(console, differential, top=top)
+    if failures:
+        print(f"error: {failures} case(s) failed validation (see the lines above)", file=sys.stderr)
+        raise typer.Exit(2)
+
+
+@kb_app.command("list")
+def kb_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the knowledge base's entities."""
+    kb = load_knowledge_base()
+    if as_json:
+        items = [
+            {
+                "id": e.id,
+                "name": e.name,
+                "synonyms": e.synonyms,
+                "mechanism": e.mechanism,
+                "references": [r.model_dump(exclude_none=True) for r in e.references],
+            }
+            for e in kb
+        ]
+        print(json.dumps(items, indent=2))
+        return
+    console = _stdout()
+    for entity in kb:
+        console.print(f"{entity.id:<50} {entity.name}")
+    console.print(f"{len(kb)} entities")
+
+
+@kb_app.command("show")
+def kb_show(
+    entity_id: Annotated[str, typer.Argument(help="Entity id (see 'calcdx kb list').")],
+) -> None:
+    """Show one entity: findings, red flags, mimics, next steps, references."""
+    print_entity(_stdout(), load_knowledge_base()[entity_id])
+
+
+@kb_app.command("validate")
+def kb_validate(
+    path: Annotated[
+        Path | None, typer.Argument(help="Knowledge-base folder (default: the packaged one).")
+    ] = None,
+) -> None:
+    """Validate every knowledge-base file; exit 2 naming the file, field and problem."""
+    kb = load_knowledge_base(path)
+    figures = sum(len(e.figures()) for e in kb)
+    references = sum(len(e.references) for e in kb)
+    print(f"ok: {len(kb)} entities, {figures} published figures, {references} references")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 2 for bad input or usage.
+    """
+    try:
+        status = app(args=argv, prog_name="calcdx", standalone_mode=False)
+    except CalcdxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    return status if isinstance(status, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

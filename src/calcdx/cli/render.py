@@ -1,0 +1,64 @@
+"""Rich renderings of calcdx results for the terminal."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from calcdx.kb.schema import Entity
+from calcdx.reasoning.differential import Differential
+
+__all__ = ["print_differential", "print_entity"]
+
+
+def print_differential(console: Console, differential: Differential, *, top: int = 10) -> None:
+    """Print a differential as a ranked table with reasons, red flags and next findings."""
+    title = (
+        f"Differential for case {differential.case_id}" if differential.case_id else "Differential"
+    )
+    table = Table(title=title, show_lines=False, expand=False)
+    table.add_column("#", justify="right")
+    table.add_column("Entity")
+    table.add_column("P", justify="right")
+    table.add_column("For")
+    table.add_column("Against")
+    for rank, item in enumerate(differential.ranked[:top], start=1):
+        table.add_row(
+            str(rank),
+            f"{item.name}\n[dim]{item.entity}[/dim]",
+            f"{item.probability:.1%}",
+            "\n".join(f"{c.label} x{c.likelihood_ratio:.1f}" for c in item.supports[:3]),
+            "\n".join(f"{c.label} x{c.likelihood_ratio:.2f}" for c in item.against[:3]),
+        )
+    console.print(table)
+    for flag in differential.red_flags:
+        console.print(f"[bold red]RED FLAG[/bold red] {flag}")
+    if differential.ranked:
+        lead = differential.ranked[0]
+        console.print(f"[bold]Next step for {lead.name}:[/bold] {lead.next_steps[0]}")
+    if differential.next_findings:
+        console.print("[bold]Findings worth checking next:[/bold]")
+        for finding in differential.next_findings:
+            console.print(f"  {finding.field} = {finding.value}: {finding.why}")
+
+
+def print_entity(console: Console, entity: Entity) -> None:
+    """Print one knowledge-base entry."""
+    console.print(f"[bold]{entity.name}[/bold] ({entity.id}) - {entity.mechanism}")
+    if entity.synonyms:
+        console.print(f"Synonyms: {', '.join(entity.synonyms)}")
+    console.print(f"Prior: {entity.prior.tier} ({entity.prior.basis})")
+    for field, values in entity.findings.model_dump(exclude_defaults=True).items():
+        shown = ", ".join(
+            f"{value} ({freq['p'] if isinstance(freq, dict) else freq})"
+            for value, freq in values.items()
+        )
+        console.print(f"  {field}: {shown}")
+    for flag in entity.red_flags:
+        console.print(f"[red]Red flag:[/red] {flag}")
+    for mimic in entity.mimics:
+        console.print(f"Mimic {mimic.id}: {mimic.how_to_tell}")
+    for step in entity.next_steps:
+        console.print(f"Next: {step}")
+    for ref in entity.references:
+        console.print(f"[dim][{ref.key}] {ref.citation} {ref.doi or ref.url}[/dim]")

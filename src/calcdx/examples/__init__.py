@@ -1,0 +1,1 @@
+"""Example cases bundled with calcdx (case-format JSON)."""

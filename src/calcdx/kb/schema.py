@@ -1,0 +1,278 @@
+"""Schema of a knowledge-base entry (one YAML file per entity).
+
+Every file under ``kb/data/entities/`` is validated against :class:`Entity` when
+the knowledge base is loaded and in the test suite. Field values must be
+case-format vocabulary values; a frequency is a qualitative word from
+``kb/data/scale.yaml`` or a published figure with its source.
+
+Example
+-------
+.. code-block:: yaml
+
+    id: myositis_ossificans
+    name: Myositis ossificans
+    synonyms: [myositis ossificans circumscripta]
+    mechanism: ossification
+    prior: {tier: common, basis: "most post-traumatic HO; qualitative (no population figure)"}
+    findings:
+      location: {muscle: usual, fascia_intermuscular: sometimes}
+      pattern: {zonal_peripheral: {p: 0.8, source: R9, note: "mature lesions"}}
+    references:
+      - {key: R9, citation: "Author. Title. Journal 2000;1:1-2.", doi: "10.xxxx/yyyy"}
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from calcdx.case.vocabulary import load_vocabulary
+
+__all__ = [
+    "FREQUENCY_WORDS",
+    "MECHANISMS",
+    "PRIOR_TIERS",
+    "Danger",
+    "Entity",
+    "Figure",
+    "Findings",
+    "Mimic",
+    "Prior",
+    "Range",
+    "Reference",
+]
+
+FrequencyWord = Literal["always", "usual", "often", "sometimes", "occasional", "rare", "never"]
+FREQUENCY_WORDS: tuple[str, ...] = FrequencyWord.__args__  # type: ignore[attr-defined]
+
+PriorTier = Literal["very_common", "common", "uncommon", "rare", "very_rare"]
+PRIOR_TIERS: tuple[str, ...] = PriorTier.__args__  # type: ignore[attr-defined]
+
+Mechanism = Literal[
+    "dystrophic",
+    "metastatic",
+    "idiopathic",
+    "iatrogenic",
+    "calciphylaxis",
+    "crystal",
+    "ossification",
+    "neoplastic",
+    "vascular",
+    "parasitic",
+    "granulomatous",
+    "concretion",
+    "degenerative_physiological",
+    "genetic",
+    "foreign_or_artefact",
+    "mixed",
+]
+MECHANISMS: tuple[str, ...] = Mechanism.__args__  # type: ignore[attr-defined]
+
+_ENTRY = ConfigDict(extra="forbid", frozen=True)
+
+
+class Figure(BaseModel):
+    """A published frequency.
+
+    Attributes
+    ----------
+    p : float
+        The proportion, 0 to 1.
+    source : str
+        Key of one of this entry's ``references``.
+    note : str, optional
+        Cohort, numerator/denominator, modality.
+    """
+
+    model_config = _ENTRY
+
+    p: float = Field(ge=0.0, le=1.0)
+    source: str
+    note: str | None = None
+
+
+Frequency = FrequencyWord | Figure
+
+
+class Findings(BaseModel):
+    """For each case-format field, the values seen with this entity and how often.
+
+    Multi-valued fields (``pattern``, ``arrangement``, ``associated``,
+    ``clinical``): each frequency is P(value present | entity). Single-valued
+    fields (``region``, ``location``, ``organ``, ``matrix``, ``extent``,
+    ``evolution``): P(field = value | entity); what the listed values leave is
+    shared over the unlisted ones.
+    """
+
+    model_config = _ENTRY
+
+    region: dict[str, Frequency] = Field(default_factory=dict)
+    location: dict[str, Frequency] = Field(default_factory=dict)
+    organ: dict[str, Frequency] = Field(default_factory=dict)
+    matrix: dict[str, Frequency] = Field(default_factory=dict)
+    pattern: dict[str, Frequency] = Field(default_factory=dict)
+    extent: dict[str, Frequency] = Field(default_factory=dict)
+    arrangement: dict[str, Frequency] = Field(default_factory=dict)
+    associated: dict[str, Frequency] = Field(default_factory=dict)
+    evolution: dict[str, Frequency] = Field(default_factory=dict)
+    clinical: dict[str, Frequency] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _values_in_vocabulary(self) -> Findings:
+        vocabulary = load_vocabulary()
+        for field in type(self).model_fields:
+            for value in getattr(self, field):
+                if not vocabulary.allows(field, value):
+                    allowed = ", ".join(vocabulary.values(field))
+                    raise ValueError(
+                        f"findings.{field}: {value!r} is not a {field} value of the case "
+                        f"format; allowed: {allowed}"
+                    )
+        return self
+
+
+class Range(BaseModel):
+    """A typical range (about a 90 % interval), in the unit its field names."""
+
+    model_config = _ENTRY
+
+    min: float = Field(ge=0)
+    max: float = Field(gt=0)
+    source: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.max <= self.min:
+            raise ValueError(f"range max ({self.max}) must be greater than min ({self.min})")
+        return self
+
+
+class Prior(BaseModel):
+    """How common the entity is among soft-tissue calcifications.
+
+    Attributes
+    ----------
+    tier : str
+        One of ``very_common``, ``common``, ``uncommon``, ``rare``, ``very_rare``.
+    basis : str
+        The figure the tier rests on (with its reference key), or the words
+        "qualitative" and why, when the literature gives no figure.
+    """
+
+    model_config = _ENTRY
+
+    tier: PriorTier
+    basis: str = Field(min_length=3)
+
+
+class Danger(BaseModel):
+    """Why this entity must not be missed; raises a red flag when it stays likely."""
+
+    model_config = _ENTRY
+
+    kind: Literal["malignancy", "urgent", "infection_mimic", "do_not_biopsy"]
+    message: str = Field(min_length=10)
+
+
+class Mimic(BaseModel):
+    """Another entity that looks like this one, and how to tell them apart."""
+
+    model_config = _ENTRY
+
+    id: str
+    how_to_tell: str = Field(min_length=10)
+
+
+class Reference(BaseModel):
+    """A citation with a DOI or a web address."""
+
+    model_config = _ENTRY
+
+    key: str = Field(min_length=1)
+    citation: str = Field(min_length=10)
+    doi: str | None = None
+    url: str | None = None
+
+    @field_validator("doi")
+    @classmethod
+    def _doi_shape(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("10."):
+            raise ValueError(f"doi {value!r} must start with '10.' (give the bare DOI)")
+        return value
+
+    @model_validator(mode="after")
+    def _locatable(self) -> Reference:
+        if not self.doi and not self.url:
+            raise ValueError(f"reference {self.key!r} needs a doi or a url")
+        return self
+
+
+class Entity(BaseModel):
+    """One diagnosis of the knowledge base."""
+
+    model_config = _ENTRY
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(min_length=3)
+    synonyms: list[str] = Field(default_factory=list)
+    mechanism: Mechanism
+    prior: Prior
+    findings: Findings = Field(default_factory=Findings)
+    labs: dict[str, dict[str, Frequency]] = Field(default_factory=dict)
+    age_years: Range | None = None
+    female: Frequency | None = None
+    size_mm: Range | None = None
+    danger: Danger | None = None
+    red_flags: list[str] = Field(default_factory=list)
+    mimics: list[Mimic] = Field(default_factory=list)
+    next_steps: list[str] = Field(min_length=1)
+    references: list[Reference] = Field(min_length=1)
+    notes: str | None = None
+
+    @field_validator("labs")
+    @classmethod
+    def _labs_in_vocabulary(
+        cls, labs: dict[str, dict[str, Frequency]]
+    ) -> dict[str, dict[str, Frequency]]:
+        vocabulary = load_vocabulary()
+        for lab, levels in labs.items():
+            if not vocabulary.allows("labs", lab):
+                allowed = ", ".join(vocabulary.values("labs"))
+                raise ValueError(f"{lab!r} is not a lab of the case format; allowed: {allowed}")
+            for level in levels:
+                if not vocabulary.allows("lab_level", level):
+                    raise ValueError(f"labs.{lab}: {level!r} is not low, normal or high")
+        return labs
+
+    @model_validator(mode="after")
+    def _sources_resolve(self) -> Entity:
+        keys = {reference.key for reference in self.references}
+        if len(keys) != len(self.references):
+            raise ValueError("references: two references share a key; keys must be unique")
+        for where, figure in self.figures():
+            if figure.source not in keys:
+                raise ValueError(
+                    f"{where}: source {figure.source!r} is not a key of this entry's "
+                    f"references ({', '.join(sorted(keys))})"
+                )
+        for name, span in (("age_years", self.age_years), ("size_mm", self.size_mm)):
+            if span is not None and span.source is not None and span.source not in keys:
+                raise ValueError(f"{name}: source {span.source!r} is not a reference key")
+        return self
+
+    def figures(self) -> list[tuple[str, Figure]]:
+        """List every published figure in the entry with where it stands."""
+        found: list[tuple[str, Figure]] = []
+        for field in Findings.model_fields:
+            for value, frequency in getattr(self.findings, field).items():
+                if isinstance(frequency, Figure):
+                    found.append((f"findings.{field}.{value}", frequency))
+        for lab, levels in self.labs.items():
+            for level, frequency in levels.items():
+                if isinstance(frequency, Figure):
+                    found.append((f"labs.{lab}.{level}", frequency))
+        if isinstance(self.female, Figure):
+            found.append(("female", self.female))
+        return found

@@ -1,0 +1,225 @@
+"""The differential: posterior over entities, explained finding by finding.
+
+``P(e | findings) ∝ prior(e) × Π_f P(f | e)`` (naive Bayes, findings assumed
+conditionally independent given the entity). Each entity's probability is
+explained by the likelihood ratio of every stated finding,
+
+    LR_f(e) = P(f | e) / P(f | not e),
+
+where ``P(f | not e)`` averages the other entities weighted by their priors
+(the "evoking strength" of DXplain, as a ratio). Findings with LR >= 1.5 are
+listed as supporting, LR <= 1/1.5 as against.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from calcdx.case.model import Case
+from calcdx.reasoning.evidence import Evidence, gather_evidence
+from calcdx.reasoning.information import NextFinding, QuestionTable, next_findings, question_table
+from calcdx.reasoning.model import LikelihoodModel
+
+__all__ = ["DIFFERENTIAL_FORMAT", "Contribution", "Differential", "Engine", "RankedEntity"]
+
+DIFFERENTIAL_FORMAT: Final = "calcdx-differential/1"
+
+#: Entities below this posterior are left out of the list (but at least MIN_LISTED are shown).
+PROBABILITY_FLOOR: Final = 0.001
+MIN_LISTED: Final = 10
+#: A finding counts as supporting (against) when its likelihood ratio is above (below) this.
+NOTABLE_RATIO: Final = 1.5
+MAX_REASONS: Final = 6
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """How much one finding moved one entity: its likelihood ratio."""
+
+    finding: str
+    label: str
+    likelihood_ratio: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "finding": self.finding,
+            "likelihood_ratio": round(self.likelihood_ratio, 4),
+            "log10_lr": round(math.log10(self.likelihood_ratio), 4),
+        }
+
+
+@dataclass(frozen=True)
+class RankedEntity:
+    """One entity of the differential with its reasons."""
+
+    entity: str
+    name: str
+    probability: float
+    prior: float
+    contributions: tuple[Contribution, ...]
+    red_flags: tuple[str, ...]
+    next_steps: tuple[str, ...]
+    references: tuple[str, ...]
+
+    @property
+    def supports(self) -> list[Contribution]:
+        """Findings that raise this entity, strongest first."""
+        up = [c for c in self.contributions if c.likelihood_ratio >= NOTABLE_RATIO]
+        return sorted(up, key=lambda c: -c.likelihood_ratio)[:MAX_REASONS]
+
+    @property
+    def against(self) -> list[Contribution]:
+        """Findings that lower this entity, strongest first."""
+        down = [c for c in self.contributions if c.likelihood_ratio <= 1 / NOTABLE_RATIO]
+        return sorted(down, key=lambda c: c.likelihood_ratio)[:MAX_REASONS]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec's differential item, with the numbers behind the reasons."""
+        return {
+            "entity": self.entity,
+            "name": self.name,
+            "probability": round(self.probability, 6),
+            "prior": round(self.prior, 6),
+            "supports": [f"{c.label} (x{c.likelihood_ratio:.1f})" for c in self.supports],
+            "against": [f"{c.label} (x{c.likelihood_ratio:.2f})" for c in self.against],
+            "contributions": [c.to_dict() for c in self.contributions],
+            "red_flags": list(self.red_flags),
+            "next_steps": list(self.next_steps),
+            "references": list(self.references),
+        }
+
+
+@dataclass(frozen=True)
+class Differential:
+    """A ranked, explained differential for one case."""
+
+    case_id: str | None
+    ranked: tuple[RankedEntity, ...]
+    next_findings: tuple[NextFinding, ...]
+    red_flags: tuple[str, ...]
+    probabilities: dict[str, float] = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec's ``calcdx-differential/1`` object."""
+        return {
+            "format": DIFFERENTIAL_FORMAT,
+            "case_id": self.case_id,
+            "differential": [item.to_dict() for item in self.ranked],
+            "next_findings": [item.to_dict() for item in self.next_findings],
+            "red_flags": list(self.red_flags),
+            "probability_floor": PROBABILITY_FLOOR,
+        }
+
+
+def _references(entity_refs: list[Any]) -> tuple[str, ...]:
+    out = []
+    for ref in entity_refs:
+        locator = f"doi:{ref.doi}" if ref.doi else ref.url
+        out.append(f"{ref.citation} {locator}")
+    return tuple(out)
+
+
+class Engine:
+    """Scores cases against a compiled knowledge base.
+
+    Parameters
+    ----------
+    model : LikelihoodModel
+        Compiled tables (see :func:`calcdx.reasoning.model.compile_model`).
+    """
+
+    def __init__(self, model: LikelihoodModel) -> None:
+        self.model = model
+        self._questions: QuestionTable = question_table(model)
+        self._log_prior = np.log(model.prior)
+        kb = model.kb
+        entities = [kb[entity_id] for entity_id in model.entity_ids]
+        self._next_steps = [tuple(e.next_steps) for e in entities]
+        self._kb_flags = [tuple(e.red_flags) for e in entities]
+        self._danger = [e.danger for e in entities]
+        self._refs = [_references(e.references) for e in entities]
+        self._red_flag_probability = kb.scale.red_flag_probability
+
+    def posterior(self, evidence: list[Evidence]) -> NDArray[np.float64]:
+        """Posterior over entities given evidence, shape (E,), summing to 1."""
+        log_post = self._log_prior.copy()
+        for item in evidence:
+            log_post += np.log(item.likelihood)
+        log_post -= log_post.max()
+        post = np.exp(log_post)
+        return np.asarray(post / post.sum())
+
+    def _contributions(self, evidence: list[Evidence], index: int) -> tuple[Contribution, ...]:
+        if not evidence:
+            return ()
+        prior = self.model.prior
+        rest = 1.0 - prior[index]
+        out = []
+        for item in evidence:
+            mixture = float(item.likelihood @ prior)
+            p_not = (mixture - item.likelihood[index] * prior[index]) / rest
+            out.append(Contribution(item.key, item.label, float(item.likelihood[index] / p_not)))
+        return tuple(out)
+
+    def diagnose(self, case: Case, *, n_next: int = 5) -> Differential:
+        """Rank every entity for `case`.
+
+        Parameters
+        ----------
+        case : Case
+            A validated case.
+        n_next : int
+            How many next findings to suggest.
+
+        Returns
+        -------
+        Differential
+            Deterministic for a given case and knowledge base.
+        """
+        evidence = gather_evidence(case, self.model)
+        post = self.posterior(evidence)
+        order = sorted(range(len(post)), key=lambda i: (-post[i], self.model.entity_ids[i]))
+        listed = [
+            i for rank, i in enumerate(order) if rank < MIN_LISTED or post[i] >= PROBABILITY_FLOOR
+        ]
+        red_flags: list[str] = []
+        ranked = []
+        for i in listed:
+            flags = list(self._kb_flags[i])
+            danger = self._danger[i]
+            if danger is not None and post[i] >= self._red_flag_probability:
+                message = (
+                    f"{self.model.names[i]} ({danger.kind.replace('_', ' ')}) keeps "
+                    f"{post[i]:.0%}: {danger.message}"
+                )
+                flags.insert(0, message)
+                red_flags.append(message)
+            ranked.append(
+                RankedEntity(
+                    entity=self.model.entity_ids[i],
+                    name=self.model.names[i],
+                    probability=float(post[i]),
+                    prior=float(self.model.prior[i]),
+                    contributions=self._contributions(evidence, i),
+                    red_flags=tuple(flags),
+                    next_steps=self._next_steps[i],
+                    references=self._refs[i],
+                )
+            )
+        return Differential(
+            case_id=case.id,
+            ranked=tuple(ranked),
+            next_findings=tuple(
+                next_findings(case, post, self.model, self._questions, count=n_next)
+            ),
+            red_flags=tuple(red_flags),
+            probabilities={
+                eid: float(p) for eid, p in zip(self.model.entity_ids, post, strict=True)
+            },
+        )

@@ -1,0 +1,120 @@
+"""From a case to evidence: one likelihood vector per stated finding.
+
+Unknown (unstated) findings contribute nothing; stated values contribute
+P(value | e); findings listed in ``clinical_absent`` or
+``imaging.associated_absent`` contribute P(absent | e) = 1 - P(present | e).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from calcdx.case.model import Case
+from calcdx.case.vocabulary import CATEGORICAL_FIELDS
+from calcdx.reasoning.model import LAB_PREFIX, LikelihoodModel
+
+__all__ = ["Evidence", "gather_evidence"]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One stated finding and its likelihood under every entity.
+
+    Attributes
+    ----------
+    key : str
+        Machine-readable finding, e.g. ``pattern=zonal_peripheral``,
+        ``associated_absent=cleft_from_bone``, ``labs.phosphate=high``,
+        ``age_years=34``.
+    label : str
+        The finding in words for explanations.
+    likelihood : (E,) ndarray
+        P(finding | e).
+    """
+
+    key: str
+    label: str
+    likelihood: NDArray[np.float64]
+
+
+def _fmt(number: float) -> str:
+    return f"{number:g}"
+
+
+def gather_evidence(case: Case, model: LikelihoodModel) -> list[Evidence]:
+    """List the evidence a case states, in a fixed order.
+
+    Parameters
+    ----------
+    case : Case
+        A validated case.
+    model : LikelihoodModel
+        Compiled likelihood tables.
+
+    Returns
+    -------
+    list of Evidence
+        One item per stated finding; ``modality`` and ``id`` carry no evidence.
+    """
+    evidence: list[Evidence] = []
+    imaging = case.imaging
+    for field in CATEGORICAL_FIELDS:
+        value = getattr(imaging, field)
+        if value is not None:
+            evidence.append(
+                Evidence(f"{field}={value}", f"{field} {value}", model.categorical[(field, value)])
+            )
+    for field, values in (
+        ("pattern", imaging.pattern),
+        ("arrangement", imaging.arrangement),
+        ("associated", imaging.associated),
+        ("clinical", case.clinical),
+    ):
+        for value in values:
+            evidence.append(
+                Evidence(f"{field}={value}", f"{field} {value}", model.presence[(field, value)])
+            )
+    for field, values in (
+        ("associated", imaging.associated_absent),
+        ("clinical", case.clinical_absent),
+    ):
+        for value in values:
+            evidence.append(
+                Evidence(
+                    f"{field}_absent={value}",
+                    f"no {value} ({field})",
+                    1.0 - model.presence[(field, value)],
+                )
+            )
+    for lab, level in case.labs.items():
+        evidence.append(
+            Evidence(
+                f"{LAB_PREFIX}{lab}={level}",
+                f"{lab} {level}",
+                model.categorical[(LAB_PREFIX + lab, level)],
+            )
+        )
+    if imaging.size_mm is not None:
+        evidence.append(
+            Evidence(
+                f"size_mm={_fmt(imaging.size_mm)}",
+                f"size {_fmt(imaging.size_mm)} mm",
+                model.size.likelihood(imaging.size_mm),
+            )
+        )
+    patient = case.patient
+    if patient.age_years is not None:
+        evidence.append(
+            Evidence(
+                f"age_years={_fmt(patient.age_years)}",
+                f"age {_fmt(patient.age_years)} y",
+                model.age.likelihood(patient.age_years),
+            )
+        )
+    if patient.sex is not None:
+        likelihood = model.female if patient.sex == "female" else 1.0 - model.female
+        evidence.append(Evidence(f"sex={patient.sex}", patient.sex, likelihood))
+    return evidence

@@ -1,0 +1,250 @@
+"""The knowledge base compiled into likelihood tables.
+
+:func:`compile_model` turns the validated entity files into numpy arrays, once,
+so that scoring a case is a handful of array look-ups and sums.
+
+The model is naive Bayes over the case-format fields (in the spirit of DXplain's
+frequency tables and Kahn-style radiology networks):
+
+* each entity ``e`` has a prior weight from its prevalence tier;
+* a multi-valued field value (a pattern, an associated finding, a clinical
+  item) is a present/absent finding with P(present | e) from the entity's file
+  or, when the file does not list it, from ``background.yaml``;
+* a single-valued field (region, location, organ, matrix, extent, evolution,
+  each lab) is a categorical variable: listed values get their frequency, the
+  probability left over is shared by the unlisted values in proportion to the
+  field's background distribution, with a floor;
+* age and size are bell curves over the entity's typical range mixed with a broad
+  background; sex is P(female | e).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from calcdx.case.vocabulary import CATEGORICAL_FIELDS, MULTI_FIELDS, load_vocabulary
+from calcdx.kb.loader import KnowledgeBase, load_knowledge_base
+from calcdx.kb.schema import Entity, Range
+
+__all__ = ["LAB_PREFIX", "LikelihoodModel", "compile_model", "default_model"]
+
+#: Field name used for a lab in finding keys, e.g. ``labs.phosphate``.
+LAB_PREFIX: Final = "labs."
+
+#: A 90 % interval spans about 2 x 1.645 standard deviations.
+_Z90: Final = 2 * 1.645
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class RangeTable:
+    """Bell-curve parameters per entity for a numeric field (age or log size).
+
+    Attributes
+    ----------
+    centre, sd : (E,) ndarray
+        Mean and standard deviation of the bell curve, in the field's scale.
+    known : (E,) ndarray of bool
+        Whether the entity gives a typical range (else only the background).
+    background_density : float
+        Density of the broad background in the same scale.
+    share : float
+        Weight of the background in the mixture.
+    log_scale : bool
+        Whether values are compared on a log scale (size) or linearly (age).
+    """
+
+    centre: FloatArray
+    sd: FloatArray
+    known: NDArray[np.bool_]
+    background_density: float
+    share: float
+    log_scale: bool
+
+    def likelihood(self, value: float) -> FloatArray:
+        """Return p(value | e) for every entity, shape (E,)."""
+        x = float(np.log(max(value, 1e-3))) if self.log_scale else float(value)
+        z = (x - self.centre) / self.sd
+        bell = np.exp(-0.5 * z * z) / (self.sd * np.sqrt(2 * np.pi))
+        mixed = (1 - self.share) * bell + self.share * self.background_density
+        return np.where(self.known, mixed, self.background_density)
+
+
+@dataclass(frozen=True)
+class LikelihoodModel:
+    """Likelihood tables for every finding the case format can state.
+
+    Attributes
+    ----------
+    entity_ids : tuple of str
+        Entity ids, in the order of every array's last axis (length E).
+    names : tuple of str
+        Display names, same order.
+    prior : (E,) ndarray
+        Prior probabilities (prior tier weights, normalised).
+    presence : dict of (field, value) to (E,) ndarray
+        P(value present | e) for multi-valued fields.
+    categorical : dict of (field, value) to (E,) ndarray
+        P(field = value | e) for single-valued fields and labs (``labs.<lab>``).
+    female : (E,) ndarray
+        P(female | e).
+    age, size : RangeTable
+        Age in years and largest dimension in mm.
+    """
+
+    entity_ids: tuple[str, ...]
+    names: tuple[str, ...]
+    prior: FloatArray
+    presence: dict[tuple[str, str], FloatArray]
+    categorical: dict[tuple[str, str], FloatArray]
+    female: FloatArray
+    age: RangeTable
+    size: RangeTable
+    kb: KnowledgeBase
+
+    @property
+    def n_entities(self) -> int:
+        """Number of entities E."""
+        return len(self.entity_ids)
+
+    def index(self, entity_id: str) -> int:
+        """Position of `entity_id` along the entity axis."""
+        return self.entity_ids.index(entity_id)
+
+
+def _categorical_column(
+    kb: KnowledgeBase,
+    listed: dict[str, float],
+    values: tuple[str, ...],
+    background: dict[str, float],
+) -> FloatArray:
+    """P(value | entity) over `values` for one entity and one single-valued field."""
+    floor = kb.scale.unlisted_single_value_floor
+    probs = np.zeros(len(values))
+    total_listed = sum(listed.values())
+    unlisted = [i for i, v in enumerate(values) if v not in listed]
+    weights = np.array([background.get(values[i], 1.0) for i in unlisted], dtype=float)
+    if weights.sum() > 0:
+        weights /= weights.sum()
+    left = max(0.0, 1.0 - total_listed)
+    for i, value in enumerate(values):
+        if value in listed:
+            probs[i] = listed[value]
+    for w, i in zip(weights, unlisted, strict=True):
+        probs[i] = max(floor, left * w)
+    return np.asarray(probs / probs.sum(), dtype=np.float64)
+
+
+def _range_table(
+    spans: list[Range | None], share: float, background: tuple[float, float], log_scale: bool
+) -> RangeTable:
+    low, high = background
+    if log_scale:
+        low, high = np.log(max(low, 1e-3)), np.log(high)
+    centre, sd, known = [], [], []
+    for span in spans:
+        if span is None:
+            centre.append(0.0)
+            sd.append(1.0)
+            known.append(False)
+            continue
+        a, b = (
+            (np.log(max(span.min, 1e-3)), np.log(span.max)) if log_scale else (span.min, span.max)
+        )
+        centre.append((a + b) / 2)
+        sd.append(max((b - a) / _Z90, 0.1 if log_scale else 1.0))
+        known.append(True)
+    return RangeTable(
+        centre=np.array(centre),
+        sd=np.array(sd),
+        known=np.array(known),
+        background_density=1.0 / (high - low),
+        share=share,
+        log_scale=log_scale,
+    )
+
+
+def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
+    """Compile a knowledge base into likelihood tables.
+
+    Parameters
+    ----------
+    kb : KnowledgeBase
+        A validated knowledge base.
+
+    Returns
+    -------
+    LikelihoodModel
+        The tables; every probability strictly between 0 and 1.
+    """
+    vocabulary = load_vocabulary()
+    entities: list[Entity] = list(kb)
+    prior = np.array([kb.scale.prior_tier[e.prior.tier] for e in entities], dtype=float)
+    prior /= prior.sum()
+
+    presence: dict[tuple[str, str], FloatArray] = {}
+    for field in MULTI_FIELDS:
+        for value in vocabulary.values(field):
+            column = []
+            for entity in entities:
+                listed = getattr(entity.findings, field)
+                p = (
+                    kb.probability(listed[value])
+                    if value in listed
+                    else kb.background_multi(field, value)
+                )
+                column.append(p)
+            presence[(field, value)] = np.clip(np.array(column), 1e-4, 1 - 1e-4)
+
+    categorical: dict[tuple[str, str], FloatArray] = {}
+    fields: list[tuple[str, tuple[str, ...], dict[str, float], list[dict[str, float]]]] = []
+    for field in CATEGORICAL_FIELDS:
+        listed_per_entity = [
+            {v: kb.probability(f) for v, f in getattr(e.findings, field).items()} for e in entities
+        ]
+        fields.append((field, vocabulary.values(field), {}, listed_per_entity))
+    lab_background = kb.background.single.get("lab_level", {})
+    for lab in vocabulary.values("labs"):
+        listed_per_entity = [
+            {v: kb.probability(f) for v, f in e.labs.get(lab, {}).items()} for e in entities
+        ]
+        fields.append(
+            (LAB_PREFIX + lab, vocabulary.values("lab_level"), lab_background, listed_per_entity)
+        )
+    for field, values, background, listed_per_entity in fields:
+        table = np.stack(
+            [_categorical_column(kb, listed, values, background) for listed in listed_per_entity],
+            axis=1,
+        )
+        for row, value in enumerate(values):
+            categorical[(field, value)] = table[row]
+
+    female = np.array(
+        [kb.probability(e.female) if e.female is not None else 0.5 for e in entities], dtype=float
+    )
+    share = kb.scale.range_background_share
+    return LikelihoodModel(
+        entity_ids=tuple(e.id for e in entities),
+        names=tuple(e.name for e in entities),
+        prior=prior,
+        presence=presence,
+        categorical=categorical,
+        female=np.clip(female, 0.01, 0.99),
+        age=_range_table(
+            [e.age_years for e in entities], share, kb.scale.age_background_years, False
+        ),
+        size=_range_table([e.size_mm for e in entities], share, kb.scale.size_background_mm, True),
+        kb=kb,
+    )
+
+
+@lru_cache(maxsize=1)
+def default_model() -> LikelihoodModel:
+    """The compiled packaged knowledge base (built once per process)."""
+    return compile_model(load_knowledge_base())

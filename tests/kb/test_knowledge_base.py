@@ -1,0 +1,129 @@
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from calcdx.case import load_vocabulary
+from calcdx.cli.main import main
+from calcdx.errors import KnowledgeBaseError
+from calcdx.kb import default_kb_path, load_knowledge_base
+
+DATA = Path(__file__).parents[1] / "data"
+SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "case-format.md"
+
+
+def spec_entity_ids() -> list[str]:
+    lines = (DATA / "spec_entity_ids.txt").read_text().splitlines()
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_every_spec_entity_is_present():
+    kb = load_knowledge_base()
+    missing = sorted(set(spec_entity_ids()) - set(kb.entities))
+    assert missing == []
+
+
+@pytest.mark.skipif(not SPEC.exists(), reason="shared spec not beside the clone")
+def test_entity_list_matches_the_spec_text():
+    text = SPEC.read_text().split("## Entities the knowledge base must hold")[1]
+    text = text.split("## What `calcdx ddx` returns")[0]
+    assert re.findall(r"`([a-z0-9_]+)`", text) == spec_entity_ids()
+
+
+def test_every_entry_is_referenced_and_complete():
+    kb = load_knowledge_base()
+    for entity in kb:
+        assert entity.references, entity.id
+        assert all(ref.doi or ref.url for ref in entity.references), entity.id
+        assert entity.next_steps, entity.id
+        assert entity.prior.basis, entity.id
+
+
+def test_dangerous_entities_are_marked():
+    kb = load_knowledge_base()
+    for entity_id in ("synovial_sarcoma", "extraskeletal_osteosarcoma", "calciphylaxis"):
+        assert kb[entity_id].danger is not None, entity_id
+
+
+def test_vocabulary_file_matches_spec_when_available():
+    if not SPEC.exists():
+        pytest.skip("shared spec not beside the clone")
+    spec = SPEC.read_text()
+    vocabulary = load_vocabulary()
+    for field in ("pattern", "associated", "clinical", "region", "location", "organ"):
+        for value in vocabulary.values(field):
+            assert f"`{value}`" in spec, (field, value)
+
+
+@pytest.fixture
+def kb_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "kb"
+    shutil.copytree(default_kb_path(), target)
+    return target
+
+
+def edit_entity(folder: Path, entity_id: str, change) -> Path:
+    path = folder / "entities" / f"{entity_id}.yaml"
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda d: d["findings"].__setitem__("pattern", {"zonal": "usual"}),
+            r"gout_tophus\.yaml: findings: .*'zonal' is not a pattern value",
+        ),
+        (
+            lambda d: d.pop("references"),
+            r"gout_tophus\.yaml: references: required field is missing",
+        ),
+        (
+            lambda d: d["mimics"].append(
+                {"id": "no_such_entity", "how_to_tell": "never mind this"}
+            ),
+            r"gout_tophus\.yaml: mimics\[\d+\]\.id: 'no_such_entity' is not an entity id",
+        ),
+        (
+            lambda d: d["prior"].__setitem__("tier", "frequent"),
+            r"gout_tophus\.yaml: prior\.tier: 'frequent'",
+        ),
+        (
+            lambda d: d["findings"]["clinical"].__setitem__("gout", {"p": 0.9, "source": "R999"}),
+            r"gout_tophus\.yaml: .*source 'R999' is not a key of this entry's references",
+        ),
+        (lambda d: d.__setitem__("id", "gout"), r"gout_tophus\.yaml: id: 'gout' differs"),
+    ],
+)
+def test_broken_entry_names_file_field_and_problem(kb_copy, change, expected):
+    edit_entity(kb_copy, "gout_tophus", change)
+    with pytest.raises(KnowledgeBaseError, match=expected):
+        load_knowledge_base(kb_copy)
+
+
+def test_kb_validate_command(kb_copy, capsys):
+    assert main(["kb", "validate"]) == 0
+    assert re.match(r"ok: \d+ entities", capsys.readouterr().out)
+    (kb_copy / "entities" / "gout_tophus.yaml").write_text("id: [unclosed\n")
+    assert main(["kb", "validate", str(kb_copy)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: gout_tophus.yaml: not valid YAML")
+    assert err.count("\n") == 1
+
+
+def test_kb_list_json_and_show(capsys):
+    import json
+
+    assert main(["kb", "list", "--json"]) == 0
+    items = json.loads(capsys.readouterr().out)
+    assert {item["id"] for item in items} >= set(spec_entity_ids())
+    assert all({"id", "name", "synonyms", "references"} <= set(item) for item in items)
+    assert main(["kb", "show", "phlebolith"]) == 0
+    assert "Phlebolith" in capsys.readouterr().out
+    assert main(["kb", "show", "not_an_entity"]) == 2
+    assert "calcdx kb list" in capsys.readouterr().err

@@ -1,0 +1,142 @@
+"""The engine's maths against numbers worked by hand."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from calcdx.case import parse_case
+from calcdx.kb import default_kb_path, load_knowledge_base
+from calcdx.reasoning import Engine, compile_model
+
+REFERENCE = {
+    "key": "R1",
+    "citation": "Freire V, et al. Insights Imaging 2018;9:477-492.",
+    "doi": "10.1007/s13244-018-0619-0",
+}
+
+
+def entity(entity_id, tier, findings, **extra):
+    return {
+        "id": entity_id,
+        "name": entity_id.replace("_", " ").title(),
+        "mechanism": "dystrophic",
+        "prior": {"tier": tier, "basis": "qualitative: test entity"},
+        "findings": findings,
+        "next_steps": ["look again"],
+        "references": [REFERENCE],
+        **extra,
+    }
+
+
+@pytest.fixture
+def two_entity_engine(tmp_path: Path) -> Engine:
+    folder = tmp_path / "kb"
+    (folder / "entities").mkdir(parents=True)
+    for name in ("scale.yaml", "background.yaml"):
+        shutil.copy(default_kb_path() / name, folder / name)
+    # A: common (weight 0.3), punctate "often" (0.5), gout "usual" (0.75)
+    # B: uncommon (weight 0.1), punctate "rare" (0.03), gout unlisted -> background "rare" (0.03)
+    a = entity("alpha", "common", {"pattern": {"punctate": "often"}, "clinical": {"gout": "usual"}})
+    b = entity("beta", "uncommon", {"pattern": {"punctate": "rare"}})
+    for item in (a, b):
+        (folder / "entities" / f"{item['id']}.yaml").write_text(yaml.safe_dump(item))
+    return Engine(compile_model(load_knowledge_base(folder)))
+
+
+def test_two_entities_two_findings_by_hand(two_entity_engine):
+    case = parse_case(
+        {
+            "format": "calcdx-case/1",
+            "imaging": {"pattern": ["punctate"]},
+            "clinical_absent": ["gout"],
+        }
+    )
+    result = two_entity_engine.diagnose(case)
+    # priors 0.3 : 0.1 -> 0.75 : 0.25
+    # alpha: 0.75 * 0.5 * (1 - 0.75) = 0.09375
+    # beta:  0.25 * 0.03 * (1 - 0.03) = 0.007275
+    # P(alpha) = 0.09375 / (0.09375 + 0.007275) = 0.927988...
+    assert result.probabilities["alpha"] == pytest.approx(0.09375 / 0.101025, rel=1e-9)
+    assert result.probabilities["beta"] == pytest.approx(0.007275 / 0.101025, rel=1e-9)
+    alpha = result.ranked[0]
+    assert alpha.entity == "alpha"
+    ratios = {c.finding: c.likelihood_ratio for c in alpha.contributions}
+    # with two entities, P(f | not alpha) is beta's likelihood
+    assert ratios["pattern=punctate"] == pytest.approx(0.5 / 0.03)
+    assert ratios["clinical_absent=gout"] == pytest.approx(0.25 / 0.97)
+    assert [c.finding for c in alpha.supports] == ["pattern=punctate"]
+    assert [c.finding for c in alpha.against] == ["clinical_absent=gout"]
+
+
+def test_unknown_is_neutral_absent_is_evidence(two_entity_engine):
+    unknown = two_entity_engine.diagnose(parse_case({"format": "calcdx-case/1"}))
+    assert unknown.probabilities["alpha"] == pytest.approx(0.75)  # the prior, untouched
+    present = two_entity_engine.diagnose(
+        parse_case({"format": "calcdx-case/1", "clinical": ["gout"]})
+    )
+    absent = two_entity_engine.diagnose(
+        parse_case({"format": "calcdx-case/1", "clinical_absent": ["gout"]})
+    )
+    # present: 0.75*0.75 : 0.25*0.03 ; absent: 0.75*0.25 : 0.25*0.97
+    assert present.probabilities["alpha"] == pytest.approx(0.5625 / (0.5625 + 0.0075))
+    assert absent.probabilities["alpha"] == pytest.approx(0.1875 / (0.1875 + 0.2425))
+
+
+def test_next_finding_information_gain_by_hand(two_entity_engine):
+    result = two_entity_engine.diagnose(parse_case({"format": "calcdx-case/1"}))
+    best = result.next_findings[0]
+    # Question "gout?": P(yes) = 0.75*0.75 + 0.25*0.03 = 0.57
+    p = np.array([0.75, 0.25])
+
+    def h(q):
+        q = q[q > 0]
+        return float(-(q * np.log2(q)).sum())
+
+    yes = np.array([0.75 * 0.75, 0.25 * 0.03])
+    no = np.array([0.75 * 0.25, 0.25 * 0.97])
+    gain_gout = h(p) - (yes.sum() * h(yes / yes.sum()) + no.sum() * h(no / no.sum()))
+    yes = np.array([0.75 * 0.5, 0.25 * 0.03])
+    no = np.array([0.75 * 0.5, 0.25 * 0.97])
+    gain_punctate = h(p) - (yes.sum() * h(yes / yes.sum()) + no.sum() * h(no / no.sum()))
+    assert gain_gout > gain_punctate
+    assert (best.field, best.value) == ("clinical", "gout")
+    assert best.information_bits == pytest.approx(gain_gout, rel=1e-9)
+
+
+def test_same_case_same_output():
+    from calcdx.reasoning import diagnose
+
+    case = parse_case({"format": "calcdx-case/1", "imaging": {"region": "shoulder"}})
+    assert diagnose(case).to_dict() == diagnose(case).to_dict()
+
+
+def test_red_flag_raised_for_dangerous_entity_not_first():
+    from calcdx.reasoning import diagnose
+
+    case = parse_case(
+        {
+            "format": "calcdx-case/1",
+            "patient": {"age_years": 62},
+            "clinical_absent": ["trauma_recent"],
+            "imaging": {
+                "region": "thigh",
+                "location": "muscle",
+                "pattern": ["amorphous_cloudy"],
+                "associated": ["soft_tissue_mass", "enhancing_solid_component"],
+                "evolution": "growing",
+            },
+        }
+    )
+    result = diagnose(case)
+    flagged = [
+        r.entity
+        for r in result.ranked
+        if r.probability >= 0.03 and load_knowledge_base()[r.entity].danger is not None
+    ]
+    assert flagged
+    assert len(result.red_flags) == len(flagged)
+    for entity_id in flagged:
+        assert any(load_knowledge_base()[entity_id].name in flag for flag in result.red_flags)

@@ -1,0 +1,49 @@
+"""Accuracy on the literature test set (cases modelled on published reports)."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from calcdx.case import parse_case
+from calcdx.kb import load_knowledge_base
+from calcdx.reasoning import default_engine
+
+CASES = yaml.safe_load((Path(__file__).parents[1] / "data" / "literature_cases.yaml").read_text())
+
+
+def test_set_is_large_sourced_and_valid():
+    kb = load_knowledge_base()
+    assert len(CASES) >= 60
+    assert len({c["id"] for c in CASES}) == len(CASES)
+    for item in CASES:
+        assert item["truth"] in kb.entities, item["id"]
+        assert len(item["source"]) > 20, item["id"]
+        parse_case(item["case"])
+
+
+def test_top3_accuracy(record_property):
+    engine = default_engine()
+    ranks = []
+    for item in CASES:
+        ids = [r.entity for r in engine.diagnose(parse_case(item["case"])).ranked]
+        ranks.append(ids.index(item["truth"]) if item["truth"] in ids else len(ids))
+    top1 = sum(r == 0 for r in ranks) / len(ranks)
+    top3 = sum(r < 3 for r in ranks) / len(ranks)
+    record_property("top1", top1)
+    record_property("top3", top3)
+    print(f"literature set: n={len(ranks)} top-1={top1:.3f} top-3={top3:.3f}")
+    assert top3 >= 0.85
+    assert top1 >= 0.60
+
+
+@pytest.mark.parametrize("entity_id", ["phlebolith", "urolithiasis"])
+def test_classic_mimic_pair_is_separated_by_tail_and_rim_sign(entity_id):
+    sign = "tail_sign" if entity_id == "phlebolith" else "rim_sign"
+    case = parse_case(
+        {
+            "format": "calcdx-case/1",
+            "imaging": {"modality": "ct", "region": "pelvis", "size_mm": 4, "associated": [sign]},
+        }
+    )
+    assert default_engine().diagnose(case).ranked[0].entity == entity_id
