@@ -25,6 +25,9 @@ from calcdx.kb.schema import FREQUENCY_WORDS, PRIOR_TIERS, Entity, Figure
 
 __all__ = ["KnowledgeBase", "Scale", "default_kb_path", "load_knowledge_base"]
 
+#: libyaml's safe loader when PyYAML was built with it (about 10x faster), else PyYAML's own.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 class Scale(BaseModel):
     """Contents of ``scale.yaml``: the one place where words become numbers."""
@@ -116,7 +119,7 @@ def default_kb_path() -> Path:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text("utf-8"))
+        return yaml.load(path.read_text("utf-8"), Loader=_SAFE_LOADER)
     except FileNotFoundError:
         raise KnowledgeBaseError(f"{path.name}: file is missing from the knowledge base") from None
     except yaml.YAMLError as exc:

@@ -14,6 +14,7 @@ listed as supporting, LR <= 1/1.5 as against.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -22,7 +23,13 @@ from numpy.typing import NDArray
 
 from calcdx.case.model import Case
 from calcdx.reasoning.evidence import Evidence, gather_evidence
-from calcdx.reasoning.information import NextFinding, QuestionTable, next_findings, question_table
+from calcdx.reasoning.information import (
+    NextFinding,
+    QuestionTable,
+    information_gain,
+    next_findings,
+    question_table,
+)
 from calcdx.reasoning.model import LikelihoodModel
 
 __all__ = ["DIFFERENTIAL_FORMAT", "Contribution", "Differential", "Engine", "RankedEntity"]
@@ -62,10 +69,19 @@ class RankedEntity:
     name: str
     probability: float
     prior: float
-    contributions: tuple[Contribution, ...]
+    evidence: tuple[Evidence, ...] = field(repr=False)
+    likelihood_ratios: tuple[float, ...]
     red_flags: tuple[str, ...]
     next_steps: tuple[str, ...]
     references: tuple[str, ...]
+
+    @property
+    def contributions(self) -> tuple[Contribution, ...]:
+        """Every stated finding with its likelihood ratio for this entity."""
+        return tuple(
+            Contribution(item.key, item.label, ratio)
+            for item, ratio in zip(self.evidence, self.likelihood_ratios, strict=True)
+        )
 
     @property
     def supports(self) -> list[Contribution]:
@@ -79,6 +95,12 @@ class RankedEntity:
         down = [c for c in self.contributions if c.likelihood_ratio <= 1 / NOTABLE_RATIO]
         return sorted(down, key=lambda c: c.likelihood_ratio)[:MAX_REASONS]
 
+    @property
+    def notable(self) -> list[Contribution]:
+        """Supporting and opposing findings, largest effect first."""
+        both = self.supports + self.against
+        return sorted(both, key=lambda c: -abs(math.log(c.likelihood_ratio)))
+
     def to_dict(self) -> dict[str, Any]:
         """The spec's differential item, with the numbers behind the reasons."""
         return {
@@ -88,7 +110,7 @@ class RankedEntity:
             "prior": round(self.prior, 6),
             "supports": [f"{c.label} (x{c.likelihood_ratio:.1f})" for c in self.supports],
             "against": [f"{c.label} (x{c.likelihood_ratio:.2f})" for c in self.against],
-            "contributions": [c.to_dict() for c in self.contributions],
+            "contributions": [c.to_dict() for c in self.notable],
             "red_flags": list(self.red_flags),
             "next_steps": list(self.next_steps),
             "references": list(self.references),
@@ -145,6 +167,9 @@ class Engine:
         self._danger = [e.danger for e in entities]
         self._refs = [_references(e.references) for e in entities]
         self._red_flag_probability = kb.scale.red_flag_probability
+        self._prior_list: list[float] = model.prior.tolist()
+        # rank of each id in alphabetical order: the tie-breaker of equal probabilities
+        self._alphabetical = np.argsort(np.argsort(np.array(model.entity_ids)))
 
     def posterior(self, evidence: list[Evidence]) -> NDArray[np.float64]:
         """Posterior over entities given evidence, shape (E,), summing to 1."""
@@ -155,17 +180,16 @@ class Engine:
         post = np.exp(log_post)
         return np.asarray(post / post.sum())
 
-    def _contributions(self, evidence: list[Evidence], index: int) -> tuple[Contribution, ...]:
+    def _ratios(self, evidence: list[Evidence], listed: list[int]) -> NDArray[np.float64]:
+        """Likelihood ratio of every finding for every listed entity, shape (n, k)."""
         if not evidence:
-            return ()
+            return np.ones((0, len(listed)))
         prior = self.model.prior
-        rest = 1.0 - prior[index]
-        out = []
-        for item in evidence:
-            mixture = float(item.likelihood @ prior)
-            p_not = (mixture - item.likelihood[index] * prior[index]) / rest
-            out.append(Contribution(item.key, item.label, float(item.likelihood[index] / p_not)))
-        return tuple(out)
+        likelihood = np.stack([item.likelihood for item in evidence])
+        mixture = likelihood @ prior
+        chosen = likelihood[:, listed]
+        p_not = (mixture[:, None] - chosen * prior[listed]) / (1.0 - prior[listed])
+        return np.asarray(chosen / p_not)
 
     def diagnose(self, case: Case, *, n_next: int = 5) -> Differential:
         """Rank every entity for `case`.
@@ -182,32 +206,69 @@ class Engine:
         Differential
             Deterministic for a given case and knowledge base.
         """
-        evidence = gather_evidence(case, self.model)
-        post = self.posterior(evidence)
-        order = sorted(range(len(post)), key=lambda i: (-post[i], self.model.entity_ids[i]))
-        listed = [
-            i for rank, i in enumerate(order) if rank < MIN_LISTED or post[i] >= PROBABILITY_FLOOR
+        return self.diagnose_many([case], n_next=n_next)[0]
+
+    def diagnose_many(self, cases: Sequence[Case], *, n_next: int = 5) -> list[Differential]:
+        """Rank every entity for each case; the information gains are computed in one pass.
+
+        Parameters
+        ----------
+        cases : sequence of Case
+            Validated cases.
+        n_next : int
+            How many next findings to suggest per case.
+
+        Returns
+        -------
+        list of Differential
+            In input order; each equals :meth:`diagnose` of that case.
+        """
+        if not cases:
+            return []
+        evidences = [gather_evidence(case, self.model) for case in cases]
+        posteriors = np.stack([self.posterior(evidence) for evidence in evidences])
+        gains = information_gain(posteriors, self._questions)
+        return [
+            self._differential(case, evidence, post, gain, n_next)
+            for case, evidence, post, gain in zip(cases, evidences, posteriors, gains, strict=True)
         ]
+
+    def _differential(
+        self,
+        case: Case,
+        evidence: list[Evidence],
+        post: NDArray[np.float64],
+        gain: NDArray[np.float64],
+        n_next: int,
+    ) -> Differential:
+        ids, names = self.model.entity_ids, self.model.names
+        order = np.lexsort((self._alphabetical, -post))
+        cut = max(MIN_LISTED, int(np.count_nonzero(post >= PROBABILITY_FLOOR)))
+        listed: list[int] = order[:cut].tolist()
+        probability: list[float] = post.tolist()
         red_flags: list[str] = []
         ranked = []
-        for i in listed:
-            flags = list(self._kb_flags[i])
+        ratios = self._ratios(evidence, listed).T.tolist()
+        shared = tuple(evidence)
+        for column, i in enumerate(listed):
+            flags = self._kb_flags[i]
             danger = self._danger[i]
-            if danger is not None and post[i] >= self._red_flag_probability:
+            if danger is not None and probability[i] >= self._red_flag_probability:
                 message = (
-                    f"{self.model.names[i]} ({danger.kind.replace('_', ' ')}) keeps "
-                    f"{post[i]:.0%}: {danger.message}"
+                    f"{names[i]} ({danger.kind.replace('_', ' ')}) keeps "
+                    f"{probability[i]:.0%}: {danger.message}"
                 )
-                flags.insert(0, message)
+                flags = (message, *flags)
                 red_flags.append(message)
             ranked.append(
                 RankedEntity(
-                    entity=self.model.entity_ids[i],
-                    name=self.model.names[i],
-                    probability=float(post[i]),
-                    prior=float(self.model.prior[i]),
-                    contributions=self._contributions(evidence, i),
-                    red_flags=tuple(flags),
+                    entity=ids[i],
+                    name=names[i],
+                    probability=probability[i],
+                    prior=self._prior_list[i],
+                    evidence=shared,
+                    likelihood_ratios=tuple(ratios[column]),
+                    red_flags=flags,
                     next_steps=self._next_steps[i],
                     references=self._refs[i],
                 )
@@ -216,10 +277,8 @@ class Engine:
             case_id=case.id,
             ranked=tuple(ranked),
             next_findings=tuple(
-                next_findings(case, post, self.model, self._questions, count=n_next)
+                next_findings(case, post, gain, self.model, self._questions, count=n_next)
             ),
             red_flags=tuple(red_flags),
-            probabilities={
-                eid: float(p) for eid, p in zip(self.model.entity_ids, post, strict=True)
-            },
+            probabilities=dict(zip(ids, probability, strict=True)),
         )

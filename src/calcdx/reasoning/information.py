@@ -20,12 +20,18 @@ from calcdx.case.model import Case
 from calcdx.case.vocabulary import CATEGORICAL_FIELDS
 from calcdx.reasoning.model import LAB_PREFIX, LikelihoodModel
 
-__all__ = ["NextFinding", "QuestionTable", "entropy_bits", "next_findings", "question_table"]
+__all__ = [
+    "NextFinding",
+    "QuestionTable",
+    "information_gain",
+    "next_findings",
+    "question_table",
+]
 
 
 @dataclass(frozen=True)
 class QuestionTable:
-    """Every possible yes/no question with P(yes | e).
+    """Every possible yes/no question with P(yes | e), plus terms precomputed for speed.
 
     Attributes
     ----------
@@ -33,11 +39,19 @@ class QuestionTable:
         The question's case-format field (``pattern``, ``labs.phosphate``...) and value.
     p_yes : (Q, E) ndarray
         P(answer yes | e).
+    yes_log_yes, no_log_no : (Q, E) ndarray
+        ``p_yes * log2(p_yes)`` and ``(1 - p_yes) * log2(1 - p_yes)``.
+    index : dict of str to int
+        Row of ``"field=value"`` and first row of each field.
     """
 
     fields: tuple[str, ...]
     values: tuple[str, ...]
     p_yes: NDArray[np.float64]
+    yes_log_yes: NDArray[np.float64]
+    no_log_no: NDArray[np.float64]
+    rows_of_field: dict[str, NDArray[np.intp]]
+    row_of: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -61,51 +75,84 @@ class NextFinding:
 
 def question_table(model: LikelihoodModel) -> QuestionTable:
     """Gather all yes/no questions of a model (presence and categorical values)."""
-    keys = list(model.presence) + list(model.categorical)
-    rows = [model.presence.get(key, model.categorical.get(key)) for key in keys]
+    items = list(model.presence.items()) + list(model.categorical.items())
+    p_yes = np.clip(np.stack([row for _, row in items]), 1e-12, 1 - 1e-12)
+    fields = tuple(key[0] for key, _ in items)
     return QuestionTable(
-        fields=tuple(k[0] for k in keys),
-        values=tuple(k[1] for k in keys),
-        p_yes=np.stack([row for row in rows if row is not None]),
+        fields=fields,
+        values=tuple(key[1] for key, _ in items),
+        p_yes=p_yes,
+        yes_log_yes=p_yes * np.log2(p_yes),
+        no_log_no=(1 - p_yes) * np.log2(1 - p_yes),
+        rows_of_field={f: np.flatnonzero(np.array(fields) == f) for f in set(fields)},
+        row_of={f"{field}={value}": row for row, ((field, value), _) in enumerate(items)},
     )
 
 
-def entropy_bits(p: NDArray[np.float64], axis: int = -1) -> NDArray[np.float64]:
-    """Shannon entropy in bits along `axis` (0 log 0 = 0)."""
-    safe = np.where(p > 0, p, 1.0)
-    return np.asarray(-(p * np.log2(safe)).sum(axis=axis))
-
-
-def _asked(case: Case) -> set[str]:
-    """Fields and (field, value) pairs the case already answers."""
-    done: set[str] = set()
+def _unasked(case: Case, table: QuestionTable) -> NDArray[np.bool_]:
+    """Mask of the questions the case does not answer yet, shape (Q,)."""
+    keep = np.ones(len(table.fields), dtype=bool)
     imaging = case.imaging
-    for field in CATEGORICAL_FIELDS:
-        if getattr(imaging, field) is not None:
-            done.add(field)
+    answered = [field for field in CATEGORICAL_FIELDS if getattr(imaging, field) is not None]
     if imaging.location is not None and imaging.location != "organ":
-        done.add("organ")
-    for lab in case.labs:
-        done.add(LAB_PREFIX + lab)
+        answered.append("organ")
+    answered += [LAB_PREFIX + lab for lab in case.labs]
+    for field in answered:
+        keep[table.rows_of_field[field]] = False
     for field, values in (
         ("pattern", imaging.pattern),
         ("arrangement", imaging.arrangement),
         ("associated", [*imaging.associated, *imaging.associated_absent]),
         ("clinical", [*case.clinical, *case.clinical_absent]),
     ):
-        done.update(f"{field}={value}" for value in values)
-    return done
+        for value in values:
+            keep[table.row_of[f"{field}={value}"]] = False
+    return keep
+
+
+def information_gain(posteriors: NDArray[np.float64], table: QuestionTable) -> NDArray[np.float64]:
+    """Expected information gain of every question for every posterior.
+
+    Parameters
+    ----------
+    posteriors : (N, E) ndarray
+        One posterior over entities per case.
+    table : QuestionTable
+        All questions.
+
+    Returns
+    -------
+    (N, Q) ndarray
+        Expected gain in bits.
+
+    Notes
+    -----
+    With A = P(yes | e) and p the posterior, the entropy after "yes" is
+    H_yes = log2 P(yes) - S_yes / P(yes) with S_yes = sum_e A p log2(A p), so
+    IG = H(p) - [P(yes) log2 P(yes) - S_yes] - [P(no) log2 P(no) - S_no];
+    everything reduces to matrix products over the question table.
+    """
+    p = posteriors
+    p_log_p = p * np.log2(np.where(p > 0, p, 1.0))
+    prob_yes = np.clip(p @ table.p_yes.T, 1e-300, 1.0)
+    prob_no = np.clip(1.0 - prob_yes, 1e-300, 1.0)
+    s_yes = p @ table.yes_log_yes.T + p_log_p @ table.p_yes.T
+    s_no = p @ table.no_log_no.T + p_log_p @ (1.0 - table.p_yes).T
+    h_p = -p_log_p.sum(axis=1, keepdims=True)
+    gain = h_p - (prob_yes * np.log2(prob_yes) - s_yes) - (prob_no * np.log2(prob_no) - s_no)
+    return np.asarray(gain)
 
 
 def next_findings(
     case: Case,
     posterior: NDArray[np.float64],
+    gain: NDArray[np.float64],
     model: LikelihoodModel,
     table: QuestionTable,
     *,
     count: int = 5,
 ) -> list[NextFinding]:
-    """Rank the unobserved findings by expected information gain.
+    """Pick the unobserved findings with the highest expected information gain.
 
     Parameters
     ----------
@@ -113,6 +160,8 @@ def next_findings(
         The case (to skip what it already states).
     posterior : (E,) ndarray
         Current posterior over entities.
+    gain : (Q,) ndarray
+        Expected gain of every question (:func:`information_gain`).
     model : LikelihoodModel
         Compiled tables (for entity names).
     table : QuestionTable
@@ -123,41 +172,25 @@ def next_findings(
     Returns
     -------
     list of NextFinding
-        Best first; ties broken by field and value for determinism.
+        Best first; ties keep the question table's order (deterministic).
     """
-    done = _asked(case)
-    keep = np.array(
-        [
-            field not in done and f"{field}={value}" not in done
-            for field, value in zip(table.fields, table.values, strict=True)
-        ]
-    )
-    if not keep.any():
-        return []
-    p_yes = table.p_yes[keep]
-    joint_yes = p_yes * posterior
-    joint_no = (1.0 - p_yes) * posterior
-    prob_yes = joint_yes.sum(axis=1)
-    prob_no = 1.0 - prob_yes
-    h_yes = entropy_bits(joint_yes / prob_yes[:, None])
-    h_no = entropy_bits(joint_no / np.maximum(prob_no, 1e-300)[:, None])
-    gain = entropy_bits(posterior) - (prob_yes * h_yes + prob_no * h_no)
-    fields = [f for f, k in zip(table.fields, keep, strict=True) if k]
-    values = [v for v, k in zip(table.values, keep, strict=True) if k]
-    order = sorted(
-        range(len(gain)), key=lambda i: (-round(float(gain[i]), 9), fields[i], values[i])
-    )
+    masked = np.where(_unasked(case, table), np.round(gain, 9), -np.inf)
+    best = np.argsort(-masked, kind="stable")[:count]
     top = np.argsort(-posterior, kind="stable")[:6]
+    chosen_rates: list[list[float]] = table.p_yes[np.ix_(best, top)].tolist()
+    order: list[int] = best.tolist()
+    top_ids: list[int] = top.tolist()
     found: list[NextFinding] = []
-    for i in order[:count]:
-        if gain[i] <= 1e-6:
+    for row, rates in zip(order, chosen_rates, strict=True):
+        bits = float(gain[row])
+        if not masked[row] > 1e-9:
             break
-        rates = p_yes[i][top]
-        hi, lo = top[int(np.argmax(rates))], top[int(np.argmin(rates))]
+        hi = top_ids[rates.index(max(rates))]
+        lo = top_ids[rates.index(min(rates))]
         why = (
-            f"expected in about {p_yes[i][hi]:.0%} of {model.names[hi]} "
-            f"but {p_yes[i][lo]:.0%} of {model.names[lo]}; "
-            f"expected gain {gain[i]:.2f} bits"
+            f"expected in about {max(rates):.0%} of {model.names[hi]} "
+            f"but {min(rates):.0%} of {model.names[lo]}; "
+            f"expected gain {bits:.3f} bits"
         )
-        found.append(NextFinding(fields[i], values[i], float(gain[i]), why))
+        found.append(NextFinding(table.fields[row], table.values[row], bits, why))
     return found
