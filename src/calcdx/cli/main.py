@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,7 @@ import click
 import typer
 from rich.console import Console
 
-from calcdx.case.files import read_cases
+from calcdx.case.files import CaseRecord, read_cases
 from calcdx.cli.render import print_differential, print_entity
 from calcdx.errors import CalcdxError
 from calcdx.kb.loader import load_knowledge_base
@@ -54,30 +55,42 @@ def ddx(
     """Rank the differential diagnosis of one or more cases."""
     engine = default_engine()
     batch = len(cases) > 1 or any(c == "-" or c.endswith(".jsonl") for c in cases)
-    failures = 0
     console = _stdout()
-    for record in read_cases(cases):
-        if record.case is None:
-            failures += 1
-            if not batch:
-                raise CalcdxError(f"{record.origin}: {record.error}")
+    failures = 0
+    for chunk in _chunks(read_cases(cases), 512):
+        valid = [record.case for record in chunk if record.case is not None]
+        results = iter(engine.diagnose_many(valid))
+        for record in chunk:
+            if record.case is None:
+                failures += 1
+                if not batch:
+                    raise CalcdxError(f"{record.origin}: {record.error}")
+                problem = f"{record.origin}: {record.error}"
+                if as_json:
+                    print(json.dumps({"case_id": record.case_id, "error": problem}))
+                else:
+                    print(f"error: {problem}", file=sys.stderr)
+                continue
+            differential = next(results)
             if as_json:
-                print(
-                    json.dumps(
-                        {"case_id": record.case_id, "error": f"{record.origin}: {record.error}"}
-                    )
-                )
+                print(json.dumps(differential.to_dict(), indent=None if batch else 2))
             else:
-                print(f"error: {record.origin}: {record.error}", file=sys.stderr)
-            continue
-        differential = engine.diagnose(record.case)
-        if as_json:
-            print(json.dumps(differential.to_dict(), indent=None if batch else 2))
-        else:
-            print_differential(console, differential, top=top)
+                print_differential(console, differential, top=top)
     if failures:
         print(f"error: {failures} case(s) failed validation (see the lines above)", file=sys.stderr)
         raise typer.Exit(2)
+
+
+def _chunks(records: Iterable[CaseRecord], size: int) -> Iterator[list[CaseRecord]]:
+    """Group records in order, `size` at a time (batches share one scoring pass)."""
+    chunk: list[CaseRecord] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 @kb_app.command("list")

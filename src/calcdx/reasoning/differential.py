@@ -171,21 +171,27 @@ class Engine:
         # rank of each id in alphabetical order: the tie-breaker of equal probabilities
         self._alphabetical = np.argsort(np.argsort(np.array(model.entity_ids)))
 
-    def posterior(self, evidence: list[Evidence]) -> NDArray[np.float64]:
-        """Posterior over entities given evidence, shape (E,), summing to 1."""
-        log_post = self._log_prior.copy()
-        for item in evidence:
-            log_post += np.log(item.likelihood)
-        log_post -= log_post.max()
-        post = np.exp(log_post)
+    def likelihoods(self, evidence: list[Evidence]) -> NDArray[np.float64]:
+        """Stack the evidence's likelihoods, shape (n, E) (n may be 0)."""
+        if not evidence:
+            return np.ones((0, self.model.n_entities))
+        return np.stack([item.likelihood for item in evidence])
+
+    def posterior(self, likelihood: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Posterior over entities, shape (E,), summing to 1.
+
+        Parameters
+        ----------
+        likelihood : (n, E) ndarray
+            P(finding | e) of each stated finding (see :meth:`likelihoods`).
+        """
+        log_post = self._log_prior + np.log(likelihood).sum(axis=0)
+        post = np.exp(log_post - log_post.max())
         return np.asarray(post / post.sum())
 
-    def _ratios(self, evidence: list[Evidence], listed: list[int]) -> NDArray[np.float64]:
+    def _ratios(self, likelihood: NDArray[np.float64], listed: list[int]) -> NDArray[np.float64]:
         """Likelihood ratio of every finding for every listed entity, shape (n, k)."""
-        if not evidence:
-            return np.ones((0, len(listed)))
         prior = self.model.prior
-        likelihood = np.stack([item.likelihood for item in evidence])
         mixture = likelihood @ prior
         chosen = likelihood[:, listed]
         p_not = (mixture[:, None] - chosen * prior[listed]) / (1.0 - prior[listed])
@@ -226,17 +232,19 @@ class Engine:
         if not cases:
             return []
         evidences = [gather_evidence(case, self.model) for case in cases]
-        posteriors = np.stack([self.posterior(evidence) for evidence in evidences])
+        likelihoods = [self.likelihoods(evidence) for evidence in evidences]
+        posteriors = np.stack([self.posterior(likelihood) for likelihood in likelihoods])
         gains = information_gain(posteriors, self._questions)
         return [
-            self._differential(case, evidence, post, gain, n_next)
-            for case, evidence, post, gain in zip(cases, evidences, posteriors, gains, strict=True)
+            self._differential(*item, n_next)
+            for item in zip(cases, evidences, likelihoods, posteriors, gains, strict=True)
         ]
 
     def _differential(
         self,
         case: Case,
         evidence: list[Evidence],
+        likelihood: NDArray[np.float64],
         post: NDArray[np.float64],
         gain: NDArray[np.float64],
         n_next: int,
@@ -248,7 +256,7 @@ class Engine:
         probability: list[float] = post.tolist()
         red_flags: list[str] = []
         ranked = []
-        ratios = self._ratios(evidence, listed).T.tolist()
+        ratios = self._ratios(likelihood, listed).T.tolist()
         shared = tuple(evidence)
         for column, i in enumerate(listed):
             flags = self._kb_flags[i]
