@@ -1,0 +1,428 @@
+"""Read a CT series from DICOM files: find the series, order the slices, decode HU.
+
+Files are found recursively; anything pydicom cannot parse (readme files,
+DICOMDIR, thumbnails) is skipped as long as some DICOM images remain. Images are
+grouped by SeriesInstanceUID; single-frame and enhanced multi-frame images both
+become a list of slices. Decoding goes through pydicom's pixel handlers, so every
+transfer syntax pydicom and pylibjpeg decode works (JPEG lossless, JPEG 2000,
+JPEG-LS, RLE, deflated). Patient identifiers are never copied into metadata.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from numpy.typing import NDArray
+from pydicom.dataset import Dataset
+
+from calcdx.errors import StudyError
+from calcdx.io._geometry import orientation_label, stack_geometry
+from calcdx.volume import LPS_TO_RAS, Volume
+
+__all__ = ["SeriesInfo", "list_dicom_series", "read_dicom"]
+
+_MAX_WARNINGS = 20
+_INT16 = np.iinfo(np.int16)
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """Summary of one DICOM series (what ``calcdx series PATH`` lists).
+
+    Attributes
+    ----------
+    uid : str
+        SeriesInstanceUID.
+    modality : str
+        Modality, e.g. ``"CT"``.
+    description : str
+        SeriesDescription (may be empty).
+    n_slices : int
+        Number of image slices (frames of multi-frame images included).
+    image_type : tuple of str
+        ImageType values of the first image.
+    orientation : str
+        ``"axial"``, ``"coronal"``, ``"sagittal"``, ``"oblique"`` or ``"unknown"``.
+    study_uid : str
+        StudyInstanceUID.
+    n_files : int
+        Number of files holding the series.
+    """
+
+    uid: str
+    modality: str
+    description: str
+    n_slices: int
+    image_type: tuple[str, ...]
+    orientation: str
+    study_uid: str
+    n_files: int
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """One 2-D image: a single-frame file or one frame of a multi-frame file."""
+
+    path: Path
+    frame: int | None
+    position: tuple[float, ...] | None
+    orientation: tuple[float, ...] | None
+    pixel_spacing: tuple[float, ...] | None
+    slope: float
+    intercept: float
+
+
+@dataclass
+class _Series:
+    uid: str
+    header: Dataset
+    slices: list[_Slice]
+    files: set[Path]
+
+
+@contextmanager
+def _collect_warnings(sink: list[str]) -> Iterator[None]:
+    """Record warnings raised by pydicom into ``sink`` instead of emitting them."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        text = f"pydicom: {w.message}".splitlines()[0]
+        if text not in sink and len(sink) < _MAX_WARNINGS:
+            sink.append(text)
+
+
+def _floats(value: Any) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str) or not hasattr(value, "__iter__"):
+            return (float(value),)
+        return tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any, default: float) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return default
+    return out if np.isfinite(out) else default
+
+
+def _find(ds: Dataset, groups: list[Dataset], sequence: str, keyword: str) -> Any:
+    """Look up ``keyword`` in a functional-group ``sequence`` (per-frame first), then top level."""
+    for group in groups:
+        seq = group.get(sequence)
+        if seq and keyword in seq[0]:
+            return seq[0].get(keyword)
+    return ds.get(keyword)
+
+
+def _slices_of(path: Path, ds: Dataset) -> list[_Slice]:
+    frames = int(_float(ds.get("NumberOfFrames", 1), 1.0))
+    if frames <= 1 and "PerFrameFunctionalGroupsSequence" not in ds:
+        return [
+            _Slice(
+                path,
+                None,
+                _floats(ds.get("ImagePositionPatient")),
+                _floats(ds.get("ImageOrientationPatient")),
+                _floats(ds.get("PixelSpacing")),
+                _float(ds.get("RescaleSlope", 1.0), 1.0),
+                _float(ds.get("RescaleIntercept", 0.0), 0.0),
+            )
+        ]
+    shared = list(ds.get("SharedFunctionalGroupsSequence", []))
+    per_frame = list(ds.get("PerFrameFunctionalGroupsSequence", []))
+    if len(per_frame) != frames:
+        raise StudyError(
+            f"{path.name} holds {frames} frames without per-frame positions; calcdx reads "
+            "multi-frame images only as enhanced CT, export the series as single-frame images"
+        )
+    out = []
+    for index, frame_group in enumerate(per_frame):
+        groups = [frame_group, *shared]
+        out.append(
+            _Slice(
+                path,
+                index,
+                _floats(_find(ds, groups, "PlanePositionSequence", "ImagePositionPatient")),
+                _floats(_find(ds, groups, "PlaneOrientationSequence", "ImageOrientationPatient")),
+                _floats(_find(ds, groups, "PixelMeasuresSequence", "PixelSpacing")),
+                _float(_find(ds, groups, "PixelValueTransformationSequence", "RescaleSlope"), 1.0),
+                _float(
+                    _find(ds, groups, "PixelValueTransformationSequence", "RescaleIntercept"), 0.0
+                ),
+            )
+        )
+    return out
+
+
+def _candidate_files(path: Path) -> list[Path]:
+    if not path.exists():
+        raise StudyError(
+            f"{path} does not exist; give a DICOM folder, a DICOM file or a NIfTI file"
+        )
+    if path.is_file():
+        return [path]
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    if not files:
+        raise StudyError(
+            f"folder {path} is empty; give a folder that holds the DICOM files of a CT series"
+        )
+    return files
+
+
+def _read_header(path: Path, sink: list[str]) -> Dataset | None:
+    try:
+        with _collect_warnings(sink):
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception:  # anything unparsable is "not DICOM"
+        return None
+    if "Rows" not in ds or "Columns" not in ds:
+        return None  # DICOMDIR, structured reports, presentation states: no image
+    return ds
+
+
+def _scan(path: Path, sink: list[str]) -> dict[str, _Series]:
+    files = _candidate_files(path)
+    series: dict[str, _Series] = {}
+    skipped = 0
+    for file in files:
+        ds = _read_header(file, [])
+        if ds is None:
+            skipped += 1
+            continue
+        uid = str(ds.get("SeriesInstanceUID", "")) or "(no SeriesInstanceUID)"
+        entry = series.setdefault(uid, _Series(uid, ds, [], set()))
+        entry.slices.extend(_slices_of(file, ds))
+        entry.files.add(file)
+    if not series:
+        if path.is_file():
+            raise StudyError(
+                f"{path} is not a DICOM image file; give a DICOM series folder or a NIfTI file"
+            )
+        raise StudyError(
+            f"no DICOM images among the {len(files)} files in {path}; give a folder that holds "
+            "a CT series (or a NIfTI file)"
+        )
+    if skipped:
+        sink.append(f"skipped {skipped} file(s) that are not DICOM images (e.g. DICOMDIR, readme)")
+    return series
+
+
+def _info(series: _Series) -> SeriesInfo:
+    ds = series.header
+    return SeriesInfo(
+        uid=series.uid,
+        modality=str(ds.get("Modality", "")),
+        description=str(ds.get("SeriesDescription", "")),
+        n_slices=len(series.slices),
+        image_type=tuple(str(v) for v in (ds.get("ImageType") or [])),
+        orientation=orientation_label(series.slices[0].orientation or ()),
+        study_uid=str(ds.get("StudyInstanceUID", "")),
+        n_files=len(series.files),
+    )
+
+
+def list_dicom_series(path: str | Path) -> list[SeriesInfo]:
+    """List the DICOM image series under ``path``, most slices first.
+
+    Raises
+    ------
+    StudyError
+        If the path does not exist, is empty or holds no DICOM image.
+    """
+    series = _scan(Path(path), [])
+    infos = [_info(s) for s in series.values()]
+    return sorted(infos, key=lambda s: (-s.n_slices, s.uid))
+
+
+def _choose(series: dict[str, _Series], series_uid: str | None) -> tuple[_Series, str]:
+    infos = {uid: _info(s) for uid, s in series.items()}
+    if series_uid is not None:
+        if series_uid not in series:
+            listing = ", ".join(
+                f"{i.uid} ({i.modality}, {i.n_slices} slices)" for i in infos.values()
+            )
+            raise StudyError(
+                f"series {series_uid} is not in the study; available series: {listing}"
+            )
+        chosen = infos[series_uid]
+        if chosen.modality != "CT":
+            raise StudyError(
+                f"series {series_uid} is {chosen.modality or 'of unknown modality'}, calcdx "
+                "analyses CT only; pick a CT series with --series (see calcdx series PATH)"
+            )
+        return series[series_uid], f"series {series_uid} chosen with --series"
+    ct = [i for i in infos.values() if i.modality == "CT"]
+    if not ct:
+        found = ", ".join(sorted({i.modality or "unknown" for i in infos.values()}))
+        raise StudyError(
+            f"the study is {found}, calcdx analyses CT only; pick a CT series with --series "
+            "(see calcdx series PATH)"
+        )
+
+    def rank(info: SeriesInfo) -> tuple[bool, bool, int, str]:
+        localizer = "LOCALIZER" in info.image_type
+        return (not localizer, info.orientation == "axial", info.n_slices, info.uid)
+
+    best = max(ct, key=rank)
+    text = (
+        f"series {best.uid} ({best.description or 'no description'}): the CT "
+        f"{best.orientation} series with the most slices ({best.n_slices}) of {len(infos)} series"
+    )
+    return series[best.uid], text
+
+
+def _check_consistent(series: _Series) -> None:
+    first = series.slices[0]
+    for s in series.slices:
+        if s.orientation is None or s.position is None:
+            raise StudyError(
+                f"{s.path.name} lacks ImagePositionPatient or ImageOrientationPatient; calcdx "
+                "needs them to order the slices, re-export the series with geometry"
+            )
+        if first.orientation is not None and not np.allclose(
+            s.orientation, first.orientation, atol=1e-4
+        ):
+            raise StudyError(
+                f"slices of series {series.uid} have different orientations; it mixes "
+                "several stacks, export each stack as its own series"
+            )
+        if s.pixel_spacing != first.pixel_spacing:
+            raise StudyError(
+                f"slices of series {series.uid} have different PixelSpacing; export each "
+                "stack as its own series"
+            )
+
+
+def _decode(path: Path, sink: list[str]) -> tuple[Dataset, NDArray[Any]]:
+    try:
+        with _collect_warnings(sink):
+            ds = pydicom.dcmread(path)
+            pixels = ds.pixel_array
+    except Exception as exc:  # every decoder failure: unusable pixels
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StudyError(
+            f"pixel data of {path.name} cannot be decoded ({reason[:160]}); the file is "
+            "corrupted or truncated, re-export the series"
+        ) from exc
+    return ds, pixels
+
+
+def read_dicom(path: str | Path, *, series_uid: str | None = None) -> Volume:
+    """Read one CT series from a DICOM folder (searched recursively) or file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A folder of DICOM files (other files are ignored) or one DICOM file.
+    series_uid : str, optional
+        SeriesInstanceUID to read; by default the non-localizer CT series with
+        the most slices, axial preferred.
+
+    Returns
+    -------
+    Volume
+        HU (int16 when rescale keeps integers in range, else float32) of shape
+        ``(columns, rows, slices)``, slices sorted along the slice normal, and
+        the RAS+ affine. ``metadata`` holds source kind, UIDs, modality,
+        manufacturer, kVp, kernel, slice thickness, ``series_choice`` and
+        ``warnings``; never patient identifiers.
+
+    Raises
+    ------
+    StudyError
+        For a missing, empty or non-DICOM path, an unknown ``series_uid``, a
+        non-CT series, inconsistent or absurd geometry, missing slices, gantry
+        tilt and undecodable pixel data.
+    """
+    root = Path(path)
+    notes: list[str] = []
+    all_series = _scan(root, notes)
+    series, choice = _choose(all_series, series_uid)
+    _check_consistent(series)
+    first, header = series.slices[0], series.header
+    single_step = None
+    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+        value = _float(header.get(keyword), float("nan"))
+        if value > 0:
+            single_step = value
+            break
+    geometry = stack_geometry(
+        [s.position or (float("nan"),) * 3 for s in series.slices],
+        first.orientation or (),
+        first.pixel_spacing if first.pixel_spacing is not None else (float("nan"),) * 2,
+        single_slice_step_mm=single_step,
+    )
+    notes.extend(geometry.warnings)
+    rows, columns = int(header.Rows), int(header.Columns)
+    if int(header.get("SamplesPerPixel", 1)) != 1:
+        raise StudyError(
+            f"series {series.uid} holds colour images, not CT attenuation; pick a CT series"
+        )
+    ordered = [series.slices[i] for i in geometry.order]
+    integer_rescale = all(s.slope == 1.0 and float(s.intercept).is_integer() for s in ordered)
+    hu: NDArray[Any] = np.empty(
+        (columns, rows, len(ordered)), dtype=np.int16 if integer_rescale else np.float32
+    )
+    by_file: dict[Path, list[tuple[int, _Slice]]] = {}
+    for k, s in enumerate(ordered):
+        by_file.setdefault(s.path, []).append((k, s))
+    syntaxes: set[str] = set()
+    for file, members in by_file.items():
+        ds, pixels = _decode(file, notes)
+        syntaxes.add(str(ds.file_meta.get("TransferSyntaxUID", "")))
+        frames = pixels.reshape((-1, *pixels.shape[-2:])) if pixels.ndim >= 2 else pixels
+        if frames.shape[-2:] != (rows, columns):
+            raise StudyError(
+                f"{file.name} has {frames.shape[-2:]} pixels, not the series' {rows} x {columns}; "
+                "export each stack as its own series"
+            )
+        for k, s in members:
+            frame = frames[s.frame or 0]
+            if hu.dtype == np.int16:
+                values = frame.astype(np.int32) + int(s.intercept)
+                if values.min() < _INT16.min or values.max() > _INT16.max:
+                    hu = hu.astype(np.float32)
+                    hu[:, :, k] = values.T
+                else:
+                    hu[:, :, k] = values.T
+            else:
+                hu[:, :, k] = (frame.astype(np.float32) * s.slope + s.intercept).T
+    kernel = header.get("ConvolutionKernel")
+    if kernel is not None and not isinstance(kernel, str):
+        kernel = "\\".join(str(v) for v in kernel)
+    metadata: dict[str, Any] = {
+        "source": "dicom",
+        "series_uid": series.uid,
+        "study_uid": str(header.get("StudyInstanceUID", "")),
+        "frame_of_reference_uid": str(header.get("FrameOfReferenceUID", "")),
+        "modality": str(header.get("Modality", "")),
+        "manufacturer": str(header.get("Manufacturer", "")),
+        "manufacturer_model": str(header.get("ManufacturerModelName", "")),
+        "series_description": str(header.get("SeriesDescription", "")),
+        "kvp": _float(header.get("KVP"), float("nan")) if "KVP" in header else None,
+        "convolution_kernel": None if kernel is None else str(kernel),
+        "slice_thickness_mm": _float(header.get("SliceThickness"), float("nan"))
+        if "SliceThickness" in header
+        else None,
+        "slice_step_mm": geometry.step_mm,
+        "contrast_agent": str(header.get("ContrastBolusAgent", "")) or None,
+        "transfer_syntaxes": sorted(syntaxes),
+        "n_slices": len(ordered),
+        "n_series_found": len(all_series),
+        "series_choice": choice,
+        "warnings": notes,
+    }
+    return Volume(hu=hu, affine=LPS_TO_RAS @ geometry.affine_lps, metadata=metadata)
