@@ -7,6 +7,7 @@ standard error and exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -16,6 +17,7 @@ from typing import Annotated
 import click
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from calcdx.case.files import CaseRecord, read_cases
 from calcdx.cli.render import print_differential, print_entity
@@ -91,6 +93,43 @@ def _chunks(records: Iterable[CaseRecord], size: int) -> Iterator[list[CaseRecor
             chunk = []
     if chunk:
         yield chunk
+
+
+@app.command()
+def series(
+    path: Annotated[Path, typer.Argument(help="DICOM folder or file, or a NIfTI file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the image series of a study (analyze picks the CT series with most slices)."""
+    from calcdx.io import list_series
+
+    found = list_series(path)
+    if as_json:
+        print(json.dumps([dataclasses.asdict(item) for item in found], indent=2))
+        return
+    table = Table(title=f"Series under {path}")
+    for column in ("SeriesInstanceUID", "Modality", "Description", "Slices", "Orientation"):
+        table.add_column(column)
+    for item in found:
+        table.add_row(
+            item.uid, item.modality, item.description, str(item.n_slices), item.orientation
+        )
+    _stdout().print(table)
+
+
+@app.command()
+def phantom(
+    out: Annotated[Path, typer.Argument(help="Folder to write the phantom into.")],
+    contrast: Annotated[bool, typer.Option(help="Enhance the aorta and kidneys.")] = False,
+    seed: Annotated[int, typer.Option(help="Noise seed (the geometry does not change).")] = 0,
+) -> None:
+    """Write a synthetic CT phantom as NIfTI and as a shuffled DICOM series, with its truth."""
+    from calcdx.phantom import phantom_command
+
+    with _stdout().status("writing phantom ..."):
+        written = phantom_command(out, contrast=contrast, seed=seed)
+    for path in written:
+        print(path)
 
 
 @kb_app.command("list")
