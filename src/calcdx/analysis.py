@@ -1,0 +1,416 @@
+"""The CT analysis pipeline after reading: masks, detection, measurement, patterns.
+
+:func:`analyze_volume` is pure: it takes a :class:`~calcdx.volume.Volume` and
+:class:`AnalysisParameters` and returns an :class:`AnalysisResult`; writing
+files is :mod:`calcdx.output`'s job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import ndimage as ndi
+
+from calcdx.findings.patterns import PatternCall, cluster_patterns, lesion_patterns
+from calcdx.lesions.cluster import cluster_lesions, surface_voxels
+from calcdx.lesions.detect import CONNECTIVITY, Detection, LesionVoxels, detect_lesions
+from calcdx.masks.bone import BoneResult
+from calcdx.masks.exclusions import ContrastAssessment, MetalObject
+from calcdx.measure.agatston import agatston_rules, agatston_score, mass_score
+from calcdx.measure.context import (
+    ClusterStatistics,
+    LesionContext,
+    cluster_statistics,
+    compartment_guess,
+    surrounding_tissue,
+)
+from calcdx.measure.shape import ShapeMeasures, measure_shape
+from calcdx.volume import Volume
+
+__all__ = [
+    "AnalysisParameters",
+    "AnalysisResult",
+    "ClusterRecord",
+    "LesionRecord",
+    "MasksSummary",
+    "Progress",
+    "Totals",
+    "analyze_volume",
+]
+
+#: ``progress(step, fraction)`` with fraction in [0, 1].
+Progress = Callable[[str, float], None]
+
+
+class AnalysisParameters(BaseModel):
+    """Every threshold and size the analysis uses (HU, mm, mm^3)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    threshold_hu: float = Field(130.0, description="mineral threshold, inclusive (Agatston)")
+    min_volume_mm3: float = Field(1.5, ge=0, description="smallest lesion reported")
+    min_area_mm2: float = Field(1.0, ge=0, description="Agatston minimum area per slice")
+    calibration_mg_per_cm3_hu: float | None = Field(
+        None, gt=0, description="mass calibration c_HA; None gives relative mass (HU x cm^3)"
+    )
+    cluster_distance_mm: float = Field(10.0, ge=0, description="single-linkage cluster distance")
+    air_hu: float = -400.0
+    table_gap_mm: float = 6.0
+    coarse_grid_mm: float = 4.0
+    cortical_hu: float = 400.0
+    bone_min_volume_mm3: float = 2000.0
+    bone_seed_hu: float = 900.0
+    bone_margin_vox: int = 1
+    metal_hu: float = 2500.0
+    metal_margin_mm: float = 2.0
+    metal_streak_radius_mm: float = 50.0
+    contrast_min_volume_mm3: float = 2000.0
+    contrast_small_min_volume_mm3: float = 200.0
+    contrast_min_hu: float = 150.0
+    contrast_max_hu: float = 450.0
+    contrast_max_sd_hu: float = 60.0
+    plaque_delta_hu: float = 150.0
+    shell_mm: float = 2.0
+    near_bone_mm: float = 20.0
+
+
+class LesionRecord(BaseModel):
+    """One lesion as written to ``result.json``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    centroid_mm: tuple[float, float, float]
+    centroid_voxel: tuple[float, float, float]
+    bbox_voxel_min: tuple[int, int, int]
+    bbox_voxel_max: tuple[int, int, int]
+    volume_mm3: float
+    mean_hu: float
+    peak_hu: float
+    agatston: float
+    mass: float
+    origin: str
+    matrix: str
+    shape: ShapeMeasures
+    context: LesionContext
+    location: str | None
+    region: str | None = None
+    pattern: list[PatternCall]
+    cluster_id: int | None = None
+
+
+class ClusterRecord(BaseModel):
+    """A cluster of lesions as written to ``result.json``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    lesion_ids: tuple[int, ...]
+    statistics: ClusterStatistics
+    pattern: list[PatternCall]
+
+
+class Totals(BaseModel):
+    """Study totals."""
+
+    model_config = ConfigDict(frozen=True)
+
+    n_lesions: int
+    n_clusters: int
+    volume_mm3: float
+    agatston: float
+    mass: float
+    mass_unit: str
+
+
+class MasksSummary(BaseModel):
+    """What the masks found and what was excluded."""
+
+    model_config = ConfigDict(frozen=True)
+
+    body_volume_mm3: float
+    body_parts: int
+    table_or_outside_removed: bool
+    skeleton_volume_mm3: float
+    skeleton_components: int
+    excluded: dict[str, float]
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """Everything :func:`analyze_volume` found.
+
+    Attributes
+    ----------
+    parameters : AnalysisParameters
+    rules : dict
+        The Agatston rule set and detection rules, as written to ``result.json``.
+    lesions : list of LesionRecord
+    clusters : list of ClusterRecord
+    totals : Totals
+    masks : MasksSummary
+    contrast : ContrastAssessment
+    foreign_material : list of MetalObject
+    label_map : (I, J, K) ndarray of uint16 or uint32
+        Lesion id per voxel on the input grid, 0 elsewhere.
+    """
+
+    parameters: AnalysisParameters
+    rules: dict[str, Any]
+    lesions: list[LesionRecord]
+    clusters: list[ClusterRecord]
+    totals: Totals
+    masks: MasksSummary
+    contrast: ContrastAssessment
+    foreign_material: list[MetalObject]
+    label_map: NDArray[np.unsignedinteger[Any]]
+
+
+def _bone_box(bone: BoneResult, lo: NDArray[np.intp], hi: NDArray[np.intp]
+              ) -> tuple[NDArray[np.bool_], NDArray[np.uint32]]:
+    """Bone mask and bone labels on the full-grid box ``[lo, hi)``."""
+    shape = tuple(int(v) for v in hi - lo)
+    filled = np.zeros(shape, dtype=bool)
+    labels = np.zeros(shape, dtype=np.uint32)
+    if bone.filled.size == 0:
+        return filled, labels
+    off = np.asarray(bone.offset)
+    a = np.maximum(lo, off)
+    b = np.minimum(hi, off + np.asarray(bone.filled.shape))
+    if np.any(b <= a):
+        return filled, labels
+    src = tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, off, strict=True))
+    dst = tuple(slice(int(x - s), int(y - s)) for x, y, s in zip(a, b, lo, strict=True))
+    filled[dst] = bone.filled[src]
+    labels[dst] = bone.bone_labels[src]
+    return filled, labels
+
+
+def _context(
+    les: LesionVoxels, hu_full: NDArray[Any], det: Detection, spacing: tuple[float, float, float],
+    params: AnalysisParameters, coarse_bone_dist: NDArray[np.float32] | None,
+    tissue: tuple[float | None, str | None], centroid_vox: NDArray[np.float64],
+) -> LesionContext:
+    """Skin and bone distances and compartment of one lesion."""
+    shape = np.asarray(hu_full.shape)
+    cidx = np.clip(np.round(centroid_vox).astype(np.intp), 0, shape - 1)[None, :]
+    skin = float(det.body.skin_distance_at(cidx)[0])
+    bone_dist: float | None = None
+    n_bones = 0
+    if det.bone.component_ids:
+        assert coarse_bone_dist is not None
+        cc = det.body.grid.to_coarse(les.ijk)
+        bone_dist = float(coarse_bone_dist[cc[:, 0], cc[:, 1], cc[:, 2]].min())
+        reach = params.near_bone_mm + max(det.body.grid.spacing_mm)
+        if bone_dist <= reach:
+            margin = np.ceil(params.near_bone_mm / np.asarray(spacing)).astype(np.intp)
+            lo = np.maximum(les.ijk.min(axis=0) - margin, 0)
+            hi = np.minimum(les.ijk.max(axis=0) + margin + 1, shape)
+            filled, labels = _bone_box(det.bone, lo, hi)
+            if filled.any():
+                dist = ndi.distance_transform_edt(~filled, sampling=spacing)
+                local = les.ijk - lo
+                bone_dist = float(dist[local[:, 0], local[:, 1], local[:, 2]].min())
+                n_bones = len(np.unique(labels[labels > 0]))
+            else:
+                bone_dist = max(bone_dist, params.near_bone_mm)
+    if les.touches_bone:
+        bone_dist = 0.0
+    return LesionContext(
+        skin_distance_mm=skin,
+        bone_distance_mm=bone_dist,
+        touches_bone=les.touches_bone,
+        n_bones_nearby=n_bones,
+        surrounding_median_hu=tissue[0],
+        surrounding_tissue=tissue[1],
+        compartment=compartment_guess(
+            origin=les.origin, touches_bone=les.touches_bone, bone_distance_mm=bone_dist,
+            n_bones_nearby=n_bones, skin_distance_mm=skin, tissue=tissue[1],
+        ),
+    )
+
+
+def analyze_volume(
+    volume: Volume,
+    params: AnalysisParameters | None = None,
+    *,
+    progress: Progress | None = None,
+) -> AnalysisResult:
+    """Find, separate and measure every soft-tissue calcification in a CT volume.
+
+    Parameters
+    ----------
+    volume : Volume
+        The CT (HU, affine in mm).
+    params : AnalysisParameters, optional
+        Thresholds and sizes; defaults when omitted.
+    progress : callable, optional
+        ``progress(step, fraction)`` is called as the analysis advances.
+
+    Returns
+    -------
+    AnalysisResult
+    """
+    params = params or AnalysisParameters()
+
+    def report(step: str, fraction: float) -> None:
+        if progress is not None:
+            progress(step, fraction)
+
+    hu = volume.hu
+    affine = volume.affine
+    spacing = volume.spacing_mm
+    det = detect_lesions(hu, affine, params, progress=report)
+
+    report("measuring lesions", 0.6)
+    coarse_bone_dist = None
+    if det.bone.component_ids:
+        grid = det.body.grid
+        centres = [
+            np.minimum(np.arange(n) * f + f // 2, full - 1)
+            for n, f, full in zip(grid.shape, grid.factors, grid.full_shape, strict=True)
+        ]
+        lo = np.asarray(det.bone.offset)
+        inside = [(c >= o) & (c < o + s) for c, o, s in zip(centres, lo, det.bone.filled.shape,
+                                                              strict=True)]
+        occ = np.zeros(grid.shape, dtype=bool)
+        sub = det.bone.filled[np.ix_(*(c[m] - o for c, m, o in zip(centres, inside, lo,
+                                                                     strict=True)))]
+        occ[np.ix_(*(np.flatnonzero(m) for m in inside))] = sub
+        coarse_bone_dist = (
+            ndi.distance_transform_edt(~occ, sampling=grid.spacing_mm).astype(np.float32)
+            if occ.any() else np.full(grid.shape, np.inf, dtype=np.float32)
+        )
+
+    calib = params.calibration_mg_per_cm3_hu
+    c_value = calib if calib is not None else 1.0
+    shell_vox = np.ceil(params.shell_mm / np.asarray(spacing)).astype(np.intp) + 1
+    shape_arr = np.asarray(hu.shape)
+    records: list[dict[str, Any]] = []
+    surfaces: list[NDArray[np.float64]] = []
+    n_les = max(len(det.lesions), 1)
+    for i, les in enumerate(det.lesions):
+        lo = np.maximum(les.ijk.min(axis=0) - shell_vox, 0)
+        hi = np.minimum(les.ijk.max(axis=0) + shell_vox + 1, shape_arr)
+        box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+        mask = np.zeros(tuple(int(v) for v in hi - lo), dtype=bool)
+        local = les.ijk - lo
+        mask[local[:, 0], local[:, 1], local[:, 2]] = True
+        hu_crop = np.asarray(hu[box], dtype=np.float32)
+        shape_m = measure_shape(mask, hu_crop, affine, threshold_hu=params.threshold_hu)
+        tissue = surrounding_tissue(mask, hu_crop, spacing, shell_mm=params.shell_mm)
+        centroid_vox = les.ijk.mean(axis=0)
+        context = _context(les, hu, det, spacing, params, coarse_bone_dist, tissue, centroid_vox)
+        mean_hu = float(les.hu.mean())
+        volume_mm3 = shape_m.volume_mm3
+        patterns = lesion_patterns(shape_m, origin=les.origin)
+        ossified = any(p.pattern == "zonal_peripheral" for p in patterns) and float(
+            les.hu.max()) >= 600.0
+        records.append(dict(
+            id=les.id,
+            centroid_mm=tuple(float(v) for v in volume.world_mm(centroid_vox)),
+            centroid_voxel=tuple(float(v) for v in centroid_vox),
+            bbox_voxel_min=tuple(int(v) for v in les.ijk.min(axis=0)),
+            bbox_voxel_max=tuple(int(v) for v in les.ijk.max(axis=0)),
+            volume_mm3=volume_mm3,
+            mean_hu=mean_hu,
+            peak_hu=float(les.hu.max()),
+            agatston=agatston_score(les.ijk, les.hu, spacing, min_area_mm2=params.min_area_mm2),
+            mass=mass_score(mean_hu, volume_mm3, c_value),
+            origin=les.origin,
+            matrix="ossification" if ossified else "calcification",
+            shape=shape_m,
+            context=context,
+            location=context.compartment,
+            pattern=patterns,
+        ))
+        surfaces.append(volume.world_mm(surface_voxels(les.ijk)))
+        if i % 20 == 0:
+            report("measuring lesions", 0.6 + 0.3 * i / n_les)
+
+    report("clusters", 0.92)
+    groups = cluster_lesions(surfaces, distance_mm=params.cluster_distance_mm)
+    clusters: list[ClusterRecord] = []
+    members: dict[int, list[int]] = {}
+    for idx, g in enumerate(groups):
+        members.setdefault(int(g), []).append(idx)
+    multi = sorted((m for m in members.values() if len(m) >= 2), key=lambda m: min(m))
+    for cid, m in enumerate(multi, start=1):
+        recs = [records[j] for j in m]
+        stats = cluster_statistics(
+            volumes_mm3=np.array([r["volume_mm3"] for r in recs]),
+            mean_hu=np.array([r["mean_hu"] for r in recs]),
+            peak_hu=np.array([r["peak_hu"] for r in recs]),
+            agatston=np.array([r["agatston"] for r in recs]),
+            mass=np.array([r["mass"] for r in recs]),
+            centroids_mm=np.array([r["centroid_mm"] for r in recs]),
+            elongations=np.array([r["shape"].elongation for r in recs]),
+            major_axes=np.array([r["shape"].major_axis_direction for r in recs]),
+        )
+        for r in recs:
+            r["cluster_id"] = cid
+        clusters.append(ClusterRecord(
+            id=cid, lesion_ids=tuple(int(r["id"]) for r in recs), statistics=stats,
+            pattern=cluster_patterns(stats),
+        ))
+    lesions = [LesionRecord(**r) for r in records]
+
+    mass_unit = "mg hydroxyapatite" if calib is not None else "relative mass, HU x cm^3 (c = 1)"
+    totals = Totals(
+        n_lesions=len(lesions), n_clusters=len(clusters),
+        volume_mm3=float(sum(r.volume_mm3 for r in lesions)),
+        agatston=float(sum(r.agatston for r in lesions)),
+        mass=float(sum(r.mass for r in lesions)),
+        mass_unit=mass_unit,
+    )
+    notes = [
+        "voxel-count volume is primary; mesh volume is given for reference",
+        f"skin distances, and bone distances beyond {params.near_bone_mm:g} mm, come from a "
+        f"~{params.coarse_grid_mm:g} mm coarse grid",
+    ]
+    if det.contrast.enhanced:
+        notes.append(
+            "contrast-enhanced study: enhancing lumens and organs suppressed; "
+            + det.contrast.plaque_rule
+        )
+    if det.metal.objects:
+        notes.append(
+            f"metal present: mineral within {params.metal_margin_mm:g} mm of metal, or within "
+            f"{params.metal_streak_radius_mm:g} mm in its slices (streaks), is not reported"
+        )
+    masks = MasksSummary(
+        body_volume_mm3=det.body.volume_mm3,
+        body_parts=det.body.n_parts,
+        table_or_outside_removed=det.body.table_removed,
+        skeleton_volume_mm3=det.bone.volume_mm3,
+        skeleton_components=len(det.bone.component_ids),
+        excluded=det.summary,
+        notes=notes,
+    )
+    rules = {
+        "agatston": agatston_rules(
+            threshold_hu=params.threshold_hu, min_area_mm2=params.min_area_mm2,
+            calibration_mg_per_cm3_hu=calib,
+        ),
+        "detection": {
+            "threshold_hu": params.threshold_hu,
+            "comparison": ">=",
+            "connectivity": CONNECTIVITY,
+            "library": "connected-components-3d",
+            "min_volume_mm3": params.min_volume_mm3,
+            "cluster_distance_mm": params.cluster_distance_mm,
+            "cluster_linkage": "single linkage on nearest voxel-centre distance",
+        },
+    }
+    report("done", 1.0)
+    return AnalysisResult(
+        parameters=params, rules=rules, lesions=lesions, clusters=clusters, totals=totals,
+        masks=masks, contrast=det.contrast, foreign_material=list(det.metal.objects),
+        label_map=det.label_map,
+    )

@@ -1,0 +1,152 @@
+"""A simple, explainable pattern guess from the measurements.
+
+Each call names a case-format ``pattern`` value and the measurement evidence.
+The thresholds are heuristics of this module (not published cut-offs):
+
+Lesion rules
+    * ``patchy_plaque``: plaque found at an enhancing lumen.
+    * ``punctate``: volume < 30 mm^3 and not elongated (elongation >= 0.5).
+    * ``lucent_centre_round``: roundish (elongation >= 0.6, flatness >= 0.5),
+      <= 1000 mm^3, with a lucent centre (hollow fraction >= 0.05 or core at
+      least 100 HU below rim).
+    * ``fluid_calcium_level``: dependent half >= 150 HU denser than the
+      non-dependent half with hollow fraction >= 0.2.
+    * ``zonal_peripheral``: >= 200 mm^3, rim >= 100 HU denser than core (or
+      rim/core ratio >= 1.5), not small-and-round.
+    * ``serpiginous_coiled``: elongation < 0.5 and tortuosity >= 1.3.
+    * ``linear``: elongation < 0.35 and tortuosity < 1.3 (or unknown).
+    * ``sheet_like``: flatness < 0.3 with elongation >= 0.4 (two long axes).
+    * otherwise ``amorphous_cloudy`` (low confidence).
+
+Cluster rules
+    * ``rice_grain``: >= 3 fragments, median volume <= 150 mm^3 and median
+      elongation <= 0.6.
+    * ``lobulated_chalky``: >= 2 fragments, largest >= 200 mm^3 and mean HU >= 300.
+    * ``punctate``: >= 3 fragments, all < 10 mm^3.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from calcdx.measure.context import ClusterStatistics
+from calcdx.measure.shape import ShapeMeasures
+
+__all__ = ["PatternCall", "cluster_patterns", "lesion_patterns"]
+
+
+class PatternCall(BaseModel):
+    """One pattern guess with its evidence."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pattern: str
+    evidence: str
+    confidence: str = "moderate"
+
+
+def lesion_patterns(shape: ShapeMeasures, *, origin: str = "soft_tissue") -> list[PatternCall]:
+    """Pattern guesses for one lesion.
+
+    Parameters
+    ----------
+    shape : ShapeMeasures
+        The lesion's measurements.
+    origin : str
+        Detection origin.
+
+    Returns
+    -------
+    list of PatternCall
+        At least one call.
+    """
+    s = shape
+    calls: list[PatternCall] = []
+    if origin == "vessel_wall_plaque":
+        calls.append(PatternCall(pattern="patchy_plaque",
+                                 evidence="mineral denser than an adjacent enhancing lumen"))
+    if s.volume_mm3 < 30.0 and s.elongation >= 0.5:
+        calls.append(
+            PatternCall(pattern="punctate", evidence=f"volume {s.volume_mm3:.1f} mm^3 < 30, "
+                        f"elongation {s.elongation:.2f}")
+        )
+        return calls
+    rim_excess = (
+        s.rim_mean_hu - s.core_mean_hu
+        if s.rim_mean_hu is not None and s.core_mean_hu is not None
+        else None
+    )
+    lucent = s.hollow_fraction >= 0.05 or (rim_excess is not None and rim_excess >= 100.0)
+    round_ = s.elongation >= 0.6 and s.flatness >= 0.5
+    if round_ and s.volume_mm3 <= 1000.0 and lucent:
+        calls.append(PatternCall(
+            pattern="lucent_centre_round",
+            evidence=(f"round (elongation {s.elongation:.2f}, flatness {s.flatness:.2f}), "
+                      f"{s.volume_mm3:.0f} mm^3, hollow fraction {s.hollow_fraction:.2f}"),
+        ))
+    if (s.dependent_excess_hu or 0.0) >= 150.0 and s.hollow_fraction >= 0.2:
+        calls.append(PatternCall(
+            pattern="fluid_calcium_level",
+            evidence=f"dependent half {s.dependent_excess_hu:.0f} HU denser, hollow "
+                     f"fraction {s.hollow_fraction:.2f}",
+            confidence="low",
+        ))
+    zonal = rim_excess is not None and (
+        rim_excess >= 100.0 or (s.rim_core_ratio is not None and s.rim_core_ratio >= 1.5)
+    )
+    if zonal and s.volume_mm3 >= 200.0 and not (round_ and s.volume_mm3 <= 1000.0):
+        calls.append(PatternCall(
+            pattern="zonal_peripheral",
+            evidence=f"rim {s.rim_mean_hu:.0f} HU vs core {s.core_mean_hu:.0f} HU",
+        ))
+    if s.tortuosity is not None and s.elongation < 0.5 and s.tortuosity >= 1.3:
+        calls.append(PatternCall(
+            pattern="serpiginous_coiled",
+            evidence=f"elongation {s.elongation:.2f}, tortuosity {s.tortuosity:.2f}, "
+                     f"skeleton {s.skeleton_length_mm or 0:.0f} mm",
+        ))
+    elif s.elongation < 0.35:
+        tort = f", tortuosity {s.tortuosity:.2f}" if s.tortuosity is not None else ""
+        calls.append(PatternCall(pattern="linear", evidence=f"elongation {s.elongation:.2f}{tort}"))
+    if s.flatness < 0.3 and s.elongation >= 0.4:
+        calls.append(PatternCall(
+            pattern="sheet_like",
+            evidence=f"flatness {s.flatness:.2f} with elongation {s.elongation:.2f}",
+        ))
+    if not calls:
+        calls.append(PatternCall(pattern="amorphous_cloudy", evidence="no specific shape rule met",
+                                 confidence="low"))
+    return calls
+
+
+def cluster_patterns(stats: ClusterStatistics) -> list[PatternCall]:
+    """Pattern guesses for a cluster.
+
+    Parameters
+    ----------
+    stats : ClusterStatistics
+
+    Returns
+    -------
+    list of PatternCall
+        Possibly empty.
+    """
+    calls: list[PatternCall] = []
+    if stats.n_lesions >= 3 and stats.max_volume_mm3 < 10.0:
+        calls.append(PatternCall(pattern="punctate",
+                                 evidence=f"{stats.n_lesions} fragments, all < 10 mm^3"))
+    elif (stats.n_lesions >= 3 and stats.median_volume_mm3 <= 150.0
+          and stats.median_elongation <= 0.6):
+        calls.append(PatternCall(
+            pattern="rice_grain",
+            evidence=(f"{stats.n_lesions} fragments, median {stats.median_volume_mm3:.0f} mm^3, "
+                      f"median elongation {stats.median_elongation:.2f}, axis alignment "
+                      f"{stats.axis_alignment:.2f}"),
+        ))
+    if stats.n_lesions >= 2 and stats.max_volume_mm3 >= 200.0 and stats.mean_hu >= 300.0:
+        calls.append(PatternCall(
+            pattern="lobulated_chalky",
+            evidence=(f"{stats.n_lesions} lobules, largest {stats.max_volume_mm3:.0f} mm^3, "
+                      f"mean {stats.mean_hu:.0f} HU"),
+        ))
+    return calls

@@ -1,0 +1,329 @@
+"""Detection: mineral at or above a threshold, inside the body, outside the masks.
+
+Rules
+-----
+* Candidate mineral: HU >= ``threshold_hu`` (default 130 HU, the Agatston
+  convention; the comparison is ``>=``).
+* Connected components with ``connected-components-3d`` at **26-connectivity**
+  (:data:`CONNECTIVITY`), labelled once over the whole grid; all later work uses
+  the sparse list of candidate voxels or per-component crops.
+* A component is dropped when none of its voxels is inside the body (table,
+  cushions, objects outside the patient), when it is skeleton
+  (:mod:`calcdx.masks.bone`), or when at least half of it lies inside bone
+  (trabecular islands in marrow). Voxels in the bone's partial-volume rim, in
+  metal and its streak zone (:mod:`calcdx.masks.exclusions`) are removed.
+* Skeleton components keep their *residual deposits* (candidate voxels outside
+  bone and its rim), relabelled 26-connected, each with the rim voxels that
+  touch it added back: a deposit touching bone is found and kept apart from
+  the bone.
+* Enhancing lumens and organs keep only voxels denser than their plaque
+  threshold (calcified wall plaque), relabelled 26-connected.
+* Lesions smaller than ``min_volume_mm3`` (default 1.5 mm^3, the 3-D minimum of
+  the Lessmann/Isgum open calcium scorer) are dropped.
+* Lesion ids are 1..N ordered by decreasing volume (ties by position).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import cc3d
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage as ndi
+
+from calcdx.masks.body import BodyMask, compute_body
+from calcdx.masks.bone import BoneResult, classify_bone_components
+from calcdx.masks.exclusions import (
+    ContrastAssessment,
+    ContrastRegion,
+    MetalResult,
+    assess_contrast,
+    density_summary,
+    find_metal,
+)
+
+if TYPE_CHECKING:
+    from calcdx.analysis import AnalysisParameters
+
+__all__ = ["CONNECTIVITY", "Detection", "LesionVoxels", "detect_lesions"]
+
+#: Voxel connectivity of lesions (faces, edges and corners).
+CONNECTIVITY = 26
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class LesionVoxels:
+    """The voxels of one detected lesion.
+
+    Attributes
+    ----------
+    id : int
+        Lesion id (value in the label map).
+    ijk : (N, 3) ndarray of int32
+        Full-grid voxel indices.
+    hu : (N,) ndarray of float32
+        HU of those voxels.
+    origin : str
+        ``"soft_tissue"``, ``"bone_adjacent"`` (residual of a skeleton
+        component) or ``"vessel_wall_plaque"`` (denser than an enhancing lumen).
+    touches_bone : bool
+        A voxel is face-adjacent to bone or its partial-volume rim.
+    """
+
+    id: int
+    ijk: NDArray[np.int32]
+    hu: NDArray[np.float32]
+    origin: str
+    touches_bone: bool
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Everything detection found.
+
+    Attributes
+    ----------
+    label_map : (I, J, K) ndarray of uint8, uint16 or uint32 (smallest that fits)
+        Lesion id per voxel, 0 elsewhere; same grid as the input.
+    lesions : list of LesionVoxels
+    body : BodyMask
+    bone : BoneResult
+    metal : MetalResult
+    contrast : ContrastAssessment
+    contrast_regions : list of ContrastRegion
+    summary : dict
+        Counts and volumes of what was excluded, by reason.
+    """
+
+    label_map: NDArray[np.unsignedinteger[Any]]
+    lesions: list[LesionVoxels]
+    body: BodyMask
+    bone: BoneResult
+    metal: MetalResult
+    contrast: ContrastAssessment
+    contrast_regions: list[ContrastRegion]
+    summary: dict[str, float] = field(default_factory=dict)
+
+
+def _split(ijk: NDArray[Any], hu: NDArray[Any]) -> list[tuple[NDArray[Any], NDArray[Any]]]:
+    """Split a voxel set into 26-connected parts (on its bounding-box crop)."""
+    if len(ijk) == 0:
+        return []
+    lo = ijk.min(axis=0)
+    local = (ijk - lo).astype(np.intp)
+    grid = np.zeros(tuple(int(s) for s in local.max(axis=0) + 1), dtype=bool)
+    grid[local[:, 0], local[:, 1], local[:, 2]] = True
+    labels, n = cc3d.connected_components(grid, connectivity=26, return_N=True)
+    if n == 1:
+        return [(ijk, hu)]
+    lab = labels[local[:, 0], local[:, 1], local[:, 2]]
+    order = np.argsort(lab, kind="stable")
+    bounds = np.cumsum(np.bincount(lab, minlength=n + 1))
+    return [
+        (ijk[order[bounds[c - 1] : bounds[c]]], hu[order[bounds[c - 1] : bounds[c]]])
+        for c in range(1, n + 1)
+    ]
+
+
+def _reattach(
+    piece: tuple[NDArray[Any], NDArray[Any]], rim_ijk: NDArray[Any], rim_hu: NDArray[Any]
+) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Add the bone-rim voxels 26-adjacent to a residual deposit back to it."""
+    ijk, hu = piece
+    if len(rim_ijk) == 0:
+        return piece
+    lo = ijk.min(axis=0) - 1
+    hi = ijk.max(axis=0) + 1
+    near = np.all((rim_ijk >= lo) & (rim_ijk <= hi), axis=1)
+    if not near.any():
+        return piece
+    grid = np.zeros(tuple(int(v) for v in hi - lo + 1), dtype=np.uint8)
+    local = (ijk - lo).astype(np.intp)
+    grid[local[:, 0], local[:, 1], local[:, 2]] = 1
+    grown = ndi.maximum_filter(grid, size=3)
+    cand = (rim_ijk[near] - lo).astype(np.intp)
+    hit = grown[cand[:, 0], cand[:, 1], cand[:, 2]] > 0
+    if not hit.any():
+        return piece
+    return (
+        np.concatenate([ijk, rim_ijk[near][hit]]),
+        np.concatenate([hu, rim_hu[near][hit]]),
+    )
+
+
+def detect_lesions(
+    hu: NDArray[Any],
+    affine: NDArray[np.float64],
+    params: AnalysisParameters,
+    progress: Progress | None = None,
+) -> Detection:
+    """Find soft-tissue mineral deposits.
+
+    Parameters
+    ----------
+    hu : (I, J, K) ndarray of int16 or float
+        CT in HU; axis 2 is the slice axis.
+    affine : (4, 4) ndarray
+        Voxel-to-RAS+ affine in mm.
+    params : AnalysisParameters
+        Thresholds and sizes (see :class:`calcdx.analysis.AnalysisParameters`).
+    progress : callable, optional
+        Called as ``progress(step, fraction)``.
+
+    Returns
+    -------
+    Detection
+    """
+
+    def report(step: str, fraction: float) -> None:
+        if progress is not None:
+            progress(step, fraction)
+
+    shape = hu.shape
+    norms = np.linalg.norm(affine[:3, :3], axis=0)
+    spacing = (float(norms[0]), float(norms[1]), float(norms[2]))
+    vv = float(abs(np.linalg.det(affine[:3, :3])))
+    summary: dict[str, float] = {}
+
+    report("body mask", 0.05)
+    body = compute_body(
+        hu, spacing, air_hu=params.air_hu, table_gap_mm=params.table_gap_mm,
+        target_mm=params.coarse_grid_mm,
+    )
+    report("candidate mineral", 0.15)
+    candidate: NDArray[np.bool_] = np.asarray(hu >= params.threshold_hu)
+    labels, n = cc3d.connected_components(candidate, connectivity=26, return_N=True)
+    flat = np.flatnonzero(candidate)
+    del candidate
+    lab_v = labels.ravel()[flat].astype(np.int64)
+    hu_v = hu.ravel()[flat]
+    plane = shape[1] * shape[2]
+    ijk = np.empty((len(flat), 3), dtype=np.int32)
+    ijk[:, 0] = flat // plane
+    rem = flat % plane
+    ijk[:, 1] = rem // shape[2]
+    ijk[:, 2] = rem % shape[2]
+    del flat, rem
+    counts = np.bincount(lab_v, minlength=n + 1)
+    summary["candidate_components"] = float(n)
+
+    # Body: a component counts when any voxel is inside the body.
+    inside = body.contains(ijk)
+    in_body = np.bincount(lab_v, weights=inside, minlength=n + 1) > 0
+    in_body[0] = False
+    summary["outside_body_components"] = float(np.count_nonzero(~in_body[1:]))
+
+    report("metal", 0.25)
+    is_metal = hu_v >= params.metal_hu
+    metal = find_metal(
+        ijk[is_metal], hu_v[is_metal], affine, vv,
+        margin_mm=params.metal_margin_mm, streak_radius_mm=params.metal_streak_radius_mm,
+    )
+    drop_v = np.zeros(len(lab_v), dtype=bool)
+    if metal.objects:
+        drop_v = metal.suppressed(ijk, affine)
+        summary["metal_suppressed_volume_mm3"] = float(drop_v.sum()) * vv
+
+    report("skeleton", 0.35)
+    dense = hu_v >= params.cortical_hu
+    dense_vol = np.bincount(lab_v[dense], minlength=n + 1).astype(np.float64) * vv
+    # Only "peak >= bone_peak_hu" matters to the skeleton rule.
+    has_peak = np.bincount(lab_v[hu_v >= params.bone_seed_hu], minlength=n + 1) > 0
+    peak = np.where(has_peak, params.bone_seed_hu, 0.0)
+    dense_vol[~in_body] = 0.0
+    order: NDArray[Any] = np.argsort(lab_v, kind="stable")
+    bounds = np.cumsum(counts)  # voxels of component c: order[bounds[c-1]:bounds[c]]
+    boxes: list[tuple[slice, slice, slice] | None] = [None] * n
+    for c in np.flatnonzero((dense_vol >= params.bone_min_volume_mm3) & has_peak):
+        sel = ijk[order[bounds[c - 1] : bounds[c]]]
+        lo, hi = sel.min(axis=0), sel.max(axis=0) + 1
+        boxes[c - 1] = (slice(int(lo[0]), int(hi[0])), slice(int(lo[1]), int(hi[1])),
+                        slice(int(lo[2]), int(hi[2])))
+    bone = classify_bone_components(
+        hu, labels, dense_volume_mm3=dense_vol, peak_hu=peak, boxes=boxes, voxel_volume_mm3=vv,
+        cortical_hu=params.cortical_hu, bone_min_volume_mm3=params.bone_min_volume_mm3,
+        bone_peak_hu=params.bone_seed_hu, seed_hu=params.bone_seed_hu,
+        margin_vox=params.bone_margin_vox,
+    )
+    del labels
+    is_bone_comp = np.zeros(n + 1, dtype=bool)
+    is_bone_comp[list(bone.component_ids)] = True
+    in_bone_v = bone.in_bone(ijk)
+    in_excl_v = bone.in_exclusion(ijk)
+    frac_in_bone = np.bincount(lab_v, weights=in_bone_v, minlength=n + 1) / np.maximum(counts, 1)
+    inside_bone_comp = (frac_in_bone >= 0.5) & ~is_bone_comp
+    summary["skeleton_components"] = float(len(bone.component_ids))
+    summary["skeleton_volume_mm3"] = bone.volume_mm3
+    summary["inside_bone_components"] = float(np.count_nonzero(inside_bone_comp[1:]))
+    keep_v = ~drop_v & ~in_excl_v & in_body[lab_v] & ~inside_bone_comp[lab_v]
+
+    report("contrast", 0.45)
+    plain = in_body & ~is_bone_comp & ~inside_bone_comp
+    plain[0] = False
+    big = np.flatnonzero(plain & (counts * vv >= params.contrast_small_min_volume_mm3))
+    densities = []
+    for c in big:
+        sel = order[bounds[c - 1] : bounds[c]]
+        sel = sel[keep_v[sel]]
+        if len(sel):
+            densities.append(density_summary(int(c), hu_v[sel], vv, params.plaque_delta_hu))
+    contrast, regions = assess_contrast(
+        densities, min_volume_mm3=params.contrast_min_volume_mm3,
+        small_min_volume_mm3=params.contrast_small_min_volume_mm3,
+        hu_range=(params.contrast_min_hu, params.contrast_max_hu),
+        max_sd_hu=params.contrast_max_sd_hu, plaque_delta_hu=params.plaque_delta_hu,
+    )
+    region_of = {r.component: r for r in regions}
+
+    report("lesions", 0.55)
+    pieces: list[tuple[NDArray[Any], NDArray[Any], str]] = []
+    for c in np.flatnonzero(plain | is_bone_comp):
+        whole = order[bounds[c - 1] : bounds[c]]
+        sel = whole[keep_v[whole]]
+        if len(sel) == 0:
+            continue
+        if is_bone_comp[c]:
+            rim = whole[in_excl_v[whole] & ~in_bone_v[whole] & ~drop_v[whole]]
+            for part in _split(ijk[sel], hu_v[sel]):
+                p_ijk, p_hu = _reattach(part, ijk[rim], hu_v[rim])
+                pieces.append((p_ijk, p_hu, "bone_adjacent"))
+        elif int(c) in region_of:
+            plaque = hu_v[sel] >= region_of[int(c)].plaque_threshold_hu
+            for p_ijk, p_hu in _split(ijk[sel][plaque], hu_v[sel][plaque]):
+                pieces.append((p_ijk, p_hu, "vessel_wall_plaque"))
+        else:
+            pieces.append((ijk[sel], hu_v[sel], "soft_tissue"))
+    min_vox = params.min_volume_mm3 / vv
+    pieces = [p for p in pieces if len(p[0]) >= min_vox - 1e-9]
+    pieces.sort(key=lambda p: (-len(p[0]), *(int(v) for v in p[0].min(axis=0))))
+
+    dtype: type[np.unsignedinteger[Any]] = (
+        np.uint8 if len(pieces) <= 255 else np.uint16 if len(pieces) <= 65535 else np.uint32
+    )
+    label_map = np.zeros(shape, dtype=dtype)
+    lesions = []
+    offsets = np.array(
+        [[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.int32
+    )
+    for lid, (p_ijk, p_hu, origin) in enumerate(pieces, start=1):
+        label_map[p_ijk[:, 0], p_ijk[:, 1], p_ijk[:, 2]] = lid
+        touches = origin == "bone_adjacent"
+        if not touches and bone.component_ids:
+            shifted = (p_ijk[None, :, :] + offsets[:, None, :]).reshape(-1, 3)
+            touches = bool(bone.in_exclusion(shifted).any())
+        lesions.append(
+            LesionVoxels(
+                id=lid, ijk=p_ijk.astype(np.int32), hu=p_hu.astype(np.float32), origin=origin,
+                touches_bone=touches,
+            )
+        )
+    summary["lesions"] = float(len(lesions))
+    return Detection(
+        label_map=label_map, lesions=lesions, body=body, bone=bone, metal=metal,
+        contrast=contrast, contrast_regions=regions, summary=summary,
+    )

@@ -1,0 +1,34 @@
+"""What is not a soft-tissue calcification: body, skeleton, metal and contrast masks."""
+
+from calcdx.masks.body import BodyMask, body_mask, compute_body
+from calcdx.masks.bone import BoneResult, classify_bone_components, fill_holes_2d_3d
+from calcdx.masks.exclusions import (
+    ComponentDensity,
+    ContrastAssessment,
+    ContrastRegion,
+    MetalObject,
+    MetalResult,
+    assess_contrast,
+    density_summary,
+    find_metal,
+)
+from calcdx.masks.grid import CoarseGrid, coarse_grid
+
+__all__ = [
+    "BodyMask",
+    "BoneResult",
+    "CoarseGrid",
+    "ComponentDensity",
+    "ContrastAssessment",
+    "ContrastRegion",
+    "MetalObject",
+    "MetalResult",
+    "assess_contrast",
+    "body_mask",
+    "classify_bone_components",
+    "coarse_grid",
+    "compute_body",
+    "density_summary",
+    "fill_holes_2d_3d",
+    "find_metal",
+]
