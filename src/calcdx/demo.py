@@ -1,41 +1,41 @@
-"""``make demo``: run calcdx on a bundled example and say where the output is.
+"""``make demo``: the whole path on a generated example, then where the outputs are.
 
-Run as ``python -m calcdx.demo --out DIR``.
+Writes a synthetic CT phantom (NIfTI and a shuffled DICOM series), analyses the
+DICOM series with a sample clinical context, prints the burden and the top of
+each lesion group's differential, and says where ``result.json``, the label map
+and the report are. Run as ``python -m calcdx.demo --out DIR``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
 
-from calcdx.case.model import parse_case
-from calcdx.cli.render import print_differential
-from calcdx.reasoning import default_engine
+from calcdx.case.context import build_context
+from calcdx.cli.render import print_study
+from calcdx.phantom import write_phantom
+from calcdx.study import run_study
 
 __all__ = ["main"]
 
-EXAMPLE = "myositis_ossificans_thigh.json"
-
 
 def main(argv: list[str] | None = None) -> int:
-    """Diagnose the bundled example case, print it and write the JSON differential."""
+    """Generate a phantom, analyse it with a sample context and print the results."""
     parser = argparse.ArgumentParser(prog="python -m calcdx.demo")
     parser.add_argument("--out", type=Path, default=Path("demo-output"))
     args = parser.parse_args(argv)
-    raw = json.loads(resources.files("calcdx.examples").joinpath(EXAMPLE).read_text("utf-8"))
-    differential = default_engine().diagnose(parse_case(raw))
     console = Console()
-    console.print(f"[bold]Example case[/bold] ({EXAMPLE}): {json.dumps(raw['imaging'])}")
-    print_differential(console, differential, top=5)
-    args.out.mkdir(parents=True, exist_ok=True)
-    target = args.out / "differential.json"
-    target.write_text(json.dumps(differential.to_dict(), indent=2), encoding="utf-8")
-    console.print(f"\nDifferential written to {target}")
+    console.print("[bold]calcdx demo[/bold]: synthetic CT phantom with planted calcifications")
+    written = write_phantom(args.out / "phantom")
+    context = build_context(age_years=34, sex="male", history=["trauma_recent", "endemic_taenia"])
+    console.print(f"Sample clinical context: {context}")
+    outcome = run_study(written["dicom"], args.out / "analysis", context=context)
+    print_study(console, outcome)
+    report = outcome.files.get("report", outcome.files["result"])
+    console.print(f"\n[bold]Report:[/bold] {report}")
     return 0
 
 

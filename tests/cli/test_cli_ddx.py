@@ -91,9 +91,11 @@ def test_several_files_and_stdin(tmp_path, capsys, monkeypatch):
     assert json.loads(capsys.readouterr().out.splitlines()[0])["case_id"] == "c1"
 
 
-def test_demo_writes_differential(tmp_path, capsys):
+def test_demo_runs_the_whole_path(tmp_path, capsys):
     from calcdx.demo import main as demo
 
     assert demo(["--out", str(tmp_path)]) == 0
-    assert "Myositis ossificans" in capsys.readouterr().out
-    assert json.loads((tmp_path / "differential.json").read_text())["differential"]
+    out = capsys.readouterr().out
+    assert "Cysticercosis" in out and "Report:" in out
+    result = json.loads((tmp_path / "analysis" / "result.json").read_text())
+    assert result["groups"] and result["differential"]["format"] == "calcdx-differential/1"

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from calcdx.case.files import CaseRecord, read_cases
-from calcdx.cli.render import print_differential, print_entity
+from calcdx.cli.render import print_differential, print_entity, print_study
 from calcdx.errors import CalcdxError
 from calcdx.kb.loader import load_knowledge_base
 from calcdx.reasoning import default_engine
@@ -93,6 +93,64 @@ def _chunks(records: Iterable[CaseRecord], size: int) -> Iterator[list[CaseRecor
             chunk = []
     if chunk:
         yield chunk
+
+
+@app.command()
+def analyze(
+    input_path: Annotated[
+        Path, typer.Argument(help="DICOM folder or file, or NIfTI (.nii/.nii.gz).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("calcdx-out"),
+    series_uid: Annotated[
+        str | None, typer.Option("--series", help="SeriesInstanceUID to analyse.")
+    ] = None,
+    context: Annotated[
+        Path | None, typer.Option(help="Case-format JSON with patient, clinical, labs.")
+    ] = None,
+    age: Annotated[float | None, typer.Option(help="Patient age in years.")] = None,
+    sex: Annotated[str | None, typer.Option(help="female or male.")] = None,
+    history: Annotated[
+        list[str] | None, typer.Option(help="A clinical value present (repeatable).")
+    ] = None,
+    history_absent: Annotated[
+        list[str] | None, typer.Option(help="A clinical value absent (repeatable).")
+    ] = None,
+    lab: Annotated[
+        list[str] | None, typer.Option(help="A lab as name=level, e.g. calcium=high (repeatable).")
+    ] = None,
+    threshold_hu: Annotated[
+        float, typer.Option(help="Mineral threshold in HU (inclusive).")
+    ] = 130.0,
+    min_volume_mm3: Annotated[float, typer.Option(help="Smallest lesion reported, mm^3.")] = 1.5,
+) -> None:
+    """Find, measure and diagnose every soft-tissue calcification in a CT study."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from calcdx.analysis import AnalysisParameters
+    from calcdx.case.context import build_context
+    from calcdx.study import run_study
+
+    clinical = build_context(
+        file=context,
+        age_years=age,
+        sex=sex,
+        history=history,
+        history_absent=history_absent,
+        labs=lab,
+    )
+    parameters = AnalysisParameters(threshold_hu=threshold_hu, min_volume_mm3=min_volume_mm3)
+    columns = (TextColumn("{task.description:<14}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("reading", total=1.0)
+        outcome = run_study(
+            input_path,
+            out,
+            context=clinical,
+            series_uid=series_uid,
+            parameters=parameters,
+            progress=lambda step, fraction: bar.update(task, description=step, completed=fraction),
+        )
+    print_study(_stdout(), outcome)
 
 
 @app.command()

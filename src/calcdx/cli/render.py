@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
 from calcdx.kb.schema import Entity
 from calcdx.reasoning.differential import Differential
 
-__all__ = ["print_differential", "print_entity"]
+if TYPE_CHECKING:
+    from calcdx.study import StudyOutcome
+
+__all__ = ["print_differential", "print_entity", "print_study"]
 
 
 def print_differential(console: Console, differential: Differential, *, top: int = 10) -> None:
@@ -62,3 +67,45 @@ def print_entity(console: Console, entity: Entity) -> None:
         console.print(f"Next: {step}")
     for ref in entity.references:
         console.print(f"[dim][{ref.key}] {ref.citation} {ref.doi or ref.url}[/dim]")
+
+
+def print_study(console: Console, outcome: StudyOutcome) -> None:
+    """Print a study summary: burden, groups with their leading diagnoses, output files."""
+    doc = outcome.document
+    totals = doc["totals"]
+    console.print(
+        f"[bold]{totals['n_lesions']} lesion(s)[/bold] in {len(outcome.groups)} group(s): "
+        f"{totals['volume_mm3']:.0f} mm^3, Agatston-style {totals['agatston']:.0f}, "
+        f"mass {totals['mass']:.1f} ({totals['mass_unit']})"
+    )
+    for warning in doc.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    table = Table(title="Lesion groups", expand=False)
+    for column in ("Group", "Lesions", "Volume mm^3", "Findings", "Leading diagnoses"):
+        table.add_column(column)
+    for group, differential in zip(outcome.groups, outcome.differentials, strict=True):
+        imaging = group.imaging
+        findings = ", ".join(
+            str(v) for k, v in imaging.items() if k not in ("modality", "pattern", "arrangement")
+        )
+        findings = "; ".join(filter(None, [findings, ", ".join(imaging.get("pattern", []))]))
+        leading = "\n".join(
+            f"{item.name} {item.probability:.0%}" for item in differential.ranked[:3]
+        )
+        table.add_row(
+            group.id,
+            ", ".join(map(str, group.lesion_ids)),
+            f"{group.volume_mm3:.0f}",
+            findings,
+            leading,
+        )
+    console.print(table)
+    for group, differential in zip(outcome.groups, outcome.differentials, strict=True):
+        if differential.red_flags:
+            more = len(differential.red_flags) - 1
+            extra = f" (+{more} more in result.json)" if more else ""
+            console.print(
+                f"[bold red]RED FLAG[/bold red] {group.id}: {differential.red_flags[0]}{extra}"
+            )
+    for kind, path in outcome.files.items():
+        console.print(f"{kind}: {path}")

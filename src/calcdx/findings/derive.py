@@ -1,0 +1,209 @@
+"""From measured lesions to case-format findings, one case per lesion group.
+
+A *lesion group* is a cluster of nearby fragments (rice grains, lobules) or a
+solitary lesion. For each group, :func:`derive_groups` states the case-format
+imaging values the measurements support, each with its confidence and the
+measurements behind it. A value the images cannot support (organ, evolution,
+enhancement, most associated findings) is left unstated, never guessed: the
+engine treats it as unknown.
+
+Confidence is a number in [0, 1]: pattern calls map ``high`` to 0.9,
+``moderate`` to 0.7 and ``low`` to 0.4; calls below 0.5 are reported in the
+derivation but left out of the case.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from calcdx.analysis import AnalysisResult, ClusterRecord, LesionRecord
+from calcdx.findings.patterns import PatternCall
+
+__all__ = ["Derived", "LesionGroup", "derive_groups"]
+
+_CONFIDENCE = {"high": 0.9, "moderate": 0.7, "low": 0.4}
+#: Calls below this confidence are shown but not put into the case.
+MIN_CONFIDENCE = 0.5
+
+
+class Derived(BaseModel):
+    """One derived case-format value with what supports it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: Any
+    confidence: float = Field(ge=0, le=1)
+    evidence: str
+
+
+class LesionGroup(BaseModel):
+    """A lesion group and the imaging findings derived from it.
+
+    Attributes
+    ----------
+    id : str
+        ``G1``, ``G2``... by decreasing total volume.
+    lesion_ids : list of int
+        Lesion ids (as in the label map).
+    cluster_id : int or None
+        The cluster the group comes from.
+    imaging : dict
+        Case-format ``imaging`` values stated for the group.
+    derivation : dict of str to Derived
+        Every derived field (also those left out for low confidence).
+    volume_mm3 : float
+        Total mineral volume of the group.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    lesion_ids: list[int]
+    cluster_id: int | None
+    imaging: dict[str, Any]
+    derivation: dict[str, Derived]
+    volume_mm3: float
+
+
+def _majority(values: Sequence[str | None]) -> tuple[str | None, float]:
+    known = [v for v in values if v is not None]
+    if not known:
+        return None, 0.0
+    value, count = Counter(known).most_common(1)[0]
+    return value, count / len(values)
+
+
+def _extent(n: int) -> str:
+    if n == 1:
+        return "solitary"
+    if n <= 5:
+        return "few_regional"
+    return "multiple_regional"
+
+
+def _pattern_derivations(calls: Sequence[PatternCall]) -> list[tuple[str, Derived]]:
+    best: dict[str, Derived] = {}
+    for call in calls:
+        derived = Derived(
+            value=call.pattern,
+            confidence=_CONFIDENCE.get(call.confidence, 0.5),
+            evidence=call.evidence,
+        )
+        if call.pattern not in best or derived.confidence > best[call.pattern].confidence:
+            best[call.pattern] = derived
+    return sorted(best.items())
+
+
+def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None) -> LesionGroup:
+    derivation: dict[str, Derived] = {
+        "modality": Derived(value="ct", confidence=1.0, evidence="CT study")
+    }
+    n = len(lesions)
+    matrix, share = _majority([lesion.matrix for lesion in lesions])
+    if matrix is not None:
+        derivation["matrix"] = Derived(
+            value=matrix,
+            confidence=round(0.8 * share, 3),
+            evidence=f"{share:.0%} of {n} lesion(s) called {matrix} from density and structure",
+        )
+    location, share = _majority([lesion.location for lesion in lesions])
+    if location is not None:
+        example = lesions[0].context
+        derivation["location"] = Derived(
+            value=location,
+            confidence=round(0.7 * share, 3),
+            evidence=(
+                f"{share:.0%} of lesions; surrounding {example.surrounding_tissue or 'tissue'} "
+                f"(median {example.surrounding_median_hu or 0:.0f} HU), skin "
+                f"{example.skin_distance_mm or 0:.0f} mm, "
+                f"bone {example.bone_distance_mm or 0:.0f} mm"
+            ),
+        )
+    region, share = _majority([lesion.region for lesion in lesions])
+    if region is not None:
+        derivation["region"] = Derived(
+            value=region,
+            confidence=round(0.7 * share, 3),
+            evidence="from the lesion's position in the body",
+        )
+    derivation["extent"] = Derived(
+        value=_extent(n),
+        confidence=0.7,
+        evidence=f"{n} fragment(s) grouped within the cluster distance",
+    )
+    dominant = max(lesions, key=lambda lesion: lesion.volume_mm3)
+    derivation["size_mm"] = Derived(
+        value=round(dominant.shape.max_extent_mm, 1),
+        confidence=0.9,
+        evidence=f"largest extent of lesion {dominant.id}",
+    )
+    calls: list[PatternCall] = list(cluster.pattern) if cluster is not None else []
+    if not any(_CONFIDENCE.get(c.confidence, 0.5) >= MIN_CONFIDENCE for c in calls):
+        calls += [call for lesion in lesions for call in lesion.pattern]
+    patterns = _pattern_derivations(calls)
+    for name, derived in patterns:
+        derivation[f"pattern.{name}"] = derived
+    arrangement: list[str] = []
+    names = {name for name, d in patterns if d.confidence >= MIN_CONFIDENCE}
+    if "fluid_calcium_level" in names:
+        arrangement.append("dependent_layering")
+        derivation["arrangement.dependent_layering"] = Derived(
+            value="dependent_layering", confidence=0.6, evidence="denser dependent half"
+        )
+    if (
+        cluster is not None
+        and "rice_grain" in names
+        and cluster.statistics.axis_alignment >= 0.8
+        and location == "muscle"
+    ):
+        arrangement.append("along_muscle_fibres")
+        derivation["arrangement.along_muscle_fibres"] = Derived(
+            value="along_muscle_fibres",
+            confidence=0.6,
+            evidence=f"fragments aligned (axis alignment {cluster.statistics.axis_alignment:.2f})",
+        )
+    imaging: dict[str, Any] = {}
+    for field in ("modality", "region", "location", "matrix", "extent", "size_mm"):
+        if field in derivation and derivation[field].confidence >= MIN_CONFIDENCE:
+            imaging[field] = derivation[field].value
+    imaging["pattern"] = sorted(names)
+    if arrangement:
+        imaging["arrangement"] = arrangement
+    return LesionGroup(
+        id=gid,
+        lesion_ids=[lesion.id for lesion in lesions],
+        cluster_id=cluster.id if cluster is not None else None,
+        imaging={k: v for k, v in imaging.items() if v not in ([], None)},
+        derivation=derivation,
+        volume_mm3=sum(lesion.volume_mm3 for lesion in lesions),
+    )
+
+
+def derive_groups(result: AnalysisResult) -> list[LesionGroup]:
+    """Group the lesions and derive each group's case-format imaging findings.
+
+    Parameters
+    ----------
+    result : AnalysisResult
+        The analysis of one study.
+
+    Returns
+    -------
+    list of LesionGroup
+        Largest total volume first, ids ``G1``, ``G2``...
+    """
+    by_id = {lesion.id: lesion for lesion in result.lesions}
+    raw: list[tuple[list[LesionRecord], ClusterRecord | None]] = []
+    grouped: set[int] = set()
+    for cluster in result.clusters:
+        members = [by_id[i] for i in cluster.lesion_ids if i in by_id]
+        if members:
+            raw.append((members, cluster))
+            grouped.update(lesion.id for lesion in members)
+    raw += [([lesion], None) for lesion in result.lesions if lesion.id not in grouped]
+    raw.sort(key=lambda item: (-sum(lesion.volume_mm3 for lesion in item[0]), item[0][0].id))
+    return [_group(f"G{n}", members, cluster) for n, (members, cluster) in enumerate(raw, start=1)]
