@@ -23,10 +23,10 @@ from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 
 from calcdx.errors import StudyError
-from calcdx.io._geometry import orientation_label, stack_geometry
+from calcdx.io._geometry import StackGeometry, orientation_label, stack_geometry
 from calcdx.volume import LPS_TO_RAS, Volume
 
-__all__ = ["SeriesInfo", "list_dicom_series", "read_dicom"]
+__all__ = ["SeriesInfo", "list_dicom_series", "read_dicom", "read_series_headers"]
 
 _MAX_WARNINGS = 20
 _INT16 = np.iinfo(np.int16)
@@ -320,6 +320,73 @@ def _decode(path: Path, sink: list[str]) -> tuple[Dataset, NDArray[Any]]:
     return ds, pixels
 
 
+def _ordered_series(
+    root: Path, series_uid: str | None, notes: list[str]
+) -> tuple[dict[str, _Series], _Series, str, StackGeometry]:
+    """Scan ``root``, choose the series and order its slices along the slice normal.
+
+    Shared by :func:`read_dicom` and :func:`read_series_headers` so both see the
+    same series in the same slice order. Geometry warnings go into ``notes``.
+    """
+    all_series = _scan(root, notes)
+    series, choice = _choose(all_series, series_uid)
+    _check_consistent(series)
+    first, header = series.slices[0], series.header
+    single_step = None
+    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+        value = _float(header.get(keyword), float("nan"))
+        if value > 0:
+            single_step = value
+            break
+    geometry = stack_geometry(
+        [s.position or (float("nan"),) * 3 for s in series.slices],
+        first.orientation or (),
+        first.pixel_spacing if first.pixel_spacing is not None else (float("nan"),) * 2,
+        single_slice_step_mm=single_step,
+    )
+    notes.extend(geometry.warnings)
+    return all_series, series, choice, geometry
+
+
+def read_series_headers(path: str | Path, *, series_uid: str | None = None) -> list[Dataset]:
+    """Read the headers (no pixel data) of the series :func:`read_dicom` reads.
+
+    Parameters
+    ----------
+    path : str or Path
+        A folder of DICOM files (searched recursively) or one DICOM file.
+    series_uid : str, optional
+        SeriesInstanceUID to read; by default the series :func:`read_dicom`
+        chooses.
+
+    Returns
+    -------
+    list of pydicom.Dataset
+        One dataset per file, read with ``stop_before_pixels=True``, in the
+        slice order of :func:`read_dicom`: for single-frame images, item ``k``
+        is the source of ``volume.hu[:, :, k]``. A multi-frame file appears
+        once, at its first slice.
+
+    Raises
+    ------
+    StudyError
+        For the same reasons as :func:`read_dicom` (except pixel decoding).
+    """
+    _, series, _, geometry = _ordered_series(Path(path), series_uid, [])
+    files: list[Path] = []
+    for index in geometry.order:
+        file = series.slices[int(index)].path
+        if file not in files:
+            files.append(file)
+    out: list[Dataset] = []
+    for file in files:
+        ds = _read_header(file, [])
+        if ds is None:
+            raise StudyError(f"{file.name} can no longer be read as DICOM; re-export the series")
+        out.append(ds)
+    return out
+
+
 def read_dicom(path: str | Path, *, series_uid: str | None = None) -> Volume:
     """Read one CT series from a DICOM folder (searched recursively) or file.
 
@@ -347,25 +414,9 @@ def read_dicom(path: str | Path, *, series_uid: str | None = None) -> Volume:
         non-CT series, inconsistent or absurd geometry, missing slices, gantry
         tilt and undecodable pixel data.
     """
-    root = Path(path)
     notes: list[str] = []
-    all_series = _scan(root, notes)
-    series, choice = _choose(all_series, series_uid)
-    _check_consistent(series)
-    first, header = series.slices[0], series.header
-    single_step = None
-    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
-        value = _float(header.get(keyword), float("nan"))
-        if value > 0:
-            single_step = value
-            break
-    geometry = stack_geometry(
-        [s.position or (float("nan"),) * 3 for s in series.slices],
-        first.orientation or (),
-        first.pixel_spacing if first.pixel_spacing is not None else (float("nan"),) * 2,
-        single_slice_step_mm=single_step,
-    )
-    notes.extend(geometry.warnings)
+    all_series, series, choice, geometry = _ordered_series(Path(path), series_uid, notes)
+    header = series.header
     rows, columns = int(header.Rows), int(header.Columns)
     if int(header.get("SamplesPerPixel", 1)) != 1:
         raise StudyError(
@@ -419,6 +470,7 @@ def read_dicom(path: str | Path, *, series_uid: str | None = None) -> Volume:
         else None,
         "slice_step_mm": geometry.step_mm,
         "contrast_agent": str(header.get("ContrastBolusAgent", "")) or None,
+        "contrast_route": str(header.get("ContrastBolusRoute", "")) or None,
         "transfer_syntaxes": sorted(syntaxes),
         "n_slices": len(ordered),
         "n_series_found": len(all_series),

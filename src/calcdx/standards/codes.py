@@ -1,0 +1,190 @@
+"""Codes and units shared by the DICOM SEG, DICOM SR and FHIR writers.
+
+Standard codes come from pydicom's code dictionary (DICOM PS3.16), so none is
+invented here. A value with no standard code gets a private code in the coding
+scheme :data:`PRIVATE_SCHEME` (``99CALCDX``; DICOM reserves the ``99`` prefix
+for local schemes), whose code value is the calcdx vocabulary value itself
+(e.g. ``zonal_peripheral``). FHIR uses the same private values under the URI
+:data:`PRIVATE_SYSTEM`.
+
+Measurements (:data:`MEASUREMENTS`)
+    ============  ===========================================  ======================
+    key           concept (SR name, modifier)                  unit (UCUM)
+    ============  ===========================================  ======================
+    volume_mm3    SCT 118565006 Volume                         ``mm3``
+    mean_hu       DCM 112031 Attenuation Coefficient, Mean     ``[hnsf'U]``
+    peak_hu       DCM 112031 Attenuation Coefficient, Maximum  ``[hnsf'U]``
+    agatston      DCM 112058 Calcium score, Agatston method    ``1``
+    mass          DCM 122661 Calcium Mass, Mass method         ``mg`` or ``[hnsf'U].cm3``
+    ============  ===========================================  ======================
+
+The Agatston-style score is the Agatston rule applied to one soft-tissue lesion
+slice by slice; the mass is in mg with a calibration, else the relative mass
+mean HU x cm^3 (see :mod:`calcdx.measure.agatston`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
+
+__all__ = [
+    "ALGORITHM_FAMILY",
+    "FHIR_SYSTEMS",
+    "FINDING_CATEGORY",
+    "MEASUREMENTS",
+    "PATTERN_NAME",
+    "PRIVATE_SCHEME",
+    "PRIVATE_SYSTEM",
+    "MeasurementCode",
+    "mass_unit",
+    "matrix_code",
+    "pattern_code",
+    "pattern_value",
+]
+
+#: DICOM Coding Scheme Designator of calcdx's private codes.
+PRIVATE_SCHEME = "99CALCDX"
+#: FHIR ``system`` of calcdx's private codes (measurement keys, patterns, matrix).
+PRIVATE_SYSTEM = "urn:calcdx:codes"
+
+#: DICOM coding scheme designator to FHIR system URI (HL7 terminology).
+FHIR_SYSTEMS = {
+    "SCT": "http://snomed.info/sct",
+    "DCM": "http://dicom.nema.org/resources/ontology/DCM",
+    "LN": "http://loinc.org",
+    "UCUM": "http://unitsofmeasure.org",
+    PRIVATE_SCHEME: PRIVATE_SYSTEM,
+}
+
+#: Segmented property category of every lesion (CID 7150).
+FINDING_CATEGORY: Code = codes.SCT.MorphologicallyAbnormalStructure
+#: Algorithm family of the segmentation (CID 7162): HU threshold then 26-connected
+#: components, i.e. DCM 123101 "Neighborhood Analysis".
+ALGORITHM_FAMILY: Code = codes.DCM.NeighborhoodAnalysis
+
+_MATRIX = {
+    "calcification": codes.SCT.PathologicCalcification,  # 18115005
+    "ossification": codes.SCT.Ossification,  # 83323007
+}
+
+#: Patterns with a standard SNOMED CT code (radiographic calcification findings).
+_PATTERN = {
+    "punctate": codes.SCT.PunctateCalcification,  # 129755006
+    "lucent_centre_round": codes.SCT.LucentCenteredCalcification,  # 129754005
+    "eggshell_rim": codes.SCT.EggshellCalcification,  # 129751002
+    "amorphous_cloudy": codes.SCT.AmorphousCalcification,  # 129760005
+    "popcorn": codes.SCT.CoarsePopcornLikeCalcification,  # 129749001
+}
+_PATTERN_BY_CODE = {(c.scheme_designator, c.value): k for k, c in _PATTERN.items()}
+
+#: Concept name of the pattern qualitative evaluation: DCM 111009 Calcification Type.
+PATTERN_NAME: Code = codes.DCM.CalcificationType
+
+
+def _label(value: str) -> str:
+    return value.replace("_", " ").capitalize()
+
+
+def matrix_code(matrix: str) -> Code:
+    """Code of a lesion's matrix (segmented property type and SR finding type).
+
+    Parameters
+    ----------
+    matrix : str
+        ``calcification``, ``ossification`` or another case-format matrix value.
+
+    Returns
+    -------
+    Code
+        SCT 18115005 *pathologic calcification*, SCT 83323007 *Ossification*,
+        else a private ``99CALCDX`` code whose value is ``matrix``.
+    """
+    return _MATRIX.get(matrix) or Code(matrix, PRIVATE_SCHEME, _label(matrix))
+
+
+def pattern_code(pattern: str) -> Code:
+    """Code of a case-format pattern value (SNOMED CT when one exists, else private)."""
+    return _PATTERN.get(pattern) or Code(pattern, PRIVATE_SCHEME, f"{_label(pattern)} pattern")
+
+
+def pattern_value(scheme: str, value: str) -> str | None:
+    """Case-format pattern value of a code written by :func:`pattern_code`.
+
+    Parameters
+    ----------
+    scheme : str
+        Coding scheme designator (``SCT`` or ``99CALCDX``).
+    value : str
+        Code value.
+
+    Returns
+    -------
+    str or None
+        The pattern, or None for a code calcdx does not write.
+    """
+    if scheme == PRIVATE_SCHEME:
+        return value
+    return _PATTERN_BY_CODE.get((scheme, value))
+
+
+@dataclass(frozen=True)
+class MeasurementCode:
+    """How one ``result.json`` lesion measurement is coded.
+
+    Attributes
+    ----------
+    key : str
+        Field of the lesion in ``result.json``.
+    name : Code
+        Concept name.
+    derivation : Code or None
+        SR derivation modifier (CID 7464), e.g. Mean or Maximum.
+    method : Code or None
+        SR measurement method.
+    unit : Code or None
+        UCUM unit; None when it depends on the study (mass, :func:`mass_unit`).
+    display : str
+        Human-readable name, used as FHIR ``text``.
+    """
+
+    key: str
+    name: Code
+    derivation: Code | None
+    method: Code | None
+    unit: Code | None
+    display: str
+
+
+MEASUREMENTS: tuple[MeasurementCode, ...] = (
+    MeasurementCode("volume_mm3", codes.SCT.Volume, None, None, codes.UCUM.CubicMillimeter,
+                    "Lesion volume"),
+    MeasurementCode("mean_hu", codes.DCM.AttenuationCoefficient, codes.SCT.Mean, None,
+                    codes.UCUM.HounsfieldUnit, "Mean attenuation (HU)"),
+    MeasurementCode("peak_hu", codes.DCM.AttenuationCoefficient, codes.SCT.Maximum, None,
+                    codes.UCUM.HounsfieldUnit, "Peak attenuation (HU)"),
+    MeasurementCode("agatston", codes.DCM.CalciumScore, None, codes.DCM.AgatstonScoringMethod,
+                    codes.UCUM.NoUnits, "Agatston-style score"),
+    MeasurementCode("mass", codes.DCM.CalciumMass, None, codes.DCM.MassScoringMethod, None,
+                    "Mass score"),
+)
+
+
+def mass_unit(unit_text: str | None) -> Code:
+    """UCUM unit of the mass score from ``result.json``'s ``totals.mass_unit``.
+
+    Parameters
+    ----------
+    unit_text : str or None
+        ``"mg hydroxyapatite"`` when calibrated, else the relative mass text.
+
+    Returns
+    -------
+    Code
+        ``mg`` when calibrated, else ``[hnsf'U].cm3`` (mean HU x cm^3).
+    """
+    if unit_text is not None and unit_text.startswith("mg"):
+        return Code("mg", "UCUM", "milligram")
+    return Code("[hnsf'U].cm3", "UCUM", "Hounsfield unit x cubic centimeter")
