@@ -4,7 +4,9 @@ This is the I/O edge that chains the pure steps::
 
     read_volume -> analyze_volume -> derive_groups -> Engine.diagnose_many -> files
 
-and writes ``result.json``, ``lesions.nii.gz`` and, when asked, the report.
+and writes ``result.json``, ``lesions.nii.gz``, ``report.html`` (and, when asked,
+``report.pdf``), the FHIR bundle and, for DICOM
+input, a DICOM SEG of the lesions and a TID 1500 SR of their measurements.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from calcdx.findings.derive import LesionGroup, derive_groups
 from calcdx.io import read_volume
 from calcdx.output.writers import result_document, write_label_map
 from calcdx.reasoning import Differential, default_engine
+from calcdx.report import write_report
+from calcdx.standards import write_fhir, write_standard_objects
 from calcdx.volume import Volume
 
 __all__ = ["StudyOutcome", "diagnose_groups", "run_study", "study_document"]
@@ -101,8 +105,6 @@ def study_document(
 ) -> dict[str, Any]:
     """The ``result.json`` document: measurements plus derived cases and differentials."""
     doc = result_document(result, volume)
-    if "series_choice" in volume.metadata:
-        doc["input"]["series_choice"] = volume.metadata["series_choice"]
     doc["groups"] = [
         {
             "id": group.id,
@@ -129,6 +131,7 @@ def run_study(
     series_uid: str | None = None,
     parameters: AnalysisParameters | None = None,
     progress: Progress | None = None,
+    pdf: bool = False,
 ) -> StudyOutcome:
     """Analyse a CT study and write ``result.json`` and ``lesions.nii.gz``.
 
@@ -146,6 +149,8 @@ def run_study(
         Thresholds and sizes.
     progress : callable, optional
         ``progress(step, fraction)``.
+    pdf : bool
+        Also write ``report.pdf`` (WeasyPrint).
 
     Returns
     -------
@@ -168,5 +173,14 @@ def run_study(
     files = {"result": out / "result.json", "labels": out / "lesions.nii.gz"}
     files["result"].write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     write_label_map(result, volume, files["labels"])
+    tell("report", 0.96)
+    files |= write_report(document, volume, result, out, pdf=pdf)
+    tell("standard objects", 0.98)
+    if volume.metadata.get("source") == "dicom":
+        files |= write_standard_objects(
+            result, volume, input_path, out, document=document, series_uid=series_uid
+        )
+    else:
+        files["fhir"] = write_fhir(document, out / "fhir.json")
     tell("done", 1.0)
     return StudyOutcome(volume, result, groups, differentials, document, files)

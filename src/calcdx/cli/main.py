@@ -122,6 +122,7 @@ def analyze(
         float, typer.Option(help="Mineral threshold in HU (inclusive).")
     ] = 130.0,
     min_volume_mm3: Annotated[float, typer.Option(help="Smallest lesion reported, mm^3.")] = 1.5,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also write report.pdf.")] = False,
 ) -> None:
     """Find, measure and diagnose every soft-tissue calcification in a CT study."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -149,6 +150,7 @@ def analyze(
             series_uid=series_uid,
             parameters=parameters,
             progress=lambda step, fraction: bar.update(task, description=step, completed=fraction),
+            pdf=pdf,
         )
     print_study(_stdout(), outcome)
 

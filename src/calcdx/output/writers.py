@@ -25,8 +25,10 @@ __all__ = [
 RESULT_FORMAT = "calcdx-analysis/1"
 
 _META_KEYS = (
-    "source", "series_instance_uid", "study_instance_uid", "modality", "manufacturer", "kvp",
-    "convolution_kernel", "slice_thickness_mm", "warnings",
+    "source", "series_uid", "study_uid", "frame_of_reference_uid", "series_description",
+    "series_choice", "modality", "manufacturer", "manufacturer_model", "kvp",
+    "convolution_kernel", "slice_thickness_mm", "slice_step_mm", "contrast_agent",
+    "contrast_route", "transfer_syntaxes", "warnings",
 )
 
 
