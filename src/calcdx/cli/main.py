@@ -192,6 +192,29 @@ def phantom(
         print(path)
 
 
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to bind (loopback unless told).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="CALCDX_TOKEN", help="Bearer token; required off loopback."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder whose studies may be analysed by path.")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Job store URL (default: SQLite in the state folder).")
+    ] = None,
+) -> None:
+    """Serve the web app (differential, knowledge base, studies) and its REST API."""
+    from calcdx.web.serve import serve_command
+
+    serve_command(host, port, token, data_dir, database_url)
+
+
 @kb_app.command("list")
 def kb_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

@@ -1,0 +1,212 @@
+"""The job store: study analysis jobs in a SQL database (SQLite by default).
+
+Jobs survive a restart. A job that was ``running`` when the server stopped is
+marked ``failed`` with "server stopped while running; resubmit" when the store
+is opened again; ``queued`` jobs are handed back to be run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from sqlalchemy import Float, String, Text, create_engine, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+__all__ = ["STOPPED_WHILE_RUNNING", "Job", "JobStatus", "JobStore"]
+
+JobStatus = Literal["queued", "running", "done", "failed"]
+
+#: Error of a job that was running when the server stopped.
+STOPPED_WHILE_RUNNING: Final = "server stopped while running; resubmit"
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class _JobRow(_Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    created: Mapped[str] = mapped_column(String(40))
+    updated: Mapped[str] = mapped_column(String(40))
+    input_path: Mapped[str] = mapped_column(Text)
+    result_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    step: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A snapshot of one job.
+
+    Attributes
+    ----------
+    id : str
+        Random hexadecimal id.
+    status : str
+        ``queued``, ``running``, ``done`` or ``failed``.
+    created, updated : str
+        ISO 8601 UTC times.
+    input_path : Path
+        The stored input (a folder of DICOM files or a NIfTI file).
+    result_path : Path or None
+        ``result.json`` once done.
+    error : str or None
+        One-line reason once failed.
+    step : str or None
+        The analysis step last reported.
+    progress : float
+        Fraction done, 0 to 1.
+    """
+
+    id: str
+    status: JobStatus
+    created: str
+    updated: str
+    input_path: Path
+    result_path: Path | None
+    error: str | None
+    step: str | None
+    progress: float
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _job(row: _JobRow) -> Job:
+    status: Any = row.status
+    return Job(
+        id=row.id,
+        status=status,
+        created=row.created,
+        updated=row.updated,
+        input_path=Path(row.input_path),
+        result_path=Path(row.result_path) if row.result_path else None,
+        error=row.error,
+        step=row.step,
+        progress=row.progress,
+    )
+
+
+class JobStore:
+    """Jobs in a SQL database.
+
+    Parameters
+    ----------
+    database_url : str
+        SQLAlchemy URL (``sqlite:///path/calcdx.db``, ``postgresql+psycopg://...``).
+        The parent folder of a SQLite file is created.
+    """
+
+    def __init__(self, database_url: str) -> None:
+        kwargs: dict[str, Any] = {}
+        if database_url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False}
+            path = database_url.split(":///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(database_url, **kwargs)
+        _Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def _session(self) -> Session:
+        return self._sessions()
+
+    def create(self, input_path: Path, job_id: str | None = None) -> Job:
+        """Record a new queued job.
+
+        Parameters
+        ----------
+        input_path : Path
+            The stored input.
+        job_id : str, optional
+            Id to use (default: a new random one).
+
+        Returns
+        -------
+        Job
+        """
+        now = _now()
+        row = _JobRow(
+            id=job_id or uuid.uuid4().hex,
+            status="queued",
+            created=now,
+            updated=now,
+            input_path=str(input_path),
+            progress=0.0,
+        )
+        with self._session() as session, session.begin():
+            session.add(row)
+        return _job(row)
+
+    @staticmethod
+    def new_id() -> str:
+        """A new random job id."""
+        return uuid.uuid4().hex
+
+    def get(self, job_id: str) -> Job | None:
+        """Return the job, or None when there is no such job."""
+        with self._session() as session:
+            row = session.get(_JobRow, job_id)
+            return _job(row) if row is not None else None
+
+    def recent(self, limit: int = 50) -> list[Job]:
+        """The most recent jobs, newest first."""
+        query = select(_JobRow).order_by(_JobRow.created.desc()).limit(limit)
+        with self._session() as session:
+            return [_job(row) for row in session.scalars(query)]
+
+    def _set(self, job_id: str, **values: Any) -> None:
+        values["updated"] = _now()
+        with self._session() as session, session.begin():
+            session.execute(update(_JobRow).where(_JobRow.id == job_id).values(**values))
+
+    def mark_running(self, job_id: str) -> None:
+        """The job has started."""
+        self._set(job_id, status="running", step="starting", progress=0.0)
+
+    def report(self, job_id: str, step: str, fraction: float) -> None:
+        """Record progress of a running job."""
+        self._set(job_id, step=step[:64], progress=min(max(fraction, 0.0), 1.0))
+
+    def mark_done(self, job_id: str, result_path: Path) -> None:
+        """The job finished and wrote `result_path`."""
+        self._set(job_id, status="done", result_path=str(result_path), step="done", progress=1.0)
+
+    def mark_failed(self, job_id: str, error: str) -> None:
+        """The job failed with the one-line reason `error`."""
+        self._set(job_id, status="failed", error=error)
+
+    def recover(self) -> list[str]:
+        """Settle jobs left by a previous server process.
+
+        Running jobs are marked failed (:data:`STOPPED_WHILE_RUNNING`).
+
+        Returns
+        -------
+        list of str
+            Ids of queued jobs, oldest first, to run again.
+        """
+        with self._session() as session, session.begin():
+            session.execute(
+                update(_JobRow)
+                .where(_JobRow.status == "running")
+                .values(status="failed", error=STOPPED_WHILE_RUNNING, updated=_now())
+            )
+            queued = session.scalars(
+                select(_JobRow.id).where(_JobRow.status == "queued").order_by(_JobRow.created)
+            )
+            return list(queued)

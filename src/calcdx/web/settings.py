@@ -1,0 +1,113 @@
+"""Settings of the web app: where it listens, who may call it, where it keeps its state."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from calcdx.errors import CalcdxError
+
+__all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "WebSettings", "default_state_dir", "is_loopback"]
+
+#: Largest upload accepted by default (2 GiB): a thin-slice CT study zipped.
+DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
+
+
+def default_state_dir() -> Path:
+    """Return ``$XDG_STATE_HOME/calcdx`` (``~/.local/state/calcdx`` by default)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "calcdx"
+
+
+def is_loopback(host: str) -> bool:
+    """Tell whether `host` only accepts connections from this machine.
+
+    Parameters
+    ----------
+    host : str
+        A bind address (``127.0.0.1``, ``::1``, ``localhost``, ``0.0.0.0``...).
+
+    Returns
+    -------
+    bool
+        True for ``localhost`` and loopback addresses; False for anything else,
+        including the wildcard addresses and host names.
+    """
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Everything :func:`calcdx.web.create_app` needs to know.
+
+    Attributes
+    ----------
+    host : str
+        Address the server binds; anything but loopback requires `token`.
+    token : str or None
+        Bearer token required on every request when set (always set for a
+        non-loopback `host`).
+    data_dir : Path or None
+        Folder on the server whose studies may be named by path instead of
+        uploaded; None disables naming server paths.
+    state_dir : Path
+        Where the job database (by default) and job folders live.
+    database_url : str or None
+        SQLAlchemy URL of the job store; None gives a SQLite file
+        ``state_dir/calcdx.db``.
+    max_upload_bytes : int
+        Largest accepted upload, in bytes (larger ones get 413).
+    max_extracted_bytes : int or None
+        Largest total size of a zip's contents; None gives 4 x `max_upload_bytes`.
+    """
+
+    host: str = "127.0.0.1"
+    token: str | None = None
+    data_dir: Path | None = None
+    state_dir: Path = field(default_factory=default_state_dir)
+    database_url: str | None = None
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_extracted_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.token is not None and not self.token.strip():
+            raise CalcdxError("the token is empty; give a long random string or leave it unset")
+        if self.requires_token and self.token is None:
+            raise CalcdxError(
+                f"binding {self.host} accepts connections from other machines; give a token "
+                "(--token or CALCDX_TOKEN) or bind 127.0.0.1"
+            )
+        if self.max_upload_bytes <= 0:
+            raise CalcdxError("max_upload_bytes must be positive")
+
+    @property
+    def requires_token(self) -> bool:
+        """True when the bind address is not loopback."""
+        return not is_loopback(self.host)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The job store's SQLAlchemy URL (the SQLite default spelled out)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.state_dir / 'calcdx.db').as_posix()}"
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Folder holding one sub-folder per job (inputs and outputs)."""
+        return self.state_dir / "jobs"
+
+    @property
+    def extracted_limit(self) -> int:
+        """Largest total size of a zip's extracted contents, in bytes."""
+        if self.max_extracted_bytes is not None:
+            return self.max_extracted_bytes
+        return 4 * self.max_upload_bytes

@@ -1,0 +1,199 @@
+"""Study routes: upload a CT study, follow its analysis job, read its result.
+
+``POST /api/studies`` stores the upload (see :mod:`calcdx.web.uploads`), records
+a queued job in the job store and hands it to the runner; ``GET /api/jobs/{id}``
+reports its status and progress; ``GET /api/studies/{id}/result`` returns
+``result.json`` once the job is done. The study id is the job id.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from calcdx.web.jobs import Job, JobStore
+from calcdx.web.schemas import ErrorOut, JobOut
+from calcdx.web.state import WebState, get_state, render
+from calcdx.web.uploads import UploadError, resolve_server_path, store_upload
+
+__all__ = ["job_json", "studies_router"]
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """The API form of a job (no server paths)."""
+    return {
+        "id": job.id,
+        "status": job.status,
+        "step": job.step,
+        "progress": round(job.progress, 4),
+        "created": job.created,
+        "updated": job.updated,
+        "error": job.error,
+        "result_url": f"/api/studies/{job.id}/result" if job.status == "done" else None,
+    }
+
+
+def _error(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def _create_job(state: WebState, file: UploadFile | None, path: str | None) -> Job:
+    """Store the input and record the job (blocking; run it in a thread)."""
+    store: JobStore = state.store
+    settings = state.settings
+    job_id = store.new_id()
+    job_dir = settings.jobs_dir / job_id
+    if file is not None and path:
+        raise UploadError("send either a file or a path, not both")
+    if file is not None:
+        stored = store_upload(
+            file.file, job_dir, settings.max_upload_bytes, settings.extracted_limit
+        )
+        return store.create(stored.path, job_id)
+    if path:
+        source = resolve_server_path(settings.data_dir, path)
+        job_dir.mkdir(parents=True, exist_ok=False)
+        return store.create(source, job_id)
+    raise UploadError(
+        "send a study: a 'file' (zip of a DICOM folder, .nii or .nii.gz) or a 'path' "
+        "under the server's data folder"
+    )
+
+
+def _unknown_job(job_id: str) -> JSONResponse:
+    return _error(404, f"no job {job_id!r}; POST /api/studies returns the ids")
+
+
+def studies_router() -> APIRouter:
+    """Build the study routes (API and pages)."""
+    router = APIRouter()
+
+    @router.post(
+        "/api/studies",
+        tags=["studies"],
+        summary="Upload a CT study and start its analysis",
+        status_code=202,
+        response_model=JobOut,
+        responses={
+            400: {"model": ErrorOut, "description": "Unusable upload (empty, not DICOM, unsafe)"},
+            404: {"model": ErrorOut, "description": "The named server path does not exist"},
+            413: {"model": ErrorOut, "description": "The upload is too large"},
+            422: {"model": ErrorOut, "description": "Malformed form fields"},
+        },
+    )
+    async def create_study(
+        request: Request,
+        file: UploadFile | None = File(  # noqa: B008
+            None, description="A zip of a DICOM folder, or a .nii / .nii.gz file"
+        ),
+        path: str | None = Form(
+            None, max_length=4096, description="A study under the server's --data-dir"
+        ),
+    ) -> JSONResponse:
+        """Store the study under generated names and queue its analysis."""
+        state = get_state(request)
+        try:
+            job = await run_in_threadpool(_create_job, state, file, path)
+        except UploadError as exc:
+            return _error(exc.status, str(exc))
+        state.runner.submit(job.id)
+        return JSONResponse(
+            job_json(job), status_code=202, headers={"location": f"/api/jobs/{job.id}"}
+        )
+
+    @router.get(
+        "/api/jobs/{job_id}",
+        tags=["studies"],
+        summary="Status and progress of an analysis job",
+        response_model=JobOut,
+        responses={
+            404: {"model": ErrorOut, "description": "No such job"},
+            422: {"model": ErrorOut, "description": "Invalid request"},
+        },
+    )
+    async def get_job(request: Request, job_id: str) -> JSONResponse:
+        """The job's status (queued, running, done, failed), step and progress."""
+        job = get_state(request).store.get(job_id)
+        if job is None:
+            return _unknown_job(job_id)
+        return JSONResponse(job_json(job))
+
+    @router.get(
+        "/api/studies/{job_id}/result",
+        tags=["studies"],
+        summary="The result.json of a finished study",
+        response_class=JSONResponse,
+        responses={
+            200: {
+                "description": "result.json (see 'calcdx analyze')",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            404: {"model": ErrorOut, "description": "No such study"},
+            409: {"model": ErrorOut, "description": "The analysis is not done"},
+            422: {"model": ErrorOut, "description": "Invalid request"},
+        },
+    )
+    async def get_result(request: Request, job_id: str) -> Response:
+        """The study's ``result.json`` once its job is done."""
+        job = get_state(request).store.get(job_id)
+        if job is None:
+            return _unknown_job(job_id)
+        if job.status == "failed":
+            return _error(409, f"the analysis failed: {job.error}")
+        if job.status != "done" or job.result_path is None:
+            return _error(
+                409, f"the analysis is {job.status}; poll GET /api/jobs/{job_id} until done"
+            )
+        if not job.result_path.is_file():
+            return _error(404, "the result file is gone from the server; resubmit the study")
+        return FileResponse(job.result_path, media_type="application/json")
+
+    @router.get("/studies", include_in_schema=False)
+    async def studies_page(request: Request) -> Response:
+        state = get_state(request)
+        return render(
+            request,
+            "studies.html",
+            {
+                "jobs": state.store.recent(),
+                "max_mb": state.settings.max_upload_bytes / 1024**2,
+                "data_dir": state.settings.data_dir is not None,
+            },
+        )
+
+    @router.get("/studies/{job_id}", include_in_schema=False)
+    async def study_page(request: Request, job_id: str) -> Response:
+        state = get_state(request)
+        job = state.store.get(job_id)
+        if job is None:
+            return render(
+                request,
+                "studies.html",
+                {
+                    "jobs": state.store.recent(),
+                    "max_mb": state.settings.max_upload_bytes / 1024**2,
+                    "data_dir": state.settings.data_dir is not None,
+                    "error": f"no study {job_id!r}",
+                },
+                404,
+            )
+        result = None
+        if job.status == "done" and job.result_path is not None and job.result_path.is_file():
+            result = await run_in_threadpool(_read_result, job)
+        return render(request, "study.html", {"job": job, "result": result})
+
+    return router
+
+
+def _read_result(job: Job) -> dict[str, Any] | None:
+    assert job.result_path is not None
+    try:
+        data = json.loads(job.result_path.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,101 @@
+import io
+import json
+import struct
+import time
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from starlette.exceptions import StarletteDeprecationWarning
+
+with warnings.catch_warnings():
+    # starlette warns once, at import, when httpx2 is not installed (httpx still works)
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+
+from calcdx.web import WebSettings, create_app
+
+CASE = {
+    "format": "calcdx-case/1",
+    "id": "c1",
+    "patient": {"age_years": 60},
+    "clinical": ["dialysis"],
+    "imaging": {
+        "region": "hip",
+        "location": "periarticular",
+        "pattern": ["lobulated_chalky", "fluid_calcium_level"],
+    },
+}
+BAD_CASE = {"format": "calcdx-case/1", "id": "bad", "imaging": {"pattern": ["zonal"]}}
+TOKEN = "s3cret-token-for-tests"
+
+
+def fake_analysis(input_path: Path, out_dir: Path, progress: Callable[[str, float], None]) -> Path:
+    """Stands in for calcdx.study.run_study: a tiny result.json."""
+    progress("reading", 0.1)
+    progress("detecting", 0.5)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = out_dir / "result.json"
+    document = {
+        "format": "fake",
+        "input_kind": "dir" if input_path.is_dir() else "file",
+        "lesions": [],
+        "groups": [],
+        "warnings": ["fake analysis"],
+    }
+    result.write_text(json.dumps(document))
+    progress("done", 1.0)
+    return result
+
+
+def nifti_bytes() -> bytes:
+    header = bytearray(352)
+    header[0:4] = struct.pack("<i", 348)
+    header[344:348] = b"n+1\x00"
+    return bytes(header) + b"\x00" * 64
+
+
+def dicom_bytes() -> bytes:
+    return b"\x00" * 128 + b"DICM" + b"\x02\x00\x10\x00UI" + b"\x00" * 32
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, data in members.items():
+            bundle.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
+    """Build apps over tmp_path (same database across calls) and close them afterwards."""
+    apps = []
+
+    def build(analysis: Callable[..., Path] = fake_analysis, **overrides: object) -> TestClient:
+        options: dict[str, object] = {"state_dir": tmp_path / "state"} | overrides
+        app = create_app(WebSettings(**options), run_analysis=analysis)  # type: ignore[arg-type]
+        apps.append(app)
+        return TestClient(app)
+
+    yield build
+    for app in apps:
+        app.state.calcdx.runner.shutdown(wait=True)
+        app.state.calcdx.store.close()
+
+
+@pytest.fixture
+def client(make_app: Callable[..., TestClient]) -> TestClient:
+    return make_app()
+
+
+def wait_for_job(client: TestClient, job_id: str, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in {"done", "failed"}:
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
