@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -44,8 +44,7 @@ NOTABLE_RATIO: Final = 1.5
 MAX_REASONS: Final = 6
 
 
-@dataclass(frozen=True)
-class Contribution:
+class Contribution(NamedTuple):
     """How much one finding moved one entity: its likelihood ratio."""
 
     finding: str
@@ -61,15 +60,14 @@ class Contribution:
         }
 
 
-@dataclass(frozen=True)
-class RankedEntity:
-    """One entity of the differential with its reasons."""
+class RankedEntity(NamedTuple):
+    """One entity of the differential with its reasons (an immutable record)."""
 
     entity: str
     name: str
     probability: float
     prior: float
-    evidence: tuple[Evidence, ...] = field(repr=False)
+    evidence: tuple[Evidence, ...]
     likelihood_ratios: tuple[float, ...]
     red_flags: tuple[str, ...]
     next_steps: tuple[str, ...]

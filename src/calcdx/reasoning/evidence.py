@@ -7,7 +7,7 @@ P(value | e); findings listed in ``clinical_absent`` or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,8 +19,7 @@ from calcdx.reasoning.model import LAB_PREFIX, LikelihoodModel
 __all__ = ["Evidence", "gather_evidence"]
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(NamedTuple):
     """One stated finding and its likelihood under every entity.
 
     Attributes

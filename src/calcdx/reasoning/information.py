@@ -12,6 +12,7 @@ with P(yes) = sum_e P(yes | e) p(e), in bits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,12 +51,11 @@ class QuestionTable:
     p_yes: NDArray[np.float64]
     yes_log_yes: NDArray[np.float64]
     no_log_no: NDArray[np.float64]
-    rows_of_field: dict[str, NDArray[np.intp]]
+    rows_of_field: dict[str, list[int]]
     row_of: dict[str, int]
 
 
-@dataclass(frozen=True)
-class NextFinding:
+class NextFinding(NamedTuple):
     """A finding worth checking next."""
 
     field: str
@@ -84,30 +84,33 @@ def question_table(model: LikelihoodModel) -> QuestionTable:
         p_yes=p_yes,
         yes_log_yes=p_yes * np.log2(p_yes),
         no_log_no=(1 - p_yes) * np.log2(1 - p_yes),
-        rows_of_field={f: np.flatnonzero(np.array(fields) == f) for f in set(fields)},
+        rows_of_field={f: [i for i, g in enumerate(fields) if g == f] for f in set(fields)},
         row_of={f"{field}={value}": row for row, ((field, value), _) in enumerate(items)},
     )
 
 
-def _unasked(case: Case, table: QuestionTable) -> NDArray[np.bool_]:
-    """Mask of the questions the case does not answer yet, shape (Q,)."""
-    keep = np.ones(len(table.fields), dtype=bool)
+def _answered_rows(case: Case, table: QuestionTable) -> list[int]:
+    """Rows of the questions the case already answers."""
+    rows: list[int] = []
     imaging = case.imaging
-    answered = [field for field in CATEGORICAL_FIELDS if getattr(imaging, field) is not None]
+    for field in CATEGORICAL_FIELDS:
+        if getattr(imaging, field) is not None:
+            rows += table.rows_of_field[field]
     if imaging.location is not None and imaging.location != "organ":
-        answered.append("organ")
-    answered += [LAB_PREFIX + lab for lab in case.labs]
-    for field in answered:
-        keep[table.rows_of_field[field]] = False
+        rows += table.rows_of_field["organ"]
+    for lab in case.labs:
+        rows += table.rows_of_field[LAB_PREFIX + lab]
+    row_of = table.row_of
     for field, values in (
         ("pattern", imaging.pattern),
         ("arrangement", imaging.arrangement),
-        ("associated", [*imaging.associated, *imaging.associated_absent]),
-        ("clinical", [*case.clinical, *case.clinical_absent]),
+        ("associated", imaging.associated),
+        ("associated", imaging.associated_absent),
+        ("clinical", case.clinical),
+        ("clinical", case.clinical_absent),
     ):
-        for value in values:
-            keep[table.row_of[f"{field}={value}"]] = False
-    return keep
+        rows += [row_of[f"{field}={value}"] for value in values]
+    return rows
 
 
 def information_gain(posteriors: NDArray[np.float64], table: QuestionTable) -> NDArray[np.float64]:
@@ -174,7 +177,8 @@ def next_findings(
     list of NextFinding
         Best first; ties keep the question table's order (deterministic).
     """
-    masked = np.where(_unasked(case, table), np.round(gain, 9), -np.inf)
+    masked = np.round(gain, 9)
+    masked[_answered_rows(case, table)] = -np.inf
     best = np.argsort(-masked, kind="stable")[:count]
     top = np.argsort(-posterior, kind="stable")[:6]
     chosen_rates: list[list[float]] = table.p_yes[np.ix_(best, top)].tolist()
