@@ -63,18 +63,39 @@ class AnalysisParameters(BaseModel):
     table_gap_mm: float = 6.0
     coarse_grid_mm: float = 4.0
     cortical_hu: float = 400.0
-    bone_min_volume_mm3: float = 2000.0
+    bone_min_volume_mm3: float = Field(
+        2000.0, description="skeleton component: least volume at >= cortical_hu (mm^3)")
+    bone_min_area_mm2: float = Field(
+        100.0, description="thin stacks: least in-plane area at >= cortical_hu (mm^2)")
+    thin_stack_mm: float = Field(
+        20.0, description="stacks thinner than this use areas instead of volumes (mm)")
     bone_seed_hu: float = 900.0
+    bone_partial_hu: float = Field(600.0, description="partial-volume cortex density (HU)")
+    bone_band_mm: float = Field(1.5, description="half-width of a partial-volume cortex band")
+    bone_close_mm: float = 1.5
+    bone_hull_mm: float = 5.0
+    bone_fringe_mm: float = 2.0
+    bone_body_hu: float = Field(200.0, description="trabecular / thin-cortex bone density (HU)")
+    bone_body_area_mm2: float = Field(
+        150.0, description="least in-plane area of a bone region without dense cortex (mm^2)")
+    bone_max_hole_area_mm2: float = 3000.0
+    bone_max_hole_volume_mm3: float = 60000.0
     bone_margin_vox: int = 1
     metal_hu: float = 2500.0
     metal_margin_mm: float = 2.0
     metal_streak_radius_mm: float = 50.0
     contrast_min_volume_mm3: float = 2000.0
     contrast_small_min_volume_mm3: float = 200.0
+    contrast_min_area_mm2: float = Field(
+        150.0, description="thin stacks: in-plane area of a primary enhancing region (mm^2)")
+    contrast_small_min_area_mm2: float = Field(
+        20.0, description="thin stacks: in-plane area of a secondary enhancing region (mm^2)")
     contrast_min_hu: float = 150.0
     contrast_max_hu: float = 450.0
     contrast_max_sd_hu: float = 60.0
     plaque_delta_hu: float = 150.0
+    enhancing_tissue_hu: float = Field(
+        100.0, description="contrast studies: shell median of enhancing parenchyma (HU)")
     shell_mm: float = 2.0
     near_bone_mm: float = 20.0
 
@@ -266,7 +287,7 @@ def analyze_volume(
     hu = volume.hu
     affine = volume.affine
     spacing = volume.spacing_mm
-    det = detect_lesions(hu, affine, params, progress=report)
+    det = detect_lesions(hu, affine, params, progress=report, metadata=volume.metadata)
 
     report("measuring lesions", 0.6)
     coarse_bone_dist = None

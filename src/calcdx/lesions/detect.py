@@ -13,9 +13,15 @@ Rules
   (trabecular islands in marrow). Voxels in the bone's partial-volume rim, in
   metal and its streak zone (:mod:`calcdx.masks.exclusions`) are removed.
 * Skeleton components keep their *residual deposits* (candidate voxels outside
-  bone and its rim), relabelled 26-connected, each with the rim voxels that
-  touch it added back: a deposit touching bone is found and kept apart from
-  the bone.
+  bone and its rim that are neither inside the bones' outline nor a
+  partial-volume fringe, see :mod:`calcdx.masks.bone`), relabelled 26-connected,
+  each with the rim voxels that touch it added back: a deposit touching bone is
+  found and kept apart from the bone.
+* Contrast (:mod:`calcdx.masks.exclusions`): the DICOM header's contrast agent
+  or route, or a large smooth region in the iodine range (areas in thin
+  stacks). In an enhanced study, a faint component whose surrounding tissue is
+  itself enhanced (shell median >= ``enhancing_tissue_hu``) and whose peak is
+  less than ``plaque_delta_hu`` above it is enhancing parenchyma, not reported.
 * Enhancing lumens and organs keep only voxels denser than their plaque
   threshold (calcified wall plaque), relabelled 26-connected.
 * Lesions smaller than ``min_volume_mm3`` (default 1.5 mm^3, the 3-D minimum of
@@ -25,7 +31,7 @@ Rules
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -156,11 +162,78 @@ def _reattach(
     )
 
 
+def _size_per_component(
+    lab: NDArray[Any], k: NDArray[Any], n: int, n_slices: int,
+    spacing: tuple[float, float, float], thin: bool,
+) -> NDArray[np.float64]:
+    """Per component, volume (mm^3) or, in a thin stack, largest in-plane area (mm^2)."""
+    if not thin:
+        volume = float(spacing[0] * spacing[1] * spacing[2])
+        return np.asarray(np.bincount(lab, minlength=n + 1), dtype=np.float64) * volume
+    per_slice = np.bincount(lab * n_slices + k, minlength=(n + 1) * n_slices)
+    area = per_slice.reshape(n + 1, n_slices).max(axis=1).astype(np.float64)
+    return np.asarray(area * (spacing[0] * spacing[1]), dtype=np.float64)
+
+
+def _is_bone_part(
+    part: tuple[NDArray[Any], NDArray[Any]], bone: BoneResult,
+    spacing: tuple[float, float, float], params: AnalysisParameters,
+) -> bool:
+    """Whether residual mineral of a skeleton component is bone rather than a deposit.
+
+    It is bone when most of it lies inside the bones' outline (trabecular bone
+    behind a gap in the cortex), or when it is a partial-volume fringe: less
+    dense than partial-volume cortex and everywhere within ``bone_fringe_mm``
+    of bone.
+    """
+    ijk, hu = part
+    if np.mean(bone.in_hull(ijk)) >= 0.5:
+        return True
+    if float(hu.max()) >= params.bone_partial_hu:
+        return False
+    reach = np.ceil(params.bone_fringe_mm / np.asarray(spacing)).astype(np.intp) + 1
+    lo = ijk.min(axis=0) - reach
+    hi = ijk.max(axis=0) + reach + 1
+    grid = np.stack(np.meshgrid(*(np.arange(a, b) for a, b in zip(lo, hi, strict=True)),
+                                indexing="ij"), axis=-1).reshape(-1, 3)
+    near_bone = bone.in_bone(grid).reshape(tuple(int(v) for v in hi - lo))
+    if not near_bone.any():
+        return False
+    dist = ndi.distance_transform_edt(~near_bone, sampling=spacing)
+    local = (ijk - lo).astype(np.intp)
+    return bool(dist[local[:, 0], local[:, 1], local[:, 2]].max() <= params.bone_fringe_mm)
+
+
+def _in_enhancing_tissue(
+    ijk: NDArray[Any], hu_c: NDArray[Any], hu: NDArray[Any], tissue_hu: float, delta_hu: float
+) -> bool:
+    """Whether a faint component is a speck of enhancing parenchyma (contrast studies).
+
+    True when the median HU of the 2-voxel in-plane shell around it is at least
+    `tissue_hu` (enhanced spleen, liver, kidney, bowel wall; unenhanced soft
+    tissue is below ~80 HU) and its peak is less than `delta_hu` above that
+    shell: noise of an organ near the threshold, not a deposit denser than it.
+    """
+    lo = np.maximum(ijk.min(axis=0) - np.array([2, 2, 0]), 0)
+    hi = np.minimum(ijk.max(axis=0) + np.array([3, 3, 1]), np.asarray(hu.shape))
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    mask = np.zeros(tuple(int(v) for v in hi - lo), dtype=bool)
+    local = (ijk - lo).astype(np.intp)
+    mask[local[:, 0], local[:, 1], local[:, 2]] = True
+    shell = ndi.maximum_filter(mask.view(np.uint8), size=(5, 5, 1)) > 0
+    shell &= ~mask
+    if not shell.any():
+        return False
+    around = float(np.median(hu[box][shell]))
+    return around >= tissue_hu and float(hu_c.max()) < around + delta_hu
+
+
 def detect_lesions(
     hu: NDArray[Any],
     affine: NDArray[np.float64],
     params: AnalysisParameters,
     progress: Progress | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Detection:
     """Find soft-tissue mineral deposits.
 
@@ -174,6 +247,9 @@ def detect_lesions(
         Thresholds and sizes (see :class:`calcdx.analysis.AnalysisParameters`).
     progress : callable, optional
         Called as ``progress(step, fraction)``.
+    metadata : mapping, optional
+        The volume's metadata; ``contrast_agent`` / ``contrast_route`` (from the
+        DICOM header) are evidence of a contrast-enhanced study.
 
     Returns
     -------
@@ -230,31 +306,53 @@ def detect_lesions(
         summary["metal_suppressed_volume_mm3"] = float(drop_v.sum()) * vv
 
     report("skeleton", 0.35)
+    thin = shape[2] * spacing[2] < params.thin_stack_mm
     dense = hu_v >= params.cortical_hu
-    dense_vol = np.bincount(lab_v[dense], minlength=n + 1).astype(np.float64) * vv
-    # Only "peak >= bone_peak_hu" matters to the skeleton rule.
-    has_peak = np.bincount(lab_v[hu_v >= params.bone_seed_hu], minlength=n + 1) > 0
-    peak = np.where(has_peak, params.bone_seed_hu, 0.0)
-    dense_vol[~in_body] = 0.0
+    dense_size = _size_per_component(lab_v[dense], ijk[dense, 2], n, shape[2], spacing, thin)
+    # The cortical core: at least a few voxels at cortex density.
+    seed_count = np.bincount(lab_v[hu_v >= params.bone_seed_hu], minlength=n + 1)
+    min_size = params.bone_min_area_mm2 if thin else params.bone_min_volume_mm3
+    chosen = (dense_size >= min_size) & (seed_count * vv >= min(4.0 * vv, min_size)) & in_body
+    chosen[0] = False
     order: NDArray[Any] = np.argsort(lab_v, kind="stable")
     bounds = np.cumsum(counts)  # voxels of component c: order[bounds[c-1]:bounds[c]]
     boxes: list[tuple[slice, slice, slice] | None] = [None] * n
-    for c in np.flatnonzero((dense_vol >= params.bone_min_volume_mm3) & has_peak):
+    for c in np.flatnonzero(chosen):
         sel = ijk[order[bounds[c - 1] : bounds[c]]]
         lo, hi = sel.min(axis=0), sel.max(axis=0) + 1
         boxes[c - 1] = (slice(int(lo[0]), int(hi[0])), slice(int(lo[1]), int(hi[1])),
                         slice(int(lo[2]), int(hi[2])))
     bone = classify_bone_components(
-        hu, labels, dense_volume_mm3=dense_vol, peak_hu=peak, boxes=boxes, voxel_volume_mm3=vv,
-        cortical_hu=params.cortical_hu, bone_min_volume_mm3=params.bone_min_volume_mm3,
-        bone_peak_hu=params.bone_seed_hu, seed_hu=params.bone_seed_hu,
+        hu, labels, chosen=chosen, boxes=boxes, spacing_mm=spacing,
+        seed_hu=params.bone_seed_hu, partial_hu=params.bone_partial_hu,
+        band_mm=params.bone_band_mm, close_mm=params.bone_close_mm, hull_mm=params.bone_hull_mm,
+        body_hu=params.bone_body_hu, body_area_mm2=params.bone_body_area_mm2,
+        max_hole_area_mm2=params.bone_max_hole_area_mm2,
+        max_hole_volume_mm3=params.bone_max_hole_volume_mm3,
         margin_vox=params.bone_margin_vox,
     )
     del labels
     is_bone_comp = np.zeros(n + 1, dtype=bool)
     is_bone_comp[list(bone.component_ids)] = True
+    # Residual mineral of skeleton components: bone behind the cortex or its
+    # partial-volume fringe, or a deposit on the bone.
+    residual: list[tuple[NDArray[Any], NDArray[Any]]] = []
+    extra_v = np.zeros(len(ijk), dtype=bool)
+    in_excl_v = np.zeros(len(ijk), dtype=bool)
+    if bone.component_ids:
+        in_excl_v = bone.in_exclusion(ijk)
+        for comp in bone.component_ids:
+            whole = order[bounds[comp - 1] : bounds[comp]]
+            sel = whole[~in_excl_v[whole] & ~drop_v[whole]]
+            for p_ijk, p_idx in _split(ijk[sel], sel):
+                if _is_bone_part((p_ijk, hu_v[p_idx]), bone, spacing, params):
+                    extra_v[p_idx] = True
+                else:
+                    residual.append((p_ijk, hu_v[p_idx]))
+        if extra_v.any():
+            bone = bone.with_bone(ijk[extra_v], vv)
+            in_excl_v |= extra_v
     in_bone_v = bone.in_bone(ijk)
-    in_excl_v = bone.in_exclusion(ijk)
     frac_in_bone = np.bincount(lab_v, weights=in_bone_v, minlength=n + 1) / np.maximum(counts, 1)
     inside_bone_comp = (frac_in_bone >= 0.5) & ~is_bone_comp
     summary["skeleton_components"] = float(len(bone.component_ids))
@@ -265,39 +363,55 @@ def detect_lesions(
     report("contrast", 0.45)
     plain = in_body & ~is_bone_comp & ~inside_bone_comp
     plain[0] = False
-    big = np.flatnonzero(plain & (counts * vv >= params.contrast_small_min_volume_mm3))
+    size = _size_per_component(lab_v, ijk[:, 2], n, shape[2], spacing, thin)
+    min_primary, min_small = (
+        (params.contrast_min_area_mm2, params.contrast_small_min_area_mm2) if thin
+        else (params.contrast_min_volume_mm3, params.contrast_small_min_volume_mm3)
+    )
+    big = np.flatnonzero(plain & (size >= min_small))
     densities = []
     for c in big:
         sel = order[bounds[c - 1] : bounds[c]]
         sel = sel[keep_v[sel]]
         if len(sel):
-            densities.append(density_summary(int(c), hu_v[sel], vv, params.plaque_delta_hu))
+            densities.append(density_summary(int(c), hu_v[sel], vv, params.plaque_delta_hu,
+                                             size=float(size[c])))
+    meta = metadata or {}
+    agent = meta.get("contrast_agent") or meta.get("contrast_route")
     contrast, regions = assess_contrast(
-        densities, min_volume_mm3=params.contrast_min_volume_mm3,
-        small_min_volume_mm3=params.contrast_small_min_volume_mm3,
+        densities, min_volume_mm3=min_primary, small_min_volume_mm3=min_small,
         hu_range=(params.contrast_min_hu, params.contrast_max_hu),
         max_sd_hu=params.contrast_max_sd_hu, plaque_delta_hu=params.plaque_delta_hu,
+        header_agent=str(agent) if agent else None, size_unit="mm^2" if thin else "mm^3",
     )
     region_of = {r.component: r for r in regions}
 
     report("lesions", 0.55)
     pieces: list[tuple[NDArray[Any], NDArray[Any], str]] = []
+    n_parenchyma = 0
     for c in np.flatnonzero(plain | is_bone_comp):
         whole = order[bounds[c - 1] : bounds[c]]
         sel = whole[keep_v[whole]]
         if len(sel) == 0:
             continue
         if is_bone_comp[c]:
-            rim = whole[in_excl_v[whole] & ~in_bone_v[whole] & ~drop_v[whole]]
-            for part in _split(ijk[sel], hu_v[sel]):
-                p_ijk, p_hu = _reattach(part, ijk[rim], hu_v[rim])
-                pieces.append((p_ijk, p_hu, "bone_adjacent"))
+            continue
         elif int(c) in region_of:
             plaque = hu_v[sel] >= region_of[int(c)].plaque_threshold_hu
             for p_ijk, p_hu in _split(ijk[sel][plaque], hu_v[sel][plaque]):
                 pieces.append((p_ijk, p_hu, "vessel_wall_plaque"))
+        elif contrast.enhanced and _in_enhancing_tissue(
+            ijk[sel], hu_v[sel], hu, params.enhancing_tissue_hu, params.plaque_delta_hu
+        ):
+            n_parenchyma += 1
         else:
             pieces.append((ijk[sel], hu_v[sel], "soft_tissue"))
+    if residual:
+        rim_v = in_excl_v & ~in_bone_v & ~drop_v & is_bone_comp[lab_v]
+        for part in residual:
+            p_ijk, p_hu = _reattach(part, ijk[rim_v], hu_v[rim_v])
+            pieces.append((p_ijk, p_hu, "bone_adjacent"))
+    summary["enhancing_parenchyma_components"] = float(n_parenchyma)
     min_vox = params.min_volume_mm3 / vv
     pieces = [p for p in pieces if len(p[0]) >= min_vox - 1e-9]
     pieces.sort(key=lambda p: (-len(p[0]), *(int(v) for v in p[0].min(axis=0))))

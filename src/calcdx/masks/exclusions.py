@@ -11,7 +11,9 @@ streaks radiate in-plane), is suppressed; the count is reported.
 
 Contrast
 --------
-An enhanced lumen or organ is a large, smooth region in the iodine range: a
+The DICOM header is strong evidence: a ContrastBolusAgent or ContrastBolusRoute
+makes the study enhanced even when no lumen is in view. From the image, an
+enhanced lumen or organ is a large, smooth region in the iodine range: a
 candidate component of at least ``contrast_min_volume_mm3`` (2000 mm^3) with
 median in 150-450 HU and robust SD (IQR / 1.349) at most 60 HU, with fewer than
 20 % of its voxels much denser than its median. When one exists the study is
@@ -20,7 +22,10 @@ within max(50 HU, 3 SD) of an enhanced region's median are suppressed too.
 Inside a suppressed region, voxels denser than median + max(150 HU, 4 SD) are
 kept as calcified plaque (wall calcification is denser than the lumen); plaque
 less dense than that cannot be told from the lumen and is not reported, which
-``result.json`` says.
+``result.json`` says. In a thin stack (a single slice, a few slices) volumes
+mean little: sizes are then largest in-plane areas (``min_size`` 150 mm^2, an
+aorta or a kidney cut across; ``small_min_size`` 20 mm^2), and a study enhanced
+by its header suppresses every smooth region in the iodine range.
 """
 
 from __future__ import annotations
@@ -216,6 +221,9 @@ class ComponentDensity:
     median_hu, robust_sd_hu : float
     dense_fraction : float
         Fraction of voxels above median + ``plaque_delta_hu``.
+    size : float
+        The size the contrast rule compares: `volume_mm3`, or in a thin stack
+        the largest in-plane area in mm^2.
     """
 
     component: int
@@ -223,10 +231,12 @@ class ComponentDensity:
     median_hu: float
     robust_sd_hu: float
     dense_fraction: float
+    size: float = 0.0
 
 
 def density_summary(component: int, hu: NDArray[Any], voxel_volume_mm3: float,
-                    plaque_delta_hu: float = 150.0) -> ComponentDensity:
+                    plaque_delta_hu: float = 150.0, size: float | None = None
+                    ) -> ComponentDensity:
     """Summarise a component's HU values robustly.
 
     Parameters
@@ -239,15 +249,20 @@ def density_summary(component: int, hu: NDArray[Any], voxel_volume_mm3: float,
         Volume of one voxel.
     plaque_delta_hu : float
         Offset above the median counted as dense.
+    size : float, optional
+        Size for the contrast rule (mm^3 or, in thin stacks, mm^2); the volume
+        when omitted.
 
     Returns
     -------
     ComponentDensity
     """
     q25, q50, q75 = np.percentile(hu, [25, 50, 75])
+    volume = float(len(hu)) * voxel_volume_mm3
     return ComponentDensity(
         component=component,
-        volume_mm3=float(len(hu)) * voxel_volume_mm3,
+        volume_mm3=volume,
+        size=volume if size is None else float(size),
         median_hu=float(q50),
         robust_sd_hu=float(q75 - q25) / 1.349,
         dense_fraction=float(np.mean(hu > q50 + plaque_delta_hu)),
@@ -262,6 +277,8 @@ def assess_contrast(
     hu_range: tuple[float, float] = (150.0, 450.0),
     max_sd_hu: float = 60.0,
     plaque_delta_hu: float = 150.0,
+    header_agent: str | None = None,
+    size_unit: str = "mm^3",
 ) -> tuple[ContrastAssessment, list[ContrastRegion]]:
     """Decide whether the study is enhanced and which components are lumen/organ.
 
@@ -271,13 +288,20 @@ def assess_contrast(
         Summaries of the (non-skeleton) candidate components of at least
         `small_min_volume_mm3`.
     min_volume_mm3, small_min_volume_mm3 : float
-        Volume of a primary (aorta, kidney) and of a secondary enhancing region.
+        Size (``ComponentDensity.size``, in `size_unit`) of a primary (aorta,
+        kidney) and of a secondary enhancing region.
     hu_range : tuple of float
         Median HU range of iodine-enhanced blood and organs.
     max_sd_hu : float
         Maximum robust SD of a smooth enhanced region.
     plaque_delta_hu : float
         Minimum excess over the region's median for plaque voxels.
+    header_agent : str, optional
+        Contrast agent or route recorded in the DICOM header: the study is
+        enhanced, and every smooth region in the iodine range is suppressed when
+        no primary region sets the lumen's density.
+    size_unit : str
+        Unit of the sizes, for the evidence text (``"mm^3"`` or ``"mm^2"``).
 
     Returns
     -------
@@ -303,13 +327,31 @@ def assess_contrast(
             primary=primary,
         )
 
-    primary = [d for d in densities if d.volume_mm3 >= min_volume_mm3 and smooth(d)]
+    primary = [d for d in densities if d.size >= min_volume_mm3 and smooth(d)]
+    header = f"DICOM header: contrast agent/route {header_agent!r}" if header_agent else ""
+    if not primary and header:
+        regions = [region(d, False) for d in densities
+                   if d.size >= small_min_volume_mm3 and smooth(d)]
+        return (
+            ContrastAssessment(
+                enhanced=True,
+                evidence=(
+                    f"{header}; no smooth region of >= {min_volume_mm3:g} {size_unit} in the "
+                    f"iodine range in view; {len(regions)} smaller smooth region(s) suppressed"
+                ),
+                lumen_median_hu=None,
+                n_regions=len(regions),
+                suppressed_volume_mm3=float(sum(r.volume_mm3 for r in regions)),
+                plaque_rule=rule,
+            ),
+            regions,
+        )
     if not primary:
         return (
             ContrastAssessment(
                 enhanced=False,
                 evidence=(
-                    f"no smooth region of >= {min_volume_mm3:g} mm^3 with median HU in "
+                    f"no smooth region of >= {min_volume_mm3:g} {size_unit} with median HU in "
                     f"{hu_range[0]:g}-{hu_range[1]:g} and robust SD <= {max_sd_hu:g} HU"
                 ),
                 plaque_rule=rule,
@@ -319,14 +361,16 @@ def assess_contrast(
     regions = [region(d, True) for d in primary]
     taken = {d.component for d in primary}
     for d in densities:
-        if d.component in taken or d.volume_mm3 < small_min_volume_mm3 or not smooth(d):
+        if d.component in taken or d.size < small_min_volume_mm3 or not smooth(d):
             continue
         if any(abs(d.median_hu - p.median_hu) <= max(50.0, 3.0 * p.robust_sd_hu) for p in primary):
             regions.append(region(d, False))
     biggest = max(primary, key=lambda d: d.volume_mm3)
     evidence = (
-        f"{len(primary)} smooth region(s) in the iodine range, largest {biggest.volume_mm3:.0f} "
-        f"mm^3 with median {biggest.median_hu:.0f} HU (robust SD {biggest.robust_sd_hu:.0f} HU); "
+        (f"{header}; " if header else "")
+        + f"{len(primary)} smooth region(s) in the iodine range, largest {biggest.size:.0f} "
+        f"{size_unit} with median {biggest.median_hu:.0f} HU "
+        f"(robust SD {biggest.robust_sd_hu:.0f} HU); "
         f"{len(regions)} enhancing lumen/organ region(s) suppressed"
     )
     return (
