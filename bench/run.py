@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-MODULES = ["bench.bench_ddx", "bench.bench_analyze", "bench.bench_patterns"]
+MODULES = ["bench.bench_ddx", "bench.bench_analyze", "bench.bench_patterns", "bench.bench_web"]
 TARGET = Path(__file__).parents[1] / "BENCHMARKS.md"
 
 

@@ -91,6 +91,7 @@ def test_openapi_documents_every_route(client):
         "/api/studies",
         "/api/jobs/{job_id}",
         "/api/studies/{job_id}/result",
+        "/api/studies/{job_id}/slices/{k}.png",
     }
     body = paths["/api/ddx"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert (
@@ -98,6 +99,8 @@ def test_openapi_documents_every_route(client):
         in body["properties"]["imaging"]["properties"]["pattern"]["items"]["enum"]
     )
     assert "422" in paths["/api/ddx"]["post"]["responses"]
+    png = paths["/api/studies/{job_id}/slices/{k}.png"]["get"]["responses"]["200"]["content"]
+    assert list(png) == ["image/png"]
 
 
 def test_unknown_route_is_404(client):

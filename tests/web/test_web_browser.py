@@ -4,6 +4,8 @@ import json
 import socket
 import threading
 import time
+import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,15 +36,11 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def server(tmp_path):
+@contextmanager
+def _serving(app):
+    """Run `app` under uvicorn on a free loopback port; yield its base URL."""
     import uvicorn
 
-    from calcdx.web import WebSettings, create_app
-
-    from .conftest import fake_analysis
-
-    app = create_app(WebSettings(state_dir=tmp_path / "state"), run_analysis=fake_analysis)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     instance = uvicorn.Server(config)
@@ -52,15 +50,18 @@ def server(tmp_path):
     while not instance.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(10)
-    app.state.calcdx.runner.shutdown(wait=True)
-    app.state.calcdx.store.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        instance.should_exit = True
+        thread.join(10)
+        app.state.calcdx.runner.shutdown(wait=True)
+        app.state.calcdx.store.close()
 
 
-@pytest.fixture
-def page(server):
+@contextmanager
+def _browser_tab():
+    """A Chromium tab and the list its script and console errors go to."""
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -73,10 +74,29 @@ def page(server):
         errors: list[str] = []
         tab.on("pageerror", lambda exc: errors.append(str(exc)))
         tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        try:
+            yield tab, errors
+        finally:
+            context.close()
+            browser.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    from calcdx.web import WebSettings, create_app
+
+    from .conftest import fake_analysis
+
+    app = create_app(WebSettings(state_dir=tmp_path / "state"), run_analysis=fake_analysis)
+    with _serving(app) as url:
+        yield url
+
+
+@pytest.fixture
+def page(server):
+    with _browser_tab() as (tab, errors):
         tab.goto(server + "/")
         yield tab
-        context.close()
-        browser.close()
         expected = "status of 422"  # the invalid case uploaded on purpose
         assert [e for e in errors if expected not in e] == [], errors  # no script or CSP errors
 
@@ -190,3 +210,85 @@ def test_keyboard_reaches_the_form(page):
     page.keyboard.press("ArrowDown")  # select the first region with the keyboard
     _wait_render(page, before)
     assert page.input_value("#f-imaging-region") == "head_face"
+
+
+def _phantom_zip(folder: Path) -> Path:
+    """A small phantom CT study as a zipped DICOM folder."""
+    from calcdx.phantom import make_phantom, write_dicom_series
+
+    phantom = make_phantom(shape=(96, 96, 48), spacing_mm=(1.6, 1.6, 4.0))
+    files = write_dicom_series(phantom.volume, folder / "dicom")
+    bundle = folder / "study.zip"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        for path in files:
+            archive.write(path, f"CT/{path.name}")
+    return bundle
+
+
+def _slice_shown(tab, k: int, window: str) -> None:
+    """Wait until the viewer shows slice `k` in `window`, fully loaded."""
+    tab.wait_for_function(
+        """([k, w]) => {
+            const v = document.querySelector('#slice-viewer');
+            const img = document.querySelector('#slice-image');
+            return v.dataset.slice === String(k) && v.dataset.window === w
+                && img.src.endsWith(`/slices/${k}.png?window=${w}`)
+                && img.complete && img.naturalWidth === 512;
+        }""",
+        arg=[k, window],
+        timeout=10_000,
+    )
+
+
+def test_phantom_study_upload_to_result_page(tmp_path):
+    """Upload a zipped DICOM phantom, watch it run, read the report, scroll the slices."""
+    from calcdx.web import WebSettings, create_app
+
+    bundle = _phantom_zip(tmp_path)
+    app = create_app(WebSettings(state_dir=tmp_path / "state"))  # the real analysis
+    with _serving(app) as url, _browser_tab() as (tab, errors):
+        tab.goto(url + "/studies")
+        tab.set_input_files("#study-file", str(bundle))
+        tab.click("#study-form button[type=submit]")
+        tab.wait_for_url(url + "/studies/*")
+        assert tab.locator("#job-progress").is_visible()
+        assert tab.inner_text("#job-status") in {"queued", "running", "done"}
+        seen = set()
+        deadline = time.monotonic() + 120
+        while not tab.locator("#slice-viewer").count():
+            assert time.monotonic() < deadline, "the analysis did not finish"
+            if tab.locator("#job-progress").count():
+                seen.add(tab.get_attribute("#job-progress", "value"))
+            assert not tab.locator("p.error[role=alert]").count(), tab.inner_text("main")
+            time.sleep(0.1)
+        assert tab.inner_text("#job-status") == "done"
+        assert len(seen) >= 2, seen  # the progress bar moved while the job ran
+
+        assert "lesion(s) in" in tab.inner_text("main")
+        tab.locator("#report-frame").scroll_into_view_if_needed()  # it loads lazily
+        report = tab.frame_locator("#report-frame")
+        report.locator("h1").first.wait_for(timeout=10_000)
+        assert "Soft-tissue calcification on CT" in report.locator("h1").first.inner_text()
+
+        viewer = tab.locator("#slice-viewer")
+        start = int(viewer.get_attribute("data-slice"))
+        _slice_shown(tab, start, "soft")
+        viewer.focus()
+        tab.keyboard.press("ArrowUp")
+        _slice_shown(tab, start + 1, "soft")
+        tab.keyboard.press("PageDown")
+        _slice_shown(tab, start - 9, "soft")
+        assert tab.inner_text("#slice-label") == f"{start - 8} / 48"
+        tab.fill("#slice-range", str(start))
+        _slice_shown(tab, start, "soft")
+        tab.click("button[data-window=bone]")
+        _slice_shown(tab, start, "bone")
+        assert tab.get_attribute("button[data-window=bone]", "aria-pressed") == "true"
+        tab.click("button[data-window=soft]")
+        _slice_shown(tab, start, "soft")
+
+        viewer.scroll_into_view_if_needed()
+        shot = tmp_path / "study.png"
+        tab.screenshot(path=str(shot), full_page=False)
+        assert shot.stat().st_size > 10_000
+        assert errors == [], errors  # no script or CSP errors

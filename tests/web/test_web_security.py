@@ -52,6 +52,8 @@ PROTECTED = [
     ("get", "/api/kb/myositis_ossificans"),
     ("get", "/api/jobs/x"),
     ("get", "/api/studies/x/result"),
+    ("get", "/api/studies/x/slices/0.png"),
+    ("get", "/studies/x/report.html"),
     ("post", "/api/ddx"),
     ("post", "/api/studies"),
     ("post", "/ui/differential"),

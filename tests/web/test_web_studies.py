@@ -148,6 +148,9 @@ def test_server_path_inside_data_dir(make_app, tmp_path):
     client = make_app(data_dir=data_dir)
     job = client.post("/api/studies", data={"path": "study1"}).json()
     assert wait_for_job(client, job["id"])["status"] == "done"
+    # outputs go to the job's own folder, never into the server's data folder
+    assert sorted(p.name for p in data_dir.iterdir()) == ["study1"]
+    assert (tmp_path / "state" / "jobs" / job["id"] / "output" / "result.json").is_file()
     escape = client.post("/api/studies", data={"path": "../outside"})
     assert escape.status_code == 400
     assert "leaves the server's data folder" in escape.json()["detail"]

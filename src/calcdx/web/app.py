@@ -69,7 +69,7 @@ def create_app(settings: WebSettings, *, run_analysis: RunAnalysis | None = None
     """
     vocabulary = load_vocabulary()
     store = JobStore(settings.resolved_database_url)
-    runner = JobRunner(store, run_analysis or default_run_analysis)
+    runner = JobRunner(store, run_analysis or default_run_analysis, settings.jobs_dir)
     environment = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True)
     templates = Jinja2Templates(env=environment)
     templates.env.filters["label"] = label

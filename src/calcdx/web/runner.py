@@ -65,11 +65,17 @@ class JobRunner:
         Where job states live.
     run_analysis : RunAnalysis
         The analysis.
+    jobs_dir : Path, optional
+        Folder of the job folders; outputs go to ``jobs_dir/<id>/output``. Without
+        it they go next to the input (wrong for a study named under ``--data-dir``).
     """
 
-    def __init__(self, store: JobStore, run_analysis: RunAnalysis) -> None:
+    def __init__(
+        self, store: JobStore, run_analysis: RunAnalysis, jobs_dir: Path | None = None
+    ) -> None:
         self.store = store
         self.run_analysis = run_analysis
+        self.jobs_dir = jobs_dir
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="calcdx-job")
 
     def submit(self, job_id: str) -> Future[None]:
@@ -85,7 +91,10 @@ class JobRunner:
         if job is None or job.status != "queued":
             return
         self.store.mark_running(job_id)
-        out_dir = job.input_path.parent / "output"
+        if self.jobs_dir is not None:
+            out_dir = self.jobs_dir / job_id / "output"
+        else:
+            out_dir = job.input_path.parent / "output"
         last = [0.0, -1.0]
 
         def progress(step: str, fraction: float) -> None:

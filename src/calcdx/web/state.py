@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,6 +17,7 @@ from calcdx.web.forms import Section
 from calcdx.web.jobs import JobStore
 from calcdx.web.runner import JobRunner
 from calcdx.web.settings import WebSettings
+from calcdx.web.slices import SliceCache
 
 __all__ = ["HTML_HEADERS", "WebState", "get_state", "render"]
 
@@ -51,6 +52,8 @@ class WebState:
     templates : Jinja2Templates
     store : JobStore
     runner : JobRunner
+    slices : SliceCache
+        The slice viewer's recently used studies.
     """
 
     settings: WebSettings
@@ -61,6 +64,7 @@ class WebState:
     templates: Jinja2Templates
     store: JobStore
     runner: JobRunner
+    slices: SliceCache = field(default_factory=SliceCache)
 
 
 def get_state(request: Request) -> WebState:

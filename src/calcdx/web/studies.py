@@ -3,7 +3,10 @@
 ``POST /api/studies`` stores the upload (see :mod:`calcdx.web.uploads`), records
 a queued job in the job store and hands it to the runner; ``GET /api/jobs/{id}``
 reports its status and progress; ``GET /api/studies/{id}/result`` returns
-``result.json`` once the job is done. The study id is the job id.
+``result.json`` once the job is done;
+``GET /api/studies/{id}/slices/{k}.png`` renders one axial slice for the slice
+viewer. The study page embeds the job's own ``report.html``. The study id is the
+job id; files are only ever looked up under fixed names in the job's folder.
 """
 
 from __future__ import annotations
@@ -11,17 +14,33 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from calcdx.errors import CalcdxError
 from calcdx.web.jobs import Job, JobStore
 from calcdx.web.schemas import ErrorOut, JobOut
+from calcdx.web.slices import WINDOWS, SliceStack, Window
 from calcdx.web.state import WebState, get_state, render
 from calcdx.web.uploads import UploadError, resolve_server_path, store_upload
 
 __all__ = ["job_json", "studies_router"]
+
+#: Headers of the embedded report: static HTML, no scripts, framed only by our pages.
+REPORT_HEADERS = {
+    "content-security-policy": (
+        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+        "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+}
+
+#: Headers of slice images: a finished study never changes.
+PNG_HEADERS = {"x-content-type-options": "nosniff", "cache-control": "private, max-age=600"}
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -67,6 +86,49 @@ def _create_job(state: WebState, file: UploadFile | None, path: str | None) -> J
 
 def _unknown_job(job_id: str) -> JSONResponse:
     return _error(404, f"no job {job_id!r}; POST /api/studies returns the ids")
+
+
+def _finished(state: WebState, job_id: str) -> Job | JSONResponse:
+    """The job `job_id` if it is done with its result on disk, else the error answer."""
+    job = state.store.get(job_id)
+    if job is None:
+        return _unknown_job(job_id)
+    if job.status == "failed":
+        return _error(409, f"the analysis failed: {job.error}")
+    if job.status != "done" or job.result_path is None:
+        return _error(409, f"the analysis is {job.status}; poll GET /api/jobs/{job_id} until done")
+    if not job.result_path.is_file():
+        return _error(404, "the result file is gone from the server; resubmit the study")
+    return job
+
+
+def _stack(state: WebState, job: Job) -> SliceStack:
+    """The job's slice stack from the app's cache (blocking).
+
+    Raises
+    ------
+    CalcdxError
+        When the input or the label map cannot be read.
+    """
+    assert job.result_path is not None
+    return state.slices.get(job.id, job.input_path, job.result_path.parent / "lesions.nii.gz")
+
+
+def _viewer(state: WebState, job: Job) -> dict[str, Any]:
+    """Template variables of the slice viewer (``error`` when it cannot be shown)."""
+    try:
+        stack = _stack(state, job)
+    except CalcdxError as exc:
+        return {"error": str(exc).splitlines()[0] if str(exc) else "unreadable study"}
+    width, height = stack.size_px
+    return {
+        "count": stack.count,
+        "start": stack.start_slice,
+        "lesion_slices": list(stack.lesion_slices),
+        "width": width,
+        "height": height,
+        "windows": WINDOWS,
+    }
 
 
 def studies_router() -> APIRouter:
@@ -140,18 +202,62 @@ def studies_router() -> APIRouter:
     )
     async def get_result(request: Request, job_id: str) -> Response:
         """The study's ``result.json`` once its job is done."""
-        job = get_state(request).store.get(job_id)
-        if job is None:
-            return _unknown_job(job_id)
-        if job.status == "failed":
-            return _error(409, f"the analysis failed: {job.error}")
-        if job.status != "done" or job.result_path is None:
-            return _error(
-                409, f"the analysis is {job.status}; poll GET /api/jobs/{job_id} until done"
-            )
-        if not job.result_path.is_file():
-            return _error(404, "the result file is gone from the server; resubmit the study")
+        job = _finished(get_state(request), job_id)
+        if isinstance(job, JSONResponse):
+            return job
+        assert job.result_path is not None
         return FileResponse(job.result_path, media_type="application/json")
+
+    @router.get(
+        "/api/studies/{job_id}/slices/{k}.png",
+        tags=["studies"],
+        summary="One axial slice of a finished study, with lesion outlines",
+        response_class=Response,
+        responses={
+            200: {
+                "description": (
+                    "PNG in radiological orientation (patient's right on the left, anterior "
+                    "up), lesion outlines in amber"
+                ),
+                "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            404: {"model": ErrorOut, "description": "No such study or slice"},
+            409: {"model": ErrorOut, "description": "The analysis is not done"},
+            422: {"model": ErrorOut, "description": "Invalid request"},
+        },
+    )
+    def get_slice(
+        request: Request,
+        job_id: str,
+        k: int,
+        window: Window = Query(  # noqa: B008
+            "soft", description="soft: soft tissue W400/L40; bone: W2000/L500"
+        ),
+    ) -> Response:
+        """Axial slice `k` (0 = most inferior) of the study's input, windowed (blocking)."""
+        state = get_state(request)
+        job = _finished(state, job_id)
+        if isinstance(job, JSONResponse):
+            return job
+        try:
+            stack = _stack(state, job)
+        except CalcdxError as exc:
+            return _error(404, str(exc).splitlines()[0] if str(exc) else "unreadable study")
+        if not 0 <= k < stack.count:
+            return _error(404, f"no slice {k}; the study has slices 0 to {stack.count - 1}")
+        return Response(stack.render(k, window), media_type="image/png", headers=PNG_HEADERS)
+
+    @router.get("/studies/{job_id}/report.html", include_in_schema=False)
+    async def study_report(request: Request, job_id: str) -> Response:
+        """The job's own ``report.html`` (fixed name in its output folder), sandboxed."""
+        job = _finished(get_state(request), job_id)
+        if isinstance(job, JSONResponse):
+            return job
+        assert job.result_path is not None
+        report = job.result_path.parent / "report.html"
+        if not report.is_file():
+            return _error(404, "this study has no report.html")
+        return FileResponse(report, media_type="text/html; charset=utf-8", headers=REPORT_HEADERS)
 
     @router.get("/studies", include_in_schema=False)
     async def studies_page(request: Request) -> Response:
@@ -183,9 +289,17 @@ def studies_router() -> APIRouter:
                 404,
             )
         result = None
+        viewer: dict[str, Any] | None = None
+        report = False
         if job.status == "done" and job.result_path is not None and job.result_path.is_file():
             result = await run_in_threadpool(_read_result, job)
-        return render(request, "study.html", {"job": job, "result": result})
+            viewer = await run_in_threadpool(_viewer, state, job)
+            report = (job.result_path.parent / "report.html").is_file()
+        return render(
+            request,
+            "study.html",
+            {"job": job, "result": result, "viewer": viewer, "report": report},
+        )
 
     return router
 

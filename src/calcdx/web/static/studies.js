@@ -34,3 +34,50 @@
     setTimeout(poll, 500);
   }
 })();
+// calcdx slice viewer: a slider, arrow / page keys and window buttons over server-rendered PNGs.
+(function () {
+  "use strict";
+  var viewer = document.getElementById("slice-viewer");
+  if (!viewer) { return; }
+  var range = document.getElementById("slice-range");
+  var label = document.getElementById("slice-label");
+  var image = document.getElementById("slice-image");
+  var buttons = viewer.querySelectorAll("button.window");
+  var count = Number(viewer.dataset.count);
+  var base = "/api/studies/" + encodeURIComponent(viewer.dataset.job) + "/slices/";
+  var state = { k: Number(range.value), window: "soft" };
+  var show = function () {
+    image.src = base + state.k + ".png?window=" + state.window;
+    label.textContent = (state.k + 1) + " / " + count;
+    viewer.dataset.slice = String(state.k);
+    viewer.dataset.window = state.window;
+  };
+  var go = function (k) {
+    k = Math.max(0, Math.min(count - 1, k));
+    if (k === state.k) { return; }
+    state.k = k;
+    range.value = String(k);
+    show();
+  };
+  range.addEventListener("input", function () { go(Number(range.value)); });
+  buttons.forEach(function (button) {
+    button.addEventListener("click", function () {
+      state.window = button.dataset.window;
+      buttons.forEach(function (b) {
+        var on = b === button;
+        b.classList.toggle("active", on);
+        b.setAttribute("aria-pressed", on ? "true" : "false");
+      });
+      show();
+    });
+  });
+  var steps = { ArrowUp: 1, ArrowDown: -1, PageUp: 10, PageDown: -10 };
+  viewer.addEventListener("keydown", function (event) {
+    var step = steps[event.key];
+    if (step === undefined || event.altKey || event.ctrlKey || event.metaKey) { return; }
+    event.preventDefault();
+    go(state.k + step);
+  });
+  viewer.dataset.slice = String(state.k);
+  viewer.dataset.window = state.window;
+})();

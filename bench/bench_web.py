@@ -1,0 +1,190 @@
+"""Web API benchmark: ``POST /api/ddx`` latency under 50 concurrent clients on loopback.
+
+The app runs under uvicorn in a child process on 127.0.0.1 (a free port, a
+temporary state folder); 50 keep-alive clients in one asyncio loop post the
+literature cases in turn for 20 s or 20,000 requests, whichever comes first.
+The clients speak minimal HTTP/1.1 over asyncio streams (pre-encoded requests,
+``Content-Length`` framing), so that client overhead stays small next to the
+server's time; latency is measured from just before the request is written to
+when its whole body has been read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+CASES = Path(__file__).parents[1] / "tests" / "data" / "literature_cases.yaml"
+HOST = "127.0.0.1"
+CLIENTS = 50
+DURATION_S = 20.0
+MAX_REQUESTS = 20_000
+TARGET_P95_MS = 30.0
+
+_SERVER = """
+import sys
+from pathlib import Path
+import uvicorn
+from calcdx.web import WebSettings, create_app
+app = create_app(WebSettings(state_dir=Path(sys.argv[2])))
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=False, log_level="warning")
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def _requests(port: int) -> list[bytes]:
+    """One pre-encoded ``POST /api/ddx`` per literature case."""
+    out = []
+    for item in yaml.safe_load(CASES.read_text(encoding="utf-8")):
+        body = json.dumps(item["case"]).encode("utf-8")
+        head = (
+            f"POST /api/ddx HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        out.append(head.encode("ascii") + body)
+    return out
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    """Read one response; return its status code."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    await reader.readexactly(length)
+    return status
+
+
+async def _drive(port: int, requests: list[bytes]) -> tuple[list[float], int, float]:
+    """Run the clients; return latencies (s), error count and wall time (s)."""
+    latencies: list[float] = []
+    errors = 0
+    counter = [0]
+    start = time.perf_counter()
+    deadline = start + DURATION_S
+
+    async def client(offset: int) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            while time.perf_counter() < deadline and counter[0] < MAX_REQUESTS:
+                index = counter[0]
+                counter[0] += 1
+                request = requests[(index + offset) % len(requests)]
+                begin = time.perf_counter()
+                writer.write(request)
+                status = await _read_response(reader)
+                latencies.append(time.perf_counter() - begin)
+                if status != 200:
+                    errors += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client(i) for i in range(CLIENTS)))
+    return latencies, errors, time.perf_counter() - start
+
+
+def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the calcdx web server exited on start")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("the calcdx web server did not start")
+
+
+def measure() -> dict[str, float]:
+    """Start the server, warm it up, drive it; return the figures."""
+    port = _free_port()
+    requests = _requests(port)
+    with tempfile.TemporaryDirectory() as state:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _SERVER, str(port), state],
+            env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            _wait_ready(port, process)
+
+            async def warm() -> None:
+                reader, writer = await asyncio.open_connection(HOST, port)
+                for request in requests:
+                    writer.write(request)
+                    await _read_response(reader)
+                writer.close()
+
+            asyncio.run(warm())
+            latencies, errors, wall = asyncio.run(_drive(port, requests))
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    ms = np.array(latencies) * 1e3
+    return {
+        "requests": float(len(ms)),
+        "errors": float(errors),
+        "wall_s": wall,
+        "rps": len(ms) / wall,
+        "median_ms": float(np.median(ms)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "cases": float(len(requests)),
+    }
+
+
+def _stack() -> str:
+    """uvicorn's HTTP parser and event loop as they will be picked here."""
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11 (pure Python)"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"HTTP {http}, loop {loop}, {os.cpu_count()} CPU(s) shared with the clients"
+
+
+def run() -> list[str]:
+    """Measure and return markdown lines."""
+    f = measure()
+    verdict = "met" if f["p95_ms"] <= TARGET_P95_MS else "missed"
+    return [
+        "## Web API: `POST /api/ddx` under load",
+        "",
+        f"uvicorn (one process) on loopback, {CLIENTS} concurrent keep-alive clients for "
+        f"{f['wall_s']:.1f} s (bounded at {DURATION_S:.0f} s or {MAX_REQUESTS} requests), "
+        f"cycling {f['cases']:.0f} literature cases; {_stack()}.",
+        "",
+        "| requests | errors | requests/s | median (ms) | p95 (ms) | p99 (ms) |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {f['requests']:.0f} | {f['errors']:.0f} | {f['rps']:.0f} | {f['median_ms']:.1f} "
+        f"| {f['p95_ms']:.1f} | {f['p99_ms']:.1f} |",
+        "",
+        f"Target p95 <= {TARGET_P95_MS:.0f} ms: {verdict}.",
+        "",
+    ]
+
+
+if __name__ == "__main__":
+    print("\n".join(run()))
