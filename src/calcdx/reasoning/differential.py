@@ -81,34 +81,45 @@ class RankedEntity(NamedTuple):
             for item, ratio in zip(self.evidence, self.likelihood_ratios, strict=True)
         )
 
+    def reasons(self) -> tuple[list[Contribution], list[Contribution]]:
+        """Findings for and against this entity, strongest first (at most 6 each)."""
+        up: list[Contribution] = []
+        down: list[Contribution] = []
+        for item, ratio in zip(self.evidence, self.likelihood_ratios, strict=True):
+            if ratio >= NOTABLE_RATIO:
+                up.append(Contribution(item.key, item.label, ratio))
+            elif ratio <= 1 / NOTABLE_RATIO:
+                down.append(Contribution(item.key, item.label, ratio))
+        up.sort(key=lambda c: -c.likelihood_ratio)
+        down.sort(key=lambda c: c.likelihood_ratio)
+        return up[:MAX_REASONS], down[:MAX_REASONS]
+
     @property
     def supports(self) -> list[Contribution]:
         """Findings that raise this entity, strongest first."""
-        up = [c for c in self.contributions if c.likelihood_ratio >= NOTABLE_RATIO]
-        return sorted(up, key=lambda c: -c.likelihood_ratio)[:MAX_REASONS]
+        return self.reasons()[0]
 
     @property
     def against(self) -> list[Contribution]:
         """Findings that lower this entity, strongest first."""
-        down = [c for c in self.contributions if c.likelihood_ratio <= 1 / NOTABLE_RATIO]
-        return sorted(down, key=lambda c: c.likelihood_ratio)[:MAX_REASONS]
-
-    @property
-    def notable(self) -> list[Contribution]:
-        """Supporting and opposing findings, largest effect first."""
-        both = self.supports + self.against
-        return sorted(both, key=lambda c: -abs(math.log(c.likelihood_ratio)))
+        return self.reasons()[1]
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec's differential item, with the numbers behind the reasons."""
+        """The spec's differential item, with the numbers behind the reasons.
+
+        ``contributions`` lists the supporting and opposing findings, largest
+        effect first.
+        """
+        up, down = self.reasons()
+        notable = sorted(up + down, key=lambda c: -abs(math.log(c.likelihood_ratio)))
         return {
             "entity": self.entity,
             "name": self.name,
             "probability": round(self.probability, 6),
             "prior": round(self.prior, 6),
-            "supports": [f"{c.label} (x{c.likelihood_ratio:.1f})" for c in self.supports],
-            "against": [f"{c.label} (x{c.likelihood_ratio:.2f})" for c in self.against],
-            "contributions": [c.to_dict() for c in self.notable],
+            "supports": [f"{c.label} (x{c.likelihood_ratio:.1f})" for c in up],
+            "against": [f"{c.label} (x{c.likelihood_ratio:.2f})" for c in down],
+            "contributions": [c.to_dict() for c in notable],
             "red_flags": list(self.red_flags),
             "next_steps": list(self.next_steps),
             "references": list(self.references),

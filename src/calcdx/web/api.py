@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from calcdx.case.model import parse_case
 from calcdx.case.vocabulary import Vocabulary
@@ -114,7 +115,7 @@ def api_router(vocabulary: Vocabulary) -> APIRouter:
         },
         openapi_extra=case_body,
     )
-    async def ddx(request: Request) -> JSONResponse:
+    async def ddx(request: Request) -> Response:
         """Validate a ``calcdx-case/1`` case and return its ``calcdx-differential/1``.
 
         An invalid case is answered 422 with the one-line message ``calcdx ddx`` prints.
@@ -124,7 +125,8 @@ def api_router(vocabulary: Vocabulary) -> APIRouter:
         except BodyError as exc:
             return _error(400, str(exc))
         try:
-            return JSONResponse(diagnose_json(get_state(request), data))
+            body = orjson.dumps(diagnose_json(get_state(request), data))
+            return Response(body, media_type="application/json")
         except CaseError as exc:
             return _error(422, str(exc))
 
