@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -100,12 +101,11 @@ def print_study(console: Console, outcome: StudyOutcome) -> None:
             leading,
         )
     console.print(table)
+    flagged: dict[str, list[str]] = {}
     for group, differential in zip(outcome.groups, outcome.differentials, strict=True):
-        if differential.red_flags:
-            more = len(differential.red_flags) - 1
-            extra = f" (+{more} more in result.json)" if more else ""
-            console.print(
-                f"[bold red]RED FLAG[/bold red] {group.id}: {differential.red_flags[0]}{extra}"
-            )
+        for flag in differential.red_flags:
+            flagged.setdefault(re.sub(r" keeps \d+%", "", flag), []).append(group.id)
+    for flag, group_ids in flagged.items():
+        console.print(f"[bold red]RED FLAG[/bold red] ({', '.join(group_ids)}) {flag}")
     for kind, path in outcome.files.items():
         console.print(f"{kind}: {path}")
