@@ -47,3 +47,12 @@ def test_classic_mimic_pair_is_separated_by_tail_and_rim_sign(entity_id):
         }
     )
     assert default_engine().diagnose(case).ranked[0].entity == entity_id
+
+
+def test_batch_equals_one_by_one_across_chunks():
+    engine = default_engine()
+    cases = [parse_case(item["case"]) for item in CASES] * 2  # more than one batch chunk
+    batch = engine.diagnose_many(cases)
+    assert len(batch) == len(cases)
+    for case, result in zip(cases, batch, strict=True):
+        assert result.to_dict() == engine.diagnose(case).to_dict()

@@ -13,6 +13,7 @@ listed as supporting, LR <= 1/1.5 as against.
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ MIN_LISTED: Final = 10
 #: A finding counts as supporting (against) when its likelihood ratio is above (below) this.
 NOTABLE_RATIO: Final = 1.5
 MAX_REASONS: Final = 6
+#: Cases scored together; small enough for the (chunk x questions) arrays to stay in cache.
+BATCH_CHUNK: Final = 128
 
 
 class Contribution(NamedTuple):
@@ -177,8 +180,8 @@ class Engine:
         self._refs = [_references(e.references) for e in entities]
         self._red_flag_probability = kb.scale.red_flag_probability
         self._prior_list: list[float] = model.prior.tolist()
-        # rank of each id in alphabetical order: the tie-breaker of equal probabilities
-        self._alphabetical = np.argsort(np.argsort(np.array(model.entity_ids)))
+        if list(model.entity_ids) != sorted(model.entity_ids):
+            raise ValueError("the model's entities must be in id order (ties rank by id)")
 
     def likelihoods(self, evidence: list[Evidence]) -> NDArray[np.float64]:
         """Stack the evidence's likelihoods, shape (n, E) (n may be 0)."""
@@ -238,15 +241,38 @@ class Engine:
         list of Differential
             In input order; each equals :meth:`diagnose` of that case.
         """
+        if len(cases) > BATCH_CHUNK:
+            # The records built here hold no reference cycles, so the cyclic garbage
+            # collector has nothing to find; pausing it keeps a large batch linear in time.
+            paused = gc.isenabled()
+            gc.disable()
+            try:
+                return [
+                    differential
+                    for start in range(0, len(cases), BATCH_CHUNK)
+                    for differential in self._diagnose_chunk(
+                        cases[start : start + BATCH_CHUNK], n_next
+                    )
+                ]
+            finally:
+                if paused:
+                    gc.enable()
+        return self._diagnose_chunk(cases, n_next)
+
+    def _diagnose_chunk(self, cases: Sequence[Case], n_next: int) -> list[Differential]:
         if not cases:
             return []
         evidences = [gather_evidence(case, self.model) for case in cases]
         likelihoods = [self.likelihoods(evidence) for evidence in evidences]
         posteriors = np.stack([self.posterior(likelihood) for likelihood in likelihoods])
         gains = information_gain(posteriors, self._questions)
+        # rounded once for the batch: equal gains must tie, whatever the float noise
+        rank_keys = np.round(gains, 9)
         return [
-            self._differential(*item, n_next)
-            for item in zip(cases, evidences, likelihoods, posteriors, gains, strict=True)
+            self._differential(
+                case, evidences[i], likelihoods[i], posteriors[i], gains[i], rank_keys[i], n_next
+            )
+            for i, case in enumerate(cases)
         ]
 
     def _differential(
@@ -256,10 +282,11 @@ class Engine:
         likelihood: NDArray[np.float64],
         post: NDArray[np.float64],
         gain: NDArray[np.float64],
+        rank_key: NDArray[np.float64],
         n_next: int,
     ) -> Differential:
         ids, names = self.model.entity_ids, self.model.names
-        order = np.lexsort((self._alphabetical, -post))
+        order = np.argsort(-post, kind="stable")  # entities are in id order: ties rank by id
         cut = max(MIN_LISTED, int(np.count_nonzero(post >= PROBABILITY_FLOOR)))
         listed: list[int] = order[:cut].tolist()
         probability: list[float] = post.tolist()
@@ -294,7 +321,9 @@ class Engine:
             case_id=case.id,
             ranked=tuple(ranked),
             next_findings=tuple(
-                next_findings(case, post, gain, self.model, self._questions, count=n_next)
+                next_findings(
+                    case, post, gain, self.model, self._questions, count=n_next, rank_key=rank_key
+                )
             ),
             red_flags=tuple(red_flags),
             probabilities=dict(zip(ids, probability, strict=True)),

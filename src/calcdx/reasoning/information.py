@@ -154,6 +154,7 @@ def next_findings(
     table: QuestionTable,
     *,
     count: int = 5,
+    rank_key: NDArray[np.float64] | None = None,
 ) -> list[NextFinding]:
     """Pick the unobserved findings with the highest expected information gain.
 
@@ -164,24 +165,27 @@ def next_findings(
     posterior : (E,) ndarray
         Current posterior over entities.
     gain : (Q,) ndarray
-        Expected gain of every question (:func:`information_gain`).
+        Expected gain of every question (:func:`information_gain`), in bits.
     model : LikelihoodModel
         Compiled tables (for entity names).
     table : QuestionTable
         All questions.
     count : int
         How many to return.
+    rank_key : (Q,) ndarray, optional
+        What to rank by; default `gain` rounded to 1e-9 bits, so that
+        floating-point noise cannot reorder equal questions.
 
     Returns
     -------
     list of NextFinding
         Best first; ties keep the question table's order (deterministic).
     """
-    masked = np.round(gain, 9)
+    masked = np.round(gain, 9) if rank_key is None else rank_key.copy()
     masked[_answered_rows(case, table)] = -np.inf
     best = np.argsort(-masked, kind="stable")[:count]
     top = np.argsort(-posterior, kind="stable")[:6]
-    chosen_rates: list[list[float]] = table.p_yes[np.ix_(best, top)].tolist()
+    chosen_rates: list[list[float]] = table.p_yes[best][:, top].tolist()
     order: list[int] = best.tolist()
     top_ids: list[int] = top.tolist()
     found: list[NextFinding] = []
