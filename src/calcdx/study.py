@@ -11,7 +11,6 @@ input, a DICOM SEG of the lesions and a TID 1500 SR of their measurements.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from calcdx.case.model import parse_case
 from calcdx.case.vocabulary import CASE_FORMAT
 from calcdx.findings.derive import LesionGroup, derive_groups
 from calcdx.io import read_volume
-from calcdx.output.writers import result_document, write_label_map
+from calcdx.output.writers import result_document, write_document, write_label_map
 from calcdx.reasoning import Differential, default_engine
 from calcdx.report import write_report
 from calcdx.standards import write_fhir, write_standard_objects
@@ -171,7 +170,7 @@ def run_study(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {"result": out / "result.json", "labels": out / "lesions.nii.gz"}
-    files["result"].write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    write_document(document, files["result"])
     write_label_map(result, volume, files["labels"])
     tell("report", 0.96)
     files |= write_report(document, volume, result, out, pdf=pdf)

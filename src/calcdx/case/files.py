@@ -82,11 +82,12 @@ def read_cases(sources: list[str]) -> Iterator[CaseRecord]:
     for source in sources:
         if source == "-":
             text = sys.stdin.read()
-            stripped = text.strip()
-            if stripped.startswith("{") and "\n" in stripped and not _is_jsonl(stripped):
-                yield _record("<stdin>", json.loads(stripped))
+            try:
+                whole = json.loads(text)
+            except json.JSONDecodeError:
+                yield from _lines("<stdin>", text)  # JSON Lines: one case per line
             else:
-                yield from _lines("<stdin>", text)
+                yield _record("<stdin>", whole)  # one (possibly pretty-printed) case
             continue
         path = Path(source)
         try:
@@ -109,10 +110,3 @@ def read_cases(sources: list[str]) -> Iterator[CaseRecord]:
             ) from None
         yield _record(path.name, raw)
 
-
-def _is_jsonl(text: str) -> bool:
-    try:
-        json.loads(text)
-    except json.JSONDecodeError:
-        return True
-    return False

@@ -17,6 +17,7 @@ from calcdx.volume import Volume
 __all__ = [
     "RESULT_FORMAT",
     "result_document",
+    "write_document",
     "write_label_map",
     "write_outputs",
     "write_result_json",
@@ -101,8 +102,25 @@ def write_result_json(result: AnalysisResult, volume: Volume, path: str | Path) 
     -------
     Path
     """
+    return write_document(result_document(result, volume), path)
+
+
+def write_document(document: dict[str, Any], path: str | Path) -> Path:
+    """Write a ``result.json`` document (indented UTF-8 JSON).
+
+    Parameters
+    ----------
+    document : dict
+        JSON-ready content, e.g. from :func:`result_document`.
+    path : str or Path
+        Output file.
+
+    Returns
+    -------
+    Path
+    """
     path = Path(path)
-    path.write_text(json.dumps(result_document(result, volume), indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return path
 
 

@@ -262,32 +262,15 @@ def studies_router() -> APIRouter:
     @router.get("/studies", include_in_schema=False)
     async def studies_page(request: Request) -> Response:
         state = get_state(request)
-        return render(
-            request,
-            "studies.html",
-            {
-                "jobs": state.store.recent(),
-                "max_mb": state.settings.max_upload_bytes / 1024**2,
-                "data_dir": state.settings.data_dir is not None,
-            },
-        )
+        return render(request, "studies.html", _studies_context(state))
 
     @router.get("/studies/{job_id}", include_in_schema=False)
     async def study_page(request: Request, job_id: str) -> Response:
         state = get_state(request)
         job = state.store.get(job_id)
         if job is None:
-            return render(
-                request,
-                "studies.html",
-                {
-                    "jobs": state.store.recent(),
-                    "max_mb": state.settings.max_upload_bytes / 1024**2,
-                    "data_dir": state.settings.data_dir is not None,
-                    "error": f"no study {job_id!r}",
-                },
-                404,
-            )
+            context = _studies_context(state) | {"error": f"no study {job_id!r}"}
+            return render(request, "studies.html", context, 404)
         result = None
         viewer: dict[str, Any] | None = None
         report = False
@@ -302,6 +285,15 @@ def studies_router() -> APIRouter:
         )
 
     return router
+
+
+def _studies_context(state: WebState) -> dict[str, Any]:
+    """Template context of the studies list page."""
+    return {
+        "jobs": state.store.recent(),
+        "max_mb": state.settings.max_upload_bytes / 1024**2,
+        "data_dir": state.settings.data_dir is not None,
+    }
 
 
 def _read_result(job: Job) -> dict[str, Any] | None:

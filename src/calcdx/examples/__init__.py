@@ -1,1 +1,0 @@
-"""Example cases bundled with calcdx (case-format JSON)."""
