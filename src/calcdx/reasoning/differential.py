@@ -110,23 +110,57 @@ class RankedEntity(NamedTuple):
     def to_dict(self) -> dict[str, Any]:
         """The spec's differential item, with the numbers behind the reasons.
 
-        ``contributions`` lists the supporting and opposing findings, largest
-        effect first.
+        ``supports`` and ``against`` are the findings of :meth:`reasons`;
+        ``contributions`` lists them with their ratios, largest effect first.
         """
-        up, down = self.reasons()
-        notable = sorted(up + down, key=lambda c: -abs(math.log(c.likelihood_ratio)))
-        return {
-            "entity": self.entity,
-            "name": self.name,
-            "probability": round(self.probability, 6),
-            "prior": round(self.prior, 6),
-            "supports": [f"{c.label} (x{c.likelihood_ratio:.1f})" for c in up],
-            "against": [f"{c.label} (x{c.likelihood_ratio:.2f})" for c in down],
-            "contributions": [c.to_dict() for c in notable],
-            "red_flags": list(self.red_flags),
-            "next_steps": list(self.next_steps),
-            "references": list(self.references),
-        }
+        return _entity_dicts((self,))[0]
+
+
+def _entity_dicts(ranked: Sequence[RankedEntity]) -> list[dict[str, Any]]:
+    """:meth:`RankedEntity.to_dict` of entities that share their evidence, in one pass.
+
+    The selection and rounding are done on the (entities, findings) array of
+    ratios at once: this runs for every listed entity of every answered case,
+    the API's hot path.
+    """
+    if not ranked:
+        return []
+    evidence = ranked[0].evidence
+    ratios = np.array([item.likelihood_ratios for item in ranked], dtype=np.float64)
+    ratios = ratios.reshape(len(ranked), len(evidence))
+    n_up = np.minimum((ratios >= NOTABLE_RATIO).sum(axis=1), MAX_REASONS).tolist()
+    n_down = np.minimum((ratios <= 1 / NOTABLE_RATIO).sum(axis=1), MAX_REASONS).tolist()
+    # stable sorts: equal ratios keep the case's finding order, as in reasons()
+    descending = np.argsort(-ratios, axis=1, kind="stable").tolist()
+    ascending = np.argsort(ratios, axis=1, kind="stable").tolist()
+    effect = np.abs(np.log(ratios)).tolist()
+    ratio_4 = np.round(ratios, 4).tolist()
+    log10_4 = np.round(np.log10(ratios), 4).tolist()
+    out = []
+    for row, item in enumerate(ranked):
+        up = descending[row][: n_up[row]]
+        down = ascending[row][: n_down[row]]
+        lr, size = ratio_4[row], effect[row]
+        raw = item.likelihood_ratios
+        out.append(
+            {
+                "entity": item.entity,
+                "name": item.name,
+                "probability": round(item.probability, 6),
+                "prior": round(item.prior, 6),
+                "supports": [f"{evidence[i].label} (x{raw[i]:.1f})" for i in up],
+                "against": [f"{evidence[i].label} (x{raw[i]:.2f})" for i in down],
+                "contributions": [
+                    {"finding": evidence[i].key, "likelihood_ratio": lr[i],
+                     "log10_lr": log10_4[row][i]}
+                    for i in sorted(up + down, key=lambda i: -size[i])
+                ],
+                "red_flags": list(item.red_flags),
+                "next_steps": list(item.next_steps),
+                "references": list(item.references),
+            }
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -144,7 +178,7 @@ class Differential:
         return {
             "format": DIFFERENTIAL_FORMAT,
             "case_id": self.case_id,
-            "differential": [item.to_dict() for item in self.ranked],
+            "differential": _entity_dicts(self.ranked),
             "next_findings": [item.to_dict() for item in self.next_findings],
             "red_flags": list(self.red_flags),
             "probability_floor": PROBABILITY_FLOOR,

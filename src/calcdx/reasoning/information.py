@@ -40,17 +40,20 @@ class QuestionTable:
         The question's case-format field (``pattern``, ``labs.phosphate``...) and value.
     p_yes : (Q, E) ndarray
         P(answer yes | e).
-    yes_log_yes, no_log_no : (Q, E) ndarray
-        ``p_yes * log2(p_yes)`` and ``(1 - p_yes) * log2(1 - p_yes)``.
-    index : dict of str to int
-        Row of ``"field=value"`` and first row of each field.
+    rate_and_entropy : (E, 2Q) ndarray
+        ``p_yes.T`` beside the entropy of the answer given each entity,
+        ``H_b(p_yes).T`` in bits (``H_b(a) = -a log2 a - (1 - a) log2(1 - a)``),
+        so that one matrix product gives both terms of the gain.
+    rows_of_field : dict of str to list of int
+        Rows of the questions of each field.
+    row_of : dict of str to int
+        Row of ``"field=value"``.
     """
 
     fields: tuple[str, ...]
     values: tuple[str, ...]
     p_yes: NDArray[np.float64]
-    yes_log_yes: NDArray[np.float64]
-    no_log_no: NDArray[np.float64]
+    rate_and_entropy: NDArray[np.float64]
     rows_of_field: dict[str, list[int]]
     row_of: dict[str, int]
 
@@ -73,6 +76,11 @@ class NextFinding(NamedTuple):
         }
 
 
+def _binary_entropy(a: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Entropy in bits of a yes/no answer with P(yes) = `a` (elementwise, 0 < a < 1)."""
+    return np.asarray(-(a * np.log2(a) + (1.0 - a) * np.log2(1.0 - a)))
+
+
 def question_table(model: LikelihoodModel) -> QuestionTable:
     """Gather all yes/no questions of a model (presence and categorical values)."""
     items = list(model.presence.items()) + list(model.categorical.items())
@@ -82,8 +90,7 @@ def question_table(model: LikelihoodModel) -> QuestionTable:
         fields=fields,
         values=tuple(key[1] for key, _ in items),
         p_yes=p_yes,
-        yes_log_yes=p_yes * np.log2(p_yes),
-        no_log_no=(1 - p_yes) * np.log2(1 - p_yes),
+        rate_and_entropy=np.ascontiguousarray(np.hstack([p_yes.T, _binary_entropy(p_yes).T])),
         rows_of_field={f: [i for i, g in enumerate(fields) if g == f] for f in set(fields)},
         row_of={f"{field}={value}": row for row, ((field, value), _) in enumerate(items)},
     )
@@ -130,20 +137,19 @@ def information_gain(posteriors: NDArray[np.float64], table: QuestionTable) -> N
 
     Notes
     -----
-    With A = P(yes | e) and p the posterior, the entropy after "yes" is
-    H_yes = log2 P(yes) - S_yes / P(yes) with S_yes = sum_e A p log2(A p), so
-    IG = H(p) - [P(yes) log2 P(yes) - S_yes] - [P(no) log2 P(no) - S_no];
-    everything reduces to matrix products over the question table.
+    With A = P(yes | e) and p the posterior, the gain is the mutual information
+    of the answer and the entity,
+
+        IG = H(p) - [P(yes) H(p | yes) + P(no) H(p | no)] = H_b(P(yes)) - sum_e p(e) H_b(A_e),
+
+    with P(yes) = sum_e p(e) A_e and H_b the binary entropy: one matrix product
+    against ``table.rate_and_entropy`` gives both sums.
     """
-    p = posteriors
-    p_log_p = p * np.log2(np.where(p > 0, p, 1.0))
-    prob_yes = np.clip(p @ table.p_yes.T, 1e-300, 1.0)
-    prob_no = np.clip(1.0 - prob_yes, 1e-300, 1.0)
-    s_yes = p @ table.yes_log_yes.T + p_log_p @ table.p_yes.T
-    s_no = p @ table.no_log_no.T + p_log_p @ (1.0 - table.p_yes).T
-    h_p = -p_log_p.sum(axis=1, keepdims=True)
-    gain = h_p - (prob_yes * np.log2(prob_yes) - s_yes) - (prob_no * np.log2(prob_no) - s_no)
-    return np.asarray(gain)
+    n_questions = len(table.fields)
+    both = posteriors @ table.rate_and_entropy
+    prob_yes = np.clip(both[:, :n_questions], 1e-15, 1.0 - 1e-15)
+    gain = _binary_entropy(prob_yes) - both[:, n_questions:]
+    return np.asarray(np.maximum(gain, 0.0))
 
 
 def next_findings(
