@@ -1,3 +1,11 @@
+import socket
+import time
+
+import pytest
+
+from calcdx.cli.main import main
+from calcdx.errors import CalcdxError
+from calcdx.web import WebSettings, create_app
 from calcdx.web.jobs import STOPPED_WHILE_RUNNING, JobStore
 
 from .conftest import nifti_bytes, wait_for_job
@@ -41,3 +49,54 @@ def test_store_records_progress(tmp_path):
         assert [j.id for j in store.recent()] == [job.id]
     finally:
         store.close()
+
+
+def _closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_unreachable_database_is_one_line_error(tmp_path):
+    url = f"postgresql+psycopg://calcdx:s3cret@127.0.0.1:{_closed_port()}/jobs?connect_timeout=2"
+    started = time.monotonic()
+    with pytest.raises(CalcdxError) as caught:
+        JobStore(url)
+    assert time.monotonic() - started < 10
+    message = str(caught.value)
+    assert message.startswith("cannot open the job database postgresql+psycopg://calcdx:***@")
+    assert "Connection refused" in message and "server is running" in message
+    assert "\n" not in message and "s3cret" not in message
+    with pytest.raises(CalcdxError, match="cannot open the job database"):
+        create_app(WebSettings(state_dir=tmp_path / "state", database_url=url))
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("not a url", "not a SQLAlchemy URL"),
+        ("postgresql+psycopg://u:p@127.0.0.1:port/db", "not a SQLAlchemy URL"),
+        ("nosuchdb://u:s3cret@host/db", "unknown kind of database 'nosuchdb'"),
+        ("postgresql+nosuchdriver://u:s3cret@host/db", "unknown kind of database"),
+        ("mysql+mysqldb://u:s3cret@host/db", "driver is not installed"),
+    ],
+)
+def test_bad_database_url_is_one_line_error(url, words):
+    with pytest.raises(CalcdxError) as caught:
+        JobStore(url)
+    message = str(caught.value)
+    assert words in message
+    assert "\n" not in message and "s3cret" not in message
+
+
+def test_serve_reports_an_unreachable_database(monkeypatch, capsys, tmp_path):
+    def must_not_serve(*args: object, **kwargs: object) -> None:
+        raise AssertionError("serve started despite the unreachable database")
+
+    monkeypatch.setattr("uvicorn.run", must_not_serve)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    url = f"postgresql+psycopg://u:s3cret@127.0.0.1:{_closed_port()}/db?connect_timeout=2"
+    assert main(["serve", "--database-url", url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot open the job database postgresql+psycopg://u:***@")
+    assert err.count("\n") == 1 and "Traceback" not in err and "s3cret" not in err

@@ -1,4 +1,4 @@
-"""The job store: study analysis jobs in a SQL database (SQLite by default).
+"""The job store: study analysis jobs in a SQL database (SQLite by default, or PostgreSQL).
 
 Jobs survive a restart. A job that was ``running`` when the server stopped is
 marked ``failed`` with "server stopped while running; resubmit" when the store
@@ -14,15 +14,24 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from sqlalchemy import Float, String, Text, create_engine, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-__all__ = ["STOPPED_WHILE_RUNNING", "Job", "JobStatus", "JobStore"]
+from calcdx.errors import CalcdxError
+
+__all__ = ["CONNECT_TIMEOUT_SECONDS", "STOPPED_WHILE_RUNNING", "Job", "JobStatus", "JobStore"]
 
 JobStatus = Literal["queued", "running", "done", "failed"]
 
 #: Error of a job that was running when the server stopped.
 STOPPED_WHILE_RUNNING: Final = "server stopped while running; resubmit"
+
+#: Seconds to wait for a database server to answer, unless the URL says otherwise
+#: (``?connect_timeout=``); libpq alone would wait for as long as the network does.
+CONNECT_TIMEOUT_SECONDS: Final = 10
+
+_URL_SHAPE: Final = "dialect+driver://user:password@host:port/database"
 
 
 class _Base(DeclarativeBase):
@@ -97,6 +106,25 @@ def _job(row: _JobRow) -> Job:
     )
 
 
+def _libpq(url: URL) -> bool:
+    """Tell whether `url` connects through libpq (which takes ``connect_timeout``)."""
+    if url.get_backend_name() != "postgresql":
+        return False
+    try:
+        return url.get_driver_name() in {"psycopg", "psycopg2"}
+    except SQLAlchemyError:
+        return False
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of the database's own message (without SQLAlchemy's decorations)."""
+    cause: BaseException = exc
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        cause = exc.orig
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return lines[0] if lines else type(cause).__name__
+
+
 class JobStore:
     """Jobs in a SQL database.
 
@@ -104,18 +132,70 @@ class JobStore:
     ----------
     database_url : str
         SQLAlchemy URL (``sqlite:///path/calcdx.db``, ``postgresql+psycopg://...``).
-        The parent folder of a SQLite file is created.
+        The parent folder of a SQLite file is created. Other databases get a
+        connection timeout of :data:`CONNECT_TIMEOUT_SECONDS` unless the URL sets
+        ``connect_timeout``, and every pooled connection is checked before use (a
+        database server restart does not break the next request).
+
+    Raises
+    ------
+    CalcdxError
+        When the URL cannot be parsed, names a database driver that is not installed,
+        or the database cannot be reached or its ``jobs`` table cannot be created; the
+        one-line message shows the URL without its password.
     """
 
     def __init__(self, database_url: str) -> None:
         kwargs: dict[str, Any] = {}
-        if database_url.startswith("sqlite"):
+        try:
+            url = make_url(database_url)
+        except (ArgumentError, ValueError):
+            raise CalcdxError(
+                f"the job database URL is not a SQLAlchemy URL ({_URL_SHAPE}, "
+                "or sqlite:///path/calcdx.db)"
+            ) from None
+        shown = url.render_as_string(hide_password=True)
+        if url.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"check_same_thread": False}
             path = database_url.split(":///", 1)[-1]
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(database_url, **kwargs)
-        _Base.metadata.create_all(self.engine)
+                try:
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise CalcdxError(
+                        f"job database {shown}: cannot create its folder ({exc.strerror})"
+                    ) from None
+        else:
+            kwargs["pool_pre_ping"] = True
+            if _libpq(url) and "connect_timeout" not in url.query:
+                kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        try:
+            self.engine: Engine = create_engine(url, **kwargs)
+        except NoSuchModuleError:
+            raise CalcdxError(
+                f"job database {shown}: unknown kind of database {url.drivername!r}; "
+                "write sqlite:///path/calcdx.db or postgresql+psycopg://..."
+            ) from None
+        except ImportError as exc:
+            raise CalcdxError(
+                f"job database {shown}: its driver is not installed ({exc}); for PostgreSQL "
+                "write postgresql+psycopg://..., the driver calcdx installs"
+            ) from None
+        except (SQLAlchemyError, ValueError) as exc:
+            raise CalcdxError(f"job database {shown}: {_reason(exc)}") from None
+        try:
+            _Base.metadata.create_all(self.engine)
+        except (SQLAlchemyError, ValueError) as exc:
+            self.engine.dispose()
+            check = (
+                "that its folder is writable"
+                if url.get_backend_name() == "sqlite"
+                else "that the database server is running"
+            )
+            raise CalcdxError(
+                f"cannot open the job database {shown}: {_reason(exc)}; check the URL "
+                f"(--database-url) and {check}"
+            ) from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:
@@ -159,6 +239,8 @@ class JobStore:
 
     def get(self, job_id: str) -> Job | None:
         """Return the job, or None when there is no such job."""
+        if "\x00" in job_id:  # PostgreSQL rejects NUL in text; no id contains one
+            return None
         with self._session() as session:
             row = session.get(_JobRow, job_id)
             return _job(row) if row is not None else None
@@ -170,6 +252,8 @@ class JobStore:
             return [_job(row) for row in session.scalars(query)]
 
     def _set(self, job_id: str, **values: Any) -> None:
+        # PostgreSQL refuses NUL in text; steps and errors may quote raw file contents.
+        values = {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in values.items()}
         values["updated"] = _now()
         with self._session() as session, session.begin():
             session.execute(update(_JobRow).where(_JobRow.id == job_id).values(**values))
