@@ -208,11 +208,14 @@ def serve(
     database_url: Annotated[
         str | None, typer.Option(help="Job store URL (default: SQLite in the state folder).")
     ] = None,
+    workers: Annotated[
+        int, typer.Option(help="Server processes; one per CPU core for a busy department.")
+    ] = 1,
 ) -> None:
     """Serve the web app (differential, knowledge base, studies) and its REST API."""
     from calcdx.web.serve import serve_command
 
-    serve_command(host, port, token, data_dir, database_url)
+    serve_command(host, port, token, data_dir, database_url, workers=workers)
 
 
 @kb_app.command("list")

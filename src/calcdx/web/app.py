@@ -46,7 +46,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": _one_line(exc)}, status_code=422)
 
 
-def create_app(settings: WebSettings, *, run_analysis: RunAnalysis | None = None) -> FastAPI:
+def create_app(
+    settings: WebSettings, *, run_analysis: RunAnalysis | None = None, settle_jobs: bool = True
+) -> FastAPI:
     """Build the calcdx web app.
 
     Parameters
@@ -55,12 +57,16 @@ def create_app(settings: WebSettings, *, run_analysis: RunAnalysis | None = None
         Bind address, token, folders, database, limits.
     run_analysis : RunAnalysis, optional
         The study analysis (default: :func:`calcdx.web.runner.default_run_analysis`).
+    settle_jobs : bool
+        Mark the jobs a previous server left running as failed. Right when this
+        app is the only process serving the job store; ``calcdx serve --workers N``
+        settles them once before it starts its workers and passes False.
 
     Returns
     -------
     FastAPI
-        The app; jobs left by a previous run are settled (running ones marked
-        failed, queued ones run again).
+        The app. Queued jobs are offered to its runner; when several processes
+        offer the same job, the first to claim it runs it.
 
     Raises
     ------
@@ -101,6 +107,8 @@ def create_app(settings: WebSettings, *, run_analysis: RunAnalysis | None = None
         ),
         docs_url=None,
         redoc_url=None,
+        # No OpenTelemetry: calcdx exports nothing, and the per-request check costs time.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         lifespan=lifespan,
     )
     app.state.calcdx = state
@@ -112,6 +120,8 @@ def create_app(settings: WebSettings, *, run_analysis: RunAnalysis | None = None
     app.add_middleware(BodyLimitMiddleware, upload_limit=settings.max_upload_bytes)
     if settings.token is not None:
         app.add_middleware(TokenMiddleware, token=settings.token)
-    for job_id in store.recover():
+    if settle_jobs:
+        store.fail_running()
+    for job_id in store.queued():
         runner.submit(job_id)
     return app

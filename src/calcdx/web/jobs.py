@@ -259,8 +259,29 @@ class JobStore:
             session.execute(update(_JobRow).where(_JobRow.id == job_id).values(**values))
 
     def mark_running(self, job_id: str) -> None:
-        """The job has started."""
+        """The job has started (unconditionally; a runner uses :meth:`claim`)."""
         self._set(job_id, status="running", step="starting", progress=0.0)
+
+    def claim(self, job_id: str) -> bool:
+        """Mark a queued job running, atomically.
+
+        Several server processes may offer to run the same queued job (each picks
+        up the queued jobs when it starts); only the one whose update finds the
+        job still queued runs it.
+
+        Returns
+        -------
+        bool
+            True when this call moved the job from queued to running.
+        """
+        values = {"status": "running", "step": "starting", "progress": 0.0, "updated": _now()}
+        with self._session() as session, session.begin():
+            outcome = session.execute(
+                update(_JobRow)
+                .where(_JobRow.id == job_id, _JobRow.status == "queued")
+                .values(**values)
+            )
+            return bool(getattr(outcome, "rowcount", 0) == 1)
 
     def report(self, job_id: str, step: str, fraction: float) -> None:
         """Record progress of a running job."""
@@ -277,20 +298,28 @@ class JobStore:
     def recover(self) -> list[str]:
         """Settle jobs left by a previous server process.
 
-        Running jobs are marked failed (:data:`STOPPED_WHILE_RUNNING`).
+        Running jobs are marked failed (:data:`STOPPED_WHILE_RUNNING`): call this
+        only when no other process is running jobs from this store.
 
         Returns
         -------
         list of str
             Ids of queued jobs, oldest first, to run again.
         """
+        self.fail_running()
+        return self.queued()
+
+    def fail_running(self) -> None:
+        """Mark every running job failed (:data:`STOPPED_WHILE_RUNNING`)."""
         with self._session() as session, session.begin():
             session.execute(
                 update(_JobRow)
                 .where(_JobRow.status == "running")
                 .values(status="failed", error=STOPPED_WHILE_RUNNING, updated=_now())
             )
-            queued = session.scalars(
-                select(_JobRow.id).where(_JobRow.status == "queued").order_by(_JobRow.created)
-            )
-            return list(queued)
+
+    def queued(self) -> list[str]:
+        """Ids of the queued jobs, oldest first."""
+        query = select(_JobRow.id).where(_JobRow.status == "queued").order_by(_JobRow.created)
+        with self._session() as session:
+            return list(session.scalars(query))

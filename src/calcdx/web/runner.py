@@ -88,9 +88,8 @@ class JobRunner:
 
     def _run(self, job_id: str) -> None:
         job = self.store.get(job_id)
-        if job is None or job.status != "queued":
-            return
-        self.store.mark_running(job_id)
+        if job is None or not self.store.claim(job_id):
+            return  # gone, or taken by another server process
         if self.jobs_dir is not None:
             out_dir = self.jobs_dir / job_id / "output"
         else:

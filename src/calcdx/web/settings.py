@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from calcdx.errors import CalcdxError
 
@@ -87,6 +89,23 @@ class WebSettings:
             )
         if self.max_upload_bytes <= 0:
             raise CalcdxError("max_upload_bytes must be positive")
+
+    def to_json(self) -> str:
+        """The settings as JSON, for worker processes (see :meth:`from_json`)."""
+        fields: dict[str, Any] = asdict(self)
+        for name in ("data_dir", "state_dir"):
+            if fields[name] is not None:
+                fields[name] = str(fields[name])
+        return json.dumps(fields)
+
+    @classmethod
+    def from_json(cls, text: str) -> WebSettings:
+        """Settings written by :meth:`to_json` (validated again)."""
+        fields = json.loads(text)
+        for name in ("data_dir", "state_dir"):
+            if fields.get(name) is not None:
+                fields[name] = Path(fields[name])
+        return cls(**fields)
 
     @property
     def requires_token(self) -> bool:

@@ -1,0 +1,186 @@
+"""``calcdx serve --workers N``: processes, balancing, job claiming, clean stop."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from calcdx.errors import CalcdxError
+from calcdx.web import WebSettings, create_app
+from calcdx.web.jobs import JobStore
+from calcdx.web.serve import serve_command
+
+from .conftest import CASE, fake_analysis, nifti_bytes
+
+LISTENING = "workers listening on"
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="SO_REUSEPORT balancing is Linux's"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _post_case(sock: socket.socket, port: int) -> int:
+    body = json.dumps(CASE).encode()
+    sock.sendall(
+        f"POST /api/ddx HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length")
+    )
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    return int(head.split(b" ")[1])
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()]
+
+
+def _established_by_process(port: int, pids: list[int]) -> Counter[int]:
+    """Established server-side TCP connections on `port`, by owning process (Linux /proc)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        if local_port == port and fields[3] == "01":  # ESTABLISHED
+            inodes.add(fields[9])
+    owners: Counter[int] = Counter()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                owners[pid] += 1
+    return owners
+
+
+@linux_only
+def test_two_workers_share_connections_and_stop_cleanly(tmp_path):
+    port = _free_port()
+    log = tmp_path / "server.log"
+    command = [sys.executable, "-m", "calcdx.cli.main", "serve", "--port", str(port)]
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            [*command, "--workers", "2"],
+            env=os.environ | {"XDG_STATE_HOME": str(tmp_path / "state")},
+            stderr=sink,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while LISTENING not in log.read_text():
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "workers did not start"
+            time.sleep(0.1)
+        workers = [
+            pid
+            for pid in _children(server.pid)
+            if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+        ]
+        assert len(workers) == 2
+
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+        try:
+            assert {_post_case(sock, port) for sock in clients} == {200}
+            owners = _established_by_process(port, workers)
+        finally:
+            for sock in clients:
+                sock.close()
+        # the kernel spreads connections by hash: fewer than 5 of 40 on one worker has a
+        # probability near 1e-7 for a fair split, while one shared socket gives 40/0
+        assert sum(owners.values()) == 40
+        assert min(owners[pid] for pid in workers) >= 5, owners
+    finally:
+        server.terminate()
+        code = server.wait(60)
+    assert code == 0, log.read_text()
+    for pid in workers:  # gone (reaped by the server before it exited)
+        assert not Path(f"/proc/{pid}").exists()
+
+
+@pytest.mark.parametrize("workers", [0, -1, 65])
+def test_worker_count_is_checked(workers, tmp_path):
+    with pytest.raises(CalcdxError, match="--workers"):
+        serve_command(workers=workers, state_dir=tmp_path)
+
+
+@linux_only
+def test_port_in_use_is_one_line_error(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(CalcdxError, match=f"cannot listen on 127.0.0.1:{port}.*--port"):
+            serve_command(port=port, workers=2, state_dir=tmp_path)
+
+
+def test_settings_travel_to_workers_intact(tmp_path):
+    settings = WebSettings(
+        host="0.0.0.0",
+        token="t0ken",
+        data_dir=tmp_path / "data",
+        state_dir=tmp_path / "state",
+        database_url="sqlite:///x.db",
+        max_upload_bytes=1234,
+        max_extracted_bytes=5678,
+    )
+    assert WebSettings.from_json(settings.to_json()) == settings
+    unsafe = json.loads(settings.to_json()) | {"token": None}
+    with pytest.raises(CalcdxError, match="token"):  # checked again on arrival
+        WebSettings.from_json(json.dumps(unsafe))
+
+
+def test_a_queued_job_is_claimed_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    first, second = JobStore(url), JobStore(url)
+    try:
+        job = first.create(tmp_path / "in.nii")
+        assert first.claim(job.id) is True
+        assert second.claim(job.id) is False
+        seen = second.get(job.id)
+        assert seen is not None and seen.status == "running"
+        assert first.claim("no-such-job") is False
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_worker_app_leaves_running_jobs_to_the_parent(tmp_path):
+    settings = WebSettings(state_dir=tmp_path / "state")
+    store = JobStore(settings.resolved_database_url)
+    (tmp_path / "in.nii").write_bytes(nifti_bytes())
+    running = store.create(tmp_path / "in.nii")
+    store.mark_running(running.id)  # another worker is running it
+    queued = store.create(tmp_path / "in.nii")
+    app = create_app(settings, run_analysis=fake_analysis, settle_jobs=False)
+    try:
+        deadline = time.monotonic() + 30
+        while (job := store.get(queued.id)) is not None and job.status != "done":
+            assert time.monotonic() < deadline, job
+            time.sleep(0.05)
+        still = store.get(running.id)
+        assert still is not None and still.status == "running"
+    finally:
+        app.state.calcdx.runner.shutdown()
+        store.close()
