@@ -30,6 +30,7 @@ from calcdx.measure.context import (
     surrounding_tissue,
 )
 from calcdx.measure.shape import ShapeMeasures, measure_shape
+from calcdx.measure.vessel import VesselRules, VesselWall, WallCandidate, find_vessel_walls
 from calcdx.volume import Volume
 
 __all__ = [
@@ -98,6 +99,9 @@ class AnalysisParameters(BaseModel):
         100.0, description="contrast studies: shell median of enhancing parenchyma (HU)")
     shell_mm: float = 2.0
     near_bone_mm: float = 20.0
+    vessel_wall: VesselRules = Field(
+        default_factory=VesselRules,
+        description="plaque-lined tubes without contrast (calcdx.measure.vessel)")
 
 
 class LesionRecord(BaseModel):
@@ -123,6 +127,7 @@ class LesionRecord(BaseModel):
     region: str | None = None
     pattern: list[PatternCall]
     cluster_id: int | None = None
+    vessel: VesselWall | None = None
 
 
 class ClusterRecord(BaseModel):
@@ -217,6 +222,7 @@ def _context(
     les: LesionVoxels, hu_full: NDArray[Any], det: Detection, spacing: tuple[float, float, float],
     params: AnalysisParameters, coarse_bone_dist: NDArray[np.float32] | None,
     tissue: tuple[float | None, str | None], centroid_vox: NDArray[np.float64],
+    vessel: VesselWall | None,
 ) -> LesionContext:
     """Skin and bone distances and compartment of one lesion."""
     shape = np.asarray(hu_full.shape)
@@ -253,6 +259,7 @@ def _context(
         compartment=compartment_guess(
             origin=les.origin, touches_bone=les.touches_bone, bone_distance_mm=bone_dist,
             n_bones_nearby=n_bones, skin_distance_mm=skin, tissue=tissue[1],
+            vessel_wall=vessel is not None and vessel.accepted,
         ),
     )
 
@@ -315,6 +322,7 @@ def analyze_volume(
     shape_arr = np.asarray(hu.shape)
     records: list[dict[str, Any]] = []
     surfaces: list[NDArray[np.float64]] = []
+    measured: list[tuple[ShapeMeasures, tuple[float | None, str | None], NDArray[np.float64]]] = []
     n_les = max(len(det.lesions), 1)
     for i, les in enumerate(det.lesions):
         lo = np.maximum(les.ijk.min(axis=0) - shell_vox, 0)
@@ -326,11 +334,27 @@ def analyze_volume(
         hu_crop = np.asarray(hu[box], dtype=np.float32)
         shape_m = measure_shape(mask, hu_crop, affine, threshold_hu=params.threshold_hu)
         tissue = surrounding_tissue(mask, hu_crop, spacing, shell_mm=params.shell_mm)
-        centroid_vox = les.ijk.mean(axis=0)
-        context = _context(les, hu, det, spacing, params, coarse_bone_dist, tissue, centroid_vox)
+        measured.append((shape_m, tissue, les.ijk.mean(axis=0)))
+        surfaces.append(volume.world_mm(surface_voxels(les.ijk)))
+        if i % 20 == 0:
+            report("measuring lesions", 0.6 + 0.2 * i / n_les)
+
+    report("vessel walls", 0.8)
+    walls = find_vessel_walls(
+        [WallCandidate(les.id, les.ijk, m[0], les.touches_bone)
+         for les, m in zip(det.lesions, measured, strict=True) if les.origin != "bone_adjacent"],
+        hu, affine, enhanced=det.contrast.enhanced, rules=params.vessel_wall,
+    )
+    for i, (les, (shape_m, tissue, centroid_vox)) in enumerate(
+            zip(det.lesions, measured, strict=True)):
+        if i % 20 == 0:
+            report("lesion context", 0.81 + 0.1 * i / n_les)
+        vessel = walls.get(les.id)
+        context = _context(les, hu, det, spacing, params, coarse_bone_dist, tissue, centroid_vox,
+                           vessel)
         mean_hu = float(les.hu.mean())
         volume_mm3 = shape_m.volume_mm3
-        patterns = lesion_patterns(shape_m, origin=les.origin)
+        patterns = lesion_patterns(shape_m, origin=les.origin, vessel=vessel)
         ossified = any(p.pattern == "zonal_peripheral" for p in patterns) and float(
             les.hu.max()) >= 600.0
         records.append(dict(
@@ -350,10 +374,8 @@ def analyze_volume(
             context=context,
             location=context.compartment,
             pattern=patterns,
+            vessel=vessel,
         ))
-        surfaces.append(volume.world_mm(surface_voxels(les.ijk)))
-        if i % 20 == 0:
-            report("measuring lesions", 0.6 + 0.3 * i / n_les)
 
     report("clusters", 0.92)
     groups = cluster_lesions(surfaces, distance_mm=params.cluster_distance_mm)
@@ -427,6 +449,10 @@ def analyze_volume(
             "min_volume_mm3": params.min_volume_mm3,
             "cluster_distance_mm": params.cluster_distance_mm,
             "cluster_linkage": "single linkage on nearest voxel-centre distance",
+        },
+        "vessel_wall": {
+            "summary": params.vessel_wall.summary(),
+            **params.vessel_wall.model_dump(),
         },
     }
     report("done", 1.0)

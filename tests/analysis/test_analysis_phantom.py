@@ -10,11 +10,7 @@ import pytest
 from calcdx.analysis import AnalysisResult, analyze_volume
 from calcdx.output import write_outputs
 from calcdx.phantom import Phantom, Tissue, make_phantom
-from calcdx.phantom.evaluate import EXPECTED_PATTERN as PLANTED_PATTERN
-
-# Planted kind -> pattern expected among the lesion or cluster patterns. Vessel-wall
-# plaques are recognised as such only next to an enhanced lumen; this run is plain CT.
-EXPECTED_PATTERN = {k: v for k, v in PLANTED_PATTERN.items() if k != "vessel_wall_plaques"}
+from calcdx.phantom.evaluate import EXPECTED_PATTERN
 
 
 @lru_cache(maxsize=2)
@@ -71,6 +67,25 @@ def test_pattern_agreement_report(capsys):
     assert agree >= len(ph.truth) - 2
 
 
+@pytest.mark.parametrize("contrast", [False, True])
+def test_aortic_plaques_are_read_as_one_artery_wall(contrast):
+    ph, res = run(contrast)
+    (truth,) = [t for t in ph.truth if t.kind == "vessel_wall_plaques"]
+    ids = found_ids(ph, res, truth.id)
+    assert len(ids) == 3
+    for i in ids:
+        les = res.lesions[i - 1]
+        assert les.location == "artery"
+        assert les.vessel is not None and les.vessel.accepted
+        assert sorted(les.vessel.pool_lesion_ids) == sorted(ids)
+        # Planted wall 7.0-9.5 mm around the aortic centre (10, -4) mm, lumen 40 / 300 HU.
+        assert les.vessel.radius_mm == pytest.approx(8.25, abs=0.5)
+        assert les.vessel.lumen_mean_hu == pytest.approx(300.0 if contrast else 40.0, abs=10.0)
+    others = [les for les in res.lesions if les.id not in ids]
+    assert not any(les.location == "artery" for les in others)
+    assert not any(les.vessel is not None and les.vessel.accepted for les in others)
+
+
 def test_outputs_overlay_input_grid(tmp_path):
     ph, res = run(False)
     paths = write_outputs(res, ph.volume, tmp_path)
@@ -83,6 +98,9 @@ def test_outputs_overlay_input_grid(tmp_path):
         assert key in first
     assert doc["rules"]["agatston"]["threshold_hu"] == 130
     assert doc["rules"]["detection"]["connectivity"] == 26
+    assert doc["rules"]["vessel_wall"]["max_radius_mm"] == 20
+    walls = [les["vessel"] for les in doc["lesions"] if les["vessel"] and les["vessel"]["accepted"]]
+    assert len(walls) == 3 and all(w["radius_mm"] > 0 and w["lumen_mean_hu"] for w in walls)
     img = nib.load(paths["labels"])
     assert np.allclose(img.affine, ph.volume.affine)
     data = np.asarray(img.dataobj)

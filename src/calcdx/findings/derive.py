@@ -7,6 +7,11 @@ measurements behind it. A value the images cannot support (organ, evolution,
 enhancement, most associated findings) is left unstated, never guessed: the
 engine treats it as unknown.
 
+A lesion read as plaque of a vessel wall without contrast
+(:mod:`calcdx.measure.vessel`) carries its circle fit in ``LesionRecord.vessel``;
+the group's ``pattern.patchy_plaque`` and ``location`` evidence quote it (radius,
+RMS residual, arc, lumen HU).
+
 Confidence is a number in [0, 1]: pattern calls map ``high`` to 0.9,
 ``moderate`` to 0.7 and ``low`` to 0.4; calls below 0.5 are reported in the
 derivation but left out of the case.
@@ -113,15 +118,18 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
     location, share = _majority([lesion.location for lesion in lesions])
     if location is not None:
         example = lesions[0].context
+        evidence = (
+            f"{share:.0%} of lesions; surrounding {example.surrounding_tissue or 'tissue'} "
+            f"(median {example.surrounding_median_hu or 0:.0f} HU), skin "
+            f"{example.skin_distance_mm or 0:.0f} mm, "
+            f"bone {example.bone_distance_mm or 0:.0f} mm"
+        )
+        wall = next((lesion.vessel for lesion in lesions
+                     if lesion.vessel is not None and lesion.vessel.accepted), None)
+        if location == "artery" and wall is not None:
+            evidence += f"; wall of a plaque-lined tube: {wall.evidence()}"
         derivation["location"] = Derived(
-            value=location,
-            confidence=round(0.7 * share, 3),
-            evidence=(
-                f"{share:.0%} of lesions; surrounding {example.surrounding_tissue or 'tissue'} "
-                f"(median {example.surrounding_median_hu or 0:.0f} HU), skin "
-                f"{example.skin_distance_mm or 0:.0f} mm, "
-                f"bone {example.bone_distance_mm or 0:.0f} mm"
-            ),
+            value=location, confidence=round(0.7 * share, 3), evidence=evidence,
         )
     region, share = _majority([lesion.region for lesion in lesions])
     if region is not None:

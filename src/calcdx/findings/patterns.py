@@ -4,7 +4,13 @@ Each call names a case-format ``pattern`` value and the measurement evidence.
 The thresholds are heuristics of this module (not published cut-offs):
 
 Lesion rules
-    * ``patchy_plaque``: plaque found at an enhancing lumen.
+    * ``patchy_plaque``: plaque found at an enhancing lumen (contrast CT), or a
+      plate-like lesion on the wall of a tube found without contrast: nearby
+      thin plates whose pooled voxels lie on one circle of radius 2-20 mm (RMS
+      residual <= 1 mm and <= 15 % of the radius, the arc bowing >= 1.5 mm but
+      not closed, <= 270 degrees) around a lumen of blood density (0-100 HU; >=
+      150 HU on contrast CT); see :mod:`calcdx.measure.vessel`. Moderate
+      confidence; the shape rules below still run.
     * ``punctate``: volume < 30 mm^3 and not elongated (elongation >= 0.5).
     * ``lucent_centre_round``: roundish (elongation >= 0.6, flatness >= 0.5),
       <= 1000 mm^3, with a lucent centre (hollow fraction >= 0.05 or core at
@@ -31,6 +37,7 @@ from pydantic import BaseModel, ConfigDict
 
 from calcdx.measure.context import ClusterStatistics
 from calcdx.measure.shape import ShapeMeasures
+from calcdx.measure.vessel import VesselWall
 
 __all__ = ["PatternCall", "cluster_patterns", "lesion_patterns"]
 
@@ -45,7 +52,9 @@ class PatternCall(BaseModel):
     confidence: str = "moderate"
 
 
-def lesion_patterns(shape: ShapeMeasures, *, origin: str = "soft_tissue") -> list[PatternCall]:
+def lesion_patterns(
+    shape: ShapeMeasures, *, origin: str = "soft_tissue", vessel: VesselWall | None = None,
+) -> list[PatternCall]:
     """Pattern guesses for one lesion.
 
     Parameters
@@ -54,6 +63,9 @@ def lesion_patterns(shape: ShapeMeasures, *, origin: str = "soft_tissue") -> lis
         The lesion's measurements.
     origin : str
         Detection origin.
+    vessel : VesselWall, optional
+        The circle fitted to the lesion's pool of plate-like neighbours, when it
+        is one (:func:`calcdx.measure.vessel.find_vessel_walls`).
 
     Returns
     -------
@@ -65,6 +77,9 @@ def lesion_patterns(shape: ShapeMeasures, *, origin: str = "soft_tissue") -> lis
     if origin == "vessel_wall_plaque":
         calls.append(PatternCall(pattern="patchy_plaque",
                                  evidence="mineral denser than an adjacent enhancing lumen"))
+    elif vessel is not None and vessel.accepted:
+        calls.append(PatternCall(pattern="patchy_plaque",
+                                 evidence=f"vessel-wall plaque: {vessel.evidence()}"))
     if s.volume_mm3 < 30.0 and s.elongation >= 0.5:
         calls.append(
             PatternCall(pattern="punctate", evidence=f"volume {s.volume_mm3:.1f} mm^3 < 30, "

@@ -15,7 +15,9 @@ Definitions
   around the lesion; fat <= -30 HU, soft tissue (muscle, fluid, organ)
   -30 to 150 HU, air < -400 HU, dense otherwise.
 * ``compartment``: a guess in the case-format ``location`` vocabulary:
-  ``artery`` (plaque at an enhancing lumen), ``periarticular`` (within 15 mm of
+  ``artery`` (plaque at an enhancing lumen, or a member of a plaque-lined tube
+  with a blood-density or enhanced lumen, :mod:`calcdx.measure.vessel`),
+  ``periarticular`` (within 15 mm of
   two bones), ``juxtacortical`` (within 2 mm of one bone), ``skin_dermis``
   (within 3 mm of the skin in fat), ``subcutaneous`` (in fat within 60 mm of the
   skin), ``muscle`` (in soft tissue), else None.
@@ -102,6 +104,7 @@ def compartment_guess(
     n_bones_nearby: int,
     skin_distance_mm: float | None,
     tissue: str | None,
+    vessel_wall: bool = False,
 ) -> str | None:
     """Guess the tissue compartment (case-format ``location`` value).
 
@@ -114,6 +117,10 @@ def compartment_guess(
     n_bones_nearby : int
     tissue : str or None
         Surrounding tissue class.
+    vessel_wall : bool
+        The lesion is plaque of a plaque-lined tube 2-20 mm in radius with a
+        blood-density (or enhanced) lumen (:func:`calcdx.measure.vessel.find_vessel_walls`),
+        read as an artery (a calcified vein wall is much rarer).
 
     Returns
     -------
@@ -121,7 +128,7 @@ def compartment_guess(
     """
     bd = bone_distance_mm if bone_distance_mm is not None else np.inf
     sd = skin_distance_mm if skin_distance_mm is not None else np.inf
-    if origin == "vessel_wall_plaque":
+    if origin == "vessel_wall_plaque" or vessel_wall:
         return "artery"
     if n_bones_nearby >= 2 and bd <= 15.0:
         return "periarticular"

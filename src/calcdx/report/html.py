@@ -80,6 +80,7 @@ def _method(doc: Mapping[str, Any]) -> list[dict[str, str]]:
     rules = doc.get("rules", {}) or {}
     det = rules.get("detection", {}) or {}
     aga = rules.get("agatston", {}) or {}
+    wall = rules.get("vessel_wall", {}) or {}
     weights = aga.get("weights") or {}
     calib = aga.get("mass_calibration")
     return _rows([
@@ -101,6 +102,7 @@ def _method(doc: Mapping[str, Any]) -> list[dict[str, str]]:
         ("Thickness", aga.get("thickness_normalisation")),
         ("Mass", f"{aga.get('mass', 'c x mean HU x volume')}; c = {number(calib, 3)}"
          f" ({aga.get('mass_unit', '')})" if calib is not None else aga.get("mass")),
+        ("Vessel wall", wall.get("summary")),
     ])
 
 
