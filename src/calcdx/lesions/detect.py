@@ -419,7 +419,8 @@ def detect_lesions(
     dtype: type[np.unsignedinteger[Any]] = (
         np.uint8 if len(pieces) <= 255 else np.uint16 if len(pieces) <= 65535 else np.uint32
     )
-    label_map = np.zeros(shape, dtype=dtype)
+    # Fortran order, as NIfTI stores it: writing lesions.nii.gz then needs no strided copy.
+    label_map = np.zeros(shape, dtype=dtype, order="F")
     lesions = []
     offsets = np.array(
         [[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.int32
