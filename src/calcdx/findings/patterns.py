@@ -10,7 +10,8 @@ Lesion rules
       residual <= 1 mm and <= 15 % of the radius, the arc bowing >= 1.5 mm but
       not closed, <= 270 degrees) around a lumen of blood density (0-100 HU; >=
       150 HU on contrast CT); see :mod:`calcdx.measure.vessel`. Moderate
-      confidence; the shape rules below still run.
+      confidence. A plaque gets this call alone: its plate shape is the
+      plaque's, and ``sheet_like`` or ``linear`` would point to other diseases.
     * ``punctate``: volume < 30 mm^3 and not elongated (elongation >= 0.5).
     * ``lucent_centre_round``: roundish (elongation >= 0.6, flatness >= 0.5),
       <= 1000 mm^3, with a lucent centre (hollow fraction >= 0.05 or core at
@@ -74,12 +75,14 @@ def lesion_patterns(
     """
     s = shape
     calls: list[PatternCall] = []
+    # A plaque's plate shape is the plaque's own: the shape rules below (sheet_like,
+    # linear) would point the engine to sheet-forming diseases, so they are not applied.
     if origin == "vessel_wall_plaque":
-        calls.append(PatternCall(pattern="patchy_plaque",
-                                 evidence="mineral denser than an adjacent enhancing lumen"))
-    elif vessel is not None and vessel.accepted:
-        calls.append(PatternCall(pattern="patchy_plaque",
-                                 evidence=f"vessel-wall plaque: {vessel.evidence()}"))
+        return [PatternCall(pattern="patchy_plaque",
+                            evidence="mineral denser than an adjacent enhancing lumen")]
+    if vessel is not None and vessel.accepted:
+        return [PatternCall(pattern="patchy_plaque",
+                            evidence=f"vessel-wall plaque: {vessel.evidence()}")]
     if s.volume_mm3 < 30.0 and s.elongation >= 0.5:
         calls.append(
             PatternCall(pattern="punctate", evidence=f"volume {s.volume_mm3:.1f} mm^3 < 30, "
