@@ -70,13 +70,13 @@ def test_serpiginous_subcutaneous_with_endemic_dracunculus_is_dracunculiasis(ana
 
 def test_aortic_plaques_on_plain_ct_in_an_older_patient_are_atherosclerosis(analysed):
     groups, planted = analysed
-    plaques = [g for g in groups if planted.get(g.id) == "vessel_wall_plaques"]
-    assert len(plaques) == 3  # one group per plaque: the plaques are 10 mm apart along the aorta
-    for group in plaques:
-        assert group.imaging["pattern"] == ["patchy_plaque"]  # not also sheet_like
-        assert group.imaging["location"] == "artery"
-        ranked = ranking(group, age_years=72, sex="male", history=["diabetes"])
-        assert ranked[0] == "atherosclerotic_calcification"
+    (group,) = [g for g in groups if planted.get(g.id) == "vessel_wall_plaques"]
+    assert len(group.lesion_ids) == 3  # one finding, though the plaques are 10 mm apart
+    assert group.imaging["pattern"] == ["patchy_plaque"]  # not also sheet_like
+    assert group.imaging["location"] == "artery"
+    assert group.imaging["arrangement"] == ["along_vessel"]
+    ranked = ranking(group, age_years=72, sex="male", history=["diabetes"])
+    assert ranked[0] == "atherosclerotic_calcification"
 
 
 def test_every_group_states_only_vocabulary_values_with_evidence(analysed):

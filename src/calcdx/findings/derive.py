@@ -1,16 +1,18 @@
 """From measured lesions to case-format findings, one case per lesion group.
 
-A *lesion group* is a cluster of nearby fragments (rice grains, lobules) or a
-solitary lesion. For each group, :func:`derive_groups` states the case-format
-imaging values the measurements support, each with its confidence and the
-measurements behind it. A value the images cannot support (organ, evolution,
-enhancement, most associated findings) is left unstated, never guessed: the
-engine treats it as unknown.
+A *lesion group* is a cluster of nearby fragments (rice grains, lobules), the
+plaques of one vessel wall, however far apart along it, or a solitary lesion.
+For each group, :func:`derive_groups` states the case-format imaging values the
+measurements support, each with its confidence and the measurements behind it.
+A value the images cannot support (organ, evolution, enhancement, most
+associated findings) is left unstated, never guessed: the engine treats it as
+unknown.
 
 A lesion read as plaque of a vessel wall without contrast
 (:mod:`calcdx.measure.vessel`) carries its circle fit in ``LesionRecord.vessel``;
 the group's ``pattern.patchy_plaque`` and ``location`` evidence quote it (radius,
-RMS residual, arc, lumen HU).
+RMS residual, arc, lumen HU), and a group of several such plaques states
+``arrangement: along_vessel``.
 
 Confidence is a number in [0, 1]: pattern calls map ``high`` to 0.9,
 ``moderate`` to 0.7 and ``low`` to 0.4; calls below 0.5 are reported in the
@@ -108,6 +110,8 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
         "modality": Derived(value="ct", confidence=1.0, evidence="CT study")
     }
     n = len(lesions)
+    wall = next((lesion.vessel for lesion in lesions
+                 if lesion.vessel is not None and lesion.vessel.accepted), None)
     matrix, share = _majority([lesion.matrix for lesion in lesions])
     if matrix is not None:
         derivation["matrix"] = Derived(
@@ -124,8 +128,6 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
             f"{example.skin_distance_mm or 0:.0f} mm, "
             f"bone {example.bone_distance_mm or 0:.0f} mm"
         )
-        wall = next((lesion.vessel for lesion in lesions
-                     if lesion.vessel is not None and lesion.vessel.accepted), None)
         if location == "artery" and wall is not None:
             evidence += f"; wall of a plaque-lined tube: {wall.evidence()}"
         derivation["location"] = Derived(
@@ -141,7 +143,8 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
     derivation["extent"] = Derived(
         value=_extent(n),
         confidence=0.7,
-        evidence=f"{n} fragment(s) grouped within the cluster distance",
+        evidence=(f"{n} plaque(s) on one vessel wall" if wall is not None and cluster is None
+                  else f"{n} fragment(s) grouped within the cluster distance"),
     )
     dominant = max(lesions, key=lambda lesion: lesion.volume_mm3)
     derivation["size_mm"] = Derived(
@@ -161,6 +164,14 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
         arrangement.append("dependent_layering")
         derivation["arrangement.dependent_layering"] = Derived(
             value="dependent_layering", confidence=0.6, evidence="denser dependent half"
+        )
+    if wall is not None and n >= 2 and "patchy_plaque" in names:
+        arrangement.append("along_vessel")
+        derivation["arrangement.along_vessel"] = Derived(
+            value="along_vessel",
+            confidence=0.7,
+            evidence=f"{n} plaques on one circle of radius {wall.radius_mm:.1f} mm, over "
+            "the vessel's length",
         )
     if (
         cluster is not None
@@ -212,6 +223,15 @@ def derive_groups(result: AnalysisResult) -> list[LesionGroup]:
         if members:
             raw.append((members, cluster))
             grouped.update(lesion.id for lesion in members)
+    # plaques of one vessel wall (calcdx.measure.vessel) are one finding, however far
+    # apart along the vessel: one group per accepted pool of lesions not clustered otherwise
+    walls: dict[tuple[int, ...], list[LesionRecord]] = {}
+    for lesion in result.lesions:
+        if lesion.id not in grouped and lesion.vessel is not None and lesion.vessel.accepted:
+            walls.setdefault(lesion.vessel.pool_lesion_ids, []).append(lesion)
+    for members in walls.values():
+        raw.append((members, None))
+        grouped.update(lesion.id for lesion in members)
     raw += [([lesion], None) for lesion in result.lesions if lesion.id not in grouped]
     raw.sort(key=lambda item: (-sum(lesion.volume_mm3 for lesion in item[0]), item[0][0].id))
     return [_group(f"G{n}", members, cluster) for n, (members, cluster) in enumerate(raw, start=1)]
