@@ -166,3 +166,18 @@ def test_formatting_helpers():
         "https://doi.org/10.1000/xyz.1")
     assert reference_link("Book. https://example.org/page.") == "https://example.org/page"
     assert reference_link("Agatston AS et al. J Am Coll Cardiol 1990;15:827-832") is None
+
+
+def test_print_layout_details_only_the_leading_diagnoses(analysed, html):
+    """report.pdf prints reasons and references for the first PRINT_DETAILED diagnoses."""
+    from calcdx.report.html import PRINT_DETAILED, TOP_DIAGNOSES
+
+    assert PRINT_DETAILED < TOP_DIAGNOSES
+    blocks = re.findall(r'<div class="dx( minor)?">\s*<div class="dx-head">(\d+)\.', html)
+    assert blocks, "no diagnoses rendered"
+    for minor, rank in blocks:
+        assert bool(minor) == (int(rank) > PRINT_DETAILED), (minor, rank)
+    print_css = html.split("@media print", 1)[1].split("</style>", 1)[0]
+    assert ".dx.minor .refs" in print_css and "display: none" in print_css
+    # the screen still shows everything: no rule hides them outside print
+    assert ".dx.minor" not in html.split("@media print", 1)[0]

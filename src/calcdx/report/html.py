@@ -16,7 +16,9 @@ import jinja2
 from calcdx.report._format import human, number, percent, reference_link, signed_mm
 from calcdx.report.images import MIP_KEY
 
-__all__ = ["NOT_FOR_CLINICAL_USE", "TOP_DIAGNOSES", "render_report", "report_view"]
+__all__ = [
+    "NOT_FOR_CLINICAL_USE", "PRINT_DETAILED", "TOP_DIAGNOSES", "render_report", "report_view",
+]
 
 NOT_FOR_CLINICAL_USE = "Not for clinical use"
 _NOTICE = (
@@ -26,6 +28,9 @@ _NOTICE = (
 )
 #: Diagnoses shown per lesion group.
 TOP_DIAGNOSES = 5
+#: Of those, the ones printed (report.pdf) with their reasons, next steps and references;
+#: the others print as name and probability only, so the PDF stays a few pages per group.
+PRINT_DETAILED = 3
 
 _LIMITATIONS = (
     "Lesions are found by a fixed HU threshold with connected components; partial volume in "
@@ -411,13 +416,15 @@ def report_view(doc: Mapping[str, Any], images: Mapping[str, str]) -> dict[str, 
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.PackageLoader("calcdx.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.globals["PRINT_DETAILED"] = PRINT_DETAILED
+    return environment
 
 
 def render_report(result_doc: Mapping[str, Any], images: Mapping[str, str]) -> str:
