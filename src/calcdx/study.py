@@ -175,7 +175,9 @@ def run_study(
     tell("report", 0.96)
     files |= write_report(document, volume, result, out, pdf=pdf)
     tell("standard objects", 0.98)
-    if volume.metadata.get("source") == "dicom":
+    # A resampled series (gantry tilt, uneven spacing) no longer lies on its source
+    # images, so SEG and SR, which reference them frame by frame, are not written.
+    if volume.metadata.get("source") == "dicom" and not volume.metadata.get("resampled"):
         files |= write_standard_objects(
             result, volume, input_path, out, document=document, series_uid=series_uid
         )

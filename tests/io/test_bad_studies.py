@@ -93,23 +93,6 @@ def test_missing_slice(tmp_path: Path, volume: Volume) -> None:
     assert "5.00 mm gap" in message and "2.50 mm" in message and "re-export" in message
 
 
-def test_uneven_spacing(tmp_path: Path, volume: Volume) -> None:
-    paths = _series(tmp_path, volume)
-    ds = pydicom.dcmread(paths[4])
-    ds.ImagePositionPatient[2] = float(ds.ImagePositionPatient[2]) + 0.5  # 20 % of a step
-    ds.save_as(paths[4])
-    _raises(tmp_path / "series", "uneven slice spacing")
-
-
-def test_gantry_tilt(tmp_path: Path, volume: Volume) -> None:
-    tilted = volume.affine.copy()
-    step = tilted[2, 2]
-    tilted[1, 2] = step * np.tan(np.radians(15.0))  # stack drifts along y by 15 degrees
-    write_dicom_series(Volume(hu=volume.hu, affine=tilted), tmp_path / "series")
-    message = _raises(tmp_path / "series", "gantry tilt")
-    assert "15.0 degrees" in message
-
-
 def test_zero_pixel_spacing(tmp_path: Path, volume: Volume) -> None:
     for path in _series(tmp_path, volume):
         ds = pydicom.dcmread(path)

@@ -13,6 +13,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from calcdx.errors import StudyError
+from calcdx.io._resample import (
+    RESAMPLED_NOTE,
+    TILT_TOLERANCE_PX,
+    StackResampling,
+    plan_resampling,
+    tilt_reason,
+)
 
 __all__ = [
     "GAP_FACTOR",
@@ -27,8 +34,6 @@ __all__ = [
 GAP_FACTOR = 1.5
 #: Relative spread of slice steps accepted (with a warning above float noise).
 JITTER_TOLERANCE = 0.01
-#: Sideways drift of the stack, as a fraction of a pixel, accepted as no tilt.
-TILT_TOLERANCE_PX = 0.25
 
 
 @dataclass(frozen=True)
@@ -45,12 +50,16 @@ class StackGeometry:
         Distance between consecutive slices along the normal, in mm.
     warnings : list of str
         Geometry problems tolerated.
+    resampling : StackResampling or None
+        Set when the slices must be resampled onto `affine_lps`'s grid (gantry
+        tilt, uneven spacing); see :func:`calcdx.io._resample.resample_stack`.
     """
 
     order: NDArray[np.intp]
     affine_lps: NDArray[np.float64]
     step_mm: float
     warnings: list[str] = field(default_factory=list)
+    resampling: StackResampling | None = None
 
 
 def _unit_cosines(orientation: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -127,6 +136,7 @@ def stack_geometry(
     pixel_spacing: ArrayLike,
     *,
     single_slice_step_mm: float | None = None,
+    in_plane_shape: tuple[int, int] | None = None,
 ) -> StackGeometry:
     """Sort parallel slices along their normal and build the voxel-to-LPS affine.
 
@@ -141,6 +151,9 @@ def stack_geometry(
     single_slice_step_mm : float, optional
         Slice step to use when there is one slice (SpacingBetweenSlices or
         SliceThickness); 1 mm with a warning if not given.
+    in_plane_shape : tuple of int, optional
+        ``(columns, rows)`` of the slices. Given, a tilted or unevenly spaced
+        stack is planned for resampling; without it, such a stack is refused.
 
     Returns
     -------
@@ -148,14 +161,17 @@ def stack_geometry(
         Slice order (by projection of the positions on the normal, never by file
         name or InstanceNumber) and the affine whose columns are the row cosine
         times the column spacing, the column cosine times the row spacing, the
-        mean step between slices and the first slice's position.
+        step between slices along the normal and the first voxel's position. For
+        a tilted or unevenly spaced stack, the affine is the orthogonal, evenly
+        spaced output grid of ``resampling`` (the step: the median step).
 
     Raises
     ------
     StudyError
         On non-finite positions, duplicate positions, missing slices (a step
-        over :data:`GAP_FACTOR` times the median), uneven spacing (spread over
-        :data:`JITTER_TOLERANCE`), gantry tilt, or corrupt orientation/spacing.
+        over :data:`GAP_FACTOR` times the median), or corrupt orientation or
+        spacing; on uneven spacing (spread over :data:`JITTER_TOLERANCE`) and
+        gantry tilt when `in_plane_shape` is not given.
     """
     row, col = _unit_cosines(orientation)
     normal = slice_normal(orientation)
@@ -199,33 +215,60 @@ def stack_geometry(
                 "the complete series"
             )
         spread = float(np.max(np.abs(steps - median)))
-        if spread > JITTER_TOLERANCE * median:
-            raise StudyError(
-                f"uneven slice spacing: steps range from {steps.min():.3f} to {steps.max():.3f} "
-                "mm; resample the series to constant spacing or re-export it"
-            )
+        uneven = spread > JITTER_TOLERANCE * median
         step = float((sorted_depth[-1] - sorted_depth[0]) / (n - 1))
-        if spread > 1e-3:
+        if spread > 1e-3 and not uneven:
             warnings.append(
                 f"slice spacing jitters by up to {spread:.4f} mm ({100 * spread / median:.2f} %); "
                 f"a constant step of {step:.4f} mm is used"
             )
         span = points[order[-1]] - points[order[0]]
         along = float(span @ normal)
-        sideways = span - along * normal
-        drift = float(np.linalg.norm(sideways))
+        drift = float(np.linalg.norm(span - along * normal))
         # Each slice's sideways offset from the first, to catch irregular stacks too.
         offsets = points[order] - points[order[0]]
         lateral = offsets - np.outer(offsets @ normal, normal)
         worst = float(np.max(np.linalg.norm(lateral, axis=1)))
-        if max(drift, worst) > TILT_TOLERANCE_PX * float(spacing.min()):
-            angle = float(np.degrees(np.arctan2(drift, along)))
+        tilted = max(drift, worst) > TILT_TOLERANCE_PX * float(spacing.min())
+        angle = float(np.degrees(np.arctan2(drift, along)))
+        if (uneven or tilted) and in_plane_shape is None:
+            if uneven:
+                raise StudyError(
+                    f"uneven slice spacing: steps range from {steps.min():.3f} to "
+                    f"{steps.max():.3f} mm; resample the series to constant spacing or re-export it"
+                )
             raise StudyError(
                 f"gantry tilt or sheared stack: the slices shift sideways by {worst:.2f} mm "
-                f"({angle:.1f} degrees) instead of stacking along their normal; calcdx does "
-                "not resample tilted series, reconstruct it without tilt or resample it to an "
-                "orthogonal grid first"
+                f"({angle:.1f} degrees) instead of stacking along their normal; reconstruct it "
+                "without tilt or resample it to an orthogonal grid first"
             )
+        if uneven or tilted:
+            assert in_plane_shape is not None
+            reasons = []
+            if tilted:
+                reasons.append(tilt_reason(angle, worst))
+            if uneven:
+                step = median
+                reasons.append(
+                    f"uneven slice spacing (steps {steps.min():.3f} to {steps.max():.3f} mm): "
+                    f"resampled to a constant {step:.3f} mm step by linear interpolation "
+                    "between neighbouring slices"
+                )
+            reasons.append(RESAMPLED_NOTE)
+            # sideways offsets in pixels along the array axes: axis 0 follows the row
+            # cosine (column spacing), axis 1 the column cosine (row spacing)
+            lateral_px = np.column_stack([lateral @ row / spacing[1], lateral @ col / spacing[0]])
+            plan = plan_resampling(
+                lateral_px, sorted_depth - sorted_depth[0], in_plane_shape, step, tuple(reasons)
+            )
+            affine = np.eye(4)
+            affine[:3, 0] = row * spacing[1]
+            affine[:3, 1] = col * spacing[0]
+            affine[:3, 2] = normal * step
+            affine[:3, 3] = (points[order[0]] + plan.origin_shift_px[0] * row * spacing[1]
+                             + plan.origin_shift_px[1] * col * spacing[0])
+            return StackGeometry(order=order, affine_lps=affine, step_mm=float(step),
+                                 warnings=[*warnings, *reasons], resampling=plan)
         stack = span / (n - 1)
     affine = np.eye(4)
     affine[:3, 0] = row * spacing[1]

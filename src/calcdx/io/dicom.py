@@ -24,6 +24,7 @@ from pydicom.dataset import Dataset
 
 from calcdx.errors import StudyError
 from calcdx.io._geometry import StackGeometry, orientation_label, stack_geometry
+from calcdx.io._resample import resample_stack
 from calcdx.volume import LPS_TO_RAS, Volume
 
 __all__ = ["SeriesInfo", "list_dicom_series", "read_dicom", "read_series_headers"]
@@ -343,6 +344,7 @@ def _ordered_series(
         first.orientation or (),
         first.pixel_spacing if first.pixel_spacing is not None else (float("nan"),) * 2,
         single_slice_step_mm=single_step,
+        in_plane_shape=(int(header.Columns), int(header.Rows)),
     )
     notes.extend(geometry.warnings)
     return all_series, series, choice, geometry
@@ -411,8 +413,10 @@ def read_dicom(path: str | Path, *, series_uid: str | None = None) -> Volume:
     ------
     StudyError
         For a missing, empty or non-DICOM path, an unknown ``series_uid``, a
-        non-CT series, inconsistent or absurd geometry, missing slices, gantry
-        tilt and undecodable pixel data.
+        non-CT series, inconsistent or absurd geometry, missing slices and
+        undecodable pixel data. A tilted or unevenly spaced stack is resampled
+        onto an orthogonal, evenly spaced grid (:mod:`calcdx.io._resample`),
+        said in ``warnings`` and ``metadata["resampled"]``.
     """
     notes: list[str] = []
     all_series, series, choice, geometry = _ordered_series(Path(path), series_uid, notes)
@@ -451,6 +455,9 @@ def read_dicom(path: str | Path, *, series_uid: str | None = None) -> Volume:
                     hu[:, :, k] = values.T
             else:
                 hu[:, :, k] = (frame.astype(np.float32) * s.slope + s.intercept).T
+    n_source_slices = len(ordered)
+    if geometry.resampling is not None:
+        hu = resample_stack(hu, geometry.resampling)
     kernel = header.get("ConvolutionKernel")
     if kernel is not None and not isinstance(kernel, str):
         kernel = "\\".join(str(v) for v in kernel)
@@ -472,7 +479,10 @@ def read_dicom(path: str | Path, *, series_uid: str | None = None) -> Volume:
         "contrast_agent": str(header.get("ContrastBolusAgent", "")) or None,
         "contrast_route": str(header.get("ContrastBolusRoute", "")) or None,
         "transfer_syntaxes": sorted(syntaxes),
-        "n_slices": len(ordered),
+        "n_slices": n_source_slices,
+        "resampled": "; ".join(geometry.resampling.reasons[:-1])
+        if geometry.resampling is not None
+        else None,
         "n_series_found": len(all_series),
         "series_choice": choice,
         "warnings": notes,

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from calcdx.errors import StudyError
+from calcdx.io._resample import unshear
 from calcdx.volume import Volume
 
 __all__ = ["is_nifti_path", "read_nifti"]
@@ -40,7 +41,9 @@ def read_nifti(path: str | Path) -> Volume:
     -------
     Volume
         HU as int16 when the stored values are integers in range, else float32,
-        and the affine nibabel chooses (sform, then qform).
+        and the affine nibabel chooses (sform, then qform). A sheared affine
+        (gantry tilt kept in the slice axis) is resampled onto an orthogonal grid
+        (:func:`calcdx.io._resample.unshear`), said in ``warnings``.
 
     Raises
     ------
@@ -90,6 +93,15 @@ def read_nifti(path: str | Path) -> Volume:
             "no voxel is below 0 HU although air is about -1000 HU: the values may lack "
             "their rescale intercept (set scl_inter)"
         )
+    affine: NDArray[np.float64] = np.asarray(image.affine, dtype=np.float64)
+    try:
+        data, affine, reasons = unshear(data, affine)
+    except ValueError:
+        raise StudyError(
+            f"{file.name}: the affine's in-plane axes are not perpendicular; give a CT "
+            "volume on a rectangular grid"
+        ) from None
+    warnings.extend(reasons)
     zooms = header.get_zooms()
     metadata: dict[str, Any] = {
         "source": "nifti",
@@ -101,6 +113,7 @@ def read_nifti(path: str | Path) -> Volume:
         "convolution_kernel": None,
         "slice_thickness_mm": float(zooms[2]) if len(zooms) > 2 else None,
         "series_choice": "single NIfTI image",
+        "resampled": "; ".join(reasons[:-1]) or None,
         "warnings": warnings,
     }
-    return Volume(hu=data, affine=np.asarray(image.affine, dtype=np.float64), metadata=metadata)
+    return Volume(hu=data, affine=affine, metadata=metadata)
