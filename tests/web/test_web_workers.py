@@ -184,3 +184,32 @@ def test_a_worker_app_leaves_running_jobs_to_the_parent(tmp_path):
     finally:
         app.state.calcdx.runner.shutdown()
         store.close()
+
+
+@linux_only
+def test_a_worker_that_cannot_start_stops_the_server_with_one_line(tmp_path, monkeypatch, capfd):
+    import calcdx.web.serve as serve
+
+    # the workers find the port taken (a listener without SO_REUSEPORT appears after the
+    # parent's own check), so each ends with one line, and the parent stops the server
+    real_check = serve._listening_socket
+    taken: list[socket.socket] = []
+
+    def check_then_take(host: str, port: int) -> socket.socket:
+        sock = real_check(host, port)
+        sock.close()
+        blocker = socket.socket()
+        blocker.bind((host, port))
+        blocker.listen()
+        taken.append(blocker)
+        return socket.socket()
+
+    monkeypatch.setattr(serve, "_listening_socket", check_then_take)
+    try:
+        with pytest.raises(CalcdxError, match="stopped on its own \\(exit code 2\\)"):
+            serve_command(port=_free_port(), workers=2, state_dir=tmp_path)
+    finally:
+        for sock in taken:
+            sock.close()
+    err = capfd.readouterr().err
+    assert "cannot listen on 127.0.0.1" in err and "Traceback" not in err

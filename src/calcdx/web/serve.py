@@ -111,14 +111,22 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 def _run_worker(
     settings_json: str, host: str, port: int, ready: multiprocessing.queues.SimpleQueue[str]
 ) -> None:
-    """Body of one worker process: its own app, socket and uvicorn server."""
+    """Body of one worker process: its own app, socket and uvicorn server.
+
+    A :class:`CalcdxError` while starting ends the process with its one-line
+    message and status 2 (the parent then stops the server).
+    """
     import uvicorn
 
     from calcdx.web.app import create_app
 
-    app = create_app(WebSettings.from_json(settings_json), settle_jobs=False)
-    freeze_startup_objects()
-    sock = _listening_socket(host, port)
+    try:
+        app = create_app(WebSettings.from_json(settings_json), settle_jobs=False)
+        freeze_startup_objects()
+        sock = _listening_socket(host, port)
+    except CalcdxError as exc:
+        print(f"error: {multiprocessing.current_process().name}: {exc}", file=sys.stderr)
+        sys.exit(2)
     ready.put(multiprocessing.current_process().name)
     config = uvicorn.Config(app, access_log=False, log_level="info")
     uvicorn.Server(config).run(sockets=[sock])
