@@ -100,3 +100,41 @@ def test_serve_reports_an_unreachable_database(monkeypatch, capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("error: cannot open the job database postgresql+psycopg://u:***@")
     assert err.count("\n") == 1 and "Traceback" not in err and "s3cret" not in err
+
+
+def test_a_slow_job_database_does_not_stall_the_differential(make_app):
+    import asyncio
+
+    import httpx
+
+    from .conftest import CASE
+
+    app = make_app().app
+    store = app.state.calcdx.store
+    real_get = store.get
+
+    def slow_get(job_id: str):  # a remote database taking half a second to answer
+        time.sleep(0.5)
+        return real_get(job_id)
+
+    store.get = slow_get
+
+    async def race() -> tuple[float, float]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            start = time.perf_counter()
+
+            async def timed(call):
+                response = await call
+                return response, time.perf_counter() - start
+
+            (job, job_s), (ddx, ddx_s) = await asyncio.gather(
+                timed(http.get("/api/jobs/" + "0" * 32)),
+                timed(http.post("/api/ddx", json=CASE)),
+            )
+        assert job.status_code == 404 and ddx.status_code == 200
+        return job_s, ddx_s
+
+    job_s, ddx_s = asyncio.run(race())
+    assert job_s >= 0.5
+    assert ddx_s < 0.4, f"POST /api/ddx waited {ddx_s:.2f} s behind the job lookup"

@@ -132,7 +132,12 @@ def _viewer(state: WebState, job: Job) -> dict[str, Any]:
 
 
 def studies_router() -> APIRouter:
-    """Build the study routes (API and pages)."""
+    """Build the study routes (API and pages).
+
+    Routes that touch the job database or files are plain functions, which
+    FastAPI runs in its thread pool: a slow database (a remote PostgreSQL) then
+    never stalls the event loop that answers ``POST /api/ddx``.
+    """
     router = APIRouter()
 
     @router.post(
@@ -178,7 +183,7 @@ def studies_router() -> APIRouter:
             422: {"model": ErrorOut, "description": "Invalid request"},
         },
     )
-    async def get_job(request: Request, job_id: str) -> JSONResponse:
+    def get_job(request: Request, job_id: str) -> JSONResponse:
         """The job's status (queued, running, done, failed), step and progress."""
         job = get_state(request).store.get(job_id)
         if job is None:
@@ -200,7 +205,7 @@ def studies_router() -> APIRouter:
             422: {"model": ErrorOut, "description": "Invalid request"},
         },
     )
-    async def get_result(request: Request, job_id: str) -> Response:
+    def get_result(request: Request, job_id: str) -> Response:
         """The study's ``result.json`` once its job is done."""
         job = _finished(get_state(request), job_id)
         if isinstance(job, JSONResponse):
@@ -248,7 +253,7 @@ def studies_router() -> APIRouter:
         return Response(stack.render(k, window), media_type="image/png", headers=PNG_HEADERS)
 
     @router.get("/studies/{job_id}/report.html", include_in_schema=False)
-    async def study_report(request: Request, job_id: str) -> Response:
+    def study_report(request: Request, job_id: str) -> Response:
         """The job's own ``report.html`` (fixed name in its output folder), sandboxed."""
         job = _finished(get_state(request), job_id)
         if isinstance(job, JSONResponse):
@@ -260,12 +265,12 @@ def studies_router() -> APIRouter:
         return FileResponse(report, media_type="text/html; charset=utf-8", headers=REPORT_HEADERS)
 
     @router.get("/studies", include_in_schema=False)
-    async def studies_page(request: Request) -> Response:
+    def studies_page(request: Request) -> Response:
         state = get_state(request)
         return render(request, "studies.html", _studies_context(state))
 
     @router.get("/studies/{job_id}", include_in_schema=False)
-    async def study_page(request: Request, job_id: str) -> Response:
+    def study_page(request: Request, job_id: str) -> Response:
         state = get_state(request)
         job = state.store.get(job_id)
         if job is None:
@@ -275,8 +280,8 @@ def studies_router() -> APIRouter:
         viewer: dict[str, Any] | None = None
         report = False
         if job.status == "done" and job.result_path is not None and job.result_path.is_file():
-            result = await run_in_threadpool(_read_result, job)
-            viewer = await run_in_threadpool(_viewer, state, job)
+            result = _read_result(job)
+            viewer = _viewer(state, job)
             report = (job.result_path.parent / "report.html").is_file()
         return render(
             request,
