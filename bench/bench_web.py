@@ -3,7 +3,7 @@
 ``calcdx serve`` runs in a child process on 127.0.0.1 (a free port, a temporary
 state folder), once with one worker process and once with one per CPU; 50
 keep-alive clients in one asyncio loop post the literature cases in turn for
-20 s or 40,000 requests, whichever comes first.
+20 s or 100,000 requests, whichever comes first.
 The clients speak minimal HTTP/1.1 over asyncio streams (pre-encoded requests,
 ``Content-Length`` framing), so that client overhead stays small next to the
 server's time; latency is measured from just before the request is written to
@@ -34,7 +34,7 @@ CASES = Path(__file__).parents[1] / "tests" / "data" / "literature_cases.yaml"
 HOST = "127.0.0.1"
 CLIENTS = 50
 DURATION_S = 20.0
-MAX_REQUESTS = 40_000
+MAX_REQUESTS = 100_000
 TARGET_P95_MS = 30.0
 
 
