@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
+from calcdx.findings.patterns import lesion_patterns
+from calcdx.measure.context import compartment_guess
 from calcdx.measure.shape import measure_shape
 from calcdx.measure.vessel import (
     VesselRules,
@@ -262,3 +264,59 @@ def test_accepted_walls_give_patchy_plaque_and_artery_rejected_ones_do_not():
                                  **where) == "artery"
         assert compartment_guess(origin="soft_tissue", vessel_wall=bad[lid].accepted,
                                  **where) == "muscle"
+
+
+# ---- closed rings: calcified tubes --------------------------------------------------------
+
+def tube(shape=(80, 80, 30), radius=8.25, wall=2.5, z_mm=(10, 40), centre=CENTRE):
+    return annulus(shape, centre, (radius - wall / 2, radius + wall / 2), (-180, 180), z_mm)
+
+
+def test_a_calcified_tube_around_blood_is_a_closed_vessel_wall():
+    mask = tube()
+    (cand,) = candidates(mask, vessel_ct())
+    assert not is_plate(cand.shape)  # a tube is judged on its own, not pooled as a plate
+    (wall,) = analyse(mask, vessel_ct(inside_hu=40.0)).values()
+    assert wall.accepted, wall.failed_rules
+    assert wall.closed and wall.coverage_deg > 350
+    assert wall.radius_mm == pytest.approx(8.25, abs=0.5)
+    assert wall.span_mm == pytest.approx(30.0, abs=2.0)
+    assert wall.lumen_mean_hu == pytest.approx(40.0, abs=1.0)
+    assert "a closed ring" in wall.evidence()
+
+
+def test_a_calcified_tube_is_tram_track_in_an_artery():
+    mask = tube()
+    hu = vessel_ct()
+    hu[mask] = 600.0
+    (cand,) = candidates(mask, hu)
+    (wall,) = find_vessel_walls([cand], hu, AFFINE, enhanced=False).values()
+    calls = lesion_patterns(cand.shape, vessel=wall)
+    assert [c.pattern for c in calls] == ["tram_track"]
+    assert compartment_guess(origin="soft_tissue", touches_bone=False, bone_distance_mm=50.0,
+                             n_bones_nearby=0, skin_distance_mm=60.0, tissue="soft_tissue",
+                             vessel_wall=wall.accepted) == "artery"
+
+
+def test_a_tube_around_fat_is_not_a_vessel():
+    (wall,) = analyse(tube(), vessel_ct(inside_hu=-100.0)).values()
+    assert not wall.accepted
+    assert any("not blood" in rule for rule in wall.failed_rules)
+
+
+def test_a_rim_calcified_sphere_projects_to_a_disc_and_is_not_a_vessel():
+    shape = (80, 80, 30)
+    x, y, z = grid(shape)
+    r = np.sqrt((x - CENTRE[0]) ** 2 + (y - CENTRE[1]) ** 2 + (z - 30.0) ** 2)
+    shell = (r >= 7.0) & (r <= 9.5)  # a calcified cyst or node rim, 19 mm across
+    walls = analyse(shell, vessel_ct(inside_hu=20.0))
+    assert not any(wall.accepted for wall in walls.values())
+    for wall in walls.values():
+        assert any("RMS residual" in rule for rule in wall.failed_rules)
+
+
+def test_a_phlebolith_sized_ring_is_not_a_vessel():
+    mask = tube(radius=3.0, wall=1.0, z_mm=(10, 40))
+    (wall,) = analyse(mask, vessel_ct(radius=3.0, wall=1.0)).values()
+    assert not wall.accepted
+    assert any("phlebolith-sized" in rule for rule in wall.failed_rules), wall.failed_rules

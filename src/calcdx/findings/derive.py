@@ -10,8 +10,9 @@ unknown.
 
 A lesion read as plaque of a vessel wall without contrast
 (:mod:`calcdx.measure.vessel`) carries its circle fit in ``LesionRecord.vessel``;
-the group's ``pattern.patchy_plaque`` and ``location`` evidence quote it (radius,
-RMS residual, arc, lumen HU), and a group of several such plaques states
+the group's ``pattern.patchy_plaque`` (``tram_track`` for a wall calcified all
+round) and ``location`` evidence quote it (radius, RMS residual, arc, lumen HU),
+and a group of several such plaques, or a calcified tube, states
 ``arrangement: along_vessel``.
 
 Confidence is a number in [0, 1]: pattern calls map ``high`` to 0.9,
@@ -165,13 +166,14 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
         derivation["arrangement.dependent_layering"] = Derived(
             value="dependent_layering", confidence=0.6, evidence="denser dependent half"
         )
-    if wall is not None and n >= 2 and "patchy_plaque" in names:
+    if wall is not None and (("patchy_plaque" in names and n >= 2) or "tram_track" in names):
         arrangement.append("along_vessel")
+        what = "a calcified tube" if "tram_track" in names else f"{n} plaques"
         derivation["arrangement.along_vessel"] = Derived(
             value="along_vessel",
             confidence=0.7,
-            evidence=f"{n} plaques on one circle of radius {wall.radius_mm:.1f} mm, over "
-            "the vessel's length",
+            evidence=f"{what} on one circle of radius {wall.radius_mm:.1f} mm over "
+            f"{wall.span_mm:.0f} mm of the vessel",
         )
     if (
         cluster is not None

@@ -12,6 +12,9 @@ Lesion rules
       150 HU on contrast CT); see :mod:`calcdx.measure.vessel`. Moderate
       confidence. A plaque gets this call alone: its plate shape is the
       plaque's, and ``sheet_like`` or ``linear`` would point to other diseases.
+    * ``tram_track``: the same vessel wall calcified all round (a closed ring,
+      > 270 degrees, of radius >= 3.5 mm spanning at least its radius along the
+      slices): the two parallel lines a radiograph shows of such a wall.
     * ``punctate``: volume < 30 mm^3 and not elongated (elongation >= 0.5).
     * ``lucent_centre_round``: roundish (elongation >= 0.6, flatness >= 0.5),
       <= 1000 mm^3, with a lucent centre (hollow fraction >= 0.05 or core at
@@ -81,6 +84,10 @@ def lesion_patterns(
         return [PatternCall(pattern="patchy_plaque",
                             evidence="mineral denser than an adjacent enhancing lumen")]
     if vessel is not None and vessel.accepted:
+        if vessel.closed:  # calcified all round, along the vessel: the "pipe-stem" wall
+            return [PatternCall(pattern="tram_track",
+                                evidence=f"circumferential vessel-wall calcification: "
+                                         f"{vessel.evidence()}")]
         return [PatternCall(pattern="patchy_plaque",
                             evidence=f"vessel-wall plaque: {vessel.evidence()}")]
     if s.volume_mm3 < 30.0 and s.elongation >= 0.5:

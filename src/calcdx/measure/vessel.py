@@ -23,6 +23,11 @@ and ``result.json["rules"]["vessel_wall"]`` records them.
   (least principal axis <= 0.5 x the major one, i.e. flatness <= 0.5, and
   middle axis >= 1.5 x the least, so not a rod such as a rice grain or a
   coarsely sampled dot), not touching bone.
+* Tube: a lesion that is not a plate but is round in the slice plane (its
+  narrower in-plane extent >= 2/3 of the wider), 7-45 mm wide, and spans at
+  least half its width along the slices is judged on its own: a calcified
+  tube projects onto a ring, while a rim-calcified sphere (phlebolith, cyst,
+  node) projects onto a filled disc and fails the residual rule.
 * Pool: members whose centroids lie within 20 mm of each other in the slice
   plane and within 30 mm along the slice axis, chained (single linkage); the
   lesions need not touch.
@@ -42,8 +47,10 @@ and ``result.json["rules"]["vessel_wall"]`` records them.
     radius is not determined (this replaces a bare minimum coverage; it asks
     for ~70 degrees in an 8 mm vessel, ~45 degrees in a 20 mm one);
   - coverage (360 degrees minus the largest angular gap between the pooled
-    points around the centre) <= 270 degrees: a closed ring is a phlebolith or
-    a lucent-centred lesion, not plaque;
+    points around the centre) <= 270 degrees, or else a closed ring (a wall
+    calcified all round) of radius >= 3.5 mm that spans at least its radius
+    along the slices: a smaller ring is phlebolith-sized, and a ring seen on
+    too few slices may be the equator of a rim-calcified sphere (cyst, node);
   - lumen: the mean HU inside the circle shrunk by 2 mm (by at most half the
     radius), over every slice of the pool, is 0-100 HU on plain CT (blood;
     fat is below -30 HU) or >= 150 HU on contrast CT (an enhanced lumen). The
@@ -55,8 +62,9 @@ A plaque-lined tube 2-20 mm in radius with a blood-density (or enhanced) lumen
 is read as an artery: atherosclerotic intimal or medial calcification. A
 calcified vein wall is much rarer (chronic venous thrombosis, long-standing
 dialysis fistulas). Members of an accepted pool get the ``patchy_plaque``
-pattern (moderate confidence, :mod:`calcdx.findings.patterns`) and the
-location ``artery`` (:func:`calcdx.measure.context.compartment_guess`).
+pattern (``tram_track`` for a closed ring; moderate confidence,
+:mod:`calcdx.findings.patterns`) and the location ``artery``
+(:func:`calcdx.measure.context.compartment_guess`).
 
 Limits
 ------
@@ -67,8 +75,9 @@ Limits
   calcification curving around soft tissue with a 2-20 mm radius would be read
   as a vessel wall; on contrast CT, likewise one curving around a
   contrast-filled bowel loop.
-* A vessel calcified all round (plaques at every angle, pooled over the slices)
-  covers more than 270 degrees and is not recognised by this rule.
+* A closed ring seen over fewer slices than its radius is not read as a vessel
+  (it may be a sphere's equator), so circumferential calcification on thick
+  slices of a short segment is missed.
 * A pool that spans two vessels (an iliac bifurcation) fits no single circle.
 * A plaque alone is recognised only when its own arc bows >= 1.5 mm.
 """
@@ -117,7 +126,11 @@ class VesselRules(BaseModel):
     max_rms_mm: float = Field(1.0, description="RMS distance of the voxels from the circle")
     max_rms_fraction: float = Field(0.15, description="... and as a fraction of the radius")
     min_bow_mm: float = Field(1.5, description="sagitta of the covered arc at least")
-    max_coverage_deg: float = Field(270.0, description="a closed ring is not plaque")
+    max_coverage_deg: float = Field(270.0, description="above this the wall is a closed ring")
+    closed_min_radius_mm: float = Field(
+        3.5, description="closed ring: radius at least (phleboliths are smaller)")
+    closed_min_span_factor: float = Field(
+        1.0, description="closed ring: span along the slices at least this x the radius")
     lumen_margin_mm: float = Field(2.0, description="circle shrunk by this (<= half the radius)")
     plain_lumen_hu: tuple[float, float] = Field((0.0, 100.0), description="blood, plain CT")
     contrast_lumen_min_hu: float = Field(150.0, description="enhanced lumen, contrast CT")
@@ -131,9 +144,11 @@ class VesselRules(BaseModel):
             f"along the slices whose voxels lie on one circle (radius {self.min_radius_mm:g}-"
             f"{self.max_radius_mm:g} mm, RMS residual <= {self.max_rms_mm:g} mm and <= "
             f"{self.max_rms_fraction:.0%} of the radius, arc bowing >= {self.min_bow_mm:g} mm "
-            f"and <= {self.max_coverage_deg:g} deg) around a lumen of {lo:g}-{hi:g} HU "
+            f"and <= {self.max_coverage_deg:g} deg, or a closed ring of radius >= "
+            f"{self.closed_min_radius_mm:g} mm spanning >= {self.closed_min_span_factor:g} x "
+            f"its radius along the slices) around a lumen of {lo:g}-{hi:g} HU "
             f"(plain CT) or >= {self.contrast_lumen_min_hu:g} HU (contrast CT) are read as "
-            "plaque of an artery wall"
+            "plaque of an artery wall (a closed ring as circumferential calcification)"
         )
 
 
@@ -156,6 +171,9 @@ class VesselWall(BaseModel):
         Arc covered by the pooled voxels around the centre, degrees.
     bow_mm : float
         Sagitta of the covered arc, mm.
+    span_mm : float
+        Distance along the slice axis between the first and last slice of the
+        pool, mm.
     lumen_mean_hu : float or None
         Mean HU inside the shrunk circle over the pool's slices (None when the
         circle is not vessel-sized, so the lumen was not sampled).
@@ -178,20 +196,28 @@ class VesselWall(BaseModel):
     lesion_rms_mm: float
     coverage_deg: float
     bow_mm: float
+    span_mm: float = 0.0
     lumen_mean_hu: float | None
     lumen_voxels: int
     lumen_rule: str
     accepted: bool
     failed_rules: tuple[str, ...] = ()
 
+    @property
+    def closed(self) -> bool:
+        """The wall is calcified all round (coverage above the open-arc limit, 270 degrees)."""
+        return self.coverage_deg > 270.0
+
     def evidence(self) -> str:
         """One line of the measurements behind the reading."""
         lumen = (f"lumen mean {self.lumen_mean_hu:.0f} HU ({self.lumen_rule})"
                  if self.lumen_mean_hu is not None else "lumen not sampled")
+        what = ("a closed ring" if self.closed
+                else f"{len(self.pool_lesion_ids)} plate-like lesion(s) on one circle")
         return (
-            f"{len(self.pool_lesion_ids)} plate-like lesion(s) on one circle: radius "
-            f"{self.radius_mm:.1f} mm, RMS residual {self.rms_residual_mm:.2f} mm, arc "
-            f"{self.coverage_deg:.0f} deg bowing {self.bow_mm:.1f} mm, {lumen}"
+            f"{what}: radius {self.radius_mm:.1f} mm, RMS residual "
+            f"{self.rms_residual_mm:.2f} mm, arc {self.coverage_deg:.0f} deg bowing "
+            f"{self.bow_mm:.1f} mm over {self.span_mm:.0f} mm along the slices, {lumen}"
         )
 
 
@@ -350,12 +376,18 @@ def find_vessel_walls(
     enhanced: bool,
     rules: VesselRules | None = None,
 ) -> dict[int, VesselWall]:
-    """Pool plate-like lesions, fit one circle per pool and apply the vessel-wall rules.
+    """Find the lesions that line a vessel wall.
+
+    Plate-like lesions are pooled and one circle is fitted per pool; a lesion
+    that is not a plate but is round in the slice plane and runs along the
+    slices (a calcified tube) is judged on its own. The rules of the module
+    docstring then decide.
 
     Parameters
     ----------
     candidates : sequence of WallCandidate
-        Lesions to consider (any; non-plates and bone-touching ones are skipped).
+        Lesions to consider (any; bone-touching ones and lesions too small to
+        measure are skipped).
     hu : (I, J, K) ndarray
         The CT in HU; only small boxes inside fitted circles are read.
     affine : (4, 4) ndarray
@@ -367,77 +399,130 @@ def find_vessel_walls(
     Returns
     -------
     dict of int to VesselWall
-        For every pooled lesion (plate, not touching bone), its pool's fit;
-        ``accepted`` says whether it is read as vessel-wall plaque.
+        For every judged lesion, its pool's fit; ``accepted`` says whether it is
+        read as vessel-wall plaque.
     """
     r = rules or VesselRules()
     lin = np.asarray(affine, dtype=np.float64)[:3, :3]
     norms = np.linalg.norm(lin, axis=0)
     spacing = (float(norms[0]), float(norms[1]), float(norms[2]))
-    plates = [c for c in candidates if not c.touches_bone and is_plate(c.shape, r)]
-    if not plates:
-        return {}
     scale = np.asarray(spacing)
-    centroids = np.array([c.ijk.mean(axis=0) * scale for c in plates])
-    columns = [np.unique(np.asarray(c.ijk)[:, :2], axis=0) * scale[:2] for c in plates]
-    pools = _pools(centroids, r)
+    usable = [c for c in candidates if not c.touches_bone and c.shape.n_voxels >= r.min_voxels]
+    plates = [c for c in usable if is_plate(c.shape, r)]
+    tubes = [c for c in usable if not is_plate(c.shape, r) and _tube_like(c, scale, r)]
+    out: dict[int, VesselWall] = {}
+    if plates:
+        centroids = np.array([c.ijk.mean(axis=0) * scale for c in plates])
+        pools = _pools(centroids, r)
+        columns = [_columns(c, scale) for c in plates]
+        for pool in np.unique(pools):
+            members = [int(m) for m in np.flatnonzero(pools == pool)]
+            fit, used, member_rms = _fit_pool(members, columns, r)
+            out |= _judge(plates, members, used, columns, fit, member_rms, hu, affine, spacing,
+                          enhanced, r)
+    for tube in tubes:
+        columns = [_columns(tube, scale)]
+        fit = _fit([0], columns)
+        out |= _judge([tube], [0], [0], columns, fit, _member_rms([0], columns, fit), hu,
+                      affine, spacing, enhanced, r)
+    return out
+
+
+def _columns(candidate: WallCandidate, scale: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The lesion's voxel columns ``(i, j)``, each once, in slice-plane mm."""
+    return np.unique(np.asarray(candidate.ijk)[:, :2], axis=0) * scale[:2]
+
+
+def _tube_like(candidate: WallCandidate, scale: NDArray[np.float64], rules: VesselRules) -> bool:
+    """Screen a lesion cheaply for a calcified tube.
+
+    Round in the slice plane, vessel-sized, and spanning at least
+    ``closed_min_span_factor`` times its half-width along the slices.
+    """
+    ijk = np.asarray(candidate.ijk)
+    extent = (ijk.max(axis=0) - ijk.min(axis=0) + 1) * scale  # voxel edge to voxel edge
+    width = float(extent[:2].max())
+    round_ = float(extent[:2].min()) >= 0.67 * width
+    sized = 2.0 * rules.closed_min_radius_mm <= width <= 2.0 * rules.max_radius_mm + 5.0
+    return round_ and sized and float(extent[2]) >= rules.closed_min_span_factor * width / 2.0
+
+
+def _judge(
+    lesions: Sequence[WallCandidate],
+    members: list[int],
+    used: list[int],
+    columns: list[NDArray[np.float64]],
+    fit: CircleFit,
+    member_rms: dict[int, float],
+    hu: NDArray[Any],
+    affine: NDArray[np.float64],
+    spacing: tuple[float, float, float],
+    enhanced: bool,
+    r: VesselRules,
+) -> dict[int, VesselWall]:
+    """Apply the rules to one fitted pool; one record per member."""
+    if not np.isfinite(fit.radius):
+        return {}  # collinear voxel columns: no circle, nothing to read
     lo_hu, hi_hu = r.plain_lumen_hu
     lumen_rule = (f">= {r.contrast_lumen_min_hu:g} HU, enhanced lumen" if enhanced
                   else f"{lo_hu:g}-{hi_hu:g} HU, blood on plain CT")
+    failed: list[str] = []
+    if not r.min_radius_mm <= fit.radius <= r.max_radius_mm:
+        failed.append(f"radius {fit.radius:.1f} mm outside "
+                      f"{r.min_radius_mm:g}-{r.max_radius_mm:g} mm")
+    limit = _rms_limit(fit.radius, r)
+    if fit.rms > limit:
+        failed.append(f"RMS residual {fit.rms:.2f} mm > {limit:.2f} mm")
+    coverage = arc_coverage_deg(np.concatenate([columns[m] for m in used]), fit.centre)
+    bow = fit.radius * (1.0 - np.cos(np.radians(coverage) / 2.0))
+    ks = np.concatenate([np.asarray(lesions[m].ijk)[:, 2] for m in used])
+    k_range = (int(ks.min()), int(ks.max()))
+    span = (k_range[1] - k_range[0]) * spacing[2]
+    if bow < r.min_bow_mm:
+        failed.append(f"arc bows {bow:.1f} mm < {r.min_bow_mm:g} mm")
+    if coverage > r.max_coverage_deg:
+        if fit.radius < r.closed_min_radius_mm:
+            failed.append(f"closed ring of radius {fit.radius:.1f} mm < "
+                          f"{r.closed_min_radius_mm:g} mm (phlebolith-sized)")
+        if span < r.closed_min_span_factor * fit.radius:
+            failed.append(f"closed ring spanning {span:.1f} mm along the slices, less than "
+                          f"{r.closed_min_span_factor:g} x its radius: a tube is not shown")
+    lumen_hu: float | None = None
+    n_lumen = 0
+    if r.min_radius_mm <= fit.radius <= r.max_radius_mm:  # a vessel-sized, small box
+        lumen_hu, n_lumen = _lumen(hu, spacing, fit.centre, fit.radius, k_range,
+                                   r.lumen_margin_mm)
+        if lumen_hu is None:
+            failed.append("lumen not measurable")
+        elif enhanced and lumen_hu < r.contrast_lumen_min_hu:
+            failed.append(f"lumen {lumen_hu:.0f} HU not enhanced "
+                          f"(< {r.contrast_lumen_min_hu:g} HU)")
+        elif not enhanced and not lo_hu <= lumen_hu <= hi_hu:
+            failed.append(f"lumen {lumen_hu:.0f} HU not blood ({lo_hu:g}-{hi_hu:g} HU)")
+    mid = np.array([fit.centre[0] / spacing[0], fit.centre[1] / spacing[1],
+                    0.5 * (k_range[0] + k_range[1])])
+    world = np.asarray(affine, dtype=np.float64)[:3, :3] @ mid + np.asarray(
+        affine, dtype=np.float64)[:3, 3]
+    pool_ids = tuple(lesions[m].lesion_id for m in used)
     out: dict[int, VesselWall] = {}
-    for pool in np.unique(pools):
-        members = [int(m) for m in np.flatnonzero(pools == pool)]
-        fit, used, member_rms = _fit_pool(members, columns, r)
-        if not np.isfinite(fit.radius):
-            continue  # collinear voxel columns: no circle, nothing to read
-        failed: list[str] = []
-        if not r.min_radius_mm <= fit.radius <= r.max_radius_mm:
-            failed.append(f"radius {fit.radius:.1f} mm outside "
-                          f"{r.min_radius_mm:g}-{r.max_radius_mm:g} mm")
-        limit = _rms_limit(fit.radius, r)
-        if fit.rms > limit:
-            failed.append(f"RMS residual {fit.rms:.2f} mm > {limit:.2f} mm")
-        coverage = arc_coverage_deg(np.concatenate([columns[m] for m in used]), fit.centre)
-        bow = fit.radius * (1.0 - np.cos(np.radians(coverage) / 2.0))
-        if bow < r.min_bow_mm:
-            failed.append(f"arc bows {bow:.1f} mm < {r.min_bow_mm:g} mm")
-        if coverage > r.max_coverage_deg:
-            failed.append(f"closed ring (arc {coverage:.0f} deg > {r.max_coverage_deg:g} deg)")
-        ks = np.concatenate([np.asarray(plates[m].ijk)[:, 2] for m in used])
-        k_range = (int(ks.min()), int(ks.max()))
-        lumen_hu: float | None = None
-        n_lumen = 0
-        if r.min_radius_mm <= fit.radius <= r.max_radius_mm:  # a vessel-sized, small box
-            lumen_hu, n_lumen = _lumen(hu, spacing, fit.centre, fit.radius, k_range,
-                                       r.lumen_margin_mm)
-            if lumen_hu is None:
-                failed.append("lumen not measurable")
-            elif enhanced and lumen_hu < r.contrast_lumen_min_hu:
-                failed.append(f"lumen {lumen_hu:.0f} HU not enhanced "
-                              f"(< {r.contrast_lumen_min_hu:g} HU)")
-            elif not enhanced and not lo_hu <= lumen_hu <= hi_hu:
-                failed.append(f"lumen {lumen_hu:.0f} HU not blood ({lo_hu:g}-{hi_hu:g} HU)")
-        mid = np.array([fit.centre[0] / spacing[0], fit.centre[1] / spacing[1],
-                        0.5 * (k_range[0] + k_range[1])])
-        world = lin @ mid + np.asarray(affine, dtype=np.float64)[:3, 3]
-        pool_ids = tuple(plates[m].lesion_id for m in used)
-        for m in members:
-            own = [] if m in used else [
-                f"dropped: off the pooled circle (RMS {member_rms[m]:.2f} mm)"]
-            out[plates[m].lesion_id] = VesselWall(
-                pool_lesion_ids=pool_ids,
-                centre_mm=(float(world[0]), float(world[1]), float(world[2])),
-                radius_mm=float(fit.radius),
-                rms_residual_mm=float(fit.rms),
-                lesion_rms_mm=float(member_rms[m]),
-                coverage_deg=float(coverage),
-                bow_mm=float(bow),
-                lumen_mean_hu=lumen_hu,
-                lumen_voxels=n_lumen,
-                lumen_rule=lumen_rule,
-                accepted=not failed and not own,
-                failed_rules=tuple(own + failed),
-            )
+    for m in members:
+        own = [] if m in used else [
+            f"dropped: off the pooled circle (RMS {member_rms[m]:.2f} mm)"]
+        out[lesions[m].lesion_id] = VesselWall(
+            pool_lesion_ids=pool_ids,
+            centre_mm=(float(world[0]), float(world[1]), float(world[2])),
+            radius_mm=float(fit.radius),
+            rms_residual_mm=float(fit.rms),
+            lesion_rms_mm=float(member_rms[m]),
+            coverage_deg=float(coverage),
+            bow_mm=float(bow),
+            span_mm=float(span),
+            lumen_mean_hu=lumen_hu,
+            lumen_voxels=n_lumen,
+            lumen_rule=lumen_rule,
+            accepted=not failed and not own,
+            failed_rules=tuple(own + failed),
+        )
     return out
 
 
