@@ -59,6 +59,9 @@ def test_rice_grains_with_endemic_taenia_are_cysticercosis(analysed):
 
 def test_lobulated_periarticular_with_dialysis_is_uraemic_tumoral_calcinosis(analysed):
     group = group_of(analysed, "lobulated_periarticular_cluster")
+    # the deposit as a whole lies around the joint, though most lobules see one bone only
+    assert group.imaging["location"] == "periarticular"
+    assert "a deposit around a joint" in group.derivation["location"].evidence
     top3 = ranking(group, age_years=55, history=["dialysis", "chronic_kidney_disease"])[:3]
     assert "uraemic_tumoral_calcinosis" in top3
 

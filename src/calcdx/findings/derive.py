@@ -36,6 +36,9 @@ __all__ = ["Derived", "LesionGroup", "derive_groups"]
 _CONFIDENCE = {"high": 0.9, "moderate": 0.7, "low": 0.4}
 #: Calls below this confidence are shown but not put into the case.
 MIN_CONFIDENCE = 0.5
+#: Bone distance within which a lesion near two or more bones is periarticular, mm
+#: (the rule of :func:`calcdx.measure.context.compartment_guess`).
+PERIARTICULAR_MM = 15.0
 
 
 class Derived(BaseModel):
@@ -106,6 +109,28 @@ def _pattern_derivations(calls: Sequence[PatternCall]) -> list[tuple[str, Derive
     return sorted(best.items())
 
 
+def _periarticular_deposit(lesions: Sequence[LesionRecord]) -> str | None:
+    """Evidence that a multi-lesion deposit lies around a joint, or None.
+
+    Periarticular is a property of the whole deposit: the lobules of a mass
+    around a joint each see the nearest bone, but only those nearest the joint
+    line see two. The deposit is periarticular when at least one lobule is
+    (two or more bones within 15 mm, :func:`calcdx.measure.context.compartment_guess`)
+    and every lobule lies within 15 mm of bone.
+    """
+    if len(lesions) < 2 or not any(lesion.location == "periarticular" for lesion in lesions):
+        return None
+    distances = [lesion.context.bone_distance_mm for lesion in lesions]
+    if any(d is None or d > PERIARTICULAR_MM for d in distances):
+        return None
+    k = sum(lesion.location == "periarticular" for lesion in lesions)
+    return (
+        f"{k} of {len(lesions)} lobules lie within {PERIARTICULAR_MM:g} mm of two or more "
+        f"bones and all within {max(d for d in distances if d is not None):.0f} mm of bone: "
+        "a deposit around a joint"
+    )
+
+
 def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None) -> LesionGroup:
     derivation: dict[str, Derived] = {
         "modality": Derived(value="ct", confidence=1.0, evidence="CT study")
@@ -121,9 +146,12 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
             evidence=f"{share:.0%} of {n} lesion(s) called {matrix} from density and structure",
         )
     location, share = _majority([lesion.location for lesion in lesions])
+    joint = _periarticular_deposit(lesions)
+    if joint is not None:
+        location, share = "periarticular", 1.0
     if location is not None:
         example = lesions[0].context
-        evidence = (
+        evidence = joint or (
             f"{share:.0%} of lesions; surrounding {example.surrounding_tissue or 'tissue'} "
             f"(median {example.surrounding_median_hu or 0:.0f} HU), skin "
             f"{example.skin_distance_mm or 0:.0f} mm, "
