@@ -86,16 +86,16 @@ class RankedEntity(NamedTuple):
 
     def reasons(self) -> tuple[list[Contribution], list[Contribution]]:
         """Findings for and against this entity, strongest first (at most 6 each)."""
-        up: list[Contribution] = []
-        down: list[Contribution] = []
-        for item, ratio in zip(self.evidence, self.likelihood_ratios, strict=True):
-            if ratio >= NOTABLE_RATIO:
-                up.append(Contribution(item.key, item.label, ratio))
-            elif ratio <= 1 / NOTABLE_RATIO:
-                down.append(Contribution(item.key, item.label, ratio))
-        up.sort(key=lambda c: -c.likelihood_ratio)
-        down.sort(key=lambda c: c.likelihood_ratio)
-        return up[:MAX_REASONS], down[:MAX_REASONS]
+        ratios = np.asarray(self.likelihood_ratios, dtype=np.float64).reshape(1, -1)
+        (up,), (down,) = _notable(ratios)
+        return (
+            [self._contribution(i) for i in up],
+            [self._contribution(i) for i in down],
+        )
+
+    def _contribution(self, index: int) -> Contribution:
+        item = self.evidence[index]
+        return Contribution(item.key, item.label, self.likelihood_ratios[index])
 
     @property
     def supports(self) -> list[Contribution]:
@@ -116,6 +116,24 @@ class RankedEntity(NamedTuple):
         return _entity_dicts((self,))[0]
 
 
+def _notable(ratios: NDArray[np.float64]) -> tuple[list[list[int]], list[list[int]]]:
+    """Per row of an (entities, findings) ratio array, the findings for and against.
+
+    Returns, per row, the indices of ratios >= :data:`NOTABLE_RATIO` in
+    descending order and of ratios <= 1 / NOTABLE_RATIO in ascending order, at
+    most :data:`MAX_REASONS` each; stable sorts keep equal ratios in the case's
+    finding order.
+    """
+    n_up = np.minimum((ratios >= NOTABLE_RATIO).sum(axis=1), MAX_REASONS).tolist()
+    n_down = np.minimum((ratios <= 1 / NOTABLE_RATIO).sum(axis=1), MAX_REASONS).tolist()
+    descending = np.argsort(-ratios, axis=1, kind="stable").tolist()
+    ascending = np.argsort(ratios, axis=1, kind="stable").tolist()
+    return (
+        [order[:n] for order, n in zip(descending, n_up, strict=True)],
+        [order[:n] for order, n in zip(ascending, n_down, strict=True)],
+    )
+
+
 def _entity_dicts(ranked: Sequence[RankedEntity]) -> list[dict[str, Any]]:
     """:meth:`RankedEntity.to_dict` of entities that share their evidence, in one pass.
 
@@ -128,18 +146,13 @@ def _entity_dicts(ranked: Sequence[RankedEntity]) -> list[dict[str, Any]]:
     evidence = ranked[0].evidence
     ratios = np.array([item.likelihood_ratios for item in ranked], dtype=np.float64)
     ratios = ratios.reshape(len(ranked), len(evidence))
-    n_up = np.minimum((ratios >= NOTABLE_RATIO).sum(axis=1), MAX_REASONS).tolist()
-    n_down = np.minimum((ratios <= 1 / NOTABLE_RATIO).sum(axis=1), MAX_REASONS).tolist()
-    # stable sorts: equal ratios keep the case's finding order, as in reasons()
-    descending = np.argsort(-ratios, axis=1, kind="stable").tolist()
-    ascending = np.argsort(ratios, axis=1, kind="stable").tolist()
+    ups, downs = _notable(ratios)
     effect = np.abs(np.log(ratios)).tolist()
     ratio_4 = np.round(ratios, 4).tolist()
     log10_4 = np.round(np.log10(ratios), 4).tolist()
     out = []
     for row, item in enumerate(ranked):
-        up = descending[row][: n_up[row]]
-        down = ascending[row][: n_down[row]]
+        up, down = ups[row], downs[row]
         lr, size = ratio_4[row], effect[row]
         raw = item.likelihood_ratios
         out.append(
