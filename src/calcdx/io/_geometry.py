@@ -183,8 +183,10 @@ def stack_geometry(
             "corrupt, re-export it"
         )
     warnings: list[str] = []
+    plan: StackResampling | None = None
     depth = points @ normal
     order = np.argsort(depth, kind="stable")
+    origin = points[order[0]]
     n = points.shape[0]
     if n == 1:
         step = single_slice_step_mm
@@ -261,18 +263,16 @@ def stack_geometry(
             plan = plan_resampling(
                 lateral_px, sorted_depth - sorted_depth[0], in_plane_shape, step, tuple(reasons)
             )
-            affine = np.eye(4)
-            affine[:3, 0] = row * spacing[1]
-            affine[:3, 1] = col * spacing[0]
-            affine[:3, 2] = normal * step
-            affine[:3, 3] = (points[order[0]] + plan.origin_shift_px[0] * row * spacing[1]
-                             + plan.origin_shift_px[1] * col * spacing[0])
-            return StackGeometry(order=order, affine_lps=affine, step_mm=float(step),
-                                 warnings=[*warnings, *reasons], resampling=plan)
-        stack = span / (n - 1)
+            warnings += reasons
+            stack = normal * step  # the output grid: orthogonal, widened in-plane
+            origin = (origin + plan.origin_shift_px[0] * row * spacing[1]
+                      + plan.origin_shift_px[1] * col * spacing[0])
+        else:
+            stack = span / (n - 1)
     affine = np.eye(4)
     affine[:3, 0] = row * spacing[1]
     affine[:3, 1] = col * spacing[0]
     affine[:3, 2] = stack
-    affine[:3, 3] = points[order[0]]
-    return StackGeometry(order=order, affine_lps=affine, step_mm=float(step), warnings=warnings)
+    affine[:3, 3] = origin
+    return StackGeometry(order=order, affine_lps=affine, step_mm=float(step), warnings=warnings,
+                         resampling=plan)
