@@ -120,8 +120,6 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, upload_limit=settings.max_upload_bytes)
     if settings.token is not None:
         app.add_middleware(TokenMiddleware, token=settings.token)
-    if settle_jobs:
-        store.fail_running()
-    for job_id in store.queued():
+    for job_id in store.recover() if settle_jobs else store.queued():
         runner.submit(job_id)
     return app

@@ -69,12 +69,17 @@ def worker_app() -> FastAPI:
     CalcdxError
         When the variable is missing (this is not meant to be started by hand).
     """
-    from calcdx.web.app import create_app
-
     text = os.environ.get(SETTINGS_ENV)
     if not text:
         raise CalcdxError(f"{SETTINGS_ENV} is not set; start the server with 'calcdx serve'")
-    app = create_app(WebSettings.from_json(text), settle_jobs=False)
+    return _build_worker_app(text)
+
+
+def _build_worker_app(settings_json: str) -> FastAPI:
+    """A worker's app: built from the settings, jobs left to the parent, start-up frozen."""
+    from calcdx.web.app import create_app
+
+    app = create_app(WebSettings.from_json(settings_json), settle_jobs=False)
     freeze_startup_objects()
     return app
 
@@ -118,11 +123,8 @@ def _run_worker(
     """
     import uvicorn
 
-    from calcdx.web.app import create_app
-
     try:
-        app = create_app(WebSettings.from_json(settings_json), settle_jobs=False)
-        freeze_startup_objects()
+        app = _build_worker_app(settings_json)
         sock = _listening_socket(host, port)
     except CalcdxError as exc:
         print(f"error: {multiprocessing.current_process().name}: {exc}", file=sys.stderr)
