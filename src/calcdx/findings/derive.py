@@ -30,15 +30,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from calcdx.analysis import AnalysisResult, ClusterRecord, LesionRecord
 from calcdx.findings.patterns import PatternCall
+from calcdx.measure.context import PERIARTICULAR_MM
 
 __all__ = ["Derived", "LesionGroup", "derive_groups"]
 
 _CONFIDENCE = {"high": 0.9, "moderate": 0.7, "low": 0.4}
 #: Calls below this confidence are shown but not put into the case.
 MIN_CONFIDENCE = 0.5
-#: Bone distance within which a lesion near two or more bones is periarticular, mm
-#: (the rule of :func:`calcdx.measure.context.compartment_guess`).
-PERIARTICULAR_MM = 15.0
 
 
 class Derived(BaseModel):

@@ -33,12 +33,16 @@ from pydantic import BaseModel, ConfigDict
 from scipy import ndimage as ndi
 
 __all__ = [
+    "PERIARTICULAR_MM",
     "ClusterStatistics",
     "LesionContext",
     "cluster_statistics",
     "compartment_guess",
     "surrounding_tissue",
 ]
+
+#: A lesion within this distance of two or more bones is periarticular, mm.
+PERIARTICULAR_MM = 15.0
 
 
 class LesionContext(BaseModel):
@@ -130,7 +134,7 @@ def compartment_guess(
     sd = skin_distance_mm if skin_distance_mm is not None else np.inf
     if origin == "vessel_wall_plaque" or vessel_wall:
         return "artery"
-    if n_bones_nearby >= 2 and bd <= 15.0:
+    if n_bones_nearby >= 2 and bd <= PERIARTICULAR_MM:
         return "periarticular"
     if touches_bone or bd <= 2.0:
         return "juxtacortical"
