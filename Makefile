@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= demo-output
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean system
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,13 +15,20 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test,pdf]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+# Debian packages (PDF report, browser tests, PostgreSQL, dciodvfy): installs the missing ones.
+system:
+	.ci/ensure-debian-packages
+
+demo: system $(STAMP)
 	$(BIN)/python -m calcdx.demo --out $(OUT)
 
-test: $(STAMP)
+test: system $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	# The suite runs against a throwaway PostgreSQL server (.ci/postgres.sh) unless
+	# CALCDX_TEST_POSTGRES_URL already names one.
+	if [ -n "$$CALCDX_TEST_POSTGRES_URL" ]; then $(BIN)/pytest -q; \
+	else .ci/postgres.sh $(BIN)/pytest -q; fi
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
