@@ -9,6 +9,7 @@ from calcdx.case import load_vocabulary
 from calcdx.cli.main import main
 from calcdx.errors import KnowledgeBaseError
 from calcdx.kb import default_kb_path, load_knowledge_base
+from calcdx.kb.schema import SINGLE_VALUED
 
 DATA = Path(__file__).parents[1] / "data"
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "case-format.md"
@@ -127,3 +128,57 @@ def test_kb_list_json_and_show(capsys):
     assert "Phlebolith" in capsys.readouterr().out
     assert main(["kb", "show", "not_an_entity"]) == 2
     assert "calcdx kb list" in capsys.readouterr().err
+
+
+def test_single_valued_sum_above_one_fails_validate(kb_copy, capsys):
+    # synovial sarcoma's region shares: knee 0.30 + thigh 0.14 + ...; making the thigh
+    # "usual" (0.75) pushes the sum to 0.91 - 0.14 + 0.75 = 1.52
+    edit_entity(
+        kb_copy, "synovial_sarcoma", lambda d: d["findings"]["region"].__setitem__("thigh", "usual")
+    )
+    assert main(["kb", "validate", str(kb_copy)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: synovial_sarcoma.yaml: findings.region: ")
+    assert "sum to 1.52, above 1" in err
+    assert err.count("\n") == 1
+
+
+def test_lab_levels_are_one_distribution(kb_copy):
+    edit_entity(
+        kb_copy,
+        "tumoral_calcinosis_hyperphosphataemic",
+        lambda d: d["labs"].__setitem__("phosphate", {"high": "usual", "normal": "often"}),
+    )
+    with pytest.raises(KnowledgeBaseError, match=r"labs\.phosphate: .* sum to 1\.25, above 1"):
+        load_knowledge_base(kb_copy)
+
+
+def test_multi_valued_values_are_independent(kb_copy):
+    # several patterns may each be usual: presence probabilities need not sum to 1
+    edit_entity(
+        kb_copy,
+        "myositis_ossificans",
+        lambda d: d["findings"]["pattern"].update({"zonal_peripheral": "usual", "linear": "usual"}),
+    )
+    assert len(load_knowledge_base(kb_copy)) == len(load_knowledge_base())
+
+
+def test_packaged_single_valued_fields_are_distributions():
+    kb = load_knowledge_base()
+    for entity in kb:
+        for field in SINGLE_VALUED:
+            total = sum(kb.probability(f) for f in getattr(entity.findings, field).values())
+            assert total <= 1 + 1e-6, (entity.id, field, total)
+
+
+def test_listed_shares_reach_the_model_unchanged():
+    from calcdx.reasoning.model import default_model
+
+    model = default_model()
+    column = model.index("synovial_sarcoma")
+    # 17 regions listed (sum 0.91), 9 unlisted at the 0.01 floor: room 0.91, no rescaling
+    assert model.categorical[("region", "knee")][column] == pytest.approx(0.30)
+    total = sum(
+        model.categorical[("region", v)][column] for v in load_vocabulary().values("region")
+    )
+    assert total == pytest.approx(1.0)

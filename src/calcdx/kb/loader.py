@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from calcdx.case.vocabulary import load_vocabulary
 from calcdx.errors import KnowledgeBaseError
-from calcdx.kb.schema import FREQUENCY_WORDS, PRIOR_TIERS, Entity, Figure
+from calcdx.kb.schema import FREQUENCY_WORDS, PRIOR_TIERS, SINGLE_VALUED, Entity, Figure
 
 __all__ = ["KnowledgeBase", "Scale", "default_kb_path", "load_knowledge_base"]
 
@@ -50,6 +50,15 @@ class Background(BaseModel):
 
     multi: dict[str, Any]
     single: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+def _number(frequency: str | Figure | float, scale: Scale) -> float:
+    """A frequency word, published figure or plain share as a probability."""
+    if isinstance(frequency, Figure):
+        return frequency.p
+    if isinstance(frequency, float | int):
+        return float(frequency)
+    return scale.frequency[frequency]
 
 
 @dataclass(frozen=True)
@@ -88,11 +97,9 @@ class KnowledgeBase:
                 "run 'calcdx kb list' to see the ids"
             ) from None
 
-    def probability(self, frequency: str | Figure) -> float:
-        """Turn a frequency word or published figure into a probability."""
-        if isinstance(frequency, Figure):
-            return frequency.p
-        return self.scale.frequency[frequency]
+    def probability(self, frequency: str | Figure | float) -> float:
+        """Turn a frequency word, published figure or plain share into a probability."""
+        return _number(frequency, self.scale)
 
     def background_multi(self, field: str, value: str) -> float:
         """P(`value` present | an entity whose file does not list it), for a multi field."""
@@ -199,6 +206,25 @@ def _check_mimics(entities: Mapping[str, Entity]) -> None:
                 raise KnowledgeBaseError(f"{entity.id}.yaml: mimics[{index}]: names itself")
 
 
+#: Rounding slack allowed on a categorical sum (shares are written with two decimals).
+_SUM_TOLERANCE = 1e-6
+
+
+def _check_distributions(entities: Mapping[str, Entity], scale: Scale) -> None:
+    """Every single-valued field (and each lab) is a categorical distribution: sum <= 1."""
+    for entity in entities.values():
+        listed = [(f"findings.{field}", getattr(entity.findings, field)) for field in SINGLE_VALUED]
+        listed += [(f"labs.{lab}", levels) for lab, levels in entity.labs.items()]
+        for where, values in listed:
+            total = sum(_number(frequency, scale) for frequency in values.values())
+            if total > 1 + _SUM_TOLERANCE:
+                raise KnowledgeBaseError(
+                    f"{entity.id}.yaml: {where}: the listed frequencies sum to {total:.3g}, "
+                    "above 1; a single-valued field is one categorical distribution (each "
+                    "case has one value), so give each value its share of the entity's cases"
+                )
+
+
 def _load(folder: Path) -> KnowledgeBase:
     if not folder.is_dir():
         raise KnowledgeBaseError(f"{folder}: knowledge-base folder not found")
@@ -214,6 +240,7 @@ def _load(folder: Path) -> KnowledgeBase:
         raise KnowledgeBaseError(f"{folder / 'entities'}: no entity files (*.yaml) found")
     entities = {entity.id: entity for entity in map(_load_entity, files)}
     _check_mimics(entities)
+    _check_distributions(entities, scale)
     return KnowledgeBase(entities=entities, scale=scale, background=background, source=str(folder))
 
 

@@ -23,7 +23,7 @@ Example
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -33,6 +33,7 @@ __all__ = [
     "FREQUENCY_WORDS",
     "MECHANISMS",
     "PRIOR_TIERS",
+    "SINGLE_VALUED",
     "Danger",
     "Entity",
     "Figure",
@@ -41,6 +42,7 @@ __all__ = [
     "Prior",
     "Range",
     "Reference",
+    "Share",
 ]
 
 FrequencyWord = Literal["always", "usual", "often", "sometimes", "occasional", "rare", "never"]
@@ -94,28 +96,38 @@ class Figure(BaseModel):
 
 Frequency = FrequencyWord | Figure
 
+#: A share of a single-valued field: a word, a published figure, or a plain number (a
+#: qualitative apportionment of the entity's cases over the field's values, not a figure).
+Share = FrequencyWord | Figure | Annotated[float, Field(ge=0.0, le=1.0)]
+
+#: Single-valued fields of :class:`Findings`: each is a categorical distribution.
+SINGLE_VALUED: tuple[str, ...] = ("region", "location", "organ", "matrix", "extent", "evolution")
+
 
 class Findings(BaseModel):
     """For each case-format field, the values seen with this entity and how often.
 
     Multi-valued fields (``pattern``, ``arrangement``, ``associated``,
-    ``clinical``): each frequency is P(value present | entity). Single-valued
-    fields (``region``, ``location``, ``organ``, ``matrix``, ``extent``,
-    ``evolution``): P(field = value | entity); what the listed values leave is
-    shared over the unlisted ones.
+    ``clinical``): each frequency is an independent P(value present | entity).
+    Single-valued fields (``region``, ``location``, ``organ``, ``matrix``,
+    ``extent``, ``evolution``): a categorical distribution, P(field = value |
+    entity); the listed values sum to at most 1 (checked by the loader, which
+    knows the numbers behind the words) and what they leave is spread over the
+    unlisted values as ``scale.yaml`` states. A single-valued value may also be a
+    plain number in [0, 1]: a qualitative share, not a published figure.
     """
 
     model_config = _ENTRY
 
-    region: dict[str, Frequency] = Field(default_factory=dict)
-    location: dict[str, Frequency] = Field(default_factory=dict)
-    organ: dict[str, Frequency] = Field(default_factory=dict)
-    matrix: dict[str, Frequency] = Field(default_factory=dict)
+    region: dict[str, Share] = Field(default_factory=dict)
+    location: dict[str, Share] = Field(default_factory=dict)
+    organ: dict[str, Share] = Field(default_factory=dict)
+    matrix: dict[str, Share] = Field(default_factory=dict)
     pattern: dict[str, Frequency] = Field(default_factory=dict)
-    extent: dict[str, Frequency] = Field(default_factory=dict)
+    extent: dict[str, Share] = Field(default_factory=dict)
     arrangement: dict[str, Frequency] = Field(default_factory=dict)
     associated: dict[str, Frequency] = Field(default_factory=dict)
-    evolution: dict[str, Frequency] = Field(default_factory=dict)
+    evolution: dict[str, Share] = Field(default_factory=dict)
     clinical: dict[str, Frequency] = Field(default_factory=dict)
 
     @model_validator(mode="after")

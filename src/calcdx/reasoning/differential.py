@@ -164,8 +164,11 @@ def _entity_dicts(ranked: Sequence[RankedEntity]) -> list[dict[str, Any]]:
                 "supports": [f"{evidence[i].label} (x{raw[i]:.1f})" for i in up],
                 "against": [f"{evidence[i].label} (x{raw[i]:.2f})" for i in down],
                 "contributions": [
-                    {"finding": evidence[i].key, "likelihood_ratio": lr[i],
-                     "log10_lr": log10_4[row][i]}
+                    {
+                        "finding": evidence[i].key,
+                        "likelihood_ratio": lr[i],
+                        "log10_lr": log10_4[row][i],
+                    }
                     for i in sorted(up + down, key=lambda i: -size[i])
                 ],
                 "red_flags": list(item.red_flags),

@@ -11,9 +11,10 @@ frequency tables and Kahn-style radiology networks):
   item) is a present/absent finding with P(present | e) from the entity's file
   or, when the file does not list it, from ``background.yaml``;
 * a single-valued field (region, location, organ, matrix, extent, evolution,
-  each lab) is a categorical variable: listed values get their frequency, the
-  probability left over is shared by the unlisted values in proportion to the
-  field's background distribution, with a floor;
+  each lab) is a categorical distribution: listed values keep their frequency
+  (they sum to at most 1), the probability left over is spread explicitly over
+  the unlisted values in proportion to the field's background distribution,
+  with a floor (see :func:`_categorical_column`);
 * age and size are bell curves over the entity's typical range mixed with a broad
   background; sex is P(female | e).
 """
@@ -124,20 +125,28 @@ def _categorical_column(
     values: tuple[str, ...],
     background: dict[str, float],
 ) -> FloatArray:
-    """P(value | entity) over `values` for one entity and one single-valued field."""
+    """P(value | entity) over `values` for one entity and one single-valued field.
+
+    The listed values keep their numbers (the loader has checked that they sum to
+    at most 1). What they leave, ``1 - sum``, is spread over the unlisted values in
+    proportion to the field's background distribution, each unlisted value getting
+    at least ``scale.unlisted_single_value_floor``. Only when those floors need more
+    room than the listed values leave are the listed values scaled down together to
+    make it; only when every value is listed and they sum below 1 is the column
+    normalised.
+    """
     floor = kb.scale.unlisted_single_value_floor
-    probs = np.zeros(len(values))
-    total_listed = sum(listed.values())
-    unlisted = [i for i, v in enumerate(values) if v not in listed]
-    weights = np.array([background.get(values[i], 1.0) for i in unlisted], dtype=float)
-    if weights.sum() > 0:
-        weights /= weights.sum()
-    left = max(0.0, 1.0 - total_listed)
-    for i, value in enumerate(values):
-        if value in listed:
-            probs[i] = listed[value]
-    for w, i in zip(weights, unlisted, strict=True):
-        probs[i] = max(floor, left * w)
+    probs = np.array([listed.get(value, 0.0) for value in values], dtype=float)
+    unlisted = np.array([value not in listed for value in values])
+    if unlisted.any():
+        weights = np.array([background.get(value, 1.0) for value in values])[unlisted]
+        left = max(0.0, 1.0 - float(probs.sum()))
+        spread = np.maximum(floor, left * weights / weights.sum())
+        listed_total = float(probs.sum())
+        room = 1.0 - float(spread.sum())
+        if listed_total > room:
+            probs *= room / listed_total
+        probs[unlisted] = spread
     return np.asarray(probs / probs.sum(), dtype=np.float64)
 
 
