@@ -29,6 +29,16 @@ __all__ = ["KnowledgeBase", "Scale", "default_kb_path", "load_knowledge_base"]
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class CalibrationScale(BaseModel):
+    """``scale.yaml: calibration``: fitted on the development set (see its comment)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    likelihood_exponent: float = Field(default=1.0, gt=0, le=2)
+    leak: float = Field(default=0.0, ge=0, lt=0.5)
+    fitted_on: str | None = None
+
+
 class Scale(BaseModel):
     """Contents of ``scale.yaml``: the one place where words become numbers."""
 
@@ -41,6 +51,7 @@ class Scale(BaseModel):
     age_background_years: tuple[float, float]
     size_background_mm: tuple[float, float]
     red_flag_probability: float = Field(gt=0, lt=1)
+    calibration: CalibrationScale = Field(default_factory=CalibrationScale)
 
 
 class Background(BaseModel):

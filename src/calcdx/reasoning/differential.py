@@ -240,16 +240,17 @@ class Engine:
         return np.stack([item.likelihood for item in evidence])
 
     def posterior(self, likelihood: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Posterior over entities, shape (E,), summing to 1.
+        """Calibrated posterior over entities, shape (E,), summing to 1.
+
+        ``model.calibration`` tempers the naive-Bayes product (an exponent on the
+        likelihoods) and leaks a little probability to every entity.
 
         Parameters
         ----------
         likelihood : (n, E) ndarray
             P(finding | e) of each stated finding (see :meth:`likelihoods`).
         """
-        log_post = self._log_prior + np.log(likelihood).sum(axis=0)
-        post = np.exp(log_post - log_post.max())
-        return np.asarray(post / post.sum())
+        return self.model.calibration.posterior(np.log(likelihood).sum(axis=0), self._log_prior)
 
     def _ratios(self, likelihood: NDArray[np.float64], listed: list[int]) -> NDArray[np.float64]:
         """Likelihood ratio of every finding for every listed entity, shape (n, k)."""

@@ -32,7 +32,7 @@ from calcdx.case.vocabulary import CATEGORICAL_FIELDS, MULTI_FIELDS, load_vocabu
 from calcdx.kb.loader import KnowledgeBase, load_knowledge_base
 from calcdx.kb.schema import Entity, Range
 
-__all__ = ["LAB_PREFIX", "LikelihoodModel", "compile_model", "default_model"]
+__all__ = ["LAB_PREFIX", "Calibration", "LikelihoodModel", "compile_model", "default_model"]
 
 #: Field name used for a lab in finding keys, e.g. ``labs.phosphate``.
 LAB_PREFIX: Final = "labs."
@@ -78,6 +78,26 @@ class RangeTable:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """Exponent on the likelihoods and leak towards the uniform distribution.
+
+    ``p(e) = (1 - leak) softmax(log prior(e) + exponent sum_f log P(f | e)) + leak / E``;
+    ``Calibration()`` is plain naive Bayes. See :mod:`calcdx.reasoning.evaluation`.
+    """
+
+    exponent: float = 1.0
+    leak: float = 0.0
+
+    def posterior(self, log_likelihood: FloatArray, log_prior: FloatArray) -> FloatArray:
+        """Calibrated posteriors, shape (n, E), from summed log-likelihoods (n, E)."""
+        logits = log_prior + self.exponent * log_likelihood
+        logits = logits - logits.max(axis=-1, keepdims=True)
+        post = np.exp(logits)
+        post /= post.sum(axis=-1, keepdims=True)
+        return np.asarray((1.0 - self.leak) * post + self.leak / post.shape[-1])
+
+
+@dataclass(frozen=True)
 class LikelihoodModel:
     """Likelihood tables for every finding the case format can state.
 
@@ -97,6 +117,8 @@ class LikelihoodModel:
         P(female | e).
     age, size : RangeTable
         Age in years and largest dimension in mm.
+    calibration : Calibration
+        Exponent and leak of ``scale.yaml`` (``calibration``).
     """
 
     entity_ids: tuple[str, ...]
@@ -108,6 +130,7 @@ class LikelihoodModel:
     age: RangeTable
     size: RangeTable
     kb: KnowledgeBase
+    calibration: Calibration = Calibration()
 
     @property
     def n_entities(self) -> int:
@@ -250,6 +273,9 @@ def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
         ),
         size=_range_table([e.size_mm for e in entities], share, kb.scale.size_background_mm, True),
         kb=kb,
+        calibration=Calibration(
+            exponent=kb.scale.calibration.likelihood_exponent, leak=kb.scale.calibration.leak
+        ),
     )
 
 
