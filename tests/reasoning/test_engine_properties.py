@@ -60,6 +60,11 @@ def test_probabilities_sum_to_one(raw):
     listed = [r.probability for r in result.ranked]
     assert listed == sorted(listed, reverse=True)
     assert len(listed) >= 10
+    # every entity is ranked, the explained head first, probabilities non-increasing
+    assert sorted(result.ranking) == sorted(default_engine().model.entity_ids)
+    assert list(result.ranking[: len(listed)]) == [r.entity for r in result.ranked]
+    ranked_p = [result.probabilities[e] for e in result.ranking]
+    assert ranked_p == sorted(ranked_p, reverse=True)
 
 
 @settings(max_examples=150, deadline=None)

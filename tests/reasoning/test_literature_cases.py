@@ -56,3 +56,23 @@ def test_batch_equals_one_by_one_across_chunks():
     assert len(batch) == len(cases)
     for case, result in zip(cases, batch, strict=True):
         assert result.to_dict() == engine.diagnose(case).to_dict()
+
+
+def test_json_ranks_every_entity_including_the_mimics():
+    # a plain shoulder tendon deposit: the mimics and the rarest entities fall far below
+    # the floor, yet each keeps a rank and a probability in the output
+    case = parse_case(CASES[0]["case"])
+    doc = default_engine().diagnose(case).to_dict()
+    ranking = [item["entity"] for item in doc["ranking"]]
+    assert sorted(ranking) == sorted(load_knowledge_base().entities)
+    for entity_id in (
+        "foreign_body",
+        "retained_contrast_or_cement",
+        "dracunculiasis",
+        "silicone_filler_granuloma",
+        "heterotopic_mesenteric_ossification",
+    ):
+        assert entity_id in ranking
+    assert ranking[: len(doc["differential"])] == [d["entity"] for d in doc["differential"]]
+    assert sum(item["probability"] for item in doc["ranking"]) == pytest.approx(1.0, abs=1e-5)
+    assert len(doc["differential"]) < len(ranking)  # the explained head stays short

@@ -181,20 +181,52 @@ def _entity_dicts(ranked: Sequence[RankedEntity]) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Differential:
-    """A ranked, explained differential for one case."""
+    """A ranked, explained differential for one case.
+
+    Attributes
+    ----------
+    case_id : str or None
+        The case's id.
+    ranked : tuple of RankedEntity
+        The explained head of the ranking: every entity with probability at least
+        :data:`PROBABILITY_FLOOR`, and at least :data:`MIN_LISTED` of them.
+    next_findings : tuple of NextFinding
+        Unobserved findings that would narrow the differential most.
+    red_flags : tuple of str
+        Red flags raised by dangerous entities that stay likely.
+    probabilities : dict of str to float
+        Every entity's probability (they sum to 1).
+    ranking : tuple of str
+        Every entity id of the knowledge base, most probable first (ties by id).
+    """
 
     case_id: str | None
     ranked: tuple[RankedEntity, ...]
     next_findings: tuple[NextFinding, ...]
     red_flags: tuple[str, ...]
     probabilities: dict[str, float] = field(repr=False)
+    ranking: tuple[str, ...] = field(default=(), repr=False)
+
+    def rank_of(self, entity_id: str) -> int:
+        """Position of `entity_id` in :attr:`ranking` (0 = most probable)."""
+        return self.ranking.index(entity_id)
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec's ``calcdx-differential/1`` object."""
+        """The spec's ``calcdx-differential/1`` object.
+
+        ``differential`` holds the explained head (:attr:`ranked`), as the spec
+        states; ``ranking`` adds every entity of the knowledge base with its
+        probability, most probable first, so that no entity is ever missing.
+        """
+        probabilities = self.probabilities
         return {
             "format": DIFFERENTIAL_FORMAT,
             "case_id": self.case_id,
             "differential": _entity_dicts(self.ranked),
+            "ranking": [
+                {"entity": entity, "probability": round(probabilities[entity], 8)}
+                for entity in self.ranking
+            ],
             "next_findings": [item.to_dict() for item in self.next_findings],
             "red_flags": list(self.red_flags),
             "probability_floor": PROBABILITY_FLOOR,
@@ -339,7 +371,8 @@ class Engine:
         ids, names = self.model.entity_ids, self.model.names
         order = np.argsort(-post, kind="stable")  # entities are in id order: ties rank by id
         cut = max(MIN_LISTED, int(np.count_nonzero(post >= PROBABILITY_FLOOR)))
-        listed: list[int] = order[:cut].tolist()
+        everything: list[int] = order.tolist()
+        listed = everything[:cut]
         probability: list[float] = post.tolist()
         red_flags: list[str] = []
         ranked = []
@@ -378,4 +411,5 @@ class Engine:
             ),
             red_flags=tuple(red_flags),
             probabilities=dict(zip(ids, probability, strict=True)),
+            ranking=tuple(ids[i] for i in everything),
         )
