@@ -118,6 +118,21 @@ class KnowledgeBase:
         word = per_field.get(value, self.background.multi["default"])
         return self.scale.frequency[word]
 
+    def codeable_concept(self, entity_id: str) -> dict[str, Any]:
+        """FHIR CodeableConcept of an entity: its checked standard codes, and its name.
+
+        An entity without a checked code (see ``codes_note``) gets the text alone,
+        never a private code standing in for a standard one.
+        """
+        entity = self[entity_id]
+        concept: dict[str, Any] = {"text": entity.name}
+        if entity.codes:
+            concept["coding"] = [
+                {"system": code.system, "code": code.code, "display": code.display}
+                for code in entity.codes
+            ]
+        return concept
+
     def search(self, text: str) -> list[Entity]:
         """Entities whose id, name or a synonym contains `text` (case-insensitive)."""
         needle = text.casefold().strip()

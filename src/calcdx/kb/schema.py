@@ -34,6 +34,7 @@ __all__ = [
     "MECHANISMS",
     "PRIOR_TIERS",
     "SINGLE_VALUED",
+    "Code",
     "Danger",
     "Entity",
     "Figure",
@@ -221,8 +222,43 @@ class Reference(BaseModel):
         return self
 
 
+#: FHIR ``system`` URIs of the code systems an entity may be coded in.
+CodeSystem = Literal["http://snomed.info/sct", "http://radlex.org"]
+
+
+class Code(BaseModel):
+    """A standard code of the entity, with where it was checked.
+
+    Attributes
+    ----------
+    system : str
+        ``http://snomed.info/sct`` (SNOMED CT concept id) or ``http://radlex.org``
+        (RadLex RID).
+    code : str
+        The concept id (digits) or RID (``RID`` and digits).
+    display : str
+        The concept's term.
+    source : str
+        Address of the page the code was read from.
+    note : str, optional
+        What the source shows (e.g. a listing of several ids).
+    """
+
+    model_config = _ENTRY
+
+    system: CodeSystem
+    code: str = Field(pattern=r"^(\d{6,18}|RID\d+)$")
+    display: str = Field(min_length=3)
+    source: str = Field(pattern=r"^https?://")
+    note: str | None = None
+
+
 class Entity(BaseModel):
-    """One diagnosis of the knowledge base."""
+    """One diagnosis of the knowledge base.
+
+    ``codes`` holds only codes read from a source (``Code.source``); an entity
+    without a checked code says so in ``codes_note`` instead of guessing one.
+    """
 
     model_config = _ENTRY
 
@@ -242,6 +278,8 @@ class Entity(BaseModel):
     next_steps: list[str] = Field(min_length=1)
     references: list[Reference] = Field(min_length=1)
     notes: str | None = None
+    codes: list[Code] = Field(default_factory=list)
+    codes_note: str | None = None
 
     @field_validator("labs")
     @classmethod
@@ -257,6 +295,14 @@ class Entity(BaseModel):
                 if not vocabulary.allows("lab_level", level):
                     raise ValueError(f"labs.{lab}: {level!r} is not low, normal or high")
         return labs
+
+    @model_validator(mode="after")
+    def _coded_or_said_why_not(self) -> Entity:
+        if not self.codes and not self.codes_note:
+            raise ValueError(
+                "codes: give a checked standard code, or codes_note saying why there is none"
+            )
+        return self
 
     @model_validator(mode="after")
     def _sources_resolve(self) -> Entity:

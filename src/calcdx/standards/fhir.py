@@ -139,6 +139,17 @@ def _top(differential: Any) -> str | None:
     return f"{name} (probability {float(probability):.2f})"
 
 
+def conclusion_codes(result_doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The top entity of each differential as a CodeableConcept (knowledge-base codes)."""
+    from calcdx.kb import load_knowledge_base
+
+    kb = load_knowledge_base()
+    tops = [g.get("differential") for g in result_doc.get("groups") or []]
+    tops = tops or [result_doc.get("differential")]
+    ids = [(t.get("differential") or [{}])[0].get("entity") for t in tops if isinstance(t, Mapping)]
+    return [kb.codeable_concept(i) for i in dict.fromkeys(ids) if i in kb.entities]
+
+
 def conclusion_text(result_doc: Mapping[str, Any]) -> str:
     """The DiagnosticReport conclusion: lesion count, volume and top differential per group.
 
@@ -224,6 +235,9 @@ def fhir_bundle(result_doc: Mapping[str, Any]) -> dict[str, Any]:
         "result": [{"reference": e["fullUrl"]} for e in entries],
         "conclusion": conclusion_text(result_doc),
     }
+    coded = conclusion_codes(result_doc)
+    if coded:
+        report["conclusionCode"] = coded
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
