@@ -22,7 +22,7 @@ are the truth; the tables are a view of them):
 Load in one line::
 
     con = calcdx.cohort.connect("DIR")       # DuckDB, one view per table
-    con.sql("SELECT subject, sum(volume_mm3) FROM lesions GROUP BY subject").df()
+    con.execute("SELECT subject, sum(volume_mm3) FROM lesions GROUP BY subject").fetchall()
 """
 
 from __future__ import annotations
