@@ -25,16 +25,22 @@ THUMBNAIL_PX = 256
 
 
 def qc_thumbnail(
-    hu: NDArray[Any], labels: NDArray[Any], path: Path, *, max_px: int = THUMBNAIL_PX
+    hu: NDArray[Any], labels: NDArray[Any], affine: NDArray[np.float64], path: Path, *,
+    max_px: int = THUMBNAIL_PX,
 ) -> Path:
-    """Write a QC picture: the CT's maximum intensity projection with lesions in red.
+    """Write a QC picture: the CT's axial maximum intensity projection with lesions in red.
+
+    Shown as a radiologist reads an axial image: patient's right on the left, anterior at
+    the top, whatever the grid's orientation.
 
     Parameters
     ----------
     hu : (I, J, K) ndarray
-        CT in HU (voxel axes: columns, rows, slices).
+        CT in HU.
     labels : (I, J, K) ndarray
         Lesion label map (0 = background).
+    affine : (4, 4) ndarray
+        Voxel index -> patient mm (RAS).
     path : Path
         PNG file to write.
     max_px : int
@@ -46,10 +52,15 @@ def qc_thumbnail(
     """
     from matplotlib import image as mpl_image
 
-    step = max(1, int(np.ceil(max(hu.shape[0], hu.shape[1]) / max_px)))
-    mip = hu[::step, ::step, :].max(axis=2).astype(np.float32)
-    grey = np.clip((mip + 200.0) / 1200.0, 0.0, 1.0).T  # window -200..1000 HU, rows down
-    lesion = (labels[::step, ::step, :] > 0).any(axis=2).T
+    from calcdx.report._orient import canonical
+
+    grid = canonical(affine, hu.shape)
+    ras_hu, ras_labels = grid.array(hu), grid.array(labels)  # axes: to Right, Anterior, Superior
+    step = max(1, int(np.ceil(max(grid.shape[0], grid.shape[1]) / max_px)))
+    mip = ras_hu[::step, ::step, :].max(axis=2).astype(np.float32)
+    # rows: anterior at the top; columns: patient's right on the left; window -200..1000 HU
+    grey = np.clip((mip + 200.0) / 1200.0, 0.0, 1.0).T[::-1, ::-1]
+    lesion = (ras_labels[::step, ::step, :] > 0).any(axis=2).T[::-1, ::-1]
     rgb = np.repeat(grey[..., None], 3, axis=2)
     rgb[lesion] = (1.0, 0.1, 0.1)
     mpl_image.imsave(path, rgb)
@@ -103,7 +114,8 @@ def analyze_study(
             study["path"], partial, context=study["context"], series_uid=study.get("series_uid"),
             parameters=AnalysisParameters(**parameters), pdf=pdf, **options,
         )
-        qc_thumbnail(outcome.volume.hu, outcome.result.label_map, partial / "qc.png")
+        qc_thumbnail(outcome.volume.hu, outcome.result.label_map, outcome.volume.affine,
+                     partial / "qc.png")
         totals = outcome.result.totals
         marker = base | {
             "status": "done",
