@@ -60,7 +60,8 @@ def qc_thumbnail(
     mip = ras_hu[::step, ::step, :].max(axis=2).astype(np.float32)
     # rows: anterior at the top; columns: patient's right on the left; window -200..1000 HU
     grey = np.clip((mip + 200.0) / 1200.0, 0.0, 1.0).T[::-1, ::-1]
-    lesion = np.asarray(ras_labels[::step, ::step, :] > 0).any(axis=2).T[::-1, ::-1]
+    projected: NDArray[np.bool_] = np.any(np.asarray(ras_labels[::step, ::step, :]) > 0, axis=2)
+    lesion = projected.T[::-1, ::-1]
     rgb = np.repeat(grey[..., None], 3, axis=2)
     rgb[lesion] = (1.0, 0.1, 0.1)
     mpl_image.imsave(path, rgb)
