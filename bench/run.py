@@ -11,11 +11,8 @@ from pathlib import Path
 import numpy as np
 
 MODULES = [
-    "bench.bench_ddx",
-    "bench.bench_ddx_real",
-    "bench.bench_analyze",
-    "bench.bench_patterns",
-    "bench.bench_web",
+    "bench.bench_ddx", "bench.bench_ddx_real", "bench.bench_analyze", "bench.bench_patterns",
+    "bench.bench_web", "bench.bench_cohort",
 ]
 TARGET = Path(__file__).parents[1] / "BENCHMARKS.md"
 
