@@ -27,6 +27,7 @@ def entity(entity_id, tier, findings, **extra):
         "findings": findings,
         "next_steps": ["look again"],
         "references": [REFERENCE],
+        "codes_note": "test entity: no standard code",
         **extra,
     }
 
