@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
@@ -411,5 +412,5 @@ class Engine:
             ),
             red_flags=tuple(red_flags),
             probabilities=dict(zip(ids, probability, strict=True)),
-            ranking=tuple(ids[i] for i in everything),
+            ranking=operator.itemgetter(*everything)(ids),
         )
