@@ -126,6 +126,9 @@ def analyze(
     ] = 130.0,
     min_volume_mm3: Annotated[float, typer.Option(help="Smallest lesion reported, mm^3.")] = 1.5,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write report.pdf.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing output folder whole.")
+    ] = False,
 ) -> None:
     """Find, measure and diagnose every soft-tissue calcification in a CT study."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -154,6 +157,7 @@ def analyze(
             parameters=parameters,
             progress=lambda step, fraction: bar.update(task, description=step, completed=fraction),
             pdf=pdf,
+            overwrite=overwrite,
         )
     print_study(_stdout(), outcome)
 
