@@ -10,7 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-MODULES = ["bench.bench_ddx", "bench.bench_analyze", "bench.bench_patterns", "bench.bench_web"]
+MODULES = [
+    "bench.bench_ddx",
+    "bench.bench_analyze",
+    "bench.bench_patterns",
+    "bench.bench_web",
+    "bench.bench_text",
+]
 TARGET = Path(__file__).parents[1] / "BENCHMARKS.md"
 
 
