@@ -113,7 +113,7 @@ def test_text_box_fills_the_form_and_the_differential_changes(app, tmp_path):
             marked = tab.locator(".from-text")
             assert marked.count() >= 8
             region = tab.locator(".field:has(#f-imaging-region)")
-            assert region.get_attribute("data-from-text") == "thigh"
+            assert region.get_attribute("data-from-text") == "vastus lateralis"
             assert "Read " in tab.inner_text("#text-status")
             top = tab.inner_text("#ranked > li:first-child .head a")
             assert top == "Myositis ossificans (post-traumatic)" and top != first

@@ -117,7 +117,8 @@ class Fact(NamedTuple):
         A case-format path (``imaging.region``, ``clinical``...) or a reader
         category: ``sex``, ``pronoun``, ``lab`` (value a lab name), ``level``
         (value ``low``/``normal``/``high``), ``lab_state`` (value ``lab=level``),
-        ``trauma``, ``time`` (value ``recent``/``remote``), ``count``.
+        ``trauma``, ``time`` (value ``recent``/``remote``), ``pain``, ``pain_time``
+        (value ``acute``/``chronic``).
     value : str
         The value.
     """
@@ -262,6 +263,10 @@ def build_lexicon(raw: Mapping[str, Any], vocabulary: Vocabulary) -> Lexicon:
             _check(vocabulary, "sex", sex, "pronouns")
             _add(table, _strings(phrases, f"pronouns.{sex}"), Fact("pronoun", sex))
         _lab_phrases(table, raw, vocabulary)
+        pain = raw["pain"]
+        _add(table, _strings(pain["terms"], "pain.terms"), Fact("pain", "pain"))
+        for when in ("acute", "chronic"):
+            _add(table, _strings(pain[when], f"pain.{when}"), Fact("pain_time", when))
         trauma = raw["trauma"]
         _add(table, _strings(trauma["terms"], "trauma.terms"), Fact("trauma", "trauma"))
         for when in ("recent", "remote"):
@@ -295,4 +300,8 @@ def load_lexicon() -> Lexicon:
     """
     text = resources.files("calcdx.text").joinpath("data/lexicon.yaml").read_text("utf-8")
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return build_lexicon(yaml.load(text, Loader=loader), load_vocabulary())
+    try:
+        raw = yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        raise KnowledgeBaseError(f"text lexicon: not valid YAML ({exc})") from None
+    return build_lexicon(raw, load_vocabulary())

@@ -67,6 +67,11 @@ _SINGLE: Final = (
     "imaging.evolution",
 )
 
+#: Fields read from where the finding is and how it was seen.
+_PLACES: Final = frozenset(
+    {"imaging.region", "imaging.location", "imaging.organ", "imaging.modality"}
+)
+
 #: Matrix values from most to least specific: "ossified" outranks "calcified".
 _MATRIX_RANK: Final = (
     "foreign_material",
@@ -78,7 +83,7 @@ _MATRIX_RANK: Final = (
 
 #: Fact kinds a negation can apply to (negated places and shapes are not read at all).
 _NEGATABLE: Final = frozenset(
-    {"clinical", "imaging.associated", "trauma", "lab_state", "imaging.pattern"}
+    {"clinical", "imaging.associated", "trauma", "lab_state", "imaging.pattern", "pain"}
 )
 
 _EXAMPLE: Final = (
@@ -449,6 +454,7 @@ class TextReader:
         labels = self._terms.labels
         sexes: list[tuple[int, str, Phrase]] = []
         matrices: list[tuple[str, Phrase]] = []
+        places: list[tuple[int, int, str, str, Phrase]] = []
         for ent in doc.ents:
             draft.covered.append((ent.start, ent.end))
             facts = labels[ent.label_]
@@ -464,7 +470,10 @@ class TextReader:
                 draft.set_aside.append(SetAside(source, "stated as uncertain"))
                 continue
             for fact in facts:
-                self._apply(doc, ent, fact, source, draft, sexes, matrices)
+                self._apply(doc, ent, fact, source, draft, sexes, matrices, places)
+        # where and how it was seen: a mention in a sentence naming the mineral comes first
+        for _, _, path, value, source in sorted(places, key=lambda p: (p[0], p[1])):
+            draft.add(path, value, source)
         if sexes:
             _, sex, source = min(sexes, key=lambda item: (item[0], item[2].start))
             draft.add("patient.sex", sex, source)
@@ -482,6 +491,7 @@ class TextReader:
         draft: _Draft,
         sexes: list[tuple[int, str, Phrase]],
         matrices: list[tuple[str, Phrase]],
+        places: list[tuple[int, int, str, str, Phrase]],
     ) -> None:
         negated = bool(ent._.negex) and fact.kind in _NEGATABLE
         kind, value = fact
@@ -490,8 +500,18 @@ class TextReader:
         elif kind == "pronoun":
             sexes.append((1, value, source))
         elif kind == "trauma":
-            when = _trauma_time(ent, self._terms.labels)
+            when = _nearest(ent, self._terms.labels, "time") or "recent"
             draft.add("clinical_absent" if negated else "clinical", f"trauma_{when}", source)
+        elif kind == "pain":
+            onset = _nearest(ent, self._terms.labels, "pain_time")
+            if negated or onset is None:
+                reason = "pain stated as absent" if negated else "pain without a stated onset"
+                draft.set_aside.append(SetAside(source, reason))
+            else:
+                draft.add("clinical", f"{onset}_pain", source)
+        elif kind in _PLACES:
+            rank = 0 if _in_finding_sentence(ent, self._terms.labels) else 1
+            places.append((rank, source.start, kind, value, source))
         elif kind == "clinical":
             draft.add("clinical_absent" if negated else "clinical", value, source)
         elif kind == "imaging.associated":
@@ -585,15 +605,25 @@ def _read_size(doc: Doc, draft: _Draft) -> None:
         draft.add("imaging.size_mm", round(best[0], 1), best[1])
 
 
-def _trauma_time(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> str:
-    """``recent`` or ``remote`` from the nearest time phrase in the sentence (recent if none)."""
-    times = [
+def _nearest(ent: Span, labels: dict[str, tuple[Fact, ...]], kind: str) -> str | None:
+    """The value of the nearest `kind` phrase in the entity's sentence (None if none)."""
+    found = [
         (abs(other.start - ent.start), fact.value)
         for other in ent.sent.ents
+        if other.start != ent.start
         for fact in labels[other.label_]
-        if fact.kind == "time"
+        if fact.kind == kind
     ]
-    return min(times)[1] if times else "recent"
+    return min(found)[1] if found else None
+
+
+def _in_finding_sentence(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
+    """Whether the entity's sentence names the mineral itself (matrix or pattern)."""
+    return any(
+        fact.kind in {"imaging.matrix", "imaging.pattern"}
+        for other in ent.sent.ents
+        for fact in labels[other.label_]
+    )
 
 
 def _read_labs(doc: Doc, labels: dict[str, tuple[Fact, ...]], draft: _Draft) -> None:
