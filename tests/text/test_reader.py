@@ -183,3 +183,19 @@ def test_normal_form_unifies_spelling_and_number():
     assert normal_form("Oedema") == normal_form("edema")
     assert normal_form("calcifications") == normal_form("calcification")
     assert normal_form("centre") == normal_form("center")
+
+
+def test_a_count_of_lesions_states_the_extent_and_a_count_of_weeks_does_not():
+    assert read_text("Two calcified nodules in the thigh").case.imaging.extent == "few_regional"
+    assert read_text("Calcified thigh nodule two weeks after a fall").case.imaging.extent is None
+    assert read_text("numerous calcifications in the breast").case.imaging.extent == (
+        "multiple_regional"
+    )
+
+
+def test_pain_needs_an_onset_word():
+    assert read_text("sudden pain in the shoulder; calcification").case.clinical == ["acute_pain"]
+    assert read_text("pain for years; hip calcification").case.clinical == ["chronic_pain"]
+    reading = read_text("pain in the hip; calcification")
+    assert reading.case.clinical == []
+    assert [s.reason for s in reading.set_aside] == ["pain without a stated onset"]

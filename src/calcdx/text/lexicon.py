@@ -140,11 +140,17 @@ class Lexicon:
         ``termination``) and the ``uncertain`` and ``family`` trigger lists.
     filler : frozenset of str
         Matching forms of words that state nothing (never reported as not understood).
+    counts : dict of str to list of str
+        Extent value -> count words ("two", "several", "numerous").
+    count_nouns : list of str
+        Lesion nouns a count word must precede to state the extent.
     """
 
     phrases: dict[str, tuple[Fact, ...]]
     context: dict[str, list[str]]
     filler: frozenset[str]
+    counts: dict[str, list[str]]
+    count_nouns: list[str]
 
 
 def _check(vocabulary: Vocabulary, field: str, value: str, where: str) -> None:
@@ -273,6 +279,14 @@ def build_lexicon(raw: Mapping[str, Any], vocabulary: Vocabulary) -> Lexicon:
             _add(table, _strings(trauma[when], f"trauma.{when}"), Fact("time", when))
         context = {key: _strings(value, f"context.{key}") for key, value in raw["context"].items()}
         filler_words = _strings(raw["filler"], "filler")
+        counts = {
+            extent: _strings(raw["counts"][extent], f"counts.{extent}")
+            for extent in raw["counts"]
+            if extent != "nouns"
+        }
+        for extent in counts:
+            _check(vocabulary, "extent", extent, "counts")
+        count_nouns = _strings(raw["counts"]["nouns"], "counts.nouns")
     except (KeyError, TypeError, AttributeError) as exc:
         raise KnowledgeBaseError(f"text lexicon: missing or malformed section ({exc})") from None
     _compose_matrix(table)
@@ -287,6 +301,8 @@ def build_lexicon(raw: Mapping[str, Any], vocabulary: Vocabulary) -> Lexicon:
         phrases={phrase: tuple(sorted(facts)) for phrase, facts in table.items()},
         context=context,
         filler=filler,
+        counts=counts,
+        count_nouns=count_nouns,
     )
 
 

@@ -31,7 +31,7 @@ import spacy
 from negspacy.negation import Negex
 from negspacy.termsets import termset
 from spacy.language import Language
-from spacy.matcher import PhraseMatcher
+from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
@@ -324,6 +324,20 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
     return nlp, terms
 
 
+def _count_matcher(nlp: Language, lexicon: Lexicon) -> Matcher:
+    """Count word, up to three words, lesion noun: the count states the extent."""
+    matcher = Matcher(nlp.vocab)
+    nouns = sorted({normal_form(noun) for noun in lexicon.count_nouns})
+    for extent, words in lexicon.counts.items():
+        pattern: list[dict[str, Any]] = [
+            {"LOWER": {"IN": words}},
+            {"IS_ALPHA": True, "OP": "{0,3}"},
+            {"NORM": {"IN": nouns}},
+        ]
+        matcher.add(extent, [pattern])
+    return matcher
+
+
 @dataclass
 class _Draft:
     """The case being assembled from one document."""
@@ -374,6 +388,7 @@ class TextReader:
     def __init__(self, lexicon: Lexicon | None = None) -> None:
         self.lexicon = lexicon or load_lexicon()
         self._nlp, self._terms = _build_pipeline(self.lexicon)
+        self._counts = _count_matcher(self._nlp, self.lexicon)
 
     def read(self, text: str) -> Reading:
         """Read one description.
@@ -434,6 +449,7 @@ class TextReader:
         _read_age(doc, draft)
         _read_size(doc, draft)
         self._read_entities(doc, draft)
+        self._read_counts(doc, draft)
         values = sorted(draft.values, key=lambda v: (v.source.start, v.field))
         if not any(not v.field.startswith("patient.") for v in values):
             raise TextError(
@@ -528,6 +544,15 @@ class TextReader:
                 draft.add(f"labs.{lab}", level, source)
         elif kind.startswith("imaging."):
             draft.add(kind, value, source)
+
+    def _read_counts(self, doc: Doc, draft: _Draft) -> None:
+        """Extent from a count of lesions ("two calcified nodules"), unless already stated."""
+        for match_id, start, end in self._counts(doc):
+            draft.covered += [(start, start + 1), (end - 1, end)]
+            if any(ent._.family for ent in doc[start:end].ents):
+                continue
+            extent = self._nlp.vocab.strings[match_id]
+            draft.add("imaging.extent", extent, _phrase(doc[start:end]))
 
     def _not_understood(self, doc: Doc, draft: _Draft) -> Iterator[Phrase]:
         covered = [False] * len(doc)
