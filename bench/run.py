@@ -15,6 +15,7 @@ MODULES = [
     "bench.bench_analyze",
     "bench.bench_patterns",
     "bench.bench_web",
+    "bench.bench_cohort",
     "bench.bench_text",
 ]
 TARGET = Path(__file__).parents[1] / "BENCHMARKS.md"

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from calcdx.case.files import CaseRecord, read_cases
+from calcdx.cli import cohort as cohort_commands
 from calcdx.cli.render import print_differential, print_entity, print_study
 from calcdx.errors import CalcdxError
 from calcdx.kb.loader import load_knowledge_base
@@ -38,6 +39,8 @@ app = typer.Typer(
 )
 kb_app = typer.Typer(help="Inspect and validate the knowledge base.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
+app.command()(cohort_commands.cohort)
+app.command()(cohort_commands.compare)
 
 
 def _stdout() -> Console:
