@@ -78,7 +78,7 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
         options: dict[str, object] = {"state_dir": tmp_path / "state"} | overrides
         app = create_app(WebSettings(**options), run_analysis=analysis)  # type: ignore[arg-type]
         apps.append(app)
-        return TestClient(app)
+        return TestClient(app, base_url="http://127.0.0.1:8000")
 
     yield build
     for app in apps:

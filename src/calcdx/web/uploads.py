@@ -130,7 +130,7 @@ class StoredInput:
 
 def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
     name = info.filename
-    if "\x00" in name:
+    if "\x00" in name or "\x00" in info.orig_filename:  # zipfile cuts names at a NUL
         return "has a NUL character in its name"
     posix, windows = PurePosixPath(name), PureWindowsPath(name)
     if posix.is_absolute() or windows.is_absolute() or windows.drive or name.startswith("\\"):
