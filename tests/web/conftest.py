@@ -50,9 +50,15 @@ def fake_analysis(input_path: Path, out_dir: Path, progress: Callable[[str, floa
     return result
 
 
-def nifti_bytes() -> bytes:
+def nifti_bytes(shape: tuple[int, ...] = (4, 4, 4)) -> bytes:
+    """A NIfTI-1 header declaring `shape` (int16), with 64 bytes of data."""
     header = bytearray(352)
     header[0:4] = struct.pack("<i", 348)
+    header[40:56] = struct.pack("<8h", len(shape), *shape, *([1] * (7 - len(shape))))
+    header[70:72] = struct.pack("<h", 4)  # int16
+    header[72:74] = struct.pack("<h", 16)
+    header[76:108] = struct.pack("<8f", *([1.0] * 8))
+    header[108:112] = struct.pack("<f", 352.0)
     header[344:348] = b"n+1\x00"
     return bytes(header) + b"\x00" * 64
 

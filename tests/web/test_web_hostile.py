@@ -8,8 +8,10 @@ import pytest
 
 from calcdx.errors import CalcdxError
 from calcdx.web import WebSettings
+from calcdx.web.settings import DEFAULT_MAX_EXTRACTED_BYTES
+from calcdx.web.uploads import UploadError, extract_dicom_zip
 
-from .conftest import CASE, TOKEN, dicom_bytes
+from .conftest import CASE, TOKEN, dicom_bytes, nifti_bytes, zip_bytes
 
 BAD_INPUTS = Path(__file__).parents[1] / "data" / "bad_inputs"
 ORIGIN = "http://127.0.0.1:8000"
@@ -130,3 +132,87 @@ def test_zip_member_named_with_nul_is_4xx(client):
     response = client.post("/api/studies", files=upload)
     assert response.status_code == 400
     assert "NUL" in response.json()["detail"]
+
+
+def _upload(client, name, data):
+    return client.post("/api/studies", files={"file": (name, data, "application/octet-stream")})
+
+
+def _job_dirs(tmp_path):
+    jobs = tmp_path / "state" / "jobs"
+    return sorted(jobs.iterdir()) if jobs.is_dir() else []
+
+
+def test_nifti_gzip_bomb_is_refused_from_its_header(client, tmp_path):
+    bomb = (BAD_INPUTS / "nifti_bomb_1024cubed.nii.gz").read_bytes()
+    assert len(bomb) < 10_000  # it declares 1024^3 int16 voxels, 2 GiB
+    response = _upload(client, "ct.nii.gz", bomb)
+    assert response.status_code == 413
+    detail = response.json()["detail"]
+    assert "1073741824 voxels" in detail and "(1024, 1024, 1024)" in detail
+    assert _job_dirs(tmp_path) == []  # nothing kept of the refused input
+
+
+def test_nifti_with_empty_dimensions_is_400(client, tmp_path):
+    response = _upload(client, "ct.nii", (BAD_INPUTS / "nifti_empty_dims.nii").read_bytes())
+    assert response.status_code == 400 and "empty image" in response.json()["detail"]
+    assert _job_dirs(tmp_path) == []
+
+
+def test_voxel_limit_is_a_setting(make_app):
+    client = make_app(max_voxels=63)
+    response = _upload(client, "ct.nii", nifti_bytes((4, 4, 4)))
+    assert response.status_code == 413 and "64 voxels" in response.json()["detail"]
+
+
+def _dicom_header(rows: int, columns: int) -> bytes:
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = pydicom.Dataset()
+    dataset.file_meta = meta
+    dataset.Rows, dataset.Columns = rows, columns
+    dataset.Modality = "CT"
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def test_dicom_headers_lying_about_their_size_are_refused(make_app, tmp_path):
+    client = make_app(max_voxels=512 * 512 * 10)
+    members = {f"s{i}.dcm": _dicom_header(512, 512) for i in range(11)}
+    response = _upload(client, "s.zip", zip_bytes(members))
+    assert response.status_code == 413
+    assert "DICOM headers declare 2883584 voxels" in response.json()["detail"]
+    assert _job_dirs(tmp_path) == []
+    ten = {f"s{i}.dcm": _dicom_header(512, 512) for i in range(10)}
+    assert _upload(client, "s.zip", zip_bytes(ten)).status_code == 202
+
+
+def test_huge_zip_member_is_refused_before_extraction(tmp_path):
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for n in range(3):
+            bundle.writestr(f"{n}.dcm", dicom_bytes() + b"\x00" * (2 * 1024**2))
+    with pytest.raises(UploadError, match="member #1 is larger than the limit of 1048576"):
+        extract_dicom_zip(archive, tmp_path / "out", 10 * 1024**2, max_member_bytes=1024**2)
+    assert not (tmp_path / "out").exists()
+
+
+def test_members_that_are_not_dicom_are_skipped_after_their_first_bytes(tmp_path):
+    archive = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("a.dcm", dicom_bytes())
+        bundle.writestr("zeros.dcm", b"\x00" * 128 + b"DICM" + b"\x00" * (4 * 1024**2))
+    assert extract_dicom_zip(archive, tmp_path / "out", 10 * 1024**2) == 1
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["000000.dcm"]
+
+
+def test_default_extraction_limit_is_lower(tmp_path):
+    settings = WebSettings(state_dir=tmp_path)
+    assert settings.extracted_limit == DEFAULT_MAX_EXTRACTED_BYTES == 3 * 1024**3

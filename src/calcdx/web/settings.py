@@ -11,8 +11,11 @@ from typing import Any
 
 from calcdx.errors import CalcdxError
 from calcdx.web.security import MIN_TOKEN_CHARS, loopback_host_names
+from calcdx.web.uploads import DEFAULT_MAX_VOXELS
 
 __all__ = [
+    "DEFAULT_JOB_MEMORY_BYTES",
+    "DEFAULT_JOB_SECONDS",
     "DEFAULT_MAX_EXTRACTED_BYTES",
     "DEFAULT_MAX_UPLOAD_BYTES",
     "WebSettings",
@@ -25,6 +28,10 @@ DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
 #: Largest total size of a zip's contents by default (3 GiB): a 2,000-slice study
 #: of 512 x 512 uncompressed 16-bit slices is 1 GiB.
 DEFAULT_MAX_EXTRACTED_BYTES = 3 * 1024**3
+#: Address-space limit of one analysis process (4 GiB).
+DEFAULT_JOB_MEMORY_BYTES = 4 * 1024**3
+#: Wall-clock limit of one analysis (30 minutes; a whole-body CT takes a few).
+DEFAULT_JOB_SECONDS = 1800.0
 
 
 def default_state_dir() -> Path:
@@ -80,6 +87,12 @@ class WebSettings:
     max_extracted_bytes : int or None
         Largest total size of a zip's contents; None gives
         :data:`DEFAULT_MAX_EXTRACTED_BYTES`.
+    max_voxels : int
+        Most voxels a study's headers may declare (larger studies get 413).
+    job_memory_bytes : int
+        Address-space limit of each analysis process (``RLIMIT_AS``).
+    job_seconds : float
+        Wall-clock limit of each analysis; past it the job is stopped and failed.
     allowed_hosts : tuple of str
         Host names the server answers for besides its loopback names (a
         loopback server answers only for those; see :attr:`host_names`).
@@ -92,6 +105,9 @@ class WebSettings:
     database_url: str | None = None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_extracted_bytes: int | None = None
+    max_voxels: int = DEFAULT_MAX_VOXELS
+    job_memory_bytes: int = DEFAULT_JOB_MEMORY_BYTES
+    job_seconds: float = DEFAULT_JOB_SECONDS
     allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -106,8 +122,10 @@ class WebSettings:
                 f"binding {self.host} accepts connections from other machines; give a token "
                 "(--token or CALCDX_TOKEN) or bind 127.0.0.1"
             )
-        if self.max_upload_bytes <= 0:
-            raise CalcdxError("max_upload_bytes must be positive")
+        if min(self.max_upload_bytes, self.max_voxels, self.job_memory_bytes) <= 0:
+            raise CalcdxError("max_upload_bytes, max_voxels and job_memory_bytes must be positive")
+        if self.job_seconds <= 0:
+            raise CalcdxError("job_seconds must be positive")
 
     def to_json(self) -> str:
         """The settings as JSON, for worker processes (see :meth:`from_json`)."""
