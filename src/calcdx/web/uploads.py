@@ -21,7 +21,7 @@ import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import IO, Final
+from typing import IO, Any, Final
 
 from calcdx.errors import InputError
 
@@ -147,7 +147,7 @@ def check_nifti_voxels(path: Path, max_voxels: int) -> int:
     import nibabel as nib
 
     try:
-        image = nib.load(str(path))
+        image: Any = nib.load(str(path))
         shape = tuple(int(n) for n in image.header.get_data_shape())
     except Exception as exc:  # nibabel raises many kinds on a damaged header
         raise UploadError(f"the NIfTI header cannot be read ({type(exc).__name__})") from None
