@@ -23,6 +23,10 @@ TEXT = (
 )
 
 
+def _client(app):
+    return TestClient(app, base_url="http://127.0.0.1:8000")  # a Host the app accepts
+
+
 @pytest.fixture
 def app(tmp_path):
     application = create_app(WebSettings(state_dir=tmp_path / "state"))
@@ -32,7 +36,7 @@ def app(tmp_path):
 
 
 def test_parse_returns_the_case_and_the_words(app):
-    answer = TestClient(app).post("/api/parse", json={"text": TEXT})
+    answer = _client(app).post("/api/parse", json={"text": TEXT})
     assert answer.status_code == 200
     reading = answer.json()
     assert reading["format"] == "calcdx-reading/1"
@@ -40,7 +44,7 @@ def test_parse_returns_the_case_and_the_words(app):
     assert reading["case"]["imaging"]["associated_absent"] == ["periosteal_reaction"]
     for item in reading["fields"]:
         assert TEXT[item["start"] : item["end"]] == item["words"]
-    ddx = TestClient(app).post("/api/ddx", json=reading["case"]).json()
+    ddx = _client(app).post("/api/ddx", json=reading["case"]).json()
     assert ddx["differential"][0]["entity"] == "myositis_ossificans"
 
 
@@ -54,13 +58,13 @@ def test_parse_returns_the_case_and_the_words(app):
     ],
 )
 def test_parse_refuses_what_it_cannot_read(app, body, status, message):
-    answer = TestClient(app).post("/api/parse", json=body)
+    answer = _client(app).post("/api/parse", json=body)
     assert answer.status_code == status
     assert message in answer.json()["detail"]
 
 
 def test_parse_refuses_a_body_that_is_not_json(app):
-    answer = TestClient(app).post("/api/parse", content=b"thigh calcification")
+    answer = _client(app).post("/api/parse", content=b"thigh calcification")
     assert answer.status_code == 400
 
 
