@@ -19,7 +19,7 @@ from scipy import ndimage as ndi
 from calcdx.findings.patterns import PatternCall, cluster_patterns, lesion_patterns
 from calcdx.lesions.cluster import cluster_lesions, surface_voxels
 from calcdx.lesions.detect import CONNECTIVITY, Detection, LesionVoxels, detect_lesions
-from calcdx.masks.bone import BoneResult
+from calcdx.masks.bone import BoneConfig, BoneResult
 from calcdx.masks.exclusions import ContrastAssessment, MetalObject
 from calcdx.measure.agatston import agatston_rules, agatston_score, mass_score
 from calcdx.measure.context import (
@@ -63,25 +63,13 @@ class AnalysisParameters(BaseModel):
     air_hu: float = -400.0
     table_gap_mm: float = 6.0
     coarse_grid_mm: float = 4.0
-    cortical_hu: float = 400.0
-    bone_min_volume_mm3: float = Field(
-        2000.0, description="skeleton component: least volume at >= cortical_hu (mm^3)")
-    bone_min_area_mm2: float = Field(
-        100.0, description="thin stacks: least in-plane area at >= cortical_hu (mm^2)")
     thin_stack_mm: float = Field(
         20.0, description="stacks thinner than this use areas instead of volumes (mm)")
-    bone_seed_hu: float = 900.0
-    bone_partial_hu: float = Field(600.0, description="partial-volume cortex density (HU)")
-    bone_band_mm: float = Field(1.5, description="half-width of a partial-volume cortex band")
-    bone_close_mm: float = 1.5
-    bone_hull_mm: float = 5.0
-    bone_fringe_mm: float = 2.0
-    bone_body_hu: float = Field(200.0, description="trabecular / thin-cortex bone density (HU)")
-    bone_body_area_mm2: float = Field(
-        150.0, description="least in-plane area of a bone region without dense cortex (mm^2)")
-    bone_max_hole_area_mm2: float = 3000.0
-    bone_max_hole_volume_mm3: float = 60000.0
-    bone_margin_vox: int = 1
+    bone: BoneConfig = Field(
+        default_factory=BoneConfig, description="skeleton mask (calcdx.masks.bone)")
+    noise_k: float = Field(
+        5.0, ge=0, description="a lesion peaks this many noise SDs above soft tissue "
+        "(Rose criterion, calcdx.lesions.noise)")
     metal_hu: float = 2500.0
     metal_margin_mm: float = 2.0
     metal_streak_radius_mm: float = 50.0

@@ -40,8 +40,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
+from calcdx.lesions.noise import noise_sd_hu
 from calcdx.masks.body import BodyMask, compute_body
-from calcdx.masks.bone import BoneResult, classify_bone_components
+from calcdx.masks.bone import BoneResult, bone_mask
 from calcdx.masks.exclusions import (
     ContrastAssessment,
     ContrastRegion,
@@ -136,32 +137,6 @@ def _split(ijk: NDArray[Any], hu: NDArray[Any]) -> list[tuple[NDArray[Any], NDAr
     ]
 
 
-def _reattach(
-    piece: tuple[NDArray[Any], NDArray[Any]], rim_ijk: NDArray[Any], rim_hu: NDArray[Any]
-) -> tuple[NDArray[Any], NDArray[Any]]:
-    """Add the bone-rim voxels 26-adjacent to a residual deposit back to it."""
-    ijk, hu = piece
-    if len(rim_ijk) == 0:
-        return piece
-    lo = ijk.min(axis=0) - 1
-    hi = ijk.max(axis=0) + 1
-    near = np.all((rim_ijk >= lo) & (rim_ijk <= hi), axis=1)
-    if not near.any():
-        return piece
-    grid = np.zeros(tuple(int(v) for v in hi - lo + 1), dtype=np.uint8)
-    local = (ijk - lo).astype(np.intp)
-    grid[local[:, 0], local[:, 1], local[:, 2]] = 1
-    grown = ndi.maximum_filter(grid, size=3)
-    cand = (rim_ijk[near] - lo).astype(np.intp)
-    hit = grown[cand[:, 0], cand[:, 1], cand[:, 2]] > 0
-    if not hit.any():
-        return piece
-    return (
-        np.concatenate([ijk, rim_ijk[near][hit]]),
-        np.concatenate([hu, rim_hu[near][hit]]),
-    )
-
-
 def _size_per_component(
     lab: NDArray[Any], k: NDArray[Any], n: int, n_slices: int,
     spacing: tuple[float, float, float], thin: bool,
@@ -173,35 +148,6 @@ def _size_per_component(
     per_slice = np.bincount(lab * n_slices + k, minlength=(n + 1) * n_slices)
     area = per_slice.reshape(n + 1, n_slices).max(axis=1).astype(np.float64)
     return np.asarray(area * (spacing[0] * spacing[1]), dtype=np.float64)
-
-
-def _is_bone_part(
-    part: tuple[NDArray[Any], NDArray[Any]], bone: BoneResult,
-    spacing: tuple[float, float, float], params: AnalysisParameters,
-) -> bool:
-    """Whether residual mineral of a skeleton component is bone rather than a deposit.
-
-    It is bone when most of it lies inside the bones' outline (trabecular bone
-    behind a gap in the cortex), or when it is a partial-volume fringe: less
-    dense than partial-volume cortex and everywhere within ``bone_fringe_mm``
-    of bone.
-    """
-    ijk, hu = part
-    if np.mean(bone.in_hull(ijk)) >= 0.5:
-        return True
-    if float(hu.max()) >= params.bone_partial_hu:
-        return False
-    reach = np.ceil(params.bone_fringe_mm / np.asarray(spacing)).astype(np.intp) + 1
-    lo = ijk.min(axis=0) - reach
-    hi = ijk.max(axis=0) + reach + 1
-    grid = np.stack(np.meshgrid(*(np.arange(a, b) for a, b in zip(lo, hi, strict=True)),
-                                indexing="ij"), axis=-1).reshape(-1, 3)
-    near_bone = bone.in_bone(grid).reshape(tuple(int(v) for v in hi - lo))
-    if not near_bone.any():
-        return False
-    dist = ndi.distance_transform_edt(~near_bone, sampling=spacing)
-    local = (ijk - lo).astype(np.intp)
-    return bool(dist[local[:, 0], local[:, 1], local[:, 2]].max() <= params.bone_fringe_mm)
 
 
 def _in_enhancing_tissue(
@@ -307,51 +253,24 @@ def detect_lesions(
 
     report("skeleton", 0.35)
     thin = shape[2] * spacing[2] < params.thin_stack_mm
-    dense = hu_v >= params.cortical_hu
-    dense_size = _size_per_component(lab_v[dense], ijk[dense, 2], n, shape[2], spacing, thin)
-    # The cortical core: at least a few voxels at cortex density.
-    seed_count = np.bincount(lab_v[hu_v >= params.bone_seed_hu], minlength=n + 1)
-    min_size = params.bone_min_area_mm2 if thin else params.bone_min_volume_mm3
-    chosen = (dense_size >= min_size) & (seed_count * vv >= min(4.0 * vv, min_size)) & in_body
-    chosen[0] = False
     order: NDArray[Any] = np.argsort(lab_v, kind="stable")
     bounds = np.cumsum(counts)  # voxels of component c: order[bounds[c-1]:bounds[c]]
-    boxes: list[tuple[slice, slice, slice] | None] = [None] * n
-    for c in np.flatnonzero(chosen):
-        sel = ijk[order[bounds[c - 1] : bounds[c]]]
-        lo, hi = sel.min(axis=0), sel.max(axis=0) + 1
-        boxes[c - 1] = (slice(int(lo[0]), int(hi[0])), slice(int(lo[1]), int(hi[1])),
-                        slice(int(lo[2]), int(hi[2])))
-    bone = classify_bone_components(
-        hu, labels, chosen=chosen, boxes=boxes, spacing_mm=spacing,
-        seed_hu=params.bone_seed_hu, partial_hu=params.bone_partial_hu,
-        band_mm=params.bone_band_mm, close_mm=params.bone_close_mm, hull_mm=params.bone_hull_mm,
-        body_hu=params.bone_body_hu, body_area_mm2=params.bone_body_area_mm2,
-        max_hole_area_mm2=params.bone_max_hole_area_mm2,
-        max_hole_volume_mm3=params.bone_max_hole_volume_mm3,
-        margin_vox=params.bone_margin_vox,
-    )
-    del labels
+    # Skeleton from the mineral inside the body only (the table is never bone).
+    body_labels = labels
+    if not in_body[1:].all():
+        keep_lab = np.where(in_body, np.arange(n + 1), 0).astype(labels.dtype)
+        body_labels = keep_lab[labels]
+    bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels)
+    del labels, body_labels
     is_bone_comp = np.zeros(n + 1, dtype=bool)
     is_bone_comp[list(bone.component_ids)] = True
-    # Residual mineral of skeleton components: bone behind the cortex or its
-    # partial-volume fringe, or a deposit on the bone.
+    in_excl_v = bone.in_exclusion(ijk)
+    deposit_v = bone.in_deposit(ijk) & is_bone_comp[lab_v]
+    in_excl_v &= ~deposit_v
     residual: list[tuple[NDArray[Any], NDArray[Any]]] = []
-    extra_v = np.zeros(len(ijk), dtype=bool)
-    in_excl_v = np.zeros(len(ijk), dtype=bool)
-    if bone.component_ids:
-        in_excl_v = bone.in_exclusion(ijk)
-        for comp in bone.component_ids:
-            whole = order[bounds[comp - 1] : bounds[comp]]
-            sel = whole[~in_excl_v[whole] & ~drop_v[whole]]
-            for p_ijk, p_idx in _split(ijk[sel], sel):
-                if _is_bone_part((p_ijk, hu_v[p_idx]), bone, spacing, params):
-                    extra_v[p_idx] = True
-                else:
-                    residual.append((p_ijk, hu_v[p_idx]))
-        if extra_v.any():
-            bone = bone.with_bone(ijk[extra_v], vv)
-            in_excl_v |= extra_v
+    if deposit_v.any():
+        residual = [(p_ijk, hu_v[p_idx]) for p_ijk, p_idx in
+                    _split(ijk[deposit_v & ~drop_v], np.flatnonzero(deposit_v & ~drop_v))]
     in_bone_v = bone.in_bone(ijk)
     frac_in_bone = np.bincount(lab_v, weights=in_bone_v, minlength=n + 1) / np.maximum(counts, 1)
     inside_bone_comp = (frac_in_bone >= 0.5) & ~is_bone_comp
@@ -406,14 +325,19 @@ def detect_lesions(
             n_parenchyma += 1
         else:
             pieces.append((ijk[sel], hu_v[sel], "soft_tissue"))
-    if residual:
-        rim_v = in_excl_v & ~in_bone_v & ~drop_v & is_bone_comp[lab_v]
-        for part in residual:
-            p_ijk, p_hu = _reattach(part, ijk[rim_v], hu_v[rim_v])
-            pieces.append((p_ijk, p_hu, "bone_adjacent"))
+    for part in residual:
+        pieces.append((part[0], part[1], "bone_adjacent"))
     summary["enhancing_parenchyma_components"] = float(n_parenchyma)
     min_vox = params.min_volume_mm3 / vv
     pieces = [p for p in pieces if len(p[0]) >= min_vox - 1e-9]
+    sigma = noise_sd_hu(hu)
+    min_peak = params.threshold_hu
+    if sigma is not None:
+        min_peak = max(min_peak, sigma.tissue_hu + params.noise_k * sigma.sd_hu)
+    n_before = len(pieces)
+    pieces = [p for p in pieces if float(p[1].max()) >= min_peak]
+    summary["noise_sd_hu"] = float(sigma.sd_hu) if sigma is not None else float("nan")
+    summary["noise_rejected_components"] = float(n_before - len(pieces))
     pieces.sort(key=lambda p: (-len(p[0]), *(int(v) for v in p[0].min(axis=0))))
 
     dtype: type[np.unsignedinteger[Any]] = (

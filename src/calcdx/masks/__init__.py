@@ -1,7 +1,7 @@
 """What is not a soft-tissue calcification: body, skeleton, metal and contrast masks."""
 
 from calcdx.masks.body import BodyMask, body_mask, compute_body
-from calcdx.masks.bone import BoneResult, classify_bone_components, fill_holes_2d_3d
+from calcdx.masks.bone import BoneConfig, BoneResult, bone_mask, fill_holes_2d_3d
 from calcdx.masks.exclusions import (
     ComponentDensity,
     ContrastAssessment,
@@ -16,6 +16,7 @@ from calcdx.masks.grid import CoarseGrid, coarse_grid
 
 __all__ = [
     "BodyMask",
+    "BoneConfig",
     "BoneResult",
     "CoarseGrid",
     "ComponentDensity",
@@ -25,7 +26,7 @@ __all__ = [
     "MetalResult",
     "assess_contrast",
     "body_mask",
-    "classify_bone_components",
+    "bone_mask",
     "coarse_grid",
     "compute_body",
     "density_summary",

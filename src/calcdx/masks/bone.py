@@ -1,42 +1,44 @@
-"""Skeleton mask: cortex and marrow filled, so trabecular bone is never reported.
+"""Skeleton mask: the mineral of large components, cortex sealed and marrow filled.
+
+:func:`bone_mask` is a stage function in the scikit-image manner: an HU array and
+its voxel size in, a typed :class:`BoneResult` out, every threshold in a small
+validated :class:`BoneConfig` whose fields state their basis. It uses no
+absolute cortical seed: at 3 mm voxels a vertebra's thin cortex rarely reaches
+900 HU and its marrow often stays under 130 HU, so the skeleton is what is
+*large* at the mineral threshold, then sealed and filled.
 
 Method
 ------
-The candidate mineral (HU >= threshold) is labelled once (26-connected, see
-:mod:`calcdx.lesions.detect`). A candidate component is *skeleton* when it holds
-a cortical core (voxels at or above ``seed_hu``, default 900 HU) and enough
-dense bone (HU >= ``cortical_hu``, 400 HU): at least ``bone_min_volume_mm3``
-(2000 mm^3), or in a thin stack (a single slice or a few, under
-``thin_stack_mm``) at least ``bone_min_area_mm2`` (100 mm^2) in its largest
-slice, since volumes mean little there.
+1. Mineral: HU >= ``mineral_hu`` (130 HU), inside `body` when given, outside
+   `exclude` (e.g. enhancing lumens) when given.
+2. Skeleton components: 26-connected mineral components (``cc3d``) holding at
+   least ``min_volume_mm3`` of mineral (soft-tissue deposits are smaller),
+   except smooth regions in the iodine range (enhanced lumens and organs):
+   median in ``iodine_hu``, robust SD at most ``smooth_max_sd_hu`` and no dense
+   tail (99th percentile under median + ``dense_tail_hu``) that are thick
+   (in-plane radius of ``lumen_min_radius_mm``, wider than a rib).
+3. Sealing and filling: an in-plane closing of ``close_mm`` bridges cortex that
+   partial volume brings under 130 HU; holes are then filled slice by slice in
+   the axial, coronal and sagittal planes (a marrow cavity open in one plane is
+   closed in another), up to ``max_hole_area_mm2`` per plane, and in 3-D up to
+   ``max_hole_volume_mm3``: marrow is filled, the cranial cavity, the thorax and
+   the pelvic ring are not.
+4. Deposits on bone: the *core* is the filled bone opened in-plane by a square
+   of half-width ``core_mm``; bone is the core grown back by one voxel inside the
+   filled mask, plus every remaining part of at least ``min_volume_mm3`` (a thin
+   plate of bone, a rib). A remaining part smaller than that (a deposit lying
+   on the cortex and less than ``2 core_mm`` wide) is kept apart: its mineral
+   voxels are returned in :attr:`BoneResult.deposits`, never taken for bone.
+   This needs a core of at least two voxels' half-width: on coarser grids
+   (in-plane voxels over ``core_mm / 2``, e.g. 3 mm) every part is bone.
 
-Inside the skeleton components' box the bone is built from a *core*:
+Every size is in mm or mm^3 and turned into voxels for the grid at hand, so
+the rules hold from 0.5 to 3 mm voxels.
 
-1. cortex, voxels >= ``seed_hu``;
-2. partial-volume cortex: voxels >= ``partial_hu`` (600 HU) in bands at least
-   ``2 band_mm`` wide in-plane (an in-plane opening) that reach the cortex. The
-   obliquely cut skull of a thick slice reads 600-900 HU over several mm; a
-   deposit's thin dense rim is narrower and is not taken;
-3. bone bodies: the component at or above ``body_hu`` (200 HU), holes filled per
-   slice, opened like the bands, outside the closed cortex, whose largest slice
-   holds ``body_area_mm2`` (150 mm^2): a vertebral body whose thin cortex never
-   reaches 900 HU. A smaller region (a deposit on the bone) is not taken.
-
-The core is closed in-plane (``close_mm``) and its holes are filled per slice
-and in 3-D, up to ``max_hole_area_mm2`` / ``max_hole_volume_mm3`` so that the
-cranial cavity or the pelvic ring is never filled: that is the bone. Its
-outline (``hull``) is the core closed over ``hull_mm`` (5 mm) and hole-filled.
-Candidate voxels of a skeleton component outside the bone dilated by
-``margin_vox`` voxels form residual parts (26-connected); a part is bone when
-most of it lies inside the outline, or when it is a partial-volume fringe (peak
-below ``partial_hu`` and everywhere within ``bone_fringe_mm`` of bone); any other
-part is a *deposit touching bone*, found and kept apart from it.
-
-Stated limits: a deposit on bone as dense as partial-volume cortex and wider than
-``2 band_mm`` in-plane, or a low-density one larger than ``body_area_mm2`` in a
-slice, is taken as bone; in thin stacks small bones (ribs cut across) may not
-reach ``bone_min_area_mm2`` and are then reported; lower the parameters for hand
-and foot studies.
+Stated limits: a soft-tissue deposit larger than ``min_volume_mm3`` that
+touches no bone is taken as bone (a very large calcified mass); an enhancing
+lumen that touches bone joins it unless passed in `exclude`; a deposit on
+bone wider than ``2 core_mm`` in every in-plane direction is taken as bone.
 """
 
 from __future__ import annotations
@@ -47,9 +49,12 @@ from typing import Any
 import cc3d
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
 
-__all__ = ["BoneResult", "classify_bone_components", "fill_holes_2d_3d"]
+from calcdx.errors import InputError
+
+__all__ = ["BoneConfig", "BoneResult", "bone_mask", "fill_holes_2d_3d", "fill_holes_planes"]
 
 _SLICE_STRUCT = np.zeros((3, 3, 3), dtype=bool)
 _SLICE_STRUCT[:, :, 1] = ndi.generate_binary_structure(2, 1)
@@ -61,6 +66,7 @@ def fill_holes_2d_3d(
     max_hole_area_vox: int | None = None,
     max_hole_volume_vox: int | None = None,
     three_d: bool = True,
+    two_d: bool = True,
 ) -> NDArray[np.bool_]:
     """Fill holes per slice (axis 2, 4-connected background) and then in 3-D.
 
@@ -75,6 +81,8 @@ def fill_holes_2d_3d(
         The same limit, in voxels, for holes closed only in 3-D.
     three_d : bool
         Also fill holes closed only in 3-D (False: per slice only).
+    two_d : bool
+        Fill per slice first (False: in 3-D only).
 
     Returns
     -------
@@ -83,6 +91,8 @@ def fill_holes_2d_3d(
         (within its slice, then in 3-D with 6-connectivity), and not larger than
         the limits, set to True.
     """
+    if not two_d:
+        return _fill_3d(mask, max_hole_volume_vox)
     # Per slice: 4-connected background regions that do not touch the slice's edge.
     bg_labels, n_bg = ndi.label(~mask, structure=_SLICE_STRUCT)
     edge = np.unique(
@@ -98,8 +108,15 @@ def fill_holes_2d_3d(
         hole &= np.bincount(bg_labels.ravel(), minlength=n_bg + 1) <= max_hole_area_vox
     filled: NDArray[np.bool_] = np.asarray(hole[bg_labels] | mask, dtype=bool)
     del bg_labels
+    if not three_d:
+        return filled
+    return _fill_3d(filled, max_hole_volume_vox)
+
+
+def _fill_3d(filled: NDArray[np.bool_], max_hole_volume_vox: int | None) -> NDArray[np.bool_]:
+    """Fill 6-connected background regions that do not reach the array border."""
     background = ~filled
-    if not three_d or not background.any():
+    if not background.any():
         return filled
     labels, n = cc3d.connected_components(background, connectivity=6, return_N=True)
     border = np.unique(
@@ -119,50 +136,137 @@ def fill_holes_2d_3d(
     return np.asarray(filled | hole3[labels], dtype=bool)
 
 
-def _disk_filter(mask: NDArray[np.bool_], radius_vox: tuple[int, int], op: str
-                 ) -> NDArray[np.bool_]:
-    """In-plane dilation (``op="max"``) or erosion (``"min"``) by a square of the given radii."""
-    size = (2 * radius_vox[0] + 1, 2 * radius_vox[1] + 1, 1)
-    if size == (1, 1, 1):
-        return mask
-    u8 = mask.view(np.uint8)
-    out = ndi.maximum_filter(u8, size=size) if op == "max" else ndi.minimum_filter(u8, size=size)
-    return np.asarray(out > 0, dtype=bool)
+def fill_holes_planes(
+    mask: NDArray[np.bool_],
+    spacing_mm: tuple[float, float, float],
+    *,
+    max_hole_area_mm2: float,
+    axes: tuple[int, ...] = (2, 0, 1),
+) -> NDArray[np.bool_]:
+    """Fill holes slice by slice in several planes, each hole up to an area.
+
+    Parameters
+    ----------
+    mask : (I, J, K) ndarray of bool
+    spacing_mm : tuple of float
+        Voxel size (mm) along I, J, K.
+    max_hole_area_mm2 : float
+        Largest hole filled, as its area in the plane that encloses it (mm^2).
+    axes : tuple of int
+        Normal axis of each family of planes, in order (2: axial slices of a
+        stack whose axis 2 is the slice axis).
+
+    Returns
+    -------
+    (I, J, K) ndarray of bool
+        `mask` with every in-plane hole up to `max_hole_area_mm2` set.
+    """
+    out = mask
+    for axis in axes:
+        in_plane = [s for i, s in enumerate(spacing_mm) if i != axis]
+        moved = np.ascontiguousarray(np.moveaxis(out, axis, 2))
+        area_vox = int(max_hole_area_mm2 / (in_plane[0] * in_plane[1]))
+        filled = fill_holes_2d_3d(moved, max_hole_area_vox=area_vox, three_d=False)
+        out = np.ascontiguousarray(np.moveaxis(filled, 2, axis))
+    return out
 
 
-def _closing(mask: NDArray[np.bool_], radius_vox: tuple[int, int]) -> NDArray[np.bool_]:
-    """In-plane closing (the array edge is reflected)."""
-    return _disk_filter(_disk_filter(mask, radius_vox, "max"), radius_vox, "min") | mask
+class BoneConfig(BaseModel):
+    """Thresholds and sizes of :func:`bone_mask` (HU, mm, mm^2, mm^3), each with its basis."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-def _opening(mask: NDArray[np.bool_], radius_vox: tuple[int, int]) -> NDArray[np.bool_]:
-    """In-plane opening: keeps parts at least ``2 r + 1`` voxels wide in both directions."""
-    return _disk_filter(_disk_filter(mask, radius_vox, "min"), radius_vox, "max") & mask
+    mineral_hu: float = Field(
+        130.0,
+        description="mineral threshold, inclusive. Published: the calcium threshold of "
+        "Agatston et al., J Am Coll Cardiol 1990;15:827-832, also the usual CT bone threshold",
+    )
+    min_volume_mm3: float = Field(
+        1000.0, gt=0,
+        description="least mineral of a skeleton component, and least size of a thin bone "
+        "part kept as bone. Heuristic: a rib's mineral cross-section is about 50 mm^2 "
+        "(about 12 x 6 mm, half of it over 130 HU at 3 mm voxels), so 20 mm of rib holds "
+        "about 1000 mm^3; focal soft-tissue deposits are far smaller",
+    )
+    close_mm: float = Field(
+        3.0, ge=0,
+        description="in-plane closing radius that seals the cortex before filling. "
+        "Heuristic: vertebral cortex is well under 1 mm thick, so at 3 mm voxels it falls "
+        "under 130 HU over gaps of about one voxel",
+    )
+    max_hole_area_mm2: float = Field(
+        3000.0, gt=0,
+        description="largest in-plane hole filled as marrow. Heuristic from adult anatomy: "
+        "a lumbar vertebral body or a femoral head (about 50 mm across) spans under "
+        "2000 mm^2; the cranial cavity, thorax and pelvic ring span far more and stay open",
+    )
+    max_hole_volume_mm3: float = Field(
+        60000.0, gt=0,
+        description="largest hole closed only in 3-D that is filled. Heuristic: a femoral "
+        "head (about 65 cm^3) is the largest marrow cavity; the cranial cavity (over "
+        "1000 cm^3) stays open",
+    )
+    core_mm: float = Field(
+        3.0, gt=0,
+        description="half-width of the in-plane square that opens the bone core. "
+        "Heuristic: deposits on the cortex narrower than twice this are kept apart; "
+        "vertebral bodies, pelvis and long bones are much wider",
+    )
+    deposit_max_mm: float = Field(
+        12.0, gt=0,
+        description="largest in-plane extent of a part kept apart as a deposit on bone. "
+        "Heuristic: "
+        "a focal deposit on the cortex is compact, while a thin bony process or a rib cut "
+        "off the core is longer than this",
+    )
+    iodine_hu: tuple[float, float] = Field(
+        (150.0, 450.0),
+        description="median HU range of iodine-enhanced blood and organs. Heuristic, the "
+        "range of calcdx.masks.exclusions' contrast rule (arterial lumens about 250-450 HU, "
+        "portal venous 150-200 HU)",
+    )
+    smooth_max_sd_hu: float = Field(
+        60.0, gt=0,
+        description="a large component in the iodine range whose robust SD (IQR / 1.349) is "
+        "at most this is an enhanced lumen or organ, not bone (heuristic, as in "
+        "calcdx.masks.exclusions)",
+    )
+    dense_tail_hu: float = Field(
+        150.0, gt=0,
+        description="...unless its 99th percentile reaches median + this: bone always holds "
+        "cortex much denser than its trabecular bulk (heuristic; the plaque margin of "
+        "calcdx.masks.exclusions)",
+    )
+    lumen_min_radius_mm: float = Field(
+        6.0, gt=0,
+        description="...and only when it is thick: some voxel at least this far in-plane "
+        "from its outside. Heuristic from anatomy: a rib is at most about 10 mm thick "
+        "(half-thickness 5 mm), while the aorta (about 25 mm), heart chambers and the "
+        "portal vein (about 12 mm) are wider",
+    )
 
 
 @dataclass(frozen=True)
 class BoneResult:
-    """The skeleton found among candidate components.
+    """The skeleton on a crop of the grid.
 
     Attributes
     ----------
     component_ids : tuple of int
-        Candidate component labels classified as skeleton.
+        Labels, in `mineral_labels`, of the components taken as skeleton.
     offset : tuple of int
         Full-grid index of ``filled[0, 0, 0]``.
-    filled : ndarray of bool
-        Bone (cortex with marrow filled) inside the crop starting at `offset`.
-    exclusion : ndarray of bool
-        `filled` dilated by the partial-volume margin (same crop).
-    bone_labels : ndarray of uint32
+    filled : (A, B, C) ndarray of bool
+        Bone (cortex with marrow filled) on the crop starting at `offset`.
+    exclusion : (A, B, C) ndarray of bool
+        `filled` dilated by one voxel (its partial-volume rim), same crop.
+    bone_labels : (A, B, C) ndarray of uint32
         Separate bones (6-connected components of `filled`), same crop.
+    deposits : (A, B, C) ndarray of bool
+        Mineral of skeleton components that is *not* bone: deposits lying on
+        the cortex, kept apart (same crop).
     volume_mm3 : float
         Volume of `filled` in mm^3.
-    hull : ndarray of bool
-        The bones' outline: the cortical core closed in-plane over
-        ``hull_mm`` and hole-filled (same crop). Residual mineral mostly inside
-        it is bone (trabecular bone behind a gap in the cortex); a deposit on
-        the bone lies mostly outside it.
     """
 
     component_ids: tuple[int, ...]
@@ -170,247 +274,225 @@ class BoneResult:
     filled: NDArray[np.bool_]
     exclusion: NDArray[np.bool_]
     bone_labels: NDArray[np.uint32]
+    deposits: NDArray[np.bool_]
     volume_mm3: float
-    hull: NDArray[np.bool_]
-
-    def _local(self, ijk: NDArray[np.integer[Any]]) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
-        local = np.asarray(ijk, dtype=np.intp) - np.asarray(self.offset, dtype=np.intp)
-        inside = np.all((local >= 0) & (local < np.asarray(self.filled.shape)), axis=1)
-        return local, inside
 
     def _lookup(self, array: NDArray[Any], ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
         out = np.zeros(len(ijk), dtype=bool)
         if array.size == 0 or len(ijk) == 0:
             return out
-        local, inside = self._local(ijk)
+        local = np.asarray(ijk, dtype=np.intp) - np.asarray(self.offset, dtype=np.intp)
+        inside = np.all((local >= 0) & (local < np.asarray(array.shape)), axis=1)
         li = local[inside]
         out[inside] = array[li[:, 0], li[:, 1], li[:, 2]]
         return out
 
     def in_bone(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
-        """Whether full-grid voxels lie in bone (cortex or marrow).
-
-        Parameters
-        ----------
-        ijk : (N, 3) ndarray of int
-
-        Returns
-        -------
-        (N,) ndarray of bool
-        """
+        """Whether full-grid voxels ``ijk`` ((N, 3) int) lie in bone; (N,) bool."""
         return self._lookup(self.filled, ijk)
 
-    def in_hull(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
-        """Whether full-grid voxels lie inside the bones' outline (see `hull`).
-
-        Parameters
-        ----------
-        ijk : (N, 3) ndarray of int
-
-        Returns
-        -------
-        (N,) ndarray of bool
-        """
-        return self._lookup(self.hull, ijk)
-
-    def with_bone(self, ijk: NDArray[np.integer[Any]], voxel_volume_mm3: float) -> BoneResult:
-        """A copy with more full-grid voxels marked as bone (and in the exclusion).
-
-        Parameters
-        ----------
-        ijk : (N, 3) ndarray of int
-            Voxels taken for bone (inside the crop).
-        voxel_volume_mm3 : float
-            Volume of one voxel.
-
-        Returns
-        -------
-        BoneResult
-        """
-        if len(ijk) == 0 or self.filled.size == 0:
-            return self
-        local, inside = self._local(ijk)
-        li = local[inside]
-        filled = self.filled.copy()
-        exclusion = self.exclusion.copy()
-        filled[li[:, 0], li[:, 1], li[:, 2]] = True
-        exclusion[li[:, 0], li[:, 1], li[:, 2]] = True
-        bone_labels = cc3d.connected_components(filled, connectivity=6).astype(np.uint32)
-        return BoneResult(
-            component_ids=self.component_ids, offset=self.offset, filled=filled,
-            exclusion=exclusion, bone_labels=bone_labels,
-            volume_mm3=float(np.count_nonzero(filled)) * voxel_volume_mm3, hull=self.hull,
-        )
-
     def in_exclusion(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
-        """Whether full-grid voxels lie in bone or its partial-volume rim.
-
-        Parameters
-        ----------
-        ijk : (N, 3) ndarray of int
-
-        Returns
-        -------
-        (N,) ndarray of bool
-        """
+        """Whether full-grid voxels ``ijk`` ((N, 3) int) lie in bone or its rim; (N,) bool."""
         return self._lookup(self.exclusion, ijk)
 
+    def in_deposit(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
+        """Whether full-grid voxels ``ijk`` ((N, 3) int) are deposits on bone; (N,) bool."""
+        return self._lookup(self.deposits, ijk)
 
-def classify_bone_components(
-    hu: NDArray[Any],
-    labels: NDArray[np.integer[Any]],
-    *,
-    chosen: NDArray[np.bool_],
-    boxes: list[tuple[slice, slice, slice] | None],
-    spacing_mm: tuple[float, float, float],
-    seed_hu: float = 900.0,
-    partial_hu: float = 600.0,
-    band_mm: float = 1.5,
-    close_mm: float = 1.5,
-    hull_mm: float = 5.0,
-    body_hu: float = 200.0,
-    body_area_mm2: float = 150.0,
-    max_hole_area_mm2: float = 3000.0,
-    max_hole_volume_mm3: float = 60000.0,
-    margin_vox: int = 1,
-) -> BoneResult:
-    """Build the filled bone mask around the skeleton components.
+    def full(self, shape: tuple[int, int, int]) -> NDArray[np.bool_]:
+        """`filled` placed on a full grid of `shape`; (I, J, K) bool."""
+        out = np.zeros(shape, dtype=bool)
+        if self.filled.size:
+            box = tuple(slice(o, o + s) for o, s in zip(self.offset, self.filled.shape,
+                                                         strict=True))
+            out[box] = self.filled
+        return out
 
-    Parameters
-    ----------
-    hu : (I, J, K) ndarray
-        CT in HU.
-    labels : (I, J, K) ndarray of int
-        Candidate components (0 = background).
-    chosen : (N + 1,) ndarray of bool
-        Which components are skeleton (see :mod:`calcdx.lesions.detect`).
-    boxes : list of (slice, slice, slice) or None
-        Per component ``1..N``, its bounding box (needed for the chosen ones).
-    spacing_mm : tuple of float
-        Voxel size in mm.
-    seed_hu : float
-        Cortex density (HU): every voxel at or above it in a skeleton component
-        is cortical core.
-    partial_hu : float
-        Partial-volume cortex density (HU): voxels at or above it in a band at
-        least ``2 band_mm`` thick in-plane, joined to the cortex, are cortical core
-        too (obliquely cut cortex of a thick slice reads 600-900 HU). A deposit's
-        thin dense rim does not qualify.
-    band_mm : float
-        Half-width (mm) of the in-plane opening that tests the band's thickness.
-    close_mm : float
-        Radius (mm) of the in-plane closing that seals the cortex before filling.
-    hull_mm : float
-        Radius (mm) of the in-plane closing that gives the bones' outline.
-    body_hu : float
-        Bone density (HU) of trabecular bone and thin, low-density cortex.
-    body_area_mm2 : float
-        A region of a skeleton component at or above `body_hu`, thicker than
-        ``2 band_mm`` in-plane and outside the cortex-built bone, is bone too
-        when its largest in-plane area reaches this (mm^2): a vertebral body
-        whose cortex never reaches `seed_hu`. A smaller one (a deposit on the
-        bone) is not.
-    max_hole_area_mm2 : float
-        Largest in-plane hole filled as marrow (mm^2); the cranial cavity and the
-        pelvic ring are larger and stay open.
-    max_hole_volume_mm3 : float
-        Largest hole closed only in 3-D that is filled (mm^3).
-    margin_vox : int
-        Partial-volume margin around bone, in voxels.
 
-    Returns
-    -------
-    BoneResult
-    """
-    ids = [int(c) for c in np.flatnonzero(chosen) if c > 0]
-    empty_b = np.zeros((0, 0, 0), dtype=bool)
-    if not ids:
-        return BoneResult(
-            (), (0, 0, 0), empty_b, empty_b, np.zeros((0, 0, 0), np.uint32), 0.0, empty_b
-        )
-    sx, sy, sz = spacing_mm
-    lo = np.array([hu.shape[0], hu.shape[1], hu.shape[2]])
-    hi = np.zeros(3, dtype=int)
-    for c in ids:
-        box = boxes[c - 1]
-        assert box is not None
-        lo = np.minimum(lo, [s.start for s in box])
-        hi = np.maximum(hi, [s.stop for s in box])
-    pad = np.array([int(np.ceil(hull_mm / sx)) + 1, int(np.ceil(hull_mm / sy)) + 1, 1])
-    lo = np.maximum(lo - pad, 0)
-    hi = np.minimum(hi + pad, hu.shape)
-    crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    lab_c = labels[crop]
-    member = lab_c == ids[0] if len(ids) == 1 else np.isin(lab_c, ids)
-    hu_c = hu[crop]
-    seeds = member & (hu_c >= seed_hu)
-    max_area = int(max_hole_area_mm2 / (sx * sy))
-    max_volume = int(max_hole_volume_mm3 / (sx * sy * sz))
-    close_r = _radius(close_mm, sx, sy)
-    band_r = _radius(band_mm, sx, sy)
-    # One grey-level opening opens both nested sets (level 1: bone density with
-    # holes filled, level 2: partial-volume cortex), as flat openings commute
-    # with thresholds.
-    levels = fill_holes_2d_3d(
-        member & (hu_c >= body_hu), max_hole_area_vox=max_area, three_d=False
-    ).view(np.uint8) + (member & (hu_c >= partial_hu)).view(np.uint8)
-    del member, hu_c
-    footprint = (2 * band_r[0] + 1, 2 * band_r[1] + 1, 1)
-    opened = ndi.maximum_filter(ndi.minimum_filter(levels, size=footprint), size=footprint)
-    del levels
-    band = opened >= 2
-    core = seeds | band
-    if band.any():
-        # Keep the bands that reach true cortex (hysteresis).
-        core_lab, n_core = cc3d.connected_components(core, connectivity=26, return_N=True)
-        has_seed = np.zeros(n_core + 1, dtype=bool)
-        has_seed[np.unique(core_lab[seeds])] = True
-        has_seed[0] = False
-        core = has_seed[core_lab]
-        del core_lab
-    del band, seeds
-    closed = _closing(core, close_r)
-    # Marrow inside the cortex joins the body parts; it is bone either way.
-    body = (opened >= 1) & ~closed
-    del opened
-    if body.any():
-        body_lab, n_body = cc3d.connected_components(body, connectivity=26, return_N=True)
-        kk = np.broadcast_to(np.arange(body.shape[2]), body.shape)[body]
-        per_slice = np.bincount(body_lab[body].astype(np.int64) * body.shape[2] + kk,
-                                minlength=(n_body + 1) * body.shape[2])
-        area = per_slice.reshape(n_body + 1, body.shape[2]).max(axis=1) * (sx * sy)
-        big = area >= body_area_mm2
-        big[0] = False
-        added = big[body_lab]
-        core |= added
-        closed |= added  # a body part touches the closed core where it was cut off
-        del body_lab, added
-    del body
-    filled = fill_holes_2d_3d(
-        closed,
-        max_hole_area_vox=max_area, max_hole_volume_vox=max_volume,
-    )
-    hull = fill_holes_2d_3d(
-        _closing(core, _radius(hull_mm, sx, sy)), max_hole_area_vox=max_area, three_d=False
-    )
-    del core
-    if margin_vox > 0:
-        size = 2 * margin_vox + 1
-        exclusion = ndi.maximum_filter(filled.view(np.uint8), size=size) > 0
-    else:
-        exclusion = filled.copy()
-    bone_labels = cc3d.connected_components(filled, connectivity=6).astype(np.uint32)
-    return BoneResult(
-        component_ids=tuple(ids),
-        offset=(int(lo[0]), int(lo[1]), int(lo[2])),
-        filled=filled,
-        exclusion=np.asarray(exclusion, dtype=bool),
-        bone_labels=bone_labels,
-        volume_mm3=float(np.count_nonzero(filled)) * sx * sy * sz,
-        hull=hull,
-    )
+def _square_filter(mask: NDArray[np.bool_], radius_vox: tuple[int, int], op: str
+                   ) -> NDArray[np.bool_]:
+    """In-plane dilation (``op="max"``) or erosion (``"min"``) by a square of the given radii."""
+    size = (2 * radius_vox[0] + 1, 2 * radius_vox[1] + 1, 1)
+    if size == (1, 1, 1):
+        return mask
+    u8 = mask.view(np.uint8)
+    out = ndi.maximum_filter(u8, size=size) if op == "max" else ndi.minimum_filter(u8, size=size)
+    return np.asarray(out, dtype=np.uint8).view(np.bool_)
 
 
 def _radius(mm: float, sx: float, sy: float) -> tuple[int, int]:
     """In-plane radius in whole voxels (at least 1) for a length in mm."""
     return max(1, round(mm / sx)), max(1, round(mm / sy))
+
+
+def _smooth_iodine(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int],
+                   cfg: BoneConfig) -> list[bool]:
+    """Per component, whether it is a smooth region in the iodine range (a lumen, not bone)."""
+    member = np.zeros(int(labels.max()) + 1, dtype=bool)
+    member[ids] = True
+    sel = member[labels]
+    lab = labels[sel]
+    vals = np.asarray(hu[sel], dtype=np.float32)
+    del sel
+    order = np.lexsort((vals, lab))
+    lab, vals = lab[order], vals[order]
+    starts = np.searchsorted(lab, ids, side="left")
+    stops = np.searchsorted(lab, ids, side="right")
+    out = []
+    lo, hi = cfg.iodine_hu
+    for a, b in zip(starts, stops, strict=True):
+        v = vals[a:b]
+        q25, med, q75, q99 = (float(v[min(len(v) - 1, int(f * len(v)))])
+                              for f in (0.25, 0.5, 0.75, 0.99))
+        out.append(lo <= med <= hi and (q75 - q25) / 1.349 <= cfg.smooth_max_sd_hu
+                   and q99 < med + cfg.dense_tail_hu)
+    return out
+
+
+def _thick(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
+           spacing_xy: tuple[float, float], radius_mm: float) -> bool:
+    """Whether component `c` holds a voxel at least `radius_mm` in-plane from its outside."""
+    padded = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
+    mask = np.pad(labels[padded] == c, ((1, 1), (1, 1), (0, 0)))
+    dist = ndi.distance_transform_edt(mask, sampling=(spacing_xy[0], spacing_xy[1], 1e6))
+    return bool(float(np.max(dist)) >= radius_mm)
+
+
+def _empty() -> BoneResult:
+    e = np.zeros((0, 0, 0), dtype=bool)
+    return BoneResult((), (0, 0, 0), e, e, np.zeros((0, 0, 0), np.uint32), e, 0.0)
+
+
+def bone_mask(
+    hu: NDArray[Any],
+    spacing_mm: tuple[float, float, float],
+    *,
+    config: BoneConfig | None = None,
+    body: NDArray[np.bool_] | None = None,
+    exclude: NDArray[np.bool_] | None = None,
+    mineral_labels: NDArray[np.integer[Any]] | None = None,
+) -> BoneResult:
+    """Find the skeleton: large mineral components, sealed and filled.
+
+    Parameters
+    ----------
+    hu : (I, J, K) ndarray of int16 or float
+        CT in HU; axis 2 is the slice axis.
+    spacing_mm : tuple of float
+        Voxel size (mm) along I, J, K.
+    config : BoneConfig, optional
+        Thresholds and sizes; defaults when omitted.
+    body : (I, J, K) ndarray of bool, optional
+        Inside the patient; mineral outside it (table, cushions) is ignored.
+    exclude : (I, J, K) ndarray of bool, optional
+        Voxels never taken as bone (enhancing lumens found beforehand).
+    mineral_labels : (I, J, K) ndarray of int, optional
+        26-connected components of the mineral (HU >= ``mineral_hu``, in `body`,
+        outside `exclude`) when the caller has them already; computed otherwise.
+
+    Returns
+    -------
+    BoneResult
+
+    Raises
+    ------
+    InputError
+        `hu` is not 3-D, or a mask's shape differs from it, or a spacing is not
+        positive.
+    """
+    cfg = config or BoneConfig()
+    if hu.ndim != 3:
+        raise InputError(f"bone_mask needs a 3-D HU array, got {hu.ndim}-D; pass (I, J, K)")
+    for name, m in (("body", body), ("exclude", exclude), ("mineral_labels", mineral_labels)):
+        if m is not None and m.shape != hu.shape:
+            raise InputError(f"{name} has shape {m.shape}, the HU array {hu.shape}; "
+                             "pass masks on the same grid")
+    if len(spacing_mm) != 3 or min(spacing_mm) <= 0:
+        raise InputError(f"spacing_mm must be three positive lengths, got {spacing_mm}")
+    sx, sy, sz = (float(s) for s in spacing_mm)
+    vv = sx * sy * sz
+    if mineral_labels is None:
+        mineral = np.asarray(hu >= cfg.mineral_hu)
+        if body is not None:
+            mineral &= body
+        if exclude is not None:
+            mineral &= ~exclude
+        mineral_labels = cc3d.connected_components(mineral, connectivity=26)
+        del mineral
+    stats = cc3d.statistics(mineral_labels)
+    counts = np.asarray(stats["voxel_counts"], dtype=np.int64)
+    chosen = counts * vv >= cfg.min_volume_mm3
+    chosen[0] = False
+    ids = [int(c) for c in np.flatnonzero(chosen)]
+    if not ids:
+        return _empty()
+    smooth = _smooth_iodine(hu, mineral_labels, ids, cfg)
+    ids = [c for c, sm in zip(ids, smooth, strict=True)
+           if not (sm and _thick(mineral_labels, c, stats["bounding_boxes"][c], (sx, sy),
+                                 cfg.lumen_min_radius_mm))]
+    if not ids:
+        return _empty()
+    close_r = _radius(cfg.close_mm, sx, sy) if cfg.close_mm > 0 else (0, 0)
+    core_r = _radius(cfg.core_mm, sx, sy)
+    pad = np.array([max(close_r[0], core_r[0]) + 1, max(close_r[1], core_r[1]) + 1, 1])
+    boxes = [stats["bounding_boxes"][c] for c in ids]
+    lo = np.maximum(np.min([[s.start for s in b] for b in boxes], axis=0) - pad, 0)
+    hi = np.minimum(np.max([[s.stop for s in b] for b in boxes], axis=0) + pad, hu.shape)
+    crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    lab_c = mineral_labels[crop]
+    member = np.zeros(int(counts.size), dtype=bool)
+    member[ids] = True
+    comp = member[lab_c]
+    del lab_c
+    # Seal the cortex in-plane, then fill marrow in three planes and in 3-D.
+    sealed = comp
+    if close_r != (0, 0):
+        sealed = _square_filter(_square_filter(comp, close_r, "max"), close_r, "min") | comp
+    filled = fill_holes_planes(sealed, (sx, sy, sz), max_hole_area_mm2=cfg.max_hole_area_mm2)
+    del sealed
+    filled = fill_holes_2d_3d(
+        filled, max_hole_volume_vox=int(cfg.max_hole_volume_mm3 / vv), two_d=False
+    )
+    # Deposits on the cortex: thin parts outside the core grown back by one voxel.
+    core = _square_filter(_square_filter(filled, core_r, "min"), core_r, "max") & filled
+    bone = _square_filter(core, (1, 1), "max") & filled
+    del core
+    rest = filled & ~bone
+    deposits = np.zeros_like(filled)
+    if rest.any():
+        rest_lab, n_rest = cc3d.connected_components(rest, connectivity=26, return_N=True)
+        size = np.bincount(rest_lab.ravel(), minlength=n_rest + 1) * vv
+        extent = np.zeros(n_rest + 1)
+        for c, box in enumerate(cc3d.statistics(rest_lab)["bounding_boxes"]):
+            if c and box is not None:
+                extent[c] = max((box[0].stop - box[0].start) * sx,
+                                (box[1].stop - box[1].start) * sy)
+        # The bones' outline: the grown core closed in-plane over twice the core width.
+        hull_r = (2 * core_r[0], 2 * core_r[1])
+        hull = _square_filter(_square_filter(bone, hull_r, "max"), hull_r, "min")
+        in_hull = np.bincount(rest_lab.ravel(), weights=hull.ravel(), minlength=n_rest + 1)
+        del hull
+        big = (size >= cfg.min_volume_mm3) | (extent > cfg.deposit_max_mm)
+        big |= in_hull >= 0.5 * size / vv
+        if min(core_r) < 2:
+            big[:] = True  # a one-voxel core cannot tell a deposit from a thin process
+        big[0] = False
+        bone |= big[rest_lab]
+        small = ~big
+        small[0] = False
+        deposits = small[rest_lab] & comp
+        # Its voxels under the threshold (sealing between deposit and cortex) are bone.
+        bone |= small[rest_lab] & ~comp
+        del rest_lab
+    del rest, comp, filled
+    exclusion = ndi.maximum_filter(bone.view(np.uint8), size=3).view(bool)
+    bone_labels = cc3d.connected_components(bone, connectivity=6).astype(np.uint32)
+    return BoneResult(
+        component_ids=tuple(ids),
+        offset=(int(lo[0]), int(lo[1]), int(lo[2])),
+        filled=bone,
+        exclusion=exclusion,
+        bone_labels=bone_labels,
+        deposits=deposits,
+        volume_mm3=float(np.count_nonzero(bone)) * vv,
+    )

@@ -1,0 +1,99 @@
+"""bone_mask on analytic volumes: hollow and osteopenic bone, deposits on bone, cavities."""
+
+import numpy as np
+import pytest
+
+from calcdx.errors import InputError
+from calcdx.masks.bone import BoneConfig, bone_mask
+
+
+def _grid(spacing, extent_mm=(60.0, 60.0, 60.0)):
+    """Voxel-centre coordinates (mm) of a grid centred on 0."""
+    n = [round(e / s) for e, s in zip(extent_mm, spacing, strict=True)]
+    axes = [(np.arange(k) - (k - 1) / 2) * s for k, s in zip(n, spacing, strict=True)]
+    return np.meshgrid(*axes, indexing="ij")
+
+
+def _long_bone(spacing, *, cortex_hu, marrow_hu, radius_mm=12.0, cortex_mm=3.0):
+    """A hollow cylinder along axis 2 in 40 HU tissue: cortex ring, marrow inside."""
+    x, y, z = _grid(spacing)
+    r = np.hypot(x, y)
+    hu = np.full(x.shape, 40, dtype=np.int16)
+    hu[r <= radius_mm] = cortex_hu
+    hu[r <= radius_mm - cortex_mm] = marrow_hu
+    return hu, (x, y, z), r
+
+
+@pytest.mark.parametrize("spacing", [(0.5, 0.5, 0.5), (1.0, 1.0, 2.0), (3.0, 3.0, 3.0)])
+def test_hollow_cylinder_marrow_filled(spacing):
+    hu, _, r = _long_bone(spacing, cortex_hu=400, marrow_hu=40)
+    bone = bone_mask(hu, spacing)
+    full = bone.full(hu.shape)
+    truth = r <= 12.0
+    dice = 2 * np.count_nonzero(full & truth) / (full.sum() + truth.sum())
+    assert dice >= 0.9
+    # Analytic volume: pi R^2 L
+    expected = np.pi * 12.0**2 * hu.shape[2] * spacing[2]
+    assert bone.volume_mm3 == pytest.approx(expected, rel=0.15)
+    assert not bone.deposits.any()
+
+
+@pytest.mark.parametrize("spacing", [(0.7, 0.7, 1.0), (3.0, 3.0, 3.0)])
+def test_osteopenic_bone_with_gapped_thin_cortex_filled(spacing):
+    """Cortex 1.5 mm at 180 HU with a 2 mm gap, marrow at 60 HU (under 130)."""
+    hu, (x, y, _), r = _long_bone(spacing, cortex_hu=180, marrow_hu=60, cortex_mm=1.5)
+    gap = (np.abs(y) < 1.0) & (x > 0) & (r > 10.0)
+    hu[gap] = 60
+    full = bone_mask(hu, spacing).full(hu.shape)
+    assert full[r <= 9.0].mean() >= 0.95  # marrow filled
+    assert not full[r >= 15.0].any()
+
+
+def test_deposit_touching_bone_is_kept_apart():
+    spacing = (0.7, 0.7, 1.0)
+    hu, (x, y, z), _ = _long_bone(spacing, cortex_hu=700, marrow_hu=200)
+    deposit = np.sqrt((x - 14.5) ** 2 + y**2 + z**2) <= 3.0
+    hu[deposit] = 350
+    bone = bone_mask(hu, spacing)
+    dep = np.zeros(hu.shape, dtype=bool)
+    o, s = bone.offset, bone.deposits.shape
+    dep[o[0]:o[0] + s[0], o[1]:o[1] + s[1], o[2]:o[2] + s[2]] = bone.deposits
+    full = bone.full(hu.shape)
+    outside_cortex = deposit & (np.hypot(x, y) > 12.0)
+    assert dep[outside_cortex].mean() >= 0.8
+    assert not full[outside_cortex & (np.hypot(x, y) > 13.5)].any()  # bone did not grow over it
+    assert not dep[np.hypot(x, y) <= 11.0].any()
+
+
+def test_small_deposit_alone_is_not_bone_and_cavity_stays_open():
+    spacing = (1.0, 1.0, 1.0)
+    x, y, z = _grid(spacing, (120.0, 120.0, 40.0))
+    hu = np.full(x.shape, 40, dtype=np.int16)
+    hu[np.sqrt((x - 40) ** 2 + y**2 + z**2) <= 4.0] = 500  # 270 mm^3 deposit
+    ring = (np.hypot(x, y) <= 50.0) & (np.hypot(x, y) > 46.0)  # a shell enclosing ~7000 mm^2
+    hu[ring] = 800
+    bone = bone_mask(hu, spacing)
+    full = bone.full(hu.shape)
+    assert not full[np.sqrt((x - 40) ** 2 + y**2 + z**2) <= 4.0].any() or full[ring].all()
+    assert not full[np.hypot(x, y) <= 30.0].any()  # cavity larger than max_hole_area_mm2
+    assert full[ring].mean() >= 0.95
+
+
+def test_min_volume_is_in_mm3_not_voxels():
+    """An 800 mm^3 rod is bone with min_volume_mm3=500, not with 1000, at any voxel size."""
+    for spacing in [(0.5, 0.5, 0.5), (2.0, 2.0, 2.0)]:
+        x, y, z = _grid(spacing, (40.0, 40.0, 40.0))
+        hu = np.full(x.shape, 40, dtype=np.int16)
+        rod = (np.hypot(x, y) <= np.sqrt(20.0 / np.pi)) & (np.abs(z) < 20.0)  # 20 mm^2 x 40 mm
+        hu[rod] = 600
+        assert bone_mask(hu, spacing, config=BoneConfig(min_volume_mm3=500.0)).volume_mm3 > 0
+        assert bone_mask(hu, spacing, config=BoneConfig(min_volume_mm3=1000.0)).volume_mm3 == 0
+
+
+def test_bad_input_is_one_clear_error():
+    with pytest.raises(InputError, match="3-D"):
+        bone_mask(np.zeros((4, 4)), (1.0, 1.0, 1.0))
+    with pytest.raises(InputError, match="spacing"):
+        bone_mask(np.zeros((4, 4, 4)), (1.0, 0.0, 1.0))
+    with pytest.raises(ValueError):
+        BoneConfig(min_volume_mm3=-1.0)
