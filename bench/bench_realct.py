@@ -98,7 +98,8 @@ def run() -> list[str]:
             call = ("enhanced" if r.get("enhanced") else "native") + (
                 "" if right is None else (" (right)" if right else " (WRONG)"))
         lines.append(
-            f"| {scan.name} | {_fmt(r.get('n_lesions'), 'd')} | {_fmt(r.get('volume_mm3'), ',.0f')} "
+            f"| {scan.name} | {_fmt(r.get('n_lesions'), 'd')} "
+            f"| {_fmt(r.get('volume_mm3'), ',.0f')} "
             f"| {_fmt(score.get('reference_mm3'), ',.0f')} | {_fmt(score.get('ratio'), '.2f')} "
             f"| {_fmt(score.get('pct_in_bone'), '.1f')} | {_fmt(score.get('dice'), '.3f')} "
             f"| {call} | {_fmt(r.get('total_s'), '.2f')} | {_fmt(r.get('peak_mb'), '.0f')} |"
