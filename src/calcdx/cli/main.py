@@ -25,13 +25,14 @@ from calcdx.cli.render import print_differential, print_entity, print_study
 from calcdx.errors import CalcdxError
 from calcdx.kb.loader import load_knowledge_base
 from calcdx.reasoning import default_engine
+from calcdx.reasoning.differential import Engine
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="calcdx",
     help="Soft-tissue calcification in radiology: differential diagnosis and CT analysis. "
-    "Not for clinical use.",
+    "Not for clinical use. Add --debug to see the traceback of an unexpected error.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -49,16 +50,23 @@ def _stdout() -> Console:
 @app.command()
 def ddx(
     cases: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(help="Case files (.json), JSON Lines files (.jsonl) or - for stdin."),
-    ],
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print calcdx-differential/1 JSON (one line per case).")
     ] = False,
     top: Annotated[int, typer.Option(help="Rows of the table.", min=1)] = 10,
+    text: Annotated[
+        str | None,
+        typer.Option("--text", help="A finding described in words (instead of case files)."),
+    ] = None,
 ) -> None:
     """Rank the differential diagnosis of one or more cases."""
     engine = default_engine()
+    if text is not None or not cases:
+        _ddx_text(engine, text, cases, as_json=as_json, top=top)
+        return
     batch = len(cases) > 1 or any(c == "-" or c.endswith(".jsonl") for c in cases)
     console = _stdout()
     failures = 0
@@ -84,6 +92,54 @@ def ddx(
     if failures:
         print(f"error: {failures} case(s) failed validation (see the lines above)", file=sys.stderr)
         raise typer.Exit(2)
+
+
+def _ddx_text(
+    engine: Engine, text: str | None, cases: list[str] | None, *, as_json: bool, top: int
+) -> None:
+    """``calcdx ddx --text "..."``: read the description, then rank its differential."""
+    from calcdx.text import read_text
+    from calcdx.text.commands import print_reading
+
+    if text is None or cases:
+        raise CalcdxError(
+            "give case files or --text \"a description\", not both and not neither; "
+            "see calcdx ddx --help"
+        )
+    reading = read_text(text)
+    differential = engine.diagnose(reading.case)
+    if as_json:
+        print(json.dumps(differential.to_dict(), indent=2))
+        return
+    console = _stdout()
+    print_reading(console, reading)
+    print_differential(console, differential, top=top)
+
+
+@app.command()
+def parse(
+    source: Annotated[
+        str, typer.Argument(help="The description itself, a text file, or - for stdin.")
+    ],
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="One description per line in, one case-format JSON per line out."
+        ),
+    ] = False,
+    readings: Annotated[
+        bool,
+        typer.Option(
+            "--readings", help="With --json: each line the words per field and what was not read."
+        ),
+    ] = False,
+) -> None:
+    """Read a finding described in words into a case; show the words behind every field."""
+    from calcdx.text.commands import parse_command
+
+    status = parse_command(source, as_json=as_json, readings=readings, console=_stdout())
+    if status:
+        raise typer.Exit(status)
 
 
 def _chunks(records: Iterable[CaseRecord], size: int) -> Iterator[list[CaseRecord]]:
@@ -126,6 +182,9 @@ def analyze(
     ] = 130.0,
     min_volume_mm3: Annotated[float, typer.Option(help="Smallest lesion reported, mm^3.")] = 1.5,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write report.pdf.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing output folder whole.")
+    ] = False,
 ) -> None:
     """Find, measure and diagnose every soft-tissue calcification in a CT study."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -154,6 +213,7 @@ def analyze(
             parameters=parameters,
             progress=lambda step, fraction: bar.update(task, description=step, completed=fraction),
             pdf=pdf,
+            overwrite=overwrite,
         )
     print_study(_stdout(), outcome)
 
@@ -267,8 +327,67 @@ def kb_validate(
     print(f"ok: {len(kb)} entities, {figures} published figures, {references} references")
 
 
+#: Usage errors, from click itself and from the copy of click that typer >= 0.29 carries.
+_USAGE_ERRORS: tuple[type[Exception], ...] = (click.ClickException,)
+_EXITS: tuple[type[Exception], ...] = (click.exceptions.Exit, typer.Exit)
+_ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
+try:
+    from typer._click import exceptions as _typer_click
+except ImportError:  # older typer uses click itself
+    pass
+else:
+    _USAGE_ERRORS += (_typer_click.ClickException,)
+
+#: Flag (anywhere before ``--``) that shows the traceback of an unexpected error.
+DEBUG_FLAG = "--debug"
+
+
+def crash_log_path() -> Path:
+    """Return the file that receives the traceback of an unexpected error.
+
+    Returns
+    -------
+    Path
+        ``$XDG_STATE_HOME/calcdx/crash.log`` (``~/.local/state/calcdx/crash.log``).
+    """
+    from calcdx.web.settings import default_state_dir
+
+    return default_state_dir() / "crash.log"
+
+
+def _report_crash(exc: BaseException, argv: list[str]) -> None:
+    """Print one line about an unexpected error; keep its traceback in the crash log."""
+    import datetime
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    command = " ".join(["calcdx", *argv[:1]])
+    text = "".join(traceback.format_exception(exc))
+    log = crash_log_path()
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as stream:
+            stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+            stream.write(f"--- {stamp} calcdx {' '.join(argv)}\n{text}")
+        kept = f"the traceback is in {log}"
+    except OSError:
+        kept = f"the traceback could not be written to {log}; rerun with {DEBUG_FLAG}"
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    print(
+        f"error: {command} failed unexpectedly: {type(exc).__name__}{where}"
+        f"{': ' + message if message else ''}; {kept}; please report it",
+        file=sys.stderr,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status.
+
+    Never prints a traceback unless ``--debug`` is given: usage slips print
+    click's one-line usage error, bad input prints one line naming the problem,
+    and an unexpected error prints one line naming it and the crash log
+    (:func:`crash_log_path`) that holds its traceback.
 
     Parameters
     ----------
@@ -278,21 +397,32 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 2 for bad input or usage.
+        0 on success, 2 for bad input or usage, 1 for an unexpected error,
+        130 when interrupted.
     """
+    args = list(sys.argv[1:] if argv is None else argv)
+    end = args.index("--") if "--" in args else len(args)
+    debug = DEBUG_FLAG in args[:end]
+    if debug:
+        args = [a for a in args[:end] if a != DEBUG_FLAG] + args[end:]
     try:
-        status = app(args=argv, prog_name="calcdx", standalone_mode=False)
+        status = app(args=args, prog_name="calcdx", standalone_mode=False)
     except CalcdxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except _EXITS as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except _ABORTS:
         print("aborted", file=sys.stderr)
         return 130
-    except click.ClickException as exc:
-        exc.show()
+    except _USAGE_ERRORS as exc:
+        getattr(exc, "show")()  # noqa: B009  (click's and typer's classes share show())
         return 2
+    except Exception as exc:  # anything else is a bug: one line, traceback to the log
+        if debug:
+            raise
+        _report_crash(exc, args)
+        return 1
     return status if isinstance(status, int) else 0
 
 

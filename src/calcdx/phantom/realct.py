@@ -297,7 +297,7 @@ def run_shared_scan(folder: str | Path, scan: SharedScan) -> ScanOutcome:
     enhanced = result.contrast.enhanced
     score = None
     if scan.labels is not None:
-        image = nib.load(folder / scan.labels)
+        image: Any = nib.load(folder / scan.labels)
         labels = labels_on_grid(np.asarray(image.dataobj), image.affine, volume.affine,
                                 volume.shape)
         bone = detect_lesions(volume.hu, volume.affine, result.parameters).bone
