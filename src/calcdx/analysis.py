@@ -229,10 +229,11 @@ def _context(
             hi = np.minimum(les.ijk.max(axis=0) + margin + 1, shape)
             filled, labels = _bone_box(det.bone, lo, hi)
             if filled.any():
-                dist = ndi.distance_transform_edt(~filled, sampling=spacing)
-                local = les.ijk - lo
-                bone_dist = float(dist[local[:, 0], local[:, 1], local[:, 2]].min())
                 n_bones = len(np.unique(labels[labels > 0]))
+                # Exact: nearest bone-surface voxel centre (as an EDT of the box gives).
+                dist, _ = det.bone.surface_tree(spacing).query(
+                    les.ijk * np.asarray(spacing), k=1)
+                bone_dist = float(np.min(dist))
             else:
                 bone_dist = max(bone_dist, params.near_bone_mm)
     if les.touches_bone:

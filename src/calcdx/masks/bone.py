@@ -43,7 +43,7 @@ bone wider than ``2 core_mm`` in every in-plane direction is taken as bone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cc3d
@@ -51,6 +51,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
 
 from calcdx.errors import InputError
 
@@ -276,6 +277,8 @@ class BoneResult:
     bone_labels: NDArray[np.uint32]
     deposits: NDArray[np.bool_]
     volume_mm3: float
+    _trees: dict[tuple[float, ...], cKDTree] = field(
+        default_factory=dict, repr=False, compare=False)
 
     def _lookup(self, array: NDArray[Any], ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
         out = np.zeros(len(ijk), dtype=bool)
@@ -298,6 +301,28 @@ class BoneResult:
     def in_deposit(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
         """Whether full-grid voxels ``ijk`` ((N, 3) int) are deposits on bone; (N,) bool."""
         return self._lookup(self.deposits, ijk)
+
+    def surface_tree(self, spacing_mm: tuple[float, float, float]) -> cKDTree:
+        """KD-tree of the bone's surface voxel centres in index x spacing (mm), cached.
+
+        Parameters
+        ----------
+        spacing_mm : tuple of float
+
+        Returns
+        -------
+        scipy.spatial.cKDTree
+            Built once per result; queries give the distance (mm) to the nearest
+            bone voxel centre from outside the bone.
+        """
+        key = tuple(float(s) for s in spacing_mm)
+        cached = self._trees.get(key)
+        if cached is None:
+            inner = ndi.minimum_filter(self.filled.view(np.uint8), size=3, mode="constant")
+            surface = np.argwhere(self.filled & (inner == 0)) + np.asarray(self.offset)
+            cached = cKDTree(surface * np.asarray(key))
+            self._trees[key] = cached
+        return cached
 
     def full(self, shape: tuple[int, int, int]) -> NDArray[np.bool_]:
         """`filled` placed on a full grid of `shape`; (I, J, K) bool."""

@@ -39,11 +39,15 @@ from calcdx.errors import InputError
 
 __all__ = [
     "BONE_PREFIXES",
+    "SHARED_SCANS",
     "RealCtScore",
+    "ScanOutcome",
+    "SharedScan",
     "bone_class_ids",
     "labels_on_grid",
     "load_class_table",
     "reference_body",
+    "run_shared_scan",
     "score_against_labels",
 ]
 
@@ -221,4 +225,90 @@ def score_against_labels(
         dice=2.0 * np.count_nonzero(bone & ref_bone) / denom if denom else None,
         costal_reference_mm3=float(np.count_nonzero(outside & costal)) * voxel_volume_mm3,
         costal_reported_mm3=float(np.count_nonzero(reported & costal)) * voxel_volume_mm3,
+    )
+
+
+class SharedScan(BaseModel):
+    """One scan of the shared real-CT folder and its known facts (from its README)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    labels: str | None = None
+    enhanced: bool | None = None
+
+
+#: The shared scans; ``enhanced`` is the phase stated in the folder's README
+#: (TotalSegmentator phase prediction, DICOM header, CTA), None when not stated.
+SHARED_SCANS: tuple[SharedScan, ...] = (
+    SharedScan(name="ts_abdomen_native_3mm.nii.gz",
+               labels="ts_abdomen_native_3mm_totalseg.nii.gz", enhanced=False),
+    SharedScan(name="ts_chest_abdomen_dicom",
+               labels="ts_chest_abdomen_dicom_totalseg.nii.gz", enhanced=True),
+    SharedScan(name="ts_chest_cta_1p5mm.nii.gz", enhanced=True),
+    SharedScan(name="dcmqa_ge_head_tilt"),
+)
+
+#: File name of the class table in the shared folder.
+CLASS_TABLE = "totalseg_total_classes.json"
+
+
+class ScanOutcome(BaseModel):
+    """What the analysis of one shared scan gave."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    error: str | None = None
+    n_lesions: int | None = None
+    volume_mm3: float | None = None
+    enhanced: bool | None = None
+    contrast_right: bool | None = None
+    score: RealCtScore | None = None
+
+
+def run_shared_scan(folder: str | Path, scan: SharedScan) -> ScanOutcome:
+    """Analyse one shared scan and score it against its labels (when it has some).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The shared real-CT folder.
+    scan : SharedScan
+
+    Returns
+    -------
+    ScanOutcome
+        ``error`` holds the one-line message of a refused scan.
+    """
+    import nibabel as nib
+
+    from calcdx.analysis import analyze_volume
+    from calcdx.errors import CalcdxError
+    from calcdx.io import read_volume
+    from calcdx.lesions.detect import detect_lesions
+
+    folder = Path(folder)
+    try:
+        volume = read_volume(folder / scan.name)
+        result = analyze_volume(volume)
+    except CalcdxError as exc:
+        return ScanOutcome(name=scan.name, error=str(exc))
+    enhanced = result.contrast.enhanced
+    score = None
+    if scan.labels is not None:
+        image: Any = nib.load(folder / scan.labels)
+        labels = labels_on_grid(np.asarray(image.dataobj), image.affine, volume.affine,
+                                volume.shape)
+        bone = detect_lesions(volume.hu, volume.affine, result.parameters).bone
+        vv = float(abs(np.linalg.det(volume.affine[:3, :3])))
+        score = score_against_labels(
+            volume.hu, vv, result.label_map, bone.full(volume.shape), labels,
+            load_class_table(folder / CLASS_TABLE), enhanced=bool(scan.enhanced),
+        )
+    return ScanOutcome(
+        name=scan.name, n_lesions=result.totals.n_lesions, volume_mm3=result.totals.volume_mm3,
+        enhanced=enhanced,
+        contrast_right=None if scan.enhanced is None else enhanced == scan.enhanced,
+        score=score,
     )
