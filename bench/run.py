@@ -12,7 +12,7 @@ import numpy as np
 
 MODULES = [
     "bench.bench_ddx", "bench.bench_ddx_real", "bench.bench_analyze", "bench.bench_patterns",
-    "bench.bench_web", "bench.bench_cohort",
+    "bench.bench_web", "bench.bench_cohort", "bench.bench_text",
 ]
 TARGET = Path(__file__).parents[1] / "BENCHMARKS.md"
 

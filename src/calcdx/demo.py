@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     written = write_phantom(args.out / "phantom")
     context = build_context(age_years=34, sex="male", history=["trauma_recent", "endemic_taenia"])
     console.print(f"Sample clinical context: {context}")
-    outcome = run_study(written["dicom"], args.out / "analysis", context=context)
+    outcome = run_study(written["dicom"], args.out / "analysis", context=context,
+                        overwrite=True)
     print_study(console, outcome)
     report = outcome.files.get("report", outcome.files["result"])
     console.print(f"\n[bold]Report:[/bold] {report}")

@@ -14,6 +14,7 @@ __all__ = [
     "InputError",
     "KnowledgeBaseError",
     "StudyError",
+    "TextError",
 ]
 
 
@@ -44,4 +45,11 @@ class StudyError(InputError):
 
     Raised for non-DICOM files, empty folders, corrupted pixel data, non-CT
     modalities, missing slices and impossible geometry.
+    """
+
+
+class TextError(InputError):
+    """A free-text description from which no case can be read (empty or off-topic).
+
+    The message says what was missing and what a usable description states.
     """

@@ -11,6 +11,10 @@ input, a DICOM SEG of the lesions and a TID 1500 SR of their measurements.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ from typing import Any
 from calcdx.analysis import AnalysisParameters, AnalysisResult, Progress, analyze_volume
 from calcdx.case.model import parse_case
 from calcdx.case.vocabulary import CASE_FORMAT
+from calcdx.errors import InputError
 from calcdx.findings.derive import LesionGroup, derive_groups
 from calcdx.io import read_volume
 from calcdx.output.writers import result_document, write_document, write_label_map
@@ -122,6 +127,51 @@ def study_document(
     return doc
 
 
+def _prepare_output(out_dir: str | Path, overwrite: bool) -> tuple[Path, Path]:
+    """Check the output folder before any work; make the partial folder beside it.
+
+    Returns
+    -------
+    out, partial : Path
+        The final folder and a hidden sibling the outputs are written into.
+
+    Raises
+    ------
+    InputError
+        If ``out_dir`` exists (and is not empty) without ``overwrite``, is a file, or its
+        parent folder cannot be written.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: the output path is a file; give a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise InputError(
+            f"{out}: the output folder exists and is not empty; choose another folder or pass "
+            "--overwrite to replace it (its old files are removed, never mixed with new ones)"
+        )
+    parent = out.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    except OSError as exc:
+        raise InputError(
+            f"{out}: cannot write the output folder here ({exc.strerror or exc}); choose a "
+            "folder you can write to"
+        ) from None
+    return out, partial
+
+
+def _publish(partial: Path, out: Path) -> None:
+    """Move the complete partial folder into place, replacing an old ``out`` whole."""
+    old: Path | None = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(out, old)
+    os.replace(partial, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def run_study(
     input_path: str | Path,
     out_dir: str | Path,
@@ -131,8 +181,13 @@ def run_study(
     parameters: AnalysisParameters | None = None,
     progress: Progress | None = None,
     pdf: bool = False,
+    overwrite: bool = False,
 ) -> StudyOutcome:
-    """Analyse a CT study and write ``result.json`` and ``lesions.nii.gz``.
+    """Analyse a CT study and write its outputs into ``out_dir``, all at once.
+
+    The outputs are written into a hidden folder beside ``out_dir`` and renamed into place
+    when complete: an interrupted or failed run leaves no folder that looks complete, and an
+    existing folder is replaced whole (with ``overwrite``) or refused before any work.
 
     Parameters
     ----------
@@ -150,12 +205,43 @@ def run_study(
         ``progress(step, fraction)``.
     pdf : bool
         Also write ``report.pdf`` (WeasyPrint).
+    overwrite : bool
+        Replace an existing, non-empty ``out_dir``.
 
     Returns
     -------
     StudyOutcome
-    """
+        ``files`` name the final paths.
 
+    Raises
+    ------
+    InputError
+        If the output folder exists without ``overwrite`` or cannot be written (checked
+        before the analysis), or the input cannot be read.
+    """
+    out, partial = _prepare_output(out_dir, overwrite)
+    try:
+        outcome = _run_into(input_path, partial, context=context, series_uid=series_uid,
+                            parameters=parameters, progress=progress, pdf=pdf)
+        _publish(partial, out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    files = {kind: out / path.relative_to(partial) for kind, path in outcome.files.items()}
+    return StudyOutcome(outcome.volume, outcome.result, outcome.groups, outcome.differentials,
+                        outcome.document, files)
+
+
+def _run_into(
+    input_path: str | Path,
+    out: Path,
+    *,
+    context: dict[str, Any] | None,
+    series_uid: str | None,
+    parameters: AnalysisParameters | None,
+    progress: Progress | None,
+    pdf: bool,
+) -> StudyOutcome:
     def tell(step: str, fraction: float) -> None:
         if progress is not None:
             progress(step, fraction)
@@ -167,21 +253,22 @@ def run_study(
     groups = derive_groups(result)
     cases, differentials = diagnose_groups(groups, context or {})
     document = study_document(volume, result, groups, cases, differentials)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"result": out / "result.json", "labels": out / "lesions.nii.gz"}
-    write_document(document, files["result"])
-    write_label_map(result, volume, files["labels"])
-    tell("report", 0.96)
-    files |= write_report(document, volume, result, out, pdf=pdf)
-    tell("standard objects", 0.98)
+    files: dict[str, Path] = {}
+    tell("standard objects", 0.96)
     # A resampled series (gantry tilt, uneven spacing) no longer lies on its source
     # images, so SEG and SR, which reference them frame by frame, are not written.
+    notes: list[str] = []
     if volume.metadata.get("source") == "dicom" and not volume.metadata.get("resampled"):
         files |= write_standard_objects(
-            result, volume, input_path, out, document=document, series_uid=series_uid
+            result, volume, input_path, out, document=document, series_uid=series_uid,
+            notes=notes,
         )
     else:
         files["fhir"] = write_fhir(document, out / "fhir.json")
+    document["warnings"] = [*document["warnings"], *notes]
+    files["result"] = write_document(document, out / "result.json")
+    files["labels"] = write_label_map(result, volume, out / "lesions.nii.gz")
+    tell("report", 0.98)
+    files |= write_report(document, volume, result, out, pdf=pdf)
     tell("done", 1.0)
     return StudyOutcome(volume, result, groups, differentials, document, files)

@@ -86,6 +86,7 @@ def test_openapi_documents_every_route(client):
     paths = schema["paths"]
     assert set(paths) == {
         "/api/ddx",
+        "/api/parse",
         "/api/kb",
         "/api/kb/{entity_id}",
         "/api/studies",

@@ -24,7 +24,7 @@ CHECKS = [
 def operations(app):
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     found = [result.ok() for result in schema.get_all_operations()]
-    assert len(found) == 7
+    assert len(found) == 8
     return found
 
 

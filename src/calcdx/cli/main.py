@@ -25,6 +25,7 @@ from calcdx.cli.render import print_differential, print_entity, print_study
 from calcdx.errors import CalcdxError
 from calcdx.kb.loader import load_knowledge_base
 from calcdx.reasoning import default_engine
+from calcdx.reasoning.differential import Engine
 
 __all__ = ["app", "main"]
 
@@ -49,16 +50,23 @@ def _stdout() -> Console:
 @app.command()
 def ddx(
     cases: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(help="Case files (.json), JSON Lines files (.jsonl) or - for stdin."),
-    ],
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print calcdx-differential/1 JSON (one line per case).")
     ] = False,
     top: Annotated[int, typer.Option(help="Rows of the table.", min=1)] = 10,
+    text: Annotated[
+        str | None,
+        typer.Option("--text", help="A finding described in words (instead of case files)."),
+    ] = None,
 ) -> None:
     """Rank the differential diagnosis of one or more cases."""
     engine = default_engine()
+    if text is not None or not cases:
+        _ddx_text(engine, text, cases, as_json=as_json, top=top)
+        return
     batch = len(cases) > 1 or any(c == "-" or c.endswith(".jsonl") for c in cases)
     console = _stdout()
     failures = 0
@@ -84,6 +92,54 @@ def ddx(
     if failures:
         print(f"error: {failures} case(s) failed validation (see the lines above)", file=sys.stderr)
         raise typer.Exit(2)
+
+
+def _ddx_text(
+    engine: Engine, text: str | None, cases: list[str] | None, *, as_json: bool, top: int
+) -> None:
+    """``calcdx ddx --text "..."``: read the description, then rank its differential."""
+    from calcdx.text import read_text
+    from calcdx.text.commands import print_reading
+
+    if text is None or cases:
+        raise CalcdxError(
+            "give case files or --text \"a description\", not both and not neither; "
+            "see calcdx ddx --help"
+        )
+    reading = read_text(text)
+    differential = engine.diagnose(reading.case)
+    if as_json:
+        print(json.dumps(differential.to_dict(), indent=2))
+        return
+    console = _stdout()
+    print_reading(console, reading)
+    print_differential(console, differential, top=top)
+
+
+@app.command()
+def parse(
+    source: Annotated[
+        str, typer.Argument(help="The description itself, a text file, or - for stdin.")
+    ],
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="One description per line in, one case-format JSON per line out."
+        ),
+    ] = False,
+    readings: Annotated[
+        bool,
+        typer.Option(
+            "--readings", help="With --json: each line the words per field and what was not read."
+        ),
+    ] = False,
+) -> None:
+    """Read a finding described in words into a case; show the words behind every field."""
+    from calcdx.text.commands import parse_command
+
+    status = parse_command(source, as_json=as_json, readings=readings, console=_stdout())
+    if status:
+        raise typer.Exit(status)
 
 
 def _chunks(records: Iterable[CaseRecord], size: int) -> Iterator[list[CaseRecord]]:
@@ -126,6 +182,9 @@ def analyze(
     ] = 130.0,
     min_volume_mm3: Annotated[float, typer.Option(help="Smallest lesion reported, mm^3.")] = 1.5,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write report.pdf.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing output folder whole.")
+    ] = False,
 ) -> None:
     """Find, measure and diagnose every soft-tissue calcification in a CT study."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -154,6 +213,7 @@ def analyze(
             parameters=parameters,
             progress=lambda step, fraction: bar.update(task, description=step, completed=fraction),
             pdf=pdf,
+            overwrite=overwrite,
         )
     print_study(_stdout(), outcome)
 

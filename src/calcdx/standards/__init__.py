@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from calcdx.analysis import AnalysisResult
+from calcdx.errors import CalcdxError
+from calcdx.standards._complete import complete_source_headers
 from calcdx.standards._inputs import require_dicom
 from calcdx.standards.fhir import fhir_bundle, write_fhir
 from calcdx.standards.seg import build_seg, write_seg
@@ -29,6 +31,7 @@ from calcdx.volume import Volume
 __all__ = [
     "build_seg",
     "build_sr",
+    "complete_source_headers",
     "fhir_bundle",
     "read_sr_lesions",
     "write_fhir",
@@ -46,8 +49,13 @@ def write_standard_objects(
     *,
     document: Mapping[str, Any],
     series_uid: str | None = None,
+    notes: list[str] | None = None,
 ) -> dict[str, Path]:
     """Write ``lesions.seg.dcm``, ``measurements.sr.dcm`` and ``fhir.json`` into ``out_dir``.
+
+    Anonymised source headers are completed first (:func:`complete_source_headers`); when a
+    valid SEG or SR still cannot be made, they are skipped and a one-line reason is appended
+    to ``notes``: the FHIR bundle is always written, and nothing raises for a real series.
 
     Parameters
     ----------
@@ -63,29 +71,57 @@ def write_standard_objects(
         The ``result.json`` content, for the FHIR bundle.
     series_uid : str, optional
         The series analysed, when ``dicom_path`` holds several.
+    notes : list of str, optional
+        Receives one line per header completed and per object skipped.
 
     Returns
     -------
     dict of str to Path
-        ``"seg"``, ``"sr"`` and ``"fhir"``; without lesions only ``"fhir"``.
+        ``"seg"``, ``"sr"`` (when written) and ``"fhir"``.
 
     Raises
     ------
     InputError
-        If the volume was not read from DICOM, or the series does not match it.
+        If the volume was not read from DICOM.
     """
-    from calcdx.io.dicom import read_series_headers
-
     require_dicom(volume)  # the source kind first, before reading any file
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    said = notes if notes is not None else []
     written: dict[str, Path] = {}
     if result.lesions:
-        headers = read_series_headers(dicom_path, series_uid=series_uid)
-        seg = build_seg(result, volume, headers)
-        written["seg"] = out / "lesions.seg.dcm"
-        seg.save_as(written["seg"])
-        written["sr"] = out / "measurements.sr.dcm"
-        build_sr(result, volume, seg, headers).save_as(written["sr"])
+        written |= _seg_and_sr(result, volume, dicom_path, out, series_uid, said)
     written["fhir"] = write_fhir(document, out / "fhir.json")
     return written
+
+
+def _seg_and_sr(
+    result: AnalysisResult, volume: Volume, dicom_path: str | Path, out: Path,
+    series_uid: str | None, notes: list[str],
+) -> dict[str, Path]:
+    from calcdx.io.dicom import read_series_headers
+
+    written: dict[str, Path] = {}
+    try:
+        headers, completed = complete_source_headers(
+            read_series_headers(dicom_path, series_uid=series_uid))
+        notes.extend(completed)
+        seg = build_seg(result, volume, headers)
+    except Exception as exc:  # a real series must never lose the rest of the outputs
+        notes.append(f"DICOM SEG and SR not written: {_reason(exc)}")
+        return written
+    written["seg"] = out / "lesions.seg.dcm"
+    seg.save_as(written["seg"])
+    try:
+        sr = build_sr(result, volume, seg, headers)
+    except Exception as exc:
+        notes.append(f"DICOM SR not written: {_reason(exc)}")
+        return written
+    written["sr"] = out / "measurements.sr.dcm"
+    sr.save_as(written["sr"])
+    return written
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, CalcdxError) else f"{type(exc).__name__}: {text}"[:300]

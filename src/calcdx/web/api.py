@@ -8,15 +8,16 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from calcdx.case.model import parse_case
 from calcdx.case.vocabulary import Vocabulary
-from calcdx.errors import CaseError
+from calcdx.errors import CaseError, TextError
 from calcdx.kb.schema import Entity
 from calcdx.web.schemas import DifferentialOut, ErrorOut, KbSummary, case_json_schema
 from calcdx.web.state import WebState, get_state
 
-__all__ = ["api_router", "diagnose_json", "entity_summary", "read_json_body"]
+__all__ = ["api_router", "diagnose_json", "entity_summary", "parse_json", "read_json_body"]
 
 
 class BodyError(Exception):
@@ -78,6 +79,66 @@ def entity_summary(entity: Entity) -> dict[str, Any]:
     }
 
 
+class ReadingOut(BaseModel):
+    """``calcdx-reading/1``: the case read from a description and the words behind it."""
+
+    format: str
+    case: dict[str, Any]
+    fields: list[dict[str, Any]]
+    set_aside: list[dict[str, Any]]
+    not_understood: list[dict[str, Any]]
+
+
+_PARSE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["text"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "text": {
+                            "type": "string",
+                            "maxLength": 20000,
+                            "description": "The finding described in plain English",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def parse_json(data: Any) -> dict[str, Any]:
+    """Read the description in ``{"text": "..."}`` into a ``calcdx-reading/1`` document.
+
+    Parameters
+    ----------
+    data : Any
+        Decoded JSON.
+
+    Returns
+    -------
+    dict
+        The reading (case, words per field, set aside, not understood).
+
+    Raises
+    ------
+    TextError
+        When the body has no text, or the text is empty or off-topic.
+    """
+    from calcdx.text import read_text
+
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str) or set(data) != {
+        "text"
+    }:
+        raise TextError('send {"text": "the finding described in words"}, and nothing else')
+    return read_text(data["text"]).to_dict()
+
+
 def _error(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
@@ -128,6 +189,34 @@ def api_router(vocabulary: Vocabulary) -> APIRouter:
             body = orjson.dumps(diagnose_json(get_state(request), data))
             return Response(body, media_type="application/json")
         except CaseError as exc:
+            return _error(422, str(exc))
+
+    @router.post(
+        "/parse",
+        tags=["differential"],
+        summary="Read a finding described in words into a case",
+        response_class=JSONResponse,
+        responses={
+            200: {"model": ReadingOut, "description": "calcdx-reading/1"},
+            400: {"model": ErrorOut, "description": "The body is not JSON"},
+            413: {"model": ErrorOut, "description": "The body is too large"},
+            422: {"model": ErrorOut, "description": "No text, or nothing in it understood"},
+        },
+        openapi_extra=_PARSE_BODY,
+    )
+    async def parse(request: Request) -> Response:
+        """Read ``{"text": "..."}`` into a case; every field with the words it came from.
+
+        Words the reader cannot map are listed under ``not_understood``; an empty
+        or off-topic text is answered 422 with the message ``calcdx parse`` prints.
+        """
+        try:
+            data = await read_json_body(request)
+        except BodyError as exc:
+            return _error(400, str(exc))
+        try:
+            return Response(orjson.dumps(parse_json(data)), media_type="application/json")
+        except TextError as exc:
             return _error(422, str(exc))
 
     @router.get(

@@ -52,7 +52,7 @@ def default_run_analysis(input_path: Path, out_dir: Path, progress: Progress) ->
     """
     from calcdx.study import run_study
 
-    outcome = run_study(input_path, out_dir, progress=progress)
+    outcome = run_study(input_path, out_dir, progress=progress, overwrite=True)
     return outcome.files["result"]
 
 

@@ -190,6 +190,95 @@
     }).finally(function () { event.target.value = ""; });
   });
 
+  // The free-text reader: POST /api/parse, fill the form, mark every control it set
+  // with the words it came from (still editable: a change clears the mark).
+  function clearTextMarks() {
+    form.querySelectorAll(".from-text").forEach(function (el) {
+      el.classList.remove("from-text");
+      el.removeAttribute("data-from-text");
+      el.removeAttribute("title");
+    });
+    form.querySelectorAll(".from-text-words").forEach(function (el) { el.remove(); });
+  }
+
+  function controlFor(item) {
+    var f = item.field, v = String(item.value);
+    if (f === "clinical" || f === "clinical_absent") {
+      return ["clinical:" + v, f === "clinical" ? "present" : "absent"];
+    }
+    if (f === "imaging.associated" || f === "imaging.associated_absent") {
+      return ["imaging.associated:" + v, f === "imaging.associated" ? "present" : "absent"];
+    }
+    return [f, v];
+  }
+
+  function markControl(el, words) {
+    var holder = el.closest(".chip, .pill, .field, fieldset") || el;
+    if (el.type === "radio") { holder = el.closest("fieldset") || holder; }
+    holder.classList.add("from-text");
+    holder.setAttribute("data-from-text", words);
+    holder.setAttribute("title", "read from the text: \u201c" + words + "\u201d");
+    if (!holder.querySelector(".from-text-words")) {
+      var note = document.createElement("span");
+      note.className = "from-text-words";
+      note.textContent = "\u201c" + words + "\u201d";
+      (holder.querySelector("legend, label") || holder).appendChild(note);
+    }
+    var section = holder.closest("details");
+    if (section) { section.open = true; }
+  }
+
+  var textBox = document.getElementById("case-text");
+  var textStatus = document.getElementById("text-status");
+  var readButton = document.getElementById("read-text");
+  function readText() {
+    var text = textBox.value;
+    textStatus.textContent = "Reading ...";
+    fetch("/api/parse", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      credentials: "same-origin", body: JSON.stringify({ text: text })
+    }).then(function (response) {
+      return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+    }).then(function (answer) {
+      if (!answer.ok) { textStatus.textContent = "Not read: " + answer.body.detail; return; }
+      var reading = answer.body;
+      clearTextMarks();
+      fillForm(reading.case);  // resets the form, the text box included
+      textBox.value = text;
+      var placed = 0;
+      reading.fields.forEach(function (item) {
+        var pair = controlFor(item);
+        var el = applyPair(pair[0], pair[1]);
+        if (el) { markControl(el, item.words); placed++; }
+      });
+      var parts = ["Read " + placed + " value(s) from the text (marked; edit any of them)."];
+      if (reading.not_understood.length) {
+        parts.push("Not understood: " + reading.not_understood.map(function (p) { return p.words; }).join(", ") + ".");
+      }
+      if (reading.set_aside.length) {
+        parts.push("Set aside: " + reading.set_aside.map(function (s) { return s.words + " (" + s.reason + ")"; }).join("; ") + ".");
+      }
+      textStatus.textContent = parts.join(" ");
+      refresh();
+    }).catch(function (err) { textStatus.textContent = "Could not read the text: " + err; });
+  }
+  if (readButton && textBox) {
+    readButton.addEventListener("click", readText);
+    textBox.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); readText(); }
+    });
+  }
+  form.addEventListener("change", function (event) {
+    var holder = event.target.closest && event.target.closest(".from-text");
+    if (holder) {
+      holder.classList.remove("from-text");
+      holder.removeAttribute("title");
+      var note = holder.querySelector(".from-text-words");
+      if (note) { note.remove(); }
+    }
+  });
+  form.addEventListener("reset", clearTextMarks);
+
   updateCounts();
-  window.calcdx = { formToCase: formToCase, fillForm: fillForm, refresh: refresh };
+  window.calcdx = { formToCase: formToCase, fillForm: fillForm, refresh: refresh, readText: readText };
 })();

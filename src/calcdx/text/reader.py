@@ -1,0 +1,748 @@
+"""Read a finding described in plain English into a ``calcdx-case/1`` case.
+
+The pipeline is spaCy's blank English tokenizer (no model, nothing downloaded)
+with four components:
+
+1. ``calcdx_terms``: a :class:`~spacy.matcher.PhraseMatcher` over the lexicon
+   (case-format vocabulary + ``data/lexicon.yaml``), matching on one spelling and
+   singular forms, longest phrase first; every match becomes an entity whose
+   label names the facts it states;
+2. ``negex`` (negspacy's NegEx, the clinical term set plus the lexicon's
+   additions): negation, so "no history of trauma" lands in ``clinical_absent``
+   and "without periosteal reaction" in ``associated_absent``;
+3. ``uncertain`` and ``family``: the same NegEx algorithm with the lexicon's
+   uncertainty and family-history triggers, so "possible erosion" and "her
+   sister has gout" are set aside instead of being read as the patient's findings.
+
+Numbers with units (age, size) are read from the text with their character
+span. Every value in the case carries the words it came from; words the reader
+cannot map are returned as not understood, never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Final
+
+import spacy
+from negspacy.negation import Negex
+from negspacy.termsets import termset
+from spacy.language import Language
+from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from calcdx.case.model import Case, parse_case
+from calcdx.case.vocabulary import CASE_FORMAT
+from calcdx.errors import CaseError, TextError
+from calcdx.text.lexicon import Fact, Lexicon, load_lexicon, normal_form
+
+__all__ = [
+    "Phrase",
+    "ReadValue",
+    "Reading",
+    "SetAside",
+    "TextReader",
+    "default_reader",
+    "read_text",
+]
+
+READING_FORMAT: Final = "calcdx-reading/1"
+
+_NEGEX_FACTORY: Final = Negex  # importing it registers the "negex" spaCy factory
+
+#: The longest description read (characters); longer input is a usage error.
+MAX_CHARS: Final = 20_000
+
+#: Case paths that take one value (the first mention wins; later ones are set aside).
+_SINGLE: Final = (
+    "imaging.modality",
+    "imaging.region",
+    "imaging.location",
+    "imaging.organ",
+    "imaging.extent",
+    "imaging.evolution",
+)
+
+#: Fields read from where the finding is and how it was seen.
+_PLACES: Final = frozenset(
+    {"imaging.region", "imaging.location", "imaging.organ", "imaging.modality"}
+)
+
+#: Matrix values from most to least specific: "ossified" outranks "calcified".
+_MATRIX_RANK: Final = (
+    "foreign_material",
+    "ossification",
+    "dense_noncalcified",
+    "calcification",
+    "indeterminate",
+)
+
+#: Fact kinds a negation can apply to (negated places and shapes are not read at all).
+_NEGATABLE: Final = frozenset(
+    {"clinical", "imaging.associated", "trauma", "lab_state", "imaging.pattern", "pain"}
+)
+
+_EXAMPLE: Final = (
+    "e.g. '34-year-old man, kicked in the thigh 3 weeks ago: a 4 cm peripherally "
+    "calcified mass in vastus lateralis; no periosteal reaction'"
+)
+
+_NUMBER = r"\d+(?:[.,]\d+)?"
+_SIZE = re.compile(
+    rf"(?<![\w.])({_NUMBER})(?:\s*(?:-|–|to)\s*({_NUMBER}))?"
+    rf"((?:\s*(?:x|×|by|\*)\s*{_NUMBER})*)\s*-?\s*"
+    r"(mm|cm|millimet(?:re|er)s?|centimet(?:re|er)s?)(?![\w])",
+    re.IGNORECASE,
+)
+_DIMENSION = re.compile(_NUMBER)
+_DISTANCE_AFTER = re.compile(
+    r"^\W*(?:from|away|proximal to|distal to|above|below|deep to|beneath|lateral to|"
+    r"medial to|of the joint line|apart)\b",
+    re.IGNORECASE,
+)
+_AGE = re.compile(
+    rf"(?:(?<![\w.])({_NUMBER})\s*-?\s*(year|yr|month|week|day)s?\s*-?\s*old\b)"
+    r"|(?:\baged?\s+(\d{1,3})\b)"
+    r"|(?:(?<![\w.])(\d{1,3})\s*(?:yo|y/o|y\.o\.|years? of age)(?![\w]))",
+    re.IGNORECASE,
+)
+_AGE_UNIT_YEARS: Final = {"year": 1.0, "yr": 1.0, "month": 1 / 12, "week": 1 / 52, "day": 1 / 365}
+
+#: Words between a lab name and the level after it ("calcium and phosphate were normal").
+_LAB_GAP: Final = frozenset(
+    {"and", "or", ",", "both", "all", "was", "were", "is", "are", "level", "levels", "serum",
+     "the", "(", ")", "mmol", "/", "l", "mg", "dl", "µmol", "umol", "iu", "u", "value",
+     "values", "concentration", "concentrations", "remained", "found", "to", "be", "also",
+     "of", "a", "an", "plasma", "blood", ":", "=", "with"}
+)
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Words of the text, with their character offsets.
+
+    Attributes
+    ----------
+    words : str
+        The text's own words.
+    start, end : int
+        Character offsets in the text (``text[start:end] == words``).
+    """
+
+    words: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The phrase as JSON."""
+        return {"words": self.words, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
+class ReadValue:
+    """One case value and the words it was read from.
+
+    Attributes
+    ----------
+    field : str
+        Case-format path: ``patient.age_years``, ``clinical``, ``clinical_absent``,
+        ``labs.calcium``, ``imaging.region``, ``imaging.associated_absent``...
+    value : str or float
+        The value (a vocabulary value, a lab level, or a number: years, mm).
+    source : Phrase
+        The words it came from.
+    """
+
+    field: str
+    value: str | float
+    source: Phrase
+
+    def to_dict(self) -> dict[str, Any]:
+        """The value as JSON."""
+        return {"field": self.field, "value": self.value, **self.source.to_dict()}
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """Words the reader recognised but did not put in the case, and why.
+
+    Attributes
+    ----------
+    source : Phrase
+        The words.
+    reason : str
+        Why (negated place, uncertain, family history, a second value of a
+        one-value field, a lab without a level...).
+    """
+
+    source: Phrase
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The item as JSON."""
+        return {**self.source.to_dict(), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the reader understood of one description.
+
+    Attributes
+    ----------
+    text : str
+        The description.
+    case : Case
+        The validated case.
+    values : tuple of ReadValue
+        Every value of the case with the words it came from, in text order.
+    set_aside : tuple of SetAside
+        Recognised words left out of the case, with the reason.
+    not_understood : tuple of Phrase
+        Content words the lexicon does not know (not turned into any value).
+    """
+
+    text: str
+    case: Case
+    values: tuple[ReadValue, ...]
+    set_aside: tuple[SetAside, ...] = field(default=())
+    not_understood: tuple[Phrase, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The reading as JSON (``calcdx-reading/1``)."""
+        return {
+            "format": READING_FORMAT,
+            "case": self.case.to_json_dict(),
+            "fields": [value.to_dict() for value in self.values],
+            "set_aside": [item.to_dict() for item in self.set_aside],
+            "not_understood": [phrase.to_dict() for phrase in self.not_understood],
+        }
+
+
+def _phrase(span: Span) -> Phrase:
+    return Phrase(span.text, span.start_char, span.end_char)
+
+
+def _char_phrase(text: str, start: int, end: int) -> Phrase:
+    return Phrase(text[start:end], start, end)
+
+
+class _Terms:
+    """The ``calcdx_terms`` component: lexicon phrases as labelled entities."""
+
+    def __init__(self, nlp: Language, lexicon: Lexicon) -> None:
+        self.matcher = PhraseMatcher(nlp.vocab, attr="NORM")
+        self.labels: dict[str, tuple[Fact, ...]] = {}
+        by_facts: dict[tuple[Fact, ...], list[Doc]] = {}
+        for written, facts in lexicon.phrases.items():
+            doc = nlp.make_doc(written)
+            _set_norms(doc)
+            by_facts.setdefault(facts, []).append(doc)
+        for number, (facts, docs) in enumerate(by_facts.items()):
+            label = f"T{number}"
+            self.labels[label] = facts
+            self.matcher.add(label, docs)
+
+    def __call__(self, doc: Doc) -> Doc:
+        _set_norms(doc)
+        spans = self.matcher(doc, as_spans=True)
+        doc.ents = filter_spans(spans)
+        return doc
+
+
+def _set_norms(doc: Doc) -> None:
+    for token in doc:
+        token.norm_ = normal_form(token.text)
+
+
+def _clinical_terms() -> dict[str, list[str]]:
+    """The English clinical NegEx term set of negspacy (pseudo, preceding, following, end)."""
+    patterns: dict[str, list[str]] = termset("en_clinical").get_patterns()  # type: ignore[no-untyped-call]
+    return patterns
+
+
+def _termset(lexicon: Lexicon, preceding: Sequence[str], following: Sequence[str]) -> Any:
+    base = _clinical_terms()
+    termination = sorted(set(base["termination"]) | set(lexicon.context["termination"]))
+    return {
+        "pseudo_negations": base["pseudo_negations"],
+        "preceding_negations": sorted(set(preceding)),
+        "following_negations": sorted(set(following)),
+        "termination": termination,
+    }
+
+
+def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    terms = _Terms(nlp, lexicon)
+    name = f"calcdx_terms_{id(terms)}"
+    Language.component(name, func=terms)
+    nlp.add_pipe(name)
+    negatable = [
+        label
+        for label, facts in terms.labels.items()
+        if any(fact.kind in _NEGATABLE for fact in facts)
+    ]
+    matrix_labels = [
+        label
+        for label, facts in terms.labels.items()
+        if any(fact.kind == "imaging.matrix" for fact in facts)
+    ]
+    base = _clinical_terms()
+    context = lexicon.context
+    negation = _termset(
+        lexicon,
+        [*base["preceding_negations"], *context["preceding_negations"]],
+        [*base["following_negations"], *context["following_negations"]],
+    )
+    nlp.add_pipe(
+        "negex",
+        config={"neg_termset": negation, "ent_types": negatable, "extension_name": "negex"},
+    )
+    nlp.add_pipe(
+        "negex",
+        name="uncertain",
+        config={
+            "neg_termset": _termset(lexicon, context["uncertain"], []),
+            "extension_name": "uncertain",
+            "ent_types": negatable,
+        },
+    )
+    nlp.add_pipe(
+        "negex",
+        name="family",
+        config={
+            "neg_termset": _termset(lexicon, context["family"], []),
+            "extension_name": "family",
+            "ent_types": [*negatable, *matrix_labels],
+        },
+    )
+    return nlp, terms
+
+
+def _count_matcher(nlp: Language, lexicon: Lexicon) -> Matcher:
+    """Count word, up to three words, lesion noun: the count states the extent."""
+    matcher = Matcher(nlp.vocab)
+    nouns = sorted({normal_form(noun) for noun in lexicon.count_nouns})
+    for extent, words in lexicon.counts.items():
+        pattern: list[dict[str, Any]] = [
+            {"LOWER": {"IN": words}},
+            {"IS_ALPHA": True, "OP": "{0,3}"},
+            {"NORM": {"IN": nouns}},
+        ]
+        matcher.add(extent, [pattern])
+    return matcher
+
+
+@dataclass
+class _Draft:
+    """The case being assembled from one document."""
+
+    values: list[ReadValue] = field(default_factory=list)
+    set_aside: list[SetAside] = field(default_factory=list)
+    covered: list[tuple[int, int]] = field(default_factory=list)
+
+    def has(self, path: str) -> ReadValue | None:
+        return next((v for v in self.values if v.field == path), None)
+
+    def add(self, path: str, value: str | float, source: Phrase) -> None:
+        if path in _SINGLE or path.startswith(("labs.", "patient.")):
+            earlier = self.has(path)
+            if earlier is not None:
+                if earlier.value != value:
+                    self.set_aside.append(
+                        SetAside(source, f"{path} already read as {earlier.value} "
+                                 f"from {earlier.source.words!r}")
+                    )
+                return
+        elif any(v.field == path and v.value == value for v in self.values):
+            return
+        opposite = _OPPOSITE.get(path)
+        if opposite and any(v.field == opposite and v.value == value for v in self.values):
+            self.set_aside.append(SetAside(source, f"{value} is also stated the other way"))
+            return
+        self.values.append(ReadValue(path, value, source))
+
+
+_OPPOSITE: Final = {
+    "clinical": "clinical_absent",
+    "clinical_absent": "clinical",
+    "imaging.associated": "imaging.associated_absent",
+    "imaging.associated_absent": "imaging.associated",
+}
+
+
+class TextReader:
+    """Reads free-text descriptions into cases; build once, read many.
+
+    Parameters
+    ----------
+    lexicon : Lexicon, optional
+        Phrases and context terms (default: the packaged lexicon).
+    """
+
+    def __init__(self, lexicon: Lexicon | None = None) -> None:
+        self.lexicon = lexicon or load_lexicon()
+        self._nlp, self._terms = _build_pipeline(self.lexicon)
+        self._counts = _count_matcher(self._nlp, self.lexicon)
+
+    def read(self, text: str) -> Reading:
+        """Read one description.
+
+        Parameters
+        ----------
+        text : str
+            The finding described in plain English.
+
+        Returns
+        -------
+        Reading
+            The case, the words behind each value, what was set aside and
+            what was not understood.
+
+        Raises
+        ------
+        TextError
+            When the text is empty, too long, or states no finding the reader knows.
+        """
+        _check_text(text)
+        return self._interpret(self._nlp(text))
+
+    def read_many(self, texts: Iterable[str]) -> Iterator[Reading | TextError]:
+        """Read descriptions in order; a text that cannot be read yields its error.
+
+        Parameters
+        ----------
+        texts : iterable of str
+
+        Yields
+        ------
+        Reading or TextError
+            One per text, in input order.
+        """
+        pending: list[tuple[str, TextError | None]] = []
+        for text in texts:
+            try:
+                _check_text(text)
+            except TextError as exc:
+                pending.append((text, exc))
+            else:
+                pending.append((text, None))
+        docs = iter(self._nlp.pipe(text for text, error in pending if error is None))
+        for _, error in pending:
+            if error is not None:
+                yield error
+                continue
+            try:
+                yield self._interpret(next(docs))
+            except TextError as exc:
+                yield exc
+
+    # -- interpretation ----------------------------------------------------------------
+
+    def _interpret(self, doc: Doc) -> Reading:
+        draft = _Draft()
+        _read_age(doc, draft)
+        _read_size(doc, draft)
+        self._read_entities(doc, draft)
+        self._read_counts(doc, draft)
+        values = sorted(draft.values, key=lambda v: (v.source.start, v.field))
+        if not any(not v.field.startswith("patient.") for v in values):
+            raise TextError(
+                "no finding understood in the text (nothing about where the finding is, "
+                "what it looks like, the history or the labs); describe the finding, "
+                + _EXAMPLE
+            )
+        case = _assemble(values)
+        return Reading(
+            text=doc.text,
+            case=case,
+            values=tuple(values),
+            set_aside=tuple(sorted(draft.set_aside, key=lambda s: s.source.start)),
+            not_understood=tuple(self._not_understood(doc, draft)),
+        )
+
+    def _read_entities(self, doc: Doc, draft: _Draft) -> None:
+        labels = self._terms.labels
+        sexes: list[tuple[int, str, Phrase]] = []
+        matrices: list[tuple[str, Phrase]] = []
+        places: list[tuple[int, int, str, str, Phrase]] = []
+        for ent in doc.ents:
+            draft.covered.append((ent.start, ent.end))
+            facts = labels[ent.label_]
+            source = _phrase(ent)
+            kinds = {fact.kind for fact in facts}
+            if ent._.family:
+                if "imaging.matrix" in kinds:
+                    draft.add("clinical", "family_history_calcinosis", source)
+                elif kinds & {"clinical", "trauma", "imaging.associated", "lab_state"}:
+                    draft.set_aside.append(SetAside(source, "family history, not the patient"))
+                continue
+            if ent._.uncertain:
+                draft.set_aside.append(SetAside(source, "stated as uncertain"))
+                continue
+            for fact in facts:
+                self._apply(doc, ent, fact, source, draft, sexes, matrices, places)
+        # where and how it was seen: a mention in a sentence naming the mineral comes first
+        for _, _, path, value, source in sorted(places, key=lambda p: (p[0], p[1])):
+            draft.add(path, value, source)
+        if sexes:
+            _, sex, source = min(sexes, key=lambda item: (item[0], item[2].start))
+            draft.add("patient.sex", sex, source)
+        if matrices:
+            value, source = min(matrices, key=lambda item: _MATRIX_RANK.index(item[0]))
+            draft.add("imaging.matrix", value, source)
+        _read_labs(doc, labels, draft)
+
+    def _apply(
+        self,
+        doc: Doc,
+        ent: Span,
+        fact: Fact,
+        source: Phrase,
+        draft: _Draft,
+        sexes: list[tuple[int, str, Phrase]],
+        matrices: list[tuple[str, Phrase]],
+        places: list[tuple[int, int, str, str, Phrase]],
+    ) -> None:
+        negated = bool(ent._.negex) and fact.kind in _NEGATABLE
+        kind, value = fact
+        if kind == "sex":
+            sexes.append((0, value, source))
+        elif kind == "pronoun":
+            sexes.append((1, value, source))
+        elif kind == "trauma":
+            when = _nearest(ent, self._terms.labels, "time") or "recent"
+            draft.add("clinical_absent" if negated else "clinical", f"trauma_{when}", source)
+        elif kind == "pain":
+            onset = _nearest(ent, self._terms.labels, "pain_time")
+            if negated or onset is None:
+                reason = "pain stated as absent" if negated else "pain without a stated onset"
+                draft.set_aside.append(SetAside(source, reason))
+            else:
+                draft.add("clinical", f"{onset}_pain", source)
+        elif kind in _PLACES:
+            rank = 0 if _in_finding_sentence(ent, self._terms.labels) else 1
+            places.append((rank, source.start, kind, value, source))
+        elif kind == "clinical":
+            draft.add("clinical_absent" if negated else "clinical", value, source)
+        elif kind == "imaging.associated":
+            draft.add("imaging.associated_absent" if negated else kind, value, source)
+        elif kind == "imaging.matrix":
+            matrices.append((value, source))
+        elif kind == "imaging.pattern" and negated:
+            draft.set_aside.append(SetAside(source, f"negated pattern {value}"))
+        elif kind == "lab_state":
+            lab, level = value.split("=")
+            if negated:
+                draft.set_aside.append(SetAside(source, f"negated {lab} {level}"))
+            else:
+                draft.add(f"labs.{lab}", level, source)
+        elif kind.startswith("imaging."):
+            draft.add(kind, value, source)
+
+    def _read_counts(self, doc: Doc, draft: _Draft) -> None:
+        """Extent from a count of lesions ("two calcified nodules"), unless already stated."""
+        for match_id, start, end in self._counts(doc):
+            draft.covered += [(start, start + 1), (end - 1, end)]
+            if any(ent._.family for ent in doc[start:end].ents):
+                continue
+            extent = self._nlp.vocab.strings[match_id]
+            draft.add("imaging.extent", extent, _phrase(doc[start:end]))
+
+    def _not_understood(self, doc: Doc, draft: _Draft) -> Iterator[Phrase]:
+        covered = [False] * len(doc)
+        for start, end in draft.covered:
+            for i in range(start, end):
+                covered[i] = True
+        run: list[int] = []
+        for token in doc:
+            unknown = (
+                not covered[token.i]
+                and token.is_alpha
+                and len(token.text) > 2
+                and not token.is_stop
+                and token.norm_ not in self.lexicon.filler
+            )
+            if unknown:
+                run.append(token.i)
+                continue
+            if run and not (token.text == "-" and not covered[token.i]):
+                yield _phrase(doc[run[0] : run[-1] + 1])
+                run = []
+        if run:
+            yield _phrase(doc[run[0] : run[-1] + 1])
+
+
+def _check_text(text: str) -> None:
+    if not text or not text.strip():
+        raise TextError("the text is empty; describe the finding, " + _EXAMPLE)
+    if len(text) > MAX_CHARS:
+        raise TextError(
+            f"the text is {len(text):,} characters long; give one description of at most "
+            f"{MAX_CHARS:,} characters (one line per description with --json)"
+        )
+
+
+def _token_range(doc: Doc, start: int, end: int) -> tuple[int, int] | None:
+    span = doc.char_span(start, end, alignment_mode="expand")
+    return (span.start, span.end) if span is not None else None
+
+
+def _read_age(doc: Doc, draft: _Draft) -> None:
+    for match in _AGE.finditer(doc.text):
+        number = match.group(1) or match.group(3) or match.group(4)
+        unit = (match.group(2) or "year").lower()
+        years = float(number.replace(",", ".")) * _AGE_UNIT_YEARS[unit]
+        source = _char_phrase(doc.text, match.start(), match.end())
+        if not 0 <= years <= 120:
+            draft.set_aside.append(SetAside(source, "an age outside 0 to 120 years"))
+            continue
+        draft.add("patient.age_years", round(years, 2), source)
+        covered = _token_range(doc, match.start(), match.end())
+        if covered:
+            draft.covered.append(covered)
+
+
+def _read_size(doc: Doc, draft: _Draft) -> None:
+    best: tuple[float, Phrase] | None = None
+    for match in _SIZE.finditer(doc.text):
+        covered = _token_range(doc, match.start(), match.end())
+        if covered:
+            draft.covered.append(covered)
+        source = _char_phrase(doc.text, match.start(), match.end())
+        if _DISTANCE_AFTER.match(doc.text[match.end() : match.end() + 30]):
+            draft.set_aside.append(SetAside(source, "a distance, not the lesion's size"))
+            continue
+        numbers = [match.group(1), match.group(2) or "0", *_DIMENSION.findall(match.group(3))]
+        factor = 10.0 if match.group(4).lower().startswith("c") else 1.0
+        size_mm = max(float(n.replace(",", ".")) for n in numbers) * factor
+        if not 0 < size_mm <= 2000:
+            draft.set_aside.append(SetAside(source, "a size outside 0 to 2000 mm"))
+            continue
+        if best is None or size_mm > best[0]:
+            best = (size_mm, source)
+    if best is not None:
+        draft.add("imaging.size_mm", round(best[0], 1), best[1])
+
+
+def _nearest(ent: Span, labels: dict[str, tuple[Fact, ...]], kind: str) -> str | None:
+    """The value of the nearest `kind` phrase in the entity's sentence (None if none)."""
+    found = [
+        (abs(other.start - ent.start), fact.value)
+        for other in ent.sent.ents
+        if other.start != ent.start
+        for fact in labels[other.label_]
+        if fact.kind == kind
+    ]
+    return min(found)[1] if found else None
+
+
+def _in_finding_sentence(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
+    """Whether the entity's sentence names the mineral itself (matrix or pattern)."""
+    return any(
+        fact.kind in {"imaging.matrix", "imaging.pattern"}
+        for other in ent.sent.ents
+        for fact in labels[other.label_]
+    )
+
+
+def _read_labs(doc: Doc, labels: dict[str, tuple[Fact, ...]], draft: _Draft) -> None:
+    """Attach each lab name to the level word before it ("raised phosphate") or after it."""
+    for sentence in doc.sents:
+        items: list[tuple[Span, str, str]] = []  # (span, kind, value)
+        for ent in sentence.ents:
+            if ent._.family or ent._.uncertain:
+                continue
+            for fact in labels[ent.label_]:
+                if fact.kind in {"lab", "level"}:
+                    items.append((ent, fact.kind, fact.value))
+        for index, (ent, kind, lab) in enumerate(items):
+            if kind != "lab":
+                continue
+            level = _level_before(doc, items, index) or _level_after(doc, items, index)
+            if level is None:
+                draft.set_aside.append(SetAside(_phrase(ent), f"{lab} named without a level"))
+                continue
+            word, value = level
+            start, end = min(ent.start_char, word.start_char), max(ent.end_char, word.end_char)
+            draft.add(f"labs.{lab}", value, _char_phrase(doc.text, start, end))
+
+
+def _gap_ok(doc: Doc, start: int, end: int, limit: int) -> bool:
+    gap = doc[start:end]
+    return len(gap) <= limit and all(t.lower_ in _LAB_GAP or t.like_num for t in gap)
+
+
+def _level_before(
+    doc: Doc, items: list[tuple[Span, str, str]], index: int
+) -> tuple[Span, str] | None:
+    end = items[index][0].start
+    for ent, kind, value in reversed(items[:index]):
+        if not _gap_ok(doc, ent.end, end, 3):
+            return None
+        if kind == "level":
+            return ent, value
+        end = ent.start
+    return None
+
+
+def _level_after(
+    doc: Doc, items: list[tuple[Span, str, str]], index: int
+) -> tuple[Span, str] | None:
+    start = items[index][0].end
+    for ent, kind, value in items[index + 1 :]:
+        if not _gap_ok(doc, start, ent.start, 8):
+            return None
+        if kind == "level":
+            return ent, value
+        start = ent.end
+    return None
+
+
+def _assemble(values: Sequence[ReadValue]) -> Case:
+    data: dict[str, Any] = {"format": CASE_FORMAT}
+    for item in values:
+        head, _, tail = item.field.partition(".")
+        if head in {"clinical", "clinical_absent"}:
+            data.setdefault(head, []).append(item.value)
+        elif head in {"patient", "labs"}:
+            data.setdefault(head, {})[tail] = item.value
+        elif tail in {"pattern", "arrangement", "associated", "associated_absent"}:
+            data.setdefault("imaging", {}).setdefault(tail, []).append(item.value)
+        else:
+            data.setdefault("imaging", {})[tail] = item.value
+    try:
+        return parse_case(data)
+    except CaseError as exc:  # the lexicon is checked against the vocabulary: a bug if reached
+        raise TextError(f"the text was read into an invalid case ({exc})") from None
+
+
+@lru_cache(maxsize=1)
+def default_reader() -> TextReader:
+    """The reader over the packaged lexicon (built once per process, about a second)."""
+    return TextReader()
+
+
+def read_text(text: str) -> Reading:
+    """Read one description with the default reader.
+
+    Parameters
+    ----------
+    text : str
+        The finding described in plain English.
+
+    Returns
+    -------
+    Reading
+
+    Raises
+    ------
+    TextError
+        When the text is empty, too long or off-topic.
+    """
+    return default_reader().read(text)

@@ -1,0 +1,201 @@
+"""The free-text reader on hand-worked descriptions (the truth is read off the sentence)."""
+
+import pytest
+
+from calcdx.errors import KnowledgeBaseError, TextError
+from calcdx.text import read_text
+from calcdx.text.lexicon import build_lexicon, normal_form
+
+ISSUE_EXAMPLE = (
+    "34-year-old man, 3 weeks after a kick to the thigh, a 4 cm peripherally calcified mass "
+    "in vastus lateralis separated from the femur by a lucent cleft; no periosteal reaction"
+)
+
+
+def test_the_issue_example_reads_field_by_field():
+    reading = read_text(ISSUE_EXAMPLE)
+    assert reading.case.to_json_dict() == {
+        "format": "calcdx-case/1",
+        "patient": {"age_years": 34, "sex": "male"},
+        "clinical": ["trauma_recent"],
+        "imaging": {
+            "region": "thigh",
+            "location": "muscle",
+            "matrix": "calcification",
+            "pattern": ["zonal_peripheral"],
+            "size_mm": 40,
+            "associated": ["cleft_from_bone"],
+            "associated_absent": ["periosteal_reaction"],
+        },
+    }
+
+
+def test_every_value_carries_its_own_words():
+    reading = read_text(ISSUE_EXAMPLE)
+    for value in reading.values:
+        assert ISSUE_EXAMPLE[value.source.start : value.source.end] == value.source.words
+    words = {value.field: value.source.words for value in reading.values}
+    assert words["patient.age_years"] == "34-year-old"
+    assert words["imaging.size_mm"] == "4 cm"
+    assert words["imaging.location"] == "vastus lateralis"
+    assert words["imaging.associated_absent"] == "periosteal reaction"
+
+
+@pytest.mark.parametrize(
+    ("text", "size_mm"),
+    [
+        ("a 6 x 5 x 3 cm calcified mass in the thigh", 60),
+        ("a calcified nodule of 12 mm in the forearm", 12),
+        ("calcified mass 2.5 cm in the calf", 25),
+        ("a 6x5x3cm ossified mass in the buttock", 60),
+        ("calcifications of 2-3 mm in the breast", 3),
+    ],
+)
+def test_sizes_are_the_largest_dimension_in_mm(text, size_mm):
+    assert read_text(text).case.imaging.size_mm == size_mm
+
+
+def test_a_distance_is_not_a_size():
+    reading = read_text("a 15 mm calcified nodule 4 cm from the knee joint")
+    assert reading.case.imaging.size_mm == 15
+
+
+@pytest.mark.parametrize(
+    ("text", "age", "sex"),
+    [
+        ("A 34-year-old woman with a calcified thigh mass", 34, "female"),
+        ("a boy aged 9 with calcinosis of the elbows", 9, "male"),
+        ("6-month-old girl; punctate calcification in the abdomen", 0.5, "female"),
+    ],
+)
+def test_age_and_sex(text, age, sex):
+    patient = read_text(text).case.patient
+    assert (patient.age_years, patient.sex) == (age, sex)
+
+
+def test_negation_goes_to_the_absent_lists():
+    case = read_text(
+        "No history of trauma or surgery. Shoulder calcification without bone erosion."
+    ).case
+    assert set(case.clinical_absent) == {"trauma_recent", "surgery_local"}
+    assert case.imaging.associated_absent == ["bone_erosion"]
+    assert case.clinical == [] and case.imaging.associated == []
+
+
+def test_a_negation_does_not_reach_past_the_clause():
+    case = read_text("No trauma; she is on dialysis and has a hip calcification.").case
+    assert case.clinical_absent == ["trauma_recent"]
+    assert case.clinical == ["dialysis"]
+
+
+def test_labs_in_words():
+    case = read_text(
+        "Raised phosphate and normal calcium; PTH was elevated. Hypercalcaemia was not "
+        "present. Calcification around the hip."
+    ).case
+    assert case.labs == {"phosphate": "high", "calcium": "normal", "pth": "high"}
+
+
+def test_a_list_of_labs_shares_the_level_after_it():
+    case = read_text("Calcium, phosphate and PTH were normal. Calcified mass in the hand.").case
+    assert case.labs == {"calcium": "normal", "phosphate": "normal", "pth": "normal"}
+
+
+def test_remote_and_recent_injury():
+    assert read_text("a fall 20 years ago; ossification in the thigh").case.clinical == [
+        "trauma_remote"
+    ]
+    assert read_text("kicked 2 weeks ago; ossification in the thigh").case.clinical == [
+        "trauma_recent"
+    ]
+
+
+def test_family_history_and_uncertainty_are_set_aside():
+    reading = read_text("Her brother has gout. Possible erosion. Calcified mass in the foot.")
+    assert "gout" not in reading.case.clinical
+    assert reading.case.imaging.associated == []
+    reasons = {item.source.words: item.reason for item in reading.set_aside}
+    assert reasons["gout"] == "family history, not the patient"
+    assert reasons["erosion"] == "stated as uncertain"
+
+
+def test_radiology_wording_maps_to_patterns():
+    case = read_text(
+        "Ring-and-arc calcification, chicken-wire matrix, rice grain calcifications, "
+        "tram track and popcorn calcification in the thigh."
+    ).case
+    assert set(case.imaging.pattern) == {
+        "ring_and_arc",
+        "net_like",
+        "rice_grain",
+        "tram_track",
+        "popcorn",
+    }
+
+
+@pytest.mark.parametrize(
+    ("word", "matrix"),
+    [
+        ("calcified", "calcification"),
+        ("ossified", "ossification"),
+        ("metallic", "foreign_material"),
+    ],
+)
+def test_matrix_words(word, matrix):
+    assert read_text(f"a {word} density in the thigh").case.imaging.matrix == matrix
+
+
+def test_organs_give_region_location_and_organ():
+    imaging = read_text("laminated calcification in the gallbladder").case.imaging
+    assert (imaging.region, imaging.location, imaging.organ) == ("abdomen", "organ", "gallbladder")
+
+
+def test_unknown_words_are_listed_not_guessed():
+    reading = read_text("a calcified mass in the thigh with a curious zebroid shimmer")
+    assert [p.words for p in reading.not_understood] == ["curious zebroid shimmer"]
+    assert reading.case.imaging.pattern == []
+
+
+@pytest.mark.parametrize("text", ["", "   ", "The weather was lovely and the train was late."])
+def test_empty_or_off_topic_text_is_refused(text):
+    with pytest.raises(TextError, match="describe the finding"):
+        read_text(text)
+
+
+def test_read_many_keeps_order_and_errors():
+    from calcdx.text import default_reader
+
+    out = list(default_reader().read_many(["thigh calcification", "", "hip calcification"]))
+    assert out[0].case.imaging.region == "thigh"
+    assert isinstance(out[1], TextError)
+    assert out[2].case.imaging.region == "hip"
+
+
+def test_lexicon_values_are_checked_against_the_vocabulary():
+    from calcdx.case.vocabulary import load_vocabulary
+
+    raw = {"fields": {"pattern": {"zebra_stripes": ["zebra"]}}}
+    with pytest.raises(KnowledgeBaseError, match="'zebra_stripes' is not a case-format pattern"):
+        build_lexicon(raw, load_vocabulary())
+
+
+def test_normal_form_unifies_spelling_and_number():
+    assert normal_form("Oedema") == normal_form("edema")
+    assert normal_form("calcifications") == normal_form("calcification")
+    assert normal_form("centre") == normal_form("center")
+
+
+def test_a_count_of_lesions_states_the_extent_and_a_count_of_weeks_does_not():
+    assert read_text("Two calcified nodules in the thigh").case.imaging.extent == "few_regional"
+    assert read_text("Calcified thigh nodule two weeks after a fall").case.imaging.extent is None
+    assert read_text("numerous calcifications in the breast").case.imaging.extent == (
+        "multiple_regional"
+    )
+
+
+def test_pain_needs_an_onset_word():
+    assert read_text("sudden pain in the shoulder; calcification").case.clinical == ["acute_pain"]
+    assert read_text("pain for years; hip calcification").case.clinical == ["chronic_pain"]
+    reading = read_text("pain in the hip; calcification")
+    assert reading.case.clinical == []
+    assert [s.reason for s in reading.set_aside] == ["pain without a stated onset"]
