@@ -50,9 +50,15 @@ def fake_analysis(input_path: Path, out_dir: Path, progress: Callable[[str, floa
     return result
 
 
-def nifti_bytes() -> bytes:
+def nifti_bytes(shape: tuple[int, ...] = (4, 4, 4)) -> bytes:
+    """A NIfTI-1 header declaring `shape` (int16), with 64 bytes of data."""
     header = bytearray(352)
     header[0:4] = struct.pack("<i", 348)
+    header[40:56] = struct.pack("<8h", len(shape), *shape, *([1] * (7 - len(shape))))
+    header[70:72] = struct.pack("<h", 4)  # int16
+    header[72:74] = struct.pack("<h", 16)
+    header[76:108] = struct.pack("<8f", *([1.0] * 8))
+    header[108:112] = struct.pack("<f", 352.0)
     header[344:348] = b"n+1\x00"
     return bytes(header) + b"\x00" * 64
 
@@ -78,7 +84,7 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
         options: dict[str, object] = {"state_dir": tmp_path / "state"} | overrides
         app = create_app(WebSettings(**options), run_analysis=analysis)  # type: ignore[arg-type]
         apps.append(app)
-        return TestClient(app)
+        return TestClient(app, base_url="http://127.0.0.1:8000")
 
     yield build
     for app in apps:

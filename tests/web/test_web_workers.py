@@ -138,7 +138,7 @@ def test_port_in_use_is_one_line_error(tmp_path):
 def test_settings_travel_to_workers_intact(tmp_path):
     settings = WebSettings(
         host="0.0.0.0",
-        token="t0ken",
+        token="t0ken-long-enough-here",
         data_dir=tmp_path / "data",
         state_dir=tmp_path / "state",
         database_url="sqlite:///x.db",

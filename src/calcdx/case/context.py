@@ -7,10 +7,10 @@ rules and the same one-line messages as a case.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from calcdx.case.jsontext import JsonTextError, loads_bounded
 from calcdx.case.model import parse_case
 from calcdx.case.vocabulary import CASE_FORMAT
 from calcdx.errors import CaseError, InputError
@@ -23,11 +23,13 @@ CONTEXT_FIELDS = ("patient", "clinical", "clinical_absent", "labs")
 
 def _read_context_file(path: Path) -> dict[str, Any]:
     try:
-        raw = json.loads(path.read_text("utf-8"))
+        raw = loads_bounded(path.read_bytes())
     except FileNotFoundError:
         raise InputError(f"{path}: no such context file") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise InputError(f"{path}: cannot read the context file ({exc.strerror})") from None
+    except JsonTextError as exc:
+        raise InputError(f"{path}: {exc}") from None
     if not isinstance(raw, dict):
         raise InputError(f"{path}: a context file holds one JSON object (patient, clinical, labs)")
     extra = sorted(set(raw) - set(CONTEXT_FIELDS) - {"format", "id", "imaging"})

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from calcdx.case.jsontext import JsonTextError, loads_bounded
 from calcdx.case.model import Case, parse_case
 from calcdx.errors import CaseError, InputError
 
@@ -51,11 +51,9 @@ def _lines(name: str, text: str) -> Iterator[CaseRecord]:
             continue
         origin = f"{name}:{number}"
         try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield CaseRecord(
-                origin, None, None, f"not valid JSON ({exc.msg} at column {exc.colno})"
-            )
+            raw = loads_bounded(line)
+        except JsonTextError as exc:
+            yield CaseRecord(origin, None, None, str(exc).replace(" at line 1,", " at"))
             continue
         yield _record(origin, raw)
 
@@ -83,8 +81,8 @@ def read_cases(sources: list[str]) -> Iterator[CaseRecord]:
         if source == "-":
             text = sys.stdin.read()
             try:
-                whole = json.loads(text)
-            except json.JSONDecodeError:
+                whole = loads_bounded(text)
+            except JsonTextError:
                 yield from _lines("<stdin>", text)  # JSON Lines: one case per line
             else:
                 yield _record("<stdin>", whole)  # one (possibly pretty-printed) case
@@ -102,11 +100,12 @@ def read_cases(sources: list[str]) -> Iterator[CaseRecord]:
             yield from _lines(path.name, text)
             continue
         try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"{source}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
-                "a .json file holds one case object, use .jsonl for one case per line"
-            ) from None
+            raw = loads_bounded(text)
+        except JsonTextError as exc:
+            hint = (
+                "; a .json file holds one case object, use .jsonl for one case per line"
+                if str(exc).startswith("not valid JSON")
+                else ""
+            )
+            raise InputError(f"{source}: {exc}{hint}") from None
         yield _record(path.name, raw)
-

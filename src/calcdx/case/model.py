@@ -56,14 +56,14 @@ class Patient(BaseModel):
     Attributes
     ----------
     age_years : float or None
-        Age in years, 0 to 120.
+        Age in years, 0 to 120: a JSON number (``true`` or ``"45"`` are refused).
     sex : {'female', 'male'} or None
         Sex.
     """
 
     model_config = _STRICT
 
-    age_years: float | None = Field(default=None, ge=0, le=120)
+    age_years: float | None = Field(default=None, ge=0, le=120, strict=True)
     sex: _term("sex") | None = None  # type: ignore[valid-type]
 
 
@@ -80,7 +80,7 @@ class Imaging(BaseModel):
     pattern: _terms("pattern") = Field(default_factory=list)  # type: ignore[valid-type]
     extent: _term("extent") | None = None  # type: ignore[valid-type]
     arrangement: _terms("arrangement") = Field(default_factory=list)  # type: ignore[valid-type]
-    size_mm: float | None = Field(default=None, gt=0, le=2000)
+    size_mm: float | None = Field(default=None, gt=0, le=2000, strict=True)
     associated: _terms("associated") = Field(default_factory=list)  # type: ignore[valid-type]
     associated_absent: _terms("associated") = Field(default_factory=list)  # type: ignore[valid-type]
     evolution: _term("evolution") | None = None  # type: ignore[valid-type]

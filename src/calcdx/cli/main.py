@@ -32,7 +32,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     name="calcdx",
     help="Soft-tissue calcification in radiology: differential diagnosis and CT analysis. "
-    "Not for clinical use.",
+    "Not for clinical use. Add --debug to see the traceback of an unexpected error.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -328,8 +328,67 @@ def kb_validate(
     print(f"ok: {len(kb)} entities, {figures} published figures, {references} references")
 
 
+#: Usage errors, from click itself and from the copy of click that typer >= 0.29 carries.
+_USAGE_ERRORS: tuple[type[Exception], ...] = (click.ClickException,)
+_EXITS: tuple[type[Exception], ...] = (click.exceptions.Exit, typer.Exit)
+_ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
+try:
+    from typer._click import exceptions as _typer_click
+except ImportError:  # older typer uses click itself
+    pass
+else:
+    _USAGE_ERRORS += (_typer_click.ClickException,)
+
+#: Flag (anywhere before ``--``) that shows the traceback of an unexpected error.
+DEBUG_FLAG = "--debug"
+
+
+def crash_log_path() -> Path:
+    """Return the file that receives the traceback of an unexpected error.
+
+    Returns
+    -------
+    Path
+        ``$XDG_STATE_HOME/calcdx/crash.log`` (``~/.local/state/calcdx/crash.log``).
+    """
+    from calcdx.web.settings import default_state_dir
+
+    return default_state_dir() / "crash.log"
+
+
+def _report_crash(exc: BaseException, argv: list[str]) -> None:
+    """Print one line about an unexpected error; keep its traceback in the crash log."""
+    import datetime
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    command = " ".join(["calcdx", *argv[:1]])
+    text = "".join(traceback.format_exception(exc))
+    log = crash_log_path()
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as stream:
+            stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+            stream.write(f"--- {stamp} calcdx {' '.join(argv)}\n{text}")
+        kept = f"the traceback is in {log}"
+    except OSError:
+        kept = f"the traceback could not be written to {log}; rerun with {DEBUG_FLAG}"
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    print(
+        f"error: {command} failed unexpectedly: {type(exc).__name__}{where}"
+        f"{': ' + message if message else ''}; {kept}; please report it",
+        file=sys.stderr,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status.
+
+    Never prints a traceback unless ``--debug`` is given: usage slips print
+    click's one-line usage error, bad input prints one line naming the problem,
+    and an unexpected error prints one line naming it and the crash log
+    (:func:`crash_log_path`) that holds its traceback.
 
     Parameters
     ----------
@@ -339,21 +398,32 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 2 for bad input or usage.
+        0 on success, 2 for bad input or usage, 1 for an unexpected error,
+        130 when interrupted.
     """
+    args = list(sys.argv[1:] if argv is None else argv)
+    end = args.index("--") if "--" in args else len(args)
+    debug = DEBUG_FLAG in args[:end]
+    if debug:
+        args = [a for a in args[:end] if a != DEBUG_FLAG] + args[end:]
     try:
-        status = app(args=argv, prog_name="calcdx", standalone_mode=False)
+        status = app(args=args, prog_name="calcdx", standalone_mode=False)
     except CalcdxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except _EXITS as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except _ABORTS:
         print("aborted", file=sys.stderr)
         return 130
-    except click.ClickException as exc:
-        exc.show()
+    except _USAGE_ERRORS as exc:
+        getattr(exc, "show")()  # noqa: B009  (click's and typer's classes share show())
         return 2
+    except Exception as exc:  # anything else is a bug: one line, traceback to the log
+        if debug:
+            raise
+        _report_crash(exc, args)
+        return 1
     return status if isinstance(status, int) else 0
 
 

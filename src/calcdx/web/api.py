@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import orjson
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
+from calcdx.case.jsontext import JsonTextError, loads_bounded
 from calcdx.case.model import parse_case
 from calcdx.case.vocabulary import Vocabulary
 from calcdx.errors import CaseError, TextError
@@ -25,25 +25,18 @@ class BodyError(Exception):
 
 
 async def read_json_body(request: Request) -> Any:
-    """Decode the request body as JSON.
+    """Decode the request body as JSON, bounded (see :func:`calcdx.case.jsontext.loads_bounded`).
 
     Raises
     ------
     BodyError
-        When it is not UTF-8 JSON.
+        When it is not UTF-8 JSON, is nested too deep or holds a huge number.
     """
     raw = await request.body()
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = (
-            f" at line {exc.lineno}, column {exc.colno}"
-            if isinstance(exc, json.JSONDecodeError)
-            else ""
-        )
-        raise BodyError(
-            f"the request body is not valid JSON{where}; send one case-format object"
-        ) from None
+        return loads_bounded(raw)
+    except JsonTextError as exc:
+        raise BodyError(f"the request body: {exc}; send one case-format object") from None
 
 
 def diagnose_json(state: WebState, data: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from calcdx.web.forms import build_form, label
 from calcdx.web.jobs import JobStore
 from calcdx.web.pages import pages_router
 from calcdx.web.runner import JobRunner, RunAnalysis, default_run_analysis
-from calcdx.web.security import BodyLimitMiddleware, TokenMiddleware
+from calcdx.web.security import BodyLimitMiddleware, OriginMiddleware, TokenMiddleware
 from calcdx.web.settings import WebSettings
 from calcdx.web.state import STATIC_DIR, TEMPLATES_DIR, WebState
 from calcdx.web.studies import studies_router
@@ -120,6 +120,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, upload_limit=settings.max_upload_bytes)
     if settings.token is not None:
         app.add_middleware(TokenMiddleware, token=settings.token)
+    app.add_middleware(OriginMiddleware, allowed_hosts=settings.host_names)  # outermost
     for job_id in store.recover() if settle_jobs else store.queued():
         runner.submit(job_id)
     return app

@@ -14,13 +14,40 @@ from urllib.parse import parse_qs, urlencode
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["TOKEN_COOKIE", "BodyLimitMiddleware", "TokenMiddleware", "token_matches"]
+__all__ = [
+    "MIN_TOKEN_CHARS",
+    "TOKEN_COOKIE",
+    "BodyLimitMiddleware",
+    "OriginMiddleware",
+    "TokenMiddleware",
+    "loopback_host_names",
+    "token_matches",
+]
 
 #: Cookie that carries the token for browsers, set after ``?token=...`` on a page.
 TOKEN_COOKIE = "calcdx_token"
 
 #: Largest body of a request that is not an upload (a case is a few kB).
 SMALL_BODY_BYTES = 1024 * 1024
+
+#: Shortest token accepted (a guessable token is no protection).
+MIN_TOKEN_CHARS = 16
+
+#: Methods that change state: their requests must come from the app's own pages.
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def loopback_host_names() -> frozenset[str]:
+    """Host names (without port) a browser uses to reach a loopback server."""
+    return frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+
+
+def _host_name(value: str) -> str:
+    """The host part of a ``Host`` header or an origin's netloc, lower case, without port."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[: value.find("]") + 1] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
 def token_matches(given: str | None, expected: str) -> bool:
@@ -90,7 +117,8 @@ class TokenMiddleware:
         is_get = scope["type"] == "http" and scope["method"] == "GET"
         if is_get and token_matches(offered, self.token):
             rest = urlencode(query, doseq=True)
-            location = scope["path"] + (f"?{rest}" if rest else "")
+            # one leading slash: "//evil.example/x" would be a redirect to another site
+            location = "/" + str(scope["path"]).lstrip("/\\") + (f"?{rest}" if rest else "")
             cookie = f"{TOKEN_COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
             await send(
                 {
@@ -214,3 +242,75 @@ class BodyLimitMiddleware:
             if started:
                 raise
             await _send_json(send, 413, self._message(limit), [(b"connection", b"close")])
+
+
+class OriginMiddleware:
+    """Refuse requests for other host names and cross-site state-changing requests.
+
+    Three checks, before anything else runs:
+
+    * ``Host`` must be one of `allowed_hosts` (when given): a page on another
+      site that re-points its own name at 127.0.0.1 (DNS rebinding) sends its
+      own name and gets 421.
+    * A ``POST``/``PUT``/``PATCH``/``DELETE`` whose ``Origin`` is not this
+      server's own (same host and port as ``Host``), or whose ``Sec-Fetch-Site``
+      says ``cross-site``, gets 403. Clients that send neither (curl, scripts)
+      pass: a browser always sends ``Origin`` on a cross-site POST.
+    * Every response carries ``X-Content-Type-Options: nosniff``.
+
+    Parameters
+    ----------
+    app : ASGIApp
+        The wrapped application.
+    allowed_hosts : frozenset of str or None
+        Host names (lower case, without port) accepted in ``Host``; None accepts any.
+    """
+
+    def __init__(self, app: ASGIApp, allowed_hosts: frozenset[str] | None) -> None:
+        self.app = app
+        self.allowed_hosts = allowed_hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 421 or 403 to refused requests; add ``nosniff`` to the others."""
+        if scope["type"] not in {"http", "websocket"}:
+            await self.app(scope, receive, send)
+            return
+        host = _header(scope, b"host") or ""
+        if self.allowed_hosts is not None and _host_name(host) not in self.allowed_hosts:
+            await _send_json(
+                send,
+                421,
+                "this server does not answer for that host name; open it as "
+                "http://127.0.0.1:<port>/ (or start it with --allowed-host NAME)",
+                [(b"x-content-type-options", b"nosniff")],
+            )
+            return
+        if scope["type"] == "http" and scope["method"] in _UNSAFE_METHODS:
+            problem = self._cross_site(scope, host)
+            if problem is not None:
+                await _send_json(send, 403, problem, [(b"x-content-type-options", b"nosniff")])
+                return
+
+        async def nosniff_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(key.lower() == b"x-content-type-options" for key, _ in headers):
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, nosniff_send)
+
+    @staticmethod
+    def _cross_site(scope: Scope, host: str) -> str | None:
+        """Why a state-changing request is refused as cross-site, or None."""
+        refused = "cross-site request refused; use calcdx's own pages or a non-browser client"
+        origin = _header(scope, b"origin")
+        if origin is not None:
+            scheme, _, netloc = origin.strip().partition("://")
+            if scheme.lower() not in {"http", "https"} or netloc.lower() != host.strip().lower():
+                return refused
+        fetch_site = _header(scope, b"sec-fetch-site")
+        if fetch_site is not None and fetch_site.strip().lower() == "cross-site":
+            return refused
+        return None

@@ -10,11 +10,28 @@ from pathlib import Path
 from typing import Any
 
 from calcdx.errors import CalcdxError
+from calcdx.web.security import MIN_TOKEN_CHARS, loopback_host_names
+from calcdx.web.uploads import DEFAULT_MAX_VOXELS
 
-__all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "WebSettings", "default_state_dir", "is_loopback"]
+__all__ = [
+    "DEFAULT_JOB_MEMORY_BYTES",
+    "DEFAULT_JOB_SECONDS",
+    "DEFAULT_MAX_EXTRACTED_BYTES",
+    "DEFAULT_MAX_UPLOAD_BYTES",
+    "WebSettings",
+    "default_state_dir",
+    "is_loopback",
+]
 
 #: Largest upload accepted by default (2 GiB): a thin-slice CT study zipped.
 DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
+#: Largest total size of a zip's contents by default (3 GiB): a 2,000-slice study
+#: of 512 x 512 uncompressed 16-bit slices is 1 GiB.
+DEFAULT_MAX_EXTRACTED_BYTES = 3 * 1024**3
+#: Address-space limit of one analysis process (4 GiB).
+DEFAULT_JOB_MEMORY_BYTES = 4 * 1024**3
+#: Wall-clock limit of one analysis (30 minutes; a whole-body CT takes a few).
+DEFAULT_JOB_SECONDS = 1800.0
 
 
 def default_state_dir() -> Path:
@@ -68,7 +85,17 @@ class WebSettings:
     max_upload_bytes : int
         Largest accepted upload, in bytes (larger ones get 413).
     max_extracted_bytes : int or None
-        Largest total size of a zip's contents; None gives 4 x `max_upload_bytes`.
+        Largest total size of a zip's contents; None gives
+        :data:`DEFAULT_MAX_EXTRACTED_BYTES`.
+    max_voxels : int
+        Most voxels a study's headers may declare (larger studies get 413).
+    job_memory_bytes : int
+        Address-space limit of each analysis process (``RLIMIT_AS``).
+    job_seconds : float
+        Wall-clock limit of each analysis; past it the job is stopped and failed.
+    allowed_hosts : tuple of str
+        Host names the server answers for besides its loopback names (a
+        loopback server answers only for those; see :attr:`host_names`).
     """
 
     host: str = "127.0.0.1"
@@ -78,17 +105,27 @@ class WebSettings:
     database_url: str | None = None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_extracted_bytes: int | None = None
+    max_voxels: int = DEFAULT_MAX_VOXELS
+    job_memory_bytes: int = DEFAULT_JOB_MEMORY_BYTES
+    job_seconds: float = DEFAULT_JOB_SECONDS
+    allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.token is not None and not self.token.strip():
-            raise CalcdxError("the token is empty; give a long random string or leave it unset")
+        if self.token is not None and len(self.token.strip()) < MIN_TOKEN_CHARS:
+            raise CalcdxError(
+                f"the token has {len(self.token.strip())} characters; give at least "
+                f"{MIN_TOKEN_CHARS} random ones (python -c 'import secrets; "
+                "print(secrets.token_urlsafe())') or leave it unset on loopback"
+            )
         if self.requires_token and self.token is None:
             raise CalcdxError(
                 f"binding {self.host} accepts connections from other machines; give a token "
                 "(--token or CALCDX_TOKEN) or bind 127.0.0.1"
             )
-        if self.max_upload_bytes <= 0:
-            raise CalcdxError("max_upload_bytes must be positive")
+        if min(self.max_upload_bytes, self.max_voxels, self.job_memory_bytes) <= 0:
+            raise CalcdxError("max_upload_bytes, max_voxels and job_memory_bytes must be positive")
+        if self.job_seconds <= 0:
+            raise CalcdxError("job_seconds must be positive")
 
     def to_json(self) -> str:
         """The settings as JSON, for worker processes (see :meth:`from_json`)."""
@@ -105,12 +142,29 @@ class WebSettings:
         for name in ("data_dir", "state_dir"):
             if fields.get(name) is not None:
                 fields[name] = Path(fields[name])
+        fields["allowed_hosts"] = tuple(fields.get("allowed_hosts", ()))
         return cls(**fields)
 
     @property
     def requires_token(self) -> bool:
         """True when the bind address is not loopback."""
         return not is_loopback(self.host)
+
+    @property
+    def host_names(self) -> frozenset[str] | None:
+        """Host names accepted in the ``Host`` header; None accepts any.
+
+        A loopback server answers only for its loopback names (and
+        `allowed_hosts`), which defeats DNS rebinding. A server bound off
+        loopback requires a token and answers for any name unless
+        `allowed_hosts` is given.
+        """
+        extra = {name.strip().lower() for name in self.allowed_hosts if name.strip()}
+        if not self.requires_token:
+            return loopback_host_names() | extra
+        if extra:
+            return frozenset(extra | {self.host.strip().lower()})
+        return None
 
     @property
     def resolved_database_url(self) -> str:
@@ -129,4 +183,4 @@ class WebSettings:
         """Largest total size of a zip's extracted contents, in bytes."""
         if self.max_extracted_bytes is not None:
             return self.max_extracted_bytes
-        return 4 * self.max_upload_bytes
+        return DEFAULT_MAX_EXTRACTED_BYTES

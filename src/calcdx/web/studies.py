@@ -71,7 +71,11 @@ def _create_job(state: WebState, file: UploadFile | None, path: str | None) -> J
         raise UploadError("send either a file or a path, not both")
     if file is not None:
         stored = store_upload(
-            file.file, job_dir, settings.max_upload_bytes, settings.extracted_limit
+            file.file,
+            job_dir,
+            settings.max_upload_bytes,
+            settings.extracted_limit,
+            settings.max_voxels,
         )
         return store.create(stored.path, job_id)
     if path:

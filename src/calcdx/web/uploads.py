@@ -2,25 +2,34 @@
 
 Nothing about an upload is trusted: its name is ignored (the kind is read from
 the first bytes), files are stored under generated names, a zip member with an
-absolute path, a ``..`` component or a symbolic link is refused, and the total
-extracted size is bounded.
+absolute path, a ``..`` component, a NUL in its name or a symbolic link is
+refused, each member and the total extracted size are bounded, a member that
+does not start like a DICOM file is skipped after its first bytes, and the work
+a study asks for is bounded from its headers before anything is allocated: the
+voxel count of a NIfTI header, or Rows x Columns x frames summed over the DICOM
+files, must stay under :data:`DEFAULT_MAX_VOXELS`.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
+import math
 import shutil
 import stat
 import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import IO, Final
+from typing import IO, Any, Final
 
 from calcdx.errors import InputError
 
 __all__ = [
+    "DEFAULT_MAX_MEMBER_BYTES",
+    "DEFAULT_MAX_VOXELS",
     "UploadError",
+    "check_nifti_voxels",
     "detect_kind",
     "extract_dicom_zip",
     "resolve_server_path",
@@ -32,6 +41,16 @@ _MAX_MEMBERS: Final = 100_000
 _ZIP_MAGIC: Final = (b"PK\x03\x04",)
 _EMPTY_ZIP: Final = b"PK\x05\x06"
 _GZIP_MAGIC: Final = b"\x1f\x8b"
+_DICOM_HEAD_BYTES: Final = 256 * 1024
+
+#: Largest single file in a DICOM zip (256 MiB: a 500-frame 512 x 512 16-bit
+#: multi-frame object; a CT slice is 0.5 MiB).
+DEFAULT_MAX_MEMBER_BYTES: Final = 256 * 1024**2
+
+#: Most voxels a study may hold (512 x 512 x 1536, about 400 million): the
+#: analysis needs some 8 bytes a voxel at its peak, so this keeps a job under
+#: its 4 GiB memory limit; larger studies are refused from their headers.
+DEFAULT_MAX_VOXELS: Final = 512 * 512 * 1536
 
 
 class UploadError(InputError):
@@ -96,15 +115,79 @@ def detect_kind(path: Path) -> str:
     )
 
 
-def _copy_limited(source: IO[bytes], target: Path, limit: int) -> int:
-    written = 0
+def _too_many_voxels(count: int, limit: int, what: str) -> UploadError:
+    return UploadError(
+        f"{what} {count} voxels, more than the limit of {limit} (512 x 512 x 1536); "
+        "crop or resample the study before uploading it",
+        status=413,
+    )
+
+
+def check_nifti_voxels(path: Path, max_voxels: int) -> int:
+    """Read only the header of a NIfTI file and bound its voxel count.
+
+    Parameters
+    ----------
+    path : Path
+        A ``.nii`` or ``.nii.gz`` file (only its header is decompressed).
+    max_voxels : int
+        Most voxels accepted.
+
+    Returns
+    -------
+    int
+        The number of voxels the header declares.
+
+    Raises
+    ------
+    UploadError
+        400 for a header nibabel cannot read or with impossible dimensions;
+        413 when the image holds more than `max_voxels` voxels.
+    """
+    import nibabel as nib
+
+    try:
+        image: Any = nib.load(str(path))
+        shape = tuple(int(n) for n in image.header.get_data_shape())
+    except Exception as exc:  # nibabel raises many kinds on a damaged header
+        raise UploadError(f"the NIfTI header cannot be read ({type(exc).__name__})") from None
+    if not shape or any(n <= 0 for n in shape):
+        raise UploadError(f"the NIfTI header declares an empty image (dimensions {shape})")
+    count = math.prod(shape)
+    if count > max_voxels:
+        raise _too_many_voxels(count, max_voxels, f"the NIfTI header declares {shape}:")
+    return count
+
+
+def _dicom_voxels(head: bytes) -> int:
+    """Rows x Columns x frames from the first bytes of a DICOM file (0 when not stated)."""
+    import pydicom
+
+    try:
+        dataset = pydicom.dcmread(io.BytesIO(head), stop_before_pixels=True, force=False)
+        rows = int(getattr(dataset, "Rows", 0) or 0)
+        columns = int(getattr(dataset, "Columns", 0) or 0)
+        frames = int(getattr(dataset, "NumberOfFrames", 1) or 1)
+    except Exception:  # a header cut short or damaged: the reader judges it later
+        return 0
+    return max(rows, 0) * max(columns, 0) * max(frames, 1)
+
+
+class _OverLimit(Exception):
+    """A stream went past its byte limit."""
+
+
+def _copy_limited(source: IO[bytes], target: Path, limit: int, head: bytes = b"") -> int:
+    """Write `head` then the rest of `source` to `target`; raise _OverLimit past `limit` bytes."""
+    written = len(head)
+    if written > limit:
+        raise _OverLimit
     with target.open("wb") as out:
+        out.write(head)
         while chunk := source.read(_CHUNK):
             written += len(chunk)
             if written > limit:
-                raise UploadError(
-                    f"the upload is larger than the limit of {limit} bytes", status=413
-                )
+                raise _OverLimit
             out.write(chunk)
     return written
 
@@ -130,7 +213,7 @@ class StoredInput:
 
 def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
     name = info.filename
-    if "\x00" in name:
+    if "\x00" in name or "\x00" in info.orig_filename:  # zipfile cuts names at a NUL
         return "has a NUL character in its name"
     posix, windows = PurePosixPath(name), PureWindowsPath(name)
     if posix.is_absolute() or windows.is_absolute() or windows.drive or name.startswith("\\"):
@@ -143,13 +226,19 @@ def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
-def _is_dicom(path: Path) -> bool:
-    with path.open("rb") as stream:
-        head = stream.read(132)
-    return len(head) == 132 and head[128:132] == b"DICM"
+def _looks_dicom(head: bytes) -> bool:
+    """The 'DICM' marker followed by the file-meta group (0002,xxxx)."""
+    return len(head) >= 136 and head[128:132] == b"DICM" and head[132:134] == b"\x02\x00"
 
 
-def extract_dicom_zip(archive: Path, target: Path, max_bytes: int) -> int:
+def extract_dicom_zip(
+    archive: Path,
+    target: Path,
+    max_bytes: int,
+    *,
+    max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+    max_voxels: int = DEFAULT_MAX_VOXELS,
+) -> int:
     """Extract the DICOM files of a zip into `target`, under generated names.
 
     Parameters
@@ -160,6 +249,10 @@ def extract_dicom_zip(archive: Path, target: Path, max_bytes: int) -> int:
         An empty folder to extract into.
     max_bytes : int
         Largest total uncompressed size.
+    max_member_bytes : int
+        Largest single member, uncompressed.
+    max_voxels : int
+        Most voxels (Rows x Columns x frames, summed over the DICOM files).
 
     Returns
     -------
@@ -170,7 +263,7 @@ def extract_dicom_zip(archive: Path, target: Path, max_bytes: int) -> int:
     ------
     UploadError
         400 for a damaged or empty zip, an unsafe member or no DICOM file;
-        413 when the contents are too large.
+        413 when a member, the contents or the voxel count is too large.
     """
     try:
         bundle = zipfile.ZipFile(archive)
@@ -194,17 +287,31 @@ def extract_dicom_zip(archive: Path, target: Path, max_bytes: int) -> int:
             raise UploadError(
                 f"the zip's contents are larger than the limit of {max_bytes} bytes", status=413
             )
+        big = next((i for i, info in enumerate(files) if info.file_size > max_member_bytes), None)
+        if big is not None:
+            raise UploadError(
+                f"zip member #{big + 1} is larger than the limit of {max_member_bytes} bytes "
+                "for one file; a CT slice is well under 1 MB",
+                status=413,
+            )
         target.mkdir(parents=True, exist_ok=True)
-        kept = 0
+        kept = voxels = 0
         budget = max_bytes
         for index, info in enumerate(files):
-            out = target / f"{index:06d}.dcm"
             try:
                 with bundle.open(info) as source:
-                    budget -= _copy_limited(source, out, budget)
-            except UploadError:
+                    head = source.read(_DICOM_HEAD_BYTES)
+                    if not _looks_dicom(head):
+                        continue  # not a DICOM file: skipped after its first bytes
+                    voxels += _dicom_voxels(head)
+                    if voxels > max_voxels:
+                        raise _too_many_voxels(voxels, max_voxels, "the DICOM headers declare")
+                    out = target / f"{index:06d}.dcm"
+                    budget -= _copy_limited(source, out, min(budget, max_member_bytes), head)
+            except _OverLimit:
                 raise UploadError(
-                    f"the zip's contents are larger than the limit of {max_bytes} bytes",
+                    f"the zip's contents are larger than the limit of {max_bytes} bytes, or "
+                    f"member #{index + 1} larger than {max_member_bytes} bytes",
                     status=413,
                 ) from None
             except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError):
@@ -212,10 +319,7 @@ def extract_dicom_zip(archive: Path, target: Path, max_bytes: int) -> int:
                     f"zip member #{index + 1} cannot be read (damaged, encrypted or an "
                     "unsupported compression)"
                 ) from None
-            if _is_dicom(out):
-                kept += 1
-            else:
-                out.unlink()
+            kept += 1
     if kept == 0:
         raise UploadError(
             "the zip holds no DICOM files (files with the 'DICM' marker); zip the DICOM "
@@ -225,7 +329,11 @@ def extract_dicom_zip(archive: Path, target: Path, max_bytes: int) -> int:
 
 
 def store_upload(
-    source: IO[bytes], job_dir: Path, max_bytes: int, max_extracted: int
+    source: IO[bytes],
+    job_dir: Path,
+    max_bytes: int,
+    max_extracted: int,
+    max_voxels: int = DEFAULT_MAX_VOXELS,
 ) -> StoredInput:
     """Copy an upload into `job_dir`, check it and unpack it.
 
@@ -239,6 +347,8 @@ def store_upload(
         Largest upload.
     max_extracted : int
         Largest total size of a zip's contents.
+    max_voxels : int
+        Most voxels the study's headers may declare.
 
     Returns
     -------
@@ -253,14 +363,20 @@ def store_upload(
     job_dir.mkdir(parents=True, exist_ok=False)
     raw = job_dir / "upload.bin"
     try:
-        _copy_limited(source, raw, max_bytes)
+        try:
+            _copy_limited(source, raw, max_bytes)
+        except _OverLimit:
+            raise UploadError(
+                f"the upload is larger than the limit of {max_bytes} bytes", status=413
+            ) from None
         kind = detect_kind(raw)
         if kind == "zip":
-            count = extract_dicom_zip(raw, job_dir / "input", max_extracted)
+            count = extract_dicom_zip(raw, job_dir / "input", max_extracted, max_voxels=max_voxels)
             raw.unlink()
             return StoredInput(job_dir / "input", "dicom", count)
         final = job_dir / f"input.{kind}"
         raw.rename(final)
+        check_nifti_voxels(final, max_voxels)
         return StoredInput(final, kind, 1)
     except BaseException:
         shutil.rmtree(job_dir, ignore_errors=True)

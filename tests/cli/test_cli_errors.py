@@ -1,0 +1,150 @@
+"""The command line never prints a traceback: usage slips, hostile case files, crashes."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import calcdx.cli.main as cli
+from calcdx.cli.main import main
+
+BAD_INPUTS = Path(__file__).parents[1] / "data" / "bad_inputs"
+CASE_FILES = sorted(BAD_INPUTS.glob("case_*.json"))
+
+
+def one_line_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err
+    assert lines, "no error message"
+    return lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["anlyze"], "No such command 'anlyze'"),
+        (["ddx", "--jsn", "x.json"], "No such option: --jsn"),
+        (["analyze"], "Missing argument"),
+        (["kb", "show"], "Missing argument"),
+        (["ddx", "--top", "many", "x.json"], "Invalid value for '--top'"),
+    ],
+)
+def test_usage_slips_give_clicks_one_line_and_exit_2(argv, expected, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in one_line_error(err)
+
+
+def test_the_corpus_holds_every_case_kind():
+    assert len(CASE_FILES) >= 10
+
+
+@pytest.mark.parametrize("path", CASE_FILES, ids=lambda p: p.name)
+def test_every_bad_case_file_is_refused_with_one_line(path, capsys):
+    assert main(["ddx", str(path)]) == 2
+    captured = capsys.readouterr()
+    line = one_line_error(captured.err)
+    assert line.startswith(f"error: {path}") or line.startswith(f"error: {path.name}")
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("case_age_true.json", "patient.age_years: True"),
+        ("case_age_string.json", "patient.age_years: '45'"),
+        ("case_size_false.json", "imaging.size_mm: False"),
+        ("case_int_5000_digits.json", "a number 5000 characters long"),
+        ("case_nan.json", "NaN is not a JSON number"),
+        ("case_deep_40.json", "nested deeper than 32 levels"),
+    ],
+)
+def test_the_message_names_the_problem(name, expected, capsys):
+    assert main(["ddx", str(BAD_INPUTS / name)]) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_json_100000_deep_is_refused_not_a_recursion_error(tmp_path, capsys):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["ddx", str(deep)]) == 2
+    assert "nested deeper than 32 levels" in one_line_error(capsys.readouterr().err)
+
+
+def test_json_100000_deep_on_stdin(monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("{" * 100_000))
+    assert main(["ddx", "-"]) == 2
+    assert "nested deeper" in capsys.readouterr().err
+
+
+def test_context_file_100000_deep_is_refused(tmp_path, capsys):
+    deep = tmp_path / "context.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["analyze", str(tmp_path / "none.nii.gz"), "--context", str(deep)]) == 2
+    assert "nested deeper" in one_line_error(capsys.readouterr().err)
+
+
+def test_one_bad_line_does_not_abort_the_batch(capsys):
+    assert main(["ddx", "--json", str(BAD_INPUTS / "batch_mixed.jsonl")]) == 2
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert [row.get("case_id") for row in rows] == [
+        "good-1",
+        None,
+        None,
+        "true-age",
+        None,
+        "good-2",
+    ]
+    assert rows[0]["format"] == rows[-1]["format"] == "calcdx-differential/1"
+    errors = [row["error"] for row in rows[1:-1]]
+    assert errors[0].startswith("batch_mixed.jsonl:2: not valid JSON")
+    assert "nested deeper" in errors[1]
+    assert "patient.age_years" in errors[2]
+    assert "5000 characters" in errors[3]
+    assert "4 case(s) failed" in captured.err
+
+
+def test_integer_ages_still_accepted(tmp_path, capsys):
+    path = tmp_path / "c.json"
+    path.write_text('{"format": "calcdx-case/1", "patient": {"age_years": 45}}')
+    assert main(["ddx", "--json", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["format"] == "calcdx-differential/1"
+
+
+def _explode() -> None:
+    raise ZeroDivisionError("division by zero")
+
+
+def test_unexpected_error_is_one_line_with_the_log(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setattr(cli, "default_engine", _explode)
+    case = BAD_INPUTS.parent / "bad_inputs" / "batch_mixed.jsonl"
+    assert main(["ddx", str(case)]) == 1
+    err = capsys.readouterr().err
+    line = one_line_error(err)
+    assert len(err.strip().splitlines()) == 1
+    assert "calcdx ddx failed unexpectedly: ZeroDivisionError at test_cli_errors.py:" in line
+    log = tmp_path / "state" / "calcdx" / "crash.log"
+    assert str(log) in line
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text and "_explode" in text
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setattr(cli, "default_engine", _explode)
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", "ddx", str(BAD_INPUTS / "batch_mixed.jsonl")])
+    assert not (tmp_path / "state" / "calcdx" / "crash.log").exists()
+
+
+def test_unwritable_log_still_one_line(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_STATE_HOME", str(blocker))
+    monkeypatch.setattr(cli, "default_engine", _explode)
+    assert main(["ddx", str(BAD_INPUTS / "batch_mixed.jsonl")]) == 1
+    assert "rerun with --debug" in one_line_error(capsys.readouterr().err)
