@@ -15,6 +15,7 @@ from pathlib import Path
 
 from calcdx.reasoning import default_engine
 from calcdx.reasoning.evaluation import Evaluation, Scores, evaluate, load_labelled_cases
+from calcdx.reasoning.model import Calibration
 
 DATA = Path(__file__).parents[1] / "tests" / "data"
 FOLDS = 5
@@ -35,8 +36,8 @@ def _row(label: str, scores: Scores) -> str:
     )
 
 
-def report(evaluation: Evaluation, name: str) -> list[str]:
-    """Markdown lines for one evaluation."""
+def report(evaluation: Evaluation, name: str, deployed: Calibration) -> list[str]:
+    """Markdown lines for one evaluation (`deployed`: the calibration scale.yaml states)."""
     full = evaluation.full_calibration
     folds = ", ".join(f"{c.exponent:g}/{c.leak:g}" for c in evaluation.fold_calibrations)
     lines = [
@@ -46,7 +47,7 @@ def report(evaluation: Evaluation, name: str) -> list[str]:
         f"{FOLDS}-fold cross-validated by case (exponent/leak fitted per fold: {folds}; on the "
         f"whole set: {full.exponent:g}/{full.leak:g}). Brier = multi-class Brier score "
         "(0 best, 2 worst); ECE = expected calibration error of the top-1 probability "
-        "(10 bins).",
+        f"(10 bins). Deployed by scale.yaml: {deployed.exponent:g}/{deployed.leak:g}.",
         "",
         "| Cases | n | top-1 | top-3 | top-5 | Brier | ECE |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -72,7 +73,8 @@ def run() -> list[str]:
     engine = default_engine()
     name, files = case_files()
     cases = load_labelled_cases(files, engine.model.entity_ids)
-    return ["## Differential on published cases", "", *report(evaluate(engine, cases), name)]
+    lines = report(evaluate(engine, cases), name, engine.model.calibration)
+    return ["## Differential on published cases", "", *lines]
 
 
 if __name__ == "__main__":

@@ -123,7 +123,9 @@ def test_kb_list_json_and_show(capsys):
     assert main(["kb", "list", "--json"]) == 0
     items = json.loads(capsys.readouterr().out)
     assert {item["id"] for item in items} >= set(spec_entity_ids())
-    assert all({"id", "name", "synonyms", "references"} <= set(item) for item in items)
+    assert all({"id", "name", "synonyms", "references", "codes"} <= set(item) for item in items)
+    coded = next(item for item in items if item["id"] == "myositis_ossificans")
+    assert coded["codes"][0]["code"] == "44551007"
     assert main(["kb", "show", "phlebolith"]) == 0
     assert "Phlebolith" in capsys.readouterr().out
     assert main(["kb", "show", "not_an_entity"]) == 2

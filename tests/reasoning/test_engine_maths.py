@@ -141,3 +141,23 @@ def test_red_flag_raised_for_dangerous_entity_not_first():
     assert len(result.red_flags) == len(flagged)
     for entity_id in flagged:
         assert any(load_knowledge_base()[entity_id].name in flag for flag in result.red_flags)
+
+
+def test_scale_calibration_tempers_the_posterior(tmp_path: Path):
+    folder = tmp_path / "kb"
+    (folder / "entities").mkdir(parents=True)
+    shutil.copy(default_kb_path() / "background.yaml", folder / "background.yaml")
+    scale = yaml.safe_load((default_kb_path() / "scale.yaml").read_text())
+    scale["calibration"] = {"likelihood_exponent": 0.5, "leak": 0.1}
+    (folder / "scale.yaml").write_text(yaml.safe_dump(scale))
+    for item in (
+        entity("alpha", "common", {"pattern": {"punctate": "often"}}),
+        entity("beta", "common", {"pattern": {"punctate": "occasional"}}),
+    ):
+        (folder / "entities" / f"{item['id']}.yaml").write_text(yaml.safe_dump(item))
+    engine = Engine(compile_model(load_knowledge_base(folder)))
+    case = parse_case({"format": "calcdx-case/1", "imaging": {"pattern": ["punctate"]}})
+    # equal priors; likelihoods 0.5 and 0.1: sqrt ratio = sqrt(5), then a 0.1 leak over 2
+    tempered = np.sqrt(5) / (1 + np.sqrt(5))
+    expected = 0.9 * tempered + 0.05
+    assert engine.diagnose(case).probabilities["alpha"] == pytest.approx(expected, rel=1e-9)

@@ -295,6 +295,7 @@ def kb_list(
                 "synonyms": e.synonyms,
                 "mechanism": e.mechanism,
                 "references": [r.model_dump(exclude_none=True) for r in e.references],
+                "codes": [c.model_dump(exclude_none=True) for c in e.codes],
             }
             for e in kb
         ]

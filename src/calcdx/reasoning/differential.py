@@ -220,13 +220,14 @@ class Differential:
         probability, most probable first, so that no entity is ever missing.
         """
         probabilities = self.probabilities
+        rounded = np.round([probabilities[entity] for entity in self.ranking], 8).tolist()
         return {
             "format": DIFFERENTIAL_FORMAT,
             "case_id": self.case_id,
             "differential": _entity_dicts(self.ranked),
             "ranking": [
-                {"entity": entity, "probability": round(probabilities[entity], 8)}
-                for entity in self.ranking
+                {"entity": entity, "probability": p}
+                for entity, p in zip(self.ranking, rounded, strict=True)
             ],
             "next_findings": [item.to_dict() for item in self.next_findings],
             "red_flags": list(self.red_flags),

@@ -146,7 +146,13 @@ def information_gain(posteriors: NDArray[np.float64], table: QuestionTable) -> N
     against ``table.rate_and_entropy`` gives both sums.
     """
     n_questions = len(table.fields)
-    both = posteriors @ table.rate_and_entropy
+    # one matrix-vector product per case: a matrix product would wake OpenBLAS's
+    # worker threads, whose busy-waiting after the call slows the rest of a batch
+    # several-fold on a machine with few, shared cores
+    transposed = table.rate_and_entropy.T
+    both = np.array([transposed @ row for row in posteriors]).reshape(
+        len(posteriors), 2 * n_questions
+    )
     prob_yes = np.clip(both[:, :n_questions], 1e-15, 1.0 - 1e-15)
     gain = _binary_entropy(prob_yes) - both[:, n_questions:]
     return np.asarray(np.maximum(gain, 0.0))
