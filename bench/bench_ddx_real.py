@@ -23,7 +23,7 @@ FOLDS = 5
 
 def case_files() -> tuple[str, list[Path]]:
     """The development set's files and its name (the literature set when none is present)."""
-    real = sorted((DATA / "real_cases").glob("*.yaml"))
+    real = sorted((DATA / "real_cases").glob("batch_*.yaml"))
     if real:
         return "real published cases (tests/data/real_cases)", real
     return "literature set (stand-in: no real case file yet)", [DATA / "literature_cases.yaml"]

@@ -8,7 +8,7 @@ import pytest
 from calcdx.reasoning import default_engine
 from calcdx.reasoning.evaluation import evaluate, load_labelled_cases
 
-REAL = sorted((Path(__file__).parents[1] / "data" / "real_cases").glob("*.yaml"))
+REAL = sorted((Path(__file__).parents[1] / "data" / "real_cases").glob("batch_*.yaml"))
 
 
 @pytest.mark.skipif(not REAL, reason="no real case file (tests/data/real_cases/*.yaml) yet")
