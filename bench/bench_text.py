@@ -2,9 +2,8 @@
 
 The test set is the real published cases of ``tests/data/real_cases``: each item's
 ``description`` (the project's own words, diagnosis removed) and its hand
-transcription ``case``. The lexicon was developed on ``batch_a.yaml`` only;
-every other batch (``batch_b.yaml``, ``batch_c.yaml``) is held out (never read while writing
-the lexicon).
+transcription ``case``. ``text_split.yaml`` there names the files the lexicon
+was developed on and the files held out (never read while writing the lexicon).
 """
 
 from __future__ import annotations
@@ -31,7 +30,9 @@ from calcdx.text.scoring import (
 )
 
 REAL = Path(__file__).parents[1] / "tests" / "data" / "real_cases"
-SETS = (("batch_a.yaml", "development"), ("batch_b.yaml", "held out"), ("batch_c.yaml", "held out"))
+_SPLIT = yaml.safe_load((REAL / "text_split.yaml").read_text("utf-8"))
+SETS = tuple((name, "development") for name in _SPLIT["development"]) + tuple(
+    (name, "held out") for name in _SPLIT["held_out"])
 
 
 def load_items(name: str) -> list[dict[str, Any]]:
@@ -112,8 +113,9 @@ def run() -> list[str]:
         lines += [f"### `{name}` ({role}, {len(items)} real published cases)", ""]
         if role == "held out":
             lines += [
-                "The lexicon was written and adjusted on `batch_a.yaml` only; these cases "
-                "were not read while developing it.",
+                "The lexicon was written and adjusted on the development files only "
+                f"({', '.join(_SPLIT['development'])}); these cases were not read while "
+                "developing it.",
                 "",
             ]
         lines += _table(evaluate_descriptions(reader, default_engine(), items))

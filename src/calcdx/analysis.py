@@ -188,22 +188,20 @@ class AnalysisResult:
 
 def _bone_box(bone: BoneResult, lo: NDArray[np.intp], hi: NDArray[np.intp]
               ) -> tuple[NDArray[np.bool_], NDArray[np.uint32]]:
-    """Bone mask and bone labels on the full-grid box ``[lo, hi)``."""
-    shape = tuple(int(v) for v in hi - lo)
-    filled = np.zeros(shape, dtype=bool)
-    labels = np.zeros(shape, dtype=np.uint32)
+    """Bone mask and bone labels where the full-grid box ``[lo, hi)`` meets the bone's box.
+
+    Views into `bone` (no copy); empty arrays when the boxes do not meet.
+    """
+    empty = (np.zeros((0, 0, 0), dtype=bool), np.zeros((0, 0, 0), dtype=np.uint32))
     if bone.filled.size == 0:
-        return filled, labels
+        return empty
     off = np.asarray(bone.offset)
     a = np.maximum(lo, off)
     b = np.minimum(hi, off + np.asarray(bone.filled.shape))
     if np.any(b <= a):
-        return filled, labels
+        return empty
     src = tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, off, strict=True))
-    dst = tuple(slice(int(x - s), int(y - s)) for x, y, s in zip(a, b, lo, strict=True))
-    filled[dst] = bone.filled[src]
-    labels[dst] = bone.bone_labels[src]
-    return filled, labels
+    return bone.filled[src], bone.bone_labels[src]
 
 
 def _context(

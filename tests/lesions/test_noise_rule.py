@@ -5,7 +5,7 @@ import pytest
 
 from calcdx.analysis import AnalysisParameters
 from calcdx.lesions.detect import detect_lesions
-from calcdx.lesions.noise import noise_sd_hu
+from calcdx.lesions.noise import local_background_hu, noise_sd_hu
 
 
 def _noisy_body(sd_hu, seed):
@@ -38,3 +38,38 @@ def test_low_dose_noise_makes_no_lesion_deposit_found(sd_hu):
     assert len(det.lesions) == 1
     les = det.lesions[0]
     assert np.all(np.abs(les.ijk.mean(axis=0) - [80, 60, 19.5]) < 1.0)
+
+
+def test_specks_of_enhanced_liver_are_noise_a_deposit_in_it_is_found():
+    """Portal-venous liver at 100 HU with SD 12 HU noise crosses 130 HU (2.5 SD) in
+    hundreds of voxels; only the 350 HU deposit clears liver + 5 SD."""
+    rng = np.random.default_rng(5)
+    shape = (120, 120, 40)
+    x, y = np.meshgrid(np.arange(120) - 60.0, np.arange(120) - 60.0, indexing="ij")
+    hu = np.full(shape, -1000.0, dtype=np.float32)
+    hu[x**2 + y**2 <= 50**2] = 40.0
+    liver = (x + 15) ** 2 / 30**2 + y**2 / 25**2 <= 1
+    hu[liver] = 100.0
+    hu += rng.normal(0.0, 12.0, shape).astype(np.float32)
+    deposit = (x + 15) ** 2 + y**2 <= 2**2
+    hu[deposit, 18:21] = 350.0
+    hu = np.round(hu).astype(np.int16)
+    assert np.count_nonzero(hu[liver] >= 130) > 300
+    det = detect_lesions(hu, np.eye(4), AnalysisParameters(),
+                         metadata={"contrast_agent": "APPLIED"})
+    assert det.contrast.enhanced
+    assert len(det.lesions) == 1
+    assert np.all(np.abs(det.lesions[0].ijk.mean(axis=0) - [45, 60, 19]) < 1.0)
+
+
+def test_local_background_is_the_shell_median_below_the_threshold():
+    hu = np.zeros((9, 9, 3), dtype=np.int16)
+    hu[:, :, 1] = 100
+    hu[2, 2, 1] = 900  # other mineral in the shell: not background
+    hu[4, 4, 1] = 400  # the lesion
+    hu[4, 6, 1] = 70
+    got = local_background_hu(np.array([[4, 4, 1]]), hu, below_hu=130)
+    # 24 shell voxels: one mineral (excluded), one at 70, 22 at 100 -> median 100
+    assert got == 100.0
+    hu[:, :, 1] = 200
+    assert local_background_hu(np.array([[4, 4, 1]]), hu, below_hu=130) is None

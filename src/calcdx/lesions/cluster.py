@@ -14,8 +14,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 __all__ = ["Cluster", "cluster_lesions", "surface_voxels"]
@@ -79,18 +77,29 @@ def cluster_lesions(
         return np.zeros(0, dtype=np.intp)
     lo = np.array([p.min(axis=0) for p in points_mm]) - distance_mm / 2
     hi = np.array([p.max(axis=0) for p in points_mm]) + distance_mm / 2
-    rows: list[int] = []
-    cols: list[int] = []
+    # Union-find over lesions: a pair already joined through others needs no
+    # distance query (single linkage only asks whether two lesions connect).
+    parent = np.arange(n)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = int(parent[i])
+        return i
+
     trees: dict[int, cKDTree] = {}
     for a in range(n):
         overlap = np.all((lo[a + 1 :] <= hi[a]) & (hi[a + 1 :] >= lo[a]), axis=1)
         for b in np.flatnonzero(overlap) + a + 1:
-            if b not in trees:
+            ra, rb = root(a), root(int(b))
+            if ra == rb:
+                continue
+            if int(b) not in trees:
                 trees[int(b)] = cKDTree(points_mm[b])
             dist, _ = trees[int(b)].query(points_mm[a], k=1, distance_upper_bound=distance_mm)
             if np.any(np.isfinite(dist)):
-                rows.append(a)
-                cols.append(int(b))
-    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
-    _, groups = connected_components(graph, directed=False)
+                parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([root(i) for i in range(n)])
+    # Groups numbered in order of their first lesion.
+    _, groups = np.unique(roots, return_inverse=True)
     return np.asarray(groups, dtype=np.intp)

@@ -24,6 +24,9 @@ Rules
   less than ``plaque_delta_hu`` above it is enhancing parenchyma, not reported.
 * Enhancing lumens and organs keep only voxels denser than their plaque
   threshold (calcified wall plaque), relabelled 26-connected.
+* Noise (:mod:`calcdx.lesions.noise`): a lesion peaks at least ``noise_k``
+  noise SDs above the soft tissue; in a contrast study above its own local
+  background (the tissue around it, which may be enhanced).
 * Lesions smaller than ``min_volume_mm3`` (default 1.5 mm^3, the 3-D minimum of
   the Lessmann/Isgum open calcium scorer) are dropped.
 * Lesion ids are 1..N ordered by decreasing volume (ties by position).
@@ -40,7 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
-from calcdx.lesions.noise import noise_sd_hu
+from calcdx.lesions.noise import local_background_hu, noise_sd_hu
 from calcdx.masks.body import BodyMask, compute_body
 from calcdx.masks.bone import BoneResult, bone_mask
 from calcdx.masks.exclusions import (
@@ -172,6 +175,15 @@ def _in_enhancing_tissue(
         return False
     around = float(np.median(hu[box][shell]))
     return around >= tissue_hu and float(hu_c.max()) < around + delta_hu
+
+
+def _clears_local_background(
+    ijk: NDArray[Any], hu_c: NDArray[Any], hu: NDArray[Any], threshold_hu: float,
+    margin_hu: float,
+) -> bool:
+    """Whether a lesion peaks `margin_hu` above its local background (contrast studies)."""
+    background = local_background_hu(ijk, hu, below_hu=threshold_hu)
+    return background is None or float(hu_c.max()) >= background + margin_hu
 
 
 def detect_lesions(
@@ -336,6 +348,11 @@ def detect_lesions(
         min_peak = max(min_peak, sigma.tissue_hu + params.noise_k * sigma.sd_hu)
     n_before = len(pieces)
     pieces = [p for p in pieces if float(p[1].max()) >= min_peak]
+    if contrast.enhanced and sigma is not None:
+        # Contrast study: the criterion's background is the tissue around the
+        # lesion (calcdx.lesions.noise), enhanced organs included.
+        pieces = [p for p in pieces if _clears_local_background(
+            p[0], p[1], hu, params.threshold_hu, params.noise_k * sigma.sd_hu)]
     summary["noise_sd_hu"] = float(sigma.sd_hu) if sigma is not None else float("nan")
     summary["noise_rejected_components"] = float(n_before - len(pieces))
     pieces.sort(key=lambda p: (-len(p[0]), *(int(v) for v in p[0].min(axis=0))))

@@ -184,10 +184,17 @@ def measure_shape(
 
     filled = fill_holes_2d_3d(mask)
     hollow = float(np.mean(hu[filled] < threshold_hu))
-    depth = ndi.distance_transform_edt(filled, sampling=spacing)
-    dmax = float(depth.max())
     rim_mean = core_mean = ratio = None
-    if dmax >= 1.5 * min(spacing):
+    # No voxel lies deeper than half the extent of the lesion along any axis (the
+    # crop has background on every side), so a thin lesion needs no distance map.
+    span = np.ptp(np.argwhere(filled), axis=0) + 1 if filled.any() else np.zeros(3)
+    depth_bound = float(np.min((span + 1) // 2 * np.asarray(spacing)))
+    if depth_bound >= 1.5 * min(spacing):
+        depth = ndi.distance_transform_edt(filled, sampling=spacing)
+        dmax = float(depth.max())
+    else:
+        depth, dmax = None, 0.0
+    if depth is not None and dmax >= 1.5 * min(spacing):
         core = depth > dmax / 2
         rim = filled & ~core
         if core.any() and rim.any():
