@@ -9,6 +9,7 @@ from scipy.spatial import cKDTree
 
 from calcdx.phantom._anatomy import draw_anatomy
 from calcdx.phantom._grid import Grid
+from calcdx.phantom._layout import randomise_layout
 from calcdx.phantom._lesions import LesionSpec, lesion_specs
 from calcdx.phantom._model import Phantom, PlantedLesion, Tissue
 from calcdx.volume import Volume
@@ -26,6 +27,8 @@ def make_phantom(
     spacing_mm: tuple[float, float, float] = (0.8, 0.8, 2.0),
     contrast: bool = False,
     seed: int = 0,
+    layout_seed: int | None = None,
+    rotation: NDArray[np.float64] | None = None,
 ) -> Phantom:
     """Build a synthetic CT phantom with planted calcifications and their truth.
 
@@ -48,6 +51,13 @@ def make_phantom(
         (otherwise ~40 and ~35 HU).
     seed : int
         Seed of the noise generator; the geometry does not depend on it.
+    layout_seed : int, optional
+        Move, scale and turn the lesions at random within what their anatomy
+        allows (:mod:`calcdx.phantom._layout`); None keeps the fixed layout.
+    rotation : (3, 3) ndarray, optional
+        Oblique pose: the grid's world axes are turned by this proper rotation
+        (the affine's 3 x 3 part becomes ``rotation @ A``); see
+        :func:`calcdx.phantom.random_acquisition`.
 
     Returns
     -------
@@ -65,15 +75,27 @@ def make_phantom(
     skeleton = np.isin(tissue, (Tissue.CORTEX, Tissue.MARROW, Tissue.DISC))
     labels = np.zeros(grid.shape, dtype=np.int16)
     planted: list[tuple[int, LesionSpec, float]] = []
-    for spec in lesion_specs():
+    specs = lesion_specs()
+    if layout_seed is not None:
+        specs = randomise_layout(specs, np.random.default_rng(layout_seed))
+    for spec in specs:
         if not all(grid.contains(part.lo, part.hi) for part in spec.parts):
             continue
         lesion_id = len(planted) + 1
-        if _plant(grid, spec, lesion_id, hu, labels, skeleton) == 0:
-            continue  # smaller than a voxel at this spacing
+        placed = _plant(grid, spec, lesion_id, hu, labels, skeleton,
+                        allow_overlap=layout_seed is not None)
+        if placed == 0:
+            continue  # smaller than a voxel at this spacing, or overlapping another
         planted.append((lesion_id, spec, sum(part.volume_mm3 for part in spec.parts)))
 
     affine = grid.affine()
+    if rotation is not None:
+        r = np.asarray(rotation, dtype=np.float64)
+        if r.shape != (3, 3) or not np.allclose(r @ r.T, np.eye(3), atol=1e-9) \
+                or np.linalg.det(r) <= 0:
+            raise ValueError("rotation must be a proper 3 x 3 rotation matrix")
+        affine = affine.copy()
+        affine[:3, :] = r @ affine[:3, :]
     rng = np.random.default_rng(seed)
     noise = rng.normal(0.0, NOISE_SD_HU, size=grid.shape).astype(np.float32)
     clean = hu
@@ -90,6 +112,7 @@ def make_phantom(
             "slice_thickness_mm": grid.spacing[2],
             "contrast": contrast,
             "seed": seed,
+            "layout_seed": layout_seed,
             "noise_sd_hu": NOISE_SD_HU,
             "warnings": [],
         },
@@ -107,8 +130,15 @@ def _plant(
     hu: NDArray[np.float32],
     labels: NDArray[np.int16],
     skeleton: NDArray[np.bool_],
+    *,
+    allow_overlap: bool = False,
 ) -> int:
-    count = 0
+    """Draw a lesion and return its voxel count.
+
+    0 when no voxel centre falls in it or, in a random layout, when it would
+    overlap or touch a lesion already drawn.
+    """
+    drawn = []
     for part in spec.parts:
         box = grid.box(part.lo, part.hi)
         if box is None:
@@ -116,10 +146,17 @@ def _plant(
         sl, x, y, z = box
         inside, values = part.shape(x, y, z)
         inside = inside & ~skeleton[sl]
-        if np.any(labels[sl][inside]):
+        if allow_overlap:
+            near = ndimage.maximum_filter(labels[sl], size=3)
+            if np.any(near[inside] > 0):
+                return 0
+        elif np.any(labels[sl][inside]):
             raise RuntimeError(f"phantom lesion {lesion_id} ({spec.kind}) overlaps another lesion")
+        drawn.append((sl, inside, np.broadcast_to(values, inside.shape)))
+    count = 0
+    for sl, inside, values in drawn:
         labels[sl][inside] = lesion_id
-        hu[sl][inside] = np.broadcast_to(values, inside.shape)[inside]
+        hu[sl][inside] = values[inside]
         count += int(np.count_nonzero(inside))
     return count
 
