@@ -185,14 +185,18 @@ def run_cohort(
             client = _client(scheduler, n_workers)
             try:
                 n_workers_used = len(client.scheduler_info().get("workers", {}))
+                # Largest inputs first (longest-processing-time order): the big studies
+                # do not end up alone on one worker at the end of the run.
+                ordered = sorted(todo, key=lambda s: -_input_bytes(s.path))
                 futures = [
                     client.submit(
                         analyze_study, s.model_dump(mode="json"), str(studies_dir.resolve()),
                         str(failed_dir.resolve()), keys[s.study_id],
                         parameters.model_dump(mode="json"), pdf,
                         key=f"calcdx-study-{s.study_id}-{keys[s.study_id][:12]}", pure=False,
+                        priority=len(ordered) - rank,
                     )
-                    for s in todo
+                    for rank, s in enumerate(ordered)
                 ]
                 for future in as_completed(futures):
                     record = future.result()
@@ -215,6 +219,17 @@ def run_cohort(
             n_workers=n_workers_used,
             followups=followups,
         )
+
+
+def _input_bytes(path: str | Path) -> int:
+    """Bytes of a study's input on disk (a file, or every file under a folder); 0 if absent."""
+    p = Path(path)
+    try:
+        if p.is_file():
+            return p.stat().st_size
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    except OSError:
+        return 0
 
 
 def _pairs(
