@@ -80,9 +80,14 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
     """Build apps over tmp_path (same database across calls) and close them afterwards."""
     apps = []
 
-    def build(analysis: Callable[..., Path] = fake_analysis, **overrides: object) -> TestClient:
+    def build(
+        analysis: Callable[..., Path] = fake_analysis,
+        isolate_jobs: bool = False,
+        **overrides: object,
+    ) -> TestClient:
         options: dict[str, object] = {"state_dir": tmp_path / "state"} | overrides
-        app = create_app(WebSettings(**options), run_analysis=analysis)  # type: ignore[arg-type]
+        settings = WebSettings(**options)  # type: ignore[arg-type]
+        app = create_app(settings, run_analysis=analysis, isolate_jobs=isolate_jobs)
         apps.append(app)
         return TestClient(app, base_url="http://127.0.0.1:8000")
 

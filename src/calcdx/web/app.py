@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -19,6 +19,7 @@ from calcdx.kb.loader import load_knowledge_base
 from calcdx.reasoning import default_engine
 from calcdx.web.api import api_router
 from calcdx.web.forms import build_form, label
+from calcdx.web.isolate import Limits
 from calcdx.web.jobs import JobStore
 from calcdx.web.pages import pages_router
 from calcdx.web.runner import JobRunner, RunAnalysis, default_run_analysis
@@ -47,7 +48,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(
-    settings: WebSettings, *, run_analysis: RunAnalysis | None = None, settle_jobs: bool = True
+    settings: WebSettings,
+    *,
+    run_analysis: RunAnalysis | None = None,
+    settle_jobs: bool = True,
+    isolate_jobs: bool | None = None,
+    on_job: Callable[[str | None], None] | None = None,
 ) -> FastAPI:
     """Build the calcdx web app.
 
@@ -61,6 +67,12 @@ def create_app(
         Mark the jobs a previous server left running as failed. Right when this
         app is the only process serving the job store; ``calcdx serve --workers N``
         settles them once before it starts its workers and passes False.
+    isolate_jobs : bool, optional
+        Run each job in a child process within the settings' job memory and
+        time limits. By default True for the packaged analysis and False for
+        an injected one (which then need not be picklable).
+    on_job : callable, optional
+        Told the id of the job this app's runner starts, and None when it ends.
 
     Returns
     -------
@@ -75,7 +87,17 @@ def create_app(
     """
     vocabulary = load_vocabulary()
     store = JobStore(settings.resolved_database_url)
-    runner = JobRunner(store, run_analysis or default_run_analysis, settings.jobs_dir)
+    if isolate_jobs is None:
+        isolate_jobs = run_analysis is None
+    limits = Limits(settings.job_memory_bytes, settings.job_seconds) if isolate_jobs else None
+    runner = JobRunner(
+        store,
+        run_analysis or default_run_analysis,
+        settings.jobs_dir,
+        limits=limits,
+        data_dir=settings.data_dir,
+        on_job=on_job,
+    )
     environment = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True)
     templates = Jinja2Templates(env=environment)
     templates.env.filters["label"] = label

@@ -1,0 +1,135 @@
+"""Jobs in child processes within memory, time limits; jobs end recorded if the database fails."""
+
+import importlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from calcdx.web.runner import public_message
+
+from .conftest import CASE, fake_analysis, nifti_bytes, wait_for_job
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    """The module of child-process analyses, importable by a spawned child."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    return importlib.import_module("jobfakes")
+
+
+def upload(client) -> str:
+    response = client.post(
+        "/api/studies", files={"file": ("ct.nii", nifti_bytes(), "application/octet-stream")}
+    )
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def test_job_runs_in_a_child_process(make_app, fakes):
+    client = make_app(fakes.works, isolate_jobs=True)
+    job = wait_for_job(client, upload(client), timeout=60)
+    assert job["status"] == "done", job
+    result = client.get(f"/api/studies/{job['id']}/result").json()
+    assert result["pid"] != os.getpid()
+
+
+def test_job_over_its_memory_limit_fails_and_the_server_stays_up(make_app, fakes):
+    client = make_app(fakes.hungry, isolate_jobs=True, job_memory_bytes=1024**3)
+    job = wait_for_job(client, upload(client), timeout=60)
+    assert job["status"] == "failed"
+    assert "needed more memory than its limit of 1.0 GiB" in job["error"]
+    assert client.post("/api/ddx", json=CASE).status_code == 200
+    # the runner goes on with the next job
+    client.app.state.calcdx.runner.run_analysis = fakes.works
+    assert wait_for_job(client, upload(client), timeout=60)["status"] == "done"
+
+
+def test_job_over_its_time_limit_is_stopped_and_fails(make_app, fakes):
+    client = make_app(fakes.sleepy, isolate_jobs=True, job_seconds=3.0)
+    start = time.monotonic()
+    job = wait_for_job(client, upload(client), timeout=60)
+    assert job["status"] == "failed"
+    assert "took longer than its limit of 3 s" in job["error"]
+    assert time.monotonic() - start < 30  # not the minute the analysis wanted
+
+
+def test_killed_child_fails_its_job(make_app, fakes):
+    client = make_app(fakes.killed, isolate_jobs=True)
+    job = wait_for_job(client, upload(client), timeout=60)
+    assert job["status"] == "failed"
+    assert "SIGKILL" in job["error"]
+    assert client.get("/api/kb").status_code == 200
+
+
+def test_job_errors_show_no_absolute_server_path(make_app, fakes, tmp_path):
+    client = make_app(fakes.names_its_input, isolate_jobs=True)
+    job = wait_for_job(client, upload(client), timeout=60)
+    assert job["status"] == "failed"
+    assert "is not a DICOM image file" in job["error"]
+    assert "000003.dcm" in job["error"]
+    assert str(tmp_path) not in job["error"] and "/state/" not in job["error"]
+    assert not any(part.startswith("/") for part in job["error"].split())
+
+
+def test_public_message_names_roots_and_shortens_other_paths(tmp_path):
+    root = tmp_path / "jobs" / "abc" / "input"
+    line = public_message(f"{root}/x/0001.dcm: bad\nsecond line /etc/passwd", (root, "the upload"))
+    assert line == "the upload/x/0001.dcm: bad"
+    assert public_message("cannot read /srv/data/ct/a.nii.gz (truncated)") == (
+        "cannot read a.nii.gz (truncated)"
+    )
+    assert public_message("ratio 3/4 at 0.5 mm/s") == "ratio 3/4 at 0.5 mm/s"
+
+
+def _db_down(*args, **kwargs):
+    raise OperationalError("UPDATE jobs", {}, Exception("disk I/O error"))
+
+
+def test_database_failure_mid_job_marks_it_failed(make_app, monkeypatch):
+    client = make_app()
+    store = client.app.state.calcdx.store
+    report = store.report
+    calls = []
+
+    def failing_report(job_id, step, fraction):
+        calls.append(step)
+        if len(calls) == 2:
+            _db_down()
+        report(job_id, step, fraction)
+
+    monkeypatch.setattr(store, "report", failing_report)
+    job = wait_for_job(client, upload(client))
+    assert job["status"] == "failed"
+    assert "job database could not be written" in job["error"]
+    assert calls == ["reading", "detecting"]  # the analysis stopped at the failed write
+
+
+def test_database_failure_in_child_job_stops_the_child(make_app, fakes, monkeypatch):
+    client = make_app(fakes.sleepy, isolate_jobs=True)
+    monkeypatch.setattr(client.app.state.calcdx.store, "report", _db_down)
+    start = time.monotonic()
+    job = wait_for_job(client, upload(client), timeout=60)
+    assert job["status"] == "failed"
+    assert "job database could not be written" in job["error"]
+    assert time.monotonic() - start < 30
+
+
+def test_end_of_job_is_recorded_once_the_database_recovers(make_app, monkeypatch):
+    client = make_app(fake_analysis)
+    store = client.app.state.calcdx.store
+    mark_done = store.mark_done
+    attempts = []
+
+    def flaky(job_id, result):
+        attempts.append(time.monotonic())
+        if len(attempts) < 3:
+            _db_down()
+        mark_done(job_id, result)
+
+    monkeypatch.setattr(store, "mark_done", flaky)
+    job = wait_for_job(client, upload(client), timeout=20)
+    assert job["status"] == "done"
+    assert len(attempts) == 3
