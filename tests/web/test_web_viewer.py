@@ -1,6 +1,8 @@
 """The study result page: embedded report.html and the axial slice viewer."""
 
 import io
+import shutil
+import time
 from pathlib import Path
 
 import nibabel as nib
@@ -8,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from calcdx.errors import CalcdxError
 from calcdx.web.slices import SliceCache, load_stack
 
 from .conftest import fake_analysis, wait_for_job
@@ -149,26 +152,111 @@ def test_slice_of_unfinished_job_is_409(make_app):
     wait_for_job(client, job_id)
 
 
-def test_slice_cache_is_a_small_lru(tmp_path, monkeypatch):
+def _files(tmp_path, shape=SHAPE, affine=None, labels=None):
+    affine = _affine() if affine is None else affine
     volume = tmp_path / "ct.nii"
-    volume.write_bytes(nifti_study())
-    labels = tmp_path / "lesions.nii.gz"
-    nib.save(nib.Nifti1Image(_labels(), _affine()), str(labels))
-    loads = []
+    if shape == SHAPE:
+        hu = _volume()
+    else:
+        hu = np.full(shape, 40, dtype=np.int16)
+    nib.save(nib.Nifti1Image(hu, affine), str(volume))
+    out = tmp_path / "output"
+    out.mkdir()
+    lab = _labels() if labels is None else labels
+    nib.save(nib.Nifti1Image(lab, affine), str(out / "lesions.nii.gz"))
+    return volume, out / "lesions.nii.gz"
+
+
+def test_slice_cache_keeps_stacks_and_pngs_within_bytes(tmp_path, monkeypatch):
+    volume, labels = _files(tmp_path)
+    builds = []
     import calcdx.web.slices as slices
 
-    real = slices.load_stack
-    monkeypatch.setattr(slices, "load_stack", lambda *a: loads.append(a) or real(*a))
-    cache = SliceCache(maxsize=2)
-    first = cache.get("a", volume, labels)
-    assert cache.get("a", volume, labels) is first
-    cache.get("b", volume, labels)
-    cache.get("a", volume, labels)  # a is now the most recent
-    cache.get("c", volume, labels)  # drops b
-    assert len(cache) == 2 and len(loads) == 3
-    cache.get("b", volume, labels)
-    assert len(loads) == 4
-    stack = load_stack(volume, labels)
+    real = slices.build_viewer
+    monkeypatch.setattr(slices, "build_viewer", lambda *a: builds.append(a) or real(*a))
+    one_png = load_stack(volume, labels).render(0)  # prepares the viewer files once
+    assert len(builds) == 1
+    cache = SliceCache(max_bytes=int(2.5 * len(one_png)))
+    stack = cache.get("a", volume, labels)
+    assert cache.get("a", volume, labels) is stack
+    assert len(builds) == 1  # the files on disk are reused, by the cache and by a new app
+    for k in range(SHAPE[2]):
+        assert cache.png("a", stack, k, "soft") == stack.render(k, "soft")
+        assert cache.nbytes <= cache.max_bytes
+    assert cache.nbytes > 0
     assert stack.count == SHAPE[2] and stack.lesion_slices == (5, 6, 7)
     with pytest.raises(IndexError):
         stack.render(SHAPE[2])
+
+
+def test_concurrent_first_views_prepare_a_study_once(tmp_path, monkeypatch):
+    import threading
+
+    import calcdx.web.slices as slices
+
+    volume, labels = _files(tmp_path)
+    builds = []
+    real = slices.build_viewer
+
+    def slow_build(*args):
+        builds.append(args)
+        time.sleep(0.3)
+        real(*args)
+
+    monkeypatch.setattr(slices, "build_viewer", slow_build)
+    cache = SliceCache()
+    stacks = []
+    threads = [
+        threading.Thread(target=lambda: stacks.append(cache.get("a", volume, labels)))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(builds) == 1 and len(stacks) == 3
+
+
+def test_huge_study_is_reduced_for_display(tmp_path, monkeypatch):
+    import calcdx.web.slices as slices
+
+    # display limits scaled down 8 and 32 times, so that a small volume counts as huge
+    monkeypatch.setattr(slices, "DISPLAY_WIDTH_PX", 64)
+    monkeypatch.setattr(slices, "MAX_DISPLAY_SLICES", 32)
+    shape = (140, 70, 70)  # more than 64 across and down, more than 32 slices
+    affine = np.diag([-0.4, 0.5, 0.6, 1.0])
+    labels = np.zeros(shape, dtype=np.uint8)
+    labels[100, 50, 40] = 1  # one voxel: must still be outlined
+    volume, labels_path = _files(tmp_path, shape, affine, labels)
+    stack = load_stack(volume, labels_path)
+    assert stack.step == (3, 2, 3)
+    assert (stack.columns, stack.rows, stack.count) == (47, 35, 24)
+    assert stack.spacing_mm == pytest.approx((1.2, 1.0, 1.8))
+    assert stack.lesion_slices == (40 // 3,)
+    on_disk = sum(f.stat().st_size for f in (labels_path.parent / "viewer").iterdir())
+    assert on_disk < 3 * 47 * 35 * 24 + 10_000  # 3 bytes a display voxel
+    image = _png_bytes(stack.render(40 // 3))
+    outline = (image[:, :, 0] > 200) & (image[:, :, 2] < 50)
+    assert outline.any()
+    # grid x runs to the patient's left (affine -0.4): voxel 100 of 140 lies to the left of
+    # the middle, on the image's right half; y = 50 of 70 is anterior, the upper half
+    rows, columns = np.nonzero(outline)
+    assert columns.mean() > image.shape[1] / 2 and rows.mean() < image.shape[0] / 2
+    width, height = stack.size_px
+    assert width == 64 and height == round(64 * (35 * 1.0) / (47 * 1.2))
+
+
+def _png_bytes(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_viewer_is_prepared_in_a_child_within_limits(tmp_path):
+    from calcdx.web.isolate import Limits
+
+    volume, labels = _files(tmp_path)
+    stack = load_stack(volume, labels, Limits(memory_bytes=4 * 1024**3, seconds=120))
+    assert stack.count == SHAPE[2] and stack.lesion_slices == (5, 6, 7)
+    shutil.rmtree(labels.parent / "viewer")
+    # 64 MiB is less than the libraries need: the child cannot even load them
+    with pytest.raises(CalcdxError, match="more memory than its limit of 64 MiB"):
+        load_stack(volume, labels, Limits(memory_bytes=64 * 1024**2, seconds=120))

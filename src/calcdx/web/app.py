@@ -25,6 +25,7 @@ from calcdx.web.pages import pages_router
 from calcdx.web.runner import JobRunner, RunAnalysis, default_run_analysis
 from calcdx.web.security import BodyLimitMiddleware, OriginMiddleware, TokenMiddleware
 from calcdx.web.settings import WebSettings
+from calcdx.web.slices import SliceCache
 from calcdx.web.state import STATIC_DIR, TEMPLATES_DIR, WebState
 from calcdx.web.studies import studies_router
 
@@ -68,7 +69,8 @@ def create_app(
         app is the only process serving the job store; ``calcdx serve --workers N``
         settles them once before it starts its workers and passes False.
     isolate_jobs : bool, optional
-        Run each job in a child process within the settings' job memory and
+        Run each job, and the slice viewer's preparation of a study on its
+        first view, in a child process within the settings' job memory and
         time limits. By default True for the packaged analysis and False for
         an injected one (which then need not be picklable).
     on_job : callable, optional
@@ -111,6 +113,7 @@ def create_app(
         templates=templates,
         store=store,
         runner=runner,
+        slices=SliceCache(limits=limits),
     )
 
     @asynccontextmanager

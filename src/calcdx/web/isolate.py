@@ -122,6 +122,8 @@ def _child_main(
         outcome: tuple[Any, ...] = ("memory",)
     except CalcdxError as exc:
         outcome = ("calcdx", type(exc).__name__, str(exc))
+    except ImportError:  # a library could not be mapped into the limited address space
+        outcome = ("memory",)
     except BaseException as exc:  # the parent records it as unexpected
         outcome = ("crash", type(exc).__name__)
     else:

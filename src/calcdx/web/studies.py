@@ -132,6 +132,7 @@ def _viewer(state: WebState, job: Job) -> dict[str, Any]:
         "width": width,
         "height": height,
         "windows": WINDOWS,
+        "slice_step": stack.step[2],
     }
 
 
@@ -254,7 +255,8 @@ def studies_router() -> APIRouter:
             return _error(404, str(exc).splitlines()[0] if str(exc) else "unreadable study")
         if not 0 <= k < stack.count:
             return _error(404, f"no slice {k}; the study has slices 0 to {stack.count - 1}")
-        return Response(stack.render(k, window), media_type="image/png", headers=PNG_HEADERS)
+        png = state.slices.png(job.id, stack, k, window)
+        return Response(png, media_type="image/png", headers=PNG_HEADERS)
 
     @router.get("/studies/{job_id}/report.html", include_in_schema=False)
     def study_report(request: Request, job_id: str) -> Response:
