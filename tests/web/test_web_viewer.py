@@ -260,3 +260,19 @@ def test_viewer_is_prepared_in_a_child_within_limits(tmp_path):
     # 64 MiB is less than the libraries need: the child cannot even load them
     with pytest.raises(CalcdxError, match="more memory than its limit of 64 MiB"):
         load_stack(volume, labels, Limits(memory_bytes=64 * 1024**2, seconds=120))
+
+
+@pytest.mark.slow
+def test_first_views_of_a_large_study_leave_the_server_small():
+    """Three first views at once of a 512 x 512 x 300 study (150 MiB as int16).
+
+    Before the viewer was prepared in a child process, the server loaded the whole
+    volume once per concurrent view: 1904 MiB peak for three views of 768 x 768 x 256
+    (tests/web/viewer_memory.py); now it grows by about 10 MiB.
+    """
+    from .viewer_memory import measure
+
+    figures = measure((512, 512, 300), views=3)
+    assert figures["errors"] == []
+    growth = figures["server_peak_mib"] - figures["server_baseline_mib"]
+    assert growth < figures["volume_int16_mib"] / 4, figures
