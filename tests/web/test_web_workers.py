@@ -213,3 +213,101 @@ def test_a_worker_that_cannot_start_stops_the_server_with_one_line(tmp_path, mon
             sock.close()
     err = capfd.readouterr().err
     assert "cannot listen on 127.0.0.1" in err and "Traceback" not in err
+
+
+def _job(port: int, job_id: str) -> dict:
+    """The job, asked again when the connection lands on a worker as it is killed."""
+    import urllib.request
+
+    for _ in range(20):
+        try:
+            url = f"http://127.0.0.1:{port}/api/jobs/{job_id}"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return json.loads(response.read())
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("the server does not answer")
+
+
+def _is_worker(process) -> bool:
+    return "spawn_main" in " ".join(process.cmdline())
+
+
+@linux_only
+def test_a_killed_worker_is_restarted_and_its_job_failed(tmp_path):
+    import urllib.parse
+    import urllib.request
+
+    import psutil
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "study.nii").write_bytes(nifti_bytes())
+    # `calcdx serve` whose analysis takes a minute: the workers and their job processes,
+    # spawned, import this main module again, which swaps the analysis in each of them
+    script = tmp_path / "serve_slow.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "import jobfakes\n"
+        "import calcdx.web.app\n"
+        "calcdx.web.app.default_run_analysis = jobfakes.sleepy\n"
+        "if __name__ == '__main__':\n"
+        "    from calcdx.cli.main import main\n"
+        "    sys.exit(main(sys.argv[1:]))\n"
+    )
+    port = _free_port()
+    log = tmp_path / "server.log"
+    command = [sys.executable, str(script), "serve", "--port", str(port)]
+    command += ["--workers", "2", "--state-dir", str(tmp_path / "state")]
+    command += ["--data-dir", str(data_dir)]
+    with log.open("wb") as sink:
+        server = subprocess.Popen(command, stderr=sink)
+    try:
+        deadline = time.monotonic() + 120
+        while LISTENING not in log.read_text():
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "workers did not start"
+            time.sleep(0.1)
+        body = urllib.parse.urlencode({"path": "study.nii"}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/studies", data=body)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            job_id = json.loads(response.read())["id"]
+        workers = [p for p in psutil.Process(server.pid).children() if _is_worker(p)]
+        assert len(workers) == 2
+        busy = analysis = None
+        deadline = time.monotonic() + 60
+        while analysis is None:
+            assert time.monotonic() < deadline, "the job did not start"
+            for worker in workers:
+                children = [p for p in worker.children() if _is_worker(p)]
+                if children and _job(port, job_id)["step"] == "waiting":  # in the analysis
+                    busy, analysis = worker, children[0]
+            time.sleep(0.2)
+        busy.kill()  # kill -9
+        deadline = time.monotonic() + 60
+        while (job := _job(port, job_id))["status"] == "running":
+            assert time.monotonic() < deadline, "the job was left running"
+            time.sleep(0.2)
+        assert job["status"] == "failed"
+        assert "server process running it stopped (exit code -9)" in job["error"]
+        while analysis.is_running() and analysis.status() != psutil.STATUS_ZOMBIE:
+            # the analysis process dies with its worker (a zombie until someone reaps it)
+            assert time.monotonic() < deadline, (analysis.status(), analysis.ppid())
+            time.sleep(0.1)
+        while "was restarted" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(10)]
+        try:
+            assert {_post_case(sock, port) for sock in clients} == {200}
+        finally:
+            for sock in clients:
+                sock.close()
+        alive = [p for p in psutil.Process(server.pid).children() if _is_worker(p)]
+        assert len(alive) == 2 and busy.pid not in {p.pid for p in alive}
+    finally:
+        server.terminate()
+        code = server.wait(60)
+    assert code == 0, log.read_text()
+    assert "Traceback" not in log.read_text()

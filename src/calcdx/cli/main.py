@@ -103,7 +103,7 @@ def _ddx_text(
 
     if text is None or cases:
         raise CalcdxError(
-            "give case files or --text \"a description\", not both and not neither; "
+            'give case files or --text "a description", not both and not neither; '
             "see calcdx ddx --help"
         )
     reading = read_text(text)
@@ -274,11 +274,18 @@ def serve(
     workers: Annotated[
         int, typer.Option(help="Server processes; one per CPU core for a busy department.")
     ] = 1,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of the job files and the default job database "
+            "(default: ~/.local/state/calcdx)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the web app (differential, knowledge base, studies) and its REST API."""
     from calcdx.web.serve import serve_command
 
-    serve_command(host, port, token, data_dir, database_url, workers=workers)
+    serve_command(host, port, token, data_dir, database_url, workers=workers, state_dir=state_dir)
 
 
 @kb_app.command("list")

@@ -80,8 +80,7 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
-def _die_with_parent() -> None:
-    parent = os.getppid()
+def _die_with_parent(parent: int) -> None:
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -90,13 +89,14 @@ def _die_with_parent() -> None:
             libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
-    if os.getppid() != parent:  # the parent died before prctl took effect
+    if os.getppid() != parent:  # the parent died before prctl took effect (or before we ran)
         os._exit(1)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
 def _child_main(
     conn: multiprocessing.connection.Connection,
+    parent: int,
     memory_bytes: int,
     target: Callable[..., Any],
     args: tuple[Any, ...],
@@ -104,7 +104,7 @@ def _child_main(
     """Body of the child: limit, run, send back ``(kind, ...)``."""
     import resource
 
-    _die_with_parent()
+    _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     try:
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -132,6 +132,8 @@ def _child_main(
         conn.send(outcome)
     except MemoryError:
         conn.send(("memory",))
+    except OSError:
+        pass  # the parent is gone: nobody to tell
     conn.close()
 
 
@@ -196,7 +198,7 @@ def run_limited(
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(
         target=_child_main,
-        args=(sender, limits.memory_bytes, target, args),
+        args=(sender, os.getpid(), limits.memory_bytes, target, args),
         name="calcdx-job",
         daemon=True,
     )

@@ -295,6 +295,23 @@ class JobStore:
         """The job failed with the one-line reason `error`."""
         self._set(job_id, status="failed", error=error)
 
+    def fail_if_running(self, job_id: str, error: str) -> bool:
+        """Mark the job failed with `error` if it is still running.
+
+        Returns
+        -------
+        bool
+            True when the job was running and is now failed.
+        """
+        values = {"status": "failed", "error": error, "updated": _now()}
+        with self._session() as session, session.begin():
+            outcome = session.execute(
+                update(_JobRow)
+                .where(_JobRow.id == job_id, _JobRow.status == "running")
+                .values(**values)
+            )
+            return bool(getattr(outcome, "rowcount", 0) == 1)
+
     def recover(self) -> list[str]:
         """Settle jobs left by a previous server process.
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import multiprocessing.connection
-import multiprocessing.queues
 import os
 import signal
 import socket
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from calcdx.errors import CalcdxError
 from calcdx.web.settings import DEFAULT_MAX_UPLOAD_BYTES, WebSettings, default_state_dir
@@ -75,11 +76,13 @@ def worker_app() -> FastAPI:
     return _build_worker_app(text)
 
 
-def _build_worker_app(settings_json: str) -> FastAPI:
+def _build_worker_app(
+    settings_json: str, on_job: Callable[[str | None], None] | None = None
+) -> FastAPI:
     """A worker's app: built from the settings, jobs left to the parent, start-up frozen."""
     from calcdx.web.app import create_app
 
-    app = create_app(WebSettings.from_json(settings_json), settle_jobs=False)
+    app = create_app(WebSettings.from_json(settings_json), settle_jobs=False, on_job=on_job)
     freeze_startup_objects()
     return app
 
@@ -114,22 +117,36 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
 
 def _run_worker(
-    settings_json: str, host: str, port: int, ready: multiprocessing.queues.SimpleQueue[str]
+    settings_json: str, host: str, port: int, conn: multiprocessing.connection.Connection
 ) -> None:
     """Body of one worker process: its own app, socket and uvicorn server.
 
-    A :class:`CalcdxError` while starting ends the process with its one-line
-    message and status 2 (the parent then stops the server).
+    Tells the parent over `conn` when it listens (``("ready",)``) and which job
+    its runner is running (``("job", id)``, ``("job", None)``), so that the
+    parent can fail that job if this process dies. A :class:`CalcdxError`
+    while starting ends the process with its one-line message and status 2
+    (the parent then stops the server).
     """
+    import threading
+
     import uvicorn
 
+    lock = threading.Lock()
+
+    def tell(*message: object) -> None:
+        with lock:
+            try:
+                conn.send(message)
+            except OSError:
+                pass  # the parent is gone; the process ends with it
+
     try:
-        app = _build_worker_app(settings_json)
+        app = _build_worker_app(settings_json, on_job=lambda job_id: tell("job", job_id))
         sock = _listening_socket(host, port)
     except CalcdxError as exc:
         print(f"error: {multiprocessing.current_process().name}: {exc}", file=sys.stderr)
         sys.exit(2)
-    ready.put(multiprocessing.current_process().name)
+    tell("ready")
     config = uvicorn.Config(app, access_log=False, log_level="info")
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -142,52 +159,128 @@ def _raise_stop(signum: int, frame: object) -> None:
     raise _Stop
 
 
+#: A worker that dies is restarted, unless this many died within RESTART_WINDOW_S.
+MAX_RESTARTS: Final = 5
+RESTART_WINDOW_S: Final = 60.0
+
+
+class _Worker:
+    """One worker process as the parent sees it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.process: multiprocessing.process.BaseProcess | None = None
+        self.conn: multiprocessing.connection.Connection | None = None
+        self.ready = False
+        self.job: str | None = None
+
+    def start(self, context: Any, settings_json: str, host: str, port: int) -> None:
+        receiver, sender = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=_run_worker, args=(settings_json, host, port, sender), name=self.name
+        )
+        self.process.start()
+        sender.close()
+        self.conn, self.ready, self.job = receiver, False, None
+
+    def read(self) -> None:
+        """Take in what the worker has told (readiness, its running job)."""
+        assert self.conn is not None
+        try:
+            while self.conn.poll():
+                message = self.conn.recv()
+                if message[0] == "ready":
+                    self.ready = True
+                elif message[0] == "job":
+                    self.job = message[1]
+        except (EOFError, OSError):
+            pass  # the worker is gone; its sentinel says so
+
+
 def _serve_reuse_port(settings: WebSettings, host: str, port: int, workers: int) -> None:
     """Run `workers` processes, each listening on its own ``SO_REUSEPORT`` socket.
 
-    Prints one line to stderr once every worker listens. Returns when
-    interrupted (Ctrl-C or SIGTERM), after stopping every worker.
+    Prints one line to stderr once every worker listens. A worker that dies
+    after it started listening (killed, crashed) is restarted, and the job it
+    was running is marked failed; returns when interrupted (Ctrl-C or SIGTERM),
+    after stopping every worker.
 
     Raises
     ------
     CalcdxError
-        When the port cannot be bound, or a worker stops on its own (the others
-        are stopped too; its own error is in the log above).
+        When the port cannot be bound, a worker stops before it listens (the
+        others are stopped too; its own error is in the log above), or workers
+        keep dying (:data:`MAX_RESTARTS` within :data:`RESTART_WINDOW_S`).
     """
+    from calcdx.web.jobs import JobStore
+
     _listening_socket(host, port).close()  # a clear error now rather than in N workers
     context = multiprocessing.get_context("spawn")
-    ready: multiprocessing.queues.SimpleQueue[str] = context.SimpleQueue()
-    processes = [
-        context.Process(
-            target=_run_worker,
-            args=(settings.to_json(), host, port, ready),
-            name=f"calcdx-worker-{n}",
-        )
-        for n in range(1, workers + 1)
-    ]
+    settings_json = settings.to_json()
+    pool = [_Worker(f"calcdx-worker-{n}") for n in range(1, workers + 1)]
+    restarts: list[float] = []
+    store: JobStore | None = None
     previous = signal.signal(signal.SIGTERM, _raise_stop)
-    stopped: multiprocessing.process.BaseProcess | None = None
+    failure: str | None = None
     try:
-        for process in processes:
-            process.start()
-        listening = 0
-        while stopped is None:
-            # wakes when a worker exits, or every 0.2 s to see which ones listen
-            multiprocessing.connection.wait([p.sentinel for p in processes], timeout=0.2)
-            while not ready.empty():
-                ready.get()
-                listening += 1
-                if listening == workers:
-                    print(
-                        f"calcdx: {workers} workers listening on http://{host}:{port}",
-                        file=sys.stderr,
-                        flush=True,
+        for worker in pool:
+            worker.start(context, settings_json, host, port)
+        announced = False
+        while failure is None:
+            waitables: list[Any] = [w.process.sentinel for w in pool if w.process is not None]
+            waitables += [w.conn for w in pool if w.conn is not None]
+            multiprocessing.connection.wait(waitables, timeout=0.5)
+            for worker in pool:
+                worker.read()
+            if not announced and all(w.ready for w in pool):
+                announced = True
+                print(
+                    f"calcdx: {workers} workers listening on http://{host}:{port}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            for worker in pool:
+                assert worker.process is not None
+                if worker.process.is_alive():
+                    continue
+                worker.read()
+                code = worker.process.exitcode
+                if not worker.ready:
+                    failure = (
+                        f"{worker.name} stopped on its own (exit code {code}); the server "
+                        "was stopped too; see the messages above"
                     )
-            stopped = next((p for p in processes if not p.is_alive()), None)
+                    break
+                now = time.monotonic()
+                restarts = [t for t in restarts if now - t < RESTART_WINDOW_S] + [now]
+                if len(restarts) > MAX_RESTARTS:
+                    failure = (
+                        f"workers stopped {len(restarts)} times within "
+                        f"{RESTART_WINDOW_S:g} s (last {worker.name}, exit code {code}); "
+                        "the server was stopped; see the messages above"
+                    )
+                    break
+                lost = worker.job
+                if lost is not None:
+                    if store is None:
+                        store = JobStore(settings.resolved_database_url)
+                    store.fail_if_running(
+                        lost, f"the server process running it stopped (exit code {code}); resubmit"
+                    )
+                if worker.conn is not None:
+                    worker.conn.close()
+                worker.start(context, settings_json, host, port)
+                print(
+                    f"calcdx: {worker.name} stopped (exit code {code}) and was restarted"
+                    + (f"; its job {lost} was marked failed" if lost else ""),
+                    file=sys.stderr,
+                    flush=True,
+                )
     except (KeyboardInterrupt, _Stop):
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        processes = [w.process for w in pool if w.process is not None]
         for process in processes:
             if process.is_alive():
                 process.terminate()  # SIGTERM: uvicorn finishes open requests
@@ -196,11 +289,13 @@ def _serve_reuse_port(settings: WebSettings, host: str, port: int, workers: int)
             if process.is_alive():
                 process.kill()
                 process.join()
-    if stopped is not None:
-        raise CalcdxError(
-            f"{stopped.name} stopped on its own (exit code {stopped.exitcode}); the server "
-            "was stopped too; see the messages above"
-        )
+        for worker in pool:
+            if worker.conn is not None:
+                worker.conn.close()
+        if store is not None:
+            store.close()
+    if failure is not None:
+        raise CalcdxError(failure)
 
 
 def serve_command(
