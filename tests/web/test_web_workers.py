@@ -76,23 +76,27 @@ def _established_by_process(port: int, pids: list[int]) -> Counter[int]:
     return owners
 
 
+def _start(command: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
+    """Start a server, its stderr into `log`; return once every worker listens."""
+    with log.open("wb") as sink:
+        server = subprocess.Popen(command, env=env, stderr=sink)
+    deadline = time.monotonic() + 120
+    while LISTENING not in log.read_text():
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise AssertionError(f"workers did not start: {log.read_text()}")
+        time.sleep(0.1)
+    return server
+
+
 @linux_only
 def test_two_workers_share_connections_and_stop_cleanly(tmp_path):
     port = _free_port()
     log = tmp_path / "server.log"
     command = [sys.executable, "-m", "calcdx.cli.main", "serve", "--port", str(port)]
-    with log.open("wb") as sink:
-        server = subprocess.Popen(
-            [*command, "--workers", "2"],
-            env=os.environ | {"XDG_STATE_HOME": str(tmp_path / "state")},
-            stderr=sink,
-        )
+    env = os.environ | {"XDG_STATE_HOME": str(tmp_path / "state")}
+    server = _start([*command, "--workers", "2"], log, env)
     try:
-        deadline = time.monotonic() + 120
-        while LISTENING not in log.read_text():
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "workers did not start"
-            time.sleep(0.1)
         workers = [
             pid
             for pid in _children(server.pid)
@@ -261,14 +265,8 @@ def test_a_killed_worker_is_restarted_and_its_job_failed(tmp_path):
     command = [sys.executable, str(script), "serve", "--port", str(port)]
     command += ["--workers", "2", "--state-dir", str(tmp_path / "state")]
     command += ["--data-dir", str(data_dir)]
-    with log.open("wb") as sink:
-        server = subprocess.Popen(command, stderr=sink)
+    server = _start(command, log)
     try:
-        deadline = time.monotonic() + 120
-        while LISTENING not in log.read_text():
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "workers did not start"
-            time.sleep(0.1)
         body = urllib.parse.urlencode({"path": "study.nii"}).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{port}/api/studies", data=body)
         with urllib.request.urlopen(request, timeout=30) as response:

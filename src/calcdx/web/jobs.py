@@ -274,11 +274,15 @@ class JobStore:
         bool
             True when this call moved the job from queued to running.
         """
-        values = {"status": "running", "step": "starting", "progress": 0.0, "updated": _now()}
+        return self._move(job_id, "queued", status="running", step="starting", progress=0.0)
+
+    def _move(self, job_id: str, current: str, **values: Any) -> bool:
+        """Set `values` on the job if its status is `current`, atomically; tell whether it was."""
+        values["updated"] = _now()
         with self._session() as session, session.begin():
             outcome = session.execute(
                 update(_JobRow)
-                .where(_JobRow.id == job_id, _JobRow.status == "queued")
+                .where(_JobRow.id == job_id, _JobRow.status == current)
                 .values(**values)
             )
             return bool(getattr(outcome, "rowcount", 0) == 1)
@@ -303,14 +307,7 @@ class JobStore:
         bool
             True when the job was running and is now failed.
         """
-        values = {"status": "failed", "error": error, "updated": _now()}
-        with self._session() as session, session.begin():
-            outcome = session.execute(
-                update(_JobRow)
-                .where(_JobRow.id == job_id, _JobRow.status == "running")
-                .values(**values)
-            )
-            return bool(getattr(outcome, "rowcount", 0) == 1)
+        return self._move(job_id, "running", status="failed", error=error.replace("\x00", ""))
 
     def recover(self) -> list[str]:
         """Settle jobs left by a previous server process.
