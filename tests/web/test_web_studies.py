@@ -212,3 +212,28 @@ def test_unknown_job_is_404(client):
     response = client.get("/api/studies/nope/result")
     assert response.status_code == 404
     assert response.json()["detail"].startswith("no job 'nope'")
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_links_inside_a_server_study_that_lead_out_are_refused(make_app, tmp_path):
+    data_dir = tmp_path / "data"
+    outside = tmp_path / "outside"
+    (outside / "deeper").mkdir(parents=True)
+    (outside / "secret.dcm").write_bytes(b"not yours")
+    study = data_dir / "study1"
+    (study / "series").mkdir(parents=True)
+    (study / "series" / "a.dcm").write_bytes(b"x")
+    (data_dir / "shared.dcm").write_bytes(b"y")
+    os.symlink(data_dir / "shared.dcm", study / "series" / "inside.dcm")  # stays inside
+    os.symlink(study, study / "series" / "loop")  # a loop of links, inside
+    client = make_app(data_dir=data_dir)
+    assert client.post("/api/studies", data={"path": "study1"}).status_code == 202
+    os.symlink(outside / "secret.dcm", study / "series" / "b.dcm")
+    refused = client.post("/api/studies", data={"path": "study1"})
+    assert refused.status_code == 400
+    detail = refused.json()["detail"]
+    assert "leads out of the server's data folder" in detail and "b.dcm" in detail
+    assert str(tmp_path) not in detail
+    (study / "series" / "b.dcm").unlink()
+    os.symlink(outside / "deeper", study / "linked-folder")
+    assert client.post("/api/studies", data={"path": "study1"}).status_code == 400

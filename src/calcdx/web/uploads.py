@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import os
 import shutil
 import stat
 import struct
@@ -401,7 +402,8 @@ def resolve_server_path(data_dir: Path | None, name: str) -> Path:
     Raises
     ------
     UploadError
-        When paths are disabled, the path leaves `data_dir` or does not exist.
+        When paths are disabled, the path leaves `data_dir` or does not exist,
+        or a file or folder under it is a link that leads out of `data_dir`.
     """
     if data_dir is None:
         raise UploadError(
@@ -415,4 +417,31 @@ def resolve_server_path(data_dir: Path | None, name: str) -> Path:
         raise UploadError("the path leaves the server's data folder")
     if not candidate.exists():
         raise UploadError("no such study under the server's data folder", status=404)
+    escape = _link_out_of(root, candidate) if candidate.is_dir() else None
+    if escape is not None:
+        raise UploadError(
+            f"the study holds a link that leads out of the server's data folder "
+            f"({escape.relative_to(candidate).as_posix()}); copy the files in instead"
+        )
     return candidate
+
+
+def _link_out_of(root: Path, folder: Path) -> Path | None:
+    """The first entry under `folder` that resolves outside `root`, or None.
+
+    Every file and folder is resolved, links to folders followed (each real
+    folder once, so that a loop of links ends).
+    """
+    seen: set[Path] = set()
+    for top, folders, files in os.walk(folder, followlinks=True):
+        real = Path(top).resolve()
+        if real in seen:
+            folders.clear()
+            continue
+        seen.add(real)
+        for name in [*folders, *files]:
+            entry = Path(top) / name
+            if entry.is_symlink() and not entry.resolve().is_relative_to(root):
+                return entry
+        folders[:] = [d for d in folders if (Path(top) / d).resolve().is_relative_to(root)]
+    return None
