@@ -133,3 +133,36 @@ def test_end_of_job_is_recorded_once_the_database_recovers(make_app, monkeypatch
     job = wait_for_job(client, upload(client), timeout=20)
     assert job["status"] == "done"
     assert len(attempts) == 3
+
+
+def test_a_script_without_a_main_guard_can_serve_isolated_jobs(tmp_path):
+    """The job process does not import the server's main script again (as spawn would)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "embed.py"
+    script.write_text(
+        "import sys, time, warnings\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "warnings.simplefilter('ignore')\n"
+        "from fastapi.testclient import TestClient\n"
+        "import jobfakes\n"
+        "from conftest import nifti_bytes\n"
+        "from calcdx.web import WebSettings, create_app\n"
+        f"settings = WebSettings(state_dir=__import__('pathlib').Path({str(tmp_path)!r}))\n"
+        "app = create_app(settings, run_analysis=jobfakes.works, isolate_jobs=True)\n"
+        "client = TestClient(app, base_url='http://127.0.0.1:8000')\n"
+        "files = {'file': ('ct.nii', nifti_bytes(), 'application/octet-stream')}\n"
+        "job = client.post('/api/studies', files=files).json()\n"
+        "for _ in range(600):\n"
+        "    job = client.get(f\"/api/jobs/{job['id']}\").json()\n"
+        "    if job['status'] in ('done', 'failed'):\n"
+        "        break\n"
+        "    time.sleep(0.1)\n"
+        "print(job['status'], job['error'])\n"
+        "app.state.calcdx.runner.shutdown()\n"
+    )
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.stdout.strip() == "done None", run.stderr[-2000:]

@@ -278,7 +278,7 @@ def test_a_killed_worker_is_restarted_and_its_job_failed(tmp_path):
         while analysis is None:
             assert time.monotonic() < deadline, "the job did not start"
             for worker in workers:
-                children = [p for p in worker.children() if _is_worker(p)]
+                children = [p for p in worker.children() if "_child_entry" in p.cmdline()[-1]]
                 if children and _job(port, job_id)["step"] == "waiting":  # in the analysis
                     busy, analysis = worker, children[0]
             time.sleep(0.2)

@@ -1,8 +1,9 @@
 """Running one piece of heavy work in a child process with memory and time limits.
 
 A study analysis (or the slice viewer's preparation of a study) can need
-gigabytes and minutes. It runs in a fresh child process (``spawn``: nothing of
-the server's threads, locks or database connections is inherited) whose
+gigabytes and minutes. It runs in a fresh Python process (started anew, not
+forked: nothing of the server's threads, locks or database connections is
+inherited, and the server's own main script is not imported again) whose
 address space is capped with ``RLIMIT_AS``; the parent waits for it at most
 the wall-clock limit, then stops it. Whatever happens in the child, the parent
 gets either the target's return value or a :class:`CalcdxError` whose one-line
@@ -21,6 +22,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -137,13 +139,21 @@ def _child_main(
     conn.close()
 
 
-def _stop(process: multiprocessing.process.BaseProcess) -> None:
-    if process.is_alive():
+def _child_entry(fd: int) -> None:
+    """Start of the child process: take the work from the parent over `fd`, do it."""
+    conn = multiprocessing.connection.Connection(fd)
+    parent, memory_bytes, target, args = conn.recv()
+    _child_main(conn, parent, memory_bytes, target, args)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
         process.terminate()
-        process.join(_GRACE_SECONDS)
-    if process.is_alive():
-        process.kill()
-    process.join()
+        try:
+            process.wait(_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    process.wait()
 
 
 def _signal_name(code: int) -> str:
@@ -160,7 +170,7 @@ def run_limited(
     *,
     what: str = "the analysis",
     on_message: Callable[..., None] | None = None,
-    on_start: Callable[[multiprocessing.process.BaseProcess], None] | None = None,
+    on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
 ) -> Any:
     """Run ``target(*args, send)`` in a child process within `limits`.
 
@@ -194,16 +204,25 @@ def run_limited(
     ChildCrashed
         When the target raised anything else, or the child died.
     """
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(
-        target=_child_main,
-        args=(sender, os.getpid(), limits.memory_bytes, target, args),
-        name="calcdx-job",
-        daemon=True,
-    )
-    process.start()
-    sender.close()
+    receiver, sender = multiprocessing.Pipe(duplex=True)
+    # the child finds every module this process can (a test's folder, a source checkout)
+    path = os.pathsep.join(entry for entry in sys.path if entry)
+    start = f"from calcdx.web.isolate import _child_entry; _child_entry({sender.fileno()})"
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", start],
+            pass_fds=[sender.fileno()],
+            env=os.environ | {"PYTHONPATH": path},
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        sender.close()
+    try:
+        receiver.send((os.getpid(), limits.memory_bytes, target, args))
+    except BaseException:
+        receiver.close()
+        _stop(process)
+        raise
     if on_start is not None:
         on_start(process)
     deadline = time.monotonic() + limits.seconds
@@ -216,7 +235,7 @@ def run_limited(
                     "stopped; crop the study, or raise the server's job time limit"
                 )
             if not receiver.poll(min(remaining, 0.5)):
-                if not process.is_alive() and not receiver.poll(0):
+                if process.poll() is not None and not receiver.poll(0):
                     break
                 continue
             try:
@@ -238,7 +257,7 @@ def run_limited(
     finally:
         receiver.close()
         _stop(process)
-    code = process.exitcode if process.exitcode is not None else 0
+    code = process.returncode if process.returncode is not None else 0
     if code < 0:
         name = _signal_name(code)
         raise ChildCrashed(

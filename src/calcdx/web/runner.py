@@ -12,8 +12,8 @@ marked failed as soon as the database takes writes again.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import re
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -155,7 +155,7 @@ class JobRunner:
         self.data_dir = data_dir
         self.on_job = on_job
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="calcdx-job")
-        self._child: multiprocessing.process.BaseProcess | None = None
+        self._child: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
 
     def submit(self, job_id: str) -> Future[None]:
@@ -171,7 +171,7 @@ class JobRunner:
         if not wait:
             self._stopping.set()
             child = self._child
-            if child is not None and child.is_alive():
+            if child is not None and child.poll() is None:
                 child.kill()
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
@@ -218,7 +218,7 @@ class JobRunner:
                 except SQLAlchemyError as exc:
                     raise _StoreFailed(str(exc).splitlines()[0]) from None
 
-        def track(process: multiprocessing.process.BaseProcess) -> None:
+        def track(process: subprocess.Popen[bytes]) -> None:
             self._child = process
 
         try:
