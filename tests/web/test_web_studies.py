@@ -1,6 +1,8 @@
 import os
+import re
 import stat
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -237,3 +239,28 @@ def test_links_inside_a_server_study_that_lead_out_are_refused(make_app, tmp_pat
     (study / "series" / "b.dcm").unlink()
     os.symlink(outside / "deeper", study / "linked-folder")
     assert client.post("/api/studies", data={"path": "study1"}).status_code == 400
+
+
+def test_studies_list_is_paged(make_app):
+    from calcdx.web.studies import JOBS_PER_PAGE
+
+    client = make_app()
+    store = client.app.state.calcdx.store
+    ids = [store.create(Path("/nowhere/in.nii")).id for _ in range(JOBS_PER_PAGE + 3)]
+    newest_first = [job.id for job in store.recent(len(ids) + 1)]
+    assert sorted(newest_first) == sorted(ids)
+    first = client.get("/studies")
+    second = client.get("/studies", params={"page": 2})
+    assert first.status_code == second.status_code == 200
+
+    def listed(page) -> list[str]:
+        return re.findall(r'href="/studies/([0-9a-f]{32})"', page.text)
+
+    assert listed(first) == newest_first[:JOBS_PER_PAGE]
+    assert listed(second) == newest_first[JOBS_PER_PAGE:]
+    assert 'href="/studies?page=2"' in first.text and "page 1 of 2" in first.text
+    assert 'href="/studies?page=1"' in second.text and "page=3" not in second.text
+    beyond = client.get("/studies", params={"page": 9})
+    assert beyond.status_code == 200 and listed(beyond) == [] and "2 pages" in beyond.text
+    assert client.get("/studies", params={"page": 0}).status_code == 422
+    assert client.get("/studies", params={"page": "x"}).status_code == 422

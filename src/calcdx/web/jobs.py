@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from sqlalchemy import Float, String, Text, create_engine, select, update
+from sqlalchemy import Float, String, Text, create_engine, func, select, update
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -245,11 +245,21 @@ class JobStore:
             row = session.get(_JobRow, job_id)
             return _job(row) if row is not None else None
 
-    def recent(self, limit: int = 50) -> list[Job]:
-        """The most recent jobs, newest first."""
-        query = select(_JobRow).order_by(_JobRow.created.desc()).limit(limit)
+    def recent(self, limit: int = 50, offset: int = 0) -> list[Job]:
+        """The most recent jobs, newest first, skipping the `offset` newest."""
+        query = (
+            select(_JobRow)
+            .order_by(_JobRow.created.desc(), _JobRow.id)
+            .offset(offset)
+            .limit(limit)
+        )
         with self._session() as session:
             return [_job(row) for row in session.scalars(query)]
+
+    def count(self) -> int:
+        """How many jobs the store holds."""
+        with self._session() as session:
+            return int(session.scalar(select(func.count()).select_from(_JobRow)) or 0)
 
     def _set(self, job_id: str, **values: Any) -> None:
         # PostgreSQL refuses NUL in text; steps and errors may quote raw file contents.

@@ -271,9 +271,9 @@ def studies_router() -> APIRouter:
         return FileResponse(report, media_type="text/html; charset=utf-8", headers=REPORT_HEADERS)
 
     @router.get("/studies", include_in_schema=False)
-    def studies_page(request: Request) -> Response:
+    def studies_page(request: Request, page: int = Query(1, ge=1, le=1_000_000)) -> Response:
         state = get_state(request)
-        return render(request, "studies.html", _studies_context(state))
+        return render(request, "studies.html", _studies_context(state, page))
 
     @router.get("/studies/{job_id}", include_in_schema=False)
     def study_page(request: Request, job_id: str) -> Response:
@@ -298,10 +298,18 @@ def studies_router() -> APIRouter:
     return router
 
 
-def _studies_context(state: WebState) -> dict[str, Any]:
-    """Template context of the studies list page."""
+#: Jobs on one page of the studies list.
+JOBS_PER_PAGE = 50
+
+
+def _studies_context(state: WebState, page: int = 1) -> dict[str, Any]:
+    """Template context of the studies list page (`page` 1 holds the newest jobs)."""
+    total = state.store.count()
     return {
-        "jobs": state.store.recent(),
+        "jobs": state.store.recent(JOBS_PER_PAGE, (page - 1) * JOBS_PER_PAGE),
+        "page": page,
+        "pages": max(1, -(-total // JOBS_PER_PAGE)),
+        "total": total,
         "max_mb": state.settings.max_upload_bytes / 1024**2,
         "data_dir": state.settings.data_dir is not None,
     }
