@@ -281,11 +281,31 @@ def serve(
             "(default: ~/.local/state/calcdx)."
         ),
     ] = None,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(help="PEM certificate: serve HTTPS (with --ssl-keyfile).")
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option(help="PEM private key of --ssl-certfile (unencrypted).")
+    ] = None,
 ) -> None:
-    """Serve the web app (differential, knowledge base, studies) and its REST API."""
+    """Serve the web app (differential, knowledge base, studies) and its REST API.
+
+    Off loopback, give --ssl-certfile and --ssl-keyfile, or serve on 127.0.0.1
+    behind a TLS proxy (nginx, Caddy) that forwards to it.
+    """
     from calcdx.web.serve import serve_command
 
-    serve_command(host, port, token, data_dir, database_url, workers=workers, state_dir=state_dir)
+    serve_command(
+        host,
+        port,
+        token,
+        data_dir,
+        database_url,
+        workers=workers,
+        state_dir=state_dir,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+    )
 
 
 @kb_app.command("list")

@@ -120,6 +120,8 @@ class TokenMiddleware:
             # one leading slash: "//evil.example/x" would be a redirect to another site
             location = "/" + str(scope["path"]).lstrip("/\\") + (f"?{rest}" if rest else "")
             cookie = f"{TOKEN_COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
+            if scope.get("scheme") == "https":
+                cookie += "; Secure"  # never sent back over plain HTTP
             await send(
                 {
                     "type": "http.response.start",

@@ -147,8 +147,16 @@ def _run_worker(
         print(f"error: {multiprocessing.current_process().name}: {exc}", file=sys.stderr)
         sys.exit(2)
     tell("ready")
-    config = uvicorn.Config(app, access_log=False, log_level="info")
+    settings = WebSettings.from_json(settings_json)
+    config = uvicorn.Config(app, access_log=False, log_level="info", **_tls_options(settings))
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _tls_options(settings: WebSettings) -> dict[str, Any]:
+    """The certificate and key options of uvicorn, when the settings ask for HTTPS."""
+    if settings.ssl_certfile is None or settings.ssl_keyfile is None:
+        return {}
+    return {"ssl_certfile": str(settings.ssl_certfile), "ssl_keyfile": str(settings.ssl_keyfile)}
 
 
 class _Stop(Exception):
@@ -234,8 +242,9 @@ def _serve_reuse_port(settings: WebSettings, host: str, port: int, workers: int)
                 worker.read()
             if not announced and all(w.ready for w in pool):
                 announced = True
+                scheme = "https" if settings.tls else "http"
                 print(
-                    f"calcdx: {workers} workers listening on http://{host}:{port}",
+                    f"calcdx: {workers} workers listening on {scheme}://{host}:{port}",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -308,6 +317,8 @@ def serve_command(
     workers: int = 1,
     state_dir: Path | None = None,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
 ) -> None:
     """Serve the web app until interrupted.
 
@@ -330,12 +341,16 @@ def serve_command(
         Folder for the database and job files (default: ``~/.local/state/calcdx``).
     max_upload_bytes : int
         Largest upload.
+    ssl_certfile, ssl_keyfile : Path, optional
+        PEM certificate and private key: serve HTTPS (for any use off loopback,
+        unless a TLS proxy in front of a loopback server does it).
 
     Raises
     ------
     CalcdxError
         For a non-loopback `host` without a token, a `data_dir` that is not a
-        folder, a bad port or worker count, or a job database that cannot be opened.
+        folder, a bad port or worker count, a certificate and key that cannot be
+        used, or a job database that cannot be opened.
     """
     import uvicorn
 
@@ -355,12 +370,23 @@ def serve_command(
         state_dir=state_dir or default_state_dir(),
         database_url=database_url,
         max_upload_bytes=max_upload_bytes,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )
+    if settings.requires_token and not settings.tls:
+        print(
+            f"calcdx: warning: plain HTTP on {host}: the token and the studies cross the "
+            "network unencrypted; give --ssl-certfile and --ssl-keyfile, or serve on "
+            "127.0.0.1 behind a TLS proxy",
+            file=sys.stderr,
+            flush=True,
+        )
+    tls = _tls_options(settings)
     # No access log: addresses can carry a token (?token=) and study ids; errors still log.
     if workers == 1:
         app = create_app(settings)
         freeze_startup_objects()
-        uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+        uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", **tls)
         return
     store = JobStore(settings.resolved_database_url)  # settle once, before any worker runs jobs
     try:
@@ -379,4 +405,5 @@ def serve_command(
         port=port,
         access_log=False,
         log_level="info",
+        **tls,
     )

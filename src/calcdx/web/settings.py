@@ -34,6 +34,9 @@ DEFAULT_JOB_MEMORY_BYTES = 4 * 1024**3
 DEFAULT_JOB_SECONDS = 1800.0
 
 
+_PATH_FIELDS = ("data_dir", "state_dir", "ssl_certfile", "ssl_keyfile")
+
+
 def default_state_dir() -> Path:
     """Return ``$XDG_STATE_HOME/calcdx`` (``~/.local/state/calcdx`` by default)."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
@@ -96,6 +99,10 @@ class WebSettings:
     allowed_hosts : tuple of str
         Host names the server answers for besides its loopback names (a
         loopback server answers only for those; see :attr:`host_names`).
+    ssl_certfile, ssl_keyfile : Path or None
+        PEM certificate (chain) and private key: the server speaks HTTPS.
+        Both or neither; they are loaded once here, so a bad pair is refused
+        before the server starts.
     """
 
     host: str = "127.0.0.1"
@@ -109,8 +116,11 @@ class WebSettings:
     job_memory_bytes: int = DEFAULT_JOB_MEMORY_BYTES
     job_seconds: float = DEFAULT_JOB_SECONDS
     allowed_hosts: tuple[str, ...] = ()
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
 
     def __post_init__(self) -> None:
+        self._check_tls()
         if self.token is not None and len(self.token.strip()) < MIN_TOKEN_CHARS:
             raise CalcdxError(
                 f"the token has {len(self.token.strip())} characters; give at least "
@@ -127,10 +137,33 @@ class WebSettings:
         if self.job_seconds <= 0:
             raise CalcdxError("job_seconds must be positive")
 
+    def _check_tls(self) -> None:
+        if self.ssl_certfile is None and self.ssl_keyfile is None:
+            return
+        if self.ssl_certfile is None or self.ssl_keyfile is None:
+            raise CalcdxError("give both --ssl-certfile and --ssl-keyfile, or neither")
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+            raise CalcdxError(
+                f"cannot use the TLS certificate {self.ssl_certfile.name} with the key "
+                f"{self.ssl_keyfile.name} ({reason}); give a PEM certificate and its "
+                "unencrypted PEM private key"
+            ) from None
+
+    @property
+    def tls(self) -> bool:
+        """True when the server speaks HTTPS."""
+        return self.ssl_certfile is not None
+
     def to_json(self) -> str:
         """The settings as JSON, for worker processes (see :meth:`from_json`)."""
         fields: dict[str, Any] = asdict(self)
-        for name in ("data_dir", "state_dir"):
+        for name in _PATH_FIELDS:
             if fields[name] is not None:
                 fields[name] = str(fields[name])
         return json.dumps(fields)
@@ -139,7 +172,7 @@ class WebSettings:
     def from_json(cls, text: str) -> WebSettings:
         """Settings written by :meth:`to_json` (validated again)."""
         fields = json.loads(text)
-        for name in ("data_dir", "state_dir"):
+        for name in _PATH_FIELDS:
             if fields.get(name) is not None:
                 fields[name] = Path(fields[name])
         fields["allowed_hosts"] = tuple(fields.get("allowed_hosts", ()))
