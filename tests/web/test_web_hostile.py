@@ -216,3 +216,51 @@ def test_members_that_are_not_dicom_are_skipped_after_their_first_bytes(tmp_path
 def test_default_extraction_limit_is_lower(tmp_path):
     settings = WebSettings(state_dir=tmp_path)
     assert settings.extracted_limit == DEFAULT_MAX_EXTRACTED_BYTES == 3 * 1024**3
+
+
+UPLOADS = sorted(p for p in BAD_INPUTS.iterdir() if p.name.startswith(("zip_", "nifti_", "dicom_")))
+
+
+def test_the_corpus_holds_uploads_of_every_kind():
+    kinds = {p.name.split("_")[0] for p in UPLOADS}
+    assert kinds == {"zip", "nifti", "dicom"} and len(UPLOADS) >= 10
+
+
+@pytest.mark.parametrize("path", UPLOADS, ids=lambda p: p.name)
+def test_every_corpus_upload_is_4xx(client, path):
+    files = {"file": ("study" + "".join(path.suffixes), path.read_bytes(), "application/zip")}
+    response = client.post("/api/studies", files=files)
+    assert 400 <= response.status_code < 500, response.text
+    detail = response.json()["detail"]
+    assert "\n" not in detail and "Traceback" not in detail and "/" not in detail.split()[0]
+    assert client.post("/api/ddx", json=CASE).status_code == 200  # still serving
+    jobs = client.app.state.calcdx.settings.jobs_dir
+    assert not jobs.exists() or list(jobs.iterdir()) == []  # nothing kept of a refused upload
+
+
+def _http_items() -> list[dict]:
+    import json
+
+    return json.loads((BAD_INPUTS / "http_requests.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("item", _http_items(), ids=lambda item: item["name"])
+def test_every_corpus_http_request_is_4xx(client, item):
+    body: bytes | None = None
+    if "body" in item:
+        body = item["body"].encode()
+    elif "body_hex" in item:
+        body = bytes.fromhex(item["body_hex"])
+    elif "body_repeat" in item:
+        open_, n, close, m = item["body_repeat"]
+        body = (open_ * n + close * m).encode()
+    path = item["path"].replace("REPEAT201", "a" * 201)
+    if "form" in item:
+        response = client.request(item["method"], path, data=item["form"])
+    else:
+        response = client.request(
+            item["method"], path, content=body, headers=item.get("headers", {})
+        )
+    assert response.status_code == item["status"], response.text
+    assert "Traceback" not in response.text
+    assert client.get("/api/kb").status_code == 200  # still serving
