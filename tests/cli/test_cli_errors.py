@@ -1,6 +1,7 @@
 """The command line never prints a traceback: usage slips, hostile case files, crashes."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,32 @@ def test_every_bad_study_file_is_exit_2_with_one_line(path, tmp_path):
     line = one_line_error(run.stderr)
     assert line.startswith("error: ") and run.stderr.strip().count("\n") == 0
     assert not (tmp_path / "o").exists()
+
+
+def test_bad_lines_in_a_table_batch_are_named_and_the_rest_is_ranked(capsys):
+    assert main(["ddx", str(BAD_INPUTS / "batch_mixed.jsonl")]) == 2
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error: batch_")]
+    assert [line.split(":")[2] for line in errors] == ["2", "3", "4", "5"]
+    assert "Traceback" not in captured.err
+    # good-1 and good-2 (lines 1 and 6) were ranked, nothing else
+    assert re.findall(r"Differential for case (\S+)", captured.out) == ["good-1", "good-2"]
+
+
+def test_bad_lines_keep_their_place_across_scoring_chunks(tmp_path, capsys):
+    lines = []
+    for n in range(1, 1201):
+        if n % 97 == 0:
+            lines.append('{"format": "calcdx-case/1", "id": "bad", "patient": {"age_years": true}}')
+        else:
+            lines.append(json.dumps({"format": "calcdx-case/1", "id": f"c{n}"}))
+    batch = tmp_path / "big.jsonl"
+    batch.write_text("\n".join(lines) + "\n")
+    assert main(["ddx", "--json", str(batch)]) == 2
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 1200
+    for n, row in enumerate(rows, start=1):
+        if n % 97 == 0:
+            assert row["error"].startswith(f"big.jsonl:{n}: patient.age_years: True"), row
+        else:
+            assert row["case_id"] == f"c{n}" and row["format"] == "calcdx-differential/1"
