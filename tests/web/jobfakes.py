@@ -51,3 +51,16 @@ def killed(input_path: Path, out_dir: Path, progress: Progress) -> Path:
 def names_its_input(input_path: Path, out_dir: Path, progress: Progress) -> Path:
     """Fails naming the absolute path of a file of its input."""
     raise StudyError(f"{input_path.resolve()}/000003.dcm is not a DICOM image file; give a series")
+
+
+def with_labels(input_path: Path, out_dir: Path, progress: Progress) -> Path:
+    """A result.json and a label map with one lesion voxel, on the input's grid."""
+    import nibabel as nib
+    import numpy as np
+
+    result = works(input_path, out_dir, progress)
+    image = nib.load(str(input_path))
+    labels = np.zeros(image.shape, dtype=np.uint8)
+    labels[1, 1, 1] = 1
+    nib.save(nib.Nifti1Image(labels, image.affine), str(out_dir / "lesions.nii.gz"))
+    return result

@@ -20,9 +20,10 @@ def fakes(monkeypatch):
     return importlib.import_module("jobfakes")
 
 
-def upload(client) -> str:
+def upload(client, data: bytes | None = None) -> str:
+    data = nifti_bytes() if data is None else data
     response = client.post(
-        "/api/studies", files={"file": ("ct.nii", nifti_bytes(), "application/octet-stream")}
+        "/api/studies", files={"file": ("ct.nii", data, "application/octet-stream")}
     )
     assert response.status_code == 202, response.text
     return response.json()["id"]
@@ -166,3 +167,26 @@ def test_a_script_without_a_main_guard_can_serve_isolated_jobs(tmp_path):
         [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
     )
     assert run.stdout.strip() == "done None", run.stderr[-2000:]
+
+
+def test_a_job_prepares_its_slice_viewer(make_app, fakes, monkeypatch):
+    import calcdx.web.slices as slices
+
+    import nibabel as nib
+    import numpy as np
+
+    client = make_app(fakes.with_labels, isolate_jobs=True)
+    study = nib.Nifti1Image(np.zeros((8, 8, 6), dtype=np.int16), np.eye(4)).to_bytes()
+    job = wait_for_job(client, upload(client, study), timeout=60)
+    assert job["status"] == "done", job
+    output = client.app.state.calcdx.settings.jobs_dir / job["id"] / "output"
+    assert (output / "viewer" / "viewer.json").is_file()
+
+    def no_build(*args):
+        raise AssertionError("the viewer was prepared again")
+
+    monkeypatch.setattr(slices, "build_viewer", no_build)
+    client.app.state.calcdx.slices.limits = None  # a rebuild would run here, and fail
+    page = client.get(f"/studies/{job['id']}")
+    assert page.status_code == 200 and 'id="slice-viewer"' in page.text
+    assert 'data-count="6"' in page.text

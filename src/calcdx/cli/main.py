@@ -287,6 +287,12 @@ def serve(
     ssl_keyfile: Annotated[
         Path | None, typer.Option(help="PEM private key of --ssl-certfile (unencrypted).")
     ] = None,
+    job_memory_gib: Annotated[
+        float, typer.Option(help="Memory limit of each analysis process, GiB.", min=0.5)
+    ] = 4.0,
+    job_minutes: Annotated[
+        float, typer.Option(help="Time limit of each analysis, minutes.", min=0.1)
+    ] = 30.0,
 ) -> None:
     """Serve the web app (differential, knowledge base, studies) and its REST API.
 
@@ -305,6 +311,8 @@ def serve(
         state_dir=state_dir,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
+        job_memory_bytes=int(job_memory_gib * 1024**3),
+        job_seconds=job_minutes * 60.0,
     )
 
 

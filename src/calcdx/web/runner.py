@@ -103,8 +103,23 @@ def public_message(message: str, *roots: tuple[Path, str]) -> str:
 def _in_child(
     run_analysis: RunAnalysis, input_path: Path, out_dir: Path, send: Callable[..., None]
 ) -> Path:
-    """The child-process side of a job: the analysis, its progress sent to the parent."""
-    return Path(run_analysis(input_path, out_dir, lambda step, fraction: send(step, fraction)))
+    """The child-process side of a job: the analysis, its progress sent to the parent.
+
+    Once the analysis is done, the slice viewer's display files are prepared
+    too (see :func:`calcdx.web.slices.build_viewer`), so that the first view of
+    the study is quick; when that fails, the viewer tries again on first view.
+    """
+    result = Path(run_analysis(input_path, out_dir, lambda step, fraction: send(step, fraction)))
+    labels = result.parent / "lesions.nii.gz"
+    if labels.is_file():
+        from calcdx.web.slices import VIEWER_DIR, build_viewer
+
+        send("preparing the slice viewer", 1.0)
+        try:
+            build_viewer(input_path, labels, labels.parent / VIEWER_DIR)
+        except (CalcdxError, MemoryError) as exc:
+            _log.info("slice viewer not prepared: %s", type(exc).__name__)
+    return result
 
 
 class _StoreFailed(Exception):

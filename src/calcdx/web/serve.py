@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from calcdx.errors import CalcdxError
-from calcdx.web.settings import DEFAULT_MAX_UPLOAD_BYTES, WebSettings, default_state_dir
+from calcdx.web.settings import (
+    DEFAULT_JOB_MEMORY_BYTES,
+    DEFAULT_JOB_SECONDS,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    WebSettings,
+    default_state_dir,
+)
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -319,6 +325,8 @@ def serve_command(
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
+    job_memory_bytes: int = DEFAULT_JOB_MEMORY_BYTES,
+    job_seconds: float = DEFAULT_JOB_SECONDS,
 ) -> None:
     """Serve the web app until interrupted.
 
@@ -344,6 +352,8 @@ def serve_command(
     ssl_certfile, ssl_keyfile : Path, optional
         PEM certificate and private key: serve HTTPS (for any use off loopback,
         unless a TLS proxy in front of a loopback server does it).
+    job_memory_bytes, job_seconds : int, float
+        Address-space and wall-clock limits of each analysis process.
 
     Raises
     ------
@@ -372,6 +382,8 @@ def serve_command(
         max_upload_bytes=max_upload_bytes,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
+        job_memory_bytes=job_memory_bytes,
+        job_seconds=job_seconds,
     )
     if settings.requires_token and not settings.tls:
         print(

@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_CACHE_BYTES",
     "DISPLAY_WIDTH_PX",
     "MAX_DISPLAY_SLICES",
+    "VIEWER_DIR",
     "VIEWER_FORMAT",
     "WINDOWS",
     "SliceCache",
@@ -72,7 +73,8 @@ DEFAULT_CACHE_BYTES: Final = 64 * 1024**2
 #: Format of ``viewer/viewer.json``.
 VIEWER_FORMAT: Final = "calcdx-viewer/1"
 
-_VIEWER_DIR: Final = "viewer"
+#: Folder of the display files, beside the study's ``lesions.nii.gz``.
+VIEWER_DIR: Final = "viewer"
 _HU_FILE: Final = "hu.i16"
 _LABEL_FILE: Final = "labels.u8"
 _META_FILE: Final = "viewer.json"
@@ -334,7 +336,7 @@ def load_stack(input_path: Path, labels_path: Path, limits: Any = None) -> Slice
         When a file is missing or unreadable, the grids differ, or the
         preparation goes over its limits.
     """
-    folder = labels_path.parent / _VIEWER_DIR
+    folder = labels_path.parent / VIEWER_DIR
     stack = _open_stack(folder)
     if stack is not None:
         return stack
