@@ -63,8 +63,28 @@ def nifti_bytes(shape: tuple[int, ...] = (4, 4, 4)) -> bytes:
     return bytes(header) + b"\x00" * 64
 
 
-def dicom_bytes() -> bytes:
-    return b"\x00" * 128 + b"DICM" + b"\x02\x00\x10\x00UI" + b"\x00" * 32
+def dicom_bytes(rows: int = 4, columns: int = 4) -> bytes:
+    """A minimal CT image file: file meta, Rows and Columns, 16 bytes of pixels."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.10.1.1"
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID = CTImageStorage
+    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    dataset.Modality = "CT"
+    dataset.Rows, dataset.Columns = rows, columns
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 16, 15
+    dataset.PixelRepresentation, dataset.SamplesPerPixel = 1, 1
+    dataset.PhotometricInterpretation = "MONOCHROME2"
+    dataset.PixelData = b"\x00\x00" * 8
+    out = io.BytesIO()
+    dataset.save_as(out, enforce_file_format=True)
+    return out.getvalue()
 
 
 def zip_bytes(members: dict[str, bytes]) -> bytes:

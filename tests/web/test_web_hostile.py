@@ -264,3 +264,31 @@ def test_every_corpus_http_request_is_4xx(client, item):
     assert response.status_code == item["status"], response.text
     assert "Traceback" not in response.text
     assert client.get("/api/kb").status_code == 200  # still serving
+
+
+def test_members_with_a_dicm_marker_but_no_image_header_are_not_copied(tmp_path):
+    """The DICM zip bomb: 'DICM', a file-meta tag, then hundreds of MB of zeros."""
+    from .server_memory import dicm_zip_bomb
+
+    archive = dicm_zip_bomb(tmp_path / "bomb.zip", members=3, member_bytes=200 * 1024**2)
+    with zipfile.ZipFile(archive, "a") as bundle:
+        bundle.writestr("series/real.dcm", dicom_bytes())
+    assert extract_dicom_zip(archive, tmp_path / "out", DEFAULT_MAX_EXTRACTED_BYTES) == 1
+    (kept,) = (tmp_path / "out").iterdir()
+    assert kept.read_bytes() == dicom_bytes()
+    only_bombs = dicm_zip_bomb(tmp_path / "only.zip", members=2, member_bytes=10 * 1024**2)
+    with pytest.raises(UploadError, match="no DICOM images"):
+        extract_dicom_zip(only_bombs, tmp_path / "out2", DEFAULT_MAX_EXTRACTED_BYTES)
+
+
+@pytest.mark.slow
+def test_bombs_are_refused_quickly_and_the_server_stays_small(tmp_path):
+    """The corpus's NIfTI gzip bomb and a zip of three 300 MiB 'DICM' files, over HTTP."""
+    from .server_memory import dicm_zip_bomb, measure_uploads
+
+    bomb = dicm_zip_bomb(tmp_path / "dicm_bomb.zip", members=3, member_bytes=300 * 1024**2)
+    figures = measure_uploads([BAD_INPUTS / "nifti_bomb_1024cubed.nii.gz", bomb])
+    assert [answer["status"] for answer in figures["answers"]] == [413, 413], figures
+    assert all(answer["seconds"] < 60 for answer in figures["answers"])
+    assert figures["job_folders_kept"] == 0
+    assert figures["server_peak_mib"] - figures["server_baseline_mib"] < 200, figures

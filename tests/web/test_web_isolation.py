@@ -170,10 +170,10 @@ def test_a_script_without_a_main_guard_can_serve_isolated_jobs(tmp_path):
 
 
 def test_a_job_prepares_its_slice_viewer(make_app, fakes, monkeypatch):
-    import calcdx.web.slices as slices
-
     import nibabel as nib
     import numpy as np
+
+    import calcdx.web.slices as slices
 
     client = make_app(fakes.with_labels, isolate_jobs=True)
     study = nib.Nifti1Image(np.zeros((8, 8, 6), dtype=np.int16), np.eye(4)).to_bytes()

@@ -94,7 +94,7 @@ def test_zip_symlink_is_400(client):
 def test_non_dicom_zip_is_400(client):
     response = upload(client, zip_bytes({"readme.txt": b"hello", "img.png": b"\x89PNG...."}))
     assert response.status_code == 400
-    assert "no DICOM files" in response.json()["detail"]
+    assert "no DICOM images" in response.json()["detail"]
 
 
 def test_empty_zip_is_400(client):

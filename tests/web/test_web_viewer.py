@@ -268,9 +268,9 @@ def test_first_views_of_a_large_study_leave_the_server_small():
 
     Before the viewer was prepared in a child process, the server loaded the whole
     volume once per concurrent view: 1904 MiB peak for three views of 768 x 768 x 256
-    (tests/web/viewer_memory.py); now it grows by about 10 MiB.
+    (tests/web/server_memory.py); now it grows by about 10 MiB.
     """
-    from .viewer_memory import measure
+    from .server_memory import measure
 
     figures = measure((512, 512, 300), views=3)
     assert figures["errors"] == []

@@ -3,8 +3,8 @@
 Nothing about an upload is trusted: its name is ignored (the kind is read from
 the first bytes), files are stored under generated names, a zip member with an
 absolute path, a ``..`` component, a NUL in its name or a symbolic link is
-refused, each member and the total extracted size are bounded, a member that
-does not start like a DICOM file is skipped after its first bytes, and the work
+refused, each member and the total extracted size are bounded, a member whose
+first 256 KiB are not a DICOM image header is skipped unread, and the work
 a study asks for is bounded from its headers before anything is allocated: the
 voxel count of a NIfTI header, or Rows x Columns x frames summed over the DICOM
 files, must stay under :data:`DEFAULT_MAX_VOXELS`.
@@ -160,8 +160,13 @@ def check_nifti_voxels(path: Path, max_voxels: int) -> int:
     return count
 
 
-def _dicom_voxels(head: bytes) -> int:
-    """Rows x Columns x frames from the first bytes of a DICOM file (0 when not stated)."""
+def _dicom_voxels(head: bytes) -> int | None:
+    """Rows x Columns x frames from the first bytes of a DICOM file.
+
+    None when those bytes do not hold a whole DICOM header stating Rows and
+    Columns: not an image (a report, zeros after a 'DICM' marker), or a
+    header longer than the bytes read; such a member is skipped unread.
+    """
     import pydicom
 
     try:
@@ -169,9 +174,11 @@ def _dicom_voxels(head: bytes) -> int:
         rows = int(getattr(dataset, "Rows", 0) or 0)
         columns = int(getattr(dataset, "Columns", 0) or 0)
         frames = int(getattr(dataset, "NumberOfFrames", 1) or 1)
-    except Exception:  # a header cut short or damaged: the reader judges it later
-        return 0
-    return max(rows, 0) * max(columns, 0) * max(frames, 1)
+    except Exception:  # a header cut short or damaged
+        return None
+    if rows <= 0 or columns <= 0:
+        return None
+    return rows * columns * max(frames, 1)
 
 
 class _OverLimit(Exception):
@@ -302,9 +309,10 @@ def extract_dicom_zip(
             try:
                 with bundle.open(info) as source:
                     head = source.read(_DICOM_HEAD_BYTES)
-                    if not _looks_dicom(head):
-                        continue  # not a DICOM file: skipped after its first bytes
-                    voxels += _dicom_voxels(head)
+                    count = _dicom_voxels(head) if _looks_dicom(head) else None
+                    if count is None:
+                        continue  # not a DICOM image: skipped after its first bytes
+                    voxels += count
                     if voxels > max_voxels:
                         raise _too_many_voxels(voxels, max_voxels, "the DICOM headers declare")
                     out = target / f"{index:06d}.dcm"
@@ -323,8 +331,8 @@ def extract_dicom_zip(
             kept += 1
     if kept == 0:
         raise UploadError(
-            "the zip holds no DICOM files (files with the 'DICM' marker); zip the DICOM "
-            "folder exported from the PACS"
+            "the zip holds no DICOM images (files with the 'DICM' marker and a header "
+            "stating Rows and Columns); zip the DICOM folder exported from the PACS"
         )
     return kept
 
