@@ -83,6 +83,9 @@ def test_public_message_names_roots_and_shortens_other_paths(tmp_path):
         "cannot read a.nii.gz (truncated)"
     )
     assert public_message("ratio 3/4 at 0.5 mm/s") == "ratio 3/4 at 0.5 mm/s"
+    assert public_message("see http://127.0.0.1:8000/docs (/var/x/y.log)") == (
+        "see http://127.0.0.1:8000/docs (y.log)"
+    )
 
 
 def _db_down(*args, **kwargs):

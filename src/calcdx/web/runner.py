@@ -75,7 +75,7 @@ def default_run_analysis(input_path: Path, out_dir: Path, progress: Progress) ->
 #: Seconds between attempts to record a job's end while the database refuses writes.
 _SETTLE_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s/:;,'\"()]+/)*([^\s/:;,'\"()]+)")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/:;,'\"()]+/)*([^\s/:;,'\"()]+)")
 
 
 def public_message(message: str, *roots: tuple[Path, str]) -> str:
