@@ -233,22 +233,12 @@ def _job(port: int, job_id: str) -> dict:
     raise AssertionError("the server does not answer")
 
 
-def _is_worker(process) -> bool:
-    return "spawn_main" in " ".join(process.cmdline())
+def _slow_server_script(tmp_path: Path) -> Path:
+    """`calcdx serve` whose analysis takes a minute.
 
-
-@linux_only
-def test_a_killed_worker_is_restarted_and_its_job_failed(tmp_path):
-    import urllib.parse
-    import urllib.request
-
-    import psutil
-
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    (data_dir / "study.nii").write_bytes(nifti_bytes())
-    # `calcdx serve` whose analysis takes a minute: the workers and their job processes,
-    # spawned, import this main module again, which swaps the analysis in each of them
+    The workers and their job processes import this main module again (spawn),
+    which swaps the analysis in each of them.
+    """
     script = tmp_path / "serve_slow.py"
     script.write_text(
         "import sys\n"
@@ -260,6 +250,32 @@ def test_a_killed_worker_is_restarted_and_its_job_failed(tmp_path):
         "    from calcdx.cli.main import main\n"
         "    sys.exit(main(sys.argv[1:]))\n"
     )
+    return script
+
+
+def _post_path(port: int, name: str) -> str:
+    import urllib.parse
+    import urllib.request
+
+    body = urllib.parse.urlencode({"path": name}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/studies", data=body)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["id"]
+
+
+def _is_worker(process) -> bool:
+    return "spawn_main" in " ".join(process.cmdline())
+
+
+@linux_only
+def test_a_killed_worker_is_restarted_and_its_job_failed(tmp_path):
+
+    import psutil
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "study.nii").write_bytes(nifti_bytes())
+    script = _slow_server_script(tmp_path)
     port = _free_port()
     log = tmp_path / "server.log"
     command = [sys.executable, str(script), "serve", "--port", str(port)]
@@ -267,10 +283,7 @@ def test_a_killed_worker_is_restarted_and_its_job_failed(tmp_path):
     command += ["--data-dir", str(data_dir)]
     server = _start(command, log)
     try:
-        body = urllib.parse.urlencode({"path": "study.nii"}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/studies", data=body)
-        with urllib.request.urlopen(request, timeout=30) as response:
-            job_id = json.loads(response.read())["id"]
+        job_id = _post_path(port, "study.nii")
         workers = [p for p in psutil.Process(server.pid).children() if _is_worker(p)]
         assert len(workers) == 2
         busy = analysis = None
@@ -309,3 +322,43 @@ def test_a_killed_worker_is_restarted_and_its_job_failed(tmp_path):
         code = server.wait(60)
     assert code == 0, log.read_text()
     assert "Traceback" not in log.read_text()
+
+
+@linux_only
+def test_ctrl_c_stops_the_server_its_job_process_and_records_the_job(tmp_path):
+    import signal
+
+    import psutil
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "study.nii").write_bytes(nifti_bytes())
+    port = _free_port()
+    command = [sys.executable, str(_slow_server_script(tmp_path)), "serve", "--port", str(port)]
+    command += ["--state-dir", str(tmp_path / "state"), "--data-dir", str(data_dir)]
+    log = tmp_path / "server.log"
+    with log.open("wb") as sink:
+        server = subprocess.Popen(command, stderr=sink, start_new_session=True)  # a terminal
+    try:
+        deadline = time.monotonic() + 120
+        while "Uvicorn running" not in log.read_text():
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        job_id = _post_path(port, "study.nii")
+        while _job(port, job_id)["step"] != "waiting":
+            assert time.monotonic() < deadline, "the job did not start"
+            time.sleep(0.2)
+        (analysis,) = psutil.Process(server.pid).children()
+        os.killpg(server.pid, signal.SIGINT)  # Ctrl-C: the terminal signals its whole group
+        assert server.wait(60) == 0, log.read_text()
+    finally:
+        if server.poll() is None:
+            server.kill()
+    analysis.wait(10)
+    assert "Traceback" not in log.read_text()
+    store = JobStore(f"sqlite:///{tmp_path / 'state' / 'calcdx.db'}")
+    try:
+        job = store.get(job_id)
+    finally:
+        store.close()
+    assert job is not None and job.status == "failed" and "server stopped" in job.error

@@ -107,7 +107,6 @@ def _child_main(
     import resource
 
     _die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     try:
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         limit = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
@@ -214,6 +213,7 @@ def run_limited(
             pass_fds=[sender.fileno()],
             env=os.environ | {"PYTHONPATH": path},
             stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C at the server's terminal is the server's to handle
         )
     finally:
         sender.close()
