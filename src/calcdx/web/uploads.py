@@ -4,7 +4,8 @@ Nothing about an upload is trusted: its name is ignored (the kind is read from
 the first bytes), files are stored under generated names, a zip member with an
 absolute path, a ``..`` component, a NUL in its name or a symbolic link is
 refused, each member and the total extracted size are bounded, a member whose
-first 256 KiB are not a DICOM image header is skipped unread, and the work
+first bytes are not a DICOM image header (256 KiB, or 8 MiB for a header that
+runs longer) is skipped unread, and the work
 a study asks for is bounded from its headers before anything is allocated: the
 voxel count of a NIfTI header, or Rows x Columns x frames summed over the DICOM
 files, must stay under :data:`DEFAULT_MAX_VOXELS`.
@@ -43,6 +44,7 @@ _ZIP_MAGIC: Final = (b"PK\x03\x04",)
 _EMPTY_ZIP: Final = b"PK\x05\x06"
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _DICOM_HEAD_BYTES: Final = 256 * 1024
+_LONG_HEAD_BYTES: Final = 8 * 1024**2
 
 #: Largest single file in a DICOM zip (256 MiB: a 500-frame 512 x 512 16-bit
 #: multi-frame object; a CT slice is 0.5 MiB).
@@ -160,25 +162,49 @@ def check_nifti_voxels(path: Path, max_voxels: int) -> int:
     return count
 
 
-def _dicom_voxels(head: bytes) -> int | None:
+def _dicom_voxels(head: bytes) -> tuple[int | None, bool]:
     """Rows x Columns x frames from the first bytes of a DICOM file.
 
-    None when those bytes do not hold a whole DICOM header stating Rows and
-    Columns: not an image (a report, zeros after a 'DICM' marker), or a
-    header longer than the bytes read; such a member is skipped unread.
+    Returns
+    -------
+    voxels : int or None
+        None when these bytes state no Rows and Columns: not an image (a
+        report, zeros after a 'DICM' marker), or a header cut short.
+    identified : bool
+        Whether the bytes name the object's SOP class or modality, as the
+        start of any real DICOM object does (zeros after a marker do not).
     """
     import pydicom
 
     try:
         dataset = pydicom.dcmread(io.BytesIO(head), stop_before_pixels=True, force=False)
+        identified = "SOPClassUID" in dataset or "Modality" in dataset
         rows = int(getattr(dataset, "Rows", 0) or 0)
         columns = int(getattr(dataset, "Columns", 0) or 0)
         frames = int(getattr(dataset, "NumberOfFrames", 1) or 1)
-    except Exception:  # a header cut short or damaged
-        return None
+    except Exception:  # damaged
+        return None, False
     if rows <= 0 or columns <= 0:
-        return None
-    return rows * columns * max(frames, 1)
+        return None, identified
+    return rows * columns * max(frames, 1), identified
+
+
+def _image_voxels(source: IO[bytes]) -> tuple[int | None, bytes]:
+    """Read the start of a zip member; its voxel count (None: not a DICOM image) and bytes read.
+
+    The first :data:`_DICOM_HEAD_BYTES` usually hold the whole header; a longer
+    one (an enhanced multi-frame CT, large private tags) of an identified object
+    is read up to :data:`_LONG_HEAD_BYTES` before the member is given up.
+    """
+    head = source.read(_DICOM_HEAD_BYTES)
+    if not _looks_dicom(head):
+        return None, head
+    count, identified = _dicom_voxels(head)
+    if count is not None or not identified or len(head) < _DICOM_HEAD_BYTES:
+        return count, head  # an image; not a real object; or the whole file was read
+    # pydicom reads a header cut short as far as it goes: read on
+    head += source.read(_LONG_HEAD_BYTES - len(head))
+    return _dicom_voxels(head)[0], head
 
 
 class _OverLimit(Exception):
@@ -308,8 +334,7 @@ def extract_dicom_zip(
         for index, info in enumerate(files):
             try:
                 with bundle.open(info) as source:
-                    head = source.read(_DICOM_HEAD_BYTES)
-                    count = _dicom_voxels(head) if _looks_dicom(head) else None
+                    count, head = _image_voxels(source)
                     if count is None:
                         continue  # not a DICOM image: skipped after its first bytes
                     voxels += count
