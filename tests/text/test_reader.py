@@ -258,3 +258,17 @@ def test_a_neighbouring_organ_or_the_study_is_not_the_place():
     ).case
     assert case.imaging.organ is None
     assert case.imaging.region == "retroperitoneum"
+
+
+def test_a_non_prefix_negates_its_word_only():
+    case = read_text("A non-tender lump in the thigh. CT showed a calcified mass.").case
+    assert "local_inflammation" in case.clinical_absent
+    assert "palpable_mass" in case.clinical
+
+
+def test_a_negation_ends_where_the_patient_had_something():
+    case = read_text(
+        "A woman with no history of trauma had a lump in the thigh. CT showed a calcified mass."
+    ).case
+    assert "palpable_mass" in case.clinical
+    assert "trauma_recent" in case.clinical_absent

@@ -83,7 +83,10 @@ _EXTENT_WINDOW: Final = 4
 #: A lesion named in the singular ("a calcified mass") states a solitary lesion unless a
 #: plural lesion noun is named too; "calcifications" and "foci" can lie within one lesion.
 _SINGULAR_DETERMINERS: Final = frozenset({"a", "an", "one", "single"})
-_PLURAL_WITHIN_ONE: Final = frozenset({"calcifications", "foci", "flecks", "densities"})
+_PLURAL_WITHIN_ONE: Final = frozenset(
+    {"calcifications", "foci", "flecks", "densities", "areas", "opacities"}
+)
+_IRREGULAR_PLURALS: Final = frozenset({"foci", "calculi"})
 
 #: Nouns that, in a sentence describing the imaging, state a soft-tissue mass.
 _MASS_NOUNS: Final = frozenset({"mass", "masses"})
@@ -295,9 +298,16 @@ def _clinical_terms() -> dict[str, list[str]]:
     return patterns
 
 
-def _termset(lexicon: Lexicon, preceding: Sequence[str], following: Sequence[str]) -> Any:
+def _termset(
+    lexicon: Lexicon,
+    preceding: Sequence[str],
+    following: Sequence[str],
+    extra_termination: Sequence[str] = (),
+) -> Any:
     base = _clinical_terms()
-    termination = sorted(set(base["termination"]) | set(lexicon.context["termination"]))
+    termination = sorted(
+        set(base["termination"]) | set(lexicon.context["termination"]) | set(extra_termination)
+    )
     return {
         "pseudo_negations": base["pseudo_negations"],
         "preceding_negations": sorted(set(preceding)),
@@ -329,6 +339,7 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
         lexicon,
         [*base["preceding_negations"], *context["preceding_negations"]],
         [*base["following_negations"], *context["following_negations"]],
+        context.get("negation_termination", []),
     )
     nlp.add_pipe(
         "negex",
@@ -552,7 +563,7 @@ class TextReader:
         matrices: list[tuple[str, Phrase]],
         places: list[tuple[int, int, str, str, Phrase]],
     ) -> None:
-        negated = bool(ent._.negex) and fact.kind in _NEGATABLE
+        negated = (bool(ent._.negex) or _prefixed_non(ent)) and fact.kind in _NEGATABLE
         kind, value = fact
         if kind == "sex":
             sexes.append((0, value, source))
@@ -663,7 +674,7 @@ class TextReader:
             for token in sent:
                 if token.norm_ not in self._lesion_nouns:
                     continue
-                if token.lower_ != token.norm_:  # a plural form
+                if _is_plural(token.lower_):
                     if token.lower_ not in _PLURAL_WITHIN_ONE:
                         return
                     continue
@@ -848,6 +859,17 @@ def _in_finding_sentence(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool
         for other in ent.sent.ents
         for fact in labels[other.label_]
     )
+
+
+def _prefixed_non(ent: Span) -> bool:
+    """Whether the words carry a "non-" prefix ("non-tender"): negated, that word only."""
+    doc = ent.doc
+    return ent.start >= 2 and doc[ent.start - 1].text == "-" and doc[ent.start - 2].lower_ == "non"
+
+
+def _is_plural(word: str) -> bool:
+    """Whether a lesion noun is plural ("masses", "foci"; not "mass", "focus", "calculus")."""
+    return word in _IRREGULAR_PLURALS or (word.endswith("s") and not word.endswith(("ss", "us")))
 
 
 def _determiner_before(doc: Doc, index: int, floor: int) -> int | None:
