@@ -272,3 +272,21 @@ def test_a_negation_ends_where_the_patient_had_something():
     ).case
     assert "palpable_mass" in case.clinical
     assert "trauma_recent" in case.clinical_absent
+
+
+@pytest.mark.parametrize(
+    ("text", "labs"),
+    [
+        # hand-worked against the stated adult reference intervals
+        ("Serum calcium 3.1 mmol/L and phosphate 0.9 mmol/L.", {"calcium": "high",
+                                                                "phosphate": "normal"}),
+        ("Uric acid (9.2 mg/dl) was noted.", {"urate": "high"}),
+        ("Phosphorus was 1.8 mg/dL.", {"phosphate": "low"}),
+        ("PTH of 250 pg/mL.", {"pth": "high"}),
+        ("ESR 80 mm/h.", {"crp_esr": "high"}),
+        ("Calcium 2.58 mmol/L.", {}),  # within 2 % of the upper limit: left unread
+        ("Calcium 12 widgets.", {}),  # no known unit
+    ],
+)
+def test_a_measured_lab_value_is_read_against_reference_intervals(text, labs):
+    assert read_text(text + " CT showed a calcified mass.").case.labs == labs

@@ -100,10 +100,15 @@ _PHRASE_BREAKS: Final = frozenset(
 _BESIDE_WORDS: Final = frozenset(
     {"displacing", "displaced", "displaces", "pushing", "pushed", "pushes", "compressing",
      "compressed", "compresses", "abutting", "abuts", "indenting", "indents", "effacing",
-     "involving", "encasing", "encased", "invading", "infiltrating", "narrowing"}
+     "involving", "encasing", "encased", "invading", "infiltrating", "narrowing",
+     "separate", "separated", "apart", "away", "beside", "tethering", "tether"}
 )
 #: Body-part words that, followed by "of", give a direction ("the back of the rib").
 _DIRECTION_NOUNS: Final = frozenset({"back", "front", "side", "head", "base", "neck", "top"})
+#: Tumour nouns, and how close (tokens) a mineral word must be to a mass or tumour for
+#: "calcified mass", "mass with coarse calcifications" to place the mineral within it.
+_TUMOUR_NOUNS: Final = frozenset({"tumour", "tumor", "tumours", "tumors"})
+_WITHIN_MASS_GAP: Final = 4
 _NEGATORS: Final = frozenset({"no", "without", "not", "nor"})
 
 #: Matrix values from most to least specific: "ossified" outranks "calcified".
@@ -495,6 +500,7 @@ class TextReader:
         self._read_counts(doc, draft)
         self._read_singular(doc, draft)
         self._read_mass(doc, draft)
+        self._read_within_mass(doc, draft)
         values = sorted(draft.values, key=lambda v: (v.source.start, v.field))
         if not any(not v.field.startswith("patient.") for v in values):
             raise TextError(
@@ -600,7 +606,7 @@ class TextReader:
             if ent.text.lower() in _DIRECTION_NOUNS and doc[ent.end : ent.end + 1].text == "of":
                 return  # "the back of the rib": a direction, not the back
             before = {t.lower_ for t in doc[max(ent.sent.start, ent.start - 4) : ent.start]}
-            if before & _BESIDE_WORDS:
+            if kind != "imaging.region" and before & _BESIDE_WORDS:
                 draft.set_aside.append(
                     SetAside(source, "a neighbouring structure, not where the lesion is"))
                 return
@@ -703,6 +709,24 @@ class TextReader:
                               _phrase(doc[token.i : token.i + 1]))
                     draft.covered.append((token.i, token.i + 1))
                     return
+
+    def _read_within_mass(self, doc: Doc, draft: _Draft) -> None:
+        """Location within_mass when the mineral is said of a mass and no place is read."""
+        if draft.has("imaging.location") is not None:
+            return
+        for sent in doc.sents:
+            mineral = [
+                ent for ent in sent.ents
+                if any(f.kind == "imaging.matrix" for f in self._terms.labels[ent.label_])
+            ]
+            masses = [t for t in sent if t.lower_ in _MASS_NOUNS | _TUMOUR_NOUNS]
+            for ent in mineral:
+                for mass in masses:
+                    gap = doc[min(ent.end, mass.i + 1) : max(ent.start, mass.i)]
+                    if len(gap) <= _WITHIN_MASS_GAP and not any(t.text in ".;" for t in gap):
+                        start, end = min(ent.start, mass.i), max(ent.end, mass.i + 1)
+                        draft.add("imaging.location", "within_mass", _phrase(doc[start:end]))
+                        return
 
     def _read_counts(self, doc: Doc, draft: _Draft) -> None:
         """Extent from a count of lesions ("two calcified nodules"), unless already stated."""
@@ -907,11 +931,77 @@ def _read_labs(doc: Doc, labels: dict[str, tuple[Fact, ...]], draft: _Draft) -> 
                 continue
             level = _level_before(doc, items, index) or _level_after(doc, items, index)
             if level is None:
+                measured = _measured_level(doc.text, ent.end_char, lab)
+                if measured is not None:
+                    value, end = measured
+                    draft.add(f"labs.{lab}", value, _char_phrase(doc.text, ent.start_char, end))
+                    continue
                 draft.set_aside.append(SetAside(_phrase(ent), f"{lab} named without a level"))
                 continue
             word, value = level
             start, end = min(ent.start_char, word.start_char), max(ent.end_char, word.end_char)
             draft.add(f"labs.{lab}", value, _char_phrase(doc.text, start, end))
+
+
+#: Adult reference intervals (low, high) by lab and unit, for a measured value stated
+#: without a word for its level. Calcium (adjusted) 2.2-2.6 mmol/L, phosphate
+#: 0.8-1.5 mmol/L and alkaline phosphatase 30-130 U/L: the UK Pathology Harmony
+#: intervals (Berg J, Lane V. Ann Clin Biochem 2011;48:195-197); in mg/dL the same
+#: intervals converted (calcium x 4.008, phosphorus x 3.097). Urate: upper limit
+#: 0.42 mmol/L (7 mg/dL), the saturation threshold of monosodium urate (EULAR gout
+#: recommendations, Richette P et al. Ann Rheum Dis 2017;76:29-42); lower 0.12 mmol/L.
+#: PTH 1.6-6.9 pmol/L (15-65 pg/mL or ng/L), creatinine 45-104 umol/L (0.5-1.2 mg/dL),
+#: CRP under 5 mg/L, ESR under 30 mm/h (the Westergren upper limit rises with age,
+#: about age/2 in men: 30 mm/h stays above it to age 60), CK 25-320 U/L,
+#: 25-hydroxyvitamin D 50-125 nmol/L (20-50 ng/mL):
+#: manufacturers' adult intervals as printed on laboratory reports (heuristic: local
+#: intervals differ slightly; a value near a limit may be misread, so values within
+#: 2 % of a limit are left unread).
+_REFERENCE_INTERVALS: Final[dict[tuple[str, str], tuple[float, float]]] = {
+    ("calcium", "mmol/l"): (2.2, 2.6),
+    ("calcium", "mg/dl"): (8.8, 10.4),
+    ("phosphate", "mmol/l"): (0.8, 1.5),
+    ("phosphate", "mg/dl"): (2.5, 4.6),
+    ("alkaline_phosphatase", "u/l"): (30.0, 130.0),
+    ("urate", "mmol/l"): (0.12, 0.42),
+    ("urate", "umol/l"): (120.0, 420.0),
+    ("urate", "mg/dl"): (2.0, 7.0),
+    ("pth", "pmol/l"): (1.6, 6.9),
+    ("pth", "pg/ml"): (15.0, 65.0),
+    ("pth", "ng/l"): (15.0, 65.0),
+    ("creatinine", "umol/l"): (45.0, 104.0),
+    ("creatinine", "mg/dl"): (0.5, 1.2),
+    ("crp_esr", "mg/l"): (0.0, 5.0),
+    ("crp_esr", "mm/h"): (0.0, 30.0),
+    ("ck", "u/l"): (25.0, 320.0),
+    ("vitamin_d", "nmol/l"): (50.0, 125.0),
+    ("vitamin_d", "ng/ml"): (20.0, 50.0),
+}
+_MEASURED = re.compile(
+    r"^(?:\s|\(|:|=|,|was|were|is|of|at|level|levels|serum|measured|measuring)*"
+    r"(\d+(?:[.,]\d+)?)\s*(mmol/l|mg/dl|µmol/l|umol/l|μmol/l|pmol/l|pg/ml|ng/l|u/l|iu/l|"
+    r"mg/l|nmol/l|ng/ml|mm/hr?)(?![\w/])",
+    re.IGNORECASE,
+)
+
+
+def _measured_level(text: str, start: int, lab: str) -> tuple[str, int] | None:
+    """The level (low, normal, high) of a measured value right after a lab's name."""
+    match = _MEASURED.match(text[start : start + 60])
+    if match is None:
+        return None
+    unit = match.group(2).lower().replace("µ", "u").replace("μ", "u").replace("iu/l", "u/l")
+    unit = "mm/h" if unit == "mm/hr" else unit
+    interval = _REFERENCE_INTERVALS.get((lab, unit))
+    if interval is None:
+        return None
+    value = float(match.group(1).replace(",", "."))
+    low, high = interval
+    margin = 0.02 * high
+    if abs(value - high) <= margin or (low > 0 and abs(value - low) <= 0.02 * low):
+        return None
+    level = "high" if value > high else "low" if value < low else "normal"
+    return level, start + match.end()
 
 
 def _gap_ok(doc: Doc, start: int, end: int, limit: int) -> bool:
