@@ -78,6 +78,7 @@ class _Slice:
     pixel_spacing: tuple[float, ...] | None
     slope: float
     intercept: float
+    thickness: float = float("nan")
 
 
 @dataclass
@@ -140,6 +141,7 @@ def _slices_of(path: Path, ds: Dataset) -> list[_Slice]:
                 _floats(ds.get("PixelSpacing")),
                 _float(ds.get("RescaleSlope", 1.0), 1.0),
                 _float(ds.get("RescaleIntercept", 0.0), 0.0),
+                _float(ds.get("SliceThickness"), float("nan")),
             )
         ]
     shared = list(ds.get("SharedFunctionalGroupsSequence", []))
@@ -163,6 +165,7 @@ def _slices_of(path: Path, ds: Dataset) -> list[_Slice]:
                 _float(
                     _find(ds, groups, "PixelValueTransformationSequence", "RescaleIntercept"), 0.0
                 ),
+                _float(_find(ds, groups, "PixelMeasuresSequence", "SliceThickness"), float("nan")),
             )
         )
     return out
@@ -345,6 +348,7 @@ def _ordered_series(
         first.pixel_spacing if first.pixel_spacing is not None else (float("nan"),) * 2,
         single_slice_step_mm=single_step,
         in_plane_shape=(int(header.Columns), int(header.Rows)),
+        thickness_mm=[s.thickness for s in series.slices],
     )
     notes.extend(geometry.warnings)
     return all_series, series, choice, geometry

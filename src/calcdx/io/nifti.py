@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from calcdx.errors import StudyError
-from calcdx.io._resample import unshear
+from calcdx.io._resample import one_warning, unshear
 from calcdx.volume import Volume
 
 __all__ = ["is_nifti_path", "read_nifti"]
@@ -101,7 +101,8 @@ def read_nifti(path: str | Path) -> Volume:
             f"{file.name}: the affine's in-plane axes are not perpendicular; give a CT "
             "volume on a rectangular grid"
         ) from None
-    warnings.extend(reasons)
+    if reasons:
+        warnings.append(one_warning(reasons))
     zooms = header.get_zooms()
     metadata: dict[str, Any] = {
         "source": "nifti",
