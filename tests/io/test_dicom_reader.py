@@ -192,7 +192,8 @@ def test_small_jitter_is_accepted_with_a_warning(tmp_path: Path, phantom_volume:
 def test_nifti_scaling_is_applied(tmp_path: Path) -> None:
     import nibabel as nib
 
-    stored = np.arange(2 * 3 * 4, dtype=np.int16).reshape(2, 3, 4)
+    # stored values 0 to 46 * 23: HU -1024 (air) to +1092 (bone) once scaled
+    stored = (np.arange(2 * 3 * 4, dtype=np.int16) * 46).reshape(2, 3, 4)
     image = nib.Nifti1Image(stored, np.diag([0.7, 0.7, 3.0, 1.0]))
     image.header.set_slope_inter(2.0, -1024.0)
     nib.save(image, tmp_path / "scaled.nii")
