@@ -136,6 +136,10 @@ def test_series_choice_and_series_option(tmp_path: Path, phantom_volume: Volume)
     assert "1.2.3.3" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(StudyError, match=r"is MR, calcdx analyses CT only.*--series"):
         read_volume(tmp_path, series_uid="1.2.3.3")
+    # a start of several UIDs lists them (a unique start: tests/cli)
+    with pytest.raises(StudyError, match=r"--series 1\.2\.3\. is the start of 3 series") as err:
+        read_volume(tmp_path, series_uid="1.2.3.")
+    assert all(uid in str(err.value) for uid in ("1.2.3.1", "1.2.3.2", "1.2.3.3"))
 
     listed = {s.uid: s for s in list_series(tmp_path)}
     assert set(listed) == {"1.2.3.1", "1.2.3.2", "1.2.3.3"}

@@ -254,23 +254,47 @@ def list_dicom_series(path: str | Path) -> list[SeriesInfo]:
     return sorted(infos, key=lambda s: (-s.n_slices, s.uid))
 
 
+def _listing(infos: list[SeriesInfo]) -> str:
+    return ", ".join(f"{i.uid} ({i.modality}, {i.n_slices} slices)" for i in infos)
+
+
+def _resolve_uid(asked: str, infos: dict[str, SeriesInfo]) -> str:
+    """The SeriesInstanceUID `asked` names: itself, or the one UID it is a prefix of.
+
+    Raises
+    ------
+    StudyError
+        When no series matches (listing the series there are) or several do
+        (listing those).
+    """
+    if asked in infos:
+        return asked
+    matches = sorted(uid for uid in infos if uid.startswith(asked))
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise StudyError(
+            f"--series {asked} is the start of {len(matches)} series UIDs: "
+            f"{_listing([infos[uid] for uid in matches])}; give more of the UID"
+        )
+    raise StudyError(
+        f"series {asked} is not in the study; available series: {_listing(list(infos.values()))}"
+    )
+
+
 def _choose(series: dict[str, _Series], series_uid: str | None) -> tuple[_Series, str]:
     infos = {uid: _info(s) for uid, s in series.items()}
     if series_uid is not None:
-        if series_uid not in series:
-            listing = ", ".join(
-                f"{i.uid} ({i.modality}, {i.n_slices} slices)" for i in infos.values()
-            )
-            raise StudyError(
-                f"series {series_uid} is not in the study; available series: {listing}"
-            )
+        asked = series_uid
+        series_uid = _resolve_uid(asked, infos)
         chosen = infos[series_uid]
         if chosen.modality != "CT":
             raise StudyError(
                 f"series {series_uid} is {chosen.modality or 'of unknown modality'}, calcdx "
                 "analyses CT only; pick a CT series with --series (see calcdx series PATH)"
             )
-        return series[series_uid], f"series {series_uid} chosen with --series"
+        how = "chosen with --series" if asked == series_uid else f"chosen with --series {asked}"
+        return series[series_uid], f"series {series_uid} {how}"
     ct = [i for i in infos.values() if i.modality == "CT"]
     if not ct:
         found = ", ".join(sorted({i.modality or "unknown" for i in infos.values()}))
