@@ -72,7 +72,7 @@ def _hu(image: nib.Nifti1Image) -> np.ndarray:
 def test_8bit_windowed_export_is_refused(native, tmp_path):
     hu = _hu(native)
     grey = np.clip((hu - (40 - 200)) / 400 * 255, 0, 255).astype(np.uint8)  # W400 L40
-    _refused(_save(grey, native, tmp_path / "grey.nii.gz"), "8-bit grey levels 0-255",
+    _refused(_save(grey, native, tmp_path / "grey.nii.gz"), "grey levels or labels within 0-255",
              "stored as uint8", "not Hounsfield units", "dcm2niix")
 
 
@@ -117,7 +117,7 @@ def test_a_label_map_given_as_ct_is_refused(tmp_path):
     labels = REAL / "ts_abdomen_native_3mm_totalseg.nii.gz"
     if not labels.is_file():
         pytest.skip("the shared real CT scans are not here")
-    _refused(labels, "not Hounsfield units")
+    _refused(labels, "a segmentation", "not Hounsfield units")
 
 
 def test_saturated_metal_at_3071_is_real_data():
@@ -149,3 +149,12 @@ def test_unknown_voxel_size_is_refused(tmp_path, axis: int, value: float):
 def test_a_good_voxel_size_is_read(tmp_path):
     volume = read_volume(_with_pixdim(tmp_path, 3, 2.5))
     assert volume.spacing_mm == pytest.approx((0.8, 0.8, 2.5))
+
+
+def test_series_lists_a_nifti_from_its_header(tmp_path):
+    from calcdx.io import list_series
+
+    path = _with_pixdim(tmp_path, 3, 2.5)
+    path.write_bytes(path.read_bytes()[:352 + 100])  # voxels cut short: the header still lists
+    (item,) = list_series(path)
+    assert item.n_slices == 10

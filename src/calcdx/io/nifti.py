@@ -20,7 +20,7 @@ from calcdx.io._resample import one_warning, unshear
 from calcdx.volume import Volume
 
 __all__ = ["AIR_MAX_HU", "CLIP_FRACTION", "TISSUE_MIN_HU", "check_hu", "is_nifti_path",
-           "read_nifti"]
+           "nifti_shape", "read_nifti"]
 
 _INT16 = np.iinfo(np.int16)
 
@@ -89,7 +89,8 @@ def check_hu(data: NDArray[Any], name: str, *, stored_dtype: Any = None) -> None
                     "standardised intensities")
         elif lo >= 0 and hi <= 255:
             stored = "" if stored_dtype is None else f", stored as {np.dtype(stored_dtype)}"
-            what = f"8-bit grey levels 0-255{stored} (a windowed or exported picture)"
+            what = (f"grey levels or labels within 0-255{stored} (a windowed picture or a "
+                    "segmentation)")
         elif lo >= 0:
             raise StudyError(
                 f"{span}, but air is about -1000 HU: these are stored pixel values without "
@@ -157,6 +158,34 @@ def _unreadable(file: Path, exc: Exception) -> StudyError:
     )
 
 
+def _load_header(file: Path) -> tuple[Any, tuple[int, ...]]:
+    """The nibabel image (data not read) and the shape its header declares."""
+    import nibabel as nib
+
+    if not file.is_file():
+        raise StudyError(
+            f"{file} does not exist; give a NIfTI file, a DICOM folder or a DICOM file"
+        )
+    _check_pixdim(file)
+    try:
+        image: Any = nib.load(file)
+        shape = tuple(int(n) for n in image.header.get_data_shape())
+    except Exception as exc:  # any nibabel failure: unusable file
+        raise _unreadable(file, exc) from exc
+    return image, shape
+
+
+def nifti_shape(path: str | Path) -> tuple[int, ...]:
+    """The image shape a NIfTI header declares, without reading the voxels.
+
+    Raises
+    ------
+    StudyError
+        If the file is missing, its header unreadable or its voxel size unknown.
+    """
+    return _load_header(Path(path))[1]
+
+
 def is_nifti_path(path: str | Path) -> bool:
     """Return True if the file name ends in ``.nii`` or ``.nii.gz``."""
     name = Path(path).name.lower()
@@ -187,19 +216,8 @@ def read_nifti(path: str | Path) -> Volume:
         (pixdim) is 0, negative or NaN, or the values are not HU
         (:func:`check_hu`).
     """
-    import nibabel as nib
-
     file = Path(path)
-    if not file.is_file():
-        raise StudyError(
-            f"{file} does not exist; give a NIfTI file, a DICOM folder or a DICOM file"
-        )
-    _check_pixdim(file)
-    try:
-        image: Any = nib.load(file)
-        shape = tuple(int(n) for n in image.header.get_data_shape())
-    except Exception as exc:  # any nibabel failure: unusable file
-        raise _unreadable(file, exc) from exc
+    image, shape = _load_header(file)
     check_voxel_count(shape, file.name)
     try:
         raw = image.dataobj
