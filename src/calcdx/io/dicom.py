@@ -350,7 +350,8 @@ def _check_pixel_bytes(series: _Series, by_file: dict[Path, int]) -> None:
     per_pixel = int(_float(header.get("SamplesPerPixel", 1), 1.0)) * max(1, -(-bits // 8))
     syntax = str(header.file_meta.get("TransferSyntaxUID", "")) or "1.2.840.10008.1.2"
     uid = pydicom.uid.UID(syntax)
-    compressed = uid.is_compressed if uid.is_transfer_syntax else False
+    # deflated files hold the whole dataset compressed, pixels included
+    compressed = (uid.is_compressed or uid.is_deflated) if uid.is_transfer_syntax else True
     for file, frames in by_file.items():  # each file against its own header first
         file_rows, file_columns = series.dims.get(file, (rows, columns))
         declared = per_pixel * file_rows * file_columns * frames
