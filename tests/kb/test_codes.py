@@ -9,7 +9,9 @@ def test_every_entity_is_coded_or_says_why_not():
     for entity in kb:
         assert entity.codes or entity.codes_note, entity.id
         for code in entity.codes:
-            assert code.source.startswith("https://"), entity.id
+            # the page address exactly as found (a few stored pages are plain http)
+            assert code.source.startswith(("https://", "http://")), entity.id
+            assert " " not in code.source and "." in code.source.split("/")[2], entity.id
 
 
 def test_codeable_concepts():
@@ -100,3 +102,21 @@ def test_a_code_said_to_be_broader_is_explained():
         for code in entity.codes:
             if code.note and "broader" in code.note.lower():
                 assert entity.codes_note and "broader" in entity.codes_note.lower(), entity.id
+
+
+_DICOM_PS316 = "https://dicom.nema.org/medical/dicom/current/output/html/part16.html"
+
+
+def test_codes_taken_from_dicom_ps316_are_in_its_context_groups():
+    """A code whose source is DICOM PS3.16 is in pydicom's copy of the PS3.16 context groups,
+    with the code meaning given as display and in at least one context group."""
+    from pydicom.sr import _concepts_dict
+
+    sct = _concepts_dict.concepts["SCT"]
+    taken = [(e.id, c) for e in load_knowledge_base() for c in e.codes if c.source == _DICOM_PS316]
+    assert taken
+    for entity_id, code in taken:
+        assert code.system == "http://snomed.info/sct", entity_id
+        listed = [v for d in sct.values() for k, v in d.items() if k == code.code]
+        assert any(meaning == code.display and cids for meaning, cids in listed), (
+            entity_id, code.code, code.display, listed)
