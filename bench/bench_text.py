@@ -119,6 +119,12 @@ def run() -> list[str]:
                 "",
             ]
         lines += _table(evaluate_descriptions(reader, default_engine(), items))
+    for role in ("development", "held out"):
+        pooled = [item for name, r in SETS if r == role for item in load_items(name)]
+        if pooled:
+            names = ", ".join(name for name, r in SETS if r == role)
+            lines += [f"### All {role} cases pooled ({names}: {len(pooled)} cases)", ""]
+            lines += _table(evaluate_descriptions(reader, default_engine(), pooled))
     if not texts:
         texts = ["A 4 cm peripherally calcified mass in the thigh; no periosteal reaction."]
     median_ms, p95_ms = _latency(reader, texts)

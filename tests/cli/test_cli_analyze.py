@@ -82,6 +82,44 @@ def test_zero_pixel_spacing(
     _fails(capsys, tmp_path / "series", tmp_path / "out", "PixelSpacing")
 
 
+def test_lying_rows_and_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], small_volume: Volume
+) -> None:
+    for path in _series(tmp_path / "series", small_volume):
+        ds = pydicom.dcmread(path)
+        ds.Rows = ds.Columns = 65535
+        ds.save_as(path)
+    _fails(capsys, tmp_path / "series", tmp_path / "out", "65535 x 65535", "re-export")
+
+
+def _nifti(path: Path, volume: Volume, data: object) -> Path:
+    import nibabel as nib
+    import numpy as np
+
+    nib.save(nib.Nifti1Image(np.asarray(data), volume.affine), path)
+    return path
+
+
+def test_nifti_not_in_hu(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], small_volume: Volume
+) -> None:
+    unit = (small_volume.hu.astype("float32") + 1024) / 4096  # normalised to about 0-1
+    path = _nifti(tmp_path / "unit.nii.gz", small_volume, unit)
+    _fails(capsys, path, tmp_path / "out", "normalised", "not Hounsfield units", "dcm2niix")
+
+
+def test_nifti_without_a_voxel_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], small_volume: Volume
+) -> None:
+    import struct
+
+    path = _nifti(tmp_path / "ct.nii", small_volume, small_volume.hu)
+    raw = bytearray(path.read_bytes())
+    raw[84:88] = struct.pack("<f", 0.0)  # pixdim[2]
+    path.write_bytes(bytes(raw))
+    _fails(capsys, path, tmp_path / "out", "pixdim[2]", "is 0")
+
+
 def test_phantom_folder_succeeds(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], small_volume: Volume
 ) -> None:

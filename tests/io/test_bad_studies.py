@@ -130,3 +130,48 @@ def test_4d_nifti(tmp_path: Path) -> None:
 
     nib.save(nib.Nifti1Image(np.zeros((4, 4, 4, 3), dtype=np.int16), np.eye(4)), tmp_path / "t.nii")
     _raises(tmp_path / "t.nii", "needs one 3-D CT volume")
+
+
+def _declare(path: Path, rows: int, columns: int) -> None:
+    ds = pydicom.dcmread(path)
+    ds.Rows, ds.Columns = rows, columns
+    ds.save_as(path)
+
+
+def test_rows_and_columns_lying_in_one_header(tmp_path: Path, volume: Volume) -> None:
+    paths = _series(tmp_path, volume)
+    _declare(paths[3], 60000, 60000)  # 7.2 GB of pixels declared over 8 kB
+    message = _raises(tmp_path / "series", "header declares 60000 x 60000 pixels")
+    assert paths[3].name in message and "7200000000 bytes" in message
+    assert f"only {paths[3].stat().st_size} bytes long" in message
+
+
+def test_rows_and_columns_lying_in_every_header(tmp_path: Path, volume: Volume) -> None:
+    # all consistent, so only the bytes on disk tell: refused before 67 GiB are allocated
+    for path in _series(tmp_path, volume):
+        _declare(path, 60000, 60000)
+    _raises(tmp_path / "series", "Rows or Columns in the header are wrong")
+
+
+def test_rows_and_columns_lying_in_compressed_files(tmp_path: Path, volume: Volume) -> None:
+    from pydicom.uid import RLELossless
+
+    for path in _series(tmp_path, volume, transfer_syntax=RLELossless):
+        _declare(path, 65535, 65535)
+    _raises(tmp_path / "series", "cannot expand to that")
+
+
+def test_a_slightly_wrong_header_is_a_decoding_error(tmp_path: Path, volume: Volume) -> None:
+    paths = _series(tmp_path, volume)
+    for path in paths:
+        _declare(path, 64, 65)  # within the file's size, not its pixel count
+    _raises(tmp_path / "series", "cannot be decoded")
+
+
+def test_a_header_of_too_many_voxels_is_refused_before_reading(tmp_path: Path) -> None:
+    from calcdx.io._limits import MAX_VOXELS
+
+    bad_inputs = Path(__file__).resolve().parents[1] / "data" / "bad_inputs"
+    bomb = bad_inputs / "nifti_bomb_1024cubed.nii.gz"
+    message = _raises(bomb, "1024 x 1024 x 1024 = 1073741824 voxels")
+    assert str(MAX_VOXELS) in message

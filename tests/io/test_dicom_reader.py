@@ -136,6 +136,10 @@ def test_series_choice_and_series_option(tmp_path: Path, phantom_volume: Volume)
     assert "1.2.3.3" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(StudyError, match=r"is MR, calcdx analyses CT only.*--series"):
         read_volume(tmp_path, series_uid="1.2.3.3")
+    # a start of several UIDs lists them (a unique start: tests/cli)
+    with pytest.raises(StudyError, match=r"--series 1\.2\.3\. is the start of 3 series") as err:
+        read_volume(tmp_path, series_uid="1.2.3.")
+    assert all(uid in str(err.value) for uid in ("1.2.3.1", "1.2.3.2", "1.2.3.3"))
 
     listed = {s.uid: s for s in list_series(tmp_path)}
     assert set(listed) == {"1.2.3.1", "1.2.3.2", "1.2.3.3"}
@@ -192,7 +196,8 @@ def test_small_jitter_is_accepted_with_a_warning(tmp_path: Path, phantom_volume:
 def test_nifti_scaling_is_applied(tmp_path: Path) -> None:
     import nibabel as nib
 
-    stored = np.arange(2 * 3 * 4, dtype=np.int16).reshape(2, 3, 4)
+    # stored values 0 to 46 * 23: HU -1024 (air) to +1092 (bone) once scaled
+    stored = (np.arange(2 * 3 * 4, dtype=np.int16) * 46).reshape(2, 3, 4)
     image = nib.Nifti1Image(stored, np.diag([0.7, 0.7, 3.0, 1.0]))
     image.header.set_slope_inter(2.0, -1024.0)
     nib.save(image, tmp_path / "scaled.nii")

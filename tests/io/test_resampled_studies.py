@@ -8,7 +8,9 @@ import numpy as np
 import pydicom
 import pytest
 
+from calcdx.errors import StudyError
 from calcdx.io import read_volume
+from calcdx.io._geometry import stack_geometry
 from calcdx.io._resample import AIR_HU, plan_resampling, resample_stack
 from calcdx.phantom import make_phantom, write_dicom_series
 from calcdx.study import run_study
@@ -131,3 +133,43 @@ def test_upright_nifti_is_left_alone(tmp_path: Path, upright: Volume):
     assert volume.metadata["resampled"] is None
     np.testing.assert_array_equal(volume.hu, upright.hu)
     np.testing.assert_allclose(volume.affine, upright.affine)
+
+
+def _axial(depths: list[float]) -> np.ndarray:
+    return np.column_stack([np.zeros(len(depths)), np.zeros(len(depths)), depths])
+
+
+_AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+@pytest.mark.parametrize("with_thickness", [True, False])
+def test_two_runs_of_slices_are_one_volume_not_a_gap(with_thickness: bool):
+    # a head series as acquired: 4 mm slices, a short step, then 7 mm slices
+    depths = [4.0 * k for k in range(6)] + [21.0 + 7.0 * k for k in range(6)]
+    thickness = [4.0] * 6 + [7.0] * 6 if with_thickness else None
+    geometry = stack_geometry(_axial(depths), _AXIAL, (0.5, 0.5), in_plane_shape=(8, 8),
+                              thickness_mm=thickness)
+    assert geometry.resampling is not None
+    assert geometry.step_mm == pytest.approx(float(np.median(np.diff(depths))))
+    assert len(geometry.warnings) == 1
+    assert "the largest gap 7.000 mm between sorted slices 7 and 8 of 12" in geometry.warnings[0]
+
+
+def test_slices_missing_in_the_middle_of_a_run_are_refused():
+    depths = [2.0 * k for k in range(8)] + [20.0 + 2.0 * k for k in range(5)]  # 14-18 mm gone
+    with pytest.raises(StudyError, match="slices are missing") as err:
+        stack_geometry(_axial(depths), _AXIAL, (0.5, 0.5), in_plane_shape=(8, 8),
+                       thickness_mm=[2.0] * len(depths))
+    message = str(err.value)
+    assert "a 6.00 mm gap between sorted slices 8 and 9 of 13" in message
+    assert "2.00 mm apart and 2.00 mm thick" in message and "about 2 slice(s) missing" in message
+
+
+def test_a_step_the_slices_are_thick_enough_to_cover_is_not_a_gap():
+    depths = [0.0, 3.0, 6.0, 12.0, 15.0, 18.0]  # 6 mm step, but each slice is 5 mm thick
+    geometry = stack_geometry(_axial(depths), _AXIAL, (0.5, 0.5), in_plane_shape=(8, 8),
+                              thickness_mm=[5.0] * 6)
+    assert geometry.resampling is not None and geometry.step_mm == pytest.approx(3.0)
+    with pytest.raises(StudyError, match="slices are missing"):
+        stack_geometry(_axial(depths), _AXIAL, (0.5, 0.5), in_plane_shape=(8, 8),
+                       thickness_mm=[3.0] * 6)

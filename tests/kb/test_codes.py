@@ -9,7 +9,9 @@ def test_every_entity_is_coded_or_says_why_not():
     for entity in kb:
         assert entity.codes or entity.codes_note, entity.id
         for code in entity.codes:
-            assert code.source.startswith("https://"), entity.id
+            # the page address exactly as found (a few stored pages are plain http)
+            assert code.source.startswith(("https://", "http://")), entity.id
+            assert " " not in code.source and "." in code.source.split("/")[2], entity.id
 
 
 def test_codeable_concepts():
@@ -30,3 +32,91 @@ def test_fhir_conclusion_code_uses_the_knowledge_base_code():
     (concept,) = report["conclusionCode"]
     assert concept["coding"][0]["system"] == "http://snomed.info/sct"
     assert concept["coding"][0]["code"] == "44551007"
+
+
+# --- SNOMED CT identifiers: Verhoeff check digit and partition ---------------------------
+
+_D = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
+    (2, 3, 4, 0, 1, 7, 8, 9, 5, 6), (3, 4, 0, 1, 2, 8, 9, 5, 6, 7),
+    (4, 0, 1, 2, 3, 9, 5, 6, 7, 8), (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
+    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2), (7, 6, 5, 9, 8, 2, 1, 0, 4, 3),
+    (8, 7, 6, 5, 9, 3, 2, 1, 0, 4), (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+)
+_P = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 5, 7, 6, 2, 8, 3, 0, 9, 4),
+    (5, 8, 0, 3, 7, 9, 6, 1, 4, 2), (8, 9, 1, 6, 0, 4, 3, 5, 2, 7),
+    (9, 4, 5, 3, 1, 2, 6, 8, 7, 0), (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
+    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5), (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
+)
+
+
+def _verhoeff_ok(number: str) -> bool:
+    check = 0
+    for i, digit in enumerate(reversed(number)):
+        check = _D[check][_P[i % 8][int(digit)]]
+    return check == 0
+
+
+def _snomed_codes():
+    kb = load_knowledge_base()
+    return [(e.id, c) for e in kb for c in e.codes if c.system == "http://snomed.info/sct"]
+
+
+def test_verhoeff_checker_against_dicom_snomed_codes():
+    """The checker accepts every SNOMED CT code of DICOM PS3.16 and rejects altered ones."""
+    from pydicom.sr.codedict import codes as dicom_codes
+
+    values = {str(getattr(dicom_codes.SCT, name).value) for name in dicom_codes.SCT.dir()}
+    values = {v for v in values if v.isdigit()}
+    assert len(values) > 1000
+    # one id of pydicom's dictionary fails its own check digit (SerumAlbuminBelowReferenceRange
+    # 115347700); every other one passes
+    assert {v for v in values if not _verhoeff_ok(v)} == {"115347700"}
+    altered = [v[:-1] + str((int(v[-1]) + 1) % 10) for v in sorted(values)[:200]]
+    assert not any(_verhoeff_ok(v) for v in altered)
+
+
+def test_every_snomed_code_is_a_valid_concept_id():
+    coded = _snomed_codes()
+    assert coded, "no entity carries a SNOMED CT code"
+    for entity_id, code in coded:
+        assert code.code.isdigit() and 6 <= len(code.code) <= 18, (entity_id, code.code)
+        assert _verhoeff_ok(code.code), (entity_id, code.code)
+        # partition identifier: 00 concept (short format), 10 concept in an extension
+        assert code.code[-3:-1] in ("00", "10"), (entity_id, code.code)
+
+
+def test_radlex_codes_are_rids():
+    kb = load_knowledge_base()
+    for entity in kb:
+        for code in entity.codes:
+            if code.system == "http://radlex.org":
+                assert code.code.startswith("RID") and code.code[3:].isdigit(), entity.id
+
+
+def test_a_code_said_to_be_broader_is_explained():
+    """An entity coded only with a broader concept says so in codes_note."""
+    kb = load_knowledge_base()
+    for entity in kb:
+        for code in entity.codes:
+            if code.note and "broader" in code.note.lower():
+                assert entity.codes_note and "broader" in entity.codes_note.lower(), entity.id
+
+
+_DICOM_PS316 = "https://dicom.nema.org/medical/dicom/current/output/html/part16.html"
+
+
+def test_codes_taken_from_dicom_ps316_are_in_its_context_groups():
+    """A code whose source is DICOM PS3.16 is in pydicom's copy of the PS3.16 context groups,
+    with the code meaning given as display and in at least one context group."""
+    from pydicom.sr import _concepts_dict
+
+    sct = _concepts_dict.concepts["SCT"]
+    taken = [(e.id, c) for e in load_knowledge_base() for c in e.codes if c.source == _DICOM_PS316]
+    assert taken
+    for entity_id, code in taken:
+        assert code.system == "http://snomed.info/sct", entity_id
+        listed = [v for d in sct.values() for k, v in d.items() if k == code.code]
+        assert any(meaning == code.display and cids for meaning, cids in listed), (
+            entity_id, code.code, code.display, listed)

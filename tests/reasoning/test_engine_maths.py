@@ -36,8 +36,11 @@ def entity(entity_id, tier, findings, **extra):
 def two_entity_engine(tmp_path: Path) -> Engine:
     folder = tmp_path / "kb"
     (folder / "entities").mkdir(parents=True)
-    for name in ("scale.yaml", "background.yaml"):
-        shutil.copy(default_kb_path() / name, folder / name)
+    shutil.copy(default_kb_path() / "background.yaml", folder / "background.yaml")
+    # plain naive Bayes: calibration has its own hand-worked test below
+    scale = yaml.safe_load((default_kb_path() / "scale.yaml").read_text("utf-8"))
+    scale["calibration"] = {"likelihood_exponent": 1.0, "leak": 0.0, "fitted_on": None}
+    (folder / "scale.yaml").write_text(yaml.safe_dump(scale))
     # A: common (weight 0.3), punctate "often" (0.5), gout "usual" (0.75)
     # B: uncommon (weight 0.1), punctate "rare" (0.03), gout unlisted -> background "rare" (0.03)
     a = entity("alpha", "common", {"pattern": {"punctate": "often"}, "clinical": {"gout": "usual"}})

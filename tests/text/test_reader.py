@@ -23,8 +23,9 @@ def test_the_issue_example_reads_field_by_field():
             "location": "muscle",
             "matrix": "calcification",
             "pattern": ["zonal_peripheral"],
+            "extent": "solitary",
             "size_mm": 40,
-            "associated": ["cleft_from_bone"],
+            "associated": ["soft_tissue_mass", "cleft_from_bone"],
             "associated_absent": ["periosteal_reaction"],
         },
     }
@@ -77,14 +78,15 @@ def test_negation_goes_to_the_absent_lists():
     case = read_text(
         "No history of trauma or surgery. Shoulder calcification without bone erosion."
     ).case
-    assert set(case.clinical_absent) == {"trauma_recent", "surgery_local"}
+    # no trauma at all: neither recent nor remote
+    assert set(case.clinical_absent) == {"trauma_recent", "trauma_remote", "surgery_local"}
     assert case.imaging.associated_absent == ["bone_erosion"]
     assert case.clinical == [] and case.imaging.associated == []
 
 
 def test_a_negation_does_not_reach_past_the_clause():
     case = read_text("No trauma; she is on dialysis and has a hip calcification.").case
-    assert case.clinical_absent == ["trauma_recent"]
+    assert case.clinical_absent == ["trauma_recent", "trauma_remote"]
     assert case.clinical == ["dialysis"]
 
 
@@ -113,7 +115,7 @@ def test_remote_and_recent_injury():
 def test_family_history_and_uncertainty_are_set_aside():
     reading = read_text("Her brother has gout. Possible erosion. Calcified mass in the foot.")
     assert "gout" not in reading.case.clinical
-    assert reading.case.imaging.associated == []
+    assert "bone_erosion" not in reading.case.imaging.associated
     reasons = {item.source.words: item.reason for item in reading.set_aside}
     assert reasons["gout"] == "family history, not the patient"
     assert reasons["erosion"] == "stated as uncertain"
@@ -199,3 +201,92 @@ def test_pain_needs_an_onset_word():
     reading = read_text("pain in the hip; calcification")
     assert reading.case.clinical == []
     assert [s.reason for s in reading.set_aside] == ["pain without a stated onset"]
+
+
+def test_the_modality_that_shows_mineral_best_is_the_case_modality():
+    # radiographs first, CT second: CT characterises the mineral, so the case is CT
+    case = read_text(
+        "Radiographs showed a calcified mass in the thigh; CT showed peripheral calcification."
+    ).case
+    assert case.imaging.modality == "ct"
+    assert read_text("MRI and radiographs showed a calcified thigh mass.").case.imaging.modality \
+        == "radiograph"
+
+
+def test_extent_words_must_be_said_of_a_lesion():
+    case = read_text(
+        "She had diffuse abdominal pain. CT showed a calcified mass in the pelvis."
+    ).case
+    assert case.imaging.extent == "solitary"
+    case = read_text("CT showed diffuse calcification of the pelvic soft tissues.").case
+    assert case.imaging.extent == "widespread"
+    case = read_text("Both ovaries were removed. CT showed two calcified nodules.").case
+    assert case.imaging.arrangement == [] and case.imaging.extent == "few_regional"
+
+
+def test_a_lesion_named_in_the_singular_is_solitary_unless_plurals_are_named():
+    assert read_text("CT showed a large, partly calcified mass.").case.imaging.extent \
+        == "solitary"
+    assert read_text("CT showed a calcified mass and calcified nodules.").case.imaging.extent \
+        is None
+    # "calcifications" can lie within one mass
+    assert read_text("CT showed a mass with coarse calcifications.").case.imaging.extent \
+        == "solitary"
+
+
+def test_pain_duration_follows_the_iasp_thresholds():
+    def clinical(text: str) -> list[str]:
+        return read_text(text + " CT showed a calcified mass.").case.clinical
+
+    assert clinical("She had three days of hip pain.") == ["acute_pain"]
+    assert clinical("She had two months of shoulder pain.") == []  # subacute
+    assert clinical("She had shoulder pain for two years.") == ["chronic_pain"]
+    # the age is not a duration
+    assert clinical("A 70-year-old man had shoulder pain.") == []
+
+
+def test_painless_states_no_pain():
+    case = read_text("A painless swelling of the hip. CT showed a calcified mass.").case
+    assert set(case.clinical_absent) == {"acute_pain", "chronic_pain"}
+    assert case.clinical == ["palpable_mass"]
+
+
+def test_a_neighbouring_organ_or_the_study_is_not_the_place():
+    case = read_text(
+        "The abdominal radiograph showed a calcified mass displacing the left kidney; "
+        "CT placed it in the retroperitoneum."
+    ).case
+    assert case.imaging.organ is None
+    assert case.imaging.region == "retroperitoneum"
+
+
+def test_a_non_prefix_negates_its_word_only():
+    case = read_text("A non-tender lump in the thigh. CT showed a calcified mass.").case
+    assert "local_inflammation" in case.clinical_absent
+    assert "palpable_mass" in case.clinical
+
+
+def test_a_negation_ends_where_the_patient_had_something():
+    case = read_text(
+        "A woman with no history of trauma had a lump in the thigh. CT showed a calcified mass."
+    ).case
+    assert "palpable_mass" in case.clinical
+    assert "trauma_recent" in case.clinical_absent
+
+
+@pytest.mark.parametrize(
+    ("text", "labs"),
+    [
+        # hand-worked against the stated adult reference intervals
+        ("Serum calcium 3.1 mmol/L and phosphate 0.9 mmol/L.", {"calcium": "high",
+                                                                "phosphate": "normal"}),
+        ("Uric acid (9.2 mg/dl) was noted.", {"urate": "high"}),
+        ("Phosphorus was 1.8 mg/dL.", {"phosphate": "low"}),
+        ("PTH of 250 pg/mL.", {"pth": "high"}),
+        ("ESR 80 mm/h.", {"crp_esr": "high"}),
+        ("Calcium 2.58 mmol/L.", {}),  # within 2 % of the upper limit: left unread
+        ("Calcium 12 widgets.", {}),  # no known unit
+    ],
+)
+def test_a_measured_lab_value_is_read_against_reference_intervals(text, labs):
+    assert read_text(text + " CT showed a calcified mass.").case.labs == labs

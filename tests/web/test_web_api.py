@@ -106,3 +106,17 @@ def test_openapi_documents_every_route(client):
 
 def test_unknown_route_is_404(client):
     assert client.get("/api/nothing").status_code == 404
+
+
+def test_ddx_ranks_every_entity_as_documented(client):
+    from calcdx.kb import load_knowledge_base
+    from calcdx.web.schemas import DifferentialOut
+
+    case = {"format": "calcdx-case/1", "imaging": {"region": "thigh", "matrix": "ossification"}}
+    body = client.post("/api/ddx", json=case).json()
+    out = DifferentialOut.model_validate(body)  # the documented response model
+    ids = [entity.id for entity in load_knowledge_base()]
+    assert sorted(item.entity for item in out.ranking) == sorted(ids)
+    probabilities = [item.probability for item in out.ranking]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert abs(sum(probabilities) - 1) < 1e-6

@@ -161,7 +161,11 @@ def analyze(
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("calcdx-out"),
     series_uid: Annotated[
-        str | None, typer.Option("--series", help="SeriesInstanceUID to analyse.")
+        str | None,
+        typer.Option(
+            "--series", help="SeriesInstanceUID to analyse, or a unique start of it "
+            "(see calcdx series PATH)."
+        ),
     ] = None,
     context: Annotated[
         Path | None, typer.Option(help="Case-format JSON with patient, clinical, labs.")
@@ -230,14 +234,19 @@ def series(
     if as_json:
         print(json.dumps([dataclasses.asdict(item) for item in found], indent=2))
         return
+    # Whole UIDs, never cropped or folded, so they can be copied into --series.
+    widest = max([len("SeriesInstanceUID"), *(len(item.uid) for item in found)])
     table = Table(title=f"Series under {path}")
-    for column in ("SeriesInstanceUID", "Modality", "Description", "Slices", "Orientation"):
+    table.add_column("SeriesInstanceUID", no_wrap=True, min_width=widest)
+    for column in ("Modality", "Description", "Slices", "Orientation"):
         table.add_column(column)
     for item in found:
         table.add_row(
             item.uid, item.modality, item.description, str(item.n_slices), item.orientation
         )
-    _stdout().print(table)
+    console = _stdout()
+    console.width = max(console.width, widest + 50)  # room for the other columns
+    console.print(table)
 
 
 @app.command()

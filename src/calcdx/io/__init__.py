@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from calcdx.io.dicom import SeriesInfo, list_dicom_series, read_dicom
-from calcdx.io.nifti import is_nifti_path, read_nifti
+from calcdx.io.nifti import is_nifti_path, nifti_shape, read_nifti
 from calcdx.volume import Volume
 
 __all__ = ["SeriesInfo", "list_series", "read_volume"]
@@ -48,16 +48,17 @@ def list_series(path: str | Path) -> list[SeriesInfo]:
     Returns
     -------
     list of SeriesInfo
-        Most slices first.
+        Most slices first. A NIfTI file is listed from its header alone (its
+        values are checked when it is read).
     """
     if is_nifti_path(path):
-        volume = read_nifti(path)
+        shape = nifti_shape(path)  # the header only: listing reads no voxels
         return [
             SeriesInfo(
                 uid="",
                 modality="CT",
                 description=Path(path).name,
-                n_slices=volume.shape[2],
+                n_slices=shape[2] if len(shape) > 2 else 1,
                 image_type=(),
                 orientation="volume",
                 study_uid="",

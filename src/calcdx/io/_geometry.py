@@ -17,6 +17,7 @@ from calcdx.io._resample import (
     RESAMPLED_NOTE,
     TILT_TOLERANCE_PX,
     StackResampling,
+    one_warning,
     plan_resampling,
     tilt_reason,
 )
@@ -24,14 +25,18 @@ from calcdx.io._resample import (
 __all__ = [
     "GAP_FACTOR",
     "JITTER_TOLERANCE",
+    "LOCAL_STEPS",
     "StackGeometry",
     "orientation_label",
     "slice_normal",
     "stack_geometry",
 ]
 
-#: A step longer than this multiple of the median step means missing slices.
+#: A step longer than this multiple of the local step (the median of the steps on
+#: either side, the larger side) and of the two slices' thickness means missing slices.
 GAP_FACTOR = 1.5
+#: Steps on each side of a step that make its local step.
+LOCAL_STEPS = 3
 #: Relative spread of slice steps accepted (with a warning above float noise).
 JITTER_TOLERANCE = 0.01
 
@@ -130,6 +135,42 @@ def _pixel_spacing(pixel_spacing: ArrayLike) -> NDArray[np.float64]:
     return spacing
 
 
+def _local_step(steps: NDArray[np.float64], i: int) -> float:
+    """Return the usual step around step ``i``.
+
+    That is the larger of the medians of the :data:`LOCAL_STEPS` steps before and
+    after it (``steps[i]`` itself when it has no neighbour). The larger side is
+    taken so that the first step of a run of wider slices (a head series acquired
+    as 4 mm then 7 mm slices) is read as the start of that run, not as a gap.
+    """
+    before = steps[max(0, i - LOCAL_STEPS) : i]
+    after = steps[i + 1 : i + 1 + LOCAL_STEPS]
+    sides = [float(np.median(side)) for side in (before, after) if side.size]
+    return max(sides) if sides else float(steps[i])
+
+
+def _missing_slices(
+    steps: NDArray[np.float64], thickness: NDArray[np.float64] | None
+) -> tuple[int, float, float] | None:
+    """The first step that skips slices, as ``(index, local step, thickness)``, or None.
+
+    A step skips slices when it is longer than :data:`GAP_FACTOR` times both its
+    local step (:func:`_local_step`) and the thicker of the two slices it joins:
+    then it is neither how the neighbouring slices were taken nor covered by the
+    slices themselves. Steps that change from one run to the next (uneven spacing
+    as acquired) are not gaps; they are resampled.
+    """
+    for i in range(steps.size):
+        local = _local_step(steps, i)
+        thick = 0.0
+        if thickness is not None:
+            pair = thickness[i : i + 2]
+            thick = float(np.max(pair)) if np.all(np.isfinite(pair)) else 0.0
+        if steps[i] > GAP_FACTOR * max(local, thick):
+            return i, local, thick
+    return None
+
+
 def stack_geometry(
     positions: ArrayLike,
     orientation: ArrayLike,
@@ -137,6 +178,7 @@ def stack_geometry(
     *,
     single_slice_step_mm: float | None = None,
     in_plane_shape: tuple[int, int] | None = None,
+    thickness_mm: ArrayLike | None = None,
 ) -> StackGeometry:
     """Sort parallel slices along their normal and build the voxel-to-LPS affine.
 
@@ -154,6 +196,9 @@ def stack_geometry(
     in_plane_shape : tuple of int, optional
         ``(columns, rows)`` of the slices. Given, a tilted or unevenly spaced
         stack is planned for resampling; without it, such a stack is refused.
+    thickness_mm : (n,) array_like, optional
+        SliceThickness of each slice (NaN where unknown), in input order: a
+        step no longer than the slices are thick is never a gap.
 
     Returns
     -------
@@ -169,7 +214,8 @@ def stack_geometry(
     ------
     StudyError
         On non-finite positions, duplicate positions, missing slices (a step
-        over :data:`GAP_FACTOR` times the median), or corrupt orientation or
+        over :data:`GAP_FACTOR` times its local step and the slices'
+        thickness, see :func:`_missing_slices`), or corrupt orientation or
         spacing; on uneven spacing (spread over :data:`JITTER_TOLERANCE`) and
         gantry tilt when `in_plane_shape` is not given.
     """
@@ -207,14 +253,20 @@ def stack_geometry(
                 "with --series or export the stacks separately"
             )
         median = float(np.median(steps))
-        big = np.flatnonzero(steps > GAP_FACTOR * median)
-        if big.size:
-            i = int(big[0])
+        thick_sorted = None
+        if thickness_mm is not None:
+            thick_sorted = np.asarray(thickness_mm, dtype=np.float64).ravel()[order]
+        gap = _missing_slices(steps, thick_sorted)
+        if gap is not None:
+            i, local, thick = gap
+            covered = f" and {thick:.2f} mm thick" if thick > 0 else ""
+            missing = max(1, round(steps[i] / local) - 1)
             raise StudyError(
                 f"slices are missing: a {steps[i]:.2f} mm gap between sorted slices {i + 1} "
                 f"and {i + 2} of {n} (at {sorted_depth[i]:.2f} and {sorted_depth[i + 1]:.2f} mm "
-                f"along the slice normal) against a usual step of {median:.2f} mm; re-export "
-                "the complete series"
+                f"along the slice normal) where the neighbouring slices are {local:.2f} mm "
+                f"apart{covered} (about {missing} slice(s) missing); re-export the complete "
+                "series"
             )
         spread = float(np.max(np.abs(steps - median)))
         uneven = spread > JITTER_TOLERANCE * median
@@ -251,10 +303,12 @@ def stack_geometry(
                 reasons.append(tilt_reason(angle, worst))
             if uneven:
                 step = median
+                widest = int(np.argmax(steps))
                 reasons.append(
-                    f"uneven slice spacing (steps {steps.min():.3f} to {steps.max():.3f} mm): "
-                    f"resampled to a constant {step:.3f} mm step by linear interpolation "
-                    "between neighbouring slices"
+                    f"uneven slice spacing (steps {steps.min():.3f} to {steps.max():.3f} mm), "
+                    f"the largest gap {steps[widest]:.3f} mm between sorted slices {widest + 1} "
+                    f"and {widest + 2} of {n}: resampled to a constant {step:.3f} mm step "
+                    "(the median step) by linear interpolation between neighbouring slices"
                 )
             reasons.append(RESAMPLED_NOTE)
             # sideways offsets in pixels along the array axes: axis 0 follows the row
@@ -263,7 +317,7 @@ def stack_geometry(
             plan = plan_resampling(
                 lateral_px, sorted_depth - sorted_depth[0], in_plane_shape, step, tuple(reasons)
             )
-            warnings += reasons
+            warnings.append(one_warning(tuple(reasons)))
             stack = normal * step  # the output grid: orthogonal, widened in-plane
             origin = (origin + plan.origin_shift_px[0] * row * spacing[1]
                       + plan.origin_shift_px[1] * col * spacing[0])

@@ -28,7 +28,8 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 __all__ = [
-    "AIR_HU", "StackResampling", "plan_resampling", "resample_stack", "tilt_reason", "unshear",
+    "AIR_HU", "StackResampling", "one_warning", "plan_resampling", "resample_stack",
+    "tilt_reason", "unshear",
 ]
 
 #: Value of output voxels that no input slice covers.
@@ -49,6 +50,11 @@ def tilt_reason(angle_deg: float, drift_mm: float) -> str:
         f"{drift_mm:.2f} mm): each slice was shifted in-plane onto an orthogonal grid by "
         "linear interpolation"
     )
+
+
+def one_warning(reasons: tuple[str, ...]) -> str:
+    """The study's single warning line for a resampling: every correction, then the caveat."""
+    return "; ".join(reasons)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from pydicom.dataset import Dataset
 
 from calcdx.errors import StudyError
 from calcdx.io._geometry import StackGeometry, orientation_label, stack_geometry
+from calcdx.io._limits import MAX_COMPRESSION, check_voxel_count
 from calcdx.io._resample import resample_stack
 from calcdx.volume import LPS_TO_RAS, Volume
 
@@ -78,6 +79,7 @@ class _Slice:
     pixel_spacing: tuple[float, ...] | None
     slope: float
     intercept: float
+    thickness: float = float("nan")
 
 
 @dataclass
@@ -86,6 +88,7 @@ class _Series:
     header: Dataset
     slices: list[_Slice]
     files: set[Path]
+    dims: dict[Path, tuple[int, int]] = field(default_factory=dict)
 
 
 @contextmanager
@@ -140,6 +143,7 @@ def _slices_of(path: Path, ds: Dataset) -> list[_Slice]:
                 _floats(ds.get("PixelSpacing")),
                 _float(ds.get("RescaleSlope", 1.0), 1.0),
                 _float(ds.get("RescaleIntercept", 0.0), 0.0),
+                _float(ds.get("SliceThickness"), float("nan")),
             )
         ]
     shared = list(ds.get("SharedFunctionalGroupsSequence", []))
@@ -163,6 +167,7 @@ def _slices_of(path: Path, ds: Dataset) -> list[_Slice]:
                 _float(
                     _find(ds, groups, "PixelValueTransformationSequence", "RescaleIntercept"), 0.0
                 ),
+                _float(_find(ds, groups, "PixelMeasuresSequence", "SliceThickness"), float("nan")),
             )
         )
     return out
@@ -207,6 +212,7 @@ def _scan(path: Path, sink: list[str]) -> dict[str, _Series]:
         entry = series.setdefault(uid, _Series(uid, ds, [], set()))
         entry.slices.extend(_slices_of(file, ds))
         entry.files.add(file)
+        entry.dims[file] = (int(_float(ds.get("Rows"), 0.0)), int(_float(ds.get("Columns"), 0.0)))
     if not series:
         if path.is_file():
             raise StudyError(
@@ -248,23 +254,47 @@ def list_dicom_series(path: str | Path) -> list[SeriesInfo]:
     return sorted(infos, key=lambda s: (-s.n_slices, s.uid))
 
 
+def _listing(infos: list[SeriesInfo]) -> str:
+    return ", ".join(f"{i.uid} ({i.modality}, {i.n_slices} slices)" for i in infos)
+
+
+def _resolve_uid(asked: str, infos: dict[str, SeriesInfo]) -> str:
+    """The SeriesInstanceUID `asked` names: itself, or the one UID it is a prefix of.
+
+    Raises
+    ------
+    StudyError
+        When no series matches (listing the series there are) or several do
+        (listing those).
+    """
+    if asked in infos:
+        return asked
+    matches = sorted(uid for uid in infos if uid.startswith(asked))
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise StudyError(
+            f"--series {asked} is the start of {len(matches)} series UIDs: "
+            f"{_listing([infos[uid] for uid in matches])}; give more of the UID"
+        )
+    raise StudyError(
+        f"series {asked} is not in the study; available series: {_listing(list(infos.values()))}"
+    )
+
+
 def _choose(series: dict[str, _Series], series_uid: str | None) -> tuple[_Series, str]:
     infos = {uid: _info(s) for uid, s in series.items()}
     if series_uid is not None:
-        if series_uid not in series:
-            listing = ", ".join(
-                f"{i.uid} ({i.modality}, {i.n_slices} slices)" for i in infos.values()
-            )
-            raise StudyError(
-                f"series {series_uid} is not in the study; available series: {listing}"
-            )
+        asked = series_uid
+        series_uid = _resolve_uid(asked, infos)
         chosen = infos[series_uid]
         if chosen.modality != "CT":
             raise StudyError(
                 f"series {series_uid} is {chosen.modality or 'of unknown modality'}, calcdx "
                 "analyses CT only; pick a CT series with --series (see calcdx series PATH)"
             )
-        return series[series_uid], f"series {series_uid} chosen with --series"
+        how = "chosen with --series" if asked == series_uid else f"chosen with --series {asked}"
+        return series[series_uid], f"series {series_uid} {how}"
     ct = [i for i in infos.values() if i.modality == "CT"]
     if not ct:
         found = ", ".join(sorted({i.modality or "unknown" for i in infos.values()}))
@@ -307,6 +337,47 @@ def _check_consistent(series: _Series) -> None:
             )
 
 
+def _check_pixel_bytes(series: _Series, by_file: dict[Path, int]) -> None:
+    """Compare the pixel bytes the header declares with each file's size, before decoding.
+
+    ``by_file`` maps each file to the frames it holds. An uncompressed file must
+    hold at least Rows x Columns x frames x bytes per pixel; a compressed one may
+    not expand more than :data:`~calcdx.io._limits.MAX_COMPRESSION` times.
+    """
+    header = series.header
+    rows, columns = int(header.Rows), int(header.Columns)
+    bits = int(_float(header.get("BitsAllocated", 16), 16.0))
+    per_pixel = int(_float(header.get("SamplesPerPixel", 1), 1.0)) * max(1, -(-bits // 8))
+    syntax = str(header.file_meta.get("TransferSyntaxUID", "")) or "1.2.840.10008.1.2"
+    uid = pydicom.uid.UID(syntax)
+    # deflated files hold the whole dataset compressed, pixels included
+    compressed = (uid.is_compressed or uid.is_deflated) if uid.is_transfer_syntax else True
+    for file, frames in by_file.items():  # each file against its own header first
+        file_rows, file_columns = series.dims.get(file, (rows, columns))
+        declared = per_pixel * file_rows * file_columns * frames
+        size = file.stat().st_size
+        if compressed:
+            lying = size * MAX_COMPRESSION < declared
+            how = f"its {size} bytes cannot expand to that (at most {MAX_COMPRESSION}:1)"
+        else:
+            lying = size < declared
+            how = f"the file is only {size} bytes long"
+        if lying:
+            raise StudyError(
+                f"pixel data of {file.name} cannot be decoded: its header declares "
+                f"{file_rows} x {file_columns} pixels x "
+                f"{frames} frame(s) ({declared} bytes of pixel data), but {how}; Rows or "
+                "Columns in the header are wrong or the file is truncated, re-export the series"
+            )
+    for file in by_file:
+        if series.dims.get(file, (rows, columns)) != (rows, columns):
+            file_rows, file_columns = series.dims[file]
+            raise StudyError(
+                f"{file.name} declares {file_rows} x {file_columns} pixels (Rows x Columns), "
+                f"not the series' {rows} x {columns}; export each stack as its own series"
+            )
+
+
 def _decode(path: Path, sink: list[str]) -> tuple[Dataset, NDArray[Any]]:
     try:
         with _collect_warnings(sink):
@@ -345,6 +416,7 @@ def _ordered_series(
         first.pixel_spacing if first.pixel_spacing is not None else (float("nan"),) * 2,
         single_slice_step_mm=single_step,
         in_plane_shape=(int(header.Columns), int(header.Rows)),
+        thickness_mm=[s.thickness for s in series.slices],
     )
     notes.extend(geometry.warnings)
     return all_series, series, choice, geometry
@@ -389,6 +461,38 @@ def read_series_headers(path: str | Path, *, series_uid: str | None = None) -> l
     return out
 
 
+def _fill(
+    hu: NDArray[Any],
+    by_file: dict[Path, list[tuple[int, _Slice]]],
+    rows: int,
+    columns: int,
+    notes: list[str],
+    syntaxes: set[str],
+) -> NDArray[Any]:
+    """Decode every file into its slices of ``hu`` (float32 when int16 overflows)."""
+    for file, members in by_file.items():
+        ds, pixels = _decode(file, notes)
+        syntaxes.add(str(ds.file_meta.get("TransferSyntaxUID", "")))
+        frames = pixels.reshape((-1, *pixels.shape[-2:])) if pixels.ndim >= 2 else pixels
+        if frames.shape[-2:] != (rows, columns):
+            raise StudyError(
+                f"{file.name} has {frames.shape[-2:]} pixels, not the series' {rows} x {columns}; "
+                "export each stack as its own series"
+            )
+        for k, s in members:
+            frame = frames[s.frame or 0]
+            if hu.dtype == np.int16:
+                values = frame.astype(np.int32) + int(s.intercept)
+                if values.min() < _INT16.min or values.max() > _INT16.max:
+                    hu = hu.astype(np.float32)
+                    hu[:, :, k] = values.T
+                else:
+                    hu[:, :, k] = values.T
+            else:
+                hu[:, :, k] = (frame.astype(np.float32) * s.slope + s.intercept).T
+    return hu
+
+
 def read_dicom(path: str | Path, *, series_uid: str | None = None) -> Volume:
     """Read one CT series from a DICOM folder (searched recursively) or file.
 
@@ -428,36 +532,28 @@ def read_dicom(path: str | Path, *, series_uid: str | None = None) -> Volume:
         )
     ordered = [series.slices[i] for i in geometry.order]
     integer_rescale = all(s.slope == 1.0 and float(s.intercept).is_integer() for s in ordered)
-    hu: NDArray[Any] = np.empty(
-        (columns, rows, len(ordered)), dtype=np.int16 if integer_rescale else np.float32
-    )
     by_file: dict[Path, list[tuple[int, _Slice]]] = {}
     for k, s in enumerate(ordered):
         by_file.setdefault(s.path, []).append((k, s))
-    syntaxes: set[str] = set()
-    for file, members in by_file.items():
-        ds, pixels = _decode(file, notes)
-        syntaxes.add(str(ds.file_meta.get("TransferSyntaxUID", "")))
-        frames = pixels.reshape((-1, *pixels.shape[-2:])) if pixels.ndim >= 2 else pixels
-        if frames.shape[-2:] != (rows, columns):
-            raise StudyError(
-                f"{file.name} has {frames.shape[-2:]} pixels, not the series' {rows} x {columns}; "
-                "export each stack as its own series"
-            )
-        for k, s in members:
-            frame = frames[s.frame or 0]
-            if hu.dtype == np.int16:
-                values = frame.astype(np.int32) + int(s.intercept)
-                if values.min() < _INT16.min or values.max() > _INT16.max:
-                    hu = hu.astype(np.float32)
-                    hu[:, :, k] = values.T
-                else:
-                    hu[:, :, k] = values.T
-            else:
-                hu[:, :, k] = (frame.astype(np.float32) * s.slope + s.intercept).T
-    n_source_slices = len(ordered)
+    _check_pixel_bytes(series, {file: len(members) for file, members in by_file.items()})
+    check_voxel_count((columns, rows, len(ordered)), f"series {series.uid}")
     if geometry.resampling is not None:
-        hu = resample_stack(hu, geometry.resampling)
+        check_voxel_count((*geometry.resampling.shape, geometry.resampling.n_slices),
+                          f"the resampled grid of series {series.uid}")
+    syntaxes: set[str] = set()
+    try:
+        hu: NDArray[Any] = np.empty(
+            (columns, rows, len(ordered)), dtype=np.int16 if integer_rescale else np.float32
+        )
+        hu = _fill(hu, by_file, rows, columns, notes, syntaxes)
+        if geometry.resampling is not None:
+            hu = resample_stack(hu, geometry.resampling)
+    except MemoryError:
+        raise StudyError(
+            f"series {series.uid} ({columns} x {rows} x {len(ordered)} voxels) does not fit in "
+            "the memory available; free memory, or crop or resample the study first"
+        ) from None
+    n_source_slices = len(ordered)
     kernel = header.get("ConvolutionKernel")
     if kernel is not None and not isinstance(kernel, str):
         kernel = "\\".join(str(v) for v in kernel)

@@ -68,7 +68,7 @@ def write_standard_objects(
     out_dir : str or Path
         Output folder (created when missing).
     document : dict
-        The ``result.json`` content, for the FHIR bundle.
+        The ``result.json`` content, for the FHIR bundle and the SR diagnoses.
     series_uid : str, optional
         The series analysed, when ``dicom_path`` holds several.
     notes : list of str, optional
@@ -90,14 +90,14 @@ def write_standard_objects(
     said = notes if notes is not None else []
     written: dict[str, Path] = {}
     if result.lesions:
-        written |= _seg_and_sr(result, volume, dicom_path, out, series_uid, said)
+        written |= _seg_and_sr(result, volume, dicom_path, out, series_uid, said, document)
     written["fhir"] = write_fhir(document, out / "fhir.json")
     return written
 
 
 def _seg_and_sr(
     result: AnalysisResult, volume: Volume, dicom_path: str | Path, out: Path,
-    series_uid: str | None, notes: list[str],
+    series_uid: str | None, notes: list[str], document: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     from calcdx.io.dicom import read_series_headers
 
@@ -113,7 +113,7 @@ def _seg_and_sr(
     written["seg"] = out / "lesions.seg.dcm"
     seg.save_as(written["seg"])
     try:
-        sr = build_sr(result, volume, seg, headers)
+        sr = build_sr(result, volume, seg, headers, document=document)
     except Exception as exc:
         notes.append(f"DICOM SR not written: {_reason(exc)}")
         return written

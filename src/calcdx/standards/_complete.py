@@ -62,6 +62,7 @@ def complete_source_headers(
     generated_sop = 0
     for ds in out:
         meta = getattr(ds, "file_meta", None)
+        generated_here = False
         for keyword, meta_key in (("SOPClassUID", "MediaStorageSOPClassUID"),
                                   ("SOPInstanceUID", "MediaStorageSOPInstanceUID")):
             if _blank(ds, keyword):
@@ -71,10 +72,11 @@ def complete_source_headers(
                     meta_filled[keyword] += 1
                 elif keyword == "SOPClassUID":
                     ds.SOPClassUID = CT_IMAGE_STORAGE
-                    generated_sop += 1
+                    generated_here = True
                 else:
                     ds.SOPInstanceUID = generate_uid(entropy_srcs=_series_seed([ds], keyword))
-                    generated_sop += 1
+                    generated_here = True
+        generated_sop += generated_here  # images, not identifiers
     for keyword, count in meta_filled.items():
         if count:
             notes.append(f"{count} source image(s) had a blank {keyword}; taken from their file "

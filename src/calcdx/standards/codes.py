@@ -18,6 +18,13 @@ Measurements (:data:`MEASUREMENTS`)
     mass          DCM 122661 Calcium Mass, Mass method         ``mg`` or ``[hnsf'U].cm3``
     ============  ===========================================  ======================
 
+Diagnoses (:func:`entity_code`)
+    The knowledge-base entity a lesion's group most likely is: its SNOMED CT
+    concept (scheme ``SCT``, FHIR ``http://snomed.info/sct``) when the knowledge
+    base carries a checked one (``codes`` of the entity file), else a private
+    ``99CALCDX`` code whose value is the entity id. The SR states it as a
+    qualitative evaluation named DCM 111023 *Differential Diagnosis/Impression*.
+
 The Agatston-style score is the Agatston rule applied to one soft-tissue lesion
 slice by slice; the mass is in mg with a calibration, else the relative mass
 mean HU x cm^3 (see :mod:`calcdx.measure.agatston`).
@@ -32,6 +39,7 @@ from pydicom.sr.coding import Code
 
 __all__ = [
     "ALGORITHM_FAMILY",
+    "DIAGNOSIS_NAME",
     "FHIR_SYSTEMS",
     "FINDING_CATEGORY",
     "MEASUREMENTS",
@@ -39,6 +47,8 @@ __all__ = [
     "PRIVATE_SCHEME",
     "PRIVATE_SYSTEM",
     "MeasurementCode",
+    "entity_code",
+    "entity_value",
     "mass_unit",
     "matrix_code",
     "pattern_code",
@@ -50,9 +60,12 @@ PRIVATE_SCHEME = "99CALCDX"
 #: FHIR ``system`` of calcdx's private codes (measurement keys, patterns, matrix).
 PRIVATE_SYSTEM = "urn:calcdx:codes"
 
+#: FHIR system URI of SNOMED CT (the knowledge base's ``Code.system``).
+SNOMED_SYSTEM = "http://snomed.info/sct"
+
 #: DICOM coding scheme designator to FHIR system URI (HL7 terminology).
 FHIR_SYSTEMS = {
-    "SCT": "http://snomed.info/sct",
+    "SCT": SNOMED_SYSTEM,
     "DCM": "http://dicom.nema.org/resources/ontology/DCM",
     "LN": "http://loinc.org",
     "UCUM": "http://unitsofmeasure.org",
@@ -82,6 +95,13 @@ _PATTERN_BY_CODE = {(c.scheme_designator, c.value): k for k, c in _PATTERN.items
 
 #: Concept name of the pattern qualitative evaluation: DCM 111009 Calcification Type.
 PATTERN_NAME: Code = codes.DCM.CalcificationType
+
+
+#: Concept name of the diagnosis evaluation: DCM 111023 Differential Diagnosis/Impression.
+DIAGNOSIS_NAME: Code = codes.DCM.DifferentialDiagnosisImpression
+
+#: Longest DICOM Code Meaning (VR LO).
+_MEANING_MAX = 64
 
 
 def _label(value: str) -> str:
@@ -128,6 +148,60 @@ def pattern_value(scheme: str, value: str) -> str | None:
     if scheme == PRIVATE_SCHEME:
         return value
     return _PATTERN_BY_CODE.get((scheme, value))
+
+
+def _meaning(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MEANING_MAX else text[: _MEANING_MAX - 3].rstrip() + "..."
+
+
+def entity_code(entity_id: str) -> Code:
+    """Code of a knowledge-base entity: its SNOMED CT concept, else a private code.
+
+    Parameters
+    ----------
+    entity_id : str
+        Entity id of the knowledge base (e.g. ``myositis_ossificans``).
+
+    Returns
+    -------
+    Code
+        ``SCT`` with the concept id and display of the entity's first SNOMED CT
+        code when the knowledge base has one; otherwise ``99CALCDX`` with the
+        entity id as value and the entity name as meaning (cut to 64 characters,
+        the DICOM limit).
+
+    Raises
+    ------
+    KeyError
+        For an id the knowledge base does not hold.
+    """
+    from calcdx.kb import load_knowledge_base
+
+    entity = load_knowledge_base()[entity_id]
+    for code in entity.codes:
+        if code.system == SNOMED_SYSTEM:
+            return Code(code.code, "SCT", _meaning(code.display))
+    return Code(entity_id, PRIVATE_SCHEME, _meaning(entity.name))
+
+
+def entity_value(scheme: str, value: str) -> str | None:
+    """Entity id of a code written by :func:`entity_code` (None if no entity has it).
+
+    Two entities coded with the same (broader) concept give the first in id order.
+    """
+    from calcdx.kb import load_knowledge_base
+
+    kb = load_knowledge_base()
+    if scheme == PRIVATE_SCHEME:
+        return value if value in kb.entities else None
+    if scheme != "SCT":
+        return None
+    for entity in sorted(kb, key=lambda e: e.id):
+        code = entity_code(entity.id)
+        if code.scheme_designator == "SCT" and code.value == value:
+            return entity.id
+    return None
 
 
 @dataclass(frozen=True)

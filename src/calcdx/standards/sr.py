@@ -4,14 +4,18 @@ One TID 1411 volumetric measurement group per lesion references the lesion's
 segment in the DICOM SEG (:mod:`calcdx.standards.seg`) and holds the lesion's
 ``result.json`` values (codes in :mod:`calcdx.standards.codes`): volume,
 mean and peak HU, Agatston-style score, mass score, the matrix as finding type
-and each pattern as a *Calcification Type* qualitative evaluation. Values keep
+each pattern as a *Calcification Type* qualitative evaluation and, when the
+``result.json`` document holds a differential, the most likely entity of the
+lesion's group as a *Differential Diagnosis/Impression* evaluation coded with
+the knowledge base's SNOMED CT concept (a private ``99CALCDX`` code only for an
+entity the knowledge base has no checked code for). Values keep
 full precision: highdicom writes each as a Decimal String and as a 64-bit
 FloatingPointValue. A value that is missing (null) in the result is left out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -30,17 +34,20 @@ from calcdx.standards._inputs import (
     require_dicom,
 )
 from calcdx.standards.codes import (
+    DIAGNOSIS_NAME,
     FINDING_CATEGORY,
     MEASUREMENTS,
     PATTERN_NAME,
     mass_unit,
     matrix_code,
+    entity_code,
+    entity_value,
     pattern_code,
     pattern_value,
 )
 from calcdx.volume import Volume
 
-__all__ = ["SR_SERIES_NUMBER", "build_sr", "read_sr_lesions", "write_sr"]
+__all__ = ["SR_SERIES_NUMBER", "build_sr", "lesion_diagnoses", "read_sr_lesions", "write_sr"]
 
 #: Series number of the SR series calcdx writes.
 SR_SERIES_NUMBER = 9002
@@ -66,12 +73,55 @@ def _measurements(row: dict[str, Any], mass_text: str | None) -> list[hd.sr.Meas
     return out
 
 
+def _top_entity(differential: Any) -> str | None:
+    if not isinstance(differential, Mapping):
+        return None
+    ranked = differential.get("differential") or []
+    entity = ranked[0].get("entity") if ranked and isinstance(ranked[0], Mapping) else None
+    return None if entity is None else str(entity)
+
+
+def lesion_diagnoses(document: Mapping[str, Any] | None) -> dict[int, str]:
+    """Most likely entity per lesion id, from a ``result.json`` document.
+
+    Each lesion gets the top entity of its group's differential (``groups``);
+    a document with a single ``differential`` and no groups gives that entity to
+    every lesion. Entities the knowledge base does not hold are left out.
+    """
+    from calcdx.kb import load_knowledge_base
+
+    if not isinstance(document, Mapping):
+        return {}
+    known = load_knowledge_base().entities
+    out: dict[int, str] = {}
+    groups = document.get("groups") or []
+    for group in groups:
+        top = _top_entity(group.get("differential")) if isinstance(group, Mapping) else None
+        if top in known:
+            for lesion_id in group.get("lesion_ids") or []:
+                out[int(lesion_id)] = str(top)
+    if not groups:
+        top = _top_entity(document.get("differential"))
+        if top in known:
+            for row in document.get("lesions") or []:
+                out[int(row["id"])] = str(top)
+    return out
+
+
 def _group(
-    row: dict[str, Any], segmentation: Dataset, segment: Dataset, mass_text: str | None
+    row: dict[str, Any], segmentation: Dataset, segment: Dataset, mass_text: str | None,
+    diagnosis: str | None = None,
 ) -> hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations:
     label = lesion_label(int(row["id"]))
     tracking_uid = str(segment.get("TrackingUID") or hd.UID())
     patterns = [p["pattern"] if isinstance(p, dict) else str(p) for p in row.get("pattern") or []]
+    evaluations = [
+        hd.sr.QualitativeEvaluation(name=PATTERN_NAME, value=pattern_code(p)) for p in patterns
+    ]
+    if diagnosis is not None:
+        evaluations.append(
+            hd.sr.QualitativeEvaluation(name=DIAGNOSIS_NAME, value=entity_code(diagnosis))
+        )
     return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(identifier=label, uid=tracking_uid),
         referenced_segment=hd.sr.ReferencedSegment.from_segmentation(
@@ -81,10 +131,7 @@ def _group(
         finding_category=FINDING_CATEGORY,
         algorithm_id=hd.sr.AlgorithmIdentification(name="calcdx", version=__version__),
         measurements=_measurements(row, mass_text),
-        qualitative_evaluations=[
-            hd.sr.QualitativeEvaluation(name=PATTERN_NAME, value=pattern_code(p))
-            for p in patterns
-        ] or None,
+        qualitative_evaluations=evaluations or None,
     )
 
 
@@ -95,6 +142,7 @@ def build_sr(
     source_datasets: Sequence[Dataset],
     *,
     series_number: int = SR_SERIES_NUMBER,
+    document: Mapping[str, Any] | None = None,
 ) -> hd.sr.Comprehensive3DSR:
     """Build the TID 1500 measurement report of the lesions.
 
@@ -112,6 +160,10 @@ def build_sr(
         :func:`calcdx.io.dicom.read_series_headers`.
     series_number : int
         SeriesNumber of the new SR series.
+    document : dict, optional
+        The ``result.json`` document whose differentials give each lesion's
+        diagnosis (:func:`lesion_diagnoses`); by default ``result`` itself when it
+        is a document. Without a differential no diagnosis is written.
 
     Returns
     -------
@@ -125,6 +177,8 @@ def build_sr(
     require_dicom(volume, source_datasets)
     segments = _segments_by_label(segmentation)
     mass_text = mass_unit_text(result)
+    diagnoses = lesion_diagnoses(document if document is not None
+                                 else result if isinstance(result, Mapping) else None)
     groups = []
     for row in lesion_rows(result):
         label = lesion_label(int(row["id"]))
@@ -133,7 +187,8 @@ def build_sr(
                 f"the segmentation has no segment labelled {label!r}; write the SEG and the SR "
                 "from the same result"
             )
-        groups.append(_group(row, segmentation, segments[label], mass_text))
+        groups.append(_group(row, segmentation, segments[label], mass_text,
+                             diagnoses.get(int(row["id"]))))
     device = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
@@ -170,6 +225,7 @@ def write_sr(
     path: str | Path,
     *,
     series_number: int = SR_SERIES_NUMBER,
+    document: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the TID 1500 measurement report (see :func:`build_sr`).
 
@@ -184,7 +240,8 @@ def write_sr(
         The written file.
     """
     seg = segmentation if isinstance(segmentation, Dataset) else pydicom.dcmread(segmentation)
-    sr = build_sr(result, volume, seg, source_datasets, series_number=series_number)
+    sr = build_sr(result, volume, seg, source_datasets, series_number=series_number,
+                  document=document)
     out = Path(path)
     sr.save_as(out)
     return out
@@ -204,7 +261,9 @@ def read_sr_lesions(path: str | Path) -> dict[int, dict[str, Any]]:
         Per lesion id: the measurement values by ``result.json`` key
         (``volume_mm3``, ``mean_hu``, ``peak_hu``, ``agatston``, ``mass``),
         ``units`` (key to UCUM code), ``pattern`` (list of pattern values),
-        ``matrix_code`` (scheme, value), ``segment_number`` and ``tracking_uid``.
+        ``matrix_code`` (scheme, value), ``diagnosis_code`` (scheme, value) and
+        ``diagnosis`` (entity id) when a diagnosis was written,
+        ``segment_number`` and ``tracking_uid``.
     """
     report = hd.sr.srread(path).content
     if not isinstance(report, hd.sr.MeasurementReport):
@@ -223,6 +282,10 @@ def read_sr_lesions(path: str | Path) -> dict[int, dict[str, Any]]:
             # highdicom annotates QualitativeEvaluation.value as a number; it is a code
             code = cast(hd.sr.CodedConcept, evaluation.value)
             entry["pattern"].append(pattern_value(code.scheme_designator, code.value))
+        for evaluation in group.get_qualitative_evaluations(name=DIAGNOSIS_NAME):
+            code = cast(hd.sr.CodedConcept, evaluation.value)
+            entry["diagnosis_code"] = (code.scheme_designator, code.value)
+            entry["diagnosis"] = entity_value(code.scheme_designator, code.value)
         if group.finding_type is not None:
             entry["matrix_code"] = (group.finding_type.scheme_designator, group.finding_type.value)
         reference = group.referenced_segment

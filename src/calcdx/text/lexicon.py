@@ -271,6 +271,7 @@ def build_lexicon(raw: Mapping[str, Any], vocabulary: Vocabulary) -> Lexicon:
         _lab_phrases(table, raw, vocabulary)
         pain = raw["pain"]
         _add(table, _strings(pain["terms"], "pain.terms"), Fact("pain", "pain"))
+        _add(table, _strings(pain.get("none", []), "pain.none"), Fact("pain", "none"))
         for when in ("acute", "chronic"):
             _add(table, _strings(pain[when], f"pain.{when}"), Fact("pain_time", when))
         trauma = raw["trauma"]

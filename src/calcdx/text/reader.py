@@ -67,10 +67,49 @@ _SINGLE: Final = (
     "imaging.evolution",
 )
 
-#: Fields read from where the finding is and how it was seen.
-_PLACES: Final = frozenset(
-    {"imaging.region", "imaging.location", "imaging.organ", "imaging.modality"}
+#: Fields read from where the finding is.
+_PLACES: Final = frozenset({"imaging.region", "imaging.location", "imaging.organ"})
+
+#: When several modalities are described, the case takes the one that shows mineral
+#: best (CT characterises calcification and ossification best, then radiographs; MRI
+#: and ultrasound see mineral only as signal void or shadowing): the primary findings
+#: of a calcification case are those of that modality.
+_MODALITY_RANK: Final = ("ct", "radiograph", "mri", "us")
+
+#: Extent and arrangement words count only this close (tokens) to a lesion noun or a
+#: mineral word: "diffuse abdominal pain" and "both ovaries removed" state no extent.
+_EXTENT_WINDOW: Final = 4
+
+#: A lesion named in the singular ("a calcified mass") states a solitary lesion unless a
+#: plural lesion noun is named too; "calcifications" and "foci" can lie within one lesion.
+_SINGULAR_DETERMINERS: Final = frozenset({"a", "an", "one", "single"})
+_PLURAL_WITHIN_ONE: Final = frozenset(
+    {"calcifications", "foci", "flecks", "densities", "areas", "opacities"}
 )
+_IRREGULAR_PLURALS: Final = frozenset({"foci", "calculi"})
+
+#: Nouns that, in a sentence describing the imaging, state a soft-tissue mass.
+_MASS_NOUNS: Final = frozenset({"mass", "masses"})
+#: Longest noun phrase looked back over (tokens), and the words that end one.
+_NOUN_PHRASE_MAX: Final = 8
+_PHRASE_BREAKS: Final = frozenset(
+    {".", ";", ":", "and", "or", "with", "of", "in", "on", "at", "showed", "revealed",
+     "demonstrated", "was", "were", "is", "are", "the", "two", "three", "several", "multiple"}
+)
+#: Words before a body part that make it a neighbour of the lesion, not its place.
+_BESIDE_WORDS: Final = frozenset(
+    {"displacing", "displaced", "displaces", "pushing", "pushed", "pushes", "compressing",
+     "compressed", "compresses", "abutting", "abuts", "indenting", "indents", "effacing",
+     "involving", "encasing", "encased", "invading", "infiltrating", "narrowing",
+     "separate", "separated", "apart", "away", "beside", "tethering", "tether"}
+)
+#: Body-part words that, followed by "of", give a direction ("the back of the rib").
+_DIRECTION_NOUNS: Final = frozenset({"back", "front", "side", "head", "base", "neck", "top"})
+#: Tumour nouns, and how close (tokens) a mineral word must be to a mass or tumour for
+#: "calcified mass", "mass with coarse calcifications" to place the mineral within it.
+_TUMOUR_NOUNS: Final = frozenset({"tumour", "tumor", "tumours", "tumors"})
+_WITHIN_MASS_GAP: Final = 4
+_NEGATORS: Final = frozenset({"no", "without", "not", "nor"})
 
 #: Matrix values from most to least specific: "ossified" outranks "calcified".
 _MATRIX_RANK: Final = (
@@ -264,9 +303,16 @@ def _clinical_terms() -> dict[str, list[str]]:
     return patterns
 
 
-def _termset(lexicon: Lexicon, preceding: Sequence[str], following: Sequence[str]) -> Any:
+def _termset(
+    lexicon: Lexicon,
+    preceding: Sequence[str],
+    following: Sequence[str],
+    extra_termination: Sequence[str] = (),
+) -> Any:
     base = _clinical_terms()
-    termination = sorted(set(base["termination"]) | set(lexicon.context["termination"]))
+    termination = sorted(
+        set(base["termination"]) | set(lexicon.context["termination"]) | set(extra_termination)
+    )
     return {
         "pseudo_negations": base["pseudo_negations"],
         "preceding_negations": sorted(set(preceding)),
@@ -298,6 +344,7 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
         lexicon,
         [*base["preceding_negations"], *context["preceding_negations"]],
         [*base["following_negations"], *context["following_negations"]],
+        context.get("negation_termination", []),
     )
     nlp.add_pipe(
         "negex",
@@ -389,6 +436,7 @@ class TextReader:
         self.lexicon = lexicon or load_lexicon()
         self._nlp, self._terms = _build_pipeline(self.lexicon)
         self._counts = _count_matcher(self._nlp, self.lexicon)
+        self._lesion_nouns = frozenset(normal_form(noun) for noun in self.lexicon.count_nouns)
 
     def read(self, text: str) -> Reading:
         """Read one description.
@@ -450,6 +498,9 @@ class TextReader:
         _read_size(doc, draft)
         self._read_entities(doc, draft)
         self._read_counts(doc, draft)
+        self._read_singular(doc, draft)
+        self._read_mass(doc, draft)
+        self._read_within_mass(doc, draft)
         values = sorted(draft.values, key=lambda v: (v.source.start, v.field))
         if not any(not v.field.startswith("patient.") for v in values):
             raise TextError(
@@ -471,6 +522,7 @@ class TextReader:
         sexes: list[tuple[int, str, Phrase]] = []
         matrices: list[tuple[str, Phrase]] = []
         places: list[tuple[int, int, str, str, Phrase]] = []
+        modalities: list[tuple[int, int, str, Phrase]] = []
         for ent in doc.ents:
             draft.covered.append((ent.start, ent.end))
             facts = labels[ent.label_]
@@ -486,7 +538,15 @@ class TextReader:
                 draft.set_aside.append(SetAside(source, "stated as uncertain"))
                 continue
             for fact in facts:
+                if fact.kind == "imaging.modality":
+                    rank = 0 if _in_finding_sentence(ent, labels) else 1
+                    modalities.append(
+                        (rank, _MODALITY_RANK.index(fact.value), fact.value, source))
+                    continue
                 self._apply(doc, ent, fact, source, draft, sexes, matrices, places)
+        if modalities:
+            _, _, modality, source = min(modalities, key=lambda m: (m[0], m[1], m[3].start))
+            draft.add("imaging.modality", modality, source)
         # where and how it was seen: a mention in a sentence naming the mineral comes first
         for _, _, path, value, source in sorted(places, key=lambda p: (p[0], p[1])):
             draft.add(path, value, source)
@@ -509,24 +569,47 @@ class TextReader:
         matrices: list[tuple[str, Phrase]],
         places: list[tuple[int, int, str, str, Phrase]],
     ) -> None:
-        negated = bool(ent._.negex) and fact.kind in _NEGATABLE
+        negated = (bool(ent._.negex) or _prefixed_non(ent)) and fact.kind in _NEGATABLE
         kind, value = fact
         if kind == "sex":
             sexes.append((0, value, source))
         elif kind == "pronoun":
             sexes.append((1, value, source))
         elif kind == "trauma":
-            when = _nearest(ent, self._terms.labels, "time") or "recent"
-            draft.add("clinical_absent" if negated else "clinical", f"trauma_{when}", source)
+            when = _nearest(ent, self._terms.labels, "time")
+            if negated and when is None:  # "no history of trauma": none, recent or remote
+                draft.add("clinical_absent", "trauma_recent", source)
+                draft.add("clinical_absent", "trauma_remote", source)
+            else:
+                draft.add("clinical_absent" if negated else "clinical",
+                          f"trauma_{when or 'recent'}", source)
+        elif kind == "pain" and (value == "none" or negated):
+            draft.add("clinical_absent", "acute_pain", source)
+            draft.add("clinical_absent", "chronic_pain", source)
         elif kind == "pain":
-            onset = _nearest(ent, self._terms.labels, "pain_time")
+            onset = _pain_duration(ent)
+            if onset == "subacute":
+                draft.set_aside.append(SetAside(
+                    source, "pain for 6 weeks to 3 months: neither acute nor chronic"))
+                return
+            if onset is None:
+                onset = _nearest(ent, self._terms.labels, "pain_time")
             if negated or onset is None:
                 reason = "pain stated as absent" if negated else "pain without a stated onset"
                 draft.set_aside.append(SetAside(source, reason))
             else:
                 draft.add("clinical", f"{onset}_pain", source)
         elif kind in _PLACES:
-            rank = 0 if _in_finding_sentence(ent, self._terms.labels) else 1
+            rank = 0 if _in_finding_sentence(ent, self._terms.labels) else 2
+            if rank == 0 and self._names_study(ent):
+                rank = 1  # "chest radiograph", "CT of the abdomen": the study, not the lesion
+            if ent.text.lower() in _DIRECTION_NOUNS and doc[ent.end : ent.end + 1].text == "of":
+                return  # "the back of the rib": a direction, not the back
+            before = {t.lower_ for t in doc[max(ent.sent.start, ent.start - 4) : ent.start]}
+            if kind != "imaging.region" and before & _BESIDE_WORDS:
+                draft.set_aside.append(
+                    SetAside(source, "a neighbouring structure, not where the lesion is"))
+                return
             places.append((rank, source.start, kind, value, source))
         elif kind == "clinical":
             draft.add("clinical_absent" if negated else "clinical", value, source)
@@ -542,8 +625,108 @@ class TextReader:
                 draft.set_aside.append(SetAside(source, f"negated {lab} {level}"))
             else:
                 draft.add(f"labs.{lab}", level, source)
+        elif kind in {"imaging.extent", "imaging.arrangement"}:
+            if self._near_lesion(ent):
+                draft.add(kind, value, source)
+            else:
+                draft.set_aside.append(
+                    SetAside(source, f"{value} not said of a lesion or of the mineral"))
         elif kind.startswith("imaging."):
             draft.add(kind, value, source)
+
+    def _names_study(self, ent: Span) -> bool:
+        """Whether a body part names the study ("knee radiograph", "CT of the abdomen")."""
+        doc = ent.doc
+        labels = self._terms.labels
+
+        def modality_at(i: int) -> bool:
+            return any(
+                e.start <= i < e.end and any(f.kind == "imaging.modality" for f in labels[e.label_])
+                for e in ent.sent.ents
+            )
+
+        after = range(ent.end, min(ent.sent.end, ent.end + 2))
+        if any(modality_at(i) for i in after):
+            return True
+        before = [t.lower_ for t in doc[max(ent.sent.start, ent.start - 3) : ent.start]]
+        return (before[-2:] == ["of", "the"] or before[-1:] == ["of"]) and any(
+            modality_at(i) for i in range(max(ent.sent.start, ent.start - 4), ent.start)
+        )
+
+    def _near_lesion(self, ent: Span) -> bool:
+        """Whether a lesion noun or a mineral word lies within a few tokens of `ent`."""
+        doc = ent.doc
+        sent = ent.sent
+        lo = max(sent.start, ent.start - _EXTENT_WINDOW)
+        hi = min(sent.end, ent.end + _EXTENT_WINDOW)
+        nouns = self._lesion_nouns
+        if any(doc[i].norm_ in nouns for i in range(lo, hi) if not ent.start <= i < ent.end):
+            return True
+        return any(
+            fact.kind in {"imaging.matrix", "imaging.pattern"}
+            for other in sent.ents
+            if other.start < hi and other.end > lo and other.start != ent.start
+            for fact in self._terms.labels[other.label_]
+        )
+
+    def _read_singular(self, doc: Doc, draft: _Draft) -> None:
+        """Extent solitary from a lesion named in the singular, when nothing else says it."""
+        if draft.has("imaging.extent") is not None:
+            return
+        singular: Span | None = None
+        for sent in doc.sents:
+            if not _names_finding(sent, self._terms.labels):
+                continue
+            for token in sent:
+                if token.norm_ not in self._lesion_nouns:
+                    continue
+                if _is_plural(token.lower_):
+                    if token.lower_ not in _PLURAL_WITHIN_ONE:
+                        return
+                    continue
+                start = _determiner_before(doc, token.i, sent.start)
+                if singular is None and start is not None:
+                    singular = doc[start : token.i + 1]
+        if singular is not None:
+            draft.add("imaging.extent", "solitary", _phrase(singular))
+
+    def _read_mass(self, doc: Doc, draft: _Draft) -> None:
+        """A mass named where the imaging is described is a soft-tissue mass."""
+        if any(v.field.endswith("associated") and v.value == "soft_tissue_mass"
+               for v in draft.values):
+            return
+        for sent in doc.sents:
+            if not _names_finding(sent, self._terms.labels):
+                continue
+            for token in sent:
+                if token.lower_ in _MASS_NOUNS and not any(
+                    e.start <= token.i < e.end for e in sent.ents
+                ):
+                    before = doc[max(sent.start, token.i - 3) : token.i]
+                    if any(t.lower_ in _NEGATORS for t in before):
+                        continue
+                    draft.add("imaging.associated", "soft_tissue_mass",
+                              _phrase(doc[token.i : token.i + 1]))
+                    draft.covered.append((token.i, token.i + 1))
+                    return
+
+    def _read_within_mass(self, doc: Doc, draft: _Draft) -> None:
+        """Location within_mass when the mineral is said of a mass and no place is read."""
+        if draft.has("imaging.location") is not None:
+            return
+        for sent in doc.sents:
+            mineral = [
+                ent for ent in sent.ents
+                if any(f.kind == "imaging.matrix" for f in self._terms.labels[ent.label_])
+            ]
+            masses = [t for t in sent if t.lower_ in _MASS_NOUNS | _TUMOUR_NOUNS]
+            for ent in mineral:
+                for mass in masses:
+                    gap = doc[min(ent.end, mass.i + 1) : max(ent.start, mass.i)]
+                    if len(gap) <= _WITHIN_MASS_GAP and not any(t.text in ".;" for t in gap):
+                        start, end = min(ent.start, mass.i), max(ent.end, mass.i + 1)
+                        draft.add("imaging.location", "within_mass", _phrase(doc[start:end]))
+                        return
 
     def _read_counts(self, doc: Doc, draft: _Draft) -> None:
         """Extent from a count of lesions ("two calcified nodules"), unless already stated."""
@@ -630,12 +813,63 @@ def _read_size(doc: Doc, draft: _Draft) -> None:
         draft.add("imaging.size_mm", round(best[0], 1), best[1])
 
 
+_DURATION = re.compile(
+    r"\b(\d+(?:[.,]\d+)?|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
+    r"twelve|several|a few|few|many)\s+(hour|day|week|month|year)s?\b(?!\s*-?\s*old)",
+    re.IGNORECASE,
+)
+_COUNT_WORDS: Final = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+    "several": 3, "a few": 3, "few": 3, "many": 5,
+}
+_UNIT_DAYS: Final = {"hour": 1 / 24, "day": 1, "week": 7, "month": 30.4, "year": 365}
+
+#: Pain durations (days): acute under 6 weeks, chronic beyond 3 months (the IASP
+#: definition of chronic pain: pain that persists or recurs for longer than 3 months,
+#: Treede et al., Pain 2019;160:19-27); in between, subacute (neither value).
+_ACUTE_MAX_DAYS: Final = 42
+_CHRONIC_MIN_DAYS: Final = 91
+
+
+def _pain_duration(ent: Span) -> str | None:
+    """The onset (acute, subacute or chronic) from the stated duration nearest the pain."""
+    sent = ent.sent
+    text = sent.text
+    centre = ent.start_char - sent.start_char
+    best: tuple[int, float] | None = None
+    for match in _DURATION.finditer(text):
+        if text[max(0, match.start() - 1) : match.start()] == "-":
+            continue
+        number = match.group(1).lower()
+        word_count = _COUNT_WORDS.get(number)
+        count = float(number.replace(",", ".")) if word_count is None else float(word_count)
+        days = count * _UNIT_DAYS[match.group(2).lower()]
+        distance = min(abs(match.start() - centre), abs(match.end() - centre))
+        if best is None or distance < best[0]:
+            best = (distance, days)
+    if best is None or best[0] > 60:
+        return None
+    days = best[1]
+    if days < _ACUTE_MAX_DAYS:
+        return "acute"
+    return "chronic" if days >= _CHRONIC_MIN_DAYS else "subacute"
+
+
+def _part_of_age(span: Span) -> bool:
+    """Whether the span is the unit of an age ("70-year-old", "aged 5 years")."""
+    doc = span.doc
+    after = [t.lower_ for t in doc[span.end : span.end + 2]]
+    return "old" in after or (span.start > 0 and doc[span.start - 1].like_num
+                              and "of" in after)
+
+
 def _nearest(ent: Span, labels: dict[str, tuple[Fact, ...]], kind: str) -> str | None:
     """The value of the nearest `kind` phrase in the entity's sentence (None if none)."""
     found = [
         (abs(other.start - ent.start), fact.value)
         for other in ent.sent.ents
-        if other.start != ent.start
+        if other.start != ent.start and not _part_of_age(other)
         for fact in labels[other.label_]
         if fact.kind == kind
     ]
@@ -648,6 +882,37 @@ def _in_finding_sentence(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool
         fact.kind in {"imaging.matrix", "imaging.pattern"}
         for other in ent.sent.ents
         for fact in labels[other.label_]
+    )
+
+
+def _prefixed_non(ent: Span) -> bool:
+    """Whether the words carry a "non-" prefix ("non-tender"): negated, that word only."""
+    doc = ent.doc
+    return ent.start >= 2 and doc[ent.start - 1].text == "-" and doc[ent.start - 2].lower_ == "non"
+
+
+def _is_plural(word: str) -> bool:
+    """Whether a lesion noun is plural ("masses", "foci"; not "mass", "focus", "calculus")."""
+    return word in _IRREGULAR_PLURALS or (word.endswith("s") and not word.endswith(("ss", "us")))
+
+
+def _determiner_before(doc: Doc, index: int, floor: int) -> int | None:
+    """Index of a singular determiner opening the noun phrase that ends at `index`."""
+    for i in range(index - 1, max(floor, index - _NOUN_PHRASE_MAX) - 1, -1):
+        word = doc[i].lower_
+        if word in _SINGULAR_DETERMINERS:
+            return i
+        if word in _PHRASE_BREAKS:
+            return None
+    return None
+
+
+def _names_finding(sent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
+    """Whether a sentence describes the imaging (names a modality, the mineral or a pattern)."""
+    return any(
+        fact.kind in {"imaging.matrix", "imaging.pattern", "imaging.modality"}
+        for ent in sent.ents
+        for fact in labels[ent.label_]
     )
 
 
@@ -666,11 +931,77 @@ def _read_labs(doc: Doc, labels: dict[str, tuple[Fact, ...]], draft: _Draft) -> 
                 continue
             level = _level_before(doc, items, index) or _level_after(doc, items, index)
             if level is None:
+                measured = _measured_level(doc.text, ent.end_char, lab)
+                if measured is not None:
+                    value, end = measured
+                    draft.add(f"labs.{lab}", value, _char_phrase(doc.text, ent.start_char, end))
+                    continue
                 draft.set_aside.append(SetAside(_phrase(ent), f"{lab} named without a level"))
                 continue
             word, value = level
             start, end = min(ent.start_char, word.start_char), max(ent.end_char, word.end_char)
             draft.add(f"labs.{lab}", value, _char_phrase(doc.text, start, end))
+
+
+#: Adult reference intervals (low, high) by lab and unit, for a measured value stated
+#: without a word for its level. Calcium (adjusted) 2.2-2.6 mmol/L, phosphate
+#: 0.8-1.5 mmol/L and alkaline phosphatase 30-130 U/L: the UK Pathology Harmony
+#: intervals (Berg J, Lane V. Ann Clin Biochem 2011;48:195-197); in mg/dL the same
+#: intervals converted (calcium x 4.008, phosphorus x 3.097). Urate: upper limit
+#: 0.42 mmol/L (7 mg/dL), the saturation threshold of monosodium urate (EULAR gout
+#: recommendations, Richette P et al. Ann Rheum Dis 2017;76:29-42); lower 0.12 mmol/L.
+#: PTH 1.6-6.9 pmol/L (15-65 pg/mL or ng/L), creatinine 45-104 umol/L (0.5-1.2 mg/dL),
+#: CRP under 5 mg/L, ESR under 30 mm/h (the Westergren upper limit rises with age,
+#: about age/2 in men: 30 mm/h stays above it to age 60), CK 25-320 U/L,
+#: 25-hydroxyvitamin D 50-125 nmol/L (20-50 ng/mL):
+#: manufacturers' adult intervals as printed on laboratory reports (heuristic: local
+#: intervals differ slightly; a value near a limit may be misread, so values within
+#: 2 % of a limit are left unread).
+_REFERENCE_INTERVALS: Final[dict[tuple[str, str], tuple[float, float]]] = {
+    ("calcium", "mmol/l"): (2.2, 2.6),
+    ("calcium", "mg/dl"): (8.8, 10.4),
+    ("phosphate", "mmol/l"): (0.8, 1.5),
+    ("phosphate", "mg/dl"): (2.5, 4.6),
+    ("alkaline_phosphatase", "u/l"): (30.0, 130.0),
+    ("urate", "mmol/l"): (0.12, 0.42),
+    ("urate", "umol/l"): (120.0, 420.0),
+    ("urate", "mg/dl"): (2.0, 7.0),
+    ("pth", "pmol/l"): (1.6, 6.9),
+    ("pth", "pg/ml"): (15.0, 65.0),
+    ("pth", "ng/l"): (15.0, 65.0),
+    ("creatinine", "umol/l"): (45.0, 104.0),
+    ("creatinine", "mg/dl"): (0.5, 1.2),
+    ("crp_esr", "mg/l"): (0.0, 5.0),
+    ("crp_esr", "mm/h"): (0.0, 30.0),
+    ("ck", "u/l"): (25.0, 320.0),
+    ("vitamin_d", "nmol/l"): (50.0, 125.0),
+    ("vitamin_d", "ng/ml"): (20.0, 50.0),
+}
+_MEASURED = re.compile(
+    r"^(?:\s|\(|:|=|,|was|were|is|of|at|level|levels|serum|measured|measuring)*"
+    r"(\d+(?:[.,]\d+)?)\s*(mmol/l|mg/dl|µmol/l|umol/l|μmol/l|pmol/l|pg/ml|ng/l|u/l|iu/l|"
+    r"mg/l|nmol/l|ng/ml|mm/hr?)(?![\w/])",
+    re.IGNORECASE,
+)
+
+
+def _measured_level(text: str, start: int, lab: str) -> tuple[str, int] | None:
+    """The level (low, normal, high) of a measured value right after a lab's name."""
+    match = _MEASURED.match(text[start : start + 60])
+    if match is None:
+        return None
+    unit = match.group(2).lower().replace("µ", "u").replace("μ", "u").replace("iu/l", "u/l")
+    unit = "mm/h" if unit == "mm/hr" else unit
+    interval = _REFERENCE_INTERVALS.get((lab, unit))
+    if interval is None:
+        return None
+    value = float(match.group(1).replace(",", "."))
+    low, high = interval
+    margin = 0.02 * high
+    if abs(value - high) <= margin or (low > 0 and abs(value - low) <= 0.02 * low):
+        return None
+    level = "high" if value > high else "low" if value < low else "normal"
+    return level, start + match.end()
 
 
 def _gap_ok(doc: Doc, start: int, end: int, limit: int) -> bool:

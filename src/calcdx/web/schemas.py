@@ -55,6 +55,13 @@ class RankedOut(BaseModel):
     references: list[str]
 
 
+class RankingOut(BaseModel):
+    """One entity of the whole ranking, with its probability."""
+
+    entity: str
+    probability: float = Field(ge=0, le=1)
+
+
 class NextFindingOut(BaseModel):
     """A finding worth checking next."""
 
@@ -70,6 +77,9 @@ class DifferentialOut(BaseModel):
     format: Literal["calcdx-differential/1"]
     case_id: str | None
     differential: list[RankedOut]
+    ranking: list[RankingOut] = Field(
+        description="every entity of the knowledge base, most probable first"
+    )
     next_findings: list[NextFindingOut]
     red_flags: list[str]
     probability_floor: float
