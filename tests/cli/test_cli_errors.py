@@ -154,25 +154,9 @@ def test_unwritable_log_still_one_line(tmp_path, monkeypatch, capsys):
 STUDY_FILES = sorted(
     p for p in BAD_INPUTS.iterdir() if p.name.startswith(("zip_", "nifti_", "dicom_"))
 )
-#: Corpus items the CLI does not refuse cleanly yet (the reader is outside the CLI).
-CLI_NOT_YET = {
-    "dicom_rows_lying.dcm": (
-        "Rows and Columns 65535 in the header: read_dicom allocates 8.00 GiB and ends in "
-        "MemoryError (exit 1, 'failed unexpectedly'), not exit 2"
-    ),
-}
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=CLI_NOT_YET[p.name]))
-        if p.name in CLI_NOT_YET
-        else p
-        for p in STUDY_FILES
-    ],
-    ids=lambda p: p.name,
-)
+@pytest.mark.parametrize("path", STUDY_FILES, ids=lambda p: p.name)
 def test_every_bad_study_file_is_exit_2_with_one_line(path, tmp_path):
     """``calcdx analyze`` in a process limited to 2 GiB, as a small machine would be."""
     import os

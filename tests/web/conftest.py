@@ -7,6 +7,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -48,6 +49,15 @@ def fake_analysis(input_path: Path, out_dir: Path, progress: Callable[[str, floa
     result.write_text(json.dumps(document))
     progress("done", 1.0)
     return result
+
+
+def ct_like(shape: tuple[int, int, int]) -> np.ndarray:
+    """int16 HU a CT reader accepts: air around a soft-tissue body, one dense voxel."""
+    hu = np.full(shape, -1000, dtype=np.int16)
+    inner = tuple(slice(n // 8, n - n // 8) for n in shape)
+    hu[inner] = 40
+    hu[tuple(n // 2 for n in shape)] = 1200
+    return hu
 
 
 def nifti_bytes(shape: tuple[int, ...] = (4, 4, 4)) -> bytes:

@@ -61,7 +61,9 @@ def write_study(state: Path, shape: tuple[int, int, int]) -> str:
     out = job_dir / "output"
     out.mkdir(parents=True)
     affine = np.diag([-0.7, 0.7, 1.0, 1.0])
-    hu = np.full(shape, 40, dtype=np.int16)
+    hu = np.full(shape, -1000, dtype=np.int16)  # air around a soft-tissue body
+    hu[tuple(slice(n // 8, n - n // 8) for n in shape)] = 40
+    hu[tuple(n // 2 for n in shape)] = 1200
     nib.save(nib.Nifti1Image(hu, affine), str(job_dir / "input.nii"))
     del hu
     labels = np.zeros(shape, dtype=np.uint8)

@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from calcdx.web.runner import public_message
 
-from .conftest import CASE, fake_analysis, nifti_bytes, wait_for_job
+from .conftest import CASE, ct_like, fake_analysis, nifti_bytes, wait_for_job
 
 
 @pytest.fixture
@@ -179,7 +179,7 @@ def test_a_job_prepares_its_slice_viewer(make_app, fakes, monkeypatch):
     import calcdx.web.slices as slices
 
     client = make_app(fakes.with_labels, isolate_jobs=True)
-    study = nib.Nifti1Image(np.zeros((8, 8, 6), dtype=np.int16), np.eye(4)).to_bytes()
+    study = nib.Nifti1Image(ct_like((8, 8, 6)), np.eye(4)).to_bytes()
     job = wait_for_job(client, upload(client, study), timeout=60)
     assert job["status"] == "done", job
     output = client.app.state.calcdx.settings.jobs_dir / job["id"] / "output"
