@@ -126,6 +126,19 @@ def test_recent_is_newest_first_and_limited(store, tmp_path):
         time.sleep(0.005)  # creation times have millisecond resolution
     assert [j.id for j in store.recent()] == ids[::-1]
     assert [j.id for j in store.recent(limit=2)] == ids[:0:-1]
+    assert [j.id for j in store.recent(limit=2, offset=2)] == ids[:1]
+    assert store.count() == 3
+
+
+def test_only_a_running_job_is_failed_for_a_dead_worker(store, tmp_path):
+    queued, running = store.create(tmp_path / "q"), store.create(tmp_path / "r")
+    assert store.claim(running.id)
+    assert not store.fail_if_running(queued.id, "worker stopped")
+    assert store.fail_if_running(running.id, "worker stopped")
+    assert not store.fail_if_running(running.id, "again")
+    seen = store.get(running.id)
+    assert seen is not None and (seen.status, seen.error) == ("failed", "worker stopped")
+    assert store.get(queued.id).status == "queued"
 
 
 def test_recover_fails_running_jobs_and_returns_queued_ones(pg_url, tmp_path):
