@@ -38,10 +38,10 @@ from calcdx.standards.codes import (
     FINDING_CATEGORY,
     MEASUREMENTS,
     PATTERN_NAME,
-    mass_unit,
-    matrix_code,
     entity_code,
     entity_value,
+    mass_unit,
+    matrix_code,
     pattern_code,
     pattern_value,
 )
