@@ -58,6 +58,7 @@ def test_every_bad_case_file_is_refused_with_one_line(path, capsys):
         ("case_int_5000_digits.json", "a number 5000 characters long"),
         ("case_nan.json", "NaN is not a JSON number"),
         ("case_deep_40.json", "nested deeper than 32 levels"),
+        ("case_repeated_key.json", "'age_years' is given twice"),
     ],
 )
 def test_the_message_names_the_problem(name, expected, capsys):

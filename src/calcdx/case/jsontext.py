@@ -79,6 +79,18 @@ def _constant(name: str) -> Any:
     raise JsonTextError(f"{name} is not a JSON number; give a finite number")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise JsonTextError(
+                f"the key {key!r} is given twice in one object; keep one (JSON readers "
+                "differ on which one wins)"
+            )
+        seen[key] = value
+    return seen
+
+
 def loads_bounded(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     """Decode JSON text, refusing deep nesting, huge numbers and NaN/Infinity.
 
@@ -98,7 +110,7 @@ def loads_bounded(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     ------
     JsonTextError
         One line: not UTF-8, not JSON (with line and column), nested deeper
-        than `max_depth`, or a number literal too long.
+        than `max_depth`, a number literal too long, or a key repeated in one object.
     """
     if isinstance(text, bytes):
         try:
@@ -110,7 +122,13 @@ def loads_bounded(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
             f"JSON nested deeper than {max_depth} levels; a case is an object a few levels deep"
         )
     try:
-        return json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
+        return json.loads(
+            text,
+            parse_int=_int,
+            parse_float=_float,
+            parse_constant=_constant,
+            object_pairs_hook=_unique_keys,
+        )
     except json.JSONDecodeError as exc:
         raise JsonTextError(
             f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
