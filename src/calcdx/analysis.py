@@ -20,6 +20,7 @@ from calcdx.findings.patterns import PatternCall, cluster_patterns, lesion_patte
 from calcdx.lesions.cluster import cluster_lesions, surface_voxels
 from calcdx.lesions.detect import CONNECTIVITY, Detection, LesionVoxels, detect_lesions
 from calcdx.masks.bone import BoneConfig, BoneResult
+from calcdx.masks.contrast import ContrastConfig
 from calcdx.masks.exclusions import ContrastAssessment, MetalObject
 from calcdx.measure.agatston import agatston_rules, agatston_score, mass_score
 from calcdx.measure.context import (
@@ -73,6 +74,8 @@ class AnalysisParameters(BaseModel):
     metal_hu: float = 2500.0
     metal_margin_mm: float = 2.0
     metal_streak_radius_mm: float = 50.0
+    contrast: ContrastConfig = Field(
+        default_factory=ContrastConfig, description="contrast phase (calcdx.masks.contrast)")
     contrast_min_volume_mm3: float = 2000.0
     contrast_small_min_volume_mm3: float = 200.0
     contrast_min_area_mm2: float = Field(

@@ -17,9 +17,12 @@ Rules
   partial-volume fringe, see :mod:`calcdx.masks.bone`), relabelled 26-connected,
   each with the rim voxels that touch it added back: a deposit touching bone is
   found and kept apart from the bone.
-* Contrast (:mod:`calcdx.masks.exclusions`): the DICOM header's contrast agent
-  or route, or a large smooth region in the iodine range (areas in thin
-  stacks). In an enhanced study, a faint component whose surrounding tissue is
+* Contrast: the phase measured from the image (:mod:`calcdx.masks.contrast`:
+  the aorta's and the parenchyma's density, the header as support) decides
+  whether the study is enhanced; the enhancing lumens and organs to suppress
+  are the large smooth regions in the iodine range (areas in thin stacks,
+  :mod:`calcdx.masks.exclusions`). In an enhanced study, a faint component
+  whose surrounding tissue is
   itself enhanced (shell median >= ``enhancing_tissue_hu``) and whose peak is
   less than ``plaque_delta_hu`` above it is enhancing parenchyma, not reported.
 * Enhancing lumens and organs keep only voxels denser than their plaque
@@ -46,6 +49,7 @@ from scipy import ndimage as ndi
 from calcdx.lesions.noise import local_background_hu, noise_sd_hu
 from calcdx.masks.body import BodyMask, compute_body
 from calcdx.masks.bone import BoneResult, bone_mask
+from calcdx.masks.contrast import contrast_phase
 from calcdx.masks.exclusions import (
     ContrastAssessment,
     ContrastRegion,
@@ -309,11 +313,14 @@ def detect_lesions(
                                              size=float(size[c])))
     meta = metadata or {}
     agent = meta.get("contrast_agent") or meta.get("contrast_route")
+    phase = contrast_phase(hu, spacing, body.grid.upsample(body.coarse), config=params.contrast,
+                           header=meta)
     contrast, regions = assess_contrast(
         densities, min_volume_mm3=min_primary, small_min_volume_mm3=min_small,
         hu_range=(params.contrast_min_hu, params.contrast_max_hu),
         max_sd_hu=params.contrast_max_sd_hu, plaque_delta_hu=params.plaque_delta_hu,
         header_agent=str(agent) if agent else None, size_unit="mm^2" if thin else "mm^3",
+        phase=phase,
     )
     region_of = {r.component: r for r in regions}
 
