@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
 
+from calcdx.anatomy.labels import AnatomyHit, AnatomyLabels
 from calcdx.findings.patterns import PatternCall, cluster_patterns, lesion_patterns
 from calcdx.lesions.cluster import cluster_lesions, surface_voxels
 from calcdx.lesions.detect import CONNECTIVITY, Detection, LesionVoxels, detect_lesions
@@ -116,6 +117,7 @@ class LesionRecord(BaseModel):
     context: LesionContext
     location: str | None
     region: str | None = None
+    anatomy: AnatomyHit | None = None
     pattern: list[PatternCall]
     cluster_id: int | None = None
     vessel: VesselWall | None = None
@@ -259,6 +261,7 @@ def analyze_volume(
     params: AnalysisParameters | None = None,
     *,
     progress: Progress | None = None,
+    anatomy: AnatomyLabels | None = None,
 ) -> AnalysisResult:
     """Find, separate and measure every soft-tissue calcification in a CT volume.
 
@@ -270,6 +273,10 @@ def analyze_volume(
         Thresholds and sizes; defaults when omitted.
     progress : callable, optional
         ``progress(step, fraction)`` is called as the analysis advances.
+    anatomy : AnatomyLabels, optional
+        TotalSegmentator's labels on the volume's grid (:func:`calcdx.anatomy.load_anatomy`):
+        bone, lumens and organs come from them, and each lesion carries the structure it
+        lies in or touches (its organ, location and region).
 
     Returns
     -------
@@ -284,7 +291,8 @@ def analyze_volume(
     hu = volume.hu
     affine = volume.affine
     spacing = volume.spacing_mm
-    det = detect_lesions(hu, affine, params, progress=report, metadata=volume.metadata)
+    det = detect_lesions(hu, affine, params, progress=report, metadata=volume.metadata,
+                         anatomy=anatomy)
 
     report("measuring lesions", 0.6)
     coarse_bone_dist = None
@@ -347,6 +355,7 @@ def analyze_volume(
         patterns = lesion_patterns(shape_m, origin=les.origin, vessel=vessel)
         ossified = any(p.pattern == "zonal_peripheral" for p in patterns) and float(
             les.hu.max()) >= 600.0
+        hit = anatomy.hit(les.ijk) if anatomy is not None else None
         records.append(dict(
             id=les.id,
             centroid_mm=tuple(float(v) for v in volume.world_mm(centroid_vox)),
@@ -362,7 +371,10 @@ def analyze_volume(
             matrix="ossification" if ossified else "calcification",
             shape=shape_m,
             context=context,
-            location=context.compartment,
+            location=(hit.location if hit is not None and hit.location is not None
+                      else context.compartment),
+            region=hit.region if hit is not None else None,
+            anatomy=hit,
             pattern=patterns,
             vessel=vessel,
         ))
@@ -412,6 +424,12 @@ def analyze_volume(
             "contrast-enhanced study: enhancing lumens and organs suppressed; "
             + det.contrast.plaque_rule
         )
+    if anatomy is not None:
+        notes.append(
+            f"anatomy from {anatomy.source}: its bone classes (grown one voxel) are skeleton; "
+            "in an enhanced study its vessels and organs exclude voxels below their median "
+            f"+ {params.plaque_delta_hu:g} HU; each lesion carries the structure it lies in")
+        notes += anatomy.notes
     if det.metal.objects:
         notes.append(
             f"metal present: mineral within {params.metal_margin_mm:g} mm of metal, or within "

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from calcdx.analysis import AnalysisParameters, AnalysisResult, Progress, analyze_volume
+from calcdx.anatomy import load_anatomy
 from calcdx.case.model import parse_case
 from calcdx.case.vocabulary import CASE_FORMAT
 from calcdx.errors import InputError
@@ -182,6 +183,7 @@ def run_study(
     progress: Progress | None = None,
     pdf: bool = False,
     overwrite: bool = False,
+    anatomy: str | Path | None = None,
 ) -> StudyOutcome:
     """Analyse a CT study and write its outputs into ``out_dir``, all at once.
 
@@ -207,6 +209,9 @@ def run_study(
         Also write ``report.pdf`` (WeasyPrint).
     overwrite : bool
         Replace an existing, non-empty ``out_dir``.
+    anatomy : str or Path, optional
+        TotalSegmentator's output for this series (multi-label NIfTI, folder of
+        ``<class>.nii.gz`` masks, or DICOM SEG; :func:`calcdx.anatomy.load_anatomy`).
 
     Returns
     -------
@@ -222,7 +227,8 @@ def run_study(
     out, partial = _prepare_output(out_dir, overwrite)
     try:
         outcome = _run_into(input_path, partial, context=context, series_uid=series_uid,
-                            parameters=parameters, progress=progress, pdf=pdf)
+                            parameters=parameters, progress=progress, pdf=pdf,
+                            anatomy=anatomy)
         _publish(partial, out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -241,6 +247,7 @@ def _run_into(
     parameters: AnalysisParameters | None,
     progress: Progress | None,
     pdf: bool,
+    anatomy: str | Path | None = None,
 ) -> StudyOutcome:
     def tell(step: str, fraction: float) -> None:
         if progress is not None:
@@ -248,7 +255,11 @@ def _run_into(
 
     tell("reading", 0.0)
     volume = read_volume(input_path, series_uid=series_uid)
-    result = analyze_volume(volume, parameters, progress=progress)
+    labels = None
+    if anatomy is not None:
+        tell("anatomy", 0.02)
+        labels = load_anatomy(anatomy, volume.affine, volume.shape)
+    result = analyze_volume(volume, parameters, progress=progress, anatomy=labels)
     tell("differential", 0.95)
     groups = derive_groups(result)
     cases, differentials = diagnose_groups(groups, context or {})

@@ -155,10 +155,27 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
             f"{example.skin_distance_mm or 0:.0f} mm, "
             f"bone {example.bone_distance_mm or 0:.0f} mm"
         )
+        labelled = [lesion.anatomy for lesion in lesions if lesion.anatomy is not None
+                    and lesion.anatomy.location == location]
+        if labelled and joint is None:
+            evidence = (f"{share:.0%} of lesions; in or touching the TotalSegmentator label "
+                        f"{labelled[0].structure!r}")
         if location == "artery" and wall is not None:
             evidence += f"; wall of a plaque-lined tube: {wall.evidence()}"
         derivation["location"] = Derived(
             value=location, confidence=round(0.7 * share, 3), evidence=evidence,
+        )
+    organ, share = _majority([lesion.anatomy.organ if lesion.anatomy is not None else None
+                              for lesion in lesions])
+    if organ is not None:
+        hits = [lesion.anatomy for lesion in lesions if lesion.anatomy is not None
+                and lesion.anatomy.organ == organ]
+        inside = sum(h.inside_fraction > 0 for h in hits)
+        derivation["organ"] = Derived(
+            value=organ,
+            confidence=round(0.9 * share, 3),
+            evidence=f"{len(hits)} of {n} lesion(s) in or touching the TotalSegmentator "
+            f"label {hits[0].structure!r} ({inside} inside it)",
         )
     region, share = _majority([lesion.region for lesion in lesions])
     if region is not None:
@@ -214,7 +231,7 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
             evidence=f"fragments aligned (axis alignment {cluster.statistics.axis_alignment:.2f})",
         )
     imaging: dict[str, Any] = {}
-    for field in ("modality", "region", "location", "matrix", "extent", "size_mm"):
+    for field in ("modality", "region", "location", "organ", "matrix", "extent", "size_mm"):
         if field in derivation and derivation[field].confidence >= MIN_CONFIDENCE:
             imaging[field] = derivation[field].value
     imaging["pattern"] = sorted(names)
