@@ -23,6 +23,7 @@ from calcdx.lesions.detect import CONNECTIVITY, Detection, LesionVoxels, detect_
 from calcdx.masks.bone import BoneConfig, BoneResult
 from calcdx.masks.contrast import ContrastConfig
 from calcdx.masks.exclusions import ContrastAssessment, MetalObject
+from calcdx.masks.region import RegionConfig, RegionSpan, body_regions
 from calcdx.measure.agatston import agatston_rules, agatston_score, mass_score
 from calcdx.measure.context import (
     ClusterStatistics,
@@ -77,6 +78,8 @@ class AnalysisParameters(BaseModel):
     metal_streak_radius_mm: float = 50.0
     contrast: ContrastConfig = Field(
         default_factory=ContrastConfig, description="contrast phase (calcdx.masks.contrast)")
+    region: RegionConfig = Field(
+        default_factory=RegionConfig, description="body region (calcdx.masks.region)")
     contrast_min_volume_mm3: float = 2000.0
     contrast_small_min_volume_mm3: float = 200.0
     contrast_min_area_mm2: float = Field(
@@ -159,6 +162,7 @@ class MasksSummary(BaseModel):
     skeleton_components: int
     excluded: dict[str, float]
     notes: list[str]
+    regions: list[RegionSpan] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -294,6 +298,9 @@ def analyze_volume(
     det = detect_lesions(hu, affine, params, progress=report, metadata=volume.metadata,
                          anatomy=anatomy)
 
+    report("body region", 0.58)
+    region_map = body_regions(hu, affine, config=params.region)
+
     report("measuring lesions", 0.6)
     coarse_bone_dist = None
     if det.bone.component_ids:
@@ -373,7 +380,8 @@ def analyze_volume(
             context=context,
             location=(hit.location if hit is not None and hit.location is not None
                       else context.compartment),
-            region=hit.region if hit is not None else None,
+            region=(hit.region if hit is not None and hit.region is not None
+                    else region_map.at(centroid_vox)),
             anatomy=hit,
             pattern=patterns,
             vessel=vessel,
@@ -443,6 +451,7 @@ def analyze_volume(
         skeleton_components=len(det.bone.component_ids),
         excluded=det.summary,
         notes=notes,
+        regions=region_map.spans,
     )
     rules = {
         "agatston": agatston_rules(

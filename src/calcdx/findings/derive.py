@@ -182,7 +182,11 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
         derivation["region"] = Derived(
             value=region,
             confidence=round(0.7 * share, 3),
-            evidence="from the lesion's position in the body",
+            evidence=(f"{share:.0%} of lesions; " + (
+                f"from the TotalSegmentator label {lesions[0].anatomy.structure!r}"
+                if lesions[0].anatomy is not None and lesions[0].anatomy.region == region
+                else "the image's region of the lesion's plane (body outline, lungs, "
+                "skeleton layout; result.json masks.regions)")),
         )
     derivation["extent"] = Derived(
         value=_extent(n),
