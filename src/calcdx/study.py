@@ -22,6 +22,7 @@ from typing import Any
 from calcdx.analysis import AnalysisParameters, AnalysisResult, Progress, analyze_volume
 from calcdx.anatomy import load_anatomy
 from calcdx.case.model import parse_case
+from calcdx.case.patient import PatientContext, merge_patient, one_sex_note
 from calcdx.case.vocabulary import CASE_FORMAT
 from calcdx.errors import InputError
 from calcdx.findings.derive import LesionGroup, derive_groups
@@ -107,8 +108,15 @@ def study_document(
     groups: list[LesionGroup],
     cases: list[dict[str, Any]],
     differentials: list[Differential],
+    *,
+    patient: PatientContext | None = None,
 ) -> dict[str, Any]:
-    """The ``result.json`` document: measurements plus derived cases and differentials."""
+    """The ``result.json`` document: measurements plus derived cases and differentials.
+
+    With `patient` (the age and sex used, with their sources) the document gets
+    ``patient_context``, and where the sex is not known every ranked entity of one
+    sex only carries a ``sex_note``.
+    """
     doc = result_document(result, volume)
     doc["groups"] = [
         {
@@ -125,7 +133,25 @@ def study_document(
     doc["case"] = cases[0] if cases else {}
     doc["differential"] = differentials[0].to_dict() if differentials else {}
     doc["warnings"] = _warnings(volume, result)
+    if patient is not None:
+        doc["patient_context"] = patient.model_dump()
+        _mark_one_sex(doc, patient.sex)
     return doc
+
+
+def _mark_one_sex(doc: dict[str, Any], sex: str | None) -> None:
+    """Add ``sex_note`` to ranked entities of one sex only when the sex is not known."""
+    if sex is not None:
+        return
+    model = default_engine().model
+    female = dict(zip(model.entity_ids, (float(f) for f in model.female), strict=True))
+    differentials = [g["differential"] for g in doc["groups"]] + [doc["differential"]]
+    for differential in differentials:
+        for key in ("differential", "ranking"):
+            for item in differential.get(key, []) or []:
+                note = one_sex_note(female.get(str(item.get("entity")), 0.5), sex)
+                if note:
+                    item["sex_note"] = note
 
 
 def _prepare_output(out_dir: str | Path, overwrite: bool) -> tuple[Path, Path]:
@@ -262,8 +288,9 @@ def _run_into(
     result = analyze_volume(volume, parameters, progress=progress, anatomy=labels)
     tell("differential", 0.95)
     groups = derive_groups(result)
-    cases, differentials = diagnose_groups(groups, context or {})
-    document = study_document(volume, result, groups, cases, differentials)
+    merged, used = merge_patient(context or {}, volume.metadata)
+    cases, differentials = diagnose_groups(groups, merged)
+    document = study_document(volume, result, groups, cases, differentials, patient=used)
     files: dict[str, Path] = {}
     tell("standard objects", 0.96)
     # A resampled series (gantry tilt, uneven spacing) no longer lies on its source

@@ -78,7 +78,22 @@ def _study(doc: Mapping[str, Any]) -> list[dict[str, str]]:
         ("Orientation", inp.get("orientation")),
         ("Series choice", str(choice) if choice else None),
         ("Series UID", meta.get("series_instance_uid")),
+        *_patient_rows(doc),
     ])
+
+
+def _patient_rows(doc: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    used = doc.get("patient_context")
+    if not isinstance(used, Mapping):
+        return []
+    age, sex = used.get("age_years"), used.get("sex")
+    return [
+        ("Patient age", f"{number(age, 0)} y ({used.get('age_source')})" if age is not None
+         else "not known (not given, not in the header); age is not used"),
+        ("Patient sex", f"{sex} ({used.get('sex_source')})" if sex is not None
+         else "not known (not given, not in the header); the differential weighs both "
+         "sexes and marks entities of one sex only"),
+    ]
 
 
 def _method(doc: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -287,6 +302,7 @@ def _diagnoses(differential: Mapping[str, Any]) -> list[dict[str, Any]]:
             "supports": [str(s) for s in item.get("supports", []) or []],
             "against": [str(s) for s in item.get("against", []) or []],
             "red_flags": [str(s) for s in item.get("red_flags", []) or []],
+            "sex_note": str(item.get("sex_note") or ""),
             "next_steps": [str(s) for s in item.get("next_steps", []) or []],
             "references": [{"text": str(r), "href": reference_link(str(r))}
                            for r in item.get("references", []) or []],
