@@ -116,3 +116,12 @@ def test_real_scans_phase_and_aorta(name, phase, labels):
     assert (near == aorta_id).any()
     ts_median = float(np.median(volume.hu[lab == aorta_id]))
     assert abs(pool.median_hu - ts_median) <= 20
+
+
+@pytest.mark.parametrize(("lumen", "phase"), [(45.0, "native"), (180.0, "portal_venous")])
+def test_single_section_uses_the_densest_round_lumen(lumen, phase):
+    hu, spacing = _trunk(lumen, n_slices=1)
+    out = contrast_phase(hu, spacing)
+    assert out.phase == phase
+    assert out.blood_pool is not None and out.blood_pool.n_sections == 1
+    assert "thin stack" in out.evidence

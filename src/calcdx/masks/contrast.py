@@ -18,6 +18,8 @@ Method
    only tubes at least ``long_fraction`` as long as the best compete;
    in an enhanced study the enhanced aorta is the densest homogeneous tube of
    the trunk; in a native one every tube is of blood or soft-tissue density.
+   In a stack of fewer than ``min_sections`` sections no tube can be followed:
+   the densest of the ``n_best_tracks`` best circles stands for the blood pool.
 2. **Parenchyma (liver, spleen) as support.** On a ~``organ_grid_mm`` grid,
    voxels of local mean in ``organ_hu`` and local SD <= ``organ_max_sd_hu``
    inside the body; the largest 26-connected region is the parenchyma (the
@@ -52,7 +54,14 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
 
-__all__ = ["BloodPool", "ContrastConfig", "ContrastPhase", "contrast_phase", "find_blood_pool"]
+__all__ = [
+    "BloodPool",
+    "ContrastConfig",
+    "ContrastPhase",
+    "block_mean",
+    "contrast_phase",
+    "find_blood_pool",
+]
 
 Phase = Literal["native", "arterial", "portal_venous", "enhanced_unknown"]
 
@@ -71,6 +80,9 @@ class ContrastConfig(BaseModel):
         "abdominal to ascending (Erbel 2014 ESC aortic guidelines, diameters ~16-36 mm)")
     blood_hu: tuple[float, float] = Field(
         (0.0, 700.0), description="median HU of a lumen, unenhanced to arterial (heuristic)")
+    min_hough_score: float = Field(0.4, description="share of a circle's perimeter on edges "
+                                   "for a candidate (heuristic)")
+    max_circles: int = Field(30, ge=1, description="best circles kept per section")
     max_sd_hu: float = Field(20.0, description="robust SD of a homogeneous lumen core (HU; "
                              "heuristic above CT noise of 3 mm slices, ~10-15 HU)")
     max_sd_fraction: float = Field(0.12, description="robust SD allowed as a fraction of the "
@@ -149,7 +161,7 @@ def _section_circles(
     section: NDArray[np.float32], step: float, k: int, z: float, config: ContrastConfig
 ) -> list[_Circle]:
     from skimage.feature import canny
-    from skimage.transform import hough_circle, hough_circle_peaks
+    from skimage.transform import hough_circle
 
     lo, hi = config.radius_mm
     radii = np.arange(max(2, round(lo / step)), round(hi / step) + 1)
@@ -161,10 +173,17 @@ def _section_circles(
     if not edges.any():
         return []
     space = hough_circle(edges, radii)  # type: ignore[no-untyped-call]
-    scores, cj, ci, rr = hough_circle_peaks(  # type: ignore[no-untyped-call]
-        space, radii, total_num_peaks=30, min_xdistance=3, min_ydistance=3)
+    # peaks: the best radius per centre, local maxima over 7 x 7 centres (skimage's
+    # hough_circle_peaks gives the same circles but labels every local maximum: slow)
+    best = space.max(axis=0)
+    radius_of = radii[space.argmax(axis=0)]
+    peaks = (best == ndi.maximum_filter(best, size=7)) & (best >= config.min_hough_score)
+    flat = np.flatnonzero(peaks)
+    flat = flat[np.argsort(best.ravel()[flat])[::-1][: config.max_circles]]
+    ci, cj = np.unravel_index(flat, best.shape)
     out: list[_Circle] = []
-    for score, j, i, r in zip(scores, cj, ci, rr, strict=True):
+    for score, j, i, r in zip(best.ravel()[flat], cj, ci, radius_of.ravel()[flat],
+                              strict=True):
         i0, i1 = max(int(i - 2 * r), 0), min(int(i + 2 * r) + 1, section.shape[0])
         j0, j1 = max(int(j - 2 * r), 0), min(int(j + 2 * r) + 1, section.shape[1])
         patch = section[i0:i1, j0:j1]
@@ -220,6 +239,16 @@ def find_blood_pool(
         section = ndi.zoom(np.asarray(hu[:, :, int(k)], dtype=np.float32),
                            (sx / step, sy / step), order=1)
         circles += _section_circles(section, step, int(k), float(k) * sz, config)
+    if len(ks) < config.min_sections:
+        # a thin stack: a tube cannot be followed; the densest of the best round
+        # homogeneous lumens of its sections stands for the blood pool
+        best = sorted(circles, key=lambda c: -c.score)[: config.n_best_tracks]
+        if not best:
+            return None
+        c = max(best, key=lambda c: c.median)
+        return BloodPool(median_hu=c.median, robust_sd_hu=c.sd, ring_hu=c.ring,
+                         radius_mm=c.radius, length_mm=sz, n_sections=1,
+                         centre_voxel=(c.i / sx, c.j / sy, float(c.k)))
     gap = 2.5 * (float(ks[1] - ks[0]) if len(ks) > 1 else 1.0) * sz
     tracks: list[list[_Circle]] = []
     for c in sorted(circles, key=lambda c: (c.z, -c.score)):
@@ -260,6 +289,29 @@ def find_blood_pool(
     )
 
 
+def block_mean(hu: NDArray[Any], factors: tuple[int, int, int]) -> NDArray[np.float32]:
+    """Mean HU over blocks of ``factors`` voxels (a partial last block is dropped).
+
+    Parameters
+    ----------
+    hu : (I, J, K) ndarray
+    factors : tuple of int
+        Block size along each axis, in voxels.
+
+    Returns
+    -------
+    (I // fi, J // fj, K // fk) ndarray of float32
+        Computed one slab of ``fk`` slices at a time (memory: one slab in float32).
+    """
+    fi, fj, fk = factors
+    ni, nj, nk = hu.shape[0] // fi, hu.shape[1] // fj, hu.shape[2] // fk
+    out = np.empty((ni, nj, nk), dtype=np.float32)
+    for k in range(nk):
+        slab = np.asarray(hu[: ni * fi, : nj * fj, k * fk:(k + 1) * fk], dtype=np.float32)
+        out[:, :, k] = slab.reshape(ni, fi, nj, fj, fk).mean(axis=(1, 3, 4))
+    return out
+
+
 def _parenchyma(
     hu: NDArray[Any], spacing_mm: tuple[float, float, float],
     body: NDArray[np.bool_] | None, config: ContrastConfig,
@@ -269,9 +321,7 @@ def _parenchyma(
     shape = [n // k for n, k in zip(hu.shape, f, strict=True)]
     if min(shape) < 3:
         return None, 0.0
-    crop = np.asarray(hu[: shape[0] * f[0], : shape[1] * f[1], : shape[2] * f[2]],
-                      dtype=np.float32)
-    blocks = crop.reshape(shape[0], f[0], shape[1], f[1], shape[2], f[2]).mean(axis=(1, 3, 5))
+    blocks = block_mean(hu, (f[0], f[1], f[2]))
     mean = ndi.uniform_filter(blocks, size=3)
     sd = np.sqrt(np.maximum(ndi.uniform_filter(blocks ** 2, size=3) - mean ** 2, 0.0))
     ok = (mean >= config.organ_hu[0]) & (mean <= config.organ_hu[1]) & (
@@ -330,7 +380,11 @@ def contrast_phase(
     phase: Phase
     if pool is not None:
         pool_txt = (f"aorta (densest round homogeneous tube: radius {pool.radius_mm:.0f} mm, "
-                    f"{pool.length_mm:.0f} mm along the slices) median {pool.median_hu:.0f} HU")
+                    f"{pool.length_mm:.0f} mm along the slices) median {pool.median_hu:.0f} HU"
+                    if pool.n_sections > 1 else
+                    f"blood pool (thin stack: densest round homogeneous lumen of radius "
+                    f"{pool.radius_mm:.0f} mm in one section, not followed as a tube) median "
+                    f"{pool.median_hu:.0f} HU")
         if pool.median_hu < config.enhanced_blood_hu:
             phase = "native"
             rule = f"blood pool < {config.enhanced_blood_hu:g} HU: unenhanced"

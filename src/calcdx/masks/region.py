@@ -51,6 +51,8 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
 
+from calcdx.masks.contrast import block_mean
+
 __all__ = ["RegionConfig", "RegionMap", "RegionSpan", "body_regions"]
 
 
@@ -231,14 +233,9 @@ def body_regions(
     spacing = np.linalg.norm(affine[:3, :3], axis=0)
     axis = int(np.argmax(np.abs(affine[2, :3]) / spacing))
     factors = [max(1, round(config.grid_mm / s)) for s in spacing]
-    shape = [n // f for n, f in zip(hu.shape, factors, strict=True)]
-    if min(shape) < 1:
+    if min(n // f for n, f in zip(hu.shape, factors, strict=True)) < 1:
         factors = [1, 1, 1]
-        shape = list(hu.shape)
-    crop = np.asarray(hu[: shape[0] * factors[0], : shape[1] * factors[1],
-                         : shape[2] * factors[2]], dtype=np.float32)
-    coarse = crop.reshape(shape[0], factors[0], shape[1], factors[1], shape[2],
-                          factors[2]).mean(axis=(1, 3, 5))
+    coarse = block_mean(hu, (factors[0], factors[1], factors[2]))
     coarse = np.moveaxis(coarse, axis, 0)
     in_plane = [s * f for a, (s, f) in enumerate(zip(spacing, factors, strict=True)) if a != axis]
     cell = float(in_plane[0] * in_plane[1])
