@@ -6,6 +6,8 @@ Rules
   ``nnnY`` (DICOM PS3.5 section 6.2, VR AS), in years (days / 365.25, weeks x
   7 / 365.25, months / 12); else PatientBirthDate (0010,0030) with the first of
   StudyDate, SeriesDate, AcquisitionDate, ContentDate (whole days / 365.25).
+* An age outside 0-120 years (the case format's range; placeholder birth dates
+  such as 1900-01-01 of anonymised series) is not known.
 * Sex: PatientSex (0010,0040) ``M`` -> male, ``F`` -> female; ``O`` or empty
   is not known.
 * The user's values (``--age``, ``--sex``, a context file) win over the header.
@@ -40,6 +42,10 @@ Sex = Literal["female", "male"]
 #: P(female | entity) at or above (or 1 minus it at or below): the entity occurs in one
 #: sex only (the knowledge base's ``always`` / ``never``, kb/data/scale.yaml).
 ONE_SEX = 0.95
+
+#: Oldest age the case format accepts (``patient.age_years``); a header age beyond it
+#: (a placeholder birth date) is taken as not known.
+MAX_AGE_YEARS = 120.0
 
 _AGE = re.compile(r"^\s*(\d{1,3})\s*([DWMY])\s*$", re.IGNORECASE)
 _UNIT_YEARS = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0}
@@ -114,7 +120,7 @@ def patient_from_header(header: Any) -> PatientHeader:
                 break
     code = str(header.get("PatientSex", "") or "").strip().upper()
     sex: Sex | None = {"F": "female", "M": "male"}.get(code)  # type: ignore[assignment]
-    if age is not None and not 0 <= age <= 130:
+    if age is not None and not 0 <= age <= MAX_AGE_YEARS:
         age, age_source = None, None
     return PatientHeader(age_years=age, sex=sex, age_source=age_source,
                          sex_source="DICOM PatientSex" if sex else None)

@@ -242,10 +242,10 @@ def find_blood_pool(
     if len(ks) < config.min_sections:
         # a thin stack: a tube cannot be followed; the densest of the best round
         # homogeneous lumens of its sections stands for the blood pool
-        best = sorted(circles, key=lambda c: -c.score)[: config.n_best_tracks]
-        if not best:
+        strongest = sorted(circles, key=lambda c: -c.score)[: config.n_best_tracks]
+        if not strongest:
             return None
-        c = max(best, key=lambda c: c.median)
+        c = max(strongest, key=lambda c: c.median)
         return BloodPool(median_hu=c.median, robust_sd_hu=c.sd, ring_hu=c.ring,
                          radius_mm=c.radius, length_mm=sz, n_sections=1,
                          centre_voxel=(c.i / sx, c.j / sy, float(c.k)))

@@ -150,7 +150,8 @@ def _contrast(doc: Mapping[str, Any]) -> dict[str, str]:
     status = "contrast-enhanced" if c.get("enhanced") else "no enhancement detected"
     phase = (c.get("phase") or {}).get("phase")
     if phase:
-        status = {"native": "native (no contrast)", "arterial": "contrast-enhanced, arterial phase",
+        status = {"native": "no enhancement detected (native)",
+                  "arterial": "contrast-enhanced, arterial phase",
                   "portal_venous": "contrast-enhanced, portal venous phase",
                   "enhanced_unknown": "contrast-enhanced, phase not measurable"}.get(phase, status)
     if c.get("enhanced") and c.get("lumen_median_hu") is not None:
