@@ -270,3 +270,19 @@ def test_cli_analyze_with_anatomy_writes_organs(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "does not overlap the CT" in err and "\n" not in err.strip()
     assert not bad.exists()
+
+
+@needs_realct
+def test_cohort_study_with_an_anatomy_column(tmp_path):
+    from calcdx.cohort.task import analyze_study
+
+    name, labels = TS_SCANS[0]
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "failed").mkdir()
+    study = {"study_id": "s1", "subject": "A", "timepoint": "0", "order": 0,
+             "path": str(REALCT / name), "anatomy": str(REALCT / labels), "context": {},
+             "series_uid": None}
+    marker = analyze_study(study, str(tmp_path / "studies"), str(tmp_path / "failed"), "k", {})
+    assert marker["status"] == "done", marker
+    doc = json.loads((tmp_path / "studies" / "s1" / "result.json").read_text())
+    assert any((les.get("anatomy") or {}).get("organ") == "kidney" for les in doc["lesions"])
