@@ -104,9 +104,8 @@ class AnatomyLabels:
         return structure_of(self.classes.get(int(class_id), f"label_{class_id}"))
 
     def ids_of_kinds(self, kinds: frozenset[str]) -> list[int]:
-        """Class ids present whose structure is of one of `kinds`."""
-        present = np.unique(self.labels)
-        return [int(c) for c in present if c and self.structure(int(c)).kind in kinds]
+        """Class ids of the table whose structure is of one of `kinds`."""
+        return sorted(c for c, name in self.classes.items() if structure_of(name).kind in kinds)
 
     def at(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.int16]:
         """Class ids at full-grid voxels (0 outside the grid)."""
