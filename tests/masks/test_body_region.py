@@ -171,3 +171,19 @@ def test_phantom_lesions_all_carry_a_region():
     for group in derive_groups(result):
         assert group.imaging.get("region") in vocabulary["region"]
     assert {s.region for s in result.masks.regions} <= {"abdomen", "pelvis"}
+
+
+def test_an_arm_beside_the_trunk_is_a_limb():
+    x, y, hu = _grid(520)
+    _trunk(x, y, hu)
+    hu[_ellipse(x, y, 215, 0, 40, 40)] = 40.0  # the arm, apart from the trunk
+    hu[_ellipse(x, y, 215, 0, 11, 11)] = 900.0  # humerus
+    vol, affine = _stack(hu)
+    out = body_regions(vol, affine)
+    assert set(out.regions) == {"abdomen"}
+    n = hu.shape[0]
+    # index of the arm's soft tissue (x = 215 + 25 mm) and of the trunk's (x = -60 mm)
+    arm = ((215 + 25 + 260) / PX, n / 2, 2)
+    trunk = ((-60 + 260) / PX, n / 2, 2)
+    assert out.at(arm) == "upper_arm"
+    assert out.at(trunk) == "abdomen"

@@ -30,7 +30,8 @@ when air lies in its middle (the airway) and it is smaller than
 at least half its size lies beside it (a pair of legs); otherwise a limb. A limb
 with two bones is ``lower_leg`` (``forearm`` under ``small_limb_mm2``); with one
 bone, ``thigh`` (``upper_arm`` under ``small_limb_mm2``). Per-plane calls are
-smoothed by a majority over ``smooth_planes`` planes.
+smoothed by a majority over ``smooth_planes`` planes. A voxel in a limb beside a
+trunk section (an arm beside the chest or abdomen) takes that limb's region.
 
 Basis
 -----
@@ -48,7 +49,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from scipy import ndimage as ndi
 
 from calcdx.masks.contrast import block_mean
@@ -112,11 +113,24 @@ class RegionMap(BaseModel):
     regions: list[str]
     spans: list[RegionSpan]
     limb_region: str | None = None
+    sides: list[str | None] = Field(default_factory=list)
+    in_plane_factors: tuple[int, int] = (1, 1)
+    _beside: NDArray[np.bool_] | None = PrivateAttr(default=None)
 
     def at(self, ijk: NDArray[np.floating[Any]] | tuple[float, float, float]) -> str:
-        """Region of the plane holding a full-grid voxel (fractional allowed)."""
-        plane = int(np.clip(round(float(ijk[self.axis]) / self.factor), 0,
-                            len(self.regions) - 1))
+        """Region of a full-grid voxel (fractional allowed).
+
+        The region of its plane, or, for a voxel in a limb beside the main part
+        (an arm beside the trunk), that limb's region.
+        """
+        plane = int(np.clip(float(ijk[self.axis]) // self.factor, 0, len(self.regions) - 1))
+        beside = self._beside
+        if beside is not None and self.sides and self.sides[plane]:
+            rest = [float(ijk[a]) for a in range(3) if a != self.axis]
+            a = int(np.clip(rest[0] // self.in_plane_factors[0], 0, beside.shape[1] - 1))
+            b = int(np.clip(rest[1] // self.in_plane_factors[1], 0, beside.shape[2] - 1))
+            if beside[plane, a, b]:
+                return str(self.sides[plane])
         return self.regions[plane]
 
     @property
@@ -139,11 +153,24 @@ def _limb(bones: int, area: float, config: RegionConfig) -> str:
 
 
 def _plane_region(plane: NDArray[np.float32], cell_mm2: float, config: RegionConfig
-                  ) -> tuple[str, str, str | None]:
-    """Region of one plane, its evidence, and the region of limbs beside the main part."""
+                  ) -> tuple[str, str, str | None, NDArray[np.bool_]]:
+    """Region of one plane, its evidence, and the region and place of limbs beside a trunk."""
+    region, evidence, side, beside = _plane_call(plane, cell_mm2, config)
+    if side is None or region not in _TRUNK:
+        return region, evidence, None, np.zeros(plane.shape, dtype=bool)
+    return region, evidence, side, beside
+
+
+#: Regions of a trunk section, beside which a limb is an arm (or the other leg).
+_TRUNK = frozenset({"thorax", "abdomen", "pelvis"})
+
+
+def _plane_call(plane: NDArray[np.float32], cell_mm2: float, config: RegionConfig
+                ) -> tuple[str, str, str | None, NDArray[np.bool_]]:
     tissue = plane > config.air_hu
+    beside = np.zeros(plane.shape, dtype=bool)
     if not tissue.any():
-        return "", "no body", None
+        return "", "no body", None, beside
     air, n_air = ndi.label(plane < config.lung_hu)
     if n_air:
         idx = np.arange(1, n_air + 1)
@@ -167,13 +194,15 @@ def _plane_region(plane: NDArray[np.float32], cell_mm2: float, config: RegionCon
         limb = parts == max(others, key=lambda p: sizes[p])
         side = _limb(_n_bones((plane >= config.bone_hu) & limb, cell_mm2, config),
                      float(limb.sum()) * cell_mm2, config)
+        beside = np.isin(parts, others)
     filled_bone = ndi.binary_fill_holes(bone)
     ring_inside = float((filled_bone & ~bone).sum()) * cell_mm2
     if ring_inside >= config.skull_fraction * area:
-        return "head_face", f"a bone ring encloses {ring_inside / area:.0%} of the section", side
+        return ("head_face", f"a bone ring encloses {ring_inside / area:.0%} of the section",
+                side, beside)
     lung = float((main & lunglike).sum()) * cell_mm2 / area
     if lung >= config.lung_fraction:
-        return "thorax", f"air fills {lung:.0%} of the section (lungs)", side
+        return "thorax", f"air fills {lung:.0%} of the section (lungs)", side, beside
     ii, jj = np.nonzero(main)
     ci, cj = ii.mean(), jj.mean()
     half_i = max((ii.max() - ii.min()) / 2.0, 1.0)
@@ -192,20 +221,23 @@ def _plane_region(plane: NDArray[np.float32], cell_mm2: float, config: RegionCon
     small, large = sorted(lateral_mm2.values())
     if small >= config.pelvic_bone_mm2 or large >= 2 * config.pelvic_bone_mm2:
         return "pelvis", (f"lateral bones of {large / 100:.0f} and {small / 100:.0f} cm^2 "
-                          "(iliac wings or hips)"), side
+                          "(iliac wings or hips)"), side, beside
     if area >= config.trunk_mm2:
         return "abdomen", f"trunk section of {area / 100:.0f} cm^2 without lungs or pelvic " \
-            "bones", side
+            "bones", side, beside
     pair = any(sizes[p] >= 0.5 * sizes[int(np.argmax(sizes))] for p in others)
     if central and not pair:
         mid = main[int(ci) - 3:int(ci) + 4, int(cj) - 3:int(cj) + 4]
         mid_air = (plane[int(ci) - 3:int(ci) + 4, int(cj) - 3:int(cj) + 4] < config.lung_hu)
         if area < config.neck_max_mm2 and (mid_air & mid).any():
-            return "neck", f"section of {area / 100:.0f} cm^2 with spine and airway", side
-        return "abdomen", f"small trunk section ({area / 100:.0f} cm^2) with a spine", side
+            return ("neck", f"section of {area / 100:.0f} cm^2 with spine and airway", side,
+                    beside)
+        return ("abdomen", f"small trunk section ({area / 100:.0f} cm^2) with a spine", side,
+                beside)
     nb = _n_bones(bone, cell_mm2, config)
     region = _limb(nb, area, config)
-    return region, f"limb section of {area / 100:.0f} cm^2 with {nb} bone(s)", None
+    return (region, f"limb section of {area / 100:.0f} cm^2 with {nb} bone(s)", None,
+            beside)
 
 
 def body_regions(
@@ -255,7 +287,11 @@ def body_regions(
             spans.append(RegionSpan(region=region, first_plane=p, last_plane=p,
                                     evidence=calls[p][1]))
     limbs = [c[2] for c in calls if c[2]]
-    return RegionMap(
+    rest = [f for a, f in enumerate(factors) if a != axis]
+    out = RegionMap(
         axis=axis, factor=factors[axis], regions=smooth, spans=spans,
         limb_region=Counter(limbs).most_common(1)[0][0] if limbs else None,
+        sides=[c[2] for c in calls], in_plane_factors=(rest[0], rest[1]),
     )
+    out._beside = np.stack([c[3] for c in calls]) if calls else None
+    return out
