@@ -261,6 +261,9 @@ def test_cli_analyze_with_anatomy_writes_organs(tmp_path, capsys):
     assert any(g["case"]["imaging"].get("organ") == "kidney" for g in doc["groups"])
     assert doc["contrast"]["phase"]["phase"] == "native"
     assert "anatomy from TotalSegmentator" in " ".join(doc["masks"]["notes"])
+    html = (out / "report.html").read_text()
+    assert "organ (in kidney " in html
+    assert "Patient sex" in html and "not known" in html
     bad = tmp_path / "bad"
     far = tmp_path / "far.nii.gz"
     nib.save(nib.Nifti1Image(np.ones((4, 4, 4), np.int16), np.diag([1.0, 1, 1, 1]) + np.array(

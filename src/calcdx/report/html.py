@@ -205,6 +205,16 @@ def _pattern_text(calls: Any) -> str:
     return ", ".join(parts)
 
 
+def _location_text(les: Mapping[str, Any]) -> str:
+    """Location, with the anatomical structure the lesion lies in or touches (``--anatomy``)."""
+    text = human(les.get("location"))
+    hit = les.get("anatomy")
+    if isinstance(hit, Mapping) and hit.get("structure"):
+        how = "in" if (hit.get("inside_fraction") or 0) > 0 else "touching"
+        text = f"{text} ({how} {human(hit['structure'])})"
+    return text
+
+
 def _burden(doc: Mapping[str, Any]) -> list[dict[str, str]]:
     owner = _group_of(doc)
     rows = []
@@ -218,7 +228,7 @@ def _burden(doc: Mapping[str, Any]) -> list[dict[str, str]]:
         rows.append({
             "id": str(lid),
             "group": owner.get(lid, "—"),
-            "location": human(les.get("location")),
+            "location": _location_text(les),
             "region": human(les.get("region")),
             "size": number(size),
             "axes": " x ".join(number(a) for a in axes) + " mm" if axes else "",
