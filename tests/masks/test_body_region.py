@@ -187,3 +187,17 @@ def test_an_arm_beside_the_trunk_is_a_limb():
     trunk = ((-60 + 260) / PX, n / 2, 2)
     assert out.at(arm) == "upper_arm"
     assert out.at(trunk) == "abdomen"
+
+
+@pytest.mark.skipif(not REALCT.is_dir(), reason="shared real-CT folder absent")
+@pytest.mark.parametrize("name", ["ts_abdomen_native_3mm.nii.gz", "ts_chest_abdomen_dicom",
+                                  "ts_chest_cta_1p5mm.nii.gz"])
+def test_real_scan_cases_are_never_region_less(name):
+    from calcdx.analysis import analyze_volume
+    from calcdx.findings.derive import derive_groups
+    from calcdx.io import read_volume
+
+    vocabulary = yaml.safe_load((ROOT / "src/calcdx/case/vocabulary.yaml").read_text())
+    groups = derive_groups(analyze_volume(read_volume(REALCT / name)))
+    assert groups
+    assert all(g.imaging.get("region") in vocabulary["region"] for g in groups)

@@ -177,14 +177,22 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
             evidence=f"{len(hits)} of {n} lesion(s) in or touching the TotalSegmentator "
             f"label {hits[0].structure!r} ({inside} inside it)",
         )
-    region, share = _majority([lesion.region for lesion in lesions])
-    if region is not None:
+    # Region: every lesion has one (anatomy label or the image's plane); a group spanning
+    # two regions takes the one holding most of its volume, still stated in the case.
+    by_volume: dict[str, float] = {}
+    for lesion in lesions:
+        if lesion.region is not None:
+            by_volume[lesion.region] = by_volume.get(lesion.region, 0.0) + lesion.volume_mm3
+    if by_volume:
+        region = max(by_volume, key=lambda r: by_volume[r])
+        share = by_volume[region] / max(sum(by_volume.values()), 1e-9)
+        source = next((lesion.anatomy.structure for lesion in lesions
+                       if lesion.anatomy is not None and lesion.anatomy.region == region), None)
         derivation["region"] = Derived(
             value=region,
-            confidence=round(0.7 * share, 3),
-            evidence=(f"{share:.0%} of lesions; " + (
-                f"from the TotalSegmentator label {lesions[0].anatomy.structure!r}"
-                if lesions[0].anatomy is not None and lesions[0].anatomy.region == region
+            confidence=round(0.5 + 0.4 * share, 3),
+            evidence=(f"{share:.0%} of the group's volume; " + (
+                f"from the TotalSegmentator label {source!r}" if source is not None
                 else "the image's region of the lesion's plane (body outline, lungs, "
                 "skeleton layout; result.json masks.regions)")),
         )
