@@ -16,11 +16,14 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
 
+from calcdx.anatomy.labels import AnatomyHit, AnatomyLabels
 from calcdx.findings.patterns import PatternCall, cluster_patterns, lesion_patterns
 from calcdx.lesions.cluster import cluster_lesions, surface_voxels
 from calcdx.lesions.detect import CONNECTIVITY, Detection, LesionVoxels, detect_lesions
 from calcdx.masks.bone import BoneConfig, BoneResult
+from calcdx.masks.contrast import ContrastConfig
 from calcdx.masks.exclusions import ContrastAssessment, MetalObject
+from calcdx.masks.region import RegionConfig, RegionSpan, body_regions
 from calcdx.measure.agatston import agatston_rules, agatston_score, mass_score
 from calcdx.measure.context import (
     ClusterStatistics,
@@ -73,6 +76,10 @@ class AnalysisParameters(BaseModel):
     metal_hu: float = 2500.0
     metal_margin_mm: float = 2.0
     metal_streak_radius_mm: float = 50.0
+    contrast: ContrastConfig = Field(
+        default_factory=ContrastConfig, description="contrast phase (calcdx.masks.contrast)")
+    region: RegionConfig = Field(
+        default_factory=RegionConfig, description="body region (calcdx.masks.region)")
     contrast_min_volume_mm3: float = 2000.0
     contrast_small_min_volume_mm3: float = 200.0
     contrast_min_area_mm2: float = Field(
@@ -113,6 +120,7 @@ class LesionRecord(BaseModel):
     context: LesionContext
     location: str | None
     region: str | None = None
+    anatomy: AnatomyHit | None = None
     pattern: list[PatternCall]
     cluster_id: int | None = None
     vessel: VesselWall | None = None
@@ -154,6 +162,7 @@ class MasksSummary(BaseModel):
     skeleton_components: int
     excluded: dict[str, float]
     notes: list[str]
+    regions: list[RegionSpan] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -256,6 +265,7 @@ def analyze_volume(
     params: AnalysisParameters | None = None,
     *,
     progress: Progress | None = None,
+    anatomy: AnatomyLabels | None = None,
 ) -> AnalysisResult:
     """Find, separate and measure every soft-tissue calcification in a CT volume.
 
@@ -267,6 +277,10 @@ def analyze_volume(
         Thresholds and sizes; defaults when omitted.
     progress : callable, optional
         ``progress(step, fraction)`` is called as the analysis advances.
+    anatomy : AnatomyLabels, optional
+        TotalSegmentator's labels on the volume's grid (:func:`calcdx.anatomy.load_anatomy`):
+        bone, lumens and organs come from them, and each lesion carries the structure it
+        lies in or touches (its organ, location and region).
 
     Returns
     -------
@@ -281,7 +295,11 @@ def analyze_volume(
     hu = volume.hu
     affine = volume.affine
     spacing = volume.spacing_mm
-    det = detect_lesions(hu, affine, params, progress=report, metadata=volume.metadata)
+    det = detect_lesions(hu, affine, params, progress=report, metadata=volume.metadata,
+                         anatomy=anatomy)
+
+    report("body region", 0.58)
+    region_map = body_regions(hu, affine, config=params.region)
 
     report("measuring lesions", 0.6)
     coarse_bone_dist = None
@@ -344,6 +362,7 @@ def analyze_volume(
         patterns = lesion_patterns(shape_m, origin=les.origin, vessel=vessel)
         ossified = any(p.pattern == "zonal_peripheral" for p in patterns) and float(
             les.hu.max()) >= 600.0
+        hit = anatomy.hit(les.ijk) if anatomy is not None else None
         records.append(dict(
             id=les.id,
             centroid_mm=tuple(float(v) for v in volume.world_mm(centroid_vox)),
@@ -359,7 +378,11 @@ def analyze_volume(
             matrix="ossification" if ossified else "calcification",
             shape=shape_m,
             context=context,
-            location=context.compartment,
+            location=(hit.location if hit is not None and hit.location is not None
+                      else context.compartment),
+            region=(hit.region if hit is not None and hit.region is not None
+                    else region_map.at(centroid_vox)),
+            anatomy=hit,
             pattern=patterns,
             vessel=vessel,
         ))
@@ -409,6 +432,12 @@ def analyze_volume(
             "contrast-enhanced study: enhancing lumens and organs suppressed; "
             + det.contrast.plaque_rule
         )
+    if anatomy is not None:
+        notes.append(
+            f"anatomy from {anatomy.source}: its bone classes (grown one voxel) are skeleton; "
+            "in an enhanced study its vessels and organs exclude voxels below their median "
+            f"+ {params.plaque_delta_hu:g} HU; each lesion carries the structure it lies in")
+        notes += anatomy.notes
     if det.metal.objects:
         notes.append(
             f"metal present: mineral within {params.metal_margin_mm:g} mm of metal, or within "
@@ -422,6 +451,7 @@ def analyze_volume(
         skeleton_components=len(det.bone.component_ids),
         excluded=det.summary,
         notes=notes,
+        regions=region_map.spans,
     )
     rules = {
         "agatston": agatston_rules(

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from calcdx.analysis import AnalysisParameters, AnalysisResult, Progress, analyze_volume
+from calcdx.anatomy import load_anatomy
 from calcdx.case.model import parse_case
+from calcdx.case.patient import PatientContext, merge_patient, one_sex_note
 from calcdx.case.vocabulary import CASE_FORMAT
 from calcdx.errors import InputError
 from calcdx.findings.derive import LesionGroup, derive_groups
@@ -106,8 +108,15 @@ def study_document(
     groups: list[LesionGroup],
     cases: list[dict[str, Any]],
     differentials: list[Differential],
+    *,
+    patient: PatientContext | None = None,
 ) -> dict[str, Any]:
-    """The ``result.json`` document: measurements plus derived cases and differentials."""
+    """The ``result.json`` document: measurements plus derived cases and differentials.
+
+    With `patient` (the age and sex used, with their sources) the document gets
+    ``patient_context``, and where the sex is not known every ranked entity of one
+    sex only carries a ``sex_note``.
+    """
     doc = result_document(result, volume)
     doc["groups"] = [
         {
@@ -124,7 +133,25 @@ def study_document(
     doc["case"] = cases[0] if cases else {}
     doc["differential"] = differentials[0].to_dict() if differentials else {}
     doc["warnings"] = _warnings(volume, result)
+    if patient is not None:
+        doc["patient_context"] = patient.model_dump()
+        _mark_one_sex(doc, patient.sex)
     return doc
+
+
+def _mark_one_sex(doc: dict[str, Any], sex: str | None) -> None:
+    """Add ``sex_note`` to ranked entities of one sex only when the sex is not known."""
+    if sex is not None:
+        return
+    model = default_engine().model
+    female = dict(zip(model.entity_ids, (float(f) for f in model.female), strict=True))
+    differentials = [g["differential"] for g in doc["groups"]] + [doc["differential"]]
+    for differential in differentials:
+        for key in ("differential", "ranking"):
+            for item in differential.get(key, []) or []:
+                note = one_sex_note(female.get(str(item.get("entity")), 0.5), sex)
+                if note:
+                    item["sex_note"] = note
 
 
 def _prepare_output(out_dir: str | Path, overwrite: bool) -> tuple[Path, Path]:
@@ -182,6 +209,7 @@ def run_study(
     progress: Progress | None = None,
     pdf: bool = False,
     overwrite: bool = False,
+    anatomy: str | Path | None = None,
 ) -> StudyOutcome:
     """Analyse a CT study and write its outputs into ``out_dir``, all at once.
 
@@ -207,6 +235,9 @@ def run_study(
         Also write ``report.pdf`` (WeasyPrint).
     overwrite : bool
         Replace an existing, non-empty ``out_dir``.
+    anatomy : str or Path, optional
+        TotalSegmentator's output for this series (multi-label NIfTI, folder of
+        ``<class>.nii.gz`` masks, or DICOM SEG; :func:`calcdx.anatomy.load_anatomy`).
 
     Returns
     -------
@@ -222,7 +253,8 @@ def run_study(
     out, partial = _prepare_output(out_dir, overwrite)
     try:
         outcome = _run_into(input_path, partial, context=context, series_uid=series_uid,
-                            parameters=parameters, progress=progress, pdf=pdf)
+                            parameters=parameters, progress=progress, pdf=pdf,
+                            anatomy=anatomy)
         _publish(partial, out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -241,6 +273,7 @@ def _run_into(
     parameters: AnalysisParameters | None,
     progress: Progress | None,
     pdf: bool,
+    anatomy: str | Path | None = None,
 ) -> StudyOutcome:
     def tell(step: str, fraction: float) -> None:
         if progress is not None:
@@ -248,11 +281,16 @@ def _run_into(
 
     tell("reading", 0.0)
     volume = read_volume(input_path, series_uid=series_uid)
-    result = analyze_volume(volume, parameters, progress=progress)
+    labels = None
+    if anatomy is not None:
+        tell("anatomy", 0.02)
+        labels = load_anatomy(anatomy, volume.affine, volume.shape)
+    result = analyze_volume(volume, parameters, progress=progress, anatomy=labels)
     tell("differential", 0.95)
     groups = derive_groups(result)
-    cases, differentials = diagnose_groups(groups, context or {})
-    document = study_document(volume, result, groups, cases, differentials)
+    merged, used = merge_patient(context or {}, volume.metadata)
+    cases, differentials = diagnose_groups(groups, merged)
+    document = study_document(volume, result, groups, cases, differentials, patient=used)
     files: dict[str, Path] = {}
     tell("standard objects", 0.96)
     # A resampled series (gantry tilt, uneven spacing) no longer lies on its source

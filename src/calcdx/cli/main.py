@@ -189,6 +189,11 @@ def analyze(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing output folder whole.")
     ] = False,
+    anatomy: Annotated[
+        Path | None, typer.Option(
+            help="TotalSegmentator output for this series: multi-label NIfTI, folder of "
+            "<class>.nii.gz masks, or DICOM SEG.")
+    ] = None,
 ) -> None:
     """Find, measure and diagnose every soft-tissue calcification in a CT study."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -218,6 +223,7 @@ def analyze(
             progress=lambda step, fraction: bar.update(task, description=step, completed=fraction),
             pdf=pdf,
             overwrite=overwrite,
+            anatomy=anatomy,
         )
     print_study(_stdout(), outcome)
 

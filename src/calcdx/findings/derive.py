@@ -155,17 +155,46 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
             f"{example.skin_distance_mm or 0:.0f} mm, "
             f"bone {example.bone_distance_mm or 0:.0f} mm"
         )
+        labelled = [lesion.anatomy for lesion in lesions if lesion.anatomy is not None
+                    and lesion.anatomy.location == location]
+        if labelled and joint is None:
+            evidence = (f"{share:.0%} of lesions; in or touching the TotalSegmentator label "
+                        f"{labelled[0].structure!r}")
         if location == "artery" and wall is not None:
             evidence += f"; wall of a plaque-lined tube: {wall.evidence()}"
         derivation["location"] = Derived(
             value=location, confidence=round(0.7 * share, 3), evidence=evidence,
         )
-    region, share = _majority([lesion.region for lesion in lesions])
-    if region is not None:
+    organ, share = _majority([lesion.anatomy.organ if lesion.anatomy is not None else None
+                              for lesion in lesions])
+    if organ is not None:
+        hits = [lesion.anatomy for lesion in lesions if lesion.anatomy is not None
+                and lesion.anatomy.organ == organ]
+        inside = sum(h.inside_fraction > 0 for h in hits)
+        derivation["organ"] = Derived(
+            value=organ,
+            confidence=round(0.9 * share, 3),
+            evidence=f"{len(hits)} of {n} lesion(s) in or touching the TotalSegmentator "
+            f"label {hits[0].structure!r} ({inside} inside it)",
+        )
+    # Region: every lesion has one (anatomy label or the image's plane); a group spanning
+    # two regions takes the one holding most of its volume, still stated in the case.
+    by_volume: dict[str, float] = {}
+    for lesion in lesions:
+        if lesion.region is not None:
+            by_volume[lesion.region] = by_volume.get(lesion.region, 0.0) + lesion.volume_mm3
+    if by_volume:
+        region = max(by_volume, key=lambda r: by_volume[r])
+        share = by_volume[region] / max(sum(by_volume.values()), 1e-9)
+        source = next((lesion.anatomy.structure for lesion in lesions
+                       if lesion.anatomy is not None and lesion.anatomy.region == region), None)
         derivation["region"] = Derived(
             value=region,
-            confidence=round(0.7 * share, 3),
-            evidence="from the lesion's position in the body",
+            confidence=round(0.5 + 0.4 * share, 3),
+            evidence=(f"{share:.0%} of the group's volume; " + (
+                f"from the TotalSegmentator label {source!r}" if source is not None
+                else "the image's region of the lesion's plane (body outline, lungs, "
+                "skeleton layout; result.json masks.regions)")),
         )
     derivation["extent"] = Derived(
         value=_extent(n),
@@ -214,7 +243,7 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
             evidence=f"fragments aligned (axis alignment {cluster.statistics.axis_alignment:.2f})",
         )
     imaging: dict[str, Any] = {}
-    for field in ("modality", "region", "location", "matrix", "extent", "size_mm"):
+    for field in ("modality", "region", "location", "organ", "matrix", "extent", "size_mm"):
         if field in derivation and derivation[field].confidence >= MIN_CONFIDENCE:
             imaging[field] = derivation[field].value
     imaging["pattern"] = sorted(names)

@@ -22,6 +22,7 @@ import pydicom
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 
+from calcdx.case.patient import patient_from_header
 from calcdx.errors import StudyError
 from calcdx.io._geometry import StackGeometry, orientation_label, stack_geometry
 from calcdx.io._limits import MAX_COMPRESSION, check_voxel_count
@@ -582,5 +583,6 @@ def read_dicom(path: str | Path, *, series_uid: str | None = None) -> Volume:
         "n_series_found": len(all_series),
         "series_choice": choice,
         "warnings": notes,
+        "patient": patient_from_header(header).model_dump(),
     }
     return Volume(hu=hu, affine=LPS_TO_RAS @ geometry.affine_lps, metadata=metadata)

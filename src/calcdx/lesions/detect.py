@@ -17,9 +17,12 @@ Rules
   partial-volume fringe, see :mod:`calcdx.masks.bone`), relabelled 26-connected,
   each with the rim voxels that touch it added back: a deposit touching bone is
   found and kept apart from the bone.
-* Contrast (:mod:`calcdx.masks.exclusions`): the DICOM header's contrast agent
-  or route, or a large smooth region in the iodine range (areas in thin
-  stacks). In an enhanced study, a faint component whose surrounding tissue is
+* Contrast: the phase measured from the image (:mod:`calcdx.masks.contrast`:
+  the aorta's and the parenchyma's density, the header as support) decides
+  whether the study is enhanced; the enhancing lumens and organs to suppress
+  are the large smooth regions in the iodine range (areas in thin stacks,
+  :mod:`calcdx.masks.exclusions`). In an enhanced study, a faint component
+  whose surrounding tissue is
   itself enhanced (shell median >= ``enhancing_tissue_hu``) and whose peak is
   less than ``plaque_delta_hu`` above it is enhancing parenchyma, not reported.
 * Enhancing lumens and organs keep only voxels denser than their plaque
@@ -46,6 +49,7 @@ from scipy import ndimage as ndi
 from calcdx.lesions.noise import local_background_hu, noise_sd_hu
 from calcdx.masks.body import BodyMask, compute_body
 from calcdx.masks.bone import BoneResult, bone_mask
+from calcdx.masks.contrast import contrast_phase
 from calcdx.masks.exclusions import (
     ContrastAssessment,
     ContrastRegion,
@@ -57,6 +61,7 @@ from calcdx.masks.exclusions import (
 
 if TYPE_CHECKING:
     from calcdx.analysis import AnalysisParameters
+    from calcdx.anatomy.labels import AnatomyLabels
 
 __all__ = ["CONNECTIVITY", "Detection", "LesionVoxels", "detect_lesions"]
 
@@ -192,6 +197,7 @@ def detect_lesions(
     params: AnalysisParameters,
     progress: Progress | None = None,
     metadata: Mapping[str, Any] | None = None,
+    anatomy: AnatomyLabels | None = None,
 ) -> Detection:
     """Find soft-tissue mineral deposits.
 
@@ -208,6 +214,11 @@ def detect_lesions(
     metadata : mapping, optional
         The volume's metadata; ``contrast_agent`` / ``contrast_route`` (from the
         DICOM header) are evidence of a contrast-enhanced study.
+    anatomy : AnatomyLabels, optional
+        TotalSegmentator's labels on this grid (:mod:`calcdx.anatomy`): its bone
+        classes grown by one voxel are skeleton (with the image's own cortex where
+        a candidate component lies mostly in them), and in an enhanced study its
+        vessels and organs exclude their lumen and parenchyma.
 
     Returns
     -------
@@ -263,6 +274,17 @@ def detect_lesions(
         drop_v = metal.suppressed(ijk, affine)
         summary["metal_suppressed_volume_mm3"] = float(drop_v.sum()) * vv
 
+    report("contrast phase", 0.3)
+    meta = metadata or {}
+    agent = meta.get("contrast_agent") or meta.get("contrast_route")
+    phase = contrast_phase(hu, spacing, body.grid.upsample(body.coarse), config=params.contrast,
+                           header=meta)
+    if anatomy is not None:
+        lumen_v = anatomy.lumen_exclusion(ijk, hu_v, hu, enhanced=phase.enhanced,
+                                          plaque_delta_hu=params.plaque_delta_hu)
+        summary["anatomy_lumen_excluded_volume_mm3"] = float(lumen_v.sum()) * vv
+        drop_v = drop_v | lumen_v
+
     report("skeleton", 0.35)
     thin = shape[2] * spacing[2] < params.thin_stack_mm
     order: NDArray[Any] = np.argsort(lab_v, kind="stable")
@@ -279,14 +301,31 @@ def detect_lesions(
     in_excl_v = bone.in_exclusion(ijk)
     deposit_v = bone.in_deposit(ijk) & is_bone_comp[lab_v]
     in_excl_v &= ~deposit_v
+    in_bone_v = bone.in_bone(ijk)
+    frac_in_bone = np.bincount(lab_v, weights=in_bone_v, minlength=n + 1) / np.maximum(counts, 1)
+    inside_bone_comp = (frac_in_bone >= 0.5) & ~is_bone_comp
+    if anatomy is not None:
+        # TotalSegmentator's bone (grown one voxel) is the skeleton; a component lying
+        # mostly in it is bone, the image's own cortex around it included, and keeps as
+        # deposits only its voxels outside both; other components are never bone.
+        grown = anatomy.bone_grown()
+        ts_v = grown[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
+        ts_comp = np.bincount(lab_v, weights=ts_v, minlength=n + 1) / np.maximum(counts, 1) >= 0.5
+        ts_comp[0] = False
+        img_excl_v = in_excl_v & is_bone_comp[lab_v]
+        in_excl_v = ts_v | (img_excl_v & ts_comp[lab_v])
+        deposit_v = ts_comp[lab_v] & ~in_excl_v
+        is_bone_comp = ts_comp
+        inside_bone_comp = np.zeros(n + 1, dtype=bool)
+        summary["anatomy_bone_components"] = float(np.count_nonzero(ts_comp))
+    else:
+        grown = None
     residual: list[tuple[NDArray[Any], NDArray[Any]]] = []
     if deposit_v.any():
         residual = [(p_ijk, hu_v[p_idx]) for p_ijk, p_idx in
                     _split(ijk[deposit_v & ~drop_v], np.flatnonzero(deposit_v & ~drop_v))]
-    in_bone_v = bone.in_bone(ijk)
-    frac_in_bone = np.bincount(lab_v, weights=in_bone_v, minlength=n + 1) / np.maximum(counts, 1)
-    inside_bone_comp = (frac_in_bone >= 0.5) & ~is_bone_comp
-    summary["skeleton_components"] = float(len(bone.component_ids))
+    summary["skeleton_components"] = float(
+        len(bone.component_ids) if anatomy is None else np.count_nonzero(is_bone_comp))
     summary["skeleton_volume_mm3"] = bone.volume_mm3
     summary["inside_bone_components"] = float(np.count_nonzero(inside_bone_comp[1:]))
     keep_v = ~drop_v & ~in_excl_v & in_body[lab_v] & ~inside_bone_comp[lab_v]
@@ -307,13 +346,12 @@ def detect_lesions(
         if len(sel):
             densities.append(density_summary(int(c), hu_v[sel], vv, params.plaque_delta_hu,
                                              size=float(size[c])))
-    meta = metadata or {}
-    agent = meta.get("contrast_agent") or meta.get("contrast_route")
     contrast, regions = assess_contrast(
         densities, min_volume_mm3=min_primary, small_min_volume_mm3=min_small,
         hu_range=(params.contrast_min_hu, params.contrast_max_hu),
         max_sd_hu=params.contrast_max_sd_hu, plaque_delta_hu=params.plaque_delta_hu,
         header_agent=str(agent) if agent else None, size_unit="mm^2" if thin else "mm^3",
+        phase=phase,
     )
     region_of = {r.component: r for r in regions}
 
@@ -369,7 +407,11 @@ def detect_lesions(
     for lid, (p_ijk, p_hu, origin) in enumerate(pieces, start=1):
         label_map[p_ijk[:, 0], p_ijk[:, 1], p_ijk[:, 2]] = lid
         touches = origin == "bone_adjacent"
-        if not touches and bone.component_ids:
+        if not touches and grown is not None:
+            shifted = np.clip((p_ijk[None, :, :] + offsets[:, None, :]).reshape(-1, 3), 0,
+                              np.asarray(shape) - 1)
+            touches = bool(grown[shifted[:, 0], shifted[:, 1], shifted[:, 2]].any())
+        elif not touches and bone.component_ids:
             shifted = (p_ijk[None, :, :] + offsets[:, None, :]).reshape(-1, 3)
             touches = bool(bone.in_exclusion(shifted).any())
         lesions.append(

@@ -39,6 +39,8 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 from scipy.spatial import cKDTree
 
+from calcdx.masks.contrast import ContrastPhase
+
 __all__ = [
     "ContrastAssessment",
     "ContrastRegion",
@@ -208,6 +210,7 @@ class ContrastAssessment(BaseModel):
     n_regions: int = 0
     suppressed_volume_mm3: float = 0.0
     plaque_rule: str = ""
+    phase: ContrastPhase | None = None
 
 
 @dataclass(frozen=True)
@@ -279,6 +282,7 @@ def assess_contrast(
     plaque_delta_hu: float = 150.0,
     header_agent: str | None = None,
     size_unit: str = "mm^3",
+    phase: ContrastPhase | None = None,
 ) -> tuple[ContrastAssessment, list[ContrastRegion]]:
     """Decide whether the study is enhanced and which components are lumen/organ.
 
@@ -302,6 +306,11 @@ def assess_contrast(
         no primary region sets the lumen's density.
     size_unit : str
         Unit of the sizes, for the evidence text (``"mm^3"`` or ``"mm^2"``).
+    phase : ContrastPhase, optional
+        The phase measured from the image (:func:`calcdx.masks.contrast.contrast_phase`).
+        When given it decides whether the study is enhanced (the header is then only
+        part of its evidence): a native phase suppresses nothing; an enhanced phase
+        without a primary region suppresses every smooth region in the iodine range.
 
     Returns
     -------
@@ -327,8 +336,13 @@ def assess_contrast(
             primary=primary,
         )
 
+    if phase is not None and not phase.enhanced:
+        return (ContrastAssessment(enhanced=False, evidence=f"native: {phase.evidence}",
+                                   plaque_rule=rule, phase=phase), [])
     primary = [d for d in densities if d.size >= min_volume_mm3 and smooth(d)]
     header = f"DICOM header: contrast agent/route {header_agent!r}" if header_agent else ""
+    if phase is not None:
+        header = f"{phase.phase.replace('_', ' ')}: {phase.evidence}"
     if not primary and header:
         regions = [region(d, False) for d in densities
                    if d.size >= small_min_volume_mm3 and smooth(d)]
@@ -343,6 +357,7 @@ def assess_contrast(
                 n_regions=len(regions),
                 suppressed_volume_mm3=float(sum(r.volume_mm3 for r in regions)),
                 plaque_rule=rule,
+                phase=phase,
             ),
             regions,
         )
@@ -381,6 +396,7 @@ def assess_contrast(
             n_regions=len(regions),
             suppressed_volume_mm3=float(sum(r.volume_mm3 for r in regions)),
             plaque_rule=rule,
+            phase=phase,
         ),
         regions,
     )

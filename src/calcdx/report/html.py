@@ -78,7 +78,22 @@ def _study(doc: Mapping[str, Any]) -> list[dict[str, str]]:
         ("Orientation", inp.get("orientation")),
         ("Series choice", str(choice) if choice else None),
         ("Series UID", meta.get("series_instance_uid")),
+        *_patient_rows(doc),
     ])
+
+
+def _patient_rows(doc: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    used = doc.get("patient_context")
+    if not isinstance(used, Mapping):
+        return []
+    age, sex = used.get("age_years"), used.get("sex")
+    return [
+        ("Patient age", f"{number(age, 0)} y ({used.get('age_source')})" if age is not None
+         else "not known (not given, not in the header); age is not used"),
+        ("Patient sex", f"{sex} ({used.get('sex_source')})" if sex is not None
+         else "not known (not given, not in the header); the differential weighs both "
+         "sexes and marks entities of one sex only"),
+    ]
 
 
 def _method(doc: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -133,6 +148,12 @@ def _contrast(doc: Mapping[str, Any]) -> dict[str, str]:
     if not c:
         return {"status": "not assessed", "evidence": "", "rule": ""}
     status = "contrast-enhanced" if c.get("enhanced") else "no enhancement detected"
+    phase = (c.get("phase") or {}).get("phase")
+    if phase:
+        status = {"native": "no enhancement detected (native)",
+                  "arterial": "contrast-enhanced, arterial phase",
+                  "portal_venous": "contrast-enhanced, portal venous phase",
+                  "enhanced_unknown": "contrast-enhanced, phase not measurable"}.get(phase, status)
     if c.get("enhanced") and c.get("lumen_median_hu") is not None:
         status += f" (lumen median {number(c['lumen_median_hu'], 0)} HU)"
     return {"status": status, "evidence": str(c.get("evidence", "")),
@@ -184,6 +205,16 @@ def _pattern_text(calls: Any) -> str:
     return ", ".join(parts)
 
 
+def _location_text(les: Mapping[str, Any]) -> str:
+    """Location, with the anatomical structure the lesion lies in or touches (``--anatomy``)."""
+    text = human(les.get("location"))
+    hit = les.get("anatomy")
+    if isinstance(hit, Mapping) and hit.get("structure"):
+        how = "in" if (hit.get("inside_fraction") or 0) > 0 else "touching"
+        text = f"{text} ({how} {human(hit['structure'])})"
+    return text
+
+
 def _burden(doc: Mapping[str, Any]) -> list[dict[str, str]]:
     owner = _group_of(doc)
     rows = []
@@ -197,7 +228,7 @@ def _burden(doc: Mapping[str, Any]) -> list[dict[str, str]]:
         rows.append({
             "id": str(lid),
             "group": owner.get(lid, "—"),
-            "location": human(les.get("location")),
+            "location": _location_text(les),
             "region": human(les.get("region")),
             "size": number(size),
             "axes": " x ".join(number(a) for a in axes) + " mm" if axes else "",
@@ -282,6 +313,7 @@ def _diagnoses(differential: Mapping[str, Any]) -> list[dict[str, Any]]:
             "supports": [str(s) for s in item.get("supports", []) or []],
             "against": [str(s) for s in item.get("against", []) or []],
             "red_flags": [str(s) for s in item.get("red_flags", []) or []],
+            "sex_note": str(item.get("sex_note") or ""),
             "next_steps": [str(s) for s in item.get("next_steps", []) or []],
             "references": [{"text": str(r), "href": reference_link(str(r))}
                            for r in item.get("references", []) or []],
