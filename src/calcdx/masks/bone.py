@@ -59,6 +59,8 @@ __all__ = ["BoneConfig", "BoneResult", "bone_mask", "fill_holes_2d_3d", "fill_ho
 
 _SLICE_STRUCT = np.zeros((3, 3, 3), dtype=bool)
 _SLICE_STRUCT[:, :, 1] = ndi.generate_binary_structure(2, 1)
+_SLICE_STRUCT8 = np.zeros((3, 3, 3), dtype=bool)
+_SLICE_STRUCT8[:, :, 1] = True
 
 
 def fill_holes_2d_3d(
@@ -238,6 +240,26 @@ class BoneConfig(BaseModel):
         "cortex much denser than its trabecular bulk (heuristic; the plaque margin of "
         "calcdx.masks.exclusions)",
     )
+    lumen_window_mm: float = Field(
+        3.0, gt=0,
+        description="side of the in-plane square over which a voxel's local mean and SD "
+        "are taken to find enhanced lumens inside skeleton components. Heuristic: about "
+        "three voxels at 1 mm, enough to average image noise, much narrower than the aorta "
+        "(about 25 mm) or the portal vein (about 12 mm)",
+    )
+    lumen_max_voxel_mm: float = Field(
+        1.5, gt=0,
+        description="largest in-plane voxel at which lumens are told from marrow by texture. "
+        "Heuristic from anatomy: trabeculae are 0.1-0.3 mm thick and 0.5-1.5 mm apart, so at "
+        "voxels up to about 1.5 mm cancellous bone stays heterogeneous and its cortex denser "
+        "than the marrow, while at 3 mm a vertebral body is as smooth as an enhanced lumen",
+    )
+    lumen_min_volume_mm3: float = Field(
+        200.0, gt=0,
+        description="least volume of a smooth iodine-range region taken out of a skeleton "
+        "component as a lumen. Heuristic: the small smooth-region size of "
+        "calcdx.masks.exclusions (200 mm^3, a 10 mm length of a 5 mm vessel)",
+    )
     lumen_min_radius_mm: float = Field(
         6.0, gt=0,
         description="...and only when it is thick: some voxel at least this far in-plane "
@@ -383,6 +405,103 @@ def _thick(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
     return bool(float(np.max(dist)) >= radius_mm)
 
 
+def _local_mean_sd(h: NDArray[np.float32], size: tuple[int, int]
+                   ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """In-plane local mean and SD over a `size` window, slice by slice (float32)."""
+    mean = np.empty_like(h)
+    sd = np.empty_like(h)
+    for k in range(h.shape[2]):
+        sl = h[:, :, k]
+        m = ndi.uniform_filter(sl, size=size, mode="nearest")
+        m2 = ndi.uniform_filter(sl * sl, size=size, mode="nearest")
+        mean[:, :, k] = m
+        sd[:, :, k] = np.sqrt(np.maximum(m2 - m * m, 0.0))
+    return mean, sd
+
+
+def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, float, float],
+            cfg: BoneConfig) -> NDArray[np.bool_]:
+    """Enhanced lumens and organs inside skeleton components (a crop), as a mask.
+
+    A lumen voxel's in-plane neighbourhood (``lumen_window_mm``) is smooth (SD at
+    most ``smooth_max_sd_hu``) with its mean from ``mineral_hu`` to the top of
+    ``iodine_hu``. In each slice these voxels are cut at necks (an in-plane
+    erosion by about half a window), so an aorta lying against a vertebral body
+    and the smooth marrow inside that body are judged apart. A part is a lumen's
+    cross-section when its mean lies in that range, its SD is at most
+    ``smooth_max_sd_hu``, and less than half of it lies inside the rest of the
+    component's mineral sealed and filled in-plane as in step 3 of
+    :func:`bone_mask`: marrow is enclosed by cortex, a lumen by its wall and soft
+    tissue. Accepted parts are grown back by the erosion inside the smooth voxels
+    and form 3-D regions (6-connected), kept from ``lumen_min_volume_mm3`` when
+    thick (a voxel ``lumen_min_radius_mm`` in-plane from their outside: the
+    aorta, heart chambers, portal vein). Each is grown in-plane by one window
+    into voxels less dense than the top of ``iodine_hu`` that are not smooth
+    parts judged otherwise (its partial-volume wall), never into plaque or cortex
+    denser than that.
+    """
+    sx, sy, sz = spacing
+    out = np.zeros(comp.shape, dtype=bool)
+    w = (max(1, round(cfg.lumen_window_mm / sx)) | 1, max(1, round(cfg.lumen_window_mm / sy)) | 1)
+    near = _square_filter(comp, (w[0], w[1]), "max")
+    slices = np.flatnonzero(near.any(axis=(0, 1)))
+    if slices.size == 0:
+        return out
+    k0, k1 = int(slices[0]), int(slices[-1]) + 1
+    h = np.asarray(hu[:, :, k0:k1], dtype=np.float32)
+    mean, sd = _local_mean_sd(h, w)
+    top = cfg.iodine_hu[1]
+    like = (mean >= cfg.mineral_hu) & (mean <= top) & (sd <= cfg.smooth_max_sd_hu)
+    like &= near[:, :, k0:k1]
+    del mean, sd
+    if not like.any():
+        return out
+    half = (w[0] // 2 + 1, w[1] // 2 + 1)
+    seeds = _square_filter(like, half, "min")
+    lab, n = ndi.label(seeds, structure=_SLICE_STRUCT8)
+    del seeds
+    if n == 0:
+        return out
+    # Marrow lies in-plane inside the rest of the bone (cortex, trabeculae) once the
+    # cortex is sealed as in step 3; a lumen does not.
+    other = comp[:, :, k0:k1] & ~like
+    close_r = _radius(cfg.close_mm, sx, sy) if cfg.close_mm > 0 else (0, 0)
+    if close_r != (0, 0):
+        other = _square_filter(_square_filter(other, close_r, "max"), close_r, "min") | other
+    area_vox = int(cfg.max_hole_area_mm2 / (sx * sy))
+    enclosed = fill_holes_2d_3d(other, max_hole_area_vox=area_vox, three_d=False) & ~other
+    del other
+    flat = lab.ravel()
+    hv = h.ravel().astype(np.float64)
+    n_all = np.bincount(flat, minlength=n + 1).astype(np.float64)
+    n_in = np.bincount(flat, weights=enclosed.ravel(), minlength=n + 1)
+    s1 = np.bincount(flat, weights=hv, minlength=n + 1)
+    s2 = np.bincount(flat, weights=hv * hv, minlength=n + 1)
+    del enclosed, hv, flat
+    n_all[0] = 1.0
+    mu = s1 / n_all
+    sd_part = np.sqrt(np.maximum(s2 / n_all - mu * mu, 0.0))
+    ok = ((n_in < 0.5 * n_all) & (mu >= cfg.mineral_hu) & (mu <= top)
+          & (sd_part <= cfg.smooth_max_sd_hu))
+    ok[0] = False
+    lumen = _square_filter(ok[lab], half, "max") & like
+    del lab
+    rlab, nr = cc3d.connected_components(lumen, connectivity=6, return_N=True)
+    if nr == 0:
+        return out
+    vv = sx * sy * sz
+    keep = np.bincount(rlab.ravel(), minlength=nr + 1) * vv >= cfg.lumen_min_volume_mm3
+    keep[0] = False
+    boxes = cc3d.statistics(rlab)["bounding_boxes"]
+    for c in np.flatnonzero(keep):
+        keep[c] = _thick(rlab, int(c), boxes[c], (sx, sy), cfg.lumen_min_radius_mm)
+    lumen = keep[rlab]
+    del rlab
+    wall = _square_filter(lumen, (w[0], w[1]), "max") & (h < top) & ~(like & ~lumen)
+    out[:, :, k0:k1] = wall
+    return out
+
+
 def _empty() -> BoneResult:
     e = np.zeros((0, 0, 0), dtype=bool)
     return BoneResult((), (0, 0, 0), e, e, np.zeros((0, 0, 0), np.uint32), e, 0.0)
@@ -468,6 +587,21 @@ def bone_mask(
     member = np.zeros(int(counts.size), dtype=bool)
     member[ids] = True
     comp = member[lab_c]
+    lumen = np.zeros_like(comp)
+    if max(sx, sy) <= cfg.lumen_max_voxel_mm:
+        # Enhanced lumens touching bone leave the mineral before sealing and filling,
+        # so they can neither bridge to bone nor be filled as marrow.
+        lumen = _lumens(hu[crop], comp, (sx, sy, sz), cfg)
+        if lumen.any():
+            comp &= ~lumen
+            left = np.bincount(lab_c[comp], minlength=int(counts.size))
+            gone = [c for c in ids if left[c] * vv < cfg.min_volume_mm3]
+            if gone:
+                member[gone] = False
+                ids = [c for c in ids if c not in set(gone)]
+                comp &= member[lab_c]
+                if not ids:
+                    return _empty()
     del lab_c
     # Seal the cortex in-plane, then fill marrow in three planes and in 3-D.
     sealed = comp
@@ -478,6 +612,7 @@ def bone_mask(
     filled = fill_holes_2d_3d(
         filled, max_hole_volume_vox=int(cfg.max_hole_volume_mm3 / vv), two_d=False
     )
+    filled &= ~lumen
     # Deposits on the cortex: thin parts outside the core grown back by one voxel.
     core = _square_filter(_square_filter(filled, core_r, "min"), core_r, "max") & filled
     bone = _square_filter(core, (1, 1), "max") & filled
