@@ -97,3 +97,59 @@ def test_bad_input_is_one_clear_error():
         bone_mask(np.zeros((4, 4, 4)), (1.0, 0.0, 1.0))
     with pytest.raises(ValueError):
         BoneConfig(min_volume_mm3=-1.0)
+
+
+def _bone_and_lumen(spacing, *, lumen_hu, marrow_hu=250, seed=0):
+    """A hollow bone (cortex 800 HU, 3 mm) and an enhanced vessel lying against it."""
+    x, y, z = _grid(spacing, (90.0, 70.0, 40.0))
+    hu = np.full(x.shape, 40.0)
+    r_bone = np.hypot(x + 15.0, y)
+    r_vessel = np.hypot(x - 8.0, y)  # 1 mm into the cortex: one mineral component
+    hu[r_vessel <= 12.0] = lumen_hu
+    hu[r_bone <= 12.0] = 800.0
+    hu[r_bone <= 9.0] = marrow_hu
+    hu += np.random.default_rng(seed).normal(0.0, 15.0, hu.shape)
+    return np.round(hu).astype(np.int16), r_bone, r_vessel
+
+
+_EDGE_RING = pytest.mark.xfail(strict=True, reason=(
+    "the lumen's edge voxels are mineral but not smooth (the window reaches out of it); "
+    "sealed, that ring encloses the lumen, which is then judged marrow and filled: measured "
+    "all of the lumen taken as bone (only the faint 160 HU lumen at 0.98 mm, whose edge falls "
+    "under 130 HU, is kept out)"))
+
+
+@pytest.mark.parametrize(("spacing", "lumen_hu"), [
+    pytest.param((0.6, 0.6, 1.0), 160, marks=_EDGE_RING),
+    pytest.param((0.6, 0.6, 1.0), 300, marks=_EDGE_RING),
+    pytest.param((0.6, 0.6, 1.0), 420, marks=_EDGE_RING),
+    ((0.98, 0.98, 2.0), 160),
+    pytest.param((0.98, 0.98, 2.0), 300, marks=_EDGE_RING),
+    pytest.param((0.98, 0.98, 2.0), 420, marks=_EDGE_RING),
+])
+def test_enhanced_lumen_against_bone_is_not_bone(spacing, lumen_hu):
+    """Portal venous to arterial lumens touching a bone: the bone is filled (its smooth
+    marrow is enclosed by cortex), the lumen is not taken into it."""
+    hu, r_bone, r_vessel = _bone_and_lumen(spacing, lumen_hu=lumen_hu)
+    full = bone_mask(hu, spacing).full(hu.shape)
+    assert full[r_bone <= 11.0].mean() >= 0.95
+    assert full[r_vessel <= 10.0].mean() <= 0.02
+
+
+def test_smooth_marrow_alone_stays_bone():
+    """Marrow as smooth as a lumen (250 HU, noise only) but enclosed by cortex is bone."""
+    spacing = (0.7, 0.7, 1.0)
+    hu, _, r = _long_bone(spacing, cortex_hu=800, marrow_hu=250)
+    hu = np.round(hu + np.random.default_rng(1).normal(0.0, 15.0, hu.shape)).astype(np.int16)
+    full = bone_mask(hu, spacing).full(hu.shape)
+    assert full[r <= 11.0].mean() >= 0.95
+
+
+def test_lumen_rule_is_off_on_coarse_grids():
+    """At 3 mm in-plane a vertebral body is as smooth as a lumen: nothing is taken out."""
+    spacing = (3.0, 3.0, 3.0)
+    hu, r_bone, r_vessel = _bone_and_lumen(spacing, lumen_hu=300)
+    cfg = BoneConfig()
+    assert max(spacing[:2]) > cfg.lumen_max_voxel_mm
+    full = bone_mask(hu, spacing, config=cfg).full(hu.shape)
+    assert full[r_bone <= 11.0].mean() >= 0.95

@@ -448,11 +448,18 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     if slices.size == 0:
         return out
     k0, k1 = int(slices[0]), int(slices[-1]) + 1
-    h = np.asarray(hu[:, :, k0:k1], dtype=np.float32)
+    # Thin slices: judge every m-th slice (about one window apart); each judgement
+    # holds for the slices nearest to it (a lumen changes little over a window).
+    m = max(1, int(cfg.lumen_window_mm / sz))
+    picked = np.arange(k0, k1, m)
+    h = np.asarray(hu[:, :, picked], dtype=np.float32)
+    comp_p = comp[:, :, picked]
+    near = near[:, :, picked]
+    sz = sz * m
     mean, sd = _local_mean_sd(h, w)
     top = cfg.iodine_hu[1]
     like = (mean >= cfg.mineral_hu) & (mean <= top) & (sd <= cfg.smooth_max_sd_hu)
-    like &= near[:, :, k0:k1]
+    like &= near
     del mean, sd
     if not like.any():
         return out
@@ -464,7 +471,7 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
         return out
     # Marrow lies in-plane inside the rest of the bone (cortex, trabeculae) once the
     # cortex is sealed as in step 3; a lumen does not.
-    other = comp[:, :, k0:k1] & ~like
+    other = comp_p & ~like
     close_r = _radius(cfg.close_mm, sx, sy) if cfg.close_mm > 0 else (0, 0)
     if close_r != (0, 0):
         other = _square_filter(_square_filter(other, close_r, "max"), close_r, "min") | other
@@ -498,7 +505,8 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     lumen = keep[rlab]
     del rlab
     wall = _square_filter(lumen, (w[0], w[1]), "max") & (h < top) & ~(like & ~lumen)
-    out[:, :, k0:k1] = wall
+    nearest = np.clip(np.rint((np.arange(k0, k1) - k0) / m).astype(np.intp), 0, len(picked) - 1)
+    out[:, :, k0:k1] = wall[:, :, nearest]
     return out
 
 
