@@ -17,6 +17,14 @@ Method
    median in ``iodine_hu``, robust SD at most ``smooth_max_sd_hu`` and no dense
    tail (99th percentile under median + ``dense_tail_hu``) that are thick
    (in-plane radius of ``lumen_min_radius_mm``, wider than a rib).
+2b. Enhanced lumens touching bone (in-plane voxels up to ``lumen_max_voxel_mm``):
+   smooth iodine-range regions inside the chosen components, cut at necks, not
+   enclosed in-plane by the rest of the bone, thick and of at least
+   ``lumen_min_volume_mm3`` (:func:`_lumens`), leave the mineral with their
+   partial-volume wall before sealing and stay out of the filled bone, so an
+   aorta lying on the spine can neither bridge to it nor be filled as marrow.
+   A component left with less than ``min_volume_mm3`` of mineral is no longer
+   skeleton.
 3. Sealing and filling: an in-plane closing of ``close_mm`` bridges cortex that
    partial volume brings under 130 HU; holes are then filled slice by slice in
    the axial, coronal and sagittal planes (a marrow cavity open in one plane is
@@ -37,7 +45,10 @@ the rules hold from 0.5 to 3 mm voxels.
 
 Stated limits: a soft-tissue deposit larger than ``min_volume_mm3`` that
 touches no bone is taken as bone (a very large calcified mass); an enhancing
-lumen that touches bone joins it unless passed in `exclude`; a deposit on
+lumen that touches bone joins it unless passed in `exclude` on grids coarser
+than ``lumen_max_voxel_mm``, and also on finer grids when its edge voxels
+reach the mineral threshold (a dense arterial lumen: sealed, that edge encloses
+it like cortex); calcified costal cartilage joins the ribs; a deposit on
 bone wider than ``2 core_mm`` in every in-plane direction is taken as bone.
 """
 
