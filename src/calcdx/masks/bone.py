@@ -220,6 +220,21 @@ class BoneConfig(BaseModel):
         "head (about 65 cm^3) is the largest marrow cavity; the cranial cavity (over "
         "1000 cm^3) stays open",
     )
+    water_hole_hu: tuple[float, float] = Field(
+        (-30.0, 50.0),
+        description="mean HU range of an in-plane hole that is not marrow: water and soft "
+        "tissue (CSF 0-15 HU, spinal cord 30-40 HU, muscle 40-60 HU). Heuristic from "
+        "anatomy: fatty marrow lies under it (fat is about -100 HU), and adult cancellous "
+        "bone over it even when osteoporotic (L1 trabecular attenuation under 110 HU flags "
+        "osteoporosis: Pickhardt et al., Ann Intern Med 2013;158:588-595)",
+    )
+    water_hole_max_area_mm2: float = Field(
+        500.0, gt=0,
+        description="largest in-plane hole of water density left open, in mm^2. Heuristic "
+        "from adult anatomy: the bony spinal canal spans about 150-350 mm^2 in the axial "
+        "plane, a vertebral body 600-1500 mm^2, so a very osteoporotic body whose marrow "
+        "falls to water density is still filled",
+    )
     core_mm: float = Field(
         3.0, gt=0,
         description="half-width of the in-plane square that opens the bone core. "
@@ -521,6 +536,30 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     return out
 
 
+def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[float, float],
+                 cfg: BoneConfig) -> NDArray[np.bool_]:
+    """Axial holes of `sealed` of water or soft-tissue density: the spinal canal, not marrow.
+
+    A hole (4-connected background of a slice not reaching its edge) of at most
+    ``water_hole_max_area_mm2`` whose mean HU lies in ``water_hole_hu``.
+    """
+    lab, n = ndi.label(~sealed, structure=_SLICE_STRUCT)
+    if n == 0:
+        return np.zeros(sealed.shape, dtype=bool)
+    edge = np.unique(np.concatenate([lab[0].ravel(), lab[-1].ravel(),
+                                     lab[:, 0].ravel(), lab[:, -1].ravel()]))
+    flat = lab.ravel()
+    count = np.bincount(flat, minlength=n + 1)
+    total = np.bincount(flat, weights=np.asarray(hu, dtype=np.float64).ravel(), minlength=n + 1)
+    mean = total / np.maximum(count, 1)
+    lo, hi = cfg.water_hole_hu
+    water = (count * spacing[0] * spacing[1] <= cfg.water_hole_max_area_mm2)
+    water &= (mean >= lo) & (mean <= hi)
+    water[0] = False
+    water[edge] = False
+    return np.asarray(water[lab], dtype=bool)
+
+
 def _empty() -> BoneResult:
     e = np.zeros((0, 0, 0), dtype=bool)
     return BoneResult((), (0, 0, 0), e, e, np.zeros((0, 0, 0), np.uint32), e, 0.0)
@@ -626,12 +665,14 @@ def bone_mask(
     sealed = comp
     if close_r != (0, 0):
         sealed = _square_filter(_square_filter(comp, close_r, "max"), close_r, "min") | comp
+    canal = _water_holes(hu[crop], sealed, (sx, sy), cfg)
     filled = fill_holes_planes(sealed, (sx, sy, sz), max_hole_area_mm2=cfg.max_hole_area_mm2)
     del sealed
     filled = fill_holes_2d_3d(
         filled, max_hole_volume_vox=int(cfg.max_hole_volume_mm3 / vv), two_d=False
     )
-    filled &= ~lumen
+    filled &= ~(lumen | canal)
+    del canal
     # Deposits on the cortex: thin parts outside the core grown back by one voxel.
     core = _square_filter(_square_filter(filled, core_r, "min"), core_r, "max") & filled
     bone = _square_filter(core, (1, 1), "max") & filled
