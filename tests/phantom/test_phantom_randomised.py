@@ -73,10 +73,6 @@ def test_aortic_wall_plaques_are_found_in_native_ct(analysed):
 CONTRAST_DRAWS = [d for d in DRAWS if d[1]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the enhanced lumen with its 600 HU plaque arcs is one mineral component that bone_mask "
-    "takes as skeleton (tests/masks/test_masks_synthetic.py::"
-    "test_contrast_lumen_suppressed_plaque_kept); needs the contrast stage before bone"))
 @pytest.mark.parametrize("seed", [d[0] for d in CONTRAST_DRAWS])
 def test_aortic_wall_plaques_are_found_in_contrast_ct(seed):
     acq = random_acquisition(seed)

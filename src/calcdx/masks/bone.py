@@ -445,6 +445,21 @@ def _local_mean_sd(h: NDArray[np.float32], size: tuple[int, int]
     return mean, sd
 
 
+def _below_smooth_neighbours(h: NDArray[np.float32], like: NDArray[np.bool_],
+                             size: tuple[int, int]) -> NDArray[np.bool_]:
+    """Voxels less dense than the mean of the smooth voxels within an in-plane window."""
+    out = np.zeros(like.shape, dtype=bool)
+    for k in range(h.shape[2]):
+        lk = like[:, :, k]
+        if not lk.any():
+            continue
+        frac = ndi.uniform_filter(lk.astype(np.float32), size=size, mode="constant")
+        total = ndi.uniform_filter(np.where(lk, h[:, :, k], 0.0).astype(np.float32),
+                                   size=size, mode="constant")
+        out[:, :, k] = (frac > 0) & (h[:, :, k] * frac < total)
+    return out
+
+
 def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, float, float],
             cfg: BoneConfig) -> NDArray[np.bool_]:
     """Enhanced lumens and organs inside skeleton components (a crop), as a mask.
@@ -458,13 +473,16 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     ``smooth_max_sd_hu``, and less than half of it lies inside the rest of the
     component's mineral sealed and filled in-plane as in step 3 of
     :func:`bone_mask`: marrow is enclosed by cortex, a lumen by its wall and soft
-    tissue. Accepted parts are grown back by the erosion inside the smooth voxels
+    tissue. A dense lumen's own edge (mineral that is not smooth only because the
+    window reaches out of it) can enclose it in that sense; such a part is still
+    a lumen when it is not enclosed by voxels denser than the smooth voxels next
+    to them (cortex is denser than marrow, a partial-volume edge is not) and
+    half of its ring one to two windows out is soft tissue. Accepted parts are grown back by the erosion inside the smooth voxels
     and form 3-D regions (6-connected), kept from ``lumen_min_volume_mm3`` when
     thick (a voxel ``lumen_min_radius_mm`` in-plane from their outside: the
     aorta, heart chambers, portal vein). Each is grown in-plane by one window
-    into voxels less dense than the top of ``iodine_hu`` that are not smooth
-    parts judged otherwise (its partial-volume wall), never into plaque or cortex
-    denser than that.
+    into voxels less dense than the top of ``iodine_hu`` (its partial-volume
+    wall), never into plaque or cortex denser than that.
     """
     sx, sy, sz = spacing
     out = np.zeros(comp.shape, dtype=bool)
@@ -497,24 +515,42 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
         return out
     # Marrow lies in-plane inside the rest of the bone (cortex, trabeculae) once the
     # cortex is sealed as in step 3; a lumen does not.
-    other = comp_p & ~like
     close_r = _radius(cfg.close_mm, sx, sy) if cfg.close_mm > 0 else (0, 0)
-    if close_r != (0, 0):
-        other = _square_filter(_square_filter(other, close_r, "max"), close_r, "min") | other
     area_vox = int(cfg.max_hole_area_mm2 / (sx * sy))
-    enclosed = fill_holes_2d_3d(other, max_hole_area_vox=area_vox, three_d=False) & ~other
-    del other
+
+    def inside(other: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        if close_r != (0, 0):
+            other = _square_filter(_square_filter(other, close_r, "max"), close_r, "min") | other
+        return fill_holes_2d_3d(other, max_hole_area_vox=area_vox, three_d=False) & ~other
+
+    enclosed = inside(comp_p & ~like)
+    # ... and enclosed by voxels denser than the smooth ones next to them: a dense
+    # lumen's own edge (partial volume toward soft tissue) is less dense than it.
+    enclosed_dense = inside(comp_p & ~like & ~_below_smooth_neighbours(h, like, w))
     flat = lab.ravel()
     hv = h.ravel().astype(np.float64)
     n_all = np.bincount(flat, minlength=n + 1).astype(np.float64)
     n_in = np.bincount(flat, weights=enclosed.ravel(), minlength=n + 1)
+    n_in_dense = np.bincount(flat, weights=enclosed_dense.ravel(), minlength=n + 1)
     s1 = np.bincount(flat, weights=hv, minlength=n + 1)
     s2 = np.bincount(flat, weights=hv * hv, minlength=n + 1)
-    del enclosed, hv, flat
+    del enclosed, enclosed_dense, hv, flat
     n_all[0] = 1.0
     mu = s1 / n_all
     sd_part = np.sqrt(np.maximum(s2 / n_all - mu * mu, 0.0))
-    ok = ((n_in < 0.5 * n_all) & (mu >= cfg.mineral_hu) & (mu <= top)
+    # A dense lumen's own edge (mineral, not smooth as its window reaches out) can
+    # enclose it as cortex encloses marrow; then it is a lumen when that edge is not
+    # denser than it and, beyond, one to two windows out, it meets soft tissue, where
+    # marrow meets more bone.
+    near1 = ndi.maximum_filter(lab, size=(2 * w[0] + 1, 2 * w[1] + 1, 1))
+    near2 = ndi.maximum_filter(lab, size=(4 * w[0] + 1, 4 * w[1] + 1, 1))
+    far = (near1 == 0) & (near2 > 0)
+    n_far = np.bincount(near2[far], minlength=n + 1)
+    n_far_soft = np.bincount(near2[far & (h < cfg.mineral_hu)], minlength=n + 1)
+    del near1, near2, far
+    open_or_soft = (n_in < 0.5 * n_all) | (
+        (n_in_dense < 0.5 * n_all) & (n_far_soft >= 0.5 * np.maximum(n_far, 1)))
+    ok = (open_or_soft & (mu >= cfg.mineral_hu) & (mu <= top)
           & (sd_part <= cfg.smooth_max_sd_hu))
     ok[0] = False
     lumen = _square_filter(ok[lab], half, "max") & like
@@ -530,7 +566,7 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
         keep[c] = _thick(rlab, int(c), boxes[c], (sx, sy), cfg.lumen_min_radius_mm)
     lumen = keep[rlab]
     del rlab
-    wall = _square_filter(lumen, (w[0], w[1]), "max") & (h < top) & ~(like & ~lumen)
+    wall = _square_filter(lumen, (w[0], w[1]), "max") & (h < top)
     nearest = np.clip(np.rint((np.arange(k0, k1) - k0) / m).astype(np.intp), 0, len(picked) - 1)
     out[:, :, k0:k1] = wall[:, :, nearest]
     return out
@@ -548,16 +584,19 @@ def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[flo
         return np.zeros(sealed.shape, dtype=bool)
     edge = np.unique(np.concatenate([lab[0].ravel(), lab[-1].ravel(),
                                      lab[:, 0].ravel(), lab[:, -1].ravel()]))
-    flat = lab.ravel()
-    count = np.bincount(flat, minlength=n + 1)
-    total = np.bincount(flat, weights=np.asarray(hu, dtype=np.float64).ravel(), minlength=n + 1)
+    count = np.bincount(lab.ravel(), minlength=n + 1)
+    small = count * spacing[0] * spacing[1] <= cfg.water_hole_max_area_mm2
+    small[0] = False
+    small[edge] = False
+    hole = small[lab]
+    if not hole.any():
+        return hole
+    ids = lab[hole]
+    total = np.bincount(ids, weights=np.asarray(hu[hole], dtype=np.float64), minlength=n + 1)
     mean = total / np.maximum(count, 1)
     lo, hi = cfg.water_hole_hu
-    water = (count * spacing[0] * spacing[1] <= cfg.water_hole_max_area_mm2)
-    water &= (mean >= lo) & (mean <= hi)
-    water[0] = False
-    water[edge] = False
-    return np.asarray(water[lab], dtype=bool)
+    water = small & (mean >= lo) & (mean <= hi)
+    return np.asarray(hole & water[lab], dtype=bool)
 
 
 def _empty() -> BoneResult:
