@@ -189,3 +189,34 @@ def test_marrow_of_water_or_fat_density_in_a_large_body_is_filled(marrow_hu):
     hu, body, _ = _vertebra(spacing, marrow_hu=marrow_hu)
     full = bone_mask(hu, spacing).full(hu.shape)
     assert full[body].mean() >= 0.95
+
+
+def _mass_and_column(spacing, *, mass_centre_x, gap_mm=5.0):
+    """A column of compact vertebra-like blocks (30 x 24 mm, 20 mm high, discs `gap_mm`)
+    running out of the grid, and a compact 600 HU sphere of radius 11 mm (5,600 mm^3)."""
+    x, y, z = _grid(spacing, (120.0, 60.0, 100.0))
+    hu = np.full(x.shape, 40.0)
+    period = 20.0 + gap_mm
+    block = (np.abs(x + 30.0) <= 15.0) & (np.abs(y) <= 12.0) & (np.mod(z, period) < 20.0)
+    hu[block] = 700.0
+    mass = np.sqrt((x - mass_centre_x) ** 2 + y**2 + z**2) <= 11.0
+    hu[mass] = 600.0
+    return hu.astype(np.int16), block, mass
+
+
+@pytest.mark.parametrize("spacing", [(0.8, 0.8, 1.0), (3.0, 3.0, 3.0)])
+def test_large_compact_deposit_apart_from_bone_is_not_bone(spacing):
+    """A deposit five times min_volume_mm3, 19 mm from the nearest bone, stays a lesion;
+    every block of the column (reached across its discs) is bone."""
+    hu, block, mass = _mass_and_column(spacing, mass_centre_x=15.0)
+    full = bone_mask(hu, spacing).full(hu.shape)
+    assert not full[mass].any()
+    assert full[block].mean() >= 0.95
+
+
+def test_compact_bone_across_a_joint_is_bone():
+    """The same sphere 3 mm from the column (a patella across its joint) joins the skeleton."""
+    spacing = (0.8, 0.8, 1.0)
+    hu, _, mass = _mass_and_column(spacing, mass_centre_x=-4.0)
+    full = bone_mask(hu, spacing).full(hu.shape)
+    assert full[mass].mean() >= 0.95

@@ -12,7 +12,10 @@ Method
 1. Mineral: HU >= ``mineral_hu`` (130 HU), inside `body` when given, outside
    `exclude` (e.g. enhancing lumens) when given.
 2. Skeleton components: 26-connected mineral components (``cc3d``) holding at
-   least ``min_volume_mm3`` of mineral (soft-tissue deposits are smaller),
+   least ``min_volume_mm3`` of mineral and shaped or placed as bone (reaching the
+   grid's edge, a major axis of ``bone_min_length_mm``, or within ``joint_gap_mm``
+   of such a component, repeatedly: :func:`_bone_like`), so a large compact
+   deposit standing apart stays a lesion,
    except smooth regions in the iodine range (enhanced lumens and organs):
    median in ``iodine_hu``, robust SD at most ``smooth_max_sd_hu`` and no dense
    tail (99th percentile under median + ``dense_tail_hu``) that are thick
@@ -43,8 +46,11 @@ Method
 Every size is in mm or mm^3 and turned into voxels for the grid at hand, so
 the rules hold from 0.5 to 3 mm voxels.
 
-Stated limits: a soft-tissue deposit larger than ``min_volume_mm3`` that
-touches no bone is taken as bone (a very large calcified mass); an enhancing
+Stated limits: a soft-tissue deposit larger than ``min_volume_mm3`` is taken
+as bone when its major axis reaches ``bone_min_length_mm``, when it reaches the
+edge of the grid or when it lies within ``joint_gap_mm`` of bone; a compact
+bone standing more than that apart from the rest (a displaced fragment, an
+accessory ossicle) is taken as a deposit; an enhancing
 lumen that touches bone joins it unless passed in `exclude` on grids coarser
 than ``lumen_max_voxel_mm``, and also on finer grids when its edge voxels
 reach the mineral threshold (a dense arterial lumen: sealed, that edge encloses
@@ -234,6 +240,23 @@ class BoneConfig(BaseModel):
         "from adult anatomy: the bony spinal canal spans about 150-350 mm^2 in the axial "
         "plane, a vertebral body 600-1500 mm^2, so a very osteoporotic body whose marrow "
         "falls to water density is still filled",
+    )
+    bone_min_length_mm: float = Field(
+        50.0, gt=0,
+        description="least major axis (IBSI: 4 sqrt of the largest eigenvalue of the voxel "
+        "covariance) of a large component taken as bone on its own. Heuristic from adult "
+        "anatomy: ribs, clavicles, long bones, scapulae, the sternum, the pelvis, the skull "
+        "and vertebrae with their arches and processes are longer; a compact calcified or "
+        "ossified mass (myositis ossificans, a calcified node or hematoma) is usually "
+        "smaller. Compact bones (vertebral bodies, carpal and tarsal bones, patella) are "
+        "reached through joint_gap_mm instead",
+    )
+    joint_gap_mm: float = Field(
+        6.0, gt=0,
+        description="largest gap (mm) across which a large compact component joins the "
+        "skeleton. Heuristic from anatomy: synovial joint spaces are about 2-6 mm (hip "
+        "3-5 mm, knee 5-6 mm), cervical and thoracic discs about 4-6 mm; at 130 HU the "
+        "cortices' partial-volume blur narrows the gap further",
     )
     core_mm: float = Field(
         3.0, gt=0,
@@ -599,6 +622,62 @@ def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[flo
     return np.asarray(hole & water[lab], dtype=bool)
 
 
+def _major_axis_mm(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
+                   spacing: tuple[float, float, float]) -> float:
+    """IBSI major axis length (4 sqrt of the largest covariance eigenvalue, mm) of `c`."""
+    pts = np.argwhere(labels[box] == c).astype(np.float64) * np.asarray(spacing)
+    if len(pts) < 2:
+        return 0.0
+    return float(4.0 * np.sqrt(max(float(np.linalg.eigvalsh(np.cov(pts.T))[-1]), 0.0)))
+
+
+def _bone_like(labels: NDArray[np.integer[Any]], ids: list[int], boxes: Any,
+               spacing: tuple[float, float, float], cfg: BoneConfig) -> list[int]:
+    """Of the large components `ids`, those shaped and placed as bone.
+
+    Anchors: components reaching the edge of the grid (bone running out of view)
+    or whose major axis is at least ``bone_min_length_mm`` (ribs, long bones,
+    vertebrae with their arches, pelvis, skull). Then, repeatedly, every other
+    large component within ``joint_gap_mm`` of a taken one (vertebral bodies across
+    discs, carpal and tarsal bones, the patella across its joint). What is left
+    is a large compact deposit standing apart from the skeleton: a lesion.
+    """
+    if not ids:
+        return []
+    shape = labels.shape
+    taken: list[int] = []
+    rest: list[int] = []
+    for c in ids:
+        box = boxes[c]
+        edge = any(b.start == 0 or b.stop == n for b, n in zip(box, shape, strict=True))
+        if edge or _major_axis_mm(labels, c, box, spacing) >= cfg.bone_min_length_mm:
+            taken.append(c)
+        else:
+            rest.append(c)
+    # Centre to centre, the voxels on either side of a gap are one voxel farther apart.
+    reach = cfg.joint_gap_mm + max(spacing)
+    gap = [max(1, int(np.ceil(reach / s))) for s in spacing]
+    changed = True
+    while rest and changed:
+        changed = False
+        member = np.zeros(int(labels.max()) + 1, dtype=bool)
+        member[taken] = True
+        for c in list(rest):
+            box = tuple(slice(max(b.start - g, 0), min(b.stop + g, n))
+                        for b, g, n in zip(boxes[c], gap, shape, strict=True))
+            crop = labels[box]
+            near = member[crop]
+            if not near.any():
+                continue
+            dist = ndi.distance_transform_edt(crop != c, sampling=spacing)
+            if float(dist[near].min()) <= reach:
+                taken.append(c)
+                rest.remove(c)
+                member[c] = True
+                changed = True
+    return sorted(taken)
+
+
 def _empty() -> BoneResult:
     e = np.zeros((0, 0, 0), dtype=bool)
     return BoneResult((), (0, 0, 0), e, e, np.zeros((0, 0, 0), np.uint32), e, 0.0)
@@ -664,7 +743,8 @@ def bone_mask(
     counts = np.asarray(stats["voxel_counts"], dtype=np.int64)
     chosen = counts * vv >= cfg.min_volume_mm3
     chosen[0] = False
-    ids = [int(c) for c in np.flatnonzero(chosen)]
+    ids = _bone_like(mineral_labels, [int(c) for c in np.flatnonzero(chosen)],
+                     stats["bounding_boxes"], (sx, sy, sz), cfg)
     if not ids:
         return _empty()
     smooth = _smooth_iodine(hu, mineral_labels, ids, cfg)
