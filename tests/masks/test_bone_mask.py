@@ -109,7 +109,7 @@ def test_bad_input_is_one_clear_error():
 
 def _bone_and_lumen(spacing, *, lumen_hu, marrow_hu=250, seed=0):
     """A hollow bone (cortex 800 HU, 3 mm) and an enhanced vessel lying against it."""
-    x, y, z = _grid(spacing, (90.0, 70.0, 40.0))
+    x, y, _ = _grid(spacing, (90.0, 70.0, 40.0))
     hu = np.full(x.shape, 40.0)
     r_bone = np.hypot(x + 15.0, y)
     r_vessel = np.hypot(x - 8.0, y)  # 1 mm into the cortex: one mineral component
@@ -151,7 +151,7 @@ def test_smooth_marrow_alone_stays_bone():
 def test_lumen_rule_is_off_on_coarse_grids():
     """At 3 mm in-plane a vertebral body is as smooth as a lumen: nothing is taken out."""
     spacing = (3.0, 3.0, 3.0)
-    hu, r_bone, r_vessel = _bone_and_lumen(spacing, lumen_hu=300)
+    hu, r_bone, _ = _bone_and_lumen(spacing, lumen_hu=300)
     cfg = BoneConfig()
     assert max(spacing[:2]) > cfg.lumen_max_voxel_mm
     full = bone_mask(hu, spacing, config=cfg).full(hu.shape)
@@ -160,7 +160,7 @@ def test_lumen_rule_is_off_on_coarse_grids():
 
 def _vertebra(spacing, *, marrow_hu, canal_hu=20):
     """A vertebral body (ellipse 40 x 30 mm, cortex 2 mm) and its arch around an 18 mm canal."""
-    x, y, z = _grid(spacing, (80.0, 90.0, 30.0))
+    x, y, _ = _grid(spacing, (80.0, 90.0, 30.0))
     hu = np.full(x.shape, 40.0)
     body = (x / 20.0) ** 2 + ((y + 15.0) / 15.0) ** 2 <= 1.0
     hu[body] = 600.0

@@ -500,7 +500,8 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     window reaches out of it) can enclose it in that sense; such a part is still
     a lumen when it is not enclosed by voxels denser than the smooth voxels next
     to them (cortex is denser than marrow, a partial-volume edge is not) and
-    half of its ring one to two windows out is soft tissue. Accepted parts are grown back by the erosion inside the smooth voxels
+    half of its ring one to two windows out is soft tissue. Accepted parts are
+    grown back by the erosion inside the smooth voxels
     and form 3-D regions (6-connected), kept from ``lumen_min_volume_mm3`` when
     thick (a voxel ``lumen_min_radius_mm`` in-plane from their outside: the
     aorta, heart chambers, portal vein). Each is grown in-plane by one window
