@@ -26,9 +26,13 @@ KNOWN_PHASE = [s.name for s in SHARED_SCANS if s.enhanced is not None]
 
 _DICOM_XFAIL = pytest.mark.xfail(
     strict=True,
-    reason="portal venous series: enhanced aorta touching the spine and calcified costal "
-    "cartilage join the skeleton components; measured skeleton Dice 0.65, 11.8 % of "
-    "reported voxels in bone, volume ratio 0.23",
+    reason="portal venous series: the aorta is now kept out of the skeleton, but calcified "
+    "costal cartilage (TotalSegmentator's costal_cartilages, not a bone class here) and "
+    "the thin intrahepatic portal veins are still taken as bone, the spinal canal is "
+    "mostly left open now, but the partial-volume fringe around the vertebrae (outside "
+    "TotalSegmentator's tighter labels) is bone and rib and arch pieces cut by the 40 mm "
+    "field are reported; measured skeleton Dice 0.703, 12.8 % of reported voxels in bone, "
+    "volume ratio 0.22",
 )
 
 

@@ -13,12 +13,6 @@ import pytest
 
 from calcdx.cohort import SCHEMAS, analyze_cohort, connect, read_manifest
 
-BIG_DEPOSIT_AS_BONE = (
-    "the pair's 600 HU spheres hold 1,400-2,100 mm^3 of mineral, more than "
-    "BoneConfig.min_volume_mm3 (1000 mm^3): bone_mask takes part of each as bone, so "
-    "their volumes are wrong (measured ratios 1.3-2.4 for a planted 1.2)"
-)
-
 
 @pytest.fixture(scope="module")
 def cohort_run(cohort_inputs: Path, tmp_path_factory: pytest.TempPathFactory):
@@ -57,7 +51,6 @@ def test_tables_match_the_study_folders_and_the_documented_schema(cohort_run):
     assert failed[0] == "failed"
 
 
-@pytest.mark.xfail(strict=True, reason=BIG_DEPOSIT_AS_BONE)
 def test_followup_changes_of_the_known_pair_are_in_the_changes_table(cohort_run):
     out, _, _ = cohort_run
     con = connect(out)

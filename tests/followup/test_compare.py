@@ -45,8 +45,12 @@ def test_registration_recovers_the_planted_motion(phantom_comparison):
     assert comparison.registration.rotation_deg == pytest.approx(5.0, abs=0.3)
 
 
-@pytest.mark.xfail(strict=True, reason=BIG_DEPOSIT_AS_BONE)
-def test_every_planted_change_is_found_with_its_volume_change(phantom_comparison):
+def test_every_planted_change_is_found_with_its_volume_change(phantom_comparison, request):
+    if request.node.callspec.params["phantom_comparison"] == 0:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "pair 0: a grown 2,100-2,600 mm^3 sphere near the edge of the grid or within "
+            "BoneConfig.joint_gap_mm of bone is still taken as bone (measured 31.5 mm^3 found, "
+            "centroid 7.5 mm off)")))
     pair, comparison = phantom_comparison
     for truth in pair.changes:
         nearest = min(comparison.changes, key=lambda c: np.linalg.norm(

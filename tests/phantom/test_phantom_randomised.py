@@ -16,7 +16,8 @@ from calcdx.phantom import Tissue, make_phantom, random_acquisition
 #: (layout/acquisition seed, contrast-enhanced)
 DRAWS = [(100, False), (101, True), (102, False)]
 
-#: Lesions this large are lost to the skeleton rule today (see the xfail below).
+#: Lesions at least this large (BoneConfig.min_volume_mm3) are found only because the
+#: skeleton rule looks at shape and placement, not size alone.
 BIG_MM3 = 1000.0
 
 
@@ -73,10 +74,6 @@ def test_aortic_wall_plaques_are_found_in_native_ct(analysed):
 CONTRAST_DRAWS = [d for d in DRAWS if d[1]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the enhanced lumen with its 600 HU plaque arcs is one mineral component that bone_mask "
-    "takes as skeleton (tests/masks/test_masks_synthetic.py::"
-    "test_contrast_lumen_suppressed_plaque_kept); needs the contrast stage before bone"))
 @pytest.mark.parametrize("seed", [d[0] for d in CONTRAST_DRAWS])
 def test_aortic_wall_plaques_are_found_in_contrast_ct(seed):
     acq = random_acquisition(seed)
@@ -112,9 +109,6 @@ def test_no_skeleton_and_little_else_is_reported(analysed):
     assert np.count_nonzero(stray) / np.count_nonzero(reported) <= 0.10
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bone_mask takes any mineral component of BoneConfig.min_volume_mm3 (1000 mm^3) or "
-    "more as skeleton, so the large zonal-rim masses are lost"))
 def test_large_planted_lesions_are_found(analysed):
     phantom, result = analysed
     big = [t for t in phantom.truth if t.analytic_volume_mm3 >= BIG_MM3]

@@ -47,7 +47,6 @@ def ranking(group, **context):
     return [item.entity for item in differential.ranked]
 
 
-@pytest.mark.xfail(strict=True, reason=_BONE_XFAIL)
 def test_zonal_intramuscular_with_trauma_is_myositis_ossificans(analysed):
     groups, planted = analysed
     zonal = [

@@ -12,11 +12,22 @@ Method
 1. Mineral: HU >= ``mineral_hu`` (130 HU), inside `body` when given, outside
    `exclude` (e.g. enhancing lumens) when given.
 2. Skeleton components: 26-connected mineral components (``cc3d``) holding at
-   least ``min_volume_mm3`` of mineral (soft-tissue deposits are smaller),
+   least ``min_volume_mm3`` of mineral and shaped or placed as bone (reaching the
+   grid's edge, a major axis of ``bone_min_length_mm``, or within ``joint_gap_mm``
+   of such a component, repeatedly: :func:`_bone_like`), so a large compact
+   deposit standing apart stays a lesion,
    except smooth regions in the iodine range (enhanced lumens and organs):
    median in ``iodine_hu``, robust SD at most ``smooth_max_sd_hu`` and no dense
    tail (99th percentile under median + ``dense_tail_hu``) that are thick
    (in-plane radius of ``lumen_min_radius_mm``, wider than a rib).
+2b. Enhanced lumens touching bone (in-plane voxels up to ``lumen_max_voxel_mm``):
+   smooth iodine-range regions inside the chosen components, cut at necks, not
+   enclosed in-plane by the rest of the bone, thick and of at least
+   ``lumen_min_volume_mm3`` (:func:`_lumens`), leave the mineral with their
+   partial-volume wall before sealing and stay out of the filled bone, so an
+   aorta lying on the spine can neither bridge to it nor be filled as marrow.
+   A component left with less than ``min_volume_mm3`` of mineral is no longer
+   skeleton.
 3. Sealing and filling: an in-plane closing of ``close_mm`` bridges cortex that
    partial volume brings under 130 HU; holes are then filled slice by slice in
    the axial, coronal and sagittal planes (a marrow cavity open in one plane is
@@ -35,9 +46,15 @@ Method
 Every size is in mm or mm^3 and turned into voxels for the grid at hand, so
 the rules hold from 0.5 to 3 mm voxels.
 
-Stated limits: a soft-tissue deposit larger than ``min_volume_mm3`` that
-touches no bone is taken as bone (a very large calcified mass); an enhancing
-lumen that touches bone joins it unless passed in `exclude`; a deposit on
+Stated limits: a soft-tissue deposit larger than ``min_volume_mm3`` is taken
+as bone when its major axis reaches ``bone_min_length_mm``, when it reaches the
+edge of the grid or when it lies within ``joint_gap_mm`` of bone; a compact
+bone standing more than that apart from the rest (a displaced fragment, an
+accessory ossicle) is taken as a deposit; an enhancing
+lumen that touches bone joins it unless passed in `exclude` on grids coarser
+than ``lumen_max_voxel_mm``, and also on finer grids when its edge voxels
+reach the mineral threshold (a dense arterial lumen: sealed, that edge encloses
+it like cortex); calcified costal cartilage joins the ribs; a deposit on
 bone wider than ``2 core_mm`` in every in-plane direction is taken as bone.
 """
 
@@ -59,6 +76,8 @@ __all__ = ["BoneConfig", "BoneResult", "bone_mask", "fill_holes_2d_3d", "fill_ho
 
 _SLICE_STRUCT = np.zeros((3, 3, 3), dtype=bool)
 _SLICE_STRUCT[:, :, 1] = ndi.generate_binary_structure(2, 1)
+_SLICE_STRUCT8 = np.zeros((3, 3, 3), dtype=bool)
+_SLICE_STRUCT8[:, :, 1] = True
 
 
 def fill_holes_2d_3d(
@@ -207,6 +226,38 @@ class BoneConfig(BaseModel):
         "head (about 65 cm^3) is the largest marrow cavity; the cranial cavity (over "
         "1000 cm^3) stays open",
     )
+    water_hole_hu: tuple[float, float] = Field(
+        (-30.0, 50.0),
+        description="mean HU range of an in-plane hole that is not marrow: water and soft "
+        "tissue (CSF 0-15 HU, spinal cord 30-40 HU, muscle 40-60 HU). Heuristic from "
+        "anatomy: fatty marrow lies under it (fat is about -100 HU), and adult cancellous "
+        "bone over it even when osteoporotic (L1 trabecular attenuation under 110 HU flags "
+        "osteoporosis: Pickhardt et al., Ann Intern Med 2013;158:588-595)",
+    )
+    water_hole_max_area_mm2: float = Field(
+        500.0, gt=0,
+        description="largest in-plane hole of water density left open, in mm^2. Heuristic "
+        "from adult anatomy: the bony spinal canal spans about 150-350 mm^2 in the axial "
+        "plane, a vertebral body 600-1500 mm^2, so a very osteoporotic body whose marrow "
+        "falls to water density is still filled",
+    )
+    bone_min_length_mm: float = Field(
+        50.0, gt=0,
+        description="least major axis (IBSI: 4 sqrt of the largest eigenvalue of the voxel "
+        "covariance) of a large component taken as bone on its own. Heuristic from adult "
+        "anatomy: ribs, clavicles, long bones, scapulae, the sternum, the pelvis, the skull "
+        "and vertebrae with their arches and processes are longer; a compact calcified or "
+        "ossified mass (myositis ossificans, a calcified node or hematoma) is usually "
+        "smaller. Compact bones (vertebral bodies, carpal and tarsal bones, patella) are "
+        "reached through joint_gap_mm instead",
+    )
+    joint_gap_mm: float = Field(
+        6.0, gt=0,
+        description="largest gap (mm) across which a large compact component joins the "
+        "skeleton. Heuristic from anatomy: synovial joint spaces are about 2-6 mm (hip "
+        "3-5 mm, knee 5-6 mm), cervical and thoracic discs about 4-6 mm; at 130 HU the "
+        "cortices' partial-volume blur narrows the gap further",
+    )
     core_mm: float = Field(
         3.0, gt=0,
         description="half-width of the in-plane square that opens the bone core. "
@@ -237,6 +288,26 @@ class BoneConfig(BaseModel):
         description="...unless its 99th percentile reaches median + this: bone always holds "
         "cortex much denser than its trabecular bulk (heuristic; the plaque margin of "
         "calcdx.masks.exclusions)",
+    )
+    lumen_window_mm: float = Field(
+        3.0, gt=0,
+        description="side of the in-plane square over which a voxel's local mean and SD "
+        "are taken to find enhanced lumens inside skeleton components. Heuristic: about "
+        "three voxels at 1 mm, enough to average image noise, much narrower than the aorta "
+        "(about 25 mm) or the portal vein (about 12 mm)",
+    )
+    lumen_max_voxel_mm: float = Field(
+        1.5, gt=0,
+        description="largest in-plane voxel at which lumens are told from marrow by texture. "
+        "Heuristic from anatomy: trabeculae are 0.1-0.3 mm thick and 0.5-1.5 mm apart, so at "
+        "voxels up to about 1.5 mm cancellous bone stays heterogeneous and its cortex denser "
+        "than the marrow, while at 3 mm a vertebral body is as smooth as an enhanced lumen",
+    )
+    lumen_min_volume_mm3: float = Field(
+        200.0, gt=0,
+        description="least volume of a smooth iodine-range region taken out of a skeleton "
+        "component as a lumen. Heuristic: the small smooth-region size of "
+        "calcdx.masks.exclusions (200 mm^3, a 10 mm length of a 5 mm vessel)",
     )
     lumen_min_radius_mm: float = Field(
         6.0, gt=0,
@@ -383,6 +454,231 @@ def _thick(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
     return bool(float(np.max(dist)) >= radius_mm)
 
 
+def _local_mean_sd(h: NDArray[np.float32], size: tuple[int, int]
+                   ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """In-plane local mean and SD over a `size` window, slice by slice (float32)."""
+    mean = np.empty_like(h)
+    sd = np.empty_like(h)
+    for k in range(h.shape[2]):
+        sl = h[:, :, k]
+        m = ndi.uniform_filter(sl, size=size, mode="nearest")
+        m2 = ndi.uniform_filter(sl * sl, size=size, mode="nearest")
+        mean[:, :, k] = m
+        sd[:, :, k] = np.sqrt(np.maximum(m2 - m * m, 0.0))
+    return mean, sd
+
+
+def _below_smooth_neighbours(h: NDArray[np.float32], like: NDArray[np.bool_],
+                             size: tuple[int, int]) -> NDArray[np.bool_]:
+    """Voxels less dense than the mean of the smooth voxels within an in-plane window."""
+    out = np.zeros(like.shape, dtype=bool)
+    for k in range(h.shape[2]):
+        lk = like[:, :, k]
+        if not lk.any():
+            continue
+        frac = ndi.uniform_filter(lk.astype(np.float32), size=size, mode="constant")
+        total = ndi.uniform_filter(np.where(lk, h[:, :, k], 0.0).astype(np.float32),
+                                   size=size, mode="constant")
+        out[:, :, k] = (frac > 0) & (h[:, :, k] * frac < total)
+    return out
+
+
+def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, float, float],
+            cfg: BoneConfig) -> NDArray[np.bool_]:
+    """Enhanced lumens and organs inside skeleton components (a crop), as a mask.
+
+    A lumen voxel's in-plane neighbourhood (``lumen_window_mm``) is smooth (SD at
+    most ``smooth_max_sd_hu``) with its mean from ``mineral_hu`` to the top of
+    ``iodine_hu``. In each slice these voxels are cut at necks (an in-plane
+    erosion by about half a window), so an aorta lying against a vertebral body
+    and the smooth marrow inside that body are judged apart. A part is a lumen's
+    cross-section when its mean lies in that range, its SD is at most
+    ``smooth_max_sd_hu``, and less than half of it lies inside the rest of the
+    component's mineral sealed and filled in-plane as in step 3 of
+    :func:`bone_mask`: marrow is enclosed by cortex, a lumen by its wall and soft
+    tissue. A dense lumen's own edge (mineral that is not smooth only because the
+    window reaches out of it) can enclose it in that sense; such a part is still
+    a lumen when it is not enclosed by voxels denser than the smooth voxels next
+    to them (cortex is denser than marrow, a partial-volume edge is not) and
+    half of its ring one to two windows out is soft tissue. Accepted parts are
+    grown back by the erosion inside the smooth voxels
+    and form 3-D regions (6-connected), kept from ``lumen_min_volume_mm3`` when
+    thick (a voxel ``lumen_min_radius_mm`` in-plane from their outside: the
+    aorta, heart chambers, portal vein). Each is grown in-plane by one window
+    into voxels less dense than the top of ``iodine_hu`` (its partial-volume
+    wall), never into plaque or cortex denser than that.
+    """
+    sx, sy, sz = spacing
+    out = np.zeros(comp.shape, dtype=bool)
+    w = (max(1, round(cfg.lumen_window_mm / sx)) | 1, max(1, round(cfg.lumen_window_mm / sy)) | 1)
+    near = _square_filter(comp, (w[0], w[1]), "max")
+    slices = np.flatnonzero(near.any(axis=(0, 1)))
+    if slices.size == 0:
+        return out
+    k0, k1 = int(slices[0]), int(slices[-1]) + 1
+    # Thin slices: judge every m-th slice (about one window apart); each judgement
+    # holds for the slices nearest to it (a lumen changes little over a window).
+    m = max(1, int(cfg.lumen_window_mm / sz))
+    picked = np.arange(k0, k1, m)
+    h = np.asarray(hu[:, :, picked], dtype=np.float32)
+    comp_p = comp[:, :, picked]
+    near = near[:, :, picked]
+    sz = sz * m
+    mean, sd = _local_mean_sd(h, w)
+    top = cfg.iodine_hu[1]
+    like = (mean >= cfg.mineral_hu) & (mean <= top) & (sd <= cfg.smooth_max_sd_hu)
+    like &= near
+    del mean, sd
+    if not like.any():
+        return out
+    half = (w[0] // 2 + 1, w[1] // 2 + 1)
+    seeds = _square_filter(like, half, "min")
+    lab, n = ndi.label(seeds, structure=_SLICE_STRUCT8)
+    del seeds
+    if n == 0:
+        return out
+    # Marrow lies in-plane inside the rest of the bone (cortex, trabeculae) once the
+    # cortex is sealed as in step 3; a lumen does not.
+    close_r = _radius(cfg.close_mm, sx, sy) if cfg.close_mm > 0 else (0, 0)
+    area_vox = int(cfg.max_hole_area_mm2 / (sx * sy))
+
+    def inside(other: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        if close_r != (0, 0):
+            other = _square_filter(_square_filter(other, close_r, "max"), close_r, "min") | other
+        return fill_holes_2d_3d(other, max_hole_area_vox=area_vox, three_d=False) & ~other
+
+    enclosed = inside(comp_p & ~like)
+    # ... and enclosed by voxels denser than the smooth ones next to them: a dense
+    # lumen's own edge (partial volume toward soft tissue) is less dense than it.
+    enclosed_dense = inside(comp_p & ~like & ~_below_smooth_neighbours(h, like, w))
+    flat = lab.ravel()
+    hv = h.ravel().astype(np.float64)
+    n_all = np.bincount(flat, minlength=n + 1).astype(np.float64)
+    n_in = np.bincount(flat, weights=enclosed.ravel(), minlength=n + 1)
+    n_in_dense = np.bincount(flat, weights=enclosed_dense.ravel(), minlength=n + 1)
+    s1 = np.bincount(flat, weights=hv, minlength=n + 1)
+    s2 = np.bincount(flat, weights=hv * hv, minlength=n + 1)
+    del enclosed, enclosed_dense, hv, flat
+    n_all[0] = 1.0
+    mu = s1 / n_all
+    sd_part = np.sqrt(np.maximum(s2 / n_all - mu * mu, 0.0))
+    # A dense lumen's own edge (mineral, not smooth as its window reaches out) can
+    # enclose it as cortex encloses marrow; then it is a lumen when that edge is not
+    # denser than it and, beyond, one to two windows out, it meets soft tissue, where
+    # marrow meets more bone.
+    near1 = ndi.maximum_filter(lab, size=(2 * w[0] + 1, 2 * w[1] + 1, 1))
+    near2 = ndi.maximum_filter(lab, size=(4 * w[0] + 1, 4 * w[1] + 1, 1))
+    far = (near1 == 0) & (near2 > 0)
+    n_far = np.bincount(near2[far], minlength=n + 1)
+    n_far_soft = np.bincount(near2[far & (h < cfg.mineral_hu)], minlength=n + 1)
+    del near1, near2, far
+    open_or_soft = (n_in < 0.5 * n_all) | (
+        (n_in_dense < 0.5 * n_all) & (n_far_soft >= 0.5 * np.maximum(n_far, 1)))
+    ok = (open_or_soft & (mu >= cfg.mineral_hu) & (mu <= top)
+          & (sd_part <= cfg.smooth_max_sd_hu))
+    ok[0] = False
+    lumen = _square_filter(ok[lab], half, "max") & like
+    del lab
+    rlab, nr = cc3d.connected_components(lumen, connectivity=6, return_N=True)
+    if nr == 0:
+        return out
+    vv = sx * sy * sz
+    keep = np.bincount(rlab.ravel(), minlength=nr + 1) * vv >= cfg.lumen_min_volume_mm3
+    keep[0] = False
+    boxes = cc3d.statistics(rlab)["bounding_boxes"]
+    for c in np.flatnonzero(keep):
+        keep[c] = _thick(rlab, int(c), boxes[c], (sx, sy), cfg.lumen_min_radius_mm)
+    lumen = keep[rlab]
+    del rlab
+    wall = _square_filter(lumen, (w[0], w[1]), "max") & (h < top)
+    nearest = np.clip(np.rint((np.arange(k0, k1) - k0) / m).astype(np.intp), 0, len(picked) - 1)
+    out[:, :, k0:k1] = wall[:, :, nearest]
+    return out
+
+
+def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[float, float],
+                 cfg: BoneConfig) -> NDArray[np.bool_]:
+    """Axial holes of `sealed` of water or soft-tissue density: the spinal canal, not marrow.
+
+    A hole (4-connected background of a slice not reaching its edge) of at most
+    ``water_hole_max_area_mm2`` whose mean HU lies in ``water_hole_hu``.
+    """
+    lab, n = ndi.label(~sealed, structure=_SLICE_STRUCT)
+    if n == 0:
+        return np.zeros(sealed.shape, dtype=bool)
+    edge = np.unique(np.concatenate([lab[0].ravel(), lab[-1].ravel(),
+                                     lab[:, 0].ravel(), lab[:, -1].ravel()]))
+    count = np.bincount(lab.ravel(), minlength=n + 1)
+    small = count * spacing[0] * spacing[1] <= cfg.water_hole_max_area_mm2
+    small[0] = False
+    small[edge] = False
+    hole = small[lab]
+    if not hole.any():
+        return hole
+    ids = lab[hole]
+    total = np.bincount(ids, weights=np.asarray(hu[hole], dtype=np.float64), minlength=n + 1)
+    mean = total / np.maximum(count, 1)
+    lo, hi = cfg.water_hole_hu
+    water = small & (mean >= lo) & (mean <= hi)
+    return np.asarray(hole & water[lab], dtype=bool)
+
+
+def _major_axis_mm(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
+                   spacing: tuple[float, float, float]) -> float:
+    """IBSI major axis length (4 sqrt of the largest covariance eigenvalue, mm) of `c`."""
+    pts = np.argwhere(labels[box] == c).astype(np.float64) * np.asarray(spacing)
+    if len(pts) < 2:
+        return 0.0
+    return float(4.0 * np.sqrt(max(float(np.linalg.eigvalsh(np.cov(pts.T))[-1]), 0.0)))
+
+
+def _bone_like(labels: NDArray[np.integer[Any]], ids: list[int], boxes: Any,
+               spacing: tuple[float, float, float], cfg: BoneConfig) -> list[int]:
+    """Of the large components `ids`, those shaped and placed as bone.
+
+    Anchors: components reaching the edge of the grid (bone running out of view)
+    or whose major axis is at least ``bone_min_length_mm`` (ribs, long bones,
+    vertebrae with their arches, pelvis, skull). Then, repeatedly, every other
+    large component within ``joint_gap_mm`` of a taken one (vertebral bodies across
+    discs, carpal and tarsal bones, the patella across its joint). What is left
+    is a large compact deposit standing apart from the skeleton: a lesion.
+    """
+    if not ids:
+        return []
+    shape = labels.shape
+    taken: list[int] = []
+    rest: list[int] = []
+    for c in ids:
+        box = boxes[c]
+        edge = any(b.start == 0 or b.stop == n for b, n in zip(box, shape, strict=True))
+        if edge or _major_axis_mm(labels, c, box, spacing) >= cfg.bone_min_length_mm:
+            taken.append(c)
+        else:
+            rest.append(c)
+    # Centre to centre, the voxels on either side of a gap are one voxel farther apart.
+    reach = cfg.joint_gap_mm + max(spacing)
+    gap = [max(1, int(np.ceil(reach / s))) for s in spacing]
+    changed = True
+    while rest and changed:
+        changed = False
+        member = np.zeros(int(labels.max()) + 1, dtype=bool)
+        member[taken] = True
+        for c in list(rest):
+            box = tuple(slice(max(b.start - g, 0), min(b.stop + g, n))
+                        for b, g, n in zip(boxes[c], gap, shape, strict=True))
+            crop = labels[box]
+            near = member[crop]
+            if not near.any():
+                continue
+            dist = ndi.distance_transform_edt(crop != c, sampling=spacing)
+            if float(dist[near].min()) <= reach:
+                taken.append(c)
+                rest.remove(c)
+                member[c] = True
+                changed = True
+    return sorted(taken)
+
+
 def _empty() -> BoneResult:
     e = np.zeros((0, 0, 0), dtype=bool)
     return BoneResult((), (0, 0, 0), e, e, np.zeros((0, 0, 0), np.uint32), e, 0.0)
@@ -448,7 +744,8 @@ def bone_mask(
     counts = np.asarray(stats["voxel_counts"], dtype=np.int64)
     chosen = counts * vv >= cfg.min_volume_mm3
     chosen[0] = False
-    ids = [int(c) for c in np.flatnonzero(chosen)]
+    ids = _bone_like(mineral_labels, [int(c) for c in np.flatnonzero(chosen)],
+                     stats["bounding_boxes"], (sx, sy, sz), cfg)
     if not ids:
         return _empty()
     smooth = _smooth_iodine(hu, mineral_labels, ids, cfg)
@@ -468,16 +765,34 @@ def bone_mask(
     member = np.zeros(int(counts.size), dtype=bool)
     member[ids] = True
     comp = member[lab_c]
+    lumen = np.zeros_like(comp)
+    if max(sx, sy) <= cfg.lumen_max_voxel_mm:
+        # Enhanced lumens touching bone leave the mineral before sealing and filling,
+        # so they can neither bridge to bone nor be filled as marrow.
+        lumen = _lumens(hu[crop], comp, (sx, sy, sz), cfg)
+        if lumen.any():
+            comp &= ~lumen
+            left = np.bincount(lab_c[comp], minlength=int(counts.size))
+            gone = [c for c in ids if left[c] * vv < cfg.min_volume_mm3]
+            if gone:
+                member[gone] = False
+                ids = [c for c in ids if c not in set(gone)]
+                comp &= member[lab_c]
+                if not ids:
+                    return _empty()
     del lab_c
     # Seal the cortex in-plane, then fill marrow in three planes and in 3-D.
     sealed = comp
     if close_r != (0, 0):
         sealed = _square_filter(_square_filter(comp, close_r, "max"), close_r, "min") | comp
+    canal = _water_holes(hu[crop], sealed, (sx, sy), cfg)
     filled = fill_holes_planes(sealed, (sx, sy, sz), max_hole_area_mm2=cfg.max_hole_area_mm2)
     del sealed
     filled = fill_holes_2d_3d(
         filled, max_hole_volume_vox=int(cfg.max_hole_volume_mm3 / vv), two_d=False
     )
+    filled &= ~(lumen | canal)
+    del canal
     # Deposits on the cortex: thin parts outside the core grown back by one voxel.
     core = _square_filter(_square_filter(filled, core_r, "min"), core_r, "max") & filled
     bone = _square_filter(core, (1, 1), "max") & filled
