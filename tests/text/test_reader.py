@@ -310,3 +310,10 @@ def test_fluid_elsewhere_is_not_a_fluid_component_of_the_lesion():
 def test_hyphenated_soft_tissue_swelling_is_a_soft_tissue_mass():
     case = read_text("Radiographs showed soft-tissue swelling with amorphous calcification.").case
     assert "soft_tissue_mass" in case.imaging.associated
+
+
+def test_a_swelling_is_a_lump_but_pain_and_swelling_is_not():
+    case = read_text("A painless swelling of the hip; calcified mass.").case
+    assert "palpable_mass" in case.clinical
+    case = read_text("Knee pain and swelling; the radiograph showed calcified menisci.").case
+    assert "palpable_mass" not in case.clinical
