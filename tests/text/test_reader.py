@@ -261,7 +261,7 @@ def test_a_neighbouring_organ_or_the_study_is_not_the_place():
 
 
 def test_a_non_prefix_negates_its_word_only():
-    case = read_text("A non-tender lump in the thigh. CT showed a calcified mass.").case
+    case = read_text("A non-erythematous lump in the thigh. CT showed a calcified mass.").case
     assert "local_inflammation" in case.clinical_absent
     assert "palpable_mass" in case.clinical
 
@@ -290,3 +290,30 @@ def test_a_negation_ends_where_the_patient_had_something():
 )
 def test_a_measured_lab_value_is_read_against_reference_intervals(text, labs):
     assert read_text(text + " CT showed a calcified mass.").case.labs == labs
+
+
+def test_tenderness_is_not_a_sign_of_local_inflammation():
+    # tenderness is pain on pressure; redness and warmth are the signs of inflammation
+    case = read_text("A tender calcified nodule in the thumb, with redness.").case
+    assert case.clinical == ["local_inflammation"]
+    case = read_text("A tender calcified nodule in the thumb.").case
+    assert "local_inflammation" not in case.clinical
+
+
+def test_fluid_elsewhere_is_not_a_fluid_component_of_the_lesion():
+    case = read_text("CT showed coarse calcification with fluid in the retropharyngeal space.").case
+    assert "fluid_component" not in case.imaging.associated
+    case = read_text("CT showed a calcified mass with mixed solid and fluid parts.").case
+    assert "fluid_component" in case.imaging.associated
+
+
+def test_hyphenated_soft_tissue_swelling_is_a_soft_tissue_mass():
+    case = read_text("Radiographs showed soft-tissue swelling with amorphous calcification.").case
+    assert "soft_tissue_mass" in case.imaging.associated
+
+
+def test_a_swelling_is_a_lump_but_pain_and_swelling_is_not():
+    case = read_text("A painless swelling of the hip; calcified mass.").case
+    assert "palpable_mass" in case.clinical
+    case = read_text("Knee pain and swelling; the radiograph showed calcified menisci.").case
+    assert "palpable_mass" not in case.clinical

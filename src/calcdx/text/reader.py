@@ -611,6 +611,12 @@ class TextReader:
                     SetAside(source, "a neighbouring structure, not where the lesion is"))
                 return
             places.append((rank, source.start, kind, value, source))
+        elif kind == "clinical" and value == "palpable_mass" and not negated and (
+            ent.text.lower() == "swelling" and _determiner_before(doc, ent.start, ent.sent.start)
+            is None
+        ):
+            # "a swelling" is a lump; "pain and swelling", "knee swelling" state no mass
+            draft.set_aside.append(SetAside(source, "swelling not named as a lump"))
         elif kind == "clinical":
             draft.add("clinical_absent" if negated else "clinical", value, source)
         elif kind == "imaging.associated":
