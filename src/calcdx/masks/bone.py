@@ -612,7 +612,7 @@ def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[flo
     small = count * spacing[0] * spacing[1] <= cfg.water_hole_max_area_mm2
     small[0] = False
     small[edge] = False
-    hole = small[lab]
+    hole: NDArray[np.bool_] = small[lab]
     if not hole.any():
         return hole
     ids = lab[hole]
