@@ -498,8 +498,9 @@ class TextReader:
         _read_size(doc, draft)
         self._read_entities(doc, draft)
         self._read_counts(doc, draft)
-        self._read_singular(doc, draft)
-        self._read_mass(doc, draft)
+        imaging = [sent for sent in doc.sents if _names_finding(sent, self._terms.labels)]
+        self._read_singular(doc, imaging, draft)
+        self._read_mass(doc, imaging, draft)
         self._read_within_mass(doc, draft)
         values = sorted(draft.values, key=lambda v: (v.source.start, v.field))
         if not any(not v.field.startswith("patient.") for v in values):
@@ -647,8 +648,7 @@ class TextReader:
 
         def modality_at(i: int) -> bool:
             return any(
-                e.start <= i < e.end and any(f.kind == "imaging.modality" for f in labels[e.label_])
-                for e in ent.sent.ents
+                e.start <= i < e.end and _states(e, labels, _MODALITY_KIND) for e in ent.sent.ents
             )
 
         after = range(ent.end, min(ent.sent.end, ent.end + 2))
@@ -669,20 +669,20 @@ class TextReader:
         if any(doc[i].norm_ in nouns for i in range(lo, hi) if not ent.start <= i < ent.end):
             return True
         return any(
-            fact.kind in {"imaging.matrix", "imaging.pattern"}
+            _states(other, self._terms.labels, _MINERAL_KINDS)
             for other in sent.ents
             if other.start < hi and other.end > lo and other.start != ent.start
-            for fact in self._terms.labels[other.label_]
         )
 
-    def _read_singular(self, doc: Doc, draft: _Draft) -> None:
-        """Extent solitary from a lesion named in the singular, when nothing else says it."""
+    def _read_singular(self, doc: Doc, imaging: list[Span], draft: _Draft) -> None:
+        """Extent solitary from a lesion named in the singular, when nothing else says it.
+
+        `imaging`: the sentences that describe the imaging.
+        """
         if draft.has("imaging.extent") is not None:
             return
         singular: Span | None = None
-        for sent in doc.sents:
-            if not _names_finding(sent, self._terms.labels):
-                continue
+        for sent in imaging:
             for token in sent:
                 if token.norm_ not in self._lesion_nouns:
                     continue
@@ -696,14 +696,12 @@ class TextReader:
         if singular is not None:
             draft.add("imaging.extent", "solitary", _phrase(singular))
 
-    def _read_mass(self, doc: Doc, draft: _Draft) -> None:
-        """A mass named where the imaging is described is a soft-tissue mass."""
+    def _read_mass(self, doc: Doc, imaging: list[Span], draft: _Draft) -> None:
+        """A mass named where the imaging is described (`imaging`) is a soft-tissue mass."""
         if any(v.field.endswith("associated") and v.value == "soft_tissue_mass"
                for v in draft.values):
             return
-        for sent in doc.sents:
-            if not _names_finding(sent, self._terms.labels):
-                continue
+        for sent in imaging:
             for token in sent:
                 if token.lower_ in _MASS_NOUNS and not any(
                     e.start <= token.i < e.end for e in sent.ents
@@ -722,8 +720,7 @@ class TextReader:
             return
         for sent in doc.sents:
             mineral = [
-                ent for ent in sent.ents
-                if any(f.kind == "imaging.matrix" for f in self._terms.labels[ent.label_])
+                ent for ent in sent.ents if _states(ent, self._terms.labels, _MATRIX_KIND)
             ]
             masses = [t for t in sent if t.lower_ in _MASS_NOUNS | _TUMOUR_NOUNS]
             for ent in mineral:
@@ -882,13 +879,21 @@ def _nearest(ent: Span, labels: dict[str, tuple[Fact, ...]], kind: str) -> str |
     return min(found)[1] if found else None
 
 
+#: Fact kinds that name the mineral itself, and those that describe the imaging.
+_MINERAL_KINDS: Final = frozenset({"imaging.matrix", "imaging.pattern"})
+_IMAGING_KINDS: Final = _MINERAL_KINDS | {"imaging.modality"}
+_MATRIX_KIND: Final = frozenset({"imaging.matrix"})
+_MODALITY_KIND: Final = frozenset({"imaging.modality"})
+
+
+def _states(ent: Span, labels: dict[str, tuple[Fact, ...]], kinds: frozenset[str]) -> bool:
+    """Whether the entity states a fact of one of `kinds`."""
+    return any(fact.kind in kinds for fact in labels[ent.label_])
+
+
 def _in_finding_sentence(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
     """Whether the entity's sentence names the mineral itself (matrix or pattern)."""
-    return any(
-        fact.kind in {"imaging.matrix", "imaging.pattern"}
-        for other in ent.sent.ents
-        for fact in labels[other.label_]
-    )
+    return any(_states(other, labels, _MINERAL_KINDS) for other in ent.sent.ents)
 
 
 def _prefixed_non(ent: Span) -> bool:
@@ -915,11 +920,7 @@ def _determiner_before(doc: Doc, index: int, floor: int) -> int | None:
 
 def _names_finding(sent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
     """Whether a sentence describes the imaging (names a modality, the mineral or a pattern)."""
-    return any(
-        fact.kind in {"imaging.matrix", "imaging.pattern", "imaging.modality"}
-        for ent in sent.ents
-        for fact in labels[ent.label_]
-    )
+    return any(_states(ent, labels, _IMAGING_KINDS) for ent in sent.ents)
 
 
 def _read_labs(doc: Doc, labels: dict[str, tuple[Fact, ...]], draft: _Draft) -> None:
