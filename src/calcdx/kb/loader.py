@@ -34,7 +34,10 @@ class CalibrationScale(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    likelihood_exponent: float = Field(default=1.0, gt=0, le=2)
+    likelihood_exponent: float = Field(default=1.0, gt=0, le=3)
+    prior_exponent: float = Field(default=1.0, ge=0, le=3)
+    unlisted_present_factor: float = Field(default=1.0, gt=0, le=1)
+    unlisted_absent_factor: float = Field(default=1.0, gt=0, le=1)
     leak: float = Field(default=0.0, ge=0, lt=0.5)
     fitted_on: str | None = None
 

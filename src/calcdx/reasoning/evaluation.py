@@ -15,6 +15,7 @@ scores the held-out fold, so no case is scored by parameters fitted on it.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Final, NamedTuple
 import numpy as np
 import yaml
 from numpy.typing import NDArray
+from scipy.optimize import minimize
 
 from calcdx.case.model import Case, parse_case
 from calcdx.errors import CaseError
@@ -34,18 +36,20 @@ from calcdx.reasoning.model import Calibration
 __all__ = [
     "Calibration",
     "Evaluation",
+    "Features",
     "LabelledCase",
     "Scores",
     "cross_validate",
     "evaluate",
     "fit_calibration",
+    "calibrated_posterior",
     "load_labelled_cases",
+    "raw_features",
     "raw_log_scores",
     "score",
 ]
 
-#: Grid searched by :func:`fit_calibration` (exponent on the likelihoods, leak).
-EXPONENTS: Final = tuple(float(x) for x in np.round(np.arange(0.2, 1.525, 0.025), 3))
+#: Leaks tried by :func:`fit_calibration` (the weights are fitted for each).
 LEAKS: Final = (0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 #: Bins of the reliability table and the expected calibration error (top-1 probability).
 N_BINS: Final = 10
@@ -133,43 +137,127 @@ def load_labelled_cases(paths: Iterable[Path], entity_ids: Sequence[str]) -> lis
     return out
 
 
+class Features(NamedTuple):
+    """What the calibration weights, per case and entity, shape (n, E) each.
+
+    Attributes
+    ----------
+    log_likelihood : (n, E) ndarray
+        Summed plain naive-Bayes log-likelihoods ``sum_f log P(f | e)``.
+    unlisted_present, unlisted_absent : (n, E) ndarray
+        How many stated values (stated absences) the entity's file does not list
+        although it describes the field (:attr:`LikelihoodModel.unlisted`).
+    """
+
+    log_likelihood: FloatArray
+    unlisted_present: FloatArray
+    unlisted_absent: FloatArray
+
+
+def raw_features(engine: Engine, cases: Sequence[LabelledCase]) -> Features:
+    """The calibration's inputs for each case (plain tables: no factor applied)."""
+    plain = dataclasses.replace(engine.model, calibration=Calibration())
+    n, n_entities = len(cases), engine.model.n_entities
+    log_likelihood = np.zeros((n, n_entities))
+    present = np.zeros((n, n_entities))
+    absent = np.zeros((n, n_entities))
+    for row, item in enumerate(cases):
+        for evidence in gather_evidence(item.case, plain):
+            log_likelihood[row] += np.log(evidence.likelihood)
+            if evidence.unlisted is not None:
+                counts = absent if "_absent=" in evidence.key else present
+                counts[row] += evidence.unlisted
+    return Features(log_likelihood, present, absent)
+
+
 def raw_log_scores(engine: Engine, cases: Sequence[LabelledCase]) -> FloatArray:
-    """Summed log-likelihood of each case's findings under every entity, shape (n, E)."""
-    rows = []
-    for item in cases:
-        likelihood = engine.likelihoods(gather_evidence(item.case, engine.model))
-        rows.append(np.log(likelihood).sum(axis=0))
-    return np.array(rows, dtype=np.float64).reshape(len(cases), engine.model.n_entities)
+    """Summed plain log-likelihood of each case's findings under every entity, shape (n, E)."""
+    return raw_features(engine, cases).log_likelihood
+
+
+def _as_features(data: Features | FloatArray) -> tuple[Features, bool]:
+    """`data` as Features, and whether it carries unlisted counts to fit factors on."""
+    if isinstance(data, Features):
+        return data, True
+    zeros = np.zeros_like(data)
+    return Features(np.asarray(data, dtype=np.float64), zeros, zeros), False
+
+
+def calibrated_posterior(
+    data: Features | FloatArray, log_prior: FloatArray, calibration: Calibration
+) -> FloatArray:
+    """Posteriors (n, E) of `calibration` from plain features (what the engine computes)."""
+    features, _ = _as_features(data)
+    log_likelihood = (
+        features.log_likelihood
+        + np.log(calibration.unlisted_present) * features.unlisted_present
+        + np.log(calibration.unlisted_absent) * features.unlisted_absent
+    )
+    return calibration.posterior(log_likelihood, log_prior)
 
 
 def fit_calibration(
-    log_likelihood: FloatArray, log_prior: FloatArray, truth: NDArray[np.int64]
+    data: Features | FloatArray, log_prior: FloatArray, truth: NDArray[np.int64]
 ) -> Calibration:
-    """The grid point of :data:`EXPONENTS` x :data:`LEAKS` with the least mean log loss.
+    """The calibration with the least mean log loss (maximum likelihood).
+
+    The log-score ``a log prior + w sum log P + b_p n_p + b_a n_a`` is linear in its
+    weights, so for each leak of :data:`LEAKS` the weights are found by L-BFGS on a
+    smooth objective; the leak with the least loss wins. The reporting factors are
+    ``exp(b / w)`` (:class:`Calibration`), fitted only when `data` is :class:`Features`.
 
     Parameters
     ----------
-    log_likelihood : (n, E) ndarray
-        Summed log-likelihoods (:func:`raw_log_scores`).
+    data : Features or (n, E) ndarray
+        :func:`raw_features`, or summed log-likelihoods alone (then the factors stay 1).
     log_prior : (E,) ndarray
         Log prior of every entity.
     truth : (n,) ndarray of int
         Index of each case's true entity.
     """
+    features, with_factors = _as_features(data)
+    n, n_entities = features.log_likelihood.shape
+    rows = np.arange(n)
+    blocks = [np.broadcast_to(log_prior, (n, n_entities)), features.log_likelihood]
+    if with_factors:
+        blocks += [features.unlisted_present, features.unlisted_absent]
+    x = np.stack(blocks, axis=1)  # (n, k, E)
+    x_true = x[rows, :, truth]
+    # a in [0, 3], w in [0.05, 3], b <= 0 (an unlisted value is never favoured)
+    bounds = [(0.0, 3.0), (0.05, 3.0)] + [(-20.0, 0.0)] * (x.shape[1] - 2)
+    start = np.array([1.0, 1.0] + [0.0] * (x.shape[1] - 2))
+
+    def loss(theta: FloatArray, leak: float) -> tuple[float, FloatArray]:
+        logits = np.einsum("nkE,k->nE", x, theta)
+        logits -= logits.max(axis=1, keepdims=True)
+        soft = np.exp(logits)
+        soft /= soft.sum(axis=1, keepdims=True)
+        s_true = soft[rows, truth]
+        p_true = (1.0 - leak) * s_true + leak / n_entities
+        # d s_true / d theta = s_true (x_true - E_soft[x])
+        d_s = s_true[:, None] * (x_true - np.einsum("nkE,nE->nk", x, soft))
+        grad = -((1.0 - leak) * d_s / p_true[:, None]).mean(axis=0)
+        return float(-np.mean(np.log(p_true))), grad
+
     best, best_loss = Calibration(), np.inf
-    rows = np.arange(len(truth))
-    for exponent in EXPONENTS:
-        base = Calibration(exponent, 0.0).posterior(log_likelihood, log_prior)[rows, truth]
-        for leak in LEAKS:
-            p_true = (1.0 - leak) * base + leak / log_likelihood.shape[1]
-            loss = float(-np.mean(np.log(np.maximum(p_true, 1e-300))))
-            if loss < best_loss - 1e-12:
-                best, best_loss = Calibration(exponent, leak), loss
+    for leak in LEAKS:
+        result = minimize(loss, start, args=(leak,), jac=True, method="L-BFGS-B", bounds=bounds)
+        if result.fun < best_loss - 1e-12:
+            a, w, *b = (float(v) for v in result.x)
+            b_present, b_absent = b if b else (0.0, 0.0)
+            best_loss = float(result.fun)
+            best = Calibration(
+                exponent=round(w, 4),
+                leak=leak,
+                prior_exponent=round(a, 4),
+                unlisted_present=round(float(np.exp(b_present / w)), 4),
+                unlisted_absent=round(float(np.exp(b_absent / w)), 4),
+            )
     return best
 
 
 def cross_validate(
-    log_likelihood: FloatArray,
+    data: Features | FloatArray,
     log_prior: FloatArray,
     truth: NDArray[np.int64],
     *,
@@ -185,15 +273,20 @@ def cross_validate(
     fitted : list of Calibration
         The parameters of each fold.
     """
+    features, with_factors = _as_features(data)
     n = len(truth)
     order = np.random.default_rng(seed).permutation(n)
-    posterior = np.zeros_like(log_likelihood)
+    posterior = np.zeros_like(features.log_likelihood)
     fitted = []
     for fold in np.array_split(order, min(folds, n)):
         train = np.setdiff1d(order, fold)
-        calibration = fit_calibration(log_likelihood[train], log_prior, truth[train])
+        part = Features(*(array[train] for array in features))
+        calibration = fit_calibration(
+            part if with_factors else part.log_likelihood, log_prior, truth[train]
+        )
         fitted.append(calibration)
-        posterior[fold] = calibration.posterior(log_likelihood[fold], log_prior)
+        held = Features(*(array[fold] for array in features))
+        posterior[fold] = calibrated_posterior(held, log_prior, calibration)
     return posterior, fitted
 
 
@@ -303,15 +396,15 @@ class Evaluation:
 
 def evaluate(engine: Engine, cases: Sequence[LabelledCase], *, folds: int = 5) -> Evaluation:
     """Score `engine` on `cases`: uncalibrated, k-fold cross-validated, and the full fit."""
-    log_likelihood = raw_log_scores(engine, cases)
+    features = raw_features(engine, cases)
     log_prior = np.log(engine.model.prior)
     truth = np.array([engine.model.index(item.truth) for item in cases], dtype=np.int64)
-    posterior, fitted = cross_validate(log_likelihood, log_prior, truth, folds=folds)
+    posterior, fitted = cross_validate(features, log_prior, truth, folds=folds)
     return Evaluation(
         cases=list(cases),
         truth=truth,
-        uncalibrated=Calibration().posterior(log_likelihood, log_prior),
+        uncalibrated=Calibration().posterior(features.log_likelihood, log_prior),
         cross_validated=posterior,
         fold_calibrations=fitted,
-        full_calibration=fit_calibration(log_likelihood, log_prior, truth),
+        full_calibration=fit_calibration(features, log_prior, truth),
     )

@@ -17,6 +17,20 @@ frequency tables and Kahn-style radiology networks):
   with a floor (see :func:`_categorical_column`);
 * age and size are bell curves over the entity's typical range mixed with a broad
   background; sex is P(female | e).
+
+On top of the tables, :class:`Calibration` (``scale.yaml: calibration``, fitted on
+real published cases) weights the terms of the log-score,
+
+    score(e) = a log prior(e) + w sum_f log [P(f | e) r_f(e)],
+
+``a`` the prior exponent, ``w`` the likelihood exponent (weighted naive Bayes), and
+``r_f(e)`` a reporting factor: 1 when the entity's file lists the stated value, and
+``unlisted_present_factor`` (a stated value) or ``unlisted_absent_factor`` (a stated
+absence) when it does not, though the file describes that field (see
+:attr:`LikelihoodModel.unlisted`). The factors model how published cases are
+written: a stated finding, and above all a stated absence, is a finding the
+writer thought worth mentioning, which is what the files of the entities in
+question list.
 """
 
 from __future__ import annotations
@@ -32,7 +46,14 @@ from calcdx.case.vocabulary import CATEGORICAL_FIELDS, MULTI_FIELDS, load_vocabu
 from calcdx.kb.loader import KnowledgeBase, load_knowledge_base
 from calcdx.kb.schema import Entity, Range
 
-__all__ = ["LAB_PREFIX", "Calibration", "LikelihoodModel", "compile_model", "default_model"]
+__all__ = [
+    "LAB_PREFIX",
+    "Calibration",
+    "LikelihoodModel",
+    "calibration_of",
+    "compile_model",
+    "default_model",
+]
 
 #: Field name used for a lab in finding keys, e.g. ``labs.phosphate``.
 LAB_PREFIX: Final = "labs."
@@ -79,18 +100,24 @@ class RangeTable:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Exponent on the likelihoods and leak towards the uniform distribution.
+    """Weights of the log-score and leak towards the uniform distribution.
 
-    ``p(e) = (1 - leak) softmax(log prior(e) + exponent sum_f log P(f | e)) + leak / E``;
+    ``p(e) = (1 - leak) softmax(prior_exponent log prior(e) + exponent sum_f log L_f(e))
+    + leak / E``, where ``L_f(e) = P(f | e)`` times ``unlisted_present`` (a stated value)
+    or ``unlisted_absent`` (a stated absence) when the entity's file does not list
+    the value (:func:`calcdx.reasoning.evidence.gather_evidence` applies the factors).
     ``Calibration()`` is plain naive Bayes. See :mod:`calcdx.reasoning.evaluation`.
     """
 
     exponent: float = 1.0
     leak: float = 0.0
+    prior_exponent: float = 1.0
+    unlisted_present: float = 1.0
+    unlisted_absent: float = 1.0
 
     def posterior(self, log_likelihood: FloatArray, log_prior: FloatArray) -> FloatArray:
         """Calibrated posteriors, shape (n, E), from summed log-likelihoods (n, E)."""
-        logits = log_prior + self.exponent * log_likelihood
+        logits = self.prior_exponent * log_prior + self.exponent * log_likelihood
         logits = logits - logits.max(axis=-1, keepdims=True)
         post = np.exp(logits)
         post /= post.sum(axis=-1, keepdims=True)
@@ -117,6 +144,9 @@ class LikelihoodModel:
         P(female | e).
     age, size : RangeTable
         Age in years and largest dimension in mm.
+    unlisted : dict of (field, value) to (E,) ndarray of bool
+        For every key of ``presence`` and ``categorical``: the entity's file does not
+        list the value although it lists some value of that field (of that lab).
     calibration : Calibration
         Exponent and leak of ``scale.yaml`` (``calibration``).
     """
@@ -130,6 +160,7 @@ class LikelihoodModel:
     age: RangeTable
     size: RangeTable
     kb: KnowledgeBase
+    unlisted: dict[tuple[str, str], NDArray[np.bool_]]
     calibration: Calibration = Calibration()
 
     @property
@@ -221,18 +252,20 @@ def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
     prior /= prior.sum()
 
     presence: dict[tuple[str, str], FloatArray] = {}
+    unlisted: dict[tuple[str, str], NDArray[np.bool_]] = {}
     for field in MULTI_FIELDS:
+        per_entity = [getattr(entity.findings, field) for entity in entities]
         for value in vocabulary.values(field):
-            column = []
-            for entity in entities:
-                listed = getattr(entity.findings, field)
-                p = (
-                    kb.probability(listed[value])
-                    if value in listed
-                    else kb.background_multi(field, value)
-                )
-                column.append(p)
+            column = [
+                kb.probability(listed[value])
+                if value in listed
+                else kb.background_multi(field, value)
+                for listed in per_entity
+            ]
             presence[(field, value)] = np.clip(np.array(column), 1e-4, 1 - 1e-4)
+            unlisted[(field, value)] = np.array(
+                [bool(listed) and value not in listed for listed in per_entity]
+            )
 
     categorical: dict[tuple[str, str], FloatArray] = {}
     fields: list[tuple[str, tuple[str, ...], dict[str, float], list[dict[str, float]]]] = []
@@ -256,6 +289,9 @@ def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
         )
         for row, value in enumerate(values):
             categorical[(field, value)] = table[row]
+            unlisted[(field, value)] = np.array(
+                [bool(listed) and value not in listed for listed in listed_per_entity]
+            )
 
     female = np.array(
         [kb.probability(e.female) if e.female is not None else 0.5 for e in entities], dtype=float
@@ -273,9 +309,20 @@ def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
         ),
         size=_range_table([e.size_mm for e in entities], share, kb.scale.size_background_mm, True),
         kb=kb,
-        calibration=Calibration(
-            exponent=kb.scale.calibration.likelihood_exponent, leak=kb.scale.calibration.leak
-        ),
+        unlisted=unlisted,
+        calibration=calibration_of(kb),
+    )
+
+
+def calibration_of(kb: KnowledgeBase) -> Calibration:
+    """The :class:`Calibration` that ``scale.yaml: calibration`` states."""
+    stated = kb.scale.calibration
+    return Calibration(
+        exponent=stated.likelihood_exponent,
+        leak=stated.leak,
+        prior_exponent=stated.prior_exponent,
+        unlisted_present=stated.unlisted_present_factor,
+        unlisted_absent=stated.unlisted_absent_factor,
     )
 
 
