@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,28 +31,33 @@ from scipy.optimize import minimize
 
 from calcdx.case.model import Case, parse_case
 from calcdx.errors import CaseError
+from calcdx.kb.loader import KnowledgeBase, load_knowledge_base
 from calcdx.reasoning.differential import Engine
 from calcdx.reasoning.evidence import gather_evidence
-from calcdx.reasoning.model import Calibration
+from calcdx.reasoning.model import Calibration, compile_model
 
 __all__ = [
+    "COVERAGES",
     "Calibration",
     "Evaluation",
     "Features",
+    "FittedScale",
     "LabelledCase",
     "Scores",
+    "calibrated_posterior",
     "cross_validate",
     "evaluate",
     "fit_calibration",
-    "calibrated_posterior",
+    "fit_scale",
     "load_labelled_cases",
     "raw_features",
     "raw_log_scores",
     "score",
+    "write_fitted_scale",
 ]
 
 #: Leaks tried by :func:`fit_calibration` (the weights are fitted for each).
-LEAKS: Final = (0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
+LEAKS: Final = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 #: Bins of the reliability table and the expected calibration error (top-1 probability).
 N_BINS: Final = 10
 
@@ -408,3 +415,90 @@ def evaluate(engine: Engine, cases: Sequence[LabelledCase], *, folds: int = 5) -
         fold_calibrations=fitted,
         full_calibration=fit_calibration(features, log_prior, truth),
     )
+
+
+#: Typical-range coverages tried by :func:`fit_scale` (``scale.yaml: range_coverage``).
+COVERAGES: Final = (0.68, 0.8, 0.9)
+
+
+class FittedScale(NamedTuple):
+    """What :func:`fit_scale` fits: the range coverage and the calibration.
+
+    Attributes
+    ----------
+    range_coverage : float
+        The coverage of :data:`COVERAGES` with the least cross-validated log loss.
+    calibration : Calibration
+        Fitted on every case, at that coverage.
+    n_cases : int
+        Cases it was fitted on.
+    cv_log_loss : dict of float to float
+        The 5-fold cross-validated log loss of each coverage tried.
+    """
+
+    range_coverage: float
+    calibration: Calibration
+    n_cases: int
+    cv_log_loss: dict[float, float]
+
+
+def fit_scale(
+    case_paths: Iterable[Path], kb: KnowledgeBase | None = None, *, folds: int = 5
+) -> FittedScale:
+    """Fit everything ``scale.yaml`` fits on labelled real cases (``calcdx kb fit``).
+
+    For each coverage of :data:`COVERAGES` the knowledge base is compiled and the
+    calibration cross-validated (log loss, `folds` folds by case); the coverage with
+    the least loss is kept and the calibration refitted on every case.
+
+    Parameters
+    ----------
+    case_paths : iterable of Path
+        Labelled case files (``tests/data/real_cases/batch_*.yaml``).
+    kb : KnowledgeBase, optional
+        The knowledge base (default: the packaged one).
+    """
+    kb = load_knowledge_base() if kb is None else kb
+    paths = list(case_paths)
+    losses: dict[float, float] = {}
+    fits: dict[float, Calibration] = {}
+    for coverage in COVERAGES:
+        scaled = dataclasses.replace(
+            kb, scale=kb.scale.model_copy(update={"range_coverage": coverage})
+        )
+        engine = Engine(compile_model(scaled))
+        cases = load_labelled_cases(paths, engine.model.entity_ids)
+        features = raw_features(engine, cases)
+        log_prior = np.log(engine.model.prior)
+        truth = np.array([engine.model.index(item.truth) for item in cases], dtype=np.int64)
+        posterior, _ = cross_validate(features, log_prior, truth, folds=folds)
+        losses[coverage] = score(posterior, truth).log_loss
+        fits[coverage] = fit_calibration(features, log_prior, truth)
+    best = min(COVERAGES, key=lambda coverage: losses[coverage])
+    return FittedScale(best, fits[best], len(cases), losses)
+
+
+def write_fitted_scale(scale_path: Path, fitted: FittedScale, fitted_on: str) -> None:
+    """Rewrite ``range_coverage`` and the ``calibration`` block of a ``scale.yaml``.
+
+    Everything else, comments included, is kept as it is; the block must be the
+    file's ``calibration:`` mapping and ``range_coverage`` a top-level line.
+    """
+    text = scale_path.read_text("utf-8")
+    calibration = fitted.calibration
+    block = (
+        "calibration:\n"
+        f"  prior_exponent: {calibration.prior_exponent:g}\n"
+        f"  likelihood_exponent: {calibration.exponent:g}\n"
+        f"  unlisted_present_factor: {calibration.unlisted_present:g}\n"
+        f"  unlisted_absent_factor: {calibration.unlisted_absent:g}\n"
+        f"  leak: {calibration.leak:g}\n"
+        f"  fitted_on: {json.dumps(fitted_on)}\n"
+    )
+    text, n_block = re.subn(r"(?m)^calibration:\n(?:[ \t]+.*\n?)*", block, text)
+    text, n_line = re.subn(
+        r"(?m)^range_coverage: .*$", f"range_coverage: {fitted.range_coverage:g}", text
+    )
+    if n_block != 1 or n_line != 1:
+        raise ValueError(f"{scale_path.name}: needs one calibration block and one range_coverage")
+    scale_path.write_text(text, "utf-8")

@@ -68,23 +68,13 @@ def gather_evidence(case: Case, model: LikelihoodModel) -> list[Evidence]:
     """
     evidence: list[Evidence] = []
     imaging = case.imaging
-    present = model.calibration.unlisted_present
-    absent = model.calibration.unlisted_absent
-    unlisted = model.unlisted
-
-    def stated(
-        key: str, label: str, table_key: tuple[str, str], p: NDArray[np.float64], factor: float
-    ) -> Evidence:
-        mask = unlisted[table_key]
-        likelihood = p if factor == 1.0 else np.where(mask, p * factor, p)
-        return Evidence(key, label, likelihood, mask)
-
+    stated, stated_absent, unlisted = model.stated, model.stated_absent, model.unlisted
     for field in CATEGORICAL_FIELDS:
         value = getattr(imaging, field)
         if value is not None:
             key = (field, value)
             evidence.append(
-                stated(f"{field}={value}", f"{field} {value}", key, model.categorical[key], present)
+                Evidence(f"{field}={value}", f"{field} {value}", stated[key], unlisted[key])
             )
     for field, values in (
         ("pattern", imaging.pattern),
@@ -95,7 +85,7 @@ def gather_evidence(case: Case, model: LikelihoodModel) -> list[Evidence]:
         for value in values:
             key = (field, value)
             evidence.append(
-                stated(f"{field}={value}", f"{field} {value}", key, model.presence[key], present)
+                Evidence(f"{field}={value}", f"{field} {value}", stated[key], unlisted[key])
             )
     for field, values in (
         ("associated", imaging.associated_absent),
@@ -104,20 +94,17 @@ def gather_evidence(case: Case, model: LikelihoodModel) -> list[Evidence]:
         for value in values:
             key = (field, value)
             evidence.append(
-                stated(
+                Evidence(
                     f"{field}_absent={value}",
                     f"no {value} ({field})",
-                    key,
-                    1.0 - model.presence[key],
-                    absent,
+                    stated_absent[key],
+                    unlisted[key],
                 )
             )
     for lab, level in case.labs.items():
         key = (LAB_PREFIX + lab, level)
         evidence.append(
-            stated(
-                f"{LAB_PREFIX}{lab}={level}", f"{lab} {level}", key, model.categorical[key], present
-            )
+            Evidence(f"{LAB_PREFIX}{lab}={level}", f"{lab} {level}", stated[key], unlisted[key])
         )
     if imaging.size_mm is not None:
         evidence.append(

@@ -15,7 +15,8 @@ frequency tables and Kahn-style radiology networks):
   (they sum to at most 1), the probability left over is spread explicitly over
   the unlisted values in proportion to the field's background distribution,
   with a floor (see :func:`_categorical_column`);
-* age and size are bell curves over the entity's typical range mixed with a broad
+* age and size are bell curves over the entity's typical range (read as the
+  central ``scale.range_coverage`` share of its cases) mixed with a broad
   background; sex is P(female | e).
 
 On top of the tables, :class:`Calibration` (``scale.yaml: calibration``, fitted on
@@ -35,8 +36,10 @@ question list.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
+from statistics import NormalDist
 from typing import Final
 
 import numpy as np
@@ -58,8 +61,6 @@ __all__ = [
 #: Field name used for a lab in finding keys, e.g. ``labs.phosphate``.
 LAB_PREFIX: Final = "labs."
 
-#: A 90 % interval spans about 2 x 1.645 standard deviations.
-_Z90: Final = 2 * 1.645
 
 FloatArray = NDArray[np.float64]
 
@@ -147,6 +148,10 @@ class LikelihoodModel:
     unlisted : dict of (field, value) to (E,) ndarray of bool
         For every key of ``presence`` and ``categorical``: the entity's file does not
         list the value although it lists some value of that field (of that lab).
+    stated, stated_absent : dict of (field, value) to (E,) ndarray
+        Derived: the likelihood of a stated value (of ``categorical`` or ``presence``)
+        and of a stated absence (``1 - presence``), times the calibration's reporting
+        factor where the value is unlisted.
     calibration : Calibration
         Exponent and leak of ``scale.yaml`` (``calibration``).
     """
@@ -162,6 +167,29 @@ class LikelihoodModel:
     kb: KnowledgeBase
     unlisted: dict[tuple[str, str], NDArray[np.bool_]]
     calibration: Calibration = Calibration()
+    #: The evidence tables with the calibration's reporting factors applied (built
+    #: here, so that a model replaced with another calibration gets its own).
+    stated: dict[tuple[str, str], FloatArray] = dataclasses.field(
+        init=False, repr=False, compare=False
+    )
+    stated_absent: dict[tuple[str, str], FloatArray] = dataclasses.field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        present, absent = self.calibration.unlisted_present, self.calibration.unlisted_absent
+
+        def factored(table: FloatArray, key: tuple[str, str], factor: float) -> FloatArray:
+            return table if factor == 1.0 else np.where(self.unlisted[key], table * factor, table)
+
+        stated = {key: factored(p, key, present) for key, p in self.categorical.items()}
+        stated.update({key: factored(p, key, present) for key, p in self.presence.items()})
+        object.__setattr__(self, "stated", stated)
+        object.__setattr__(
+            self,
+            "stated_absent",
+            {key: factored(1.0 - p, key, absent) for key, p in self.presence.items()},
+        )
 
     @property
     def n_entities(self) -> int:
@@ -205,8 +233,14 @@ def _categorical_column(
 
 
 def _range_table(
-    spans: list[Range | None], share: float, background: tuple[float, float], log_scale: bool
+    spans: list[Range | None],
+    share: float,
+    background: tuple[float, float],
+    log_scale: bool,
+    coverage: float,
 ) -> RangeTable:
+    """Bell curves reading each typical range as the central `coverage` share of cases."""
+    widths = 2 * NormalDist().inv_cdf((1 + coverage) / 2)  # e.g. 0.9 -> 2 x 1.645 sd
     low, high = background
     if log_scale:
         low, high = np.log(max(low, 1e-3)), np.log(high)
@@ -221,7 +255,7 @@ def _range_table(
             (np.log(max(span.min, 1e-3)), np.log(span.max)) if log_scale else (span.min, span.max)
         )
         centre.append((a + b) / 2)
-        sd.append(max((b - a) / _Z90, 0.1 if log_scale else 1.0))
+        sd.append(max((b - a) / widths, 0.1 if log_scale else 1.0))
         known.append(True)
     return RangeTable(
         centre=np.array(centre),
@@ -297,6 +331,7 @@ def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
         [kb.probability(e.female) if e.female is not None else 0.5 for e in entities], dtype=float
     )
     share = kb.scale.range_background_share
+    coverage = kb.scale.range_coverage
     return LikelihoodModel(
         entity_ids=tuple(e.id for e in entities),
         names=tuple(e.name for e in entities),
@@ -305,9 +340,11 @@ def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
         categorical=categorical,
         female=np.clip(female, 0.01, 0.99),
         age=_range_table(
-            [e.age_years for e in entities], share, kb.scale.age_background_years, False
+            [e.age_years for e in entities], share, kb.scale.age_background_years, False, coverage
         ),
-        size=_range_table([e.size_mm for e in entities], share, kb.scale.size_background_mm, True),
+        size=_range_table(
+            [e.size_mm for e in entities], share, kb.scale.size_background_mm, True, coverage
+        ),
         kb=kb,
         unlisted=unlisted,
         calibration=calibration_of(kb),
