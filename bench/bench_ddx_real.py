@@ -1,9 +1,10 @@
 """The differential on real published cases: top-1/3/5, Brier score, calibration.
 
 Reads every ``tests/data/real_cases/*.yaml`` (the development set; see its
-README). The calibration (exponent on the likelihoods, leak) is the only thing
-fitted on the set, so every figure here is 5-fold cross-validated by case: each
-case is scored with parameters fitted on the other folds. The uncalibrated row
+README). The calibration (prior exponent, likelihood exponent, reporting factors
+for unlisted values, leak; ``calcdx kb fit``) is what is fitted on the set, so every
+figure here is 5-fold cross-validated by case: each case is scored with parameters
+fitted on the other folds (the range coverage is the deployed one). The uncalibrated row
 is plain naive Bayes (nothing fitted). While the real set is absent, the
 literature set (``tests/data/literature_cases.yaml``, written from the
 knowledge base's own notes, so optimistic) stands in, and the heading says so.
@@ -29,6 +30,13 @@ def case_files() -> tuple[str, list[Path]]:
     return "literature set (stand-in: no real case file yet)", [DATA / "literature_cases.yaml"]
 
 
+def _params(c: Calibration) -> str:
+    return (
+        f"{c.prior_exponent:.2f}/{c.exponent:.2f}/{c.unlisted_present:.2f}/"
+        f"{c.unlisted_absent:.2f}/{c.leak:g}"
+    )
+
+
 def _row(label: str, scores: Scores) -> str:
     return (
         f"| {label} | {scores.n} | {scores.top1:.3f} | {scores.top3:.3f} | {scores.top5:.3f} "
@@ -39,15 +47,16 @@ def _row(label: str, scores: Scores) -> str:
 def report(evaluation: Evaluation, name: str, deployed: Calibration) -> list[str]:
     """Markdown lines for one evaluation (`deployed`: the calibration scale.yaml states)."""
     full = evaluation.full_calibration
-    folds = ", ".join(f"{c.exponent:g}/{c.leak:g}" for c in evaluation.fold_calibrations)
+    folds = "; ".join(_params(c) for c in evaluation.fold_calibrations)
     lines = [
         f"### Accuracy and calibration on the {name}",
         "",
         f"{len(evaluation.cases)} cases; truth = the published diagnosis. Calibrated rows are "
-        f"{FOLDS}-fold cross-validated by case (exponent/leak fitted per fold: {folds}; on the "
-        f"whole set: {full.exponent:g}/{full.leak:g}). Brier = multi-class Brier score "
+        f"{FOLDS}-fold cross-validated by case (prior exponent/likelihood exponent/unlisted "
+        f"present factor/unlisted absent factor/leak fitted per fold: {folds}; on the whole "
+        f"set: {_params(full)}). Brier = multi-class Brier score "
         "(0 best, 2 worst); ECE = expected calibration error of the top-1 probability "
-        f"(10 bins). Deployed by scale.yaml: {deployed.exponent:g}/{deployed.leak:g}.",
+        f"(10 bins). Deployed by scale.yaml: {_params(deployed)}.",
         "",
         "| Cases | n | top-1 | top-3 | top-5 | Brier | ECE |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -409,7 +409,7 @@ def kb_fit(
     )
     if write:
         names = ", ".join(sorted(p.stem for p in cases))
-        fitted_on = f"{fitted.n_cases} real published cases ({names}); least log loss, all cases"
+        fitted_on = f"{fitted.n_cases} labelled cases ({names}); least log loss, all cases"
         write_fitted_scale(folder / "scale.yaml", fitted, fitted_on)
         print(f"wrote {folder / 'scale.yaml'}")
 

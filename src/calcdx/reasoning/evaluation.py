@@ -2,15 +2,21 @@
 
 A labelled case is a ``calcdx-case/1`` case with the diagnosis its source
 publishes (``truth``), read from a YAML list (the format of
-``tests/data/real_cases/README.md``). The engine's raw score of entity ``e`` is
-``log prior(e) + sum_f log P(f | e)``; the calibrated posterior is
+``tests/data/real_cases/README.md``). The calibrated posterior is
 
-    p(e) = (1 - leak) * softmax(log prior + exponent * sum_f log P(f | e)) + leak / E,
+    p(e) = (1 - leak) softmax(a log prior(e) + w sum_f log P(f | e)
+                              + b_p n_p(e) + b_a n_a(e)) + leak / E,
 
-an exponent below 1 tempering the overconfidence of naive Bayes when findings
-are dependent, the leak keeping every entity possible. Both are fitted by
-minimising the log loss; :func:`cross_validate` fits them on k - 1 folds and
-scores the held-out fold, so no case is scored by parameters fitted on it.
+``n_p`` (``n_a``) counting the stated values (absences) that the entity's file does
+not list though it describes the field; ``a`` flattens the prior, ``w`` tempers the
+overconfidence of naive Bayes when findings are dependent, the reporting factors
+``exp(b / w)`` (:class:`Calibration`) penalise unlisted values, the leak keeps every
+entity possible. All are fitted together by maximum likelihood (least log loss):
+the log-score is linear in ``(a, w, b_p, b_a)``, so for each leak the fit is a
+smooth convex problem. :func:`cross_validate` fits them on k - 1 folds and scores
+the held-out fold, so no case is scored by parameters fitted on it;
+:func:`fit_scale` (``calcdx kb fit``) also selects ``scale.range_coverage`` and
+:func:`write_fitted_scale` deploys the result into ``scale.yaml``.
 """
 
 from __future__ import annotations
