@@ -191,13 +191,14 @@ def test_kb_fit_command_rewrites_the_fitted_block(kb_copy, tmp_path, capsys):
         (Path(__file__).parents[1] / "data" / "literature_cases.yaml").read_text()
     )
     cases = tmp_path / "batch_t.yaml"
-    cases.write_text(yaml.safe_dump(items[::4]))  # 42 cases across the entities
+    cases.write_text(yaml.safe_dump(items[::8]))  # 21 cases across the entities
     assert main(["kb", "fit", str(cases), "--kb", str(kb_copy), "--write"]) == 0
     out = capsys.readouterr().out
     fitted = yaml.safe_load((kb_copy / "scale.yaml").read_text())
     calibration = fitted["calibration"]
-    assert calibration["fitted_on"].startswith(f"{len(items[::4])} labelled cases (batch_t)")
-    assert f"range_coverage {fitted['range_coverage']:g} " in out
+    assert calibration["fitted_on"].startswith(f"{len(items[::8])} labelled cases (batch_t)")
+    assert f"range_coverage {fitted['range_coverage']:g}, " in out
+    assert f"ordinal_smoothing {fitted['ordinal_smoothing']:g}\n" in out
     assert f"prior_exponent {calibration['prior_exponent']:g}," in out
     assert f"leak {calibration['leak']:g}" in out
     # the rewritten folder still loads, with the fitted numbers
@@ -206,3 +207,4 @@ def test_kb_fit_command_rewrites_the_fitted_block(kb_copy, tmp_path, capsys):
     scale = load_knowledge_base(reread).scale
     assert scale.calibration.likelihood_exponent == calibration["likelihood_exponent"]
     assert scale.range_coverage == fitted["range_coverage"]
+    assert scale.ordinal_smoothing == fitted["ordinal_smoothing"]

@@ -237,3 +237,20 @@ def test_typical_range_read_with_the_scale_coverage(tmp_path: Path):
     assert eighty.age.sd[0] == pytest.approx(40 / (2 * 1.281552), rel=1e-5)
     # at 70 years (10 past the range) the wider reading leaves more room
     assert eighty.age.likelihood(70)[0] > ninety.age.likelihood(70)[0]
+
+
+def test_ordinal_smoothing_of_extent_by_hand(tmp_path: Path):
+    extent = {"solitary": 0.6, "few_regional": 0.2, "multiple_regional": 0.1, "widespread": 0.1}
+    items = [entity("alpha", "common", {"extent": extent}), entity("beta", "common", {})]
+    plain = {"likelihood_exponent": 1.0, "leak": 0.0}
+    model = _engine_with(tmp_path, plain, items, ordinal_smoothing=0.5).model
+    got = [model.categorical[("extent", v)][0] for v in extent]
+    # each value gives 0.25 to each neighbour: solitary keeps 0.75 x 0.6 and gets
+    # 0.25 x 0.2 = 0.5; few 0.25 x 0.6 + 0.5 x 0.2 + 0.25 x 0.1 = 0.275;
+    # multiple 0.25 x 0.2 + 0.5 x 0.1 + 0.25 x 0.1 = 0.125; widespread 0.025 + 0.075
+    assert got == pytest.approx([0.5, 0.275, 0.125, 0.1])
+    # without smoothing the listed shares stand
+    unsmoothed = _engine_with(tmp_path / "b", plain, items, ordinal_smoothing=0.0).model
+    assert [unsmoothed.categorical[("extent", v)][0] for v in extent] == pytest.approx(
+        list(extent.values())
+    )

@@ -104,7 +104,8 @@ def test_write_fitted_scale_rewrites_only_the_fitted_block(tmp_path):
     calibration = Calibration(
         exponent=0.81, leak=0.005, prior_exponent=0.3, unlisted_present=0.6, unlisted_absent=0.2
     )
-    write_fitted_scale(path, FittedScale(0.68, calibration, 12, {0.68: 1.0}), "12 test cases")
+    fitted = FittedScale(0.68, 0.25, calibration, 12, {(0.68, 0.25): 1.0})
+    write_fitted_scale(path, fitted, "12 test cases")
     before, after = yaml.safe_load(source), yaml.safe_load(path.read_text("utf-8"))
     assert after["calibration"] == {
         "prior_exponent": 0.3,
@@ -115,7 +116,8 @@ def test_write_fitted_scale_rewrites_only_the_fitted_block(tmp_path):
         "fitted_on": "12 test cases",
     }
     assert after["range_coverage"] == 0.68
-    for key in set(before) - {"calibration", "range_coverage"}:
+    assert after["ordinal_smoothing"] == 0.25
+    for key in set(before) - {"calibration", "range_coverage", "ordinal_smoothing"}:
         assert after[key] == before[key]
     # the comments stay
     assert path.read_text("utf-8").count("\n#") == source.count("\n#")

@@ -62,8 +62,9 @@ __all__ = [
     "write_fitted_scale",
 ]
 
-#: Leaks tried by :func:`fit_calibration` (the weights are fitted for each).
-LEAKS: Final = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
+#: Bounds of the leak fitted by :func:`fit_calibration`: never 0, so every entity keeps
+#: a probability.
+LEAK_RANGE: Final = (0.0005, 0.1)
 #: Bins of the reliability table and the expected calibration error (top-1 probability).
 N_BINS: Final = 10
 
@@ -215,9 +216,9 @@ def fit_calibration(
     """The calibration with the least mean log loss (maximum likelihood).
 
     The log-score ``a log prior + w sum log P + b_p n_p + b_a n_a`` is linear in its
-    weights, so for each leak of :data:`LEAKS` the weights are found by L-BFGS on a
-    smooth objective; the leak with the least loss wins. The reporting factors are
-    ``exp(b / w)`` (:class:`Calibration`), fitted only when `data` is :class:`Features`.
+    weights; they and the leak (within :data:`LEAK_RANGE`) are found together by
+    L-BFGS on the smooth mean log loss. The reporting factors are ``exp(b / w)``
+    (:class:`Calibration`), fitted only when `data` is :class:`Features`.
 
     Parameters
     ----------
@@ -234,39 +235,37 @@ def fit_calibration(
     blocks = [np.broadcast_to(log_prior, (n, n_entities)), features.log_likelihood]
     if with_factors:
         blocks += [features.unlisted_present, features.unlisted_absent]
-    x = np.stack(blocks, axis=1)  # (n, k, E)
+    x = np.ascontiguousarray(np.stack(blocks, axis=1))  # (n, k, E)
     x_true = x[rows, :, truth]
-    # a in [0, 3], w in [0.05, 3], b <= 0 (an unlisted value is never favoured)
-    bounds = [(0.0, 3.0), (0.05, 3.0)] + [(-20.0, 0.0)] * (x.shape[1] - 2)
-    start = np.array([1.0, 1.0] + [0.0] * (x.shape[1] - 2))
+    k = x.shape[1]
+    # a in [0, 3], w in [0.05, 3], b <= 0 (an unlisted value is never favoured), then the leak
+    bounds = [(0.0, 3.0), (0.05, 3.0)] + [(-20.0, 0.0)] * (k - 2) + [LEAK_RANGE]
+    start = np.array([1.0, 1.0] + [0.0] * (k - 2) + [0.005])
 
-    def loss(theta: FloatArray, leak: float) -> tuple[float, FloatArray]:
-        logits = np.einsum("nkE,k->nE", x, theta)
+    def loss(theta: FloatArray) -> tuple[float, FloatArray]:
+        weights, leak = theta[:k], theta[k]
+        logits = np.einsum("nkE,k->nE", x, weights)
         logits -= logits.max(axis=1, keepdims=True)
         soft = np.exp(logits)
         soft /= soft.sum(axis=1, keepdims=True)
         s_true = soft[rows, truth]
         p_true = (1.0 - leak) * s_true + leak / n_entities
-        # d s_true / d theta = s_true (x_true - E_soft[x])
+        # d s_true / d weights = s_true (x_true - E_soft[x]); d p_true / d leak = 1/E - s_true
         d_s = s_true[:, None] * (x_true - np.einsum("nkE,nE->nk", x, soft))
         grad = -((1.0 - leak) * d_s / p_true[:, None]).mean(axis=0)
-        return float(-np.mean(np.log(p_true))), grad
+        grad_leak = -np.mean((1.0 / n_entities - s_true) / p_true)
+        return float(-np.mean(np.log(p_true))), np.append(grad, grad_leak)
 
-    best, best_loss = Calibration(), np.inf
-    for leak in LEAKS:
-        result = minimize(loss, start, args=(leak,), jac=True, method="L-BFGS-B", bounds=bounds)
-        if result.fun < best_loss - 1e-12:
-            a, w, *b = (float(v) for v in result.x)
-            b_present, b_absent = b if b else (0.0, 0.0)
-            best_loss = float(result.fun)
-            best = Calibration(
-                exponent=round(w, 4),
-                leak=leak,
-                prior_exponent=round(a, 4),
-                unlisted_present=round(float(np.exp(b_present / w)), 4),
-                unlisted_absent=round(float(np.exp(b_absent / w)), 4),
-            )
-    return best
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
+    a, w, *b, leak = (float(v) for v in result.x)
+    b_present, b_absent = b if b else (0.0, 0.0)
+    return Calibration(
+        exponent=round(w, 4),
+        leak=round(leak, 4),
+        prior_exponent=round(a, 4),
+        unlisted_present=round(float(np.exp(b_present / w)), 4),
+        unlisted_absent=round(float(np.exp(b_absent / w)), 4),
+    )
 
 
 def cross_validate(
@@ -425,37 +424,46 @@ def evaluate(engine: Engine, cases: Sequence[LabelledCase], *, folds: int = 5) -
 
 #: Typical-range coverages tried by :func:`fit_scale` (``scale.yaml: range_coverage``).
 COVERAGES: Final = (0.68, 0.8, 0.9)
+#: Ordinal smoothings tried by :func:`fit_scale` (``scale.yaml: ordinal_smoothing``).
+SMOOTHINGS: Final = (0.0, 0.25, 0.5)
 
 
 class FittedScale(NamedTuple):
-    """What :func:`fit_scale` fits: the range coverage and the calibration.
+    """What :func:`fit_scale` fits: two compile-time settings and the calibration.
 
     Attributes
     ----------
-    range_coverage : float
-        The coverage of :data:`COVERAGES` with the least cross-validated log loss.
+    range_coverage, ordinal_smoothing : float
+        The pair of :data:`COVERAGES` x :data:`SMOOTHINGS` with the least
+        cross-validated log loss.
     calibration : Calibration
-        Fitted on every case, at that coverage.
+        Fitted on every case, with those settings.
     n_cases : int
         Cases it was fitted on.
-    cv_log_loss : dict of float to float
-        The 5-fold cross-validated log loss of each coverage tried.
+    cv_log_loss : dict of (float, float) to float
+        The cross-validated log loss of each pair tried.
     """
 
     range_coverage: float
+    ordinal_smoothing: float
     calibration: Calibration
     n_cases: int
-    cv_log_loss: dict[float, float]
+    cv_log_loss: dict[tuple[float, float], float]
 
 
 def fit_scale(
-    case_paths: Iterable[Path], kb: KnowledgeBase | None = None, *, folds: int = 5
+    case_paths: Iterable[Path],
+    kb: KnowledgeBase | None = None,
+    *,
+    folds: int = 5,
+    coverages: Sequence[float] = COVERAGES,
+    smoothings: Sequence[float] = SMOOTHINGS,
 ) -> FittedScale:
     """Fit everything ``scale.yaml`` fits on labelled real cases (``calcdx kb fit``).
 
-    For each coverage of :data:`COVERAGES` the knowledge base is compiled and the
-    calibration cross-validated (log loss, `folds` folds by case); the coverage with
-    the least loss is kept and the calibration refitted on every case.
+    For each pair of settings the knowledge base is compiled and the calibration
+    cross-validated (log loss, `folds` folds by case); the pair with the least loss
+    is kept and the calibration refitted on every case with it.
 
     Parameters
     ----------
@@ -466,29 +474,31 @@ def fit_scale(
     """
     kb = load_knowledge_base() if kb is None else kb
     paths = list(case_paths)
-    losses: dict[float, float] = {}
-    fits: dict[float, Calibration] = {}
-    for coverage in COVERAGES:
-        scaled = dataclasses.replace(
-            kb, scale=kb.scale.model_copy(update={"range_coverage": coverage})
+    losses: dict[tuple[float, float], float] = {}
+    fits: dict[tuple[float, float], Calibration] = {}
+    n_cases = 0
+    for setting in itertools.product(coverages, smoothings):
+        update = {"range_coverage": setting[0], "ordinal_smoothing": setting[1]}
+        engine = Engine(
+            compile_model(dataclasses.replace(kb, scale=kb.scale.model_copy(update=update)))
         )
-        engine = Engine(compile_model(scaled))
         cases = load_labelled_cases(paths, engine.model.entity_ids)
         features = raw_features(engine, cases)
         log_prior = np.log(engine.model.prior)
         truth = np.array([engine.model.index(item.truth) for item in cases], dtype=np.int64)
         posterior, _ = cross_validate(features, log_prior, truth, folds=folds)
-        losses[coverage] = score(posterior, truth).log_loss
-        fits[coverage] = fit_calibration(features, log_prior, truth)
-    best = min(COVERAGES, key=lambda coverage: losses[coverage])
-    return FittedScale(best, fits[best], len(cases), losses)
+        losses[setting] = score(posterior, truth).log_loss
+        fits[setting] = fit_calibration(features, log_prior, truth)
+        n_cases = len(cases)
+    best = min(losses, key=lambda setting: losses[setting])
+    return FittedScale(best[0], best[1], fits[best], n_cases, losses)
 
 
 def write_fitted_scale(scale_path: Path, fitted: FittedScale, fitted_on: str) -> None:
-    """Rewrite ``range_coverage`` and the ``calibration`` block of a ``scale.yaml``.
+    """Rewrite the fitted lines of a ``scale.yaml``: two settings and the calibration block.
 
-    Everything else, comments included, is kept as it is; the block must be the
-    file's ``calibration:`` mapping and ``range_coverage`` a top-level line.
+    Everything else, comments included, is kept as it is; ``range_coverage`` and
+    ``ordinal_smoothing`` must be top-level lines and ``calibration:`` a mapping.
     """
     text = scale_path.read_text("utf-8")
     calibration = fitted.calibration
@@ -501,10 +511,17 @@ def write_fitted_scale(scale_path: Path, fitted: FittedScale, fitted_on: str) ->
         f"  leak: {calibration.leak:g}\n"
         f"  fitted_on: {json.dumps(fitted_on)}\n"
     )
-    text, n_block = re.subn(r"(?m)^calibration:\n(?:[ \t]+.*\n?)*", block, text)
-    text, n_line = re.subn(
-        r"(?m)^range_coverage: .*$", f"range_coverage: {fitted.range_coverage:g}", text
-    )
-    if n_block != 1 or n_line != 1:
-        raise ValueError(f"{scale_path.name}: needs one calibration block and one range_coverage")
+    text, count = re.subn(r"(?m)^calibration:\n(?:[ \t]+.*\n?)*", block, text)
+    counts = [count]
+    for name, value in (
+        ("range_coverage", fitted.range_coverage),
+        ("ordinal_smoothing", fitted.ordinal_smoothing),
+    ):
+        text, count = re.subn(rf"(?m)^{name}: .*$", f"{name}: {value:g}", text)
+        counts.append(count)
+    if counts != [1, 1, 1]:
+        raise ValueError(
+            f"{scale_path.name}: needs one calibration block, one range_coverage line "
+            "and one ordinal_smoothing line"
+        )
     scale_path.write_text(text, "utf-8")

@@ -14,7 +14,11 @@ frequency tables and Kahn-style radiology networks):
   each lab) is a categorical distribution: listed values keep their frequency
   (they sum to at most 1), the probability left over is spread explicitly over
   the unlisted values in proportion to the field's background distribution,
-  with a floor (see :func:`_categorical_column`);
+  with a floor (see :func:`_categorical_column`); for an ordinal field (extent:
+  solitary, few regional, multiple regional, widespread) a share
+  ``scale.ordinal_smoothing`` of each value's probability then goes to its
+  neighbours on the scale (see :func:`_ordinal_spread`), since where "a few"
+  ends and "multiple" begins is the reader's call;
 * age and size are bell curves over the entity's typical range (read as the
   central ``scale.range_coverage`` share of its cases) mixed with a broad
   background; sex is P(female | e).
@@ -51,12 +55,17 @@ from calcdx.kb.schema import Entity, Range
 
 __all__ = [
     "LAB_PREFIX",
+    "ORDINAL_FIELDS",
     "Calibration",
     "LikelihoodModel",
     "calibration_of",
     "compile_model",
     "default_model",
 ]
+
+#: Single-valued fields whose values form an ordered scale (in vocabulary order), whose
+#: neighbouring values readers tell apart inconsistently: ``scale.ordinal_smoothing``.
+ORDINAL_FIELDS: Final = ("extent",)
 
 #: Field name used for a lab in finding keys, e.g. ``labs.phosphate``.
 LAB_PREFIX: Final = "labs."
@@ -232,6 +241,22 @@ def _categorical_column(
     return np.asarray(probs / probs.sum(), dtype=np.float64)
 
 
+def _ordinal_spread(n_values: int, share: float) -> FloatArray:
+    """(V, V) matrix moving probability between neighbouring values of an ordinal scale.
+
+    Each value gives ``share / 2`` of its probability to each of its neighbours on
+    the scale and keeps the rest (``1 - share`` in the middle, ``1 - share / 2`` at
+    the ends, which have one neighbour), so every column still sums to 1.
+    """
+    spread = np.zeros((n_values, n_values))
+    for i in range(n_values):
+        neighbours = [j for j in (i - 1, i + 1) if 0 <= j < n_values]
+        for j in neighbours:
+            spread[j, i] = share / 2
+        spread[i, i] = 1.0 - share / 2 * len(neighbours)
+    return spread
+
+
 def _range_table(
     spans: list[Range | None],
     share: float,
@@ -321,6 +346,8 @@ def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
             [_categorical_column(kb, listed, values, background) for listed in listed_per_entity],
             axis=1,
         )
+        if field in ORDINAL_FIELDS:
+            table = _ordinal_spread(len(values), kb.scale.ordinal_smoothing) @ table
         for row, value in enumerate(values):
             categorical[(field, value)] = table[row]
             unlisted[(field, value)] = np.array(
