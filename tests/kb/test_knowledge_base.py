@@ -197,8 +197,8 @@ def test_kb_fit_command_rewrites_the_fitted_block(kb_copy, tmp_path, capsys):
     fitted = yaml.safe_load((kb_copy / "scale.yaml").read_text())
     calibration = fitted["calibration"]
     assert calibration["fitted_on"].startswith(f"{len(items[::8])} labelled cases (batch_t)")
-    assert f"range_coverage {fitted['range_coverage']:g}, " in out
-    assert f"ordinal_smoothing {fitted['ordinal_smoothing']:g}\n" in out
+    names = ("unlisted_single_value_floor", "range_coverage", "ordinal_smoothing")
+    assert ", ".join(f"{name} {fitted[name]:g}" for name in names) + "\n" in out
     assert f"prior_exponent {calibration['prior_exponent']:g}," in out
     assert f"leak {calibration['leak']:g}" in out
     # the rewritten folder still loads, with the fitted numbers
@@ -206,5 +206,5 @@ def test_kb_fit_command_rewrites_the_fitted_block(kb_copy, tmp_path, capsys):
     shutil.copytree(kb_copy, reread)
     scale = load_knowledge_base(reread).scale
     assert scale.calibration.likelihood_exponent == calibration["likelihood_exponent"]
-    assert scale.range_coverage == fitted["range_coverage"]
-    assert scale.ordinal_smoothing == fitted["ordinal_smoothing"]
+    for name in names:
+        assert getattr(scale, name) == fitted[name]

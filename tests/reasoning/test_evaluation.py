@@ -104,7 +104,12 @@ def test_write_fitted_scale_rewrites_only_the_fitted_block(tmp_path):
     calibration = Calibration(
         exponent=0.81, leak=0.005, prior_exponent=0.3, unlisted_present=0.6, unlisted_absent=0.2
     )
-    fitted = FittedScale(0.68, 0.25, calibration, 12, {(0.68, 0.25): 1.0})
+    settings = {
+        "unlisted_single_value_floor": 0.004,
+        "range_coverage": 0.68,
+        "ordinal_smoothing": 0.25,
+    }
+    fitted = FittedScale(settings, calibration, 12, {(0.004, 0.68, 0.25): 1.0})
     write_fitted_scale(path, fitted, "12 test cases")
     before, after = yaml.safe_load(source), yaml.safe_load(path.read_text("utf-8"))
     assert after["calibration"] == {
@@ -115,9 +120,13 @@ def test_write_fitted_scale_rewrites_only_the_fitted_block(tmp_path):
         "leak": 0.005,
         "fitted_on": "12 test cases",
     }
-    assert after["range_coverage"] == 0.68
-    assert after["ordinal_smoothing"] == 0.25
-    for key in set(before) - {"calibration", "range_coverage", "ordinal_smoothing"}:
+    for key, value in settings.items():
+        assert after[key] == value
+    for key in set(before) - {"calibration", *settings}:
         assert after[key] == before[key]
     # the comments stay
     assert path.read_text("utf-8").count("\n#") == source.count("\n#")
+    # a file without one of the fitted lines is refused, naming it
+    path.write_text(source.replace("\nrange_coverage:", "\nrange_cover:"), "utf-8")
+    with pytest.raises(ValueError, match="range_coverage"):
+        write_fitted_scale(path, fitted, "12 test cases")

@@ -393,18 +393,17 @@ def kb_fit(
         bool, typer.Option("--write", help="Rewrite the fitted block of the folder's scale.yaml.")
     ] = False,
 ) -> None:
-    """Refit scale.yaml's calibration, range coverage and ordinal smoothing on real cases."""
+    """Refit scale.yaml's calibration and compile-time settings on labelled real cases."""
     from calcdx.kb.loader import default_kb_path
     from calcdx.reasoning.evaluation import fit_scale, write_fitted_scale
 
     folder = default_kb_path() if path is None else path
     fitted = fit_scale(cases, load_knowledge_base(folder))
     calibration = fitted.calibration
-    losses = ", ".join(f"{c:g}/{s:g}: {loss:.4f}" for (c, s), loss in fitted.cv_log_loss.items())
-    print(f"5-fold CV log loss by range_coverage/ordinal_smoothing: {losses}")
-    print(
-        f"range_coverage {fitted.range_coverage:g}, ordinal_smoothing {fitted.ordinal_smoothing:g}"
-    )
+    print(f"5-fold CV log loss by {' / '.join(fitted.settings)}:")
+    for values, loss in fitted.cv_log_loss.items():
+        print(f"  {' / '.join(f'{v:g}' for v in values)}: {loss:.4f}")
+    print(", ".join(f"{name} {value:g}" for name, value in fitted.settings.items()))
     print(
         f"prior_exponent {calibration.prior_exponent:g}, likelihood_exponent "
         f"{calibration.exponent:g}, unlisted_present_factor {calibration.unlisted_present:g}, "

@@ -15,8 +15,9 @@ entity possible. All are fitted together by maximum likelihood (least log loss):
 the log-score is linear in ``(a, w, b_p, b_a)``, so for each leak the fit is a
 smooth convex problem. :func:`cross_validate` fits them on k - 1 folds and scores
 the held-out fold, so no case is scored by parameters fitted on it;
-:func:`fit_scale` (``calcdx kb fit``) also selects ``scale.range_coverage`` and
-:func:`write_fitted_scale` deploys the result into ``scale.yaml``.
+:func:`fit_scale` (``calcdx kb fit``) also selects the compile-time settings of
+:data:`SETTINGS` by cross-validation, and :func:`write_fitted_scale` deploys the
+result into ``scale.yaml``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from calcdx.reasoning.evidence import gather_evidence
 from calcdx.reasoning.model import Calibration, compile_model
 
 __all__ = [
-    "COVERAGES",
+    "SETTINGS",
     "Calibration",
     "Evaluation",
     "Features",
@@ -422,48 +423,49 @@ def evaluate(engine: Engine, cases: Sequence[LabelledCase], *, folds: int = 5) -
     )
 
 
-#: Typical-range coverages tried by :func:`fit_scale` (``scale.yaml: range_coverage``).
-COVERAGES: Final = (0.68, 0.8, 0.9)
-#: Ordinal smoothings tried by :func:`fit_scale` (``scale.yaml: ordinal_smoothing``).
-SMOOTHINGS: Final = (0.0, 0.25, 0.5)
+#: The compile-time settings of ``scale.yaml`` that :func:`fit_scale` selects, each with
+#: the values it tries: the floor of an unlisted single value, the share of an entity's
+#: cases its typical age and size ranges cover, and the ordinal smoothing of extent.
+SETTINGS: Final = {
+    "unlisted_single_value_floor": (0.002, 0.005, 0.01),
+    "range_coverage": (0.68, 0.8, 0.9),
+    "ordinal_smoothing": (0.0, 0.25, 0.5),
+}
 
 
 class FittedScale(NamedTuple):
-    """What :func:`fit_scale` fits: two compile-time settings and the calibration.
+    """What :func:`fit_scale` fits: the compile-time settings and the calibration.
 
     Attributes
     ----------
-    range_coverage, ordinal_smoothing : float
-        The pair of :data:`COVERAGES` x :data:`SMOOTHINGS` with the least
-        cross-validated log loss.
+    settings : dict of str to float
+        The selected value of each setting of :data:`SETTINGS`.
     calibration : Calibration
         Fitted on every case, with those settings.
     n_cases : int
         Cases it was fitted on.
-    cv_log_loss : dict of (float, float) to float
-        The cross-validated log loss of each pair tried.
+    cv_log_loss : dict of tuple to float
+        The cross-validated log loss of each combination tried (values in the order
+        of :data:`SETTINGS`).
     """
 
-    range_coverage: float
-    ordinal_smoothing: float
+    settings: dict[str, float]
     calibration: Calibration
     n_cases: int
-    cv_log_loss: dict[tuple[float, float], float]
+    cv_log_loss: dict[tuple[float, ...], float]
 
 
 def fit_scale(
-    case_paths: Iterable[Path],
-    kb: KnowledgeBase | None = None,
-    *,
-    folds: int = 5,
-    coverages: Sequence[float] = COVERAGES,
-    smoothings: Sequence[float] = SMOOTHINGS,
+    case_paths: Iterable[Path], kb: KnowledgeBase | None = None, *, folds: int = 5
 ) -> FittedScale:
     """Fit everything ``scale.yaml`` fits on labelled real cases (``calcdx kb fit``).
 
-    For each pair of settings the knowledge base is compiled and the calibration
-    cross-validated (log loss, `folds` folds by case); the pair with the least loss
-    is kept and the calibration refitted on every case with it.
+    The settings of :data:`SETTINGS` change the compiled tables, so they are
+    selected by cross-validation: starting from the knowledge base's own values,
+    each setting in turn takes the value of its grid with the least `folds`-fold
+    cross-validated log loss, the others held (one pass of coordinate search; each
+    loss comes from calibrations fitted without the scored fold). The calibration is
+    then refitted on every case with the selected settings.
 
     Parameters
     ----------
@@ -473,32 +475,38 @@ def fit_scale(
         The knowledge base (default: the packaged one).
     """
     kb = load_knowledge_base() if kb is None else kb
-    paths = list(case_paths)
-    losses: dict[tuple[float, float], float] = {}
-    fits: dict[tuple[float, float], Calibration] = {}
-    n_cases = 0
-    for setting in itertools.product(coverages, smoothings):
-        update = {"range_coverage": setting[0], "ordinal_smoothing": setting[1]}
-        engine = Engine(
-            compile_model(dataclasses.replace(kb, scale=kb.scale.model_copy(update=update)))
-        )
-        cases = load_labelled_cases(paths, engine.model.entity_ids)
-        features = raw_features(engine, cases)
-        log_prior = np.log(engine.model.prior)
-        truth = np.array([engine.model.index(item.truth) for item in cases], dtype=np.int64)
-        posterior, _ = cross_validate(features, log_prior, truth, folds=folds)
-        losses[setting] = score(posterior, truth).log_loss
-        fits[setting] = fit_calibration(features, log_prior, truth)
-        n_cases = len(cases)
-    best = min(losses, key=lambda setting: losses[setting])
-    return FittedScale(best[0], best[1], fits[best], n_cases, losses)
+    names = tuple(SETTINGS)
+    cases = load_labelled_cases(case_paths, tuple(e.id for e in kb))
+    losses: dict[tuple[float, ...], float] = {}
+    fits: dict[tuple[float, ...], Calibration] = {}
+
+    def measure(values: tuple[float, ...]) -> float:
+        if values not in losses:
+            update = dict(zip(names, values, strict=True))
+            model = compile_model(dataclasses.replace(kb, scale=kb.scale.model_copy(update=update)))
+            features = raw_features(Engine(model), cases)
+            log_prior = np.log(model.prior)
+            truth = np.array([model.index(item.truth) for item in cases], dtype=np.int64)
+            posterior, _ = cross_validate(features, log_prior, truth, folds=folds)
+            losses[values] = score(posterior, truth).log_loss
+            fits[values] = fit_calibration(features, log_prior, truth)
+        return losses[values]
+
+    current = tuple(float(getattr(kb.scale, name)) for name in names)
+    for position, name in enumerate(names):
+        candidates = [
+            (*current[:position], value, *current[position + 1 :])
+            for value in dict.fromkeys((current[position], *SETTINGS[name]))
+        ]
+        current = min(candidates, key=measure)
+    return FittedScale(dict(zip(names, current, strict=True)), fits[current], len(cases), losses)
 
 
 def write_fitted_scale(scale_path: Path, fitted: FittedScale, fitted_on: str) -> None:
-    """Rewrite the fitted lines of a ``scale.yaml``: two settings and the calibration block.
+    """Rewrite the fitted lines of a ``scale.yaml``: the settings and the calibration block.
 
-    Everything else, comments included, is kept as it is; ``range_coverage`` and
-    ``ordinal_smoothing`` must be top-level lines and ``calibration:`` a mapping.
+    Everything else, comments included, is kept as it is; each setting of
+    :data:`SETTINGS` must be one top-level line and ``calibration:`` a mapping.
     """
     text = scale_path.read_text("utf-8")
     calibration = fitted.calibration
@@ -512,16 +520,11 @@ def write_fitted_scale(scale_path: Path, fitted: FittedScale, fitted_on: str) ->
         f"  fitted_on: {json.dumps(fitted_on)}\n"
     )
     text, count = re.subn(r"(?m)^calibration:\n(?:[ \t]+.*\n?)*", block, text)
-    counts = [count]
-    for name, value in (
-        ("range_coverage", fitted.range_coverage),
-        ("ordinal_smoothing", fitted.ordinal_smoothing),
-    ):
+    missing = [] if count == 1 else ["calibration"]
+    for name, value in fitted.settings.items():
         text, count = re.subn(rf"(?m)^{name}: .*$", f"{name}: {value:g}", text)
-        counts.append(count)
-    if counts != [1, 1, 1]:
-        raise ValueError(
-            f"{scale_path.name}: needs one calibration block, one range_coverage line "
-            "and one ordinal_smoothing line"
-        )
+        if count != 1:
+            missing.append(name)
+    if missing:
+        raise ValueError(f"{scale_path.name}: needs exactly one of: {', '.join(missing)}")
     scale_path.write_text(text, "utf-8")
