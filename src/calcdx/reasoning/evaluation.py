@@ -49,11 +49,14 @@ __all__ = [
     "Evaluation",
     "Features",
     "FittedScale",
+    "HeldOut",
     "LabelledCase",
     "Scores",
     "calibrated_posterior",
+    "case_groups",
     "cross_validate",
     "evaluate",
+    "evaluate_held_out",
     "fit_calibration",
     "fit_scale",
     "load_labelled_cases",
@@ -399,12 +402,17 @@ class Evaluation:
 
     def groups(self) -> list[tuple[str, NDArray[np.bool_]]]:
         """Subsets by modality and by difficulty, as (label, mask), non-empty only."""
-        out = []
-        for attribute in ("modality", "difficulty"):
-            for value in sorted({getattr(item, attribute) for item in self.cases}):
-                mask = np.array([getattr(item, attribute) == value for item in self.cases])
-                out.append((f"{attribute} {value}", mask))
-        return out
+        return case_groups(self.cases)
+
+
+def case_groups(cases: Sequence[LabelledCase]) -> list[tuple[str, NDArray[np.bool_]]]:
+    """Subsets of `cases` by modality and by difficulty, as (label, mask), non-empty only."""
+    out = []
+    for attribute in ("modality", "difficulty"):
+        for value in sorted({getattr(item, attribute) for item in cases}):
+            mask = np.array([getattr(item, attribute) == value for item in cases])
+            out.append((f"{attribute} {value}", mask))
+    return out
 
 
 def evaluate(engine: Engine, cases: Sequence[LabelledCase], *, folds: int = 5) -> Evaluation:
@@ -461,7 +469,7 @@ def fit_scale(
     """Fit everything ``scale.yaml`` fits on labelled real cases (``calcdx kb fit``).
 
     The settings of :data:`SETTINGS` change the compiled tables, so they are
-    selected by cross-validation: starting from the knowledge base's own values,
+    selected by cross-validation: starting from the middle value of every grid,
     each setting in turn takes the value of its grid with the least `folds`-fold
     cross-validated log loss, the others held (one pass of coordinate search; each
     loss comes from calibrations fitted without the scored fold). The calibration is
@@ -492,11 +500,12 @@ def fit_scale(
             fits[values] = fit_calibration(features, log_prior, truth)
         return losses[values]
 
-    current = tuple(float(getattr(kb.scale, name)) for name in names)
+    # start from the middle of every grid, whatever the knowledge base states, so that
+    # the result depends on the cases alone
+    current = tuple(grid[len(grid) // 2] for grid in SETTINGS.values())
     for position, name in enumerate(names):
         candidates = [
-            (*current[:position], value, *current[position + 1 :])
-            for value in dict.fromkeys((current[position], *SETTINGS[name]))
+            (*current[:position], value, *current[position + 1 :]) for value in SETTINGS[name]
         ]
         current = min(candidates, key=measure)
     return FittedScale(dict(zip(names, current, strict=True)), fits[current], len(cases), losses)
@@ -528,3 +537,48 @@ def write_fitted_scale(scale_path: Path, fitted: FittedScale, fitted_on: str) ->
     if missing:
         raise ValueError(f"{scale_path.name}: needs exactly one of: {', '.join(missing)}")
     scale_path.write_text(text, "utf-8")
+
+
+class HeldOut(NamedTuple):
+    """Figures on held-out files of everything fitted on development files only.
+
+    Attributes
+    ----------
+    fitted : FittedScale
+        :func:`fit_scale` on the development files.
+    cases : list of LabelledCase
+        The held-out cases.
+    truth : (n,) ndarray of int
+        Index of each held-out case's true entity.
+    posterior : (n, E) ndarray
+        Their posteriors under the development fit.
+    """
+
+    fitted: FittedScale
+    cases: list[LabelledCase]
+    truth: NDArray[np.int64]
+    posterior: FloatArray
+
+    def scores(self, where: NDArray[np.bool_] | None = None) -> Scores:
+        """Scores on the held-out cases, optionally on a subset."""
+        keep = np.ones(len(self.truth), dtype=bool) if where is None else where
+        return score(self.posterior[keep], self.truth[keep])
+
+
+def evaluate_held_out(
+    development: Iterable[Path], held_out: Iterable[Path], kb: KnowledgeBase | None = None
+) -> HeldOut:
+    """Fit on the development files (:func:`fit_scale`), score the held-out files once.
+
+    Nothing about the held-out cases enters the fit, so their figures stand for
+    unseen cases (as long as the engine was developed without reading them).
+    """
+    kb = load_knowledge_base() if kb is None else kb
+    fitted = fit_scale(development, kb)
+    scale = kb.scale.model_copy(update=fitted.settings)
+    model = compile_model(dataclasses.replace(kb, scale=scale))
+    cases = load_labelled_cases(held_out, model.entity_ids)
+    truth = np.array([model.index(item.truth) for item in cases], dtype=np.int64)
+    features = raw_features(Engine(model), cases)
+    posterior = calibrated_posterior(features, np.log(model.prior), fitted.calibration)
+    return HeldOut(fitted, cases, truth, posterior)
