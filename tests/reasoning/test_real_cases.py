@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from calcdx.reasoning import default_engine
-from calcdx.reasoning.evaluation import evaluate, evaluate_held_out, load_labelled_cases
+from calcdx.reasoning.evaluation import Scores, evaluate, evaluate_held_out, load_labelled_cases
 
 REAL = sorted((Path(__file__).parents[1] / "data" / "real_cases").glob("batch_*.yaml"))
 SPLIT = Path(__file__).parents[1] / "data" / "real_cases" / "ddx_split.yaml"
@@ -26,6 +26,15 @@ def evaluation():
     return evaluate(engine, cases)
 
 
+def _record(record_property, prefix: str, scores: Scores, label: str) -> None:
+    for name in ("top1", "top3", "brier"):
+        record_property(prefix + name, getattr(scores, name))
+    print(
+        f"{label}: n={scores.n} top-1={scores.top1:.3f} top-3={scores.top3:.3f} "
+        f"Brier={scores.brier:.3f}"
+    )
+
+
 @needs_real
 def test_every_real_case_ranks_its_truth(evaluation):
     scores = evaluation.scores()
@@ -39,13 +48,7 @@ def test_top3_on_real_cases_cross_validated(evaluation, record_property):
     # measured on the 371 real published cases, 5-fold cross-validated: top-1 0.695,
     # top-3 0.857, Brier 0.412 (BENCHMARKS.md); the issue asks top-3 >= 0.85 here
     scores = evaluation.scores()
-    record_property("top1", scores.top1)
-    record_property("top3", scores.top3)
-    record_property("brier", scores.brier)
-    print(
-        f"real cases: n={scores.n} top-1={scores.top1:.3f} top-3={scores.top3:.3f} "
-        f"Brier={scores.brier:.3f} (5-fold cross-validated)"
-    )
+    _record(record_property, "", scores, "real cases, 5-fold cross-validated")
     assert scores.top3 >= 0.85
 
 
@@ -69,13 +72,7 @@ def test_issue_targets_on_held_out_real_cases(record_property):
         len(yaml.safe_load((folder / name).read_text("utf-8"))) for name in split["development"]
     )
     scores = held.scores()
-    record_property("held_out_top1", scores.top1)
-    record_property("held_out_top3", scores.top3)
-    record_property("held_out_brier", scores.brier)
-    print(
-        f"held-out real cases: n={scores.n} top-1={scores.top1:.3f} top-3={scores.top3:.3f} "
-        f"Brier={scores.brier:.3f}"
-    )
+    _record(record_property, "held_out_", scores, "held-out real cases")
     assert scores.top1 >= 0.75
     assert scores.top3 >= 0.90
     assert scores.brier <= 0.35
