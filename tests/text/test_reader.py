@@ -317,3 +317,73 @@ def test_a_swelling_is_a_lump_but_pain_and_swelling_is_not():
     assert "palpable_mass" in case.clinical
     case = read_text("Knee pain and swelling; the radiograph showed calcified menisci.").case
     assert "palpable_mass" not in case.clinical
+
+
+def test_a_hyphenated_compound_inside_a_longer_phrase_matches():
+    case = read_text("CT showed calcification within the soft-tissue mass of the thigh.").case
+    assert case.imaging.location == "within_mass"
+    case = read_text("The radiograph showed small-bowel obstruction and a calcified lesion "
+                     "in the pelvis.").case
+    assert "bowel_obstruction" in case.imaging.associated
+    assert case.imaging.organ is None
+
+
+def test_the_cortex_of_a_neighbouring_bone_is_not_the_lesion_pattern():
+    case = read_text("CT showed an amorphous calcific deposit in front of C2 with erosion of "
+                     "the anterior cortex of C2.").case
+    assert "trabecular_cortical" not in case.imaging.pattern
+    case = read_text("CT showed an ossified mass in the mesentery with a cortex and "
+                     "trabeculae.").case
+    assert "trabecular_cortical" in case.imaging.pattern
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Radiographs showed a lobulated calcified mass around the right hip.",
+        "The radiograph showed amorphous calcification beside the ulnar side of the joint.",
+        "The radiograph showed new bone formation medial and lateral to the joint.",
+        "Imaging showed calcification outside the joint at the distal humerus.",
+        "He had painless peri-articular swellings; radiographs showed calcified masses.",
+    ],
+)
+def test_near_a_joint_is_periarticular(text):
+    assert read_text(text).case.imaging.location == "periarticular"
+
+
+def test_near_a_bone_that_is_not_a_joint_is_not_periarticular():
+    case = read_text("Radiographs showed calcification lateral to the lateral malleolus.").case
+    assert case.imaging.location != "periarticular"
+    assert case.imaging.region == "ankle"
+
+
+def test_the_term_of_a_comparison_is_not_the_place():
+    case = read_text("CT showed a soft-tissue mass in the deltoid region, lower in density "
+                     "than muscle, with a central calcification.").case
+    assert case.imaging.location == "within_mass"
+    case = read_text("MRI showed a calcified mass isointense to muscle on T1.").case
+    assert case.imaging.location != "muscle"
+
+
+def test_organs_pushed_aside_in_a_list_are_neighbours():
+    case = read_text("CT showed a cystic mass with calcifications beside the pancreas that "
+                     "pushed the pancreatic tail, kidney and stomach aside.").case
+    assert case.imaging.organ is None
+    case = read_text("Ultrasound showed a calcified 5 cm mass in the deep tissues beneath "
+                     "the superficial fascia.").case
+    assert case.imaging.location != "fascia_intermuscular"
+
+
+def test_a_calcified_mass_is_the_deposit_a_mass_with_calcification_holds_it():
+    # "a calcified mass": the mass is the mineral; no mass around it is stated
+    case = read_text("The knee radiograph showed a lobulated calcified mass beside the "
+                     "joint.").case
+    assert "soft_tissue_mass" not in case.imaging.associated
+    assert case.imaging.location == "periarticular"
+    case = read_text("CT showed a soft-tissue mass of the shoulder containing coarse "
+                     "calcification.").case
+    assert "soft_tissue_mass" in case.imaging.associated
+    assert case.imaging.location == "within_mass"
+    case = read_text("CT showed a partly calcified mass in the thigh.").case
+    assert case.imaging.location == "within_mass"
+    assert "soft_tissue_mass" in case.imaging.associated

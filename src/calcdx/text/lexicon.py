@@ -102,9 +102,15 @@ def normal_form(word: str) -> str:
 def variants(phrase: str) -> set[str]:
     """The written forms of a phrase: as given, hyphens as spaces, spaces as hyphens."""
     phrase = " ".join(phrase.lower().split())
-    found = {phrase, phrase.replace("-", " ")}
-    if " " in phrase and len(phrase.split()) <= 3:
-        found.add(phrase.replace(" ", "-"))
+    spaced = phrase.replace("-", " ")
+    found = {phrase, spaced}
+    words = spaced.split()
+    if 1 < len(words) <= 3:
+        found.add("-".join(words))
+    # one compound written with a hyphen inside a longer phrase ("within the soft-tissue
+    # mass", "small-bowel obstruction")
+    for i in range(len(words) - 1):
+        found.add(" ".join([*words[:i], f"{words[i]}-{words[i + 1]}", *words[i + 2 :]]))
     return found
 
 

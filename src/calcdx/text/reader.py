@@ -101,7 +101,44 @@ _BESIDE_WORDS: Final = frozenset(
     {"displacing", "displaced", "displaces", "pushing", "pushed", "pushes", "compressing",
      "compressed", "compresses", "abutting", "abuts", "indenting", "indents", "effacing",
      "involving", "encasing", "encased", "invading", "infiltrating", "narrowing",
-     "separate", "separated", "apart", "away", "beside", "tethering", "tether"}
+     "separate", "separated", "apart", "away", "beside", "tethering", "tether",
+     "beneath", "underneath", "below", "above", "behind"}
+)
+#: Words that end the stretch a neighbour verb scopes over ("pushing the pancreatic
+#: tail, kidney and stomach aside"; but "displacing the bowel, in the mesentery").
+_BESIDE_BREAKS: Final = frozenset(
+    {".", ";", ":", "with", "in", "within", "into", "inside", "of", "at", "from", "showed",
+     "revealed", "which", "that", "was", "were", "is", "are"}
+)
+_BESIDE_REACH: Final = 8
+#: Words before a body part or tissue that make it the term of a comparison
+#: ("isointense to muscle", "lower in density than muscle"), not a place.
+_COMPARED_WORDS: Final = frozenset(
+    {"similar", "equal", "identical", "compared", "relative", "isointense", "hypointense",
+     "hyperintense", "isodense", "hypodense", "hyperdense", "isoechoic", "hypoechoic",
+     "hyperechoic"}
+)
+#: Periarticular: a word of nearness ("around", "beside", "outside"...) and then, within
+#: a few words of the same phrase, a joint ("around the right hip", "beside the ulnar
+#: side of the joint", "medial and lateral to the joint").
+_NEAR_WORDS: Final = frozenset(
+    {"around", "surrounding", "surrounded", "beside", "adjacent", "near", "next",
+     "outside", "about"}
+)
+_SIDE_WORDS: Final = frozenset({"medial", "lateral"})
+_JOINT_NOUNS: Final = frozenset(
+    {"joint", "joints", "hip", "hips", "shoulder", "shoulders", "knee", "knees", "elbow",
+     "elbows", "wrist", "wrists", "ankle", "ankles", "condyle", "articulation"}
+)
+_NEAR_BREAKS: Final = frozenset(
+    {".", ";", ":", ",", "with", "showed", "revealed", "which", "that", "but", "in", "into",
+     "within", "inside", "was", "were", "is", "are", "from"}
+)
+_NEAR_REACH: Final = 7
+#: Words in a noun phrase that give a calcified mass a part that is not mineral
+#: ("partly calcified mass", "calcified soft-tissue mass").
+_PART_WORDS: Final = frozenset(
+    {"partly", "partially", "part", "focally", "peripherally", "centrally", "soft", "tissue"}
 )
 #: Body-part words that, followed by "of", give a direction ("the back of the rib").
 _DIRECTION_NOUNS: Final = frozenset({"back", "front", "side", "head", "base", "neck", "top"})
@@ -109,6 +146,14 @@ _DIRECTION_NOUNS: Final = frozenset({"back", "front", "side", "head", "base", "n
 #: "calcified mass", "mass with coarse calcifications" to place the mineral within it.
 _TUMOUR_NOUNS: Final = frozenset({"tumour", "tumor", "tumours", "tumors"})
 _WITHIN_MASS_GAP: Final = 4
+#: Words by which a mass holds the mineral named after them ("a soft-tissue mass of the
+#: shoulder containing coarse calcification"), looked for up to `_HOLDS_REACH` tokens
+#: after the mass and up to `_WITHIN_MASS_GAP` tokens before the mineral.
+_HOLDING_WORDS: Final = frozenset(
+    {"containing", "contains", "contained", "with", "holding", "held", "harbouring",
+     "harboring"}
+)
+_HOLDS_REACH: Final = 14
 _NEGATORS: Final = frozenset({"no", "without", "not", "nor"})
 
 #: Matrix values from most to least specific: "ossified" outranks "calcified".
@@ -545,6 +590,7 @@ class TextReader:
                         (rank, _MODALITY_RANK.index(fact.value), fact.value, source))
                     continue
                 self._apply(doc, ent, fact, source, draft, sexes, matrices, places)
+        places += _periarticular(doc, labels)
         if modalities:
             _, _, modality, source = min(modalities, key=lambda m: (m[0], m[1], m[3].start))
             draft.add("imaging.modality", modality, source)
@@ -606,8 +652,10 @@ class TextReader:
                 rank = 1  # "chest radiograph", "CT of the abdomen": the study, not the lesion
             if ent.text.lower() in _DIRECTION_NOUNS and doc[ent.end : ent.end + 1].text == "of":
                 return  # "the back of the rib": a direction, not the back
-            before = {t.lower_ for t in doc[max(ent.sent.start, ent.start - 4) : ent.start]}
-            if kind != "imaging.region" and before & _BESIDE_WORDS:
+            if _compared(ent):
+                draft.set_aside.append(SetAside(source, "the term of a comparison, not a place"))
+                return
+            if kind != "imaging.region" and _beside(ent):
                 draft.set_aside.append(
                     SetAside(source, "a neighbouring structure, not where the lesion is"))
                 return
@@ -704,7 +752,10 @@ class TextReader:
         for sent in imaging:
             for token in sent:
                 if token.lower_ in _MASS_NOUNS and not any(
-                    e.start <= token.i < e.end for e in sent.ents
+                    e.start <= token.i < e.end
+                    or (_states(e, self._terms.labels, _MATRIX_KIND)
+                        and _mass_is_the_mineral(doc, e, token.i))
+                    for e in sent.ents
                 ):
                     before = doc[max(sent.start, token.i - 3) : token.i]
                     if any(t.lower_ in _NEGATORS for t in before):
@@ -725,8 +776,12 @@ class TextReader:
             masses = [t for t in sent if t.lower_ in _MASS_NOUNS | _TUMOUR_NOUNS]
             for ent in mineral:
                 for mass in masses:
+                    if _mass_is_the_mineral(doc, ent, mass.i):
+                        continue
                     gap = doc[min(ent.end, mass.i + 1) : max(ent.start, mass.i)]
-                    if len(gap) <= _WITHIN_MASS_GAP and not any(t.text in ".;" for t in gap):
+                    if any(t.text in ".;" for t in gap):
+                        continue
+                    if len(gap) <= _WITHIN_MASS_GAP or _holds(doc, mass.i, ent):
                         start, end = min(ent.start, mass.i), max(ent.end, mass.i + 1)
                         draft.add("imaging.location", "within_mass", _phrase(doc[start:end]))
                         return
@@ -896,6 +951,80 @@ def _in_finding_sentence(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool
     return any(_states(other, labels, _MINERAL_KINDS) for other in ent.sent.ents)
 
 
+def _beside(ent: Span) -> bool:
+    """Whether a neighbour verb or preposition scopes over the entity.
+
+    "displacing the kidney", "pushed the pancreatic tail, kidney and stomach aside",
+    "beneath the fascia".
+    """
+    found = _look_back(ent.doc, ent.start, ent.sent.start, _BESIDE_REACH, _BESIDE_WORDS,
+                       _BESIDE_BREAKS)
+    return found is not None
+
+
+def _compared(ent: Span) -> bool:
+    """Whether the entity is what the lesion is compared with ("isointense to muscle")."""
+    doc = ent.doc
+    before = [t.lower_ for t in doc[max(ent.sent.start, ent.start - 4) : ent.start]]
+    if "than" in before[-3:]:
+        return True
+    return "to" in before[-2:] and any(word in _COMPARED_WORDS for word in before)
+
+
+def _periarticular(
+    doc: Doc, labels: dict[str, tuple[Fact, ...]]
+) -> list[tuple[int, int, str, str, Phrase]]:
+    """Location periarticular from a word of nearness followed by a joint."""
+    found: list[tuple[int, int, str, str, Phrase]] = []
+    for sent in doc.sents:
+        rank: int | None = None
+        for token in sent:
+            word = token.lower_
+            side = word in _SIDE_WORDS
+            if word not in _NEAR_WORDS and not side:
+                continue
+            reach = doc[token.i + 1 : min(sent.end, token.i + 1 + _NEAR_REACH)]
+            said_to = False
+            for other in reach:
+                if other.lower_ in _NEAR_BREAKS:
+                    break
+                said_to = said_to or other.lower_ == "to"
+                if other.lower_ in _JOINT_NOUNS and (said_to or not side):
+                    if rank is None:
+                        rank = 0 if any(
+                            _states(e, labels, _MINERAL_KINDS) for e in sent.ents) else 2
+                    source = _phrase(doc[token.i : other.i + 1])
+                    found.append((rank, source.start, "imaging.location", "periarticular",
+                                  source))
+                    break
+    return found
+
+
+def _holds(doc: Doc, mass: int, ent: Span) -> bool:
+    """Whether the mass noun at `mass` holds the mineral `ent` named after it."""
+    if not mass < ent.start <= mass + _HOLDS_REACH:
+        return False
+    return any(
+        doc[i].lower_ in _HOLDING_WORDS
+        for i in range(max(mass + 1, ent.start - _WITHIN_MASS_GAP), ent.start)
+    )
+
+
+def _mass_is_the_mineral(doc: Doc, ent: Span, mass: int) -> bool:
+    """Whether a mineral word premodifies the mass noun alone.
+
+    "a calcified mass", "lobulated calcific masses": the mass is the deposit, not a
+    mass holding it.
+    """
+    if not ent.end <= mass <= ent.end + 2:
+        return False
+    words = {t.lower_ for t in doc[max(ent.sent.start, ent.start - 2) : mass]}
+    if words & (_PART_WORDS | {"with", "of", "and", "or", ","}):
+        return False
+    # "a calcified retroperitoneal mass": a mass of a place, named as a tumour is
+    return not any(ent.end <= other.start < mass for other in ent.sent.ents)
+
+
 def _prefixed_non(ent: Span) -> bool:
     """Whether the words carry a "non-" prefix ("non-tender"): negated, that word only."""
     doc = ent.doc
@@ -907,15 +1036,26 @@ def _is_plural(word: str) -> bool:
     return word in _IRREGULAR_PLURALS or (word.endswith("s") and not word.endswith(("ss", "us")))
 
 
-def _determiner_before(doc: Doc, index: int, floor: int) -> int | None:
-    """Index of a singular determiner opening the noun phrase that ends at `index`."""
-    for i in range(index - 1, max(floor, index - _NOUN_PHRASE_MAX) - 1, -1):
+def _look_back(
+    doc: Doc, index: int, floor: int, reach: int, hits: frozenset[str], breaks: frozenset[str]
+) -> int | None:
+    """Index of the nearest word of `hits` before `index`, unless `breaks` come first.
+
+    The search goes back at most `reach` tokens and never before `floor`.
+    """
+    for i in range(index - 1, max(floor, index - reach) - 1, -1):
         word = doc[i].lower_
-        if word in _SINGULAR_DETERMINERS:
+        if word in hits:
             return i
-        if word in _PHRASE_BREAKS:
+        if word in breaks:
             return None
     return None
+
+
+def _determiner_before(doc: Doc, index: int, floor: int) -> int | None:
+    """Index of a singular determiner opening the noun phrase that ends at `index`."""
+    return _look_back(doc, index, floor, _NOUN_PHRASE_MAX, _SINGULAR_DETERMINERS,
+                      _PHRASE_BREAKS)
 
 
 def _names_finding(sent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
