@@ -387,3 +387,44 @@ def test_a_calcified_mass_is_the_deposit_a_mass_with_calcification_holds_it():
     case = read_text("CT showed a partly calcified mass in the thigh.").case
     assert case.imaging.location == "within_mass"
     assert "soft_tissue_mass" in case.imaging.associated
+
+
+def test_extensive_says_how_much_mineral_not_over_how_many_sites():
+    case = read_text("Radiographs showed extensive calcification over the hip.").case
+    assert case.imaging.extent != "widespread"
+    case = read_text("Radiographs showed widespread calcification in both legs.").case
+    assert case.imaging.extent == "widespread"
+
+
+def test_a_count_of_foci_inside_one_lesion_is_not_a_count_of_lesions():
+    case = read_text("Radiographs showed a soft-tissue swelling with a few calcified foci "
+                     "above the patella.").case
+    assert case.imaging.extent != "few_regional"
+    case = read_text("CT showed a cystic mass; it held a few scattered calcifications.").case
+    assert case.imaging.extent == "solitary"
+    case = read_text("Radiographs showed three calcified nodules in the thigh.").case
+    assert case.imaging.extent == "few_regional"
+
+
+def test_no_fracture_on_imaging_rules_out_no_injury():
+    case = read_text("After a blow to the foot, radiographs showed a 10 cm bony segment in "
+                     "the Achilles tendon, not fractured.").case
+    assert "trauma_remote" not in case.clinical_absent
+    assert "trauma_recent" not in case.clinical_absent
+
+
+def test_negated_pain_of_other_joints_is_not_this_pain():
+    case = read_text("Five days of severe pain of the finger; no trauma, no fever and no "
+                     "other joint pain. Radiographs showed an ovoid calcification.").case
+    assert case.clinical == ["acute_pain"]
+    assert "chronic_pain" not in case.clinical_absent
+    assert "fever" in case.clinical_absent
+
+
+def test_painless_said_of_movement_does_not_negate_a_stated_pain():
+    case = read_text("Sudden severe pain in the buttock, with a normal, painless range of hip "
+                     "movement. CT showed a calcific deposit at the gluteal tendon.").case
+    assert "acute_pain" in case.clinical
+    assert "chronic_pain" not in case.clinical_absent
+    case = read_text("A painless swelling of the hip; CT showed a calcified mass.").case
+    assert {"acute_pain", "chronic_pain"} <= set(case.clinical_absent)

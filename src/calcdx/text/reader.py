@@ -84,9 +84,14 @@ _EXTENT_WINDOW: Final = 4
 #: plural lesion noun is named too; "calcifications" and "foci" can lie within one lesion.
 _SINGULAR_DETERMINERS: Final = frozenset({"a", "an", "one", "single"})
 _PLURAL_WITHIN_ONE: Final = frozenset(
-    {"calcifications", "foci", "flecks", "densities", "areas", "opacities"}
+    {"calcifications", "foci", "flecks", "densities", "areas", "opacities", "spots", "specks",
+     "dots"}
 )
 _IRREGULAR_PLURALS: Final = frozenset({"foci", "calculi"})
+#: Singular nouns of one lesion that can hold foci of mineral.
+_ONE_LESION_NOUNS: Final = frozenset(
+    {"mass", "lesion", "tumour", "tumor", "nodule", "swelling", "cyst", "lump"}
+)
 
 #: Nouns that, in a sentence describing the imaging, state a soft-tissue mass.
 _MASS_NOUNS: Final = frozenset({"mass", "masses"})
@@ -547,6 +552,7 @@ class TextReader:
         self._read_singular(doc, imaging, draft)
         self._read_mass(doc, imaging, draft)
         self._read_within_mass(doc, draft)
+        _drop_absent_pain(draft)
         values = sorted(draft.values, key=lambda v: (v.source.start, v.field))
         if not any(not v.field.startswith("patient.") for v in values):
             raise TextError(
@@ -622,6 +628,12 @@ class TextReader:
             sexes.append((0, value, source))
         elif kind == "pronoun":
             sexes.append((1, value, source))
+        elif kind == "trauma" and negated and ent.root.lower_.startswith("fracture"):
+            # "not fractured", "no acute fracture": an imaging finding; it rules out no injury
+            draft.set_aside.append(SetAside(source, "no fracture seen: not a history of trauma"))
+        elif negated and kind in {"pain", "clinical"} and _of_other_sites(ent):
+            # "no other joint pain", "no swelling of other joints": other sites, not this one
+            draft.set_aside.append(SetAside(source, "said of other sites"))
         elif kind == "trauma":
             when = _nearest(ent, self._terms.labels, "time")
             if negated and when is None:  # "no history of trauma": none, recent or remote
@@ -681,7 +693,13 @@ class TextReader:
             else:
                 draft.add(f"labs.{lab}", level, source)
         elif kind in {"imaging.extent", "imaging.arrangement"}:
-            if self._near_lesion(ent):
+            noun = next((t.i for t in doc[ent.end : min(ent.sent.end, ent.end + _EXTENT_WINDOW)]
+                         if t.norm_ in self._lesion_nouns), None)
+            if (kind == "imaging.extent" and value != "solitary" and noun is not None
+                    and _foci_of_one_lesion(doc, noun)):
+                draft.set_aside.append(
+                    SetAside(source, "foci within one lesion, not a count of lesions"))
+            elif self._near_lesion(ent):
                 draft.add(kind, value, source)
             else:
                 draft.set_aside.append(
@@ -793,6 +811,10 @@ class TextReader:
             if any(ent._.family for ent in doc[start:end].ents):
                 continue
             extent = self._nlp.vocab.strings[match_id]
+            if _foci_of_one_lesion(doc, end - 1):
+                draft.set_aside.append(SetAside(
+                    _phrase(doc[start:end]), "foci within one lesion, not a count of lesions"))
+                continue
             draft.add("imaging.extent", extent, _phrase(doc[start:end]))
 
     def _not_understood(self, doc: Doc, draft: _Draft) -> Iterator[Phrase]:
@@ -817,6 +839,23 @@ class TextReader:
                 run = []
         if run:
             yield _phrase(doc[run[0] : run[-1] + 1])
+
+
+def _drop_absent_pain(draft: _Draft) -> None:
+    """With a pain stated, no pain onset is read as absent.
+
+    "Sudden severe pain ... a painless range of movement": "painless" is said of
+    something else.
+    """
+    if not any(v.field == "clinical" and v.value in _PAIN_VALUES for v in draft.values):
+        return
+    for v in [v for v in draft.values
+              if v.field == "clinical_absent" and v.value in _PAIN_VALUES]:
+        draft.values.remove(v)
+        draft.set_aside.append(SetAside(v.source, "pain absent here, but a pain is stated"))
+
+
+_PAIN_VALUES: Final = frozenset({"acute_pain", "chronic_pain"})
 
 
 def _check_text(text: str) -> None:
@@ -998,6 +1037,31 @@ def _periarticular(
                                   source))
                     break
     return found
+
+
+def _of_other_sites(ent: Span) -> bool:
+    """Whether a negated finding is said of other sites ("no other joint pain")."""
+    doc = ent.doc
+    before = [t.lower_ for t in doc[max(ent.sent.start, ent.start - 2) : ent.start]]
+    after = [t.lower_ for t in doc[ent.end : min(ent.sent.end, ent.end + 3)]]
+    return "other" in before or after[:1] == ["elsewhere"] or (
+        after[:1] == ["of"] and "other" in after[1:])
+
+
+def _foci_of_one_lesion(doc: Doc, noun: int) -> bool:
+    """Whether the plural noun at `noun` counts foci inside one lesion named before it.
+
+    "a soft-tissue mass with a few calcified foci", "a cystic mass ...; it held a few
+    scattered calcifications": the count is of the foci, the lesion is one.
+    """
+    if doc[noun].lower_ not in _PLURAL_WITHIN_ONE:
+        return False
+    sent = doc[noun].sent
+    return any(
+        token.lower_ in _ONE_LESION_NOUNS
+        and _determiner_before(doc, token.i, sent.start) is not None
+        for token in doc[sent.start : noun]
+    )
 
 
 def _holds(doc: Doc, mass: int, ent: Span) -> bool:
