@@ -428,3 +428,29 @@ def test_painless_said_of_movement_does_not_negate_a_stated_pain():
     assert "chronic_pain" not in case.clinical_absent
     case = read_text("A painless swelling of the hip; CT showed a calcified mass.").case
     assert {"acute_pain", "chronic_pain"} <= set(case.clinical_absent)
+
+
+def test_an_injury_years_before_is_remote():
+    case = read_text("He had long-standing knee pain and had injured the same knee several "
+                     "years before. The radiograph showed a curvilinear calcification.").case
+    assert "trauma_remote" in case.clinical
+    assert "trauma_recent" not in case.clinical
+    case = read_text("She fell on the shoulder 2 weeks ago; radiographs showed a calcified "
+                     "deposit.").case
+    assert "trauma_recent" in case.clinical
+
+
+def test_beside_a_bone_end_and_about_a_size_are_not_periarticular():
+    case = read_text("The radiograph showed a curvilinear calcification beside the medial "
+                     "femoral condyle.").case
+    assert case.imaging.location != "periarticular"
+    case = read_text("Radiographs showed many calcified bodies of about equal size throughout "
+                     "the glenohumeral joint.").case
+    assert case.imaging.location == "intraarticular_body"
+
+
+def test_a_list_of_body_parts_after_a_study_names_the_study():
+    case = read_text("Radiographs of the foot and leg showed a 10 cm bony segment within the "
+                     "Achilles tendon.").case
+    assert case.imaging.region == "ankle"
+    assert case.imaging.location == "tendon_enthesis"

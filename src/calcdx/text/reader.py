@@ -69,6 +69,8 @@ _SINGLE: Final = (
 
 #: Fields read from where the finding is.
 _PLACES: Final = frozenset({"imaging.region", "imaging.location", "imaging.organ"})
+#: Words of a list of body parts a study is named by ("CT of the left hip and thigh").
+_STUDY_LIST_WORDS: Final = frozenset({"the", "and", ",", "both", "left", "right", "a"})
 
 #: When several modalities are described, the case takes the one that shows mineral
 #: best (CT characterises calcification and ossification best, then radiographs; MRI
@@ -127,13 +129,15 @@ _COMPARED_WORDS: Final = frozenset(
 #: a few words of the same phrase, a joint ("around the right hip", "beside the ulnar
 #: side of the joint", "medial and lateral to the joint").
 _NEAR_WORDS: Final = frozenset(
-    {"around", "surrounding", "surrounded", "beside", "adjacent", "near", "next",
-     "outside", "about"}
+    {"around", "surrounding", "surrounded", "beside", "adjacent", "near", "next", "outside"}
 )
+#: Inside a joint: intra-articular ("bodies throughout the glenohumeral joint").
+_INSIDE_WORDS: Final = frozenset({"within", "inside", "throughout"})
+_JOINT_ONLY: Final = frozenset({"joint", "joints"})
 _SIDE_WORDS: Final = frozenset({"medial", "lateral"})
 _JOINT_NOUNS: Final = frozenset(
     {"joint", "joints", "hip", "hips", "shoulder", "shoulders", "knee", "knees", "elbow",
-     "elbows", "wrist", "wrists", "ankle", "ankles", "condyle", "articulation"}
+     "elbows", "wrist", "wrists", "ankle", "ankles", "articulation"}
 )
 _NEAR_BREAKS: Final = frozenset(
     {".", ";", ":", ",", "with", "showed", "revealed", "which", "that", "but", "in", "into",
@@ -636,6 +640,8 @@ class TextReader:
             draft.set_aside.append(SetAside(source, "said of other sites"))
         elif kind == "trauma":
             when = _nearest(ent, self._terms.labels, "time")
+            if when is None and not negated:  # "no trauma" beside "for 8 years": no time
+                when = _trauma_time(ent)
             if negated and when is None:  # "no history of trauma": none, recent or remote
                 draft.add("clinical_absent", "trauma_recent", source)
                 draft.add("clinical_absent", "trauma_remote", source)
@@ -720,9 +726,16 @@ class TextReader:
         after = range(ent.end, min(ent.sent.end, ent.end + 2))
         if any(modality_at(i) for i in after):
             return True
-        before = [t.lower_ for t in doc[max(ent.sent.start, ent.start - 3) : ent.start]]
-        return (before[-2:] == ["of", "the"] or before[-1:] == ["of"]) and any(
-            modality_at(i) for i in range(max(ent.sent.start, ent.start - 4), ent.start)
+        # "radiographs of the foot and leg": back over the list to "of" after a modality
+        i = ent.start - 1
+        while i > ent.sent.start and (
+            doc[i].lower_ in _STUDY_LIST_WORDS
+            or any(e.start <= i < e.end and _states(e, labels, _PLACES)
+                   for e in ent.sent.ents)
+        ):
+            i -= 1
+        return doc[i].lower_ == "of" and any(
+            modality_at(j) for j in range(max(ent.sent.start, i - 2), i)
         )
 
     def _near_lesion(self, ent: Span) -> bool:
@@ -931,6 +944,23 @@ _CHRONIC_MIN_DAYS: Final = 91
 
 def _pain_duration(ent: Span) -> str | None:
     """The onset (acute, subacute or chronic) from the stated duration nearest the pain."""
+    return _by_duration(ent, _ACUTE_MAX_DAYS, _CHRONIC_MIN_DAYS, ("acute", "subacute", "chronic"))
+
+
+def _by_duration(
+    ent: Span, short_below: float, long_from: float, names: tuple[str, str | None, str]
+) -> str | None:
+    """Short, between or long (`names`) from the stated duration nearest the entity."""
+    days = _nearest_duration(ent)
+    if days is None:
+        return None
+    if days < short_below:
+        return names[0]
+    return names[2] if days >= long_from else names[1]
+
+
+def _nearest_duration(ent: Span) -> float | None:
+    """The stated duration (days) nearest the entity in its sentence, if close enough."""
     sent = ent.sent
     text = sent.text
     centre = ent.start_char - sent.start_char
@@ -947,10 +977,18 @@ def _pain_duration(ent: Span) -> str | None:
             best = (distance, days)
     if best is None or best[0] > 60:
         return None
-    days = best[1]
-    if days < _ACUTE_MAX_DAYS:
-        return "acute"
-    return "chronic" if days >= _CHRONIC_MIN_DAYS else "subacute"
+    return best[1]
+
+
+#: An injury under about 3 months ago is recent, a year or more ago remote (the
+#: lexicon's time words draw the same line: "three months" recent, "years ago" remote).
+_RECENT_BELOW_DAYS: Final = 93
+_REMOTE_MIN_DAYS: Final = 365
+
+
+def _trauma_time(ent: Span) -> str | None:
+    """Recent or remote from a stated time nearest the injury ("several years before")."""
+    return _by_duration(ent, _RECENT_BELOW_DAYS, _REMOTE_MIN_DAYS, ("recent", None, "remote"))
 
 
 def _part_of_age(span: Span) -> bool:
@@ -1013,28 +1051,33 @@ def _compared(ent: Span) -> bool:
 def _periarticular(
     doc: Doc, labels: dict[str, tuple[Fact, ...]]
 ) -> list[tuple[int, int, str, str, Phrase]]:
-    """Location periarticular from a word of nearness followed by a joint."""
+    """Location periarticular from a word of nearness followed by a joint.
+
+    "within", "inside" or "throughout" a joint says intra-articular instead.
+    """
     found: list[tuple[int, int, str, str, Phrase]] = []
     for sent in doc.sents:
         rank: int | None = None
         for token in sent:
             word = token.lower_
             side = word in _SIDE_WORDS
-            if word not in _NEAR_WORDS and not side:
+            inside = word in _INSIDE_WORDS
+            if word not in _NEAR_WORDS and not side and not inside:
                 continue
+            value, joints = (
+                ("intraarticular_body", _JOINT_ONLY) if inside else ("periarticular", _JOINT_NOUNS))
             reach = doc[token.i + 1 : min(sent.end, token.i + 1 + _NEAR_REACH)]
             said_to = False
             for other in reach:
                 if other.lower_ in _NEAR_BREAKS:
                     break
                 said_to = said_to or other.lower_ == "to"
-                if other.lower_ in _JOINT_NOUNS and (said_to or not side):
+                if other.lower_ in joints and (said_to or not side):
                     if rank is None:
                         rank = 0 if any(
                             _states(e, labels, _MINERAL_KINDS) for e in sent.ents) else 2
                     source = _phrase(doc[token.i : other.i + 1])
-                    found.append((rank, source.start, "imaging.location", "periarticular",
-                                  source))
+                    found.append((rank, source.start, "imaging.location", value, source))
                     break
     return found
 
