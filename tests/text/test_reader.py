@@ -454,3 +454,44 @@ def test_a_list_of_body_parts_after_a_study_names_the_study():
                      "Achilles tendon.").case
     assert case.imaging.region == "ankle"
     assert case.imaging.location == "tendon_enthesis"
+
+
+def test_skin_named_beside_the_lesion_is_not_its_place():
+    case = read_text("A firm 2 cm nodule lay under normal skin; CT showed a calcified "
+                     "nodule.").case
+    assert case.imaging.location != "skin_dermis"
+    case = read_text("A lump tethered to the skin; the radiograph showed dense "
+                     "calcification.").case
+    assert case.imaging.location != "skin_dermis"
+
+
+def test_narrowing_of_the_joint_space_does_not_put_the_lesion_in_the_joint():
+    case = read_text("The radiograph showed narrowing of the glenohumeral joint space and "
+                     "small linear calcifications.").case
+    assert case.imaging.location != "intraarticular_body"
+
+
+@pytest.mark.parametrize(
+    ("text", "region"),
+    [
+        # MRI sequence names are not vertebrae; a vertebral level is
+        ("MRI showed a 2 cm focus of low signal on T1 and T2 within the supraspinatus tendon, "
+         "corresponding to calcification.", "shoulder"),
+        ("CT showed ossification of the ligamentum flavum at T10.", "spine_paraspinal"),
+        # the head and neck of an organ are directions
+        ("Contrast CT showed a low-density lesion in the head and neck of the pancreas with a "
+         "central calcification.", "abdomen"),
+        # a body part in a disease name is not the place
+        ("A man with heart disease had a subcutaneous swelling of the elbow; radiographs "
+         "showed amorphous calcification.", "elbow"),
+        # body parts listed before a study name the study
+        ("Abdominal and pelvic radiographs and CT showed a mass in the pelvis with "
+         "popcorn-like calcification.", "pelvis"),
+        # the cervical vertebrae are the spine
+        ("CT showed calcification encircling the odontoid process.", "spine_paraspinal"),
+    ],
+)
+def test_words_that_name_no_place_of_the_lesion_leave_the_region_to_those_that_do(
+    text, region
+):
+    assert read_text(text).case.imaging.region == region

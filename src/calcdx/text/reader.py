@@ -70,7 +70,23 @@ _SINGLE: Final = (
 #: Fields read from where the finding is.
 _PLACES: Final = frozenset({"imaging.region", "imaging.location", "imaging.organ"})
 #: Words of a list of body parts a study is named by ("CT of the left hip and thigh").
-_STUDY_LIST_WORDS: Final = frozenset({"the", "and", ",", "both", "left", "right", "a"})
+_STUDY_LIST_WORDS: Final = frozenset(
+    {"the", "and", ",", "both", "left", "right", "a", "ap", "pa", "lateral", "frontal",
+     "oblique", "plain"}
+)
+#: Nouns after a body part that make it part of a disease's name ("heart disease").
+_DISEASE_NOUNS: Final = frozenset(
+    {"disease", "diseases", "failure", "insufficiency", "transplant", "transplantation",
+     "cancer", "carcinoma", "sarcoma", "infection", "infections", "disorder"}
+)
+#: MRI sequence names written like vertebral levels, and the words that show them
+#: to be sequences ("low signal on T1 and T2", "T2-weighted", "T1 MRI").
+_SEQUENCE_NAMES: Final = frozenset({"t1", "t2"})
+_SEQUENCE_WORDS: Final = frozenset(
+    {"mri", "mr", "signal", "weighted", "intense", "isointense", "hypointense",
+     "hyperintense", "bright", "dark", "stir", "sequence", "sequences", "fat-suppressed",
+     "suppressed", "image", "images"}
+)
 
 #: When several modalities are described, the case takes the one that shows mineral
 #: best (CT characterises calcification and ossification best, then radiographs; MRI
@@ -109,7 +125,8 @@ _BESIDE_WORDS: Final = frozenset(
      "compressed", "compresses", "abutting", "abuts", "indenting", "indents", "effacing",
      "involving", "encasing", "encased", "invading", "infiltrating", "narrowing",
      "separate", "separated", "apart", "away", "beside", "tethering", "tether",
-     "beneath", "underneath", "below", "above", "behind"}
+     "beneath", "underneath", "below", "above", "behind", "under", "tethered", "overlying",
+     "intact"}
 )
 #: Words that end the stretch a neighbour verb scopes over ("pushing the pancreatic
 #: tail, kidney and stomach aside"; but "displacing the bowel, in the mesentery").
@@ -668,8 +685,14 @@ class TextReader:
             rank = 0 if _in_finding_sentence(ent, self._terms.labels) else 2
             if rank == 0 and self._names_study(ent):
                 rank = 1  # "chest radiograph", "CT of the abdomen": the study, not the lesion
-            if ent.text.lower() in _DIRECTION_NOUNS and doc[ent.end : ent.end + 1].text == "of":
-                return  # "the back of the rib": a direction, not the back
+            if ent.text.lower() in _DIRECTION_NOUNS and _direction_of(doc, ent.end):
+                return  # "the back of the rib", "head and neck of the pancreas": a direction
+            if _sequence_name(ent):
+                draft.set_aside.append(SetAside(source, "an MRI sequence, not a vertebra"))
+                return
+            if doc[ent.end : ent.end + 1].text.lower() in _DISEASE_NOUNS:
+                draft.set_aside.append(SetAside(source, "names a disease, not the place"))
+                return
             if _compared(ent):
                 draft.set_aside.append(SetAside(source, "the term of a comparison, not a place"))
                 return
@@ -725,6 +748,15 @@ class TextReader:
 
         after = range(ent.end, min(ent.sent.end, ent.end + 2))
         if any(modality_at(i) for i in after):
+            return True
+        # "abdominal and pelvic radiographs": forward over the list to the modality
+        i = ent.end
+        while i < ent.sent.end - 1 and (
+            doc[i].lower_ in _STUDY_LIST_WORDS
+            or any(e.start <= i < e.end and _states(e, labels, _PLACES) for e in ent.sent.ents)
+        ):
+            i += 1
+        if i > ent.end and modality_at(i):
             return True
         # "radiographs of the foot and leg": back over the list to "of" after a modality
         i = ent.start - 1
@@ -1026,6 +1058,24 @@ def _states(ent: Span, labels: dict[str, tuple[Fact, ...]], kinds: frozenset[str
 def _in_finding_sentence(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
     """Whether the entity's sentence names the mineral itself (matrix or pattern)."""
     return any(_states(other, labels, _MINERAL_KINDS) for other in ent.sent.ents)
+
+
+def _direction_of(doc: Doc, end: int) -> bool:
+    """Whether a direction noun ending at `end` is followed by "of".
+
+    "head of the pancreas", or "and" another direction noun and "of" ("head and neck of").
+    """
+    after = [t.lower_ for t in doc[end : end + 3]]
+    return after[:1] == ["of"] or (
+        after[:1] == ["and"] and len(after) == 3 and after[1] in _DIRECTION_NOUNS
+        and after[2] == "of")
+
+
+def _sequence_name(ent: Span) -> bool:
+    """Whether "T1"/"T2" names an MRI sequence: its sentence speaks of MRI signal."""
+    if ent.text.lower() not in _SEQUENCE_NAMES:
+        return False
+    return any(t.lower_ in _SEQUENCE_WORDS for t in ent.sent)
 
 
 def _beside(ent: Span) -> bool:
