@@ -307,8 +307,13 @@ def test_fluid_elsewhere_is_not_a_fluid_component_of_the_lesion():
     assert "fluid_component" in case.imaging.associated
 
 
-def test_hyphenated_soft_tissue_swelling_is_a_soft_tissue_mass():
+def test_soft_tissue_swelling_is_not_a_soft_tissue_mass_hyphenated_or_not():
+    # swelling of the soft tissues (oedema, effusion or mass) is not a mass; a hyphenated
+    # soft-tissue mass is
     case = read_text("Radiographs showed soft-tissue swelling with amorphous calcification.").case
+    assert "soft_tissue_mass" not in case.imaging.associated
+    case = read_text("Radiographs showed a soft-tissue mass; CT showed amorphous "
+                     "calcification.").case
     assert "soft_tissue_mass" in case.imaging.associated
 
 
@@ -495,3 +500,39 @@ def test_words_that_name_no_place_of_the_lesion_leave_the_region_to_those_that_d
     text, region
 ):
     assert read_text(text).case.imaging.region == region
+
+
+def test_rim_enhancement_is_no_enhancing_solid_component():
+    case = read_text("MRI showed an intramuscular mass with calcification and peripheral rim "
+                     "enhancement.").case
+    assert "enhancing_solid_component" not in case.imaging.associated
+    case = read_text("MRI showed a calcified mass with enhancement of the adjacent soft "
+                     "tissue.").case
+    assert "enhancing_solid_component" not in case.imaging.associated
+    case = read_text("MRI showed a calcified mass with heterogeneous enhancement.").case
+    assert "enhancing_solid_component" in case.imaging.associated
+
+
+def test_necrosis_of_the_lesion_is_not_skin_necrosis():
+    case = read_text("MRI showed a calcified mass in the thigh with central necrosis.").case
+    assert "skin_necrosis" not in case.imaging.associated
+    case = read_text("The skin over the lump became necrotic. Radiographs showed dense "
+                     "calcification.").case
+    assert "skin_necrosis" in case.imaging.associated
+
+
+def test_no_connection_to_the_bone_is_no_continuity_with_it():
+    case = read_text("Radiographs showed a lobulated calcified mass not connected to the "
+                     "underlying bone.").case
+    assert "continuity_with_bone" in case.imaging.associated_absent
+    case = read_text("CT showed a mineralised mass in the joint, with no continuity with the "
+                     "acetabulum.").case
+    assert "continuity_with_bone" in case.imaging.associated_absent
+
+
+def test_a_phrase_holding_a_termination_word_can_still_be_negated():
+    # "with" ends a negation's scope, but not inside "continuity with the bone"
+    case = read_text("CT showed a calcified mass, no continuity with the bone.").case
+    assert "continuity_with_bone" in case.imaging.associated_absent
+    case = read_text("CT showed a calcified mass in continuity with the bone.").case
+    assert "continuity_with_bone" in case.imaging.associated

@@ -52,7 +52,47 @@ __all__ = [
 
 READING_FORMAT: Final = "calcdx-reading/1"
 
-_NEGEX_FACTORY: Final = Negex  # importing it registers the "negex" spaCy factory
+
+
+class _PhraseNegex(Negex):
+    """negspacy's NegEx, with termination words inside a matched phrase ignored.
+
+    NegEx cuts a sentence at termination words ("with", "but"...) and negates the
+    entities lying wholly inside one piece; a phrase that holds such a word ("continuity
+    with the bone") lay in no piece and could never be negated ("no continuity with the
+    bone"). Here a termination inside an entity does not cut.
+    """
+
+    def termination_boundaries(
+        self, doc: Doc, terminating: list[tuple[int, int, int]]
+    ) -> list[tuple[int, int]]:
+        kept = [t for t in terminating if not any(e.start < t[1] < e.end for e in doc.ents)]
+        boundaries: list[tuple[int, int]] = super().termination_boundaries(doc, kept)
+        return boundaries
+
+
+@Language.factory(
+    "calcdx_negex",
+    default_config={
+        "neg_termset": None,
+        "ent_types": None,
+        "extension_name": "negex",
+        "chunk_prefix": None,
+        "span_keys": None,
+    },
+)
+def _make_negex(
+    nlp: Language,
+    name: str,
+    neg_termset: dict[str, list[str]],
+    ent_types: list[str] | None,
+    extension_name: str,
+    chunk_prefix: list[str] | None,
+    span_keys: list[str] | None,
+) -> _PhraseNegex:
+    return _PhraseNegex(nlp, name, neg_termset, ent_types, extension_name, chunk_prefix,
+                        span_keys)
+
 
 #: The longest description read (characters); longer input is a usage error.
 MAX_CHARS: Final = 20_000
@@ -418,11 +458,12 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
         context.get("negation_termination", []),
     )
     nlp.add_pipe(
-        "negex",
+        "calcdx_negex",
+        name="negex",
         config={"neg_termset": negation, "ent_types": negatable, "extension_name": "negex"},
     )
     nlp.add_pipe(
-        "negex",
+        "calcdx_negex",
         name="uncertain",
         config={
             "neg_termset": _termset(lexicon, context["uncertain"], []),
@@ -431,7 +472,7 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
         },
     )
     nlp.add_pipe(
-        "negex",
+        "calcdx_negex",
         name="family",
         config={
             "neg_termset": _termset(lexicon, context["family"], []),
@@ -709,6 +750,9 @@ class TextReader:
             draft.set_aside.append(SetAside(source, "swelling not named as a lump"))
         elif kind == "clinical":
             draft.add("clinical_absent" if negated else "clinical", value, source)
+        elif kind == "imaging.associated" and _not_of_the_lesion(ent, value, self._terms.labels):
+            draft.set_aside.append(SetAside(source, f"not {value}: said of a rim, a wall, the "
+                                            "surroundings or the lesion's own centre"))
         elif kind == "imaging.associated":
             draft.add("imaging.associated_absent" if negated else kind, value, source)
         elif kind == "imaging.matrix":
@@ -1058,6 +1102,33 @@ def _states(ent: Span, labels: dict[str, tuple[Fact, ...]], kinds: frozenset[str
 def _in_finding_sentence(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
     """Whether the entity's sentence names the mineral itself (matrix or pattern)."""
     return any(_states(other, labels, _MINERAL_KINDS) for other in ent.sent.ents)
+
+
+#: Words that put enhancement in a rim, a wall or the surroundings ("peripheral rim
+#: enhancement", "enhancement of the adjacent soft tissue"): no enhancing solid part.
+_RIM_WORDS: Final = frozenset(
+    {"rim", "peripheral", "peripherally", "wall", "septal", "septa", "capsular", "capsule",
+     "surrounding", "adjacent", "perilesional", "marginal", "ring"}
+)
+#: Words that say necrosis is the skin's ("skin necrosis", "necrotic ulcer").
+_SKIN_WORDS: Final = frozenset({"skin", "cutaneous", "ulcer", "ulcers", "ulcerated", "eschar"})
+
+
+def _not_of_the_lesion(ent: Span, value: str, labels: dict[str, tuple[Fact, ...]]) -> bool:
+    """Whether enhancement or necrosis words state no finding of that name.
+
+    Rim, wall or surrounding enhancement is no enhancing solid component; necrosis
+    named in a sentence on the imaging, away from any word of skin, is the lesion's
+    own (a necrotic centre), not skin necrosis.
+    """
+    doc = ent.doc
+    if value == "enhancing_solid_component":
+        near = doc[max(ent.sent.start, ent.start - 3) : min(ent.sent.end, ent.end + 4)]
+        return any(t.lower_ in _RIM_WORDS for t in near)
+    if value == "skin_necrosis" and ent.text.lower() in {"necrosis", "necrotic"}:
+        return _names_finding(ent.sent, labels) and not any(
+            t.lower_ in _SKIN_WORDS for t in ent.sent)
+    return False
 
 
 def _direction_of(doc: Doc, end: int) -> bool:
