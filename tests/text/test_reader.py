@@ -536,3 +536,43 @@ def test_a_phrase_holding_a_termination_word_can_still_be_negated():
     assert "continuity_with_bone" in case.imaging.associated_absent
     case = read_text("CT showed a calcified mass in continuity with the bone.").case
     assert "continuity_with_bone" in case.imaging.associated
+
+
+@pytest.mark.parametrize(
+    ("text", "time"),
+    [
+        # the duration beside the injury, not another one in the sentence
+        ("Two months of shoulder pain and swelling, nine months after a fall.", "remote"),
+        ("She fell on the shoulder 2 weeks ago.", "recent"),
+        ("Six months after the injury the elbow was stiff.", "remote"),
+    ],
+)
+def test_the_duration_beside_an_injury_gives_its_time(text, time):
+    case = read_text(text + " Radiographs showed new bone formation.").case
+    assert f"trauma_{time}" in case.clinical
+    other = "recent" if time == "remote" else "remote"
+    assert f"trauma_{other}" not in case.clinical
+
+
+def test_easy_bruising_is_a_bleeding_sign_not_an_injury():
+    case = read_text("A boy with tiredness and easy bruising; CT showed a partly calcified "
+                     "adrenal mass.").case
+    assert not {"trauma_recent", "trauma_remote"} & set(case.clinical)
+
+
+def test_a_differential_the_lesion_was_taken_for_is_uncertain():
+    case = read_text("MRI showed an epidural mass, first taken for an old haematoma; CT "
+                     "showed it ossified.").case
+    assert not {"trauma_recent", "trauma_remote"} & set(case.clinical)
+
+
+def test_raised_acute_phase_proteins_are_raised_inflammatory_markers():
+    case = read_text("Four days of neck pain with raised acute-phase proteins; CT showed a "
+                     "calcific density.").case
+    assert "raised_inflammatory_markers" in case.clinical
+
+
+def test_and_no_ends_an_uncertainty_scope():
+    case = read_text("MRI showed structures thought to be calcification and hair, and no "
+                     "enhancing solid tissue.").case
+    assert "enhancing_solid_component" in case.imaging.associated_absent

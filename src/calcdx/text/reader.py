@@ -696,9 +696,16 @@ class TextReader:
         elif negated and kind in {"pain", "clinical"} and _of_other_sites(ent):
             # "no other joint pain", "no swelling of other joints": other sites, not this one
             draft.set_aside.append(SetAside(source, "said of other sites"))
+        elif kind == "trauma" and doc[ent.start - 1 : ent.start].text.lower() in {
+                "easy", "easily"}:
+            draft.set_aside.append(SetAside(source, "easy bruising: a bleeding sign, not injury"))
         elif kind == "trauma":
-            when = _nearest(ent, self._terms.labels, "time")
-            if when is None and not negated:  # "no trauma" beside "for 8 years": no time
+            # a duration stated right beside the injury ("nine months after a fall") comes
+            # before the time words of the sentence; "no trauma" beside "for 8 years": none
+            when = None if negated else _trauma_time(ent, _TRAUMA_DURATION_REACH)
+            if when is None:
+                when = _nearest(ent, self._terms.labels, "time")
+            if when is None and not negated:
                 when = _trauma_time(ent)
             if negated and when is None:  # "no history of trauma": none, recent or remote
                 draft.add("clinical_absent", "trauma_recent", source)
@@ -1024,10 +1031,14 @@ def _pain_duration(ent: Span) -> str | None:
 
 
 def _by_duration(
-    ent: Span, short_below: float, long_from: float, names: tuple[str, str | None, str]
+    ent: Span,
+    short_below: float,
+    long_from: float,
+    names: tuple[str, str | None, str],
+    reach: int = 60,
 ) -> str | None:
     """Short, between or long (`names`) from the stated duration nearest the entity."""
-    days = _nearest_duration(ent)
+    days = _nearest_duration(ent, reach)
     if days is None:
         return None
     if days < short_below:
@@ -1035,8 +1046,8 @@ def _by_duration(
     return names[2] if days >= long_from else names[1]
 
 
-def _nearest_duration(ent: Span) -> float | None:
-    """The stated duration (days) nearest the entity in its sentence, if close enough."""
+def _nearest_duration(ent: Span, reach: int = 60) -> float | None:
+    """The stated duration (days) nearest the entity, within `reach` characters."""
     sent = ent.sent
     text = sent.text
     centre = ent.start_char - sent.start_char
@@ -1051,20 +1062,22 @@ def _nearest_duration(ent: Span) -> float | None:
         distance = min(abs(match.start() - centre), abs(match.end() - centre))
         if best is None or distance < best[0]:
             best = (distance, days)
-    if best is None or best[0] > 60:
+    if best is None or best[0] > reach:
         return None
     return best[1]
 
 
-#: An injury under about 3 months ago is recent, a year or more ago remote (the
-#: lexicon's time words draw the same line: "three months" recent, "years ago" remote).
+#: An injury up to 3 months ago is recent, longer ago remote (the lexicon's time words
+#: draw the same line: "three months" recent, "years ago" remote).
 _RECENT_BELOW_DAYS: Final = 93
-_REMOTE_MIN_DAYS: Final = 365
+#: How close (characters) a duration must be to the injury word to be its time.
+_TRAUMA_DURATION_REACH: Final = 30
 
 
-def _trauma_time(ent: Span) -> str | None:
+def _trauma_time(ent: Span, reach: int = 60) -> str | None:
     """Recent or remote from a stated time nearest the injury ("several years before")."""
-    return _by_duration(ent, _RECENT_BELOW_DAYS, _REMOTE_MIN_DAYS, ("recent", None, "remote"))
+    return _by_duration(ent, _RECENT_BELOW_DAYS, _RECENT_BELOW_DAYS, ("recent", None, "remote"),
+                        reach)
 
 
 def _part_of_age(span: Span) -> bool:
