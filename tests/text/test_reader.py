@@ -576,3 +576,54 @@ def test_and_no_ends_an_uncertainty_scope():
     case = read_text("MRI showed structures thought to be calcification and hair, and no "
                      "enhancing solid tissue.").case
     assert "enhancing_solid_component" in case.imaging.associated_absent
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value"),
+    [
+        # one word that states an absence
+        ("An afebrile woman; CT showed a calcified mass.", "clinical_absent", "fever"),
+        ("Two years of atraumatic knee swelling; radiographs showed calcification.",
+         "clinical_absent", "trauma_recent"),
+        ("Two years of atraumatic knee swelling; radiographs showed calcification.",
+         "clinical_absent", "trauma_remote"),
+        # plain radiology synonyms
+        ("MDCT showed a calcified nodule.", "imaging.modality", "ct"),
+        ("Plain x-ray showed a calcified nodule.", "imaging.modality", "radiograph"),
+        ("CT showed a mass with chondroid matrix mineralisation.", "imaging.pattern",
+         "ring_and_arc"),
+        ("Radiographs showed flocculent calcification in the thigh.", "imaging.pattern",
+         "amorphous_cloudy"),
+        ("CT showed calcification of the blood vessel walls.", "imaging.location", "artery"),
+        ("A man after a total hip replacement (THA); radiographs showed new bone.",
+         "clinical", "arthroplasty"),
+        ("A woman with end-stage renal failure; radiographs showed calcified masses.",
+         "clinical", "chronic_kidney_disease"),
+        ("A man with paraparesis; radiographs showed new bone around the hip.", "clinical",
+         "neurological_injury"),
+        ("Radiographs showed a calcifying soft-tissue mass of the finger.", "imaging.matrix",
+         "calcification"),
+    ],
+)
+def test_plain_synonyms_and_one_word_absences(text, field, value):
+    case = read_text(text).case.to_json_dict()
+    head, _, tail = field.partition(".")
+    got = case[head][tail] if tail else case[head]
+    assert value in got if isinstance(got, list) else got == value
+
+
+def test_absence_words_are_checked_against_the_vocabulary():
+    from importlib import resources
+
+    import yaml
+
+    from calcdx.case.vocabulary import load_vocabulary
+
+    text = resources.files("calcdx.text").joinpath("data/lexicon.yaml").read_text("utf-8")
+    raw = yaml.safe_load(text)
+    raw["absent"] = {"clinical": {"no_such_history": ["never ill"]}}
+    with pytest.raises(KnowledgeBaseError, match="'no_such_history' is not a case-format"):
+        build_lexicon(raw, load_vocabulary())
+    raw["absent"] = {"modality": {"ct": ["no ct"]}}
+    with pytest.raises(KnowledgeBaseError, match="absent: unknown field 'modality'"):
+        build_lexicon(raw, load_vocabulary())

@@ -280,6 +280,15 @@ def build_lexicon(raw: Mapping[str, Any], vocabulary: Vocabulary) -> Lexicon:
         _add(table, _strings(pain.get("none", []), "pain.none"), Fact("pain", "none"))
         for when in ("acute", "chronic"):
             _add(table, _strings(pain[when], f"pain.{when}"), Fact("pain_time", when))
+        for field, values in raw.get("absent", {}).items():
+            path = {"clinical": "clinical_absent", "associated": "imaging.associated_absent"}
+            if field not in path:
+                raise KnowledgeBaseError(
+                    f"text lexicon, absent: unknown field {field!r}; use clinical or associated")
+            for value, phrases in values.items():
+                _check(vocabulary, field, value, f"absent.{field}")
+                _add(table, _strings(phrases, f"absent.{field}.{value}"),
+                     Fact(path[field], value))
         trauma = raw["trauma"]
         _add(table, _strings(trauma["terms"], "trauma.terms"), Fact("trauma", "trauma"))
         for when in ("recent", "remote"):

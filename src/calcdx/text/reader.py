@@ -757,6 +757,8 @@ class TextReader:
             draft.set_aside.append(SetAside(source, "swelling not named as a lump"))
         elif kind == "clinical":
             draft.add("clinical_absent" if negated else "clinical", value, source)
+        elif kind in {"clinical_absent", "imaging.associated_absent"}:
+            draft.add(kind, value, source)  # "afebrile", "atraumatic": absence in one word
         elif kind == "imaging.associated" and _not_of_the_lesion(ent, value, self._terms.labels):
             draft.set_aside.append(SetAside(source, f"not {value}: said of a rim, a wall, the "
                                             "surroundings or the lesion's own centre"))
