@@ -627,3 +627,34 @@ def test_absence_words_are_checked_against_the_vocabulary():
     raw["absent"] = {"modality": {"ct": ["no ct"]}}
     with pytest.raises(KnowledgeBaseError, match="absent: unknown field 'modality'"):
         build_lexicon(raw, load_vocabulary())
+
+
+def test_a_shape_named_away_from_the_mineral_and_the_study_is_not_its_pattern():
+    case = read_text("She had raised red plaques over the knuckles. Radiographs of the feet "
+                     "showed sheets of calcification.").case
+    assert "patchy_plaque" not in case.imaging.pattern
+    assert "sheet_like" in case.imaging.pattern
+    case = read_text("He had a beak-like nose. CT showed calcification of the vessel "
+                     "walls.").case
+    assert "beak_shaped" not in case.imaging.pattern
+
+
+def test_both_means_bilateral_only_of_paired_body_parts():
+    case = read_text("MR arthrogram showed calcified nodules in both the central and the "
+                     "peripheral compartments of the joint.").case
+    assert "bilateral_symmetric" not in case.imaging.arrangement
+    case = read_text("Radiographs showed calcified masses around both hips.").case
+    assert "bilateral_symmetric" in case.imaging.arrangement
+
+
+def test_the_tissue_a_signal_is_likened_to_is_not_the_place():
+    case = read_text("MRI showed a thigh lesion with the signal of subcutaneous fat and "
+                     "calcification.").case
+    assert case.imaging.location != "subcutaneous"
+
+
+def test_an_organ_beside_a_lesion_in_another_compartment_is_dropped():
+    case = read_text("CT showed multiple calcified implants on the peritoneal surfaces, "
+                     "mainly around the liver and spleen.").case
+    assert case.imaging.location == "peritoneum_serosa"
+    assert case.imaging.organ is None

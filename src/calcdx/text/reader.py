@@ -177,6 +177,9 @@ _BESIDE_BREAKS: Final = frozenset(
 _BESIDE_REACH: Final = 8
 #: Words before a body part or tissue that make it the term of a comparison
 #: ("isointense to muscle", "lower in density than muscle"), not a place.
+_SIGNAL_WORDS: Final = frozenset(
+    {"signal", "density", "attenuation", "intensity", "echogenicity", "echotexture"}
+)
 _COMPARED_WORDS: Final = frozenset(
     {"similar", "equal", "identical", "compared", "relative", "isointense", "hypointense",
      "hyperintense", "isodense", "hypodense", "hyperdense", "isoechoic", "hypoechoic",
@@ -615,6 +618,7 @@ class TextReader:
         self._read_mass(doc, imaging, draft)
         self._read_within_mass(doc, draft)
         _drop_absent_pain(draft)
+        _drop_stray_organ(draft)
         values = sorted(draft.values, key=lambda v: (v.source.start, v.field))
         if not any(not v.field.startswith("patient.") for v in values):
             raise TextError(
@@ -768,6 +772,12 @@ class TextReader:
             matrices.append((value, source))
         elif kind == "imaging.pattern" and negated:
             draft.set_aside.append(SetAside(source, f"negated pattern {value}"))
+        elif kind == "imaging.pattern" and not any(
+            _states(other, self._terms.labels, _MATRIX_OR_MODALITY) for other in ent.sent.ents
+        ):
+            # "red plaques over the knuckles", "a beak-like nose": not the mineral's shape
+            draft.set_aside.append(SetAside(
+                source, f"{value}: a shape named where neither the mineral nor a study is"))
         elif kind == "lab_state":
             lab, level = value.split("=")
             if negated:
@@ -781,6 +791,10 @@ class TextReader:
                     and _foci_of_one_lesion(doc, noun)):
                 draft.set_aside.append(
                     SetAside(source, "foci within one lesion, not a count of lesions"))
+            elif value == "bilateral_symmetric" and ent.text.lower() == "both" and not (
+                    self._pairs_body_parts(ent)):
+                # "both the central and the peripheral compartments": not both sides
+                draft.set_aside.append(SetAside(source, "'both' not said of paired body parts"))
             elif self._near_lesion(ent):
                 draft.add(kind, value, source)
             else:
@@ -822,6 +836,17 @@ class TextReader:
         return doc[i].lower_ == "of" and any(
             modality_at(j) for j in range(max(ent.sent.start, i - 2), i)
         )
+
+    def _pairs_body_parts(self, ent: Span) -> bool:
+        """Whether "both" is followed by body parts or sides ("both hips", "both sides")."""
+        doc = ent.doc
+        i = ent.end + (1 if doc[ent.end : ent.end + 1].text.lower() == "the" else 0)
+        if i >= ent.sent.end:
+            return False
+        if doc[i].lower_ in {"sides", "side", "limbs", "extremities"}:
+            return True
+        return any(other.start <= i < other.end and _states(other, self._terms.labels, _PLACES)
+                   for other in ent.sent.ents)
 
     def _near_lesion(self, ent: Span) -> bool:
         """Whether a lesion noun or a mineral word lies within a few tokens of `ent`."""
@@ -937,6 +962,20 @@ class TextReader:
                 run = []
         if run:
             yield _phrase(doc[run[0] : run[-1] + 1])
+
+
+def _drop_stray_organ(draft: _Draft) -> None:
+    """An organ is said only with location organ.
+
+    "Implants on the peritoneal surfaces, around the liver": the liver is not the
+    lesion's organ.
+    """
+    location, organ = draft.has("imaging.location"), draft.has("imaging.organ")
+    if organ is None or location is None or location.value == "organ":
+        return
+    draft.values.remove(organ)
+    draft.set_aside.append(SetAside(organ.source, f"an organ, but the lesion lies in "
+                                    f"{location.value} ({location.source.words!r})"))
 
 
 def _drop_absent_pain(draft: _Draft) -> None:
@@ -1107,6 +1146,7 @@ _MINERAL_KINDS: Final = frozenset({"imaging.matrix", "imaging.pattern"})
 _IMAGING_KINDS: Final = _MINERAL_KINDS | {"imaging.modality"}
 _MATRIX_KIND: Final = frozenset({"imaging.matrix"})
 _MODALITY_KIND: Final = frozenset({"imaging.modality"})
+_MATRIX_OR_MODALITY: Final = _MATRIX_KIND | _MODALITY_KIND
 
 
 def _states(ent: Span, labels: dict[str, tuple[Fact, ...]], kinds: frozenset[str]) -> bool:
@@ -1181,6 +1221,8 @@ def _compared(ent: Span) -> bool:
     before = [t.lower_ for t in doc[max(ent.sent.start, ent.start - 4) : ent.start]]
     if "than" in before[-3:]:
         return True
+    if before[-1:] == ["of"] and any(w in _SIGNAL_WORDS for w in before[-3:-1]):
+        return True  # "the signal of subcutaneous fat": what the lesion looks like
     return "to" in before[-2:] and any(word in _COMPARED_WORDS for word in before)
 
 
