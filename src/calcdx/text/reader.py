@@ -66,7 +66,8 @@ class _PhraseNegex(Negex):
     def termination_boundaries(
         self, doc: Doc, terminating: list[tuple[int, int, int]]
     ) -> list[tuple[int, int]]:
-        kept = [t for t in terminating if not any(e.start < t[1] < e.end for e in doc.ents)]
+        spans = [(e.start, e.end) for e in doc.ents]
+        kept = [t for t in terminating if not any(a < t[1] < b for a, b in spans)]
         boundaries: list[tuple[int, int]] = super().termination_boundaries(doc, kept)
         return boundaries
 
@@ -373,6 +374,34 @@ class Reading:
             "set_aside": [item.to_dict() for item in self.set_aside],
             "not_understood": [phrase.to_dict() for phrase in self.not_understood],
         }
+
+
+def _sent(span: Span) -> Span:
+    """The sentence a span starts in (looked up once per document, not rescanned)."""
+    doc = span.doc
+    table = doc.user_data.get("calcdx_sents")
+    if table is None:
+        sents = list(doc.sents)
+        index = [0] * len(doc)
+        for number, sent in enumerate(sents):
+            for i in range(sent.start, sent.end):
+                index[i] = number
+        table = doc.user_data["calcdx_sents"] = (sents, index)
+    sents, index = table
+    return sents[index[span.start]]
+
+
+def _ents_in(sent: Span) -> tuple[Span, ...]:
+    """The entities of a sentence (listed once per document, not rebuilt)."""
+    doc = sent.doc
+    table: dict[int, tuple[Span, ...]] | None = doc.user_data.get("calcdx_sent_ents")
+    if table is None:
+        table = {}
+        for ent in doc.ents:
+            table.setdefault(_sent(ent).start, ())
+            table[_sent(ent).start] += (ent,)
+        doc.user_data["calcdx_sent_ents"] = table
+    return table.get(sent.start, ())
 
 
 def _phrase(span: Span) -> Phrase:
@@ -754,7 +783,7 @@ class TextReader:
                 return
             places.append((rank, source.start, kind, value, source))
         elif kind == "clinical" and value == "palpable_mass" and not negated and (
-            ent.text.lower() == "swelling" and _determiner_before(doc, ent.start, ent.sent.start)
+            ent.text.lower() == "swelling" and _determiner_before(doc, ent.start, _sent(ent).start)
             is None
         ):
             # "a swelling" is a lump; "pain and swelling", "knee swelling" state no mass
@@ -773,7 +802,7 @@ class TextReader:
         elif kind == "imaging.pattern" and negated:
             draft.set_aside.append(SetAside(source, f"negated pattern {value}"))
         elif kind == "imaging.pattern" and not any(
-            _states(other, self._terms.labels, _MATRIX_OR_MODALITY) for other in ent.sent.ents
+            _states(other, self._terms.labels, _MATRIX_OR_MODALITY) for other in _ents_in(_sent(ent))
         ):
             # "red plaques over the knuckles", "a beak-like nose": not the mineral's shape
             draft.set_aside.append(SetAside(
@@ -785,7 +814,7 @@ class TextReader:
             else:
                 draft.add(f"labs.{lab}", level, source)
         elif kind in {"imaging.extent", "imaging.arrangement"}:
-            noun = next((t.i for t in doc[ent.end : min(ent.sent.end, ent.end + _EXTENT_WINDOW)]
+            noun = next((t.i for t in doc[ent.end : min(_sent(ent).end, ent.end + _EXTENT_WINDOW)]
                          if t.norm_ in self._lesion_nouns), None)
             if (kind == "imaging.extent" and value != "solitary" and noun is not None
                     and _foci_of_one_lesion(doc, noun)):
@@ -807,51 +836,44 @@ class TextReader:
         """Whether a body part names the study ("knee radiograph", "CT of the abdomen")."""
         doc = ent.doc
         labels = self._terms.labels
+        sent = _sent(ent)
+        modality = {i for e in _ents_in(sent) if _states(e, labels, _MODALITY_KIND)
+                    for i in range(e.start, e.end)}
+        place = {i for e in _ents_in(sent) if _states(e, labels, _PLACES)
+                 for i in range(e.start, e.end)}
 
-        def modality_at(i: int) -> bool:
-            return any(
-                e.start <= i < e.end and _states(e, labels, _MODALITY_KIND) for e in ent.sent.ents
-            )
+        def listed(i: int) -> bool:
+            return doc[i].lower_ in _STUDY_LIST_WORDS or i in place
 
-        after = range(ent.end, min(ent.sent.end, ent.end + 2))
-        if any(modality_at(i) for i in after):
+        if modality & set(range(ent.end, min(sent.end, ent.end + 2))):
             return True
         # "abdominal and pelvic radiographs": forward over the list to the modality
         i = ent.end
-        while i < ent.sent.end - 1 and (
-            doc[i].lower_ in _STUDY_LIST_WORDS
-            or any(e.start <= i < e.end and _states(e, labels, _PLACES) for e in ent.sent.ents)
-        ):
+        while i < sent.end - 1 and listed(i):
             i += 1
-        if i > ent.end and modality_at(i):
+        if i > ent.end and i in modality:
             return True
         # "radiographs of the foot and leg": back over the list to "of" after a modality
         i = ent.start - 1
-        while i > ent.sent.start and (
-            doc[i].lower_ in _STUDY_LIST_WORDS
-            or any(e.start <= i < e.end and _states(e, labels, _PLACES)
-                   for e in ent.sent.ents)
-        ):
+        while i > sent.start and listed(i):
             i -= 1
-        return doc[i].lower_ == "of" and any(
-            modality_at(j) for j in range(max(ent.sent.start, i - 2), i)
-        )
+        return doc[i].lower_ == "of" and bool(modality & set(range(max(sent.start, i - 2), i)))
 
     def _pairs_body_parts(self, ent: Span) -> bool:
         """Whether "both" is followed by body parts or sides ("both hips", "both sides")."""
         doc = ent.doc
         i = ent.end + (1 if doc[ent.end : ent.end + 1].text.lower() == "the" else 0)
-        if i >= ent.sent.end:
+        if i >= _sent(ent).end:
             return False
         if doc[i].lower_ in {"sides", "side", "limbs", "extremities"}:
             return True
         return any(other.start <= i < other.end and _states(other, self._terms.labels, _PLACES)
-                   for other in ent.sent.ents)
+                   for other in _ents_in(_sent(ent)))
 
     def _near_lesion(self, ent: Span) -> bool:
         """Whether a lesion noun or a mineral word lies within a few tokens of `ent`."""
         doc = ent.doc
-        sent = ent.sent
+        sent = _sent(ent)
         lo = max(sent.start, ent.start - _EXTENT_WINDOW)
         hi = min(sent.end, ent.end + _EXTENT_WINDOW)
         nouns = self._lesion_nouns
@@ -859,7 +881,7 @@ class TextReader:
             return True
         return any(
             _states(other, self._terms.labels, _MINERAL_KINDS)
-            for other in sent.ents
+            for other in _ents_in(sent)
             if other.start < hi and other.end > lo and other.start != ent.start
         )
 
@@ -896,7 +918,7 @@ class TextReader:
                     e.start <= token.i < e.end
                     or (_states(e, self._terms.labels, _MATRIX_KIND)
                         and _mass_is_the_mineral(doc, e, token.i))
-                    for e in sent.ents
+                    for e in _ents_in(sent)
                 ):
                     before = doc[max(sent.start, token.i - 3) : token.i]
                     if any(t.lower_ in _NEGATORS for t in before):
@@ -912,7 +934,7 @@ class TextReader:
             return
         for sent in doc.sents:
             mineral = [
-                ent for ent in sent.ents if _states(ent, self._terms.labels, _MATRIX_KIND)
+                ent for ent in _ents_in(sent) if _states(ent, self._terms.labels, _MATRIX_KIND)
             ]
             masses = [t for t in sent if t.lower_ in _MASS_NOUNS | _TUMOUR_NOUNS]
             for ent in mineral:
@@ -1089,7 +1111,7 @@ def _by_duration(
 
 def _nearest_duration(ent: Span, reach: int = 60) -> float | None:
     """The stated duration (days) nearest the entity, within `reach` characters."""
-    sent = ent.sent
+    sent = _sent(ent)
     text = sent.text
     centre = ent.start_char - sent.start_char
     best: tuple[int, float] | None = None
@@ -1133,7 +1155,7 @@ def _nearest(ent: Span, labels: dict[str, tuple[Fact, ...]], kind: str) -> str |
     """The value of the nearest `kind` phrase in the entity's sentence (None if none)."""
     found = [
         (abs(other.start - ent.start), fact.value)
-        for other in ent.sent.ents
+        for other in _ents_in(_sent(ent))
         if other.start != ent.start and not _part_of_age(other)
         for fact in labels[other.label_]
         if fact.kind == kind
@@ -1156,7 +1178,7 @@ def _states(ent: Span, labels: dict[str, tuple[Fact, ...]], kinds: frozenset[str
 
 def _in_finding_sentence(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
     """Whether the entity's sentence names the mineral itself (matrix or pattern)."""
-    return any(_states(other, labels, _MINERAL_KINDS) for other in ent.sent.ents)
+    return any(_states(other, labels, _MINERAL_KINDS) for other in _ents_in(_sent(ent)))
 
 
 #: Words that put enhancement in a rim, a wall or the surroundings ("peripheral rim
@@ -1178,11 +1200,11 @@ def _not_of_the_lesion(ent: Span, value: str, labels: dict[str, tuple[Fact, ...]
     """
     doc = ent.doc
     if value == "enhancing_solid_component":
-        near = doc[max(ent.sent.start, ent.start - 3) : min(ent.sent.end, ent.end + 4)]
+        near = doc[max(_sent(ent).start, ent.start - 3) : min(_sent(ent).end, ent.end + 4)]
         return any(t.lower_ in _RIM_WORDS for t in near)
     if value == "skin_necrosis" and ent.text.lower() in {"necrosis", "necrotic"}:
-        return _names_finding(ent.sent, labels) and not any(
-            t.lower_ in _SKIN_WORDS for t in ent.sent)
+        return _names_finding(_sent(ent), labels) and not any(
+            t.lower_ in _SKIN_WORDS for t in _sent(ent))
     return False
 
 
@@ -1201,7 +1223,7 @@ def _sequence_name(ent: Span) -> bool:
     """Whether "T1"/"T2" names an MRI sequence: its sentence speaks of MRI signal."""
     if ent.text.lower() not in _SEQUENCE_NAMES:
         return False
-    return any(t.lower_ in _SEQUENCE_WORDS for t in ent.sent)
+    return any(t.lower_ in _SEQUENCE_WORDS for t in _sent(ent))
 
 
 def _beside(ent: Span) -> bool:
@@ -1210,7 +1232,7 @@ def _beside(ent: Span) -> bool:
     "displacing the kidney", "pushed the pancreatic tail, kidney and stomach aside",
     "beneath the fascia".
     """
-    found = _look_back(ent.doc, ent.start, ent.sent.start, _BESIDE_REACH, _BESIDE_WORDS,
+    found = _look_back(ent.doc, ent.start, _sent(ent).start, _BESIDE_REACH, _BESIDE_WORDS,
                        _BESIDE_BREAKS)
     return found is not None
 
@@ -1218,7 +1240,7 @@ def _beside(ent: Span) -> bool:
 def _compared(ent: Span) -> bool:
     """Whether the entity is what the lesion is compared with ("isointense to muscle")."""
     doc = ent.doc
-    before = [t.lower_ for t in doc[max(ent.sent.start, ent.start - 4) : ent.start]]
+    before = [t.lower_ for t in doc[max(_sent(ent).start, ent.start - 4) : ent.start]]
     if "than" in before[-3:]:
         return True
     if before[-1:] == ["of"] and any(w in _SIGNAL_WORDS for w in before[-3:-1]):
@@ -1253,7 +1275,7 @@ def _periarticular(
                 if other.lower_ in joints and (said_to or not side):
                     if rank is None:
                         rank = 0 if any(
-                            _states(e, labels, _MINERAL_KINDS) for e in sent.ents) else 2
+                            _states(e, labels, _MINERAL_KINDS) for e in _ents_in(sent)) else 2
                     source = _phrase(doc[token.i : other.i + 1])
                     found.append((rank, source.start, "imaging.location", value, source))
                     break
@@ -1263,8 +1285,8 @@ def _periarticular(
 def _of_other_sites(ent: Span) -> bool:
     """Whether a negated finding is said of other sites ("no other joint pain")."""
     doc = ent.doc
-    before = [t.lower_ for t in doc[max(ent.sent.start, ent.start - 2) : ent.start]]
-    after = [t.lower_ for t in doc[ent.end : min(ent.sent.end, ent.end + 3)]]
+    before = [t.lower_ for t in doc[max(_sent(ent).start, ent.start - 2) : ent.start]]
+    after = [t.lower_ for t in doc[ent.end : min(_sent(ent).end, ent.end + 3)]]
     return "other" in before or after[:1] == ["elsewhere"] or (
         after[:1] == ["of"] and "other" in after[1:])
 
@@ -1277,7 +1299,7 @@ def _foci_of_one_lesion(doc: Doc, noun: int) -> bool:
     """
     if doc[noun].lower_ not in _PLURAL_WITHIN_ONE:
         return False
-    sent = doc[noun].sent
+    sent = _sent(doc[noun : noun + 1])
     return any(
         token.lower_ in _ONE_LESION_NOUNS
         and _determiner_before(doc, token.i, sent.start) is not None
@@ -1303,11 +1325,11 @@ def _mass_is_the_mineral(doc: Doc, ent: Span, mass: int) -> bool:
     """
     if not ent.end <= mass <= ent.end + 2:
         return False
-    words = {t.lower_ for t in doc[max(ent.sent.start, ent.start - 2) : mass]}
+    words = {t.lower_ for t in doc[max(_sent(ent).start, ent.start - 2) : mass]}
     if words & (_PART_WORDS | {"with", "of", "and", "or", ","}):
         return False
     # "a calcified retroperitoneal mass": a mass of a place, named as a tumour is
-    return not any(ent.end <= other.start < mass for other in ent.sent.ents)
+    return not any(ent.end <= other.start < mass for other in _ents_in(_sent(ent)))
 
 
 def _prefixed_non(ent: Span) -> bool:
@@ -1345,14 +1367,14 @@ def _determiner_before(doc: Doc, index: int, floor: int) -> int | None:
 
 def _names_finding(sent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
     """Whether a sentence describes the imaging (names a modality, the mineral or a pattern)."""
-    return any(_states(ent, labels, _IMAGING_KINDS) for ent in sent.ents)
+    return any(_states(ent, labels, _IMAGING_KINDS) for ent in _ents_in(sent))
 
 
 def _read_labs(doc: Doc, labels: dict[str, tuple[Fact, ...]], draft: _Draft) -> None:
     """Attach each lab name to the level word before it ("raised phosphate") or after it."""
     for sentence in doc.sents:
         items: list[tuple[Span, str, str]] = []  # (span, kind, value)
-        for ent in sentence.ents:
+        for ent in _ents_in(sentence):
             if ent._.family or ent._.uncertain:
                 continue
             for fact in labels[ent.label_]:
