@@ -802,7 +802,8 @@ class TextReader:
         elif kind == "imaging.pattern" and negated:
             draft.set_aside.append(SetAside(source, f"negated pattern {value}"))
         elif kind == "imaging.pattern" and not any(
-            _states(other, self._terms.labels, _MATRIX_OR_MODALITY) for other in _ents_in(_sent(ent))
+            _states(other, self._terms.labels, _MATRIX_OR_MODALITY)
+            for other in _ents_in(_sent(ent))
         ):
             # "red plaques over the knuckles", "a beak-like nose": not the mineral's shape
             draft.set_aside.append(SetAside(
