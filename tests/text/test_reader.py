@@ -658,3 +658,23 @@ def test_an_organ_beside_a_lesion_in_another_compartment_is_dropped():
                      "mainly around the liver and spleen.").case
     assert case.imaging.location == "peritoneum_serosa"
     assert case.imaging.organ is None
+
+
+@pytest.mark.parametrize(
+    ("text", "labs"),
+    [
+        # the level before "and" ends the last clause; the lab after it takes its own
+        ("Urea, creatinine, calcium and phosphate were normal and ESR raised.",
+         {"creatinine": "normal", "calcium": "normal", "phosphate": "normal",
+          "crp_esr": "high"}),
+        ("Her temperature was normal and CRP and ESR were raised.", {"crp_esr": "high"}),
+        ("Calcium was normal, phosphorus raised at 2.23 mmol/l.",
+         {"calcium": "normal", "phosphate": "high"}),
+        ("Calcium was slightly low at 8.1 mg/dl.", {"calcium": "low"}),
+        ("Serum PTH was reported low, while phosphate and creatinine were within the "
+         "reference ranges.", {"pth": "low", "phosphate": "normal", "creatinine": "normal"}),
+        ("Raised calcium and phosphate.", {"calcium": "high", "phosphate": "high"}),
+    ],
+)
+def test_each_lab_takes_the_level_of_its_own_clause(text, labs):
+    assert read_text(text + " CT showed a calcified mass.").case.labs == labs

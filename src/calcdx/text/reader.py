@@ -271,7 +271,8 @@ _LAB_GAP: Final = frozenset(
     {"and", "or", ",", "both", "all", "was", "were", "is", "are", "level", "levels", "serum",
      "the", "(", ")", "mmol", "/", "l", "mg", "dl", "µmol", "umol", "iu", "u", "value",
      "values", "concentration", "concentrations", "remained", "found", "to", "be", "also",
-     "of", "a", "an", "plasma", "blood", ":", "=", "with"}
+     "of", "a", "an", "plasma", "blood", ":", "=", "with", "reported", "measured", "intact",
+     "total"}
 )
 
 
@@ -1384,7 +1385,13 @@ def _read_labs(doc: Doc, labels: dict[str, tuple[Fact, ...]], draft: _Draft) -> 
         for index, (ent, kind, lab) in enumerate(items):
             if kind != "lab":
                 continue
-            level = _level_before(doc, items, index) or _level_after(doc, items, index)
+            before, after = _level_before(doc, items, index), _level_after(doc, items, index)
+            level = before or after
+            if before is not None and after is not None and any(
+                t.lower_ in {"and", ",", ";"} for t in doc[before[0].end : ent.start]
+            ):
+                # "... were normal and CRP raised": the level before ends the last clause
+                level = after
             if level is None:
                 measured = _measured_level(doc.text, ent.end_char, lab)
                 if measured is not None:
