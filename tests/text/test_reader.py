@@ -678,3 +678,12 @@ def test_an_organ_beside_a_lesion_in_another_compartment_is_dropped():
 )
 def test_each_lab_takes_the_level_of_its_own_clause(text, labs):
     assert read_text(text + " CT showed a calcified mass.").case.labs == labs
+
+
+def test_foci_counted_far_from_the_count_word_or_in_the_next_sentence_are_of_one_lesion():
+    case = read_text("MRI showed an ovoid mass in the vastus lateralis with a few punctate "
+                     "T1-bright spots taken as mineralisation.").case
+    assert case.imaging.extent != "few_regional"
+    case = read_text("CT showed a low-density lesion in the pancreas with a central "
+                     "calcification. MRI showed a few tiny cystic areas at its periphery.").case
+    assert case.imaging.extent == "solitary"

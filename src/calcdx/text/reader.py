@@ -138,6 +138,9 @@ _MODALITY_RANK: Final = ("ct", "radiograph", "mri", "us")
 #: Extent and arrangement words count only this close (tokens) to a lesion noun or a
 #: mineral word: "diffuse abdominal pain" and "both ovaries removed" state no extent.
 _EXTENT_WINDOW: Final = 4
+#: How far after a count word (tokens) the counted noun is looked for ("a few punctate
+#: T1-bright spots").
+_COUNTED_REACH: Final = 7
 
 #: A lesion named in the singular ("a calcified mass") states a solitary lesion unless a
 #: plural lesion noun is named too; "calcifications" and "foci" can lie within one lesion.
@@ -816,8 +819,9 @@ class TextReader:
             else:
                 draft.add(f"labs.{lab}", level, source)
         elif kind in {"imaging.extent", "imaging.arrangement"}:
-            noun = next((t.i for t in doc[ent.end : min(_sent(ent).end, ent.end + _EXTENT_WINDOW)]
-                         if t.norm_ in self._lesion_nouns), None)
+            noun = next((t.i for t in doc[ent.end : min(_sent(ent).end, ent.end + _COUNTED_REACH)]
+                         if t.norm_ in self._lesion_nouns or t.lower_ in _PLURAL_WITHIN_ONE),
+                        None)
             if (kind == "imaging.extent" and value != "solitary" and noun is not None
                     and _foci_of_one_lesion(doc, noun)):
                 draft.set_aside.append(
@@ -1302,10 +1306,13 @@ def _foci_of_one_lesion(doc: Doc, noun: int) -> bool:
     if doc[noun].lower_ not in _PLURAL_WITHIN_ONE:
         return False
     sent = _sent(doc[noun : noun + 1])
+    start = sent.start
+    if start > 0 and any(t.lower_ in {"its", "it"} for t in sent):
+        start = _sent(doc[start - 1 : start]).start  # "... a lesion. MRI showed ... at its"
     return any(
         token.lower_ in _ONE_LESION_NOUNS
-        and _determiner_before(doc, token.i, sent.start) is not None
-        for token in doc[sent.start : noun]
+        and _determiner_before(doc, token.i, start) is not None
+        for token in doc[start:noun]
     )
 
 
