@@ -687,3 +687,9 @@ def test_foci_counted_far_from_the_count_word_or_in_the_next_sentence_are_of_one
     case = read_text("CT showed a low-density lesion in the pancreas with a central "
                      "calcification. MRI showed a few tiny cystic areas at its periphery.").case
     assert case.imaging.extent == "solitary"
+
+
+def test_mature_bone_is_ossification_that_has_matured():
+    case = read_text("Hip radiographs showed mature heterotopic bone in the upper thigh.").case
+    assert case.imaging.matrix == "ossification"
+    assert case.imaging.evolution == "maturing"
