@@ -492,8 +492,20 @@ def test_narrowing_of_the_joint_space_does_not_put_the_lesion_in_the_joint():
         # body parts listed before a study name the study
         ("Abdominal and pelvic radiographs and CT showed a mass in the pelvis with "
          "popcorn-like calcification.", "pelvis"),
-        # the cervical vertebrae are the spine
+        # the cervical vertebrae are the spine; in front of them is the neck
         ("CT showed calcification encircling the odontoid process.", "spine_paraspinal"),
+        ("Neck pain. CT showed amorphous calcification in front of the C1 and C2 bodies and "
+         "a retropharyngeal collection.", "neck"),
+        ("CT of the neck showed calcification of the transverse atlantal and cruciate "
+         "ligaments.", "spine_paraspinal"),
+        ("A lateral cervical spine radiograph showed a soft-tissue mass at the level of the "
+         "glottis, and CT showed a ring-like calcification.", "neck"),
+        # a body part named for the positioning
+        ("Shoulder pain. A radiograph with the arm elevated showed calcium deposits at the "
+         "insertion of the deltoid on the acromion.", "shoulder"),
+        # a body part before ", and MRI" does not name the MRI
+        ("Radiographs showed calcifications around the shoulder, and MRI showed no erosion of "
+         "the humerus.", "shoulder"),
     ],
 )
 def test_words_that_name_no_place_of_the_lesion_leave_the_region_to_those_that_do(

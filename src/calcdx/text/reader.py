@@ -120,6 +120,11 @@ _DISEASE_NOUNS: Final = frozenset(
     {"disease", "diseases", "failure", "insufficiency", "transplant", "transplantation",
      "cancer", "carcinoma", "sarcoma", "infection", "infections", "disorder"}
 )
+#: Words after a body part that say how it was positioned ("with the arm elevated").
+_POSITIONING_WORDS: Final = frozenset(
+    {"elevated", "abducted", "adducted", "flexed", "extended", "raised", "rotated",
+     "outstretched"}
+)
 #: MRI sequence names written like vertebral levels, and the words that show them
 #: to be sequences ("low signal on T1 and T2", "T2-weighted", "T1 MRI").
 _SEQUENCE_NAMES: Final = frozenset({"t1", "t2"})
@@ -778,6 +783,13 @@ class TextReader:
             if doc[ent.end : ent.end + 1].text.lower() in _DISEASE_NOUNS:
                 draft.set_aside.append(SetAside(source, "names a disease, not the place"))
                 return
+            if doc[ent.end : ent.end + 1].text.lower() in _POSITIONING_WORDS:
+                draft.set_aside.append(SetAside(source, "how the patient was positioned"))
+                return
+            if value == "spine_paraspinal" and _in_front_of(doc, ent.start):
+                # "in front of C1-C2": before the spine (prevertebral), not in it
+                draft.set_aside.append(SetAside(source, "in front of the spine, not in it"))
+                return
             if _compared(ent):
                 draft.set_aside.append(SetAside(source, "the term of a comparison, not a place"))
                 return
@@ -857,7 +869,7 @@ class TextReader:
         i = ent.end
         while i < sent.end - 1 and listed(i):
             i += 1
-        if i > ent.end and i in modality:
+        if i > ent.end and i in modality and i - 1 in place:
             return True
         # "radiographs of the foot and leg": back over the list to "of" after a modality
         i = ent.start - 1
@@ -1223,6 +1235,20 @@ def _direction_of(doc: Doc, end: int) -> bool:
     return after[:1] == ["of"] or (
         after[:1] == ["and"] and len(after) == 3 and after[1] in _DIRECTION_NOUNS
         and after[2] == "of")
+
+
+_LEVEL: Final = re.compile(r"^[ctls]\d{1,2}$")
+
+
+def _in_front_of(doc: Doc, start: int) -> bool:
+    """Whether "in front of" or "anterior to" comes before `start`.
+
+    Read back over "the" and a list of vertebral levels ("in front of the C1 and C2").
+    """
+    i = start - 1
+    while i > 0 and (doc[i].lower_ in {"the", "and", ",", "-"} or _LEVEL.match(doc[i].lower_)):
+        i -= 1
+    return [t.lower_ for t in doc[max(0, i - 1) : i + 1]] in (["front", "of"], ["anterior", "to"])
 
 
 def _sequence_name(ent: Span) -> bool:
