@@ -705,3 +705,36 @@ def test_mature_bone_is_ossification_that_has_matured():
     case = read_text("Hip radiographs showed mature heterotopic bone in the upper thigh.").case
     assert case.imaging.matrix == "ossification"
     assert case.imaging.evolution == "maturing"
+
+
+def test_no_family_history_is_read_and_opens_no_family_scope():
+    case = read_text("A boy with no personal or family history of disease had a painless "
+                     "mobile swelling around the hip; CT showed a calcified mass.").case
+    assert "palpable_mass" in case.clinical
+    assert "family_history_calcinosis" in case.clinical_absent
+    case = read_text("Her sister has gout. CT showed a calcified mass.").case
+    assert "gout" not in case.clinical
+
+
+@pytest.mark.parametrize(
+    ("text", "onset"),
+    [
+        # the onset word in the pain's own phrase comes before a duration said of a fall
+        ("Worsening of long-standing shoulder pain after a fall six weeks earlier.",
+         "chronic"),
+        ("Several months of increasing discomfort of the shoulder.", "chronic"),
+        ("Lifelong generalised pain.", "chronic"),
+    ],
+)
+def test_pain_onset_from_its_own_words(text, onset):
+    case = read_text(text + " Radiographs showed calcification.").case
+    assert f"{onset}_pain" in case.clinical
+
+
+def test_abdominal_hysterectomy_is_a_laparotomy_and_a_single_phalanx_great_toe_malformed():
+    case = read_text("She had a total abdominal hysterectomy; CT showed calcified "
+                     "implants.").case
+    assert "laparotomy" in case.clinical
+    case = read_text("The foot radiograph showed a great toe with a single phalanx, and "
+                     "heterotopic bone in the back.").case
+    assert "great_toe_malformation" in case.clinical

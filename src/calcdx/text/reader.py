@@ -460,13 +460,14 @@ def _termset(
     preceding: Sequence[str],
     following: Sequence[str],
     extra_termination: Sequence[str] = (),
+    extra_pseudo: Sequence[str] = (),
 ) -> Any:
     base = _clinical_terms()
     termination = sorted(
         set(base["termination"]) | set(lexicon.context["termination"]) | set(extra_termination)
     )
     return {
-        "pseudo_negations": base["pseudo_negations"],
+        "pseudo_negations": sorted(set(base["pseudo_negations"]) | set(extra_pseudo)),
         "preceding_negations": sorted(set(preceding)),
         "following_negations": sorted(set(following)),
         "termination": termination,
@@ -516,7 +517,8 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
         "calcdx_negex",
         name="family",
         config={
-            "neg_termset": _termset(lexicon, context["family"], []),
+            "neg_termset": _termset(lexicon, context["family"], [],
+                                    extra_pseudo=context.get("family_pseudo", [])),
             "extension_name": "family",
             "ent_types": [*negatable, *matrix_labels],
         },
@@ -759,7 +761,7 @@ class TextReader:
             draft.add("clinical_absent", "acute_pain", source)
             draft.add("clinical_absent", "chronic_pain", source)
         elif kind == "pain":
-            onset = _pain_duration(ent)
+            onset = _onset_before(ent, self._terms.labels) or _pain_duration(ent)
             if onset == "subacute":
                 draft.set_aside.append(SetAside(
                     source, "pain for 6 weeks to 3 months: neither acute nor chronic"))
@@ -1109,6 +1111,20 @@ _CHRONIC_MIN_DAYS: Final = 91
 def _pain_duration(ent: Span) -> str | None:
     """The onset (acute, subacute or chronic) from the stated duration nearest the pain."""
     return _by_duration(ent, _ACUTE_MAX_DAYS, _CHRONIC_MIN_DAYS, ("acute", "subacute", "chronic"))
+
+
+def _onset_before(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> str | None:
+    """An onset word in the pain's own phrase ("long-standing left shoulder pain")."""
+    for other in _ents_in(_sent(ent)):
+        if ent.start - _ONSET_REACH <= other.end <= ent.start:
+            for fact in labels[other.label_]:
+                if fact.kind == "pain_time":
+                    return fact.value
+    return None
+
+
+#: How close before a pain word (tokens) an onset word is read as its own.
+_ONSET_REACH: Final = 3
 
 
 def _by_duration(
