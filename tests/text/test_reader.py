@@ -738,3 +738,26 @@ def test_abdominal_hysterectomy_is_a_laparotomy_and_a_single_phalanx_great_toe_m
     case = read_text("The foot radiograph showed a great toe with a single phalanx, and "
                      "heterotopic bone in the back.").case
     assert "great_toe_malformation" in case.clinical
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value"),
+    [
+        ("Radiographs showed narrowing of the tibiofemoral and patellofemoral joint spaces "
+         "and calcified loose bodies.", "imaging.associated", "joint_space_narrowing"),
+        ("The radioscaphoid joint was narrowed, with calcification in the triangular "
+         "fibrocartilage.", "imaging.associated", "joint_space_narrowing"),
+        ("CT showed ossified ligaments; the sacroiliac joints were not narrowed.",
+         "imaging.associated_absent", "joint_space_narrowing"),
+        ("CT showed a partly calcified adrenal mass with several enlarged retroperitoneal "
+         "lymph nodes.", "imaging.associated", "lymphadenopathy"),
+    ],
+)
+def test_findings_stated_by_a_construction(text, field, value):
+    case = read_text(text).case.to_json_dict()
+    assert value in case["imaging"][field.split(".")[1]]
+
+
+def test_enlarged_nodes_are_not_a_growing_lesion():
+    case = read_text("CT showed a calcified mass with enlarged retrocrural nodes.").case
+    assert case.imaging.evolution is None

@@ -526,6 +526,36 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
     return nlp, terms
 
 
+#: Findings stated by a construction rather than a fixed phrase: a joint said to be
+#: narrowed ("narrowing of the tibiofemoral and patellofemoral joint spaces", "the
+#: radioscaphoid joint was narrowed") and nodes said to be enlarged ("several enlarged
+#: retroperitoneal lymph nodes").
+_JOINT_WORDS: Final = ["joint", "joints"]
+_NARROW_WORDS: Final = ["narrowing", "narrowed", "narrow"]
+_BE_WORDS: Final = ["was", "were", "is", "are"]
+_PHRASINGS: Final[dict[str, list[list[dict[str, Any]]]]] = {
+    "joint_space_narrowing": [
+        [{"LOWER": {"IN": _NARROW_WORDS}}, {"LOWER": "of"}, {"LOWER": "the", "OP": "?"},
+         {"IS_ALPHA": True, "OP": "{0,4}"}, {"LOWER": {"IN": _JOINT_WORDS}}],
+        [{"LOWER": {"IN": _JOINT_WORDS}}, {"LOWER": {"IN": ["space", "spaces"]}, "OP": "?"},
+         {"LOWER": {"IN": _BE_WORDS}}, {"LOWER": {"IN": ["not", "mildly", "markedly"]},
+                                        "OP": "?"},
+         {"LOWER": {"IN": _NARROW_WORDS}}],
+    ],
+    "lymphadenopathy": [
+        [{"LOWER": {"IN": ["enlarged", "enlarging", "bulky", "prominent"]}},
+         {"IS_ALPHA": True, "OP": "{0,3}"}, {"LOWER": {"IN": ["node", "nodes"]}}],
+    ],
+}
+
+
+def _phrasing_matcher(nlp: Language) -> Matcher:
+    matcher = Matcher(nlp.vocab)
+    for value, patterns in _PHRASINGS.items():
+        matcher.add(value, patterns)
+    return matcher
+
+
 def _count_matcher(nlp: Language, lexicon: Lexicon) -> Matcher:
     """Count word, up to three words, lesion noun: the count states the extent."""
     matcher = Matcher(nlp.vocab)
@@ -591,6 +621,7 @@ class TextReader:
         self.lexicon = lexicon or load_lexicon()
         self._nlp, self._terms = _build_pipeline(self.lexicon)
         self._counts = _count_matcher(self._nlp, self.lexicon)
+        self._phrasings = _phrasing_matcher(self._nlp)
         self._lesion_nouns = frozenset(normal_form(noun) for noun in self.lexicon.count_nouns)
 
     def read(self, text: str) -> Reading:
@@ -657,6 +688,7 @@ class TextReader:
         self._read_singular(doc, imaging, draft)
         self._read_mass(doc, imaging, draft)
         self._read_within_mass(doc, draft)
+        self._read_phrasings(doc, draft)
         _drop_absent_pain(draft)
         _drop_stray_organ(draft)
         values = sorted(draft.values, key=lambda v: (v.source.start, v.field))
@@ -849,6 +881,9 @@ class TextReader:
             else:
                 draft.set_aside.append(
                     SetAside(source, f"{value} not said of a lesion or of the mineral"))
+        elif kind == "imaging.evolution" and any(
+                t.lower_ in {"node", "nodes"} for t in doc[ent.end : ent.end + 4]):
+            draft.set_aside.append(SetAside(source, "said of lymph nodes, not the lesion"))
         elif kind.startswith("imaging."):
             draft.add(kind, value, source)
 
@@ -968,6 +1003,23 @@ class TextReader:
                         start, end = min(ent.start, mass.i), max(ent.end, mass.i + 1)
                         draft.add("imaging.location", "within_mass", _phrase(doc[start:end]))
                         return
+
+    def _read_phrasings(self, doc: Doc, draft: _Draft) -> None:
+        """Associated findings stated by a construction (`_PHRASINGS`).
+
+        "no", "without" or "not" before or inside the construction negates it.
+        """
+        matches = self._phrasings(doc, as_spans=True)
+        for span in filter_spans(matches):
+            value = span.label_
+            if any(v.field.startswith("imaging.associated") and v.value == value
+                   for v in draft.values):
+                continue
+            before = {t.lower_ for t in doc[max(_sent(span).start, span.start - 3) : span.start]}
+            negated = bool((before | {t.lower_ for t in span}) & _NEGATORS)
+            draft.add("imaging.associated_absent" if negated else "imaging.associated", value,
+                      _phrase(span))
+            draft.covered.append((span.start, span.end))
 
     def _read_counts(self, doc: Doc, draft: _Draft) -> None:
         """Extent from a count of lesions ("two calcified nodules"), unless already stated."""
