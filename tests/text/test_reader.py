@@ -761,3 +761,33 @@ def test_findings_stated_by_a_construction(text, field, value):
 def test_enlarged_nodes_are_not_a_growing_lesion():
     case = read_text("CT showed a calcified mass with enlarged retrocrural nodes.").case
     assert case.imaging.evolution is None
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value"),
+    [
+        # anatomy of the head, thorax, nodes and vessels
+        ("CT showed symmetrical calcification of the basal ganglia.", "imaging.region",
+         "head_face"),
+        ("CT showed calcification of the mitral annulus.", "imaging.region", "thorax"),
+        ("CT showed calcified mesenteric lymph nodes.", "imaging.location", "lymph_node"),
+        ("CT showed calcified mesenteric lymph nodes.", "imaging.region", "abdomen"),
+        ("Radiographs showed calcification of the uterine arteries.", "imaging.location",
+         "artery"),
+        ("CT showed a calcified thrombus in the portal vein.", "imaging.location", "vein"),
+        ("The radiograph showed a small ossicle behind the knee, a fabella.",
+         "imaging.region", "knee"),
+        # foreign material
+        ("The abdominal radiograph showed multiple radiopaque tablets in the stomach.",
+         "imaging.matrix", "foreign_material"),
+        ("CT showed surgical clips beside the gallbladder fossa.", "imaging.matrix",
+         "foreign_material"),
+        ("Radiographs showed a C-shaped calcification in the thigh muscle.",
+         "imaging.pattern", "crescent"),
+    ],
+)
+def test_anatomy_and_mineral_words_of_other_scopes(text, field, value):
+    case = read_text(text).case.to_json_dict()
+    head, _, tail = field.partition(".")
+    got = case[head][tail]
+    assert value in got if isinstance(got, list) else got == value
