@@ -791,3 +791,14 @@ def test_anatomy_and_mineral_words_of_other_scopes(text, field, value):
     head, _, tail = field.partition(".")
     got = case[head][tail]
     assert value in got if isinstance(got, list) else got == value
+
+
+def test_what_a_density_projects_over_is_not_its_organ():
+    case = read_text("The abdominal radiograph showed a round calcification projecting over "
+                     "the right kidney.").case
+    assert case.imaging.organ is None
+    assert case.imaging.region == "retroperitoneum"
+    case = read_text("CT showed a calcified mass adjacent to the pancreas.").case
+    assert case.imaging.organ is None
+    case = read_text("CT showed a calcified mass in the pancreas.").case
+    assert case.imaging.organ == "pancreas"

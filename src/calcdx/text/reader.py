@@ -175,7 +175,9 @@ _BESIDE_WORDS: Final = frozenset(
      "involving", "encasing", "encased", "invading", "infiltrating", "narrowing",
      "separate", "separated", "apart", "away", "beside", "tethering", "tether",
      "beneath", "underneath", "below", "above", "behind", "under", "tethered", "overlying",
-     "intact"}
+     "intact", "adjacent", "near", "next", "close", "outside",
+     # a radiograph shows where a density projects, not which organ holds it
+     "projecting", "projected", "projects", "superimposed", "overlapping", "overlaps"}
 )
 #: Words that end the stretch a neighbour verb scopes over ("pushing the pancreatic
 #: tail, kidney and stomach aside"; but "displacing the bowel, in the mesentery").
