@@ -802,3 +802,13 @@ def test_what_a_density_projects_over_is_not_its_organ():
     assert case.imaging.organ is None
     case = read_text("CT showed a calcified mass in the pancreas.").case
     assert case.imaging.organ == "pancreas"
+
+
+def test_mineral_over_three_or_more_vertebral_levels_is_multilevel():
+    case = read_text("CT showed ossification behind the vertebral bodies from C2 to C6.").case
+    assert case.imaging.extent == "multiple_regional"
+    case = read_text("CT showed a calcific deposit in front of C1-C2.").case
+    assert case.imaging.extent != "multiple_regional"
+    case = read_text("CT showed a calcific density at C1-C2 and a retropharyngeal fluid "
+                     "collection reaching down from the skull base to C1 to C6.").case
+    assert case.imaging.extent != "multiple_regional"

@@ -687,6 +687,7 @@ class TextReader:
         self._read_entities(doc, draft)
         self._read_counts(doc, draft)
         imaging = [sent for sent in doc.sents if _names_finding(sent, self._terms.labels)]
+        self._read_levels(doc, draft)
         self._read_singular(doc, imaging, draft)
         self._read_mass(doc, imaging, draft)
         self._read_within_mass(doc, draft)
@@ -1023,6 +1024,30 @@ class TextReader:
                       _phrase(span))
             draft.covered.append((span.start, span.end))
 
+    def _read_levels(self, doc: Doc, draft: _Draft) -> None:
+        """Extent multiple from mineral over three or more vertebral levels.
+
+        "ossification behind the vertebral bodies from C2 to C6"; only when no extent
+        is stated.
+        """
+        if draft.has("imaging.extent") is not None:
+            return
+        for ent in doc.ents:
+            if not _states(ent, self._terms.labels, _MATRIX_KIND):
+                continue
+            sent = _sent(ent)
+            reach = doc[ent.end : min(sent.end, ent.end + _LEVEL_REACH)]
+            match = _LEVEL_RANGE.search(reach.text)
+            if match is None:
+                continue
+            first, last = match.group(1).lower(), match.group(3).lower()
+            span = abs(int(match.group(4)) - int(match.group(2)))
+            if first == last and span >= _MULTILEVEL_SPAN:
+                start = reach.start_char + match.start()
+                draft.add("imaging.extent", "multiple_regional",
+                          _char_phrase(doc.text, start, reach.start_char + match.end()))
+                return
+
     def _read_counts(self, doc: Doc, draft: _Draft) -> None:
         """Extent from a count of lesions ("two calcified nodules"), unless already stated."""
         for match_id, start, end in self._counts(doc):
@@ -1308,6 +1333,15 @@ def _direction_of(doc: Doc, end: int) -> bool:
 
 
 _LEVEL: Final = re.compile(r"^[ctls]\d{1,2}$")
+#: A range of vertebral levels ("from C2 to C6", "T6-T9"); spanning three levels or
+#: more (C2 to C4 and beyond) it is multilevel, i.e. multiple; looked for this many
+#: tokens after a mineral word.
+_LEVEL_RANGE: Final = re.compile(
+    r"\b([CTLS])(\d{1,2})(?:/\d{1,2})?\s*(?:-|–|to|through)\s*([CTLS])(\d{1,2})\b",
+    re.IGNORECASE,
+)
+_MULTILEVEL_SPAN: Final = 2
+_LEVEL_REACH: Final = 12
 
 
 def _in_front_of(doc: Doc, start: int) -> bool:
