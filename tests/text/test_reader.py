@@ -615,6 +615,14 @@ def test_and_no_ends_an_uncertainty_scope():
          "neurological_injury"),
         ("Radiographs showed a calcifying soft-tissue mass of the finger.", "imaging.matrix",
          "calcification"),
+        ("A woman after two caesarean sections; CT showed a calcified mass in the abdominal "
+         "wall.", "clinical", "laparotomy"),
+        ("Treated pulmonary tuberculosis; CT showed calcified hilar nodes.", "clinical",
+         "tuberculosis_history"),
+        ("Intravenous urogram showed a calcification in the pelvis.", "imaging.modality",
+         "radiograph"),
+        ("There was no colicky pain. CT showed a calcified renal mass.", "clinical_absent",
+         "renal_colic"),
     ],
 )
 def test_plain_synonyms_and_one_word_absences(text, field, value):
