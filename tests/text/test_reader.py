@@ -792,6 +792,12 @@ def test_enlarged_nodes_are_not_a_growing_lesion():
          "foreign_material"),
         ("Radiographs showed a C-shaped calcification in the thigh muscle.",
          "imaging.pattern", "crescent"),
+        ("CT showed a 5 mm stone in the left ureter with hydronephrosis.", "imaging.matrix",
+         "calcification"),
+        ("Ultrasound showed echogenic foci with posterior acoustic shadowing in the "
+         "gallbladder.", "imaging.matrix", "calcification"),
+        ("Mammography showed rod-like calcifications in both breasts.", "imaging.pattern",
+         "linear"),
     ],
 )
 def test_anatomy_and_mineral_words_of_other_scopes(text, field, value):
