@@ -826,3 +826,26 @@ def test_mineral_over_three_or_more_vertebral_levels_is_multilevel():
     case = read_text("CT showed a calcific density at C1-C2 and a retropharyngeal fluid "
                      "collection reaching down from the skull base to C1 to C6.").case
     assert case.imaging.extent != "multiple_regional"
+
+
+def test_a_clause_after_a_semicolon_is_read_on_its_own():
+    # the history before ";" does not give the place of the finding after it
+    case = read_text("Recurrent swelling under the jaw while eating; CT showed a 6 mm "
+                     "calcification in the left submandibular duct.").case
+    assert case.imaging.region == "oral_pharynx"
+    assert case.imaging.organ == "salivary_gland"
+    assert "meal_time_swelling" in case.clinical
+
+
+def test_side_of_a_structure_is_beside_it():
+    case = read_text("Pelvic radiograph showed round calcifications with lucent centres "
+                     "lateral to the bladder.").case
+    assert case.imaging.organ is None
+    assert case.imaging.region == "pelvis"
+    case = read_text("MRI showed a calcified lesion in the lateral meniscus.").case
+    assert case.imaging.location == "joint_cartilage"
+
+
+def test_an_ossicle_is_bone():
+    case = read_text("Plain films showed a rounded corticated ossicle behind the talus.").case
+    assert case.imaging.matrix == "ossification"

@@ -186,6 +186,11 @@ _BESIDE_BREAKS: Final = frozenset(
      "revealed", "which", "that", "was", "were", "is", "are"}
 )
 _BESIDE_REACH: Final = 8
+#: "<side> to" a structure puts the lesion beside it ("lateral to the bladder").
+_SIDE_OF_WORDS: Final = frozenset(
+    {"lateral", "medial", "anterior", "posterior", "superior", "inferior", "deep",
+     "superficial", "proximal", "distal", "adjacent", "next", "close"}
+)
 #: Words before a body part or tissue that make it the term of a comparison
 #: ("isointense to muscle", "lower in density than muscle"), not a place.
 _SIGNAL_WORDS: Final = frozenset(
@@ -478,7 +483,7 @@ def _termset(
 
 def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
     nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("sentencizer", config={"punct_chars": [".", "!", "?", ";"]})
     terms = _Terms(nlp, lexicon)
     name = f"calcdx_terms_{id(terms)}"
     Language.component(name, func=terms)
@@ -1368,7 +1373,13 @@ def _beside(ent: Span) -> bool:
     "displacing the kidney", "pushed the pancreatic tail, kidney and stomach aside",
     "beneath the fascia".
     """
-    found = _look_back(ent.doc, ent.start, _sent(ent).start, _BESIDE_REACH, _BESIDE_WORDS,
+    doc = ent.doc
+    before = [t.lower_ for t in doc[max(0, ent.start - 3) : ent.start]]
+    if before[-1:] == ["the"]:
+        before = before[:-1]
+    if before[-1:] == ["to"] and len(before) >= 2 and before[-2] in _SIDE_OF_WORDS:
+        return True  # "lateral to the bladder", "deep to the fascia"
+    found = _look_back(doc, ent.start, _sent(ent).start, _BESIDE_REACH, _BESIDE_WORDS,
                        _BESIDE_BREAKS)
     return found is not None
 
