@@ -798,6 +798,8 @@ def test_enlarged_nodes_are_not_a_growing_lesion():
          "gallbladder.", "imaging.matrix", "calcification"),
         ("Mammography showed rod-like calcifications in both breasts.", "imaging.pattern",
          "linear"),
+        ("Ultrasound revealed an echogenic mass with shadowing in the calf.",
+         "imaging.matrix", "calcification"),
     ],
 )
 def test_anatomy_and_mineral_words_of_other_scopes(text, field, value):
