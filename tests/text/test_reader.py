@@ -851,3 +851,14 @@ def test_side_of_a_structure_is_beside_it():
 def test_an_ossicle_is_bone():
     case = read_text("Plain films showed a rounded corticated ossicle behind the talus.").case
     assert case.imaging.matrix == "ossification"
+
+
+def test_a_negated_mineral_is_not_the_matrix():
+    case = read_text("The radiograph showed a dense soft-tissue shadow in the finger pulp "
+                     "without calcification.").case
+    assert case.imaging.matrix is None
+    case = read_text("Plain radiographs showed no calcification or ossification in the "
+                     "joint. MRI showed a swollen recess full of fluid.").case
+    assert case.imaging.matrix is None
+    case = read_text("Radiographs showed calcification, with no ossification.").case
+    assert case.imaging.matrix == "calcification"

@@ -252,7 +252,8 @@ _MATRIX_RANK: Final = (
 
 #: Fact kinds a negation can apply to (negated places and shapes are not read at all).
 _NEGATABLE: Final = frozenset(
-    {"clinical", "imaging.associated", "trauma", "lab_state", "imaging.pattern", "pain"}
+    {"clinical", "imaging.associated", "trauma", "lab_state", "imaging.pattern", "pain",
+     "imaging.matrix"}
 )
 
 _EXAMPLE: Final = (
@@ -855,6 +856,9 @@ class TextReader:
                                             "surroundings or the lesion's own centre"))
         elif kind == "imaging.associated":
             draft.add("imaging.associated_absent" if negated else kind, value, source)
+        elif kind == "imaging.matrix" and negated:
+            # "no calcification or ossification in the joint": no mineral is stated
+            draft.set_aside.append(SetAside(source, f"negated {value}"))
         elif kind == "imaging.matrix":
             matrices.append((value, source))
         elif kind == "imaging.pattern" and negated:
