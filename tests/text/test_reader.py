@@ -862,3 +862,8 @@ def test_a_negated_mineral_is_not_the_matrix():
     assert case.imaging.matrix is None
     case = read_text("Radiographs showed calcification, with no ossification.").case
     assert case.imaging.matrix == "calcification"
+
+
+def test_hyperdense_does_not_say_non_calcified():
+    case = read_text("CT showed an ectopic hyperdense area in the temporalis muscle.").case
+    assert case.imaging.matrix != "dense_noncalcified"
