@@ -294,7 +294,9 @@ def detect_lesions(
     if not in_body[1:].all():
         keep_lab = np.where(in_body, np.arange(n + 1), 0).astype(labels.dtype)
         body_labels = keep_lab[labels]
-    bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels)
+    sigma = noise_sd_hu(hu)
+    bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels,
+                     noise_sd_hu=None if sigma is None else sigma.sd_hu)
     del labels, body_labels
     is_bone_comp = np.zeros(n + 1, dtype=bool)
     is_bone_comp[list(bone.component_ids)] = True
@@ -380,7 +382,6 @@ def detect_lesions(
     summary["enhancing_parenchyma_components"] = float(n_parenchyma)
     min_vox = params.min_volume_mm3 / vv
     pieces = [p for p in pieces if len(p[0]) >= min_vox - 1e-9]
-    sigma = noise_sd_hu(hu)
     min_peak = params.threshold_hu
     if sigma is not None:
         min_peak = max(min_peak, sigma.tissue_hu + params.noise_k * sigma.sd_hu)

@@ -316,6 +316,17 @@ class BoneConfig(BaseModel):
         "(half-thickness 5 mm), while the aorta (about 25 mm), heart chambers and the "
         "portal vein (about 12 mm) are wider",
     )
+    homogeneous_max_noise_sd: float = Field(
+        1.5, gt=0,
+        description="a large component whose robust SD (IQR / 1.349) is at most this many "
+        "image-noise SDs, with no dense tail, is a homogeneous region at the threshold (an "
+        "enhanced vein, bowel wall, oral contrast), not bone, however thin. Basis: the "
+        "voxels of a homogeneous region spread as image noise, robust SD at most one noise "
+        "SD (less once cut at the threshold: 0.62 SD for a half-normal), 1.5 leaving room "
+        "for slight heterogeneity; bone holds cortex and marrow, a spread of structure "
+        "several noise SDs wide even at 3 mm voxels (heuristic; applied only when the "
+        "noise SD is given)",
+    )
 
 
 @dataclass(frozen=True)
@@ -421,9 +432,9 @@ def _radius(mm: float, sx: float, sy: float) -> tuple[int, int]:
     return max(1, round(mm / sx)), max(1, round(mm / sy))
 
 
-def _smooth_iodine(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int],
-                   cfg: BoneConfig) -> list[bool]:
-    """Per component, whether it is a smooth region in the iodine range (a lumen, not bone)."""
+def _component_quantiles(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int]
+                         ) -> NDArray[np.float64]:
+    """Per component of `ids`, its 25th, 50th, 75th and 99th HU percentiles; (len(ids), 4)."""
     member = np.zeros(int(labels.max()) + 1, dtype=bool)
     member[ids] = True
     sel = member[labels]
@@ -434,15 +445,35 @@ def _smooth_iodine(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list
     lab, vals = lab[order], vals[order]
     starts = np.searchsorted(lab, ids, side="left")
     stops = np.searchsorted(lab, ids, side="right")
-    out = []
-    lo, hi = cfg.iodine_hu
-    for a, b in zip(starts, stops, strict=True):
+    out = np.zeros((len(ids), 4))
+    for i, (a, b) in enumerate(zip(starts, stops, strict=True)):
         v = vals[a:b]
-        q25, med, q75, q99 = (float(v[min(len(v) - 1, int(f * len(v)))])
-                              for f in (0.25, 0.5, 0.75, 0.99))
-        out.append(lo <= med <= hi and (q75 - q25) / 1.349 <= cfg.smooth_max_sd_hu
-                   and q99 < med + cfg.dense_tail_hu)
+        out[i] = [float(v[min(len(v) - 1, int(f * len(v)))]) for f in (0.25, 0.5, 0.75, 0.99)]
     return out
+
+
+def _smooth_iodine(quantiles: NDArray[np.float64], cfg: BoneConfig) -> list[bool]:
+    """Per component, whether it is a smooth region in the iodine range (a lumen, not bone).
+
+    `quantiles` are the components' 25th, 50th, 75th and 99th HU percentiles
+    (:func:`_component_quantiles`).
+    """
+    lo, hi = cfg.iodine_hu
+    return [bool(lo <= med <= hi and (q75 - q25) / 1.349 <= cfg.smooth_max_sd_hu
+                 and q99 < med + cfg.dense_tail_hu) for q25, med, q75, q99 in quantiles]
+
+
+def _homogeneous(quantiles: NDArray[np.float64], noise_sd_hu: float, cfg: BoneConfig
+                 ) -> list[bool]:
+    """Per component, whether its HU spread is image noise: a homogeneous region, not bone.
+
+    True when the robust SD (IQR / 1.349) of its voxels is at most
+    ``homogeneous_max_noise_sd`` x `noise_sd_hu` and its 99th percentile is under
+    median + ``dense_tail_hu`` (no cortex). `quantiles` as in :func:`_smooth_iodine`.
+    """
+    limit = cfg.homogeneous_max_noise_sd * noise_sd_hu
+    return [bool((q75 - q25) / 1.349 <= limit and q99 < med + cfg.dense_tail_hu)
+            for q25, med, q75, q99 in quantiles]
 
 
 def _thick(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
@@ -692,6 +723,7 @@ def bone_mask(
     body: NDArray[np.bool_] | None = None,
     exclude: NDArray[np.bool_] | None = None,
     mineral_labels: NDArray[np.integer[Any]] | None = None,
+    noise_sd_hu: float | None = None,
 ) -> BoneResult:
     """Find the skeleton: large mineral components, sealed and filled.
 
@@ -710,6 +742,10 @@ def bone_mask(
     mineral_labels : (I, J, K) ndarray of int, optional
         26-connected components of the mineral (HU >= ``mineral_hu``, in `body`,
         outside `exclude`) when the caller has them already; computed otherwise.
+    noise_sd_hu : float, optional
+        Image noise SD (HU; :func:`calcdx.lesions.noise.noise_sd_hu`). When given,
+        a large component whose spread is that noise (a homogeneous region,
+        ``homogeneous_max_noise_sd``) is not bone.
 
     Returns
     -------
@@ -748,10 +784,13 @@ def bone_mask(
                      stats["bounding_boxes"], (sx, sy, sz), cfg)
     if not ids:
         return _empty()
-    smooth = _smooth_iodine(hu, mineral_labels, ids, cfg)
-    ids = [c for c, sm in zip(ids, smooth, strict=True)
-           if not (sm and _thick(mineral_labels, c, stats["bounding_boxes"][c], (sx, sy),
-                                 cfg.lumen_min_radius_mm))]
+    quantiles = _component_quantiles(hu, mineral_labels, ids)
+    smooth = _smooth_iodine(quantiles, cfg)
+    homogeneous = (_homogeneous(quantiles, noise_sd_hu, cfg)
+                   if noise_sd_hu is not None and noise_sd_hu > 0 else [False] * len(ids))
+    ids = [c for c, sm, hom in zip(ids, smooth, homogeneous, strict=True)
+           if not hom and not (sm and _thick(mineral_labels, c, stats["bounding_boxes"][c],
+                                             (sx, sy), cfg.lumen_min_radius_mm))]
     if not ids:
         return _empty()
     close_r = _radius(cfg.close_mm, sx, sy) if cfg.close_mm > 0 else (0, 0)
