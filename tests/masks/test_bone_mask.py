@@ -258,3 +258,25 @@ def test_homogeneous_rule_needs_a_noise_estimate():
     hu, _, rib_r = _vein_and_rib(spacing, noise_sd=0.0)
     for sd in (None, 0.0):
         assert bone_mask(hu, spacing, noise_sd_hu=sd).full(hu.shape)[rib_r <= 4.0].mean() >= 0.9
+
+
+def _bone_with_fin(spacing, z_range):
+    """A shaft (cortex 700 HU, marrow 200 HU) with a thin bony fin (2 x 8 mm) over `z_range`."""
+    hu, (x, y, z), _ = _long_bone(spacing, cortex_hu=700, marrow_hu=200)
+    fin = (x > 11.0) & (x <= 20.0) & (np.abs(y) <= 1.0) & (z >= z_range[0]) & (z <= z_range[1])
+    hu[fin] = 700
+    return hu, fin & (x > 13.0)
+
+
+@pytest.mark.parametrize("z_range", [(-15.0, 15.0), (15.0, 40.0)])
+def test_thin_process_followed_over_many_slices_or_cut_by_the_field_is_bone(z_range):
+    """A fin of bone (an arch, a facet, a rib edge) cut off the core is no deposit.
+
+    Over 30 mm of slices (under 1000 mm^3 and 8 mm in-plane: a deposit by size alone), or
+    running out of the grid's last slice (the field cuts it, its length is unknown).
+    """
+    spacing = (0.7, 0.7, 1.0)
+    hu, fin = _bone_with_fin(spacing, z_range)
+    bone = bone_mask(hu, spacing)
+    assert bone.full(hu.shape)[fin].mean() >= 0.9
+    assert not bone.deposits.any()

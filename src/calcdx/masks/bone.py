@@ -37,7 +37,10 @@ Method
 4. Deposits on bone: the *core* is the filled bone opened in-plane by a square
    of half-width ``core_mm``; bone is the core grown back by one voxel inside the
    filled mask, plus every remaining part of at least ``min_volume_mm3`` (a thin
-   plate of bone, a rib). A remaining part smaller than that (a deposit lying
+   plate of bone, a rib) or longer than ``deposit_max_mm`` in-plane or along
+   the slices (an arch, a facet or a rib edge cut off the core over many
+   slices), or reaching the edge of the grid (cut by the field of view). A
+   remaining part smaller than that (a deposit lying
    on the cortex and less than ``2 core_mm`` wide) is kept apart: its mineral
    voxels are returned in :attr:`BoneResult.deposits`, never taken for bone.
    This needs a core of at least two voxels' half-width: on coarser grids
@@ -55,7 +58,9 @@ lumen that touches bone joins it unless passed in `exclude` on grids coarser
 than ``lumen_max_voxel_mm``, and also on finer grids when its edge voxels
 reach the mineral threshold (a dense arterial lumen: sealed, that edge encloses
 it like cortex); calcified costal cartilage joins the ribs; a deposit on
-bone wider than ``2 core_mm`` in every in-plane direction is taken as bone.
+bone wider than ``2 core_mm`` in every in-plane direction, longer than
+``deposit_max_mm`` along the slices or cut by the edge of the grid is taken as
+bone.
 """
 
 from __future__ import annotations
@@ -266,7 +271,8 @@ class BoneConfig(BaseModel):
     )
     deposit_max_mm: float = Field(
         12.0, gt=0,
-        description="largest in-plane extent of a part kept apart as a deposit on bone. "
+        description="largest extent, in-plane and along the slices (centre to centre), of "
+        "a part kept apart as a deposit on bone. "
         "Heuristic: "
         "a focal deposit on the cortex is compact, while a thin bony process or a rib cut "
         "off the core is longer than this",
@@ -710,6 +716,27 @@ def _bone_like(labels: NDArray[np.integer[Any]], ids: list[int], boxes: Any,
     return sorted(taken)
 
 
+def _long_or_cut(rest_lab: NDArray[np.integer[Any]], n: int, sz: float, cfg: BoneConfig,
+                 offset: NDArray[Any], shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    """Per part of `rest_lab` (0..n, a crop at `offset` of a grid of `shape`): bone, not a deposit.
+
+    A part is bone when it runs over ``deposit_max_mm`` along the slices (centre
+    to centre of its first and last slice, so a compact deposit seen on three
+    5 mm slices, 10 mm, stays one, while an arch, a facet or a rib edge cut off
+    the core and followed over many slices is bone), or when it reaches the
+    edge of the grid: cut by the field of view, its length is unknown, as a
+    bone running out of view is taken in :func:`_bone_like`.
+    """
+    long = np.zeros(n + 1, dtype=bool)
+    for c, box in enumerate(cc3d.statistics(rest_lab)["bounding_boxes"]):
+        if not c or box is None:
+            continue
+        edge = any(o + b.start == 0 or o + b.stop == m
+                   for b, o, m in zip(box, offset, shape, strict=True))
+        long[c] = edge or (box[2].stop - box[2].start - 1) * sz > cfg.deposit_max_mm
+    return long
+
+
 def _empty() -> BoneResult:
     e = np.zeros((0, 0, 0), dtype=bool)
     return BoneResult((), (0, 0, 0), e, e, np.zeros((0, 0, 0), np.uint32), e, 0.0)
@@ -853,6 +880,7 @@ def bone_mask(
         del hull
         big = (size >= cfg.min_volume_mm3) | (extent > cfg.deposit_max_mm)
         big |= in_hull >= 0.5 * size / vv
+        big |= _long_or_cut(rest_lab, n_rest, sz, cfg, lo, hu.shape)
         if min(core_r) < 2:
             big[:] = True  # a one-voxel core cannot tell a deposit from a thin process
         big[0] = False
