@@ -46,7 +46,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
-from calcdx.lesions.noise import local_background_hu, noise_sd_hu
+from calcdx.lesions.noise import (
+    above_blood_pool,
+    blood_pool_floor_hu,
+    local_background_hu,
+    noise_sd_hu,
+)
 from calcdx.masks.body import BodyMask, compute_body
 from calcdx.masks.bone import BoneResult, bone_mask
 from calcdx.masks.contrast import contrast_phase
@@ -392,6 +397,14 @@ def detect_lesions(
         # lesion (calcdx.lesions.noise), enhanced organs included.
         pieces = [p for p in pieces if _clears_local_background(
             p[0], p[1], hu, params.threshold_hu, params.noise_k * sigma.sd_hu)]
+        floor = blood_pool_floor_hu(
+            phase.blood_pool.median_hu if phase.blood_pool is not None else None,
+            sigma.sd_hu, k=params.noise_k)
+        if floor is not None:
+            n_faint = len(pieces)
+            pieces = above_blood_pool(pieces, floor, spacing, params.cluster_distance_mm)
+            summary["below_blood_pool_components"] = float(n_faint - len(pieces))
+            summary["blood_pool_floor_hu"] = floor
     summary["noise_sd_hu"] = float(sigma.sd_hu) if sigma is not None else float("nan")
     summary["noise_rejected_components"] = float(n_before - len(pieces))
     pieces.sort(key=lambda p: (-len(p[0]), *(int(v) for v in p[0].min(axis=0))))
