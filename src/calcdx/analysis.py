@@ -432,6 +432,14 @@ def analyze_volume(
             "contrast-enhanced study: enhancing lumens and organs suppressed; "
             + det.contrast.plaque_rule
         )
+        floor = det.summary.get("blood_pool_floor_hu")
+        if floor is not None:
+            notes.append(
+                f"contrast-enhanced study: mineral peaking under {floor:.0f} HU (the blood "
+                f"pool + {params.noise_k:g} noise SDs) cannot be told from small enhanced "
+                f"vessels and is not reported unless within {params.cluster_distance_mm:g} mm "
+                "of a denser lesion; "
+                f"{det.summary.get('below_blood_pool_components', 0.0):.0f} such component(s)")
     if anatomy is not None:
         notes.append(
             f"anatomy from {anatomy.source}: its bone classes (grown one voxel) are skeleton; "

@@ -46,7 +46,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
-from calcdx.lesions.noise import local_background_hu, noise_sd_hu
+from calcdx.lesions.noise import (
+    above_blood_pool,
+    blood_pool_floor_hu,
+    local_background_hu,
+    noise_sd_hu,
+)
 from calcdx.masks.body import BodyMask, compute_body
 from calcdx.masks.bone import BoneResult, bone_mask
 from calcdx.masks.contrast import contrast_phase
@@ -294,7 +299,9 @@ def detect_lesions(
     if not in_body[1:].all():
         keep_lab = np.where(in_body, np.arange(n + 1), 0).astype(labels.dtype)
         body_labels = keep_lab[labels]
-    bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels)
+    sigma = noise_sd_hu(hu)
+    bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels,
+                     noise_sd_hu=None if sigma is None else sigma.sd_hu)
     del labels, body_labels
     is_bone_comp = np.zeros(n + 1, dtype=bool)
     is_bone_comp[list(bone.component_ids)] = True
@@ -380,7 +387,6 @@ def detect_lesions(
     summary["enhancing_parenchyma_components"] = float(n_parenchyma)
     min_vox = params.min_volume_mm3 / vv
     pieces = [p for p in pieces if len(p[0]) >= min_vox - 1e-9]
-    sigma = noise_sd_hu(hu)
     min_peak = params.threshold_hu
     if sigma is not None:
         min_peak = max(min_peak, sigma.tissue_hu + params.noise_k * sigma.sd_hu)
@@ -391,6 +397,14 @@ def detect_lesions(
         # lesion (calcdx.lesions.noise), enhanced organs included.
         pieces = [p for p in pieces if _clears_local_background(
             p[0], p[1], hu, params.threshold_hu, params.noise_k * sigma.sd_hu)]
+        floor = blood_pool_floor_hu(
+            phase.blood_pool.median_hu if phase.blood_pool is not None else None,
+            sigma.sd_hu, k=params.noise_k)
+        if floor is not None:
+            n_faint = len(pieces)
+            pieces = above_blood_pool(pieces, floor, spacing, params.cluster_distance_mm)
+            summary["below_blood_pool_components"] = float(n_faint - len(pieces))
+            summary["blood_pool_floor_hu"] = floor
     summary["noise_sd_hu"] = float(sigma.sd_hu) if sigma is not None else float("nan")
     summary["noise_rejected_components"] = float(n_before - len(pieces))
     pieces.sort(key=lambda p: (-len(p[0]), *(int(v) for v in p[0].min(axis=0))))

@@ -19,6 +19,19 @@ liver that just crosses 130 HU is noise of that organ, not a deposit. In
 native studies the global tissue level is kept, as calcium-scoring tools use
 one threshold for the whole scan.
 
+Blood is the densest soft-tissue background of a contrast study: every voxel
+may lie in a vessel, and vessels narrower than the lumen masks find (a few
+mm: mesenteric, splenic and intercostal branches, enhanced bowel-wall and
+muscle vessels) hold blood at the blood pool's density, partial volume only
+lowering it. So in an enhanced study whose blood pool was measured (the
+aorta, :mod:`calcdx.masks.contrast`), a lesion must also peak ``k`` noise SDs
+above that blood (:func:`blood_pool_floor_hu`): the Rose criterion with
+enhanced blood as the background. Fainter mineral cannot be told from
+enhanced blood, as the plaque rule of :mod:`calcdx.masks.exclusions` states
+for the lumens it finds, and is not reported (``result.json`` says how many),
+unless it lies within the cluster distance of a lesion that clears the floor
+(:func:`above_blood_pool`): the fainter lobules and edges of one deposit.
+
 The noise SD is measured from the image: the robust SD (1.4826 x median
 absolute deviation) of differences between neighbouring voxels (along axis 0)
 that are both soft tissue (-100 to 100 HU), divided by sqrt(2); the tissue
@@ -29,12 +42,19 @@ at their few boundary voxels, which the median ignores.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
-__all__ = ["NoiseEstimate", "local_background_hu", "noise_sd_hu"]
+__all__ = [
+    "NoiseEstimate",
+    "above_blood_pool",
+    "blood_pool_floor_hu",
+    "local_background_hu",
+    "noise_sd_hu",
+]
 
 #: Soft-tissue HU range whose voxels measure the noise.
 SOFT_TISSUE_HU = (-100.0, 100.0)
@@ -131,3 +151,69 @@ def local_background_hu(
                         else hu[np.unravel_index(flat, hu.shape)], dtype=np.float64)
     values = values[values < below_hu]
     return float(np.median(values)) if values.size else None
+
+
+def blood_pool_floor_hu(blood_pool_hu: float | None, sd_hu: float, *, k: float) -> float | None:
+    """Least peak HU of a lesion in an enhanced study: the blood pool plus `k` noise SDs.
+
+    Parameters
+    ----------
+    blood_pool_hu : float or None
+        Median HU of the enhanced blood pool (the aorta), None when not measured.
+    sd_hu : float
+        Image noise SD (HU).
+    k : float
+        Noise SDs above the blood (the Rose criterion's 5).
+
+    Returns
+    -------
+    float or None
+        None when no blood pool was measured (the rule is then off).
+    """
+    if blood_pool_hu is None:
+        return None
+    return float(blood_pool_hu) + k * float(sd_hu)
+
+
+_Piece = TypeVar("_Piece", bound=tuple[Any, ...])
+
+
+def above_blood_pool(pieces: list[_Piece], floor_hu: float, spacing_mm: tuple[float, float, float],
+                     near_mm: float) -> list[_Piece]:
+    """Lesion candidates that peak at or above `floor_hu`, with the fainter ones near them.
+
+    Parameters
+    ----------
+    pieces : list of tuple
+        Candidates ``(ijk, hu, ...)``: (N, 3) full-grid voxel indices and their (N,) HU.
+    floor_hu : float
+        Least peak (:func:`blood_pool_floor_hu`).
+    spacing_mm : tuple of float
+        Voxel size (mm) along the three axes.
+    near_mm : float
+        A fainter candidate is kept when a voxel of it lies within this distance
+        (mm) of a candidate that clears the floor (the lobules of one deposit).
+
+    Returns
+    -------
+    list of tuple
+        The kept candidates, in their input order.
+    """
+    clear = [float(np.max(p[1])) >= floor_hu for p in pieces]
+    if all(clear):
+        return list(pieces)
+    if not any(clear):
+        return []
+    scale = np.asarray(spacing_mm, dtype=np.float64)
+    tree = cKDTree(np.concatenate([np.asarray(p[0], dtype=np.float64) * scale
+                                   for p, ok in zip(pieces, clear, strict=True) if ok]))
+    kept = []
+    for p, ok in zip(pieces, clear, strict=True):
+        if ok:
+            kept.append(p)
+            continue
+        dist, _ = tree.query(np.asarray(p[0], dtype=np.float64) * scale,
+                             distance_upper_bound=near_mm)
+        if bool(np.any(np.isfinite(dist))):
+            kept.append(p)
+    return kept

@@ -37,7 +37,10 @@ Method
 4. Deposits on bone: the *core* is the filled bone opened in-plane by a square
    of half-width ``core_mm``; bone is the core grown back by one voxel inside the
    filled mask, plus every remaining part of at least ``min_volume_mm3`` (a thin
-   plate of bone, a rib). A remaining part smaller than that (a deposit lying
+   plate of bone, a rib) or longer than ``deposit_max_mm`` in-plane or along
+   the slices (an arch, a facet or a rib edge cut off the core over many
+   slices), or reaching the edge of the grid (cut by the field of view). A
+   remaining part smaller than that (a deposit lying
    on the cortex and less than ``2 core_mm`` wide) is kept apart: its mineral
    voxels are returned in :attr:`BoneResult.deposits`, never taken for bone.
    This needs a core of at least two voxels' half-width: on coarser grids
@@ -55,7 +58,9 @@ lumen that touches bone joins it unless passed in `exclude` on grids coarser
 than ``lumen_max_voxel_mm``, and also on finer grids when its edge voxels
 reach the mineral threshold (a dense arterial lumen: sealed, that edge encloses
 it like cortex); calcified costal cartilage joins the ribs; a deposit on
-bone wider than ``2 core_mm`` in every in-plane direction is taken as bone.
+bone wider than ``2 core_mm`` in every in-plane direction, longer than
+``deposit_max_mm`` along the slices or cut by the edge of the grid is taken as
+bone.
 """
 
 from __future__ import annotations
@@ -266,7 +271,8 @@ class BoneConfig(BaseModel):
     )
     deposit_max_mm: float = Field(
         12.0, gt=0,
-        description="largest in-plane extent of a part kept apart as a deposit on bone. "
+        description="largest extent, in-plane and along the slices (centre to centre), of "
+        "a part kept apart as a deposit on bone. "
         "Heuristic: "
         "a focal deposit on the cortex is compact, while a thin bony process or a rib cut "
         "off the core is longer than this",
@@ -315,6 +321,17 @@ class BoneConfig(BaseModel):
         "from its outside. Heuristic from anatomy: a rib is at most about 10 mm thick "
         "(half-thickness 5 mm), while the aorta (about 25 mm), heart chambers and the "
         "portal vein (about 12 mm) are wider",
+    )
+    homogeneous_max_noise_sd: float = Field(
+        1.5, gt=0,
+        description="a large component whose robust SD (IQR / 1.349) is at most this many "
+        "image-noise SDs, with no dense tail, is a homogeneous region at the threshold (an "
+        "enhanced vein, bowel wall, oral contrast), not bone, however thin. Basis: the "
+        "voxels of a homogeneous region spread as image noise, robust SD at most one noise "
+        "SD (less once cut at the threshold: 0.62 SD for a half-normal), 1.5 leaving room "
+        "for slight heterogeneity; bone holds cortex and marrow, a spread of structure "
+        "several noise SDs wide even at 3 mm voxels (heuristic; applied only when the "
+        "noise SD is given)",
     )
 
 
@@ -421,9 +438,9 @@ def _radius(mm: float, sx: float, sy: float) -> tuple[int, int]:
     return max(1, round(mm / sx)), max(1, round(mm / sy))
 
 
-def _smooth_iodine(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int],
-                   cfg: BoneConfig) -> list[bool]:
-    """Per component, whether it is a smooth region in the iodine range (a lumen, not bone)."""
+def _component_quantiles(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int]
+                         ) -> NDArray[np.float64]:
+    """Per component of `ids`, its 25th, 50th, 75th and 99th HU percentiles; (len(ids), 4)."""
     member = np.zeros(int(labels.max()) + 1, dtype=bool)
     member[ids] = True
     sel = member[labels]
@@ -434,15 +451,35 @@ def _smooth_iodine(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list
     lab, vals = lab[order], vals[order]
     starts = np.searchsorted(lab, ids, side="left")
     stops = np.searchsorted(lab, ids, side="right")
-    out = []
-    lo, hi = cfg.iodine_hu
-    for a, b in zip(starts, stops, strict=True):
+    out = np.zeros((len(ids), 4))
+    for i, (a, b) in enumerate(zip(starts, stops, strict=True)):
         v = vals[a:b]
-        q25, med, q75, q99 = (float(v[min(len(v) - 1, int(f * len(v)))])
-                              for f in (0.25, 0.5, 0.75, 0.99))
-        out.append(lo <= med <= hi and (q75 - q25) / 1.349 <= cfg.smooth_max_sd_hu
-                   and q99 < med + cfg.dense_tail_hu)
+        out[i] = [float(v[min(len(v) - 1, int(f * len(v)))]) for f in (0.25, 0.5, 0.75, 0.99)]
     return out
+
+
+def _smooth_iodine(quantiles: NDArray[np.float64], cfg: BoneConfig) -> list[bool]:
+    """Per component, whether it is a smooth region in the iodine range (a lumen, not bone).
+
+    `quantiles` are the components' 25th, 50th, 75th and 99th HU percentiles
+    (:func:`_component_quantiles`).
+    """
+    lo, hi = cfg.iodine_hu
+    return [bool(lo <= med <= hi and (q75 - q25) / 1.349 <= cfg.smooth_max_sd_hu
+                 and q99 < med + cfg.dense_tail_hu) for q25, med, q75, q99 in quantiles]
+
+
+def _homogeneous(quantiles: NDArray[np.float64], noise_sd_hu: float, cfg: BoneConfig
+                 ) -> list[bool]:
+    """Per component, whether its HU spread is image noise: a homogeneous region, not bone.
+
+    True when the robust SD (IQR / 1.349) of its voxels is at most
+    ``homogeneous_max_noise_sd`` x `noise_sd_hu` and its 99th percentile is under
+    median + ``dense_tail_hu`` (no cortex). `quantiles` as in :func:`_smooth_iodine`.
+    """
+    limit = cfg.homogeneous_max_noise_sd * noise_sd_hu
+    return [bool((q75 - q25) / 1.349 <= limit and q99 < med + cfg.dense_tail_hu)
+            for q25, med, q75, q99 in quantiles]
 
 
 def _thick(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
@@ -679,6 +716,27 @@ def _bone_like(labels: NDArray[np.integer[Any]], ids: list[int], boxes: Any,
     return sorted(taken)
 
 
+def _long_or_cut(rest_lab: NDArray[np.integer[Any]], n: int, sz: float, cfg: BoneConfig,
+                 offset: NDArray[Any], shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    """Per part of `rest_lab` (0..n, a crop at `offset` of a grid of `shape`): bone, not a deposit.
+
+    A part is bone when it runs over ``deposit_max_mm`` along the slices (centre
+    to centre of its first and last slice, so a compact deposit seen on three
+    5 mm slices, 10 mm, stays one, while an arch, a facet or a rib edge cut off
+    the core and followed over many slices is bone), or when it reaches the
+    edge of the grid: cut by the field of view, its length is unknown, as a
+    bone running out of view is taken in :func:`_bone_like`.
+    """
+    long = np.zeros(n + 1, dtype=bool)
+    for c, box in enumerate(cc3d.statistics(rest_lab)["bounding_boxes"]):
+        if not c or box is None:
+            continue
+        edge = any(o + b.start == 0 or o + b.stop == m
+                   for b, o, m in zip(box, offset, shape, strict=True))
+        long[c] = edge or (box[2].stop - box[2].start - 1) * sz > cfg.deposit_max_mm
+    return long
+
+
 def _empty() -> BoneResult:
     e = np.zeros((0, 0, 0), dtype=bool)
     return BoneResult((), (0, 0, 0), e, e, np.zeros((0, 0, 0), np.uint32), e, 0.0)
@@ -692,6 +750,7 @@ def bone_mask(
     body: NDArray[np.bool_] | None = None,
     exclude: NDArray[np.bool_] | None = None,
     mineral_labels: NDArray[np.integer[Any]] | None = None,
+    noise_sd_hu: float | None = None,
 ) -> BoneResult:
     """Find the skeleton: large mineral components, sealed and filled.
 
@@ -710,6 +769,10 @@ def bone_mask(
     mineral_labels : (I, J, K) ndarray of int, optional
         26-connected components of the mineral (HU >= ``mineral_hu``, in `body`,
         outside `exclude`) when the caller has them already; computed otherwise.
+    noise_sd_hu : float, optional
+        Image noise SD (HU; :func:`calcdx.lesions.noise.noise_sd_hu`). When given,
+        a large component whose spread is that noise (a homogeneous region,
+        ``homogeneous_max_noise_sd``) is not bone.
 
     Returns
     -------
@@ -748,10 +811,13 @@ def bone_mask(
                      stats["bounding_boxes"], (sx, sy, sz), cfg)
     if not ids:
         return _empty()
-    smooth = _smooth_iodine(hu, mineral_labels, ids, cfg)
-    ids = [c for c, sm in zip(ids, smooth, strict=True)
-           if not (sm and _thick(mineral_labels, c, stats["bounding_boxes"][c], (sx, sy),
-                                 cfg.lumen_min_radius_mm))]
+    quantiles = _component_quantiles(hu, mineral_labels, ids)
+    smooth = _smooth_iodine(quantiles, cfg)
+    homogeneous = (_homogeneous(quantiles, noise_sd_hu, cfg)
+                   if noise_sd_hu is not None and noise_sd_hu > 0 else [False] * len(ids))
+    ids = [c for c, sm, hom in zip(ids, smooth, homogeneous, strict=True)
+           if not hom and not (sm and _thick(mineral_labels, c, stats["bounding_boxes"][c],
+                                             (sx, sy), cfg.lumen_min_radius_mm))]
     if not ids:
         return _empty()
     close_r = _radius(cfg.close_mm, sx, sy) if cfg.close_mm > 0 else (0, 0)
@@ -814,6 +880,7 @@ def bone_mask(
         del hull
         big = (size >= cfg.min_volume_mm3) | (extent > cfg.deposit_max_mm)
         big |= in_hull >= 0.5 * size / vv
+        big |= _long_or_cut(rest_lab, n_rest, sz, cfg, lo, hu.shape)
         if min(core_r) < 2:
             big[:] = True  # a one-voxel core cannot tell a deposit from a thin process
         big[0] = False
