@@ -249,7 +249,9 @@ def find_blood_pool(
         return BloodPool(median_hu=c.median, robust_sd_hu=c.sd, ring_hu=c.ring,
                          radius_mm=c.radius, length_mm=sz, n_sections=1,
                          centre_voxel=(c.i / sx, c.j / sy, float(c.k)))
-    gap = 2.5 * (float(ks[1] - ks[0]) if len(ks) > 1 else 1.0) * sz
+    # a tube may be missed in a few sections: links bridge 2.5 section steps, and at
+    # least 2.5 in-plane steps where sections lie closer than one in-plane step
+    gap = 2.5 * max((float(ks[1] - ks[0]) if len(ks) > 1 else 1.0) * sz, step)
     tracks: list[list[_Circle]] = []
     for c in sorted(circles, key=lambda c: (c.z, -c.score)):
         best: list[_Circle] | None = None
