@@ -113,24 +113,37 @@ def fill_holes_2d_3d(
     """
     if not two_d:
         return _fill_3d(mask, max_hole_volume_vox)
-    # Per slice: 4-connected background regions that do not touch the slice's edge.
-    bg_labels, n_bg = ndi.label(~mask, structure=_SLICE_STRUCT)
-    edge = np.unique(
-        np.concatenate(
-            [bg_labels[0].ravel(), bg_labels[-1].ravel(),
-             bg_labels[:, 0].ravel(), bg_labels[:, -1].ravel()]
-        )
-    )
-    hole = np.ones(n_bg + 1, dtype=bool)
-    hole[0] = False
-    hole[edge] = False
-    if max_hole_area_vox is not None:
-        hole &= np.bincount(bg_labels.ravel(), minlength=n_bg + 1) <= max_hole_area_vox
-    filled: NDArray[np.bool_] = np.asarray(hole[bg_labels] | mask, dtype=bool)
-    del bg_labels
+    filled = _fill_plane_holes(mask, 2, max_hole_area_vox)
     if not three_d:
         return filled
     return _fill_3d(filled, max_hole_volume_vox)
+
+
+def _fill_plane_holes(
+    mask: NDArray[np.bool_], axis: int, max_hole_area_vox: int | None
+) -> NDArray[np.bool_]:
+    """Per plane normal to `axis`, fill the 4-connected background regions not reaching
+    the plane's edge (of at most `max_hole_area_vox` voxels; None: all).
+
+    One cc3d labelling per plane that holds mask voxels (a plane without any has no hole).
+    """
+    # planes normal to the last axis are contiguous in Fortran order
+    out = np.array(mask, order="F" if axis == mask.ndim - 1 else "C")
+    planes, planes_out = np.moveaxis(out.copy(order="K"), axis, 0), np.moveaxis(out, axis, 0)
+    for k in range(planes.shape[0]):
+        plane = planes[k]
+        if not plane.any():
+            continue
+        labels, n = cc3d.connected_components(~plane, connectivity=4, return_N=True)
+        hole = np.ones(n + 1, dtype=bool)
+        hole[0] = False
+        for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+            hole[edge] = False
+        if max_hole_area_vox is not None:
+            hole &= np.bincount(labels.ravel(), minlength=n + 1) <= max_hole_area_vox
+        if hole.any():
+            planes_out[k] |= hole[labels]
+    return np.ascontiguousarray(out)
 
 
 def _fill_3d(filled: NDArray[np.bool_], max_hole_volume_vox: int | None) -> NDArray[np.bool_]:
@@ -184,10 +197,8 @@ def fill_holes_planes(
     out = mask
     for axis in axes:
         in_plane = [s for i, s in enumerate(spacing_mm) if i != axis]
-        moved = np.ascontiguousarray(np.moveaxis(out, axis, 2))
         area_vox = int(max_hole_area_mm2 / (in_plane[0] * in_plane[1]))
-        filled = fill_holes_2d_3d(moved, max_hole_area_vox=area_vox, three_d=False)
-        out = np.ascontiguousarray(np.moveaxis(filled, 2, axis))
+        out = _fill_plane_holes(out, axis, area_vox)
     return out
 
 
