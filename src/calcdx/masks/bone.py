@@ -60,6 +60,7 @@ bone wider than ``2 core_mm`` in every in-plane direction is taken as bone.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,8 +75,6 @@ from calcdx.errors import InputError
 
 __all__ = ["BoneConfig", "BoneResult", "bone_mask", "fill_holes_2d_3d", "fill_holes_planes"]
 
-_SLICE_STRUCT = np.zeros((3, 3, 3), dtype=bool)
-_SLICE_STRUCT[:, :, 1] = ndi.generate_binary_structure(2, 1)
 _SLICE_STRUCT8 = np.zeros((3, 3, 3), dtype=bool)
 _SLICE_STRUCT8[:, :, 1] = True
 
@@ -119,28 +118,36 @@ def fill_holes_2d_3d(
     return _fill_3d(filled, max_hole_volume_vox)
 
 
-def _fill_plane_holes(
-    mask: NDArray[np.bool_], axis: int, max_hole_area_vox: int | None
-) -> NDArray[np.bool_]:
-    """Per plane normal to `axis`, fill the 4-connected background regions not reaching
-    the plane's edge (of at most `max_hole_area_vox` voxels; None: all).
-
-    One cc3d labelling per plane that holds mask voxels (a plane without any has no hole).
-    """
+def _plane_holes(
+    mask: NDArray[np.bool_], axis: int
+) -> Iterator[tuple[int, NDArray[np.unsignedinteger[Any]], NDArray[np.bool_], NDArray[np.intp]]]:
+    """Per plane normal to `axis` that holds mask voxels (a plane without any has no
+    hole): its index, the 4-connected background regions (cc3d labels), which of them
+    do not reach the plane's edge, and their sizes in voxels."""
     # planes normal to the last axis are contiguous in Fortran order
-    out = np.array(mask, order="F" if axis == mask.ndim - 1 else "C")
-    planes, planes_out = np.moveaxis(out.copy(order="K"), axis, 0), np.moveaxis(out, axis, 0)
+    planes = np.moveaxis(np.asarray(mask, order="F" if axis == mask.ndim - 1 else "C"), axis, 0)
     for k in range(planes.shape[0]):
         plane = planes[k]
         if not plane.any():
             continue
         labels, n = cc3d.connected_components(~plane, connectivity=4, return_N=True)
-        hole = np.ones(n + 1, dtype=bool)
-        hole[0] = False
+        inner = np.ones(n + 1, dtype=bool)
+        inner[0] = False
         for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
-            hole[edge] = False
+            inner[edge] = False
+        yield k, labels, inner, np.bincount(labels.ravel(), minlength=n + 1)
+
+
+def _fill_plane_holes(
+    mask: NDArray[np.bool_], axis: int, max_hole_area_vox: int | None
+) -> NDArray[np.bool_]:
+    """Per plane normal to `axis`, fill the 4-connected background regions not reaching
+    the plane's edge (of at most `max_hole_area_vox` voxels; None: all)."""
+    out = np.array(mask, order="F" if axis == mask.ndim - 1 else "C")
+    planes_out = np.moveaxis(out, axis, 0)
+    for k, labels, hole, count in _plane_holes(mask, axis):
         if max_hole_area_vox is not None:
-            hole &= np.bincount(labels.ravel(), minlength=n + 1) <= max_hole_area_vox
+            hole &= count <= max_hole_area_vox
         if hole.any():
             planes_out[k] |= hole[labels]
     return np.ascontiguousarray(out)
@@ -614,24 +621,20 @@ def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[flo
     A hole (4-connected background of a slice not reaching its edge) of at most
     ``water_hole_max_area_mm2`` whose mean HU lies in ``water_hole_hu``.
     """
-    lab, n = ndi.label(~sealed, structure=_SLICE_STRUCT)
-    if n == 0:
-        return np.zeros(sealed.shape, dtype=bool)
-    edge = np.unique(np.concatenate([lab[0].ravel(), lab[-1].ravel(),
-                                     lab[:, 0].ravel(), lab[:, -1].ravel()]))
-    count = np.bincount(lab.ravel(), minlength=n + 1)
-    small = count * spacing[0] * spacing[1] <= cfg.water_hole_max_area_mm2
-    small[0] = False
-    small[edge] = False
-    hole: NDArray[np.bool_] = small[lab]
-    if not hole.any():
-        return hole
-    ids = lab[hole]
-    total = np.bincount(ids, weights=np.asarray(hu[hole], dtype=np.float64), minlength=n + 1)
-    mean = total / np.maximum(count, 1)
+    out = np.zeros(sealed.shape, dtype=bool, order="F")
     lo, hi = cfg.water_hole_hu
-    water = small & (mean >= lo) & (mean <= hi)
-    return np.asarray(hole & water[lab], dtype=bool)
+    for k, lab, small, count in _plane_holes(sealed, 2):
+        small &= count * spacing[0] * spacing[1] <= cfg.water_hole_max_area_mm2
+        if not small.any():
+            continue
+        hole = small[lab]
+        total = np.bincount(lab[hole], weights=np.asarray(hu[:, :, k][hole], dtype=np.float64),
+                            minlength=len(count))
+        mean = total / np.maximum(count, 1)
+        water = small & (mean >= lo) & (mean <= hi)
+        if water.any():
+            out[:, :, k] = water[lab]
+    return np.ascontiguousarray(out)
 
 
 def _major_axis_mm(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
