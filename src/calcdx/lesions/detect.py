@@ -46,7 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
-from calcdx.lesions.noise import local_background_hu, noise_sd_hu
+from calcdx.lesions.noise import noise_sd_hu, shell_median_hu
 from calcdx.masks.body import BodyMask, compute_body
 from calcdx.masks.bone import BoneResult, bone_mask
 from calcdx.masks.contrast import contrast_phase
@@ -159,66 +159,34 @@ def _size_per_component(
 
 
 def _in_enhancing_tissue(
-    groups: list[NDArray[np.intp]], ijk: NDArray[Any], hu_v: NDArray[Any], hu: NDArray[Any],
-    tissue_hu: float, delta_hu: float,
+    groups: list[NDArray[Any]], peaks: NDArray[Any], hu: NDArray[Any], tissue_hu: float,
+    delta_hu: float,
 ) -> NDArray[np.bool_]:
     """Which faint components are specks of enhancing parenchyma (contrast studies).
 
-    A component (``ijk[g]``, HU ``hu_v[g]`` for each index array ``g`` of `groups`) is
-    one when the median HU of the 2-voxel in-plane shell around it (its 5 x 5 x 1
-    neighbourhood minus its own voxels, within the grid) is at least `tissue_hu`
+    A component (full-grid voxels ``groups[g]``, peak HU ``peaks[g]``) is one when
+    the median HU of the 2-voxel in-plane shell around it is at least `tissue_hu`
     (enhanced spleen, liver, kidney, bowel wall; unenhanced soft tissue is below
     ~80 HU) and its peak is less than `delta_hu` above that shell: noise of an organ
-    near the threshold, not a deposit denser than it. All components are measured in
-    one vectorised pass (sorted neighbour keys), not one crop each.
+    near the threshold, not a deposit denser than it.
     """
-    n_groups = len(groups)
-    if n_groups == 0:
-        return np.zeros(0, dtype=bool)
-    sizes = np.array([len(g) for g in groups], dtype=np.int64)
-    idx = np.concatenate(groups)
-    comp = np.repeat(np.arange(n_groups, dtype=np.int64), sizes)
-    shape = np.asarray(hu.shape, dtype=np.int64)
-    total = int(np.prod(shape))
-    vox = ijk[idx].astype(np.int64)
-    own = comp * total + np.ravel_multi_index(vox.T, hu.shape)
-    keys = []
-    for di in range(-2, 3):
-        for dj in range(-2, 3):
-            i, j = vox[:, 0] + di, vox[:, 1] + dj
-            ok = (i >= 0) & (i < shape[0]) & (j >= 0) & (j < shape[1])
-            keys.append(own[ok] + (di * shape[1] + dj) * shape[2])
-    near = np.concatenate(keys)
-    del keys
-    near.sort()
-    near = near[np.concatenate([[True], near[1:] != near[:-1]])]
-    own.sort()
-    pos = np.minimum(np.searchsorted(own, near), len(own) - 1)
-    near = near[own[pos] != near]
-    kc, kf = np.divmod(near, total)
-    values = np.asarray(hu.ravel()[kf] if hu.flags.c_contiguous
-                        else hu[np.unravel_index(kf, hu.shape)], dtype=np.float64)
-    order = np.lexsort((values, kc))
-    values = values[order]
-    n_shell = np.bincount(kc, minlength=n_groups)
-    start = np.concatenate([[0], np.cumsum(n_shell)[:-1]])
-    has = n_shell > 0
-    lo_i = np.where(has, start + (n_shell - 1) // 2, 0)
-    hi_i = np.where(has, start + n_shell // 2, 0)
-    around = np.where(has, (values[lo_i] + values[hi_i]) / 2.0, -np.inf) if len(values) else (
-        np.full(n_groups, -np.inf))
-    g_start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    peak = np.maximum.reduceat(np.asarray(hu_v[idx], dtype=np.float64), g_start)
-    return np.asarray(has & (around >= tissue_hu) & (peak < around + delta_hu))
+    around = shell_median_hu(groups, hu)
+    with np.errstate(invalid="ignore"):
+        return np.asarray((around >= tissue_hu) & (np.asarray(peaks) < around + delta_hu))
 
 
-def _clears_local_background(
-    ijk: NDArray[Any], hu_c: NDArray[Any], hu: NDArray[Any], threshold_hu: float,
-    margin_hu: float,
-) -> bool:
-    """Whether a lesion peaks `margin_hu` above its local background (contrast studies)."""
-    background = local_background_hu(ijk, hu, below_hu=threshold_hu)
-    return background is None or float(hu_c.max()) >= background + margin_hu
+def _clear_local_background(
+    pieces: list[tuple[NDArray[Any], NDArray[Any], str]], hu: NDArray[Any],
+    threshold_hu: float, margin_hu: float,
+) -> list[bool]:
+    """Per lesion, whether it peaks `margin_hu` above its local background (contrast studies).
+
+    The background is the median of the in-plane shell below the mineral threshold
+    (:func:`calcdx.lesions.noise.local_background_hu`); a lesion without one passes.
+    """
+    background = shell_median_hu([p[0] for p in pieces], hu, below_hu=threshold_hu)
+    return [bool(np.isnan(b) or float(p[1].max()) >= b + margin_hu)
+            for p, b in zip(pieces, background, strict=True)]
 
 
 def detect_lesions(
@@ -322,8 +290,9 @@ def detect_lesions(
     # Skeleton from the mineral inside the body only (the table is never bone).
     body_labels = labels
     if not in_body[1:].all():
-        keep_lab = np.where(in_body, np.arange(n + 1), 0).astype(labels.dtype)
-        body_labels = keep_lab[labels]
+        out_v = ~in_body[lab_v]  # voxels of components outside the body, set to 0 in place
+        labels[ijk[out_v, 0], ijk[out_v, 1], ijk[out_v, 2]] = 0
+        del out_v
     bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels)
     del labels, body_labels
     is_bone_comp = np.zeros(n + 1, dtype=bool)
@@ -387,7 +356,7 @@ def detect_lesions(
 
     report("lesions", 0.55)
     pieces: list[tuple[NDArray[Any], NDArray[Any], str]] = []
-    min_vox = params.min_volume_mm3 / vv
+    reportable = params.min_volume_mm3 / vv - 1e-9  # fewer voxels are dropped below
     plain_sel: list[NDArray[np.intp]] = []
     for c in np.flatnonzero(plain):
         whole = order[bounds[c - 1] : bounds[c]]
@@ -398,11 +367,12 @@ def detect_lesions(
             plaque = hu_v[sel] >= region_of[int(c)].plaque_threshold_hu
             for p_ijk, p_hu in _split(ijk[sel][plaque], hu_v[sel][plaque]):
                 pieces.append((p_ijk, p_hu, "vessel_wall_plaque"))
-        elif len(sel) >= min_vox - 1e-9:  # smaller ones are dropped below in any case
+        elif len(sel) >= reportable:
             plain_sel.append(sel)
     parenchyma = (
-        _in_enhancing_tissue(plain_sel, ijk, hu_v, hu, params.enhancing_tissue_hu,
-                             params.plaque_delta_hu)
+        _in_enhancing_tissue([ijk[sel] for sel in plain_sel],
+                             [float(hu_v[sel].max()) for sel in plain_sel], hu,
+                             params.enhancing_tissue_hu, params.plaque_delta_hu)
         if contrast.enhanced else np.zeros(len(plain_sel), dtype=bool)
     )
     n_parenchyma = int(np.count_nonzero(parenchyma))
@@ -412,6 +382,7 @@ def detect_lesions(
     for part in residual:
         pieces.append((part[0], part[1], "bone_adjacent"))
     summary["enhancing_parenchyma_components"] = float(n_parenchyma)
+    min_vox = params.min_volume_mm3 / vv
     pieces = [p for p in pieces if len(p[0]) >= min_vox - 1e-9]
     sigma = noise_sd_hu(hu)
     min_peak = params.threshold_hu
@@ -422,8 +393,9 @@ def detect_lesions(
     if contrast.enhanced and sigma is not None:
         # Contrast study: the criterion's background is the tissue around the
         # lesion (calcdx.lesions.noise), enhanced organs included.
-        pieces = [p for p in pieces if _clears_local_background(
-            p[0], p[1], hu, params.threshold_hu, params.noise_k * sigma.sd_hu)]
+        clear = _clear_local_background(pieces, hu, params.threshold_hu,
+                                        params.noise_k * sigma.sd_hu)
+        pieces = [p for p, ok in zip(pieces, clear, strict=True) if ok]
     summary["noise_sd_hu"] = float(sigma.sd_hu) if sigma is not None else float("nan")
     summary["noise_rejected_components"] = float(n_before - len(pieces))
     pieces.sort(key=lambda p: (-len(p[0]), *(int(v) for v in p[0].min(axis=0))))
