@@ -5,7 +5,7 @@ import pytest
 
 from calcdx.analysis import AnalysisParameters
 from calcdx.lesions.detect import detect_lesions
-from calcdx.lesions.noise import local_background_hu, noise_sd_hu
+from calcdx.lesions.noise import local_background_hu, noise_sd_hu, shell_median_hu
 
 
 def _noisy_body(sd_hu, seed):
@@ -73,3 +73,30 @@ def test_local_background_is_the_shell_median_below_the_threshold():
     assert got == 100.0
     hu[:, :, 1] = 200
     assert local_background_hu(np.array([[4, 4, 1]]), hu, below_hu=130) is None
+
+
+def test_shell_medians_of_many_sets_match_one_set_at_a_time():
+    # truth: each set's shell listed voxel by voxel (in-plane 5 x 5 neighbours inside
+    # the grid, less the set's own voxels), its median taken directly
+    rng = np.random.default_rng(3)
+    hu = rng.integers(-50, 300, (14, 12, 5)).astype(np.int16)
+    groups = []
+    for _ in range(25):
+        centre = rng.integers(0, [14, 12, 5])
+        n = int(rng.integers(1, 6))
+        vox = np.clip(centre + rng.integers(-1, 2, (n, 3)), 0, [13, 11, 4])
+        groups.append(np.unique(vox, axis=0))
+    got_all = shell_median_hu(groups, hu)
+    got_below = shell_median_hu(groups, hu, below_hu=130)
+    for g, a, b in zip(groups, got_all, got_below, strict=True):
+        own = {tuple(v) for v in g}
+        shell = {(i + di, j + dj, k) for i, j, k in own for di in range(-2, 3)
+                 for dj in range(-2, 3)
+                 if 0 <= i + di < 14 and 0 <= j + dj < 12} - own
+        values = np.array([hu[v] for v in shell], dtype=float)
+        assert a == pytest.approx(np.median(values))
+        below = values[values < 130]
+        if below.size:
+            assert b == pytest.approx(np.median(below))
+        else:
+            assert np.isnan(b)

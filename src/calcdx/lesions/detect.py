@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Any
 import cc3d
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage as ndi
 
 from calcdx.lesions.noise import noise_sd_hu, shell_median_hu
 from calcdx.masks.body import BodyMask, compute_body
@@ -159,7 +158,7 @@ def _size_per_component(
 
 
 def _in_enhancing_tissue(
-    groups: list[NDArray[Any]], peaks: NDArray[Any], hu: NDArray[Any], tissue_hu: float,
+    groups: list[NDArray[Any]], peaks: list[float], hu: NDArray[Any], tissue_hu: float,
     delta_hu: float,
 ) -> NDArray[np.bool_]:
     """Which faint components are specks of enhancing parenchyma (contrast studies).

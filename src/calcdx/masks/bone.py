@@ -124,9 +124,12 @@ def fill_holes_2d_3d(
 def _plane_holes(
     mask: NDArray[np.bool_], axis: int
 ) -> Iterator[tuple[int, NDArray[np.unsignedinteger[Any]], NDArray[np.bool_], NDArray[np.intp]]]:
-    """Per plane normal to `axis` that holds mask voxels (a plane without any has no
-    hole): its index, the 4-connected background regions (cc3d labels), which of them
-    do not reach the plane's edge, and their sizes in voxels."""
+    """Yield the background regions of each plane normal to `axis` that holds mask voxels.
+
+    For each such plane (a plane without any has no hole): its index, the
+    4-connected background regions (cc3d labels), which of them do not reach the
+    plane's edge, and their sizes in voxels.
+    """
     # planes normal to the last axis are contiguous in Fortran order
     planes = np.moveaxis(np.asarray(mask, order="F" if axis == mask.ndim - 1 else "C"), axis, 0)
     for k in range(planes.shape[0]):
@@ -144,11 +147,12 @@ def _plane_holes(
 def _fill_plane_holes(
     mask: NDArray[np.bool_], axis: int, max_hole_area_vox: int | None
 ) -> NDArray[np.bool_]:
-    """Per plane normal to `axis`, fill the 4-connected background regions not reaching
-    the plane's edge (of at most `max_hole_area_vox` voxels; None: all).
+    """Fill, per plane normal to `axis`, the background regions enclosed in the plane.
 
-    A small array (a lesion's crop) is labelled in one scipy call with an in-plane
-    cross; a large one plane by plane with cc3d (faster there): the same holes.
+    Enclosed: 4-connected, not reaching the plane's edge, of at most
+    `max_hole_area_vox` voxels (None: any size). A small array (a lesion's crop) is
+    labelled in one scipy call with an in-plane cross; a large one plane by plane with
+    cc3d (faster there): the same holes.
     """
     if mask.size <= _ONE_CALL_MAX_VOXELS:
         structure = np.zeros((3, 3, 3), dtype=bool)
