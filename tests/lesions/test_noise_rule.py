@@ -10,6 +10,7 @@ from calcdx.lesions.noise import (
     blood_pool_floor_hu,
     local_background_hu,
     noise_sd_hu,
+    shell_median_hu,
 )
 
 
@@ -103,3 +104,30 @@ def test_mineral_no_denser_than_enhanced_blood_is_not_reported_unless_by_a_depos
     assert above_blood_pool([vessel], floor, spacing, near_mm=10.0) == []
     # Distances are in mm: 8 voxels of 2 mm are 16 mm, beyond the 10 mm reach.
     assert len(above_blood_pool([dense, lobule], floor, (1.0, 2.0, 1.0), near_mm=10.0)) == 1
+
+
+def test_shell_medians_of_many_sets_match_one_set_at_a_time():
+    # truth: each set's shell listed voxel by voxel (in-plane 5 x 5 neighbours inside
+    # the grid, less the set's own voxels), its median taken directly
+    rng = np.random.default_rng(3)
+    hu = rng.integers(-50, 300, (14, 12, 5)).astype(np.int16)
+    groups = []
+    for _ in range(25):
+        centre = rng.integers(0, [14, 12, 5])
+        n = int(rng.integers(1, 6))
+        vox = np.clip(centre + rng.integers(-1, 2, (n, 3)), 0, [13, 11, 4])
+        groups.append(np.unique(vox, axis=0))
+    got_all = shell_median_hu(groups, hu)
+    got_below = shell_median_hu(groups, hu, below_hu=130)
+    for g, a, b in zip(groups, got_all, got_below, strict=True):
+        own = {tuple(v) for v in g}
+        shell = {(i + di, j + dj, k) for i, j, k in own for di in range(-2, 3)
+                 for dj in range(-2, 3)
+                 if 0 <= i + di < 14 and 0 <= j + dj < 12} - own
+        values = np.array([hu[v] for v in shell], dtype=float)
+        assert a == pytest.approx(np.median(values))
+        below = values[values < 130]
+        if below.size:
+            assert b == pytest.approx(np.median(below))
+        else:
+            assert np.isnan(b)

@@ -54,6 +54,7 @@ __all__ = [
     "blood_pool_floor_hu",
     "local_background_hu",
     "noise_sd_hu",
+    "shell_median_hu",
 ]
 
 #: Soft-tissue HU range whose voxels measure the noise.
@@ -138,19 +139,70 @@ def local_background_hu(
     float or None
         None when no shell voxel is below `below_hu`.
     """
-    shape = np.asarray(hu.shape)
-    r = np.arange(-width_vox, width_vox + 1)
-    di, dj = np.meshgrid(r, r, indexing="ij")
-    offsets = np.column_stack([di.ravel(), dj.ravel(), np.zeros(di.size, dtype=np.intp)])
-    near = (np.asarray(ijk, dtype=np.intp)[:, None, :] + offsets[None, :, :]).reshape(-1, 3)
-    near = near[np.all((near >= 0) & (near < shape), axis=1)]
-    flat = np.unique(np.ravel_multi_index(near.T, hu.shape))
-    own = np.ravel_multi_index(np.asarray(ijk, dtype=np.intp).T, hu.shape)
-    flat = flat[~np.isin(flat, own, assume_unique=False)]
+    (median,) = shell_median_hu([ijk], hu, below_hu=below_hu, width_vox=width_vox)
+    return None if np.isnan(median) else float(median)
+
+
+def shell_median_hu(
+    groups: list[NDArray[np.integer[Any]]], hu: NDArray[Any], *, below_hu: float | None = None,
+    width_vox: int = 2,
+) -> NDArray[np.float64]:
+    """Per voxel set, the median HU of its in-plane shell, all sets in one pass.
+
+    The shell of a set is its ``(2 width_vox + 1)^2 x 1`` in-plane neighbourhood
+    within the grid, less its own voxels; with `below_hu`, only shell voxels below
+    it count.
+
+    Parameters
+    ----------
+    groups : list of (N_g, 3) ndarray of int
+        Full-grid voxel indices of each set.
+    hu : (I, J, K) ndarray
+        CT in HU.
+    below_hu : float, optional
+    width_vox : int
+
+    Returns
+    -------
+    (len(groups),) ndarray of float64
+        NaN where a set has no (counted) shell voxel.
+    """
+    n_groups = len(groups)
+    out = np.full(n_groups, np.nan)
+    if n_groups == 0:
+        return out
+    sizes = np.array([len(g) for g in groups], dtype=np.int64)
+    vox = np.concatenate([np.asarray(g, dtype=np.int64).reshape(-1, 3) for g in groups])
+    shape = np.asarray(hu.shape, dtype=np.int64)
+    total = int(np.prod(shape))
+    group = np.repeat(np.arange(n_groups, dtype=np.int64), sizes)
+    own = group * total + np.ravel_multi_index(vox.T, hu.shape)
+    keys = []
+    for di in range(-width_vox, width_vox + 1):
+        for dj in range(-width_vox, width_vox + 1):
+            i, j = vox[:, 0] + di, vox[:, 1] + dj
+            ok = (i >= 0) & (i < shape[0]) & (j >= 0) & (j < shape[1])
+            keys.append(own[ok] + (di * shape[1] + dj) * shape[2])
+    near = np.concatenate(keys)
+    del keys
+    near.sort()
+    near = near[np.concatenate([[True], near[1:] != near[:-1]])]
+    own.sort()
+    pos = np.minimum(np.searchsorted(own, near), len(own) - 1)
+    near = near[own[pos] != near]
+    g, flat = np.divmod(near, total)
     values = np.asarray(hu.ravel()[flat] if hu.flags.c_contiguous
                         else hu[np.unravel_index(flat, hu.shape)], dtype=np.float64)
-    values = values[values < below_hu]
-    return float(np.median(values)) if values.size else None
+    if below_hu is not None:
+        g, values = g[values < below_hu], values[values < below_hu]
+    order = np.lexsort((values, g))
+    g, values = g[order], values[order]
+    count = np.bincount(g, minlength=n_groups)
+    start = np.cumsum(count) - count
+    has = count > 0
+    lo, hi = start[has] + (count[has] - 1) // 2, start[has] + count[has] // 2
+    out[has] = (values[lo] + values[hi]) / 2.0
+    return out
 
 
 def blood_pool_floor_hu(blood_pool_hu: float | None, sd_hu: float, *, k: float) -> float | None:
