@@ -37,9 +37,14 @@ Method
 4. Deposits on bone: the *core* is the filled bone opened in-plane by a square
    of half-width ``core_mm``; bone is the core grown back by one voxel inside the
    filled mask, plus every remaining part of at least ``min_volume_mm3`` (a thin
-   plate of bone, a rib). A remaining part smaller than that (a deposit lying
-   on the cortex and less than ``2 core_mm`` wide) is kept apart: its mineral
-   voxels are returned in :attr:`BoneResult.deposits`, never taken for bone.
+   plate of bone, a rib), wider than ``deposit_max_mm``, lying mostly inside
+   the bones' outline (core and those parts closed in-plane by a disk of
+   ``2 core_mm``: the steps of the core along an oblique cortex), bordering air
+   (HU <= ``air_hu``: the walls and septa of pneumatised bone) or reaching the
+   grid's edge (cut by the field of view). A remaining part that is none of
+   these (a deposit lying on the cortex and less than ``2 core_mm`` wide) is
+   kept apart: its mineral voxels are returned in
+   :attr:`BoneResult.deposits`, never taken for bone.
    This needs a core of at least two voxels' half-width: on coarser grids
    (in-plane voxels over ``core_mm / 2``, e.g. 3 mm) every part is bone.
 
@@ -55,7 +60,10 @@ lumen that touches bone joins it unless passed in `exclude` on grids coarser
 than ``lumen_max_voxel_mm``, and also on finer grids when its edge voxels
 reach the mineral threshold (a dense arterial lumen: sealed, that edge encloses
 it like cortex); calcified costal cartilage joins the ribs; a deposit on
-bone wider than ``2 core_mm`` in every in-plane direction is taken as bone.
+bone wider than ``2 core_mm`` in every in-plane direction is taken as bone, and
+so is one that borders air (a pleural plaque on a rib) or is cut by the edge of
+the grid; a thin bony process standing off the core in soft tissue (a styloid
+process, a zygomatic arch cut across) is kept apart as a deposit.
 """
 
 from __future__ import annotations
@@ -308,6 +316,12 @@ class BoneConfig(BaseModel):
         description="least volume of a smooth iodine-range region taken out of a skeleton "
         "component as a lumen. Heuristic: the small smooth-region size of "
         "calcdx.masks.exclusions (200 mm^3, a 10 mm length of a 5 mm vessel)",
+    )
+    air_hu: float = Field(
+        -400.0,
+        description="air, for the small parts off the bone core that border it (walls and "
+        "septa of pneumatised bone are bone). Heuristic, the body mask's threshold: between "
+        "aerated lung (about -900 to -500 HU) and fat (about -100 HU)",
     )
     lumen_min_radius_mm: float = Field(
         6.0, gt=0,
@@ -596,6 +610,66 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     return out
 
 
+def _in_outline(parts: NDArray[np.integer[Any]], bone: NDArray[np.bool_],
+                which: NDArray[np.bool_], spacing_xy: tuple[float, float],
+                radius_mm: float) -> NDArray[np.bool_]:
+    """Per part label, whether most of it lies inside the bones' in-plane outline.
+
+    The outline is `bone` closed slice by slice by a disk of `radius_mm` (a disk,
+    not a square: a square closing leaves the right-angled steps of a square-opened
+    core along an oblique cortex open, and they would pass for bumps). Only the
+    parts flagged in `which` are judged, each on its own padded box.
+    """
+    out = np.zeros(len(which), dtype=bool)
+    boxes = cc3d.statistics(np.asarray(parts, dtype=np.uint32))["bounding_boxes"]
+    pad = [int(np.ceil(2.0 * radius_mm / s)) + 1 for s in spacing_xy]
+    sampling = (spacing_xy[0], spacing_xy[1], 1e9)  # in-plane distances only
+    for c in np.flatnonzero(which):
+        if c == 0 or c >= len(boxes) or boxes[c] is None:
+            continue
+        b = boxes[c]
+        box = (slice(max(b[0].start - pad[0], 0), b[0].stop + pad[0]),
+               slice(max(b[1].start - pad[1], 0), b[1].stop + pad[1]), b[2])
+        part = parts[box] == c
+        other = bone[box] & ~part
+        if not other.any():
+            continue
+        grown = ndi.distance_transform_edt(~other, sampling=sampling) <= radius_mm
+        closed = ndi.distance_transform_edt(grown, sampling=sampling) > radius_mm
+        out[c] = np.count_nonzero(closed & part) >= 0.5 * np.count_nonzero(part)
+    return out
+
+
+def _thin_bone_parts(parts: NDArray[np.integer[Any]], which: NDArray[np.bool_],
+                     hu: NDArray[Any], grid_edge: tuple[NDArray[np.bool_], NDArray[np.bool_]],
+                     cfg: BoneConfig) -> NDArray[np.bool_]:
+    """Per part label, whether a small part off the core is thin bone, not a deposit.
+
+    A part is bone when it borders air (HU <= ``air_hu`` within one voxel
+    in-plane: the walls and septa of pneumatised bone, the paranasal sinuses,
+    mastoid air cells and the pterygoid plates by the nasopharynx, lie on air,
+    soft-tissue deposits in soft tissue) or when it reaches the edge of the grid
+    (cut by the field of view, its shape is unknown: a process or a ramus cut
+    by the first slice). Only the parts flagged in `which` are judged.
+    """
+    out = np.zeros(len(which), dtype=bool)
+    boxes = cc3d.statistics(np.asarray(parts, dtype=np.uint32))["bounding_boxes"]
+    low, high = grid_edge
+    for c in np.flatnonzero(which):
+        if c == 0 or c >= len(boxes) or boxes[c] is None:
+            continue
+        b = boxes[c]
+        if any((bool(lo_e) and s.start == 0) or (bool(hi_e) and s.stop == n)
+               for s, n, lo_e, hi_e in zip(b, parts.shape, low, high, strict=True)):
+            out[c] = True
+            continue
+        box = (slice(max(b[0].start - 1, 0), b[0].stop + 1),
+               slice(max(b[1].start - 1, 0), b[1].stop + 1), b[2])
+        ring = _square_filter(parts[box] == c, (1, 1), "max")
+        out[c] = bool(np.any(ring & (np.asarray(hu[box]) <= cfg.air_hu)))
+    return out
+
+
 def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[float, float],
                  cfg: BoneConfig) -> NDArray[np.bool_]:
     """Axial holes of `sealed` of water or soft-tissue density: the spinal canal, not marrow.
@@ -807,13 +881,10 @@ def bone_mask(
             if c and box is not None:
                 extent[c] = max((box[0].stop - box[0].start) * sx,
                                 (box[1].stop - box[1].start) * sy)
-        # The bones' outline: the grown core closed in-plane over twice the core width.
-        hull_r = (2 * core_r[0], 2 * core_r[1])
-        hull = _square_filter(_square_filter(bone, hull_r, "max"), hull_r, "min")
-        in_hull = np.bincount(rest_lab.ravel(), weights=hull.ravel(), minlength=n_rest + 1)
-        del hull
         big = (size >= cfg.min_volume_mm3) | (extent > cfg.deposit_max_mm)
-        big |= in_hull >= 0.5 * size / vv
+        big[0] = False
+        big |= _in_outline(rest_lab, bone | big[rest_lab], ~big, (sx, sy), 2.0 * cfg.core_mm)
+        big |= _thin_bone_parts(rest_lab, ~big, hu[crop], (lo == 0, hi == hu.shape), cfg)
         if min(core_r) < 2:
             big[:] = True  # a one-voxel core cannot tell a deposit from a thin process
         big[0] = False
