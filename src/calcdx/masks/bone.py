@@ -610,7 +610,7 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     return out
 
 
-def _in_outline(parts: NDArray[np.integer[Any]], bone: NDArray[np.bool_],
+def _in_outline(parts: NDArray[np.integer[Any]], boxes: Any, bone: NDArray[np.bool_],
                 which: NDArray[np.bool_], spacing_xy: tuple[float, float],
                 radius_mm: float) -> NDArray[np.bool_]:
     """Per part label, whether most of it lies inside the bones' in-plane outline.
@@ -618,10 +618,10 @@ def _in_outline(parts: NDArray[np.integer[Any]], bone: NDArray[np.bool_],
     The outline is `bone` closed slice by slice by a disk of `radius_mm` (a disk,
     not a square: a square closing leaves the right-angled steps of a square-opened
     core along an oblique cortex open, and they would pass for bumps). Only the
-    parts flagged in `which` are judged, each on its own padded box.
+    parts flagged in `which` are judged, each on its own padded box (`boxes`, the
+    parts' bounding boxes by label).
     """
     out = np.zeros(len(which), dtype=bool)
-    boxes = cc3d.statistics(np.asarray(parts, dtype=np.uint32))["bounding_boxes"]
     pad = [int(np.ceil(2.0 * radius_mm / s)) + 1 for s in spacing_xy]
     sampling = (spacing_xy[0], spacing_xy[1], 1e9)  # in-plane distances only
     for c in np.flatnonzero(which):
@@ -640,7 +640,33 @@ def _in_outline(parts: NDArray[np.integer[Any]], bone: NDArray[np.bool_],
     return out
 
 
-def _thin_bone_parts(parts: NDArray[np.integer[Any]], which: NDArray[np.bool_],
+def _across_slices(parts: NDArray[np.integer[Any]], bone: NDArray[np.bool_]
+                   ) -> NDArray[np.bool_]:
+    """Per part label, whether at least half its voxels lie right above or below bone.
+
+    Such a part is the bone's own surface cut obliquely by the slices (the end of
+    a process, an arch or a plate running across them, seen off the core in one
+    slice and as core in the next), not a deposit beside the bone: a deposit on
+    the side of a bone has deposit or soft tissue above and below it. Judged
+    along the slice axis only, so a deposit sitting on a bone's upper or lower
+    face and less than about two slices high is taken as bone.
+    """
+    n = int(parts.max()) + 1
+    i, j, k = np.nonzero(parts)
+    lab = parts[i, j, k]
+    over = np.zeros(len(lab), dtype=bool)
+    up = k + 1 < bone.shape[2]
+    over[up] = bone[i[up], j[up], k[up] + 1]
+    down = k >= 1
+    over[down] |= bone[i[down], j[down], k[down] - 1]
+    total = np.bincount(lab, minlength=n)
+    on_bone = np.bincount(lab, weights=over, minlength=n)
+    out: NDArray[np.bool_] = on_bone >= 0.5 * np.maximum(total, 1)
+    out[0] = False
+    return out
+
+
+def _thin_bone_parts(parts: NDArray[np.integer[Any]], boxes: Any, which: NDArray[np.bool_],
                      hu: NDArray[Any], grid_edge: tuple[NDArray[np.bool_], NDArray[np.bool_]],
                      cfg: BoneConfig) -> NDArray[np.bool_]:
     """Per part label, whether a small part off the core is thin bone, not a deposit.
@@ -650,10 +676,10 @@ def _thin_bone_parts(parts: NDArray[np.integer[Any]], which: NDArray[np.bool_],
     mastoid air cells and the pterygoid plates by the nasopharynx, lie on air,
     soft-tissue deposits in soft tissue) or when it reaches the edge of the grid
     (cut by the field of view, its shape is unknown: a process or a ramus cut
-    by the first slice). Only the parts flagged in `which` are judged.
+    by the first slice). Only the parts flagged in `which` are judged; `boxes` are
+    the parts' bounding boxes by label.
     """
     out = np.zeros(len(which), dtype=bool)
-    boxes = cc3d.statistics(np.asarray(parts, dtype=np.uint32))["bounding_boxes"]
     low, high = grid_edge
     for c in np.flatnonzero(which):
         if c == 0 or c >= len(boxes) or boxes[c] is None:
@@ -877,14 +903,18 @@ def bone_mask(
         rest_lab, n_rest = cc3d.connected_components(rest, connectivity=26, return_N=True)
         size = np.bincount(rest_lab.ravel(), minlength=n_rest + 1) * vv
         extent = np.zeros(n_rest + 1)
-        for c, box in enumerate(cc3d.statistics(rest_lab)["bounding_boxes"]):
+        rest_boxes = cc3d.statistics(rest_lab)["bounding_boxes"]
+        for c, box in enumerate(rest_boxes):
             if c and box is not None:
                 extent[c] = max((box[0].stop - box[0].start) * sx,
                                 (box[1].stop - box[1].start) * sy)
         big = (size >= cfg.min_volume_mm3) | (extent > cfg.deposit_max_mm)
         big[0] = False
-        big |= _in_outline(rest_lab, bone | big[rest_lab], ~big, (sx, sy), 2.0 * cfg.core_mm)
-        big |= _thin_bone_parts(rest_lab, ~big, hu[crop], (lo == 0, hi == hu.shape), cfg)
+        big |= _across_slices(rest_lab, bone | big[rest_lab])
+        big |= _in_outline(rest_lab, rest_boxes, bone | big[rest_lab], ~big, (sx, sy),
+                           2.0 * cfg.core_mm)
+        big |= _thin_bone_parts(rest_lab, rest_boxes, ~big, hu[crop], (lo == 0, hi == hu.shape),
+                                cfg)
         if min(core_r) < 2:
             big[:] = True  # a one-voxel core cannot tell a deposit from a thin process
         big[0] = False
