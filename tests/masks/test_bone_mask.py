@@ -220,3 +220,20 @@ def test_compact_bone_across_a_joint_is_bone():
     hu, _, mass = _mass_and_column(spacing, mass_centre_x=-4.0)
     full = bone_mask(hu, spacing).full(hu.shape)
     assert full[mass].mean() >= 0.95
+
+
+def test_smooth_marrow_with_a_faint_cortex_is_bone_in_a_native_study():
+    """A vertebral body (ellipse 40 x 30 mm) of smooth 250 HU marrow inside a faint
+    0.6 mm cortex of 350 HU, at 0.3 mm pixels: as smooth as an enhanced lumen, but a
+    native study has no enhanced lumen, so the body is bone, marrow filled."""
+    spacing = (0.3, 0.3, 1.0)
+    x, y, _ = _grid(spacing, (60.0, 60.0, 6.0))
+    hu = np.full(x.shape, 40.0)
+    body = (x / 20.0) ** 2 + (y / 15.0) ** 2 <= 1.0
+    marrow = (x / 19.4) ** 2 + (y / 14.4) ** 2 <= 1.0
+    hu[body] = 350.0
+    hu[marrow] = 250.0
+    hu = np.round(hu + np.random.default_rng(0).normal(0.0, 15.0, hu.shape)).astype(np.int16)
+    full = bone_mask(hu, spacing, enhanced=False).full(hu.shape)
+    assert full[marrow].mean() >= 0.95
+    assert not full[~body].any()

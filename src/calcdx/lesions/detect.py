@@ -294,7 +294,8 @@ def detect_lesions(
     if not in_body[1:].all():
         keep_lab = np.where(in_body, np.arange(n + 1), 0).astype(labels.dtype)
         body_labels = keep_lab[labels]
-    bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels)
+    bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels,
+                     enhanced=phase.enhanced)
     del labels, body_labels
     is_bone_comp = np.zeros(n + 1, dtype=bool)
     is_bone_comp[list(bone.component_ids)] = True

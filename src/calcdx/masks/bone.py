@@ -19,8 +19,10 @@ Method
    except smooth regions in the iodine range (enhanced lumens and organs):
    median in ``iodine_hu``, robust SD at most ``smooth_max_sd_hu`` and no dense
    tail (99th percentile under median + ``dense_tail_hu``) that are thick
-   (in-plane radius of ``lumen_min_radius_mm``, wider than a rib).
-2b. Enhanced lumens touching bone (in-plane voxels up to ``lumen_max_voxel_mm``):
+   (in-plane radius of ``lumen_min_radius_mm``, wider than a rib), unless the
+   study is known to be native.
+2b. Enhanced lumens touching bone (in-plane voxels up to ``lumen_max_voxel_mm``;
+   skipped when the study is known to be native):
    smooth iodine-range regions inside the chosen components, cut at necks, not
    enclosed in-plane by the rest of the bone, thick and of at least
    ``lumen_min_volume_mm3`` (:func:`_lumens`), leave the mineral with their
@@ -792,6 +794,7 @@ def bone_mask(
     body: NDArray[np.bool_] | None = None,
     exclude: NDArray[np.bool_] | None = None,
     mineral_labels: NDArray[np.integer[Any]] | None = None,
+    enhanced: bool | None = None,
 ) -> BoneResult:
     """Find the skeleton: large mineral components, sealed and filled.
 
@@ -810,6 +813,12 @@ def bone_mask(
     mineral_labels : (I, J, K) ndarray of int, optional
         26-connected components of the mineral (HU >= ``mineral_hu``, in `body`,
         outside `exclude`) when the caller has them already; computed otherwise.
+    enhanced : bool, optional
+        Whether the study is contrast-enhanced (:mod:`calcdx.masks.contrast`).
+        False skips the iodine rules of steps 2 and 2b: a native study has no
+        enhanced lumen or organ, so smooth marrow in the iodine range (a vertebral
+        body's at thin voxels, about 250 HU, or a whole bone with a faint cortex)
+        is not taken for one. None (not known) applies them.
 
     Returns
     -------
@@ -848,12 +857,13 @@ def bone_mask(
                      stats["bounding_boxes"], (sx, sy, sz), cfg)
     if not ids:
         return _empty()
-    smooth = _smooth_iodine(hu, mineral_labels, ids, cfg)
-    ids = [c for c, sm in zip(ids, smooth, strict=True)
-           if not (sm and _thick(mineral_labels, c, stats["bounding_boxes"][c], (sx, sy),
-                                 cfg.lumen_min_radius_mm))]
-    if not ids:
-        return _empty()
+    if enhanced is not False:
+        smooth = _smooth_iodine(hu, mineral_labels, ids, cfg)
+        ids = [c for c, sm in zip(ids, smooth, strict=True)
+               if not (sm and _thick(mineral_labels, c, stats["bounding_boxes"][c], (sx, sy),
+                                     cfg.lumen_min_radius_mm))]
+        if not ids:
+            return _empty()
     close_r = _radius(cfg.close_mm, sx, sy) if cfg.close_mm > 0 else (0, 0)
     core_r = _radius(cfg.core_mm, sx, sy)
     pad = np.array([max(close_r[0], core_r[0]) + 1, max(close_r[1], core_r[1]) + 1, 1])
@@ -866,7 +876,7 @@ def bone_mask(
     member[ids] = True
     comp = member[lab_c]
     lumen = np.zeros_like(comp)
-    if max(sx, sy) <= cfg.lumen_max_voxel_mm:
+    if max(sx, sy) <= cfg.lumen_max_voxel_mm and enhanced is not False:
         # Enhanced lumens touching bone leave the mineral before sealing and filling,
         # so they can neither bridge to bone nor be filled as marrow.
         lumen = _lumens(hu[crop], comp, (sx, sy, sz), cfg)
