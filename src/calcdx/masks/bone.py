@@ -698,6 +698,28 @@ def _thin_bone_parts(parts: NDArray[np.integer[Any]], boxes: Any, which: NDArray
     return out
 
 
+def _open_to_tissue(holes: NDArray[np.bool_], sealed: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The voxels of axial `holes` whose 3-D background reaches the tissue beside the bone.
+
+    The spinal canal opens to the soft tissue at every level (the intervertebral
+    foramina and the interlaminar spaces at each disc), so in 3-D its background
+    (6-connected, outside `sealed`) joins the background at the crop's in-plane
+    faces; a marrow cavity of water density (red marrow of a child's shaft) is
+    closed by the cortex along the shaft and reaches at most the grid's first or
+    last slice. A stack shorter than one vertebra with its disc cannot show the
+    foramina: there a canal is filled as marrow.
+    """
+    if not holes.any():
+        return holes
+    labels = cc3d.connected_components(~sealed, connectivity=6)
+    faces = np.unique(np.concatenate([labels[0].ravel(), labels[-1].ravel(),
+                                      labels[:, 0].ravel(), labels[:, -1].ravel()]))
+    outside = np.zeros(int(labels.max()) + 1, dtype=bool)
+    outside[faces] = True
+    outside[0] = False
+    return np.asarray(holes & outside[labels], dtype=bool)
+
+
 def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[float, float],
                  cfg: BoneConfig) -> NDArray[np.bool_]:
     """Axial holes of `sealed` of water or soft-tissue density: the spinal canal, not marrow.
@@ -896,6 +918,7 @@ def bone_mask(
     if close_r != (0, 0):
         sealed = _square_filter(_square_filter(comp, close_r, "max"), close_r, "min") | comp
     canal = _water_holes(hu[crop], sealed, (sx, sy), cfg)
+    canal = _open_to_tissue(canal, sealed)
     filled = fill_holes_planes(sealed, (sx, sy, sz), max_hole_area_mm2=cfg.max_hole_area_mm2)
     del sealed
     filled = fill_holes_2d_3d(
