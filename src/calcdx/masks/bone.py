@@ -499,6 +499,32 @@ def _below_smooth_neighbours(h: NDArray[np.float32], like: NDArray[np.bool_],
     return out
 
 
+def _between_lumen_slices(lab: NDArray[np.integer[Any]], ok: NDArray[np.bool_],
+                          candidate: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Per in-plane part, whether a smooth part lies within lumen on both judged slices.
+
+    A lumen is a tube along the slices: a smooth part whose every judged neighbour
+    slice (one at the ends of the stack) holds accepted lumen over at least half
+    of its area is lumen too, though its own slice's edge, by noise, enclosed it
+    as cortex encloses marrow. `lab` holds the parts of the judged slices, `ok`
+    the accepted ones and `candidate` the smooth ones, by label.
+    """
+    out = np.zeros(len(ok), dtype=bool)
+    if lab.shape[2] < 2:
+        return out
+    acc = ok[lab]
+    prev = np.ones(acc.shape, dtype=bool)
+    prev[:, :, 1:] = acc[:, :, :-1]
+    both = np.ones(acc.shape, dtype=bool)
+    both[:, :, :-1] = acc[:, :, 1:]
+    both &= prev
+    total = np.bincount(lab.ravel(), minlength=len(ok))
+    hits = np.bincount(lab.ravel(), weights=both.ravel(), minlength=len(ok))
+    out = candidate & ~ok & (hits >= 0.5 * np.maximum(total, 1))
+    out[0] = False
+    return np.asarray(out, dtype=bool)
+
+
 def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, float, float],
             cfg: BoneConfig) -> NDArray[np.bool_]:
     """Enhanced lumens and organs inside skeleton components (a crop), as a mask.
@@ -516,7 +542,10 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     window reaches out of it) can enclose it in that sense; such a part is still
     a lumen when it is not enclosed by voxels denser than the smooth voxels next
     to them (cortex is denser than marrow, a partial-volume edge is not) and
-    half of its ring one to two windows out is soft tissue. Accepted parts are
+    half of its ring one to two windows out is soft tissue; and a smooth part
+    lying within accepted lumen on the judged slices on either side is a lumen
+    too (a tube along the slices; noise can make one slice's edge enclose it).
+    Accepted parts are
     grown back by the erosion inside the smooth voxels
     and form 3-D regions (6-connected), kept from ``lumen_min_volume_mm3`` when
     thick (a voxel ``lumen_min_radius_mm`` in-plane from their outside: the
@@ -593,6 +622,8 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     ok = (open_or_soft & (mu >= cfg.mineral_hu) & (mu <= top)
           & (sd_part <= cfg.smooth_max_sd_hu))
     ok[0] = False
+    smooth_part = (mu >= cfg.mineral_hu) & (mu <= top) & (sd_part <= cfg.smooth_max_sd_hu)
+    ok |= _between_lumen_slices(lab, ok, smooth_part)
     lumen = _square_filter(ok[lab], half, "max") & like
     del lab
     rlab, nr = cc3d.connected_components(lumen, connectivity=6, return_N=True)
