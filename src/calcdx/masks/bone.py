@@ -973,15 +973,15 @@ def bone_mask(
                 extent[c] = max((box[0].stop - box[0].start) * sx,
                                 (box[1].stop - box[1].start) * sy)
         big = (size >= cfg.min_volume_mm3) | (extent > cfg.deposit_max_mm)
-        big[0] = False
-        big |= _across_slices(rest_lab, bone | big[rest_lab])
-        big |= _in_outline(rest_lab, rest_boxes, bone | big[rest_lab], ~big, (sx, sy),
-                           2.0 * cfg.core_mm)
-        big |= _thin_bone_parts(rest_lab, rest_boxes, ~big, hu[crop], (lo == 0, hi == hu.shape),
-                                cfg)
         if min(core_r) < 2:
             big[:] = True  # a one-voxel core cannot tell a deposit from a thin process
         big[0] = False
+        if not big[1:].all():
+            big |= _across_slices(rest_lab, bone | big[rest_lab])
+            big |= _in_outline(rest_lab, rest_boxes, bone | big[rest_lab], ~big, (sx, sy),
+                               2.0 * cfg.core_mm)
+            big |= _thin_bone_parts(rest_lab, rest_boxes, ~big, hu[crop],
+                                    (lo == 0, hi == hu.shape), cfg)
         bone |= big[rest_lab]
         small = ~big
         small[0] = False
