@@ -14,6 +14,7 @@ built at 512 x 512 x 400 (0.8 x 0.8 x 1.0 mm), int16, saved once as ``.npy``.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,8 @@ def _child(mode: str, workdir: str) -> None:
         np.save(work / "affine.npy", ph.volume.affine)
         print(json.dumps({"n_planted": len(ph.truth)}))
         return
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = usage0.ru_utime + usage0.ru_stime  # the interpreter's start and imports excluded
     t0 = time.perf_counter()
     hu = np.load(work / "hu.npy")
     affine = np.load(work / "affine.npy")
@@ -69,8 +72,11 @@ def _child(mode: str, workdir: str) -> None:
         extra = {"lesions": result.totals.n_lesions,
                  "skeleton_components": result.masks.skeleton_components}
     total = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"total_s": total, "load_s": t_load, "peak_mb": peak_mb, **extra}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mb = usage.ru_maxrss / 1024.0
+    cpu_s = usage.ru_utime + usage.ru_stime - cpu0
+    print(json.dumps({"total_s": total, "load_s": t_load, "cpu_s": cpu_s, "peak_mb": peak_mb,
+                      **extra}))
 
 
 def _spawn(mode: str, workdir: str) -> dict[str, float]:
@@ -83,6 +89,7 @@ def _spawn(mode: str, workdir: str) -> dict[str, float]:
 
 def run() -> list[str]:
     """Measure and return markdown lines."""
+    load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         _spawn("make", tmp)
         floors, analyses = [], []
@@ -111,7 +118,10 @@ def run() -> list[str]:
         "",
         f"Ratio analyze / floor: {ratio:.2f} (target <= 3: {ok_time}); excluding the load: "
         f"{ratio_nl:.2f}. Peak memory target <= 2.5 GB: {ok_mem}. "
-        f"Lesions found: {ana.get('lesions')}; floor components: {floor.get('components')}.",
+        f"Lesions found: {ana.get('lesions')}; floor components: {floor.get('components')}. "
+        f"CPU time: floor {floor['cpu_s']:.2f} s, analyze {ana['cpu_s']:.2f} s. Load average "
+        f"(1 min) {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on "
+        f"{os.cpu_count()} cores.",
         "",
     ]
 

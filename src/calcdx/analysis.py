@@ -217,9 +217,14 @@ def _context(
     les: LesionVoxels, hu_full: NDArray[Any], det: Detection, spacing: tuple[float, float, float],
     params: AnalysisParameters, coarse_bone_dist: NDArray[np.float32] | None,
     tissue: tuple[float | None, str | None], centroid_vox: NDArray[np.float64],
-    vessel: VesselWall | None,
+    vessel: VesselWall | None, boundary: NDArray[np.integer[Any]],
 ) -> LesionContext:
-    """Skin and bone distances and compartment of one lesion."""
+    """Skin and bone distances and compartment of one lesion.
+
+    `boundary` holds the lesion's voxels with a 6-neighbour outside it: the
+    nearest bone to the lesion is nearest to one of them (from an inner voxel, the
+    neighbour toward that bone is a lesion voxel and closer).
+    """
     shape = np.asarray(hu_full.shape)
     cidx = np.clip(np.round(centroid_vox).astype(np.intp), 0, shape - 1)[None, :]
     skin = float(det.body.skin_distance_at(cidx)[0])
@@ -236,10 +241,10 @@ def _context(
             hi = np.minimum(les.ijk.max(axis=0) + margin + 1, shape)
             filled, labels = _bone_box(det.bone, lo, hi)
             if filled.any():
-                n_bones = len(np.unique(labels[labels > 0]))
+                n_bones = int(np.count_nonzero(np.bincount(labels.ravel())[1:]))
                 # Exact: nearest bone-surface voxel centre (as an EDT of the box gives).
                 dist, _ = det.bone.surface_tree(spacing).query(
-                    les.ijk * np.asarray(spacing), k=1)
+                    boundary * np.asarray(spacing), k=1)
                 bone_dist = float(np.min(dist))
             else:
                 bone_dist = max(bone_dist, params.near_bone_mm)
@@ -327,6 +332,7 @@ def analyze_volume(
     shape_arr = np.asarray(hu.shape)
     records: list[dict[str, Any]] = []
     surfaces: list[NDArray[np.float64]] = []
+    boundaries: list[NDArray[np.integer[Any]]] = []
     measured: list[tuple[ShapeMeasures, tuple[float | None, str | None], NDArray[np.float64]]] = []
     n_les = max(len(det.lesions), 1)
     for i, les in enumerate(det.lesions):
@@ -340,7 +346,8 @@ def analyze_volume(
         shape_m = measure_shape(mask, hu_crop, affine, threshold_hu=params.threshold_hu)
         tissue = surrounding_tissue(mask, hu_crop, spacing, shell_mm=params.shell_mm)
         measured.append((shape_m, tissue, les.ijk.mean(axis=0)))
-        surfaces.append(volume.world_mm(surface_voxels(les.ijk)))
+        boundaries.append(surface_voxels(les.ijk))
+        surfaces.append(volume.world_mm(boundaries[-1]))
         if i % 20 == 0:
             report("measuring lesions", 0.6 + 0.2 * i / n_les)
 
@@ -356,7 +363,7 @@ def analyze_volume(
             report("lesion context", 0.81 + 0.1 * i / n_les)
         vessel = walls.get(les.id)
         context = _context(les, hu, det, spacing, params, coarse_bone_dist, tissue, centroid_vox,
-                           vessel)
+                           vessel, boundaries[i])
         mean_hu = float(les.hu.mean())
         volume_mm3 = shape_m.volume_mm3
         patterns = lesion_patterns(shape_m, origin=les.origin, vessel=vessel)
@@ -432,6 +439,14 @@ def analyze_volume(
             "contrast-enhanced study: enhancing lumens and organs suppressed; "
             + det.contrast.plaque_rule
         )
+        floor = det.summary.get("blood_pool_floor_hu")
+        if floor is not None:
+            notes.append(
+                f"contrast-enhanced study: mineral peaking under {floor:.0f} HU (the blood "
+                f"pool + {params.noise_k:g} noise SDs) cannot be told from small enhanced "
+                f"vessels and is not reported unless within {params.cluster_distance_mm:g} mm "
+                "of a denser lesion; "
+                f"{det.summary.get('below_blood_pool_components', 0.0):.0f} such component(s)")
     if anatomy is not None:
         notes.append(
             f"anatomy from {anatomy.source}: its bone classes (grown one voxel) are skeleton; "

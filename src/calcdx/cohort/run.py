@@ -97,8 +97,10 @@ def _client(scheduler: str | None, n_workers: int | None) -> Any:
                 "--scheduler for a local cluster"
             ) from None
     workers = n_workers or max(1, os.cpu_count() or 1)
+    # ":0" lets the OS choose the scheduler's HTTP port: with None, distributed still binds
+    # its default 8787 and only warns when another cohort (or any Dask cluster) holds it.
     cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     return Client(cluster)
 

@@ -34,7 +34,10 @@ class CalibrationScale(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    likelihood_exponent: float = Field(default=1.0, gt=0, le=2)
+    likelihood_exponent: float = Field(default=1.0, gt=0, le=3)
+    prior_exponent: float = Field(default=1.0, ge=0, le=3)
+    unlisted_present_factor: float = Field(default=1.0, gt=0, le=1)
+    unlisted_absent_factor: float = Field(default=1.0, gt=0, le=1)
     leak: float = Field(default=0.0, ge=0, lt=0.5)
     fitted_on: str | None = None
 
@@ -48,6 +51,8 @@ class Scale(BaseModel):
     prior_tier: dict[str, float]
     unlisted_single_value_floor: float = Field(gt=0, lt=0.5)
     range_background_share: float = Field(gt=0, lt=1)
+    range_coverage: float = Field(default=0.9, gt=0.2, lt=1)
+    ordinal_smoothing: float = Field(default=0.0, ge=0, le=0.5)
     age_background_years: tuple[float, float]
     size_background_mm: tuple[float, float]
     red_flag_probability: float = Field(gt=0, lt=1)

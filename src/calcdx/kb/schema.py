@@ -223,7 +223,9 @@ class Reference(BaseModel):
 
 
 #: FHIR ``system`` URIs of the code systems an entity may be coded in.
-CodeSystem = Literal["http://snomed.info/sct", "http://radlex.org"]
+CodeSystem = Literal[
+    "http://snomed.info/sct", "http://radlex.org", "http://hl7.org/fhir/sid/icd-10"
+]
 
 
 class Code(BaseModel):
@@ -232,10 +234,11 @@ class Code(BaseModel):
     Attributes
     ----------
     system : str
-        ``http://snomed.info/sct`` (SNOMED CT concept id) or ``http://radlex.org``
-        (RadLex RID).
+        ``http://snomed.info/sct`` (SNOMED CT concept id), ``http://radlex.org``
+        (RadLex RID) or ``http://hl7.org/fhir/sid/icd-10`` (WHO ICD-10 category).
     code : str
-        The concept id (digits) or RID (``RID`` and digits).
+        The concept id (digits), RID (``RID`` and digits) or ICD-10 code (a letter,
+        two digits, optionally a dot and one digit, e.g. ``M61.0``).
     display : str
         The concept's term.
     source : str
@@ -247,7 +250,7 @@ class Code(BaseModel):
     model_config = _ENTRY
 
     system: CodeSystem
-    code: str = Field(pattern=r"^(\d{6,18}|RID\d+)$")
+    code: str = Field(pattern=r"^(\d{6,18}|RID\d+|[A-Z]\d{2}(\.\d)?)$")
     display: str = Field(min_length=3)
     source: str = Field(pattern=r"^https?://")
     note: str | None = None

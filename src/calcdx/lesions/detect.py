@@ -44,9 +44,13 @@ from typing import TYPE_CHECKING, Any
 import cc3d
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage as ndi
 
-from calcdx.lesions.noise import local_background_hu, noise_sd_hu
+from calcdx.lesions.noise import (
+    above_blood_pool,
+    blood_pool_floor_hu,
+    noise_sd_hu,
+    shell_median_hu,
+)
 from calcdx.masks.body import BodyMask, compute_body
 from calcdx.masks.bone import BoneResult, bone_mask
 from calcdx.masks.contrast import contrast_phase
@@ -159,36 +163,34 @@ def _size_per_component(
 
 
 def _in_enhancing_tissue(
-    ijk: NDArray[Any], hu_c: NDArray[Any], hu: NDArray[Any], tissue_hu: float, delta_hu: float
-) -> bool:
-    """Whether a faint component is a speck of enhancing parenchyma (contrast studies).
+    groups: list[NDArray[Any]], peaks: list[float], hu: NDArray[Any], tissue_hu: float,
+    delta_hu: float,
+) -> NDArray[np.bool_]:
+    """Which faint components are specks of enhancing parenchyma (contrast studies).
 
-    True when the median HU of the 2-voxel in-plane shell around it is at least
-    `tissue_hu` (enhanced spleen, liver, kidney, bowel wall; unenhanced soft
-    tissue is below ~80 HU) and its peak is less than `delta_hu` above that
-    shell: noise of an organ near the threshold, not a deposit denser than it.
+    A component (full-grid voxels ``groups[g]``, peak HU ``peaks[g]``) is one when
+    the median HU of the 2-voxel in-plane shell around it is at least `tissue_hu`
+    (enhanced spleen, liver, kidney, bowel wall; unenhanced soft tissue is below
+    ~80 HU) and its peak is less than `delta_hu` above that shell: noise of an organ
+    near the threshold, not a deposit denser than it.
     """
-    lo = np.maximum(ijk.min(axis=0) - np.array([2, 2, 0]), 0)
-    hi = np.minimum(ijk.max(axis=0) + np.array([3, 3, 1]), np.asarray(hu.shape))
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    mask = np.zeros(tuple(int(v) for v in hi - lo), dtype=bool)
-    local = (ijk - lo).astype(np.intp)
-    mask[local[:, 0], local[:, 1], local[:, 2]] = True
-    shell = ndi.maximum_filter(mask.view(np.uint8), size=(5, 5, 1)) > 0
-    shell &= ~mask
-    if not shell.any():
-        return False
-    around = float(np.median(hu[box][shell]))
-    return around >= tissue_hu and float(hu_c.max()) < around + delta_hu
+    around = shell_median_hu(groups, hu)
+    with np.errstate(invalid="ignore"):
+        return np.asarray((around >= tissue_hu) & (np.asarray(peaks) < around + delta_hu))
 
 
-def _clears_local_background(
-    ijk: NDArray[Any], hu_c: NDArray[Any], hu: NDArray[Any], threshold_hu: float,
-    margin_hu: float,
-) -> bool:
-    """Whether a lesion peaks `margin_hu` above its local background (contrast studies)."""
-    background = local_background_hu(ijk, hu, below_hu=threshold_hu)
-    return background is None or float(hu_c.max()) >= background + margin_hu
+def _clear_local_background(
+    pieces: list[tuple[NDArray[Any], NDArray[Any], str]], hu: NDArray[Any],
+    threshold_hu: float, margin_hu: float,
+) -> list[bool]:
+    """Per lesion, whether it peaks `margin_hu` above its local background (contrast studies).
+
+    The background is the median of the in-plane shell below the mineral threshold
+    (:func:`calcdx.lesions.noise.local_background_hu`); a lesion without one passes.
+    """
+    background = shell_median_hu([p[0] for p in pieces], hu, below_hu=threshold_hu)
+    return [bool(np.isnan(b) or float(p[1].max()) >= b + margin_hu)
+            for p, b in zip(pieces, background, strict=True)]
 
 
 def detect_lesions(
@@ -292,9 +294,12 @@ def detect_lesions(
     # Skeleton from the mineral inside the body only (the table is never bone).
     body_labels = labels
     if not in_body[1:].all():
-        keep_lab = np.where(in_body, np.arange(n + 1), 0).astype(labels.dtype)
-        body_labels = keep_lab[labels]
+        out_v = ~in_body[lab_v]  # voxels of components outside the body, set to 0 in place
+        labels[ijk[out_v, 0], ijk[out_v, 1], ijk[out_v, 2]] = 0
+        del out_v
+    sigma = noise_sd_hu(hu)
     bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels,
+                     noise_sd_hu=None if sigma is None else sigma.sd_hu,
                      enhanced=phase.enhanced)
     del labels, body_labels
     is_bone_comp = np.zeros(n + 1, dtype=bool)
@@ -358,30 +363,34 @@ def detect_lesions(
 
     report("lesions", 0.55)
     pieces: list[tuple[NDArray[Any], NDArray[Any], str]] = []
-    n_parenchyma = 0
-    for c in np.flatnonzero(plain | is_bone_comp):
+    reportable = params.min_volume_mm3 / vv - 1e-9  # fewer voxels are dropped below
+    plain_sel: list[NDArray[np.intp]] = []
+    for c in np.flatnonzero(plain):
         whole = order[bounds[c - 1] : bounds[c]]
         sel = whole[keep_v[whole]]
         if len(sel) == 0:
             continue
-        if is_bone_comp[c]:
-            continue
-        elif int(c) in region_of:
+        if int(c) in region_of:
             plaque = hu_v[sel] >= region_of[int(c)].plaque_threshold_hu
             for p_ijk, p_hu in _split(ijk[sel][plaque], hu_v[sel][plaque]):
                 pieces.append((p_ijk, p_hu, "vessel_wall_plaque"))
-        elif contrast.enhanced and _in_enhancing_tissue(
-            ijk[sel], hu_v[sel], hu, params.enhancing_tissue_hu, params.plaque_delta_hu
-        ):
-            n_parenchyma += 1
-        else:
+        elif len(sel) >= reportable:
+            plain_sel.append(sel)
+    parenchyma = (
+        _in_enhancing_tissue([ijk[sel] for sel in plain_sel],
+                             [float(hu_v[sel].max()) for sel in plain_sel], hu,
+                             params.enhancing_tissue_hu, params.plaque_delta_hu)
+        if contrast.enhanced else np.zeros(len(plain_sel), dtype=bool)
+    )
+    n_parenchyma = int(np.count_nonzero(parenchyma))
+    for sel, speck in zip(plain_sel, parenchyma, strict=True):
+        if not speck:
             pieces.append((ijk[sel], hu_v[sel], "soft_tissue"))
     for part in residual:
         pieces.append((part[0], part[1], "bone_adjacent"))
     summary["enhancing_parenchyma_components"] = float(n_parenchyma)
     min_vox = params.min_volume_mm3 / vv
     pieces = [p for p in pieces if len(p[0]) >= min_vox - 1e-9]
-    sigma = noise_sd_hu(hu)
     min_peak = params.threshold_hu
     if sigma is not None:
         min_peak = max(min_peak, sigma.tissue_hu + params.noise_k * sigma.sd_hu)
@@ -390,8 +399,17 @@ def detect_lesions(
     if contrast.enhanced and sigma is not None:
         # Contrast study: the criterion's background is the tissue around the
         # lesion (calcdx.lesions.noise), enhanced organs included.
-        pieces = [p for p in pieces if _clears_local_background(
-            p[0], p[1], hu, params.threshold_hu, params.noise_k * sigma.sd_hu)]
+        clear = _clear_local_background(pieces, hu, params.threshold_hu,
+                                        params.noise_k * sigma.sd_hu)
+        pieces = [p for p, ok in zip(pieces, clear, strict=True) if ok]
+        floor = blood_pool_floor_hu(
+            phase.blood_pool.median_hu if phase.blood_pool is not None else None,
+            sigma.sd_hu, k=params.noise_k)
+        if floor is not None:
+            n_faint = len(pieces)
+            pieces = above_blood_pool(pieces, floor, spacing, params.cluster_distance_mm)
+            summary["below_blood_pool_components"] = float(n_faint - len(pieces))
+            summary["blood_pool_floor_hu"] = floor
     summary["noise_sd_hu"] = float(sigma.sd_hu) if sigma is not None else float("nan")
     summary["noise_rejected_components"] = float(n_before - len(pieces))
     pieces.sort(key=lambda p: (-len(p[0]), *(int(v) for v in p[0].min(axis=0))))

@@ -19,6 +19,19 @@ liver that just crosses 130 HU is noise of that organ, not a deposit. In
 native studies the global tissue level is kept, as calcium-scoring tools use
 one threshold for the whole scan.
 
+Blood is the densest soft-tissue background of a contrast study: every voxel
+may lie in a vessel, and vessels narrower than the lumen masks find (a few
+mm: mesenteric, splenic and intercostal branches, enhanced bowel-wall and
+muscle vessels) hold blood at the blood pool's density, partial volume only
+lowering it. So in an enhanced study whose blood pool was measured (the
+aorta, :mod:`calcdx.masks.contrast`), a lesion must also peak ``k`` noise SDs
+above that blood (:func:`blood_pool_floor_hu`): the Rose criterion with
+enhanced blood as the background. Fainter mineral cannot be told from
+enhanced blood, as the plaque rule of :mod:`calcdx.masks.exclusions` states
+for the lumens it finds, and is not reported (``result.json`` says how many),
+unless it lies within the cluster distance of a lesion that clears the floor
+(:func:`above_blood_pool`): the fainter lobules and edges of one deposit.
+
 The noise SD is measured from the image: the robust SD (1.4826 x median
 absolute deviation) of differences between neighbouring voxels (along axis 0)
 that are both soft tissue (-100 to 100 HU), divided by sqrt(2); the tissue
@@ -29,12 +42,20 @@ at their few boundary voxels, which the median ignores.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
-__all__ = ["NoiseEstimate", "local_background_hu", "noise_sd_hu"]
+__all__ = [
+    "NoiseEstimate",
+    "above_blood_pool",
+    "blood_pool_floor_hu",
+    "local_background_hu",
+    "noise_sd_hu",
+    "shell_median_hu",
+]
 
 #: Soft-tissue HU range whose voxels measure the noise.
 SOFT_TISSUE_HU = (-100.0, 100.0)
@@ -118,16 +139,133 @@ def local_background_hu(
     float or None
         None when no shell voxel is below `below_hu`.
     """
-    shape = np.asarray(hu.shape)
-    r = np.arange(-width_vox, width_vox + 1)
-    di, dj = np.meshgrid(r, r, indexing="ij")
-    offsets = np.column_stack([di.ravel(), dj.ravel(), np.zeros(di.size, dtype=np.intp)])
-    near = (np.asarray(ijk, dtype=np.intp)[:, None, :] + offsets[None, :, :]).reshape(-1, 3)
-    near = near[np.all((near >= 0) & (near < shape), axis=1)]
-    flat = np.unique(np.ravel_multi_index(near.T, hu.shape))
-    own = np.ravel_multi_index(np.asarray(ijk, dtype=np.intp).T, hu.shape)
-    flat = flat[~np.isin(flat, own, assume_unique=False)]
+    (median,) = shell_median_hu([ijk], hu, below_hu=below_hu, width_vox=width_vox)
+    return None if np.isnan(median) else float(median)
+
+
+def shell_median_hu(
+    groups: list[NDArray[np.integer[Any]]], hu: NDArray[Any], *, below_hu: float | None = None,
+    width_vox: int = 2,
+) -> NDArray[np.float64]:
+    """Per voxel set, the median HU of its in-plane shell, all sets in one pass.
+
+    The shell of a set is its ``(2 width_vox + 1)^2 x 1`` in-plane neighbourhood
+    within the grid, less its own voxels; with `below_hu`, only shell voxels below
+    it count.
+
+    Parameters
+    ----------
+    groups : list of (N_g, 3) ndarray of int
+        Full-grid voxel indices of each set.
+    hu : (I, J, K) ndarray
+        CT in HU.
+    below_hu : float, optional
+    width_vox : int
+
+    Returns
+    -------
+    (len(groups),) ndarray of float64
+        NaN where a set has no (counted) shell voxel.
+    """
+    n_groups = len(groups)
+    out = np.full(n_groups, np.nan)
+    if n_groups == 0:
+        return out
+    sizes = np.array([len(g) for g in groups], dtype=np.int64)
+    vox = np.concatenate([np.asarray(g, dtype=np.int64).reshape(-1, 3) for g in groups])
+    shape = np.asarray(hu.shape, dtype=np.int64)
+    total = int(np.prod(shape))
+    group = np.repeat(np.arange(n_groups, dtype=np.int64), sizes)
+    own = group * total + np.ravel_multi_index(vox.T, hu.shape)
+    keys = []
+    for di in range(-width_vox, width_vox + 1):
+        for dj in range(-width_vox, width_vox + 1):
+            i, j = vox[:, 0] + di, vox[:, 1] + dj
+            ok = (i >= 0) & (i < shape[0]) & (j >= 0) & (j < shape[1])
+            keys.append(own[ok] + (di * shape[1] + dj) * shape[2])
+    near = np.concatenate(keys)
+    del keys
+    near.sort()
+    near = near[np.concatenate([[True], near[1:] != near[:-1]])]
+    own.sort()
+    pos = np.minimum(np.searchsorted(own, near), len(own) - 1)
+    near = near[own[pos] != near]
+    g, flat = np.divmod(near, total)
     values = np.asarray(hu.ravel()[flat] if hu.flags.c_contiguous
                         else hu[np.unravel_index(flat, hu.shape)], dtype=np.float64)
-    values = values[values < below_hu]
-    return float(np.median(values)) if values.size else None
+    if below_hu is not None:
+        g, values = g[values < below_hu], values[values < below_hu]
+    order = np.lexsort((values, g))
+    g, values = g[order], values[order]
+    count = np.bincount(g, minlength=n_groups)
+    start = np.cumsum(count) - count
+    has = count > 0
+    lo, hi = start[has] + (count[has] - 1) // 2, start[has] + count[has] // 2
+    out[has] = (values[lo] + values[hi]) / 2.0
+    return out
+
+
+def blood_pool_floor_hu(blood_pool_hu: float | None, sd_hu: float, *, k: float) -> float | None:
+    """Least peak HU of a lesion in an enhanced study: the blood pool plus `k` noise SDs.
+
+    Parameters
+    ----------
+    blood_pool_hu : float or None
+        Median HU of the enhanced blood pool (the aorta), None when not measured.
+    sd_hu : float
+        Image noise SD (HU).
+    k : float
+        Noise SDs above the blood (the Rose criterion's 5).
+
+    Returns
+    -------
+    float or None
+        None when no blood pool was measured (the rule is then off).
+    """
+    if blood_pool_hu is None:
+        return None
+    return float(blood_pool_hu) + k * float(sd_hu)
+
+
+_Piece = TypeVar("_Piece", bound=tuple[Any, ...])
+
+
+def above_blood_pool(pieces: list[_Piece], floor_hu: float, spacing_mm: tuple[float, float, float],
+                     near_mm: float) -> list[_Piece]:
+    """Lesion candidates that peak at or above `floor_hu`, with the fainter ones near them.
+
+    Parameters
+    ----------
+    pieces : list of tuple
+        Candidates ``(ijk, hu, ...)``: (N, 3) full-grid voxel indices and their (N,) HU.
+    floor_hu : float
+        Least peak (:func:`blood_pool_floor_hu`).
+    spacing_mm : tuple of float
+        Voxel size (mm) along the three axes.
+    near_mm : float
+        A fainter candidate is kept when a voxel of it lies within this distance
+        (mm) of a candidate that clears the floor (the lobules of one deposit).
+
+    Returns
+    -------
+    list of tuple
+        The kept candidates, in their input order.
+    """
+    clear = [float(np.max(p[1])) >= floor_hu for p in pieces]
+    if all(clear):
+        return list(pieces)
+    if not any(clear):
+        return []
+    scale = np.asarray(spacing_mm, dtype=np.float64)
+    tree = cKDTree(np.concatenate([np.asarray(p[0], dtype=np.float64) * scale
+                                   for p, ok in zip(pieces, clear, strict=True) if ok]))
+    kept = []
+    for p, ok in zip(pieces, clear, strict=True):
+        if ok:
+            kept.append(p)
+            continue
+        dist, _ = tree.query(np.asarray(p[0], dtype=np.float64) * scale,
+                             distance_upper_bound=near_mm)
+        if bool(np.any(np.isfinite(dist))):
+            kept.append(p)
+    return kept

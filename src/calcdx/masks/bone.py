@@ -39,14 +39,16 @@ Method
 4. Deposits on bone: the *core* is the filled bone opened in-plane by a square
    of half-width ``core_mm``; bone is the core grown back by one voxel inside the
    filled mask, plus every remaining part of at least ``min_volume_mm3`` (a thin
-   plate of bone, a rib), wider than ``deposit_max_mm``, lying mostly inside
-   the bones' outline (core and those parts closed in-plane by a disk of
-   ``2 core_mm``: the steps of the core along an oblique cortex), bordering air
-   (HU <= ``air_hu``: the walls and septa of pneumatised bone) or reaching the
-   grid's edge (cut by the field of view). A remaining part that is none of
-   these (a deposit lying on the cortex and less than ``2 core_mm`` wide) is
-   kept apart: its mineral voxels are returned in
-   :attr:`BoneResult.deposits`, never taken for bone.
+   plate of bone, a rib) or longer than ``deposit_max_mm`` in-plane or along
+   the slices (an arch, a facet or a rib edge cut off the core over many
+   slices), or reaching the edge of the grid (cut by the field of view), or
+   lying mostly right above or below bone (the bone's surface cut across the
+   slices), or mostly inside the bones' outline (core and those parts closed
+   in-plane by a disk of ``2 core_mm``: the steps of the core along an oblique
+   cortex), or bordering air (HU <= ``air_hu``: the walls and septa of
+   pneumatised bone). A remaining part that is none of these (a deposit lying
+   on the cortex and less than ``2 core_mm`` wide) is kept apart: its mineral
+   voxels are returned in :attr:`BoneResult.deposits`, never taken for bone.
    This needs a core of at least two voxels' half-width: on coarser grids
    (in-plane voxels over ``core_mm / 2``, e.g. 3 mm) every part is bone.
 
@@ -62,14 +64,17 @@ lumen that touches bone joins it unless passed in `exclude` on grids coarser
 than ``lumen_max_voxel_mm``, and also on finer grids when its edge voxels
 reach the mineral threshold (a dense arterial lumen: sealed, that edge encloses
 it like cortex); calcified costal cartilage joins the ribs; a deposit on
-bone wider than ``2 core_mm`` in every in-plane direction is taken as bone, and
-so is one that borders air (a pleural plaque on a rib) or is cut by the edge of
-the grid; a thin bony process standing off the core in soft tissue (a styloid
-process, a zygomatic arch cut across) is kept apart as a deposit.
+bone wider than ``2 core_mm`` in every in-plane direction, longer than
+``deposit_max_mm`` along the slices or cut by the edge of the grid is taken as
+bone, and so is one that borders air (a pleural plaque on a rib) or sits on a
+bone's upper or lower face less than about two slices high; a thin bony process
+standing off the core in soft tissue (a styloid process, a zygomatic arch cut
+across) is kept apart as a deposit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,8 +89,9 @@ from calcdx.errors import InputError
 
 __all__ = ["BoneConfig", "BoneResult", "bone_mask", "fill_holes_2d_3d", "fill_holes_planes"]
 
-_SLICE_STRUCT = np.zeros((3, 3, 3), dtype=bool)
-_SLICE_STRUCT[:, :, 1] = ndi.generate_binary_structure(2, 1)
+#: Arrays up to this many voxels have their in-plane holes labelled in one call.
+_ONE_CALL_MAX_VOXELS = 1 << 20
+
 _SLICE_STRUCT8 = np.zeros((3, 3, 3), dtype=bool)
 _SLICE_STRUCT8[:, :, 1] = True
 
@@ -123,24 +129,67 @@ def fill_holes_2d_3d(
     """
     if not two_d:
         return _fill_3d(mask, max_hole_volume_vox)
-    # Per slice: 4-connected background regions that do not touch the slice's edge.
-    bg_labels, n_bg = ndi.label(~mask, structure=_SLICE_STRUCT)
-    edge = np.unique(
-        np.concatenate(
-            [bg_labels[0].ravel(), bg_labels[-1].ravel(),
-             bg_labels[:, 0].ravel(), bg_labels[:, -1].ravel()]
-        )
-    )
-    hole = np.ones(n_bg + 1, dtype=bool)
-    hole[0] = False
-    hole[edge] = False
-    if max_hole_area_vox is not None:
-        hole &= np.bincount(bg_labels.ravel(), minlength=n_bg + 1) <= max_hole_area_vox
-    filled: NDArray[np.bool_] = np.asarray(hole[bg_labels] | mask, dtype=bool)
-    del bg_labels
+    filled = _fill_plane_holes(mask, 2, max_hole_area_vox)
     if not three_d:
         return filled
     return _fill_3d(filled, max_hole_volume_vox)
+
+
+def _plane_holes(
+    mask: NDArray[np.bool_], axis: int
+) -> Iterator[tuple[int, NDArray[np.unsignedinteger[Any]], NDArray[np.bool_], NDArray[np.intp]]]:
+    """Yield the background regions of each plane normal to `axis` that holds mask voxels.
+
+    For each such plane (a plane without any has no hole): its index, the
+    4-connected background regions (cc3d labels), which of them do not reach the
+    plane's edge, and their sizes in voxels.
+    """
+    # planes normal to the last axis are contiguous in Fortran order
+    planes = np.moveaxis(np.asarray(mask, order="F" if axis == mask.ndim - 1 else "C"), axis, 0)
+    for k in range(planes.shape[0]):
+        plane = planes[k]
+        if not plane.any():
+            continue
+        labels, n = cc3d.connected_components(~plane, connectivity=4, return_N=True)
+        inner = np.ones(n + 1, dtype=bool)
+        inner[0] = False
+        for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+            inner[edge] = False
+        yield k, labels, inner, np.bincount(labels.ravel(), minlength=n + 1)
+
+
+def _fill_plane_holes(
+    mask: NDArray[np.bool_], axis: int, max_hole_area_vox: int | None
+) -> NDArray[np.bool_]:
+    """Fill, per plane normal to `axis`, the background regions enclosed in the plane.
+
+    Enclosed: 4-connected, not reaching the plane's edge, of at most
+    `max_hole_area_vox` voxels (None: any size). A small array (a lesion's crop) is
+    labelled in one scipy call with an in-plane cross; a large one plane by plane with
+    cc3d (faster there): the same holes.
+    """
+    if mask.size <= _ONE_CALL_MAX_VOXELS:
+        structure = np.zeros((3, 3, 3), dtype=bool)
+        structure[tuple(slice(None) if a != axis else 1 for a in range(3))] = (
+            ndi.generate_binary_structure(2, 1))
+        labels, n = ndi.label(~mask, structure=structure)
+        hole = np.ones(n + 1, dtype=bool)
+        hole[0] = False
+        for a in range(3):
+            if a != axis:
+                hole[labels.take(0, axis=a)] = False
+                hole[labels.take(-1, axis=a)] = False
+        if max_hole_area_vox is not None:
+            hole &= np.bincount(labels.ravel(), minlength=n + 1) <= max_hole_area_vox
+        return np.asarray(hole[labels] | mask, dtype=bool)
+    out = np.array(mask, order="F" if axis == mask.ndim - 1 else "C")
+    planes_out = np.moveaxis(out, axis, 0)
+    for k, labels, hole, count in _plane_holes(mask, axis):
+        if max_hole_area_vox is not None:
+            hole &= count <= max_hole_area_vox
+        if hole.any():
+            planes_out[k] |= hole[labels]
+    return np.ascontiguousarray(out)
 
 
 def _fill_3d(filled: NDArray[np.bool_], max_hole_volume_vox: int | None) -> NDArray[np.bool_]:
@@ -194,10 +243,8 @@ def fill_holes_planes(
     out = mask
     for axis in axes:
         in_plane = [s for i, s in enumerate(spacing_mm) if i != axis]
-        moved = np.ascontiguousarray(np.moveaxis(out, axis, 2))
         area_vox = int(max_hole_area_mm2 / (in_plane[0] * in_plane[1]))
-        filled = fill_holes_2d_3d(moved, max_hole_area_vox=area_vox, three_d=False)
-        out = np.ascontiguousarray(np.moveaxis(filled, 2, axis))
+        out = _fill_plane_holes(out, axis, area_vox)
     return out
 
 
@@ -276,7 +323,8 @@ class BoneConfig(BaseModel):
     )
     deposit_max_mm: float = Field(
         12.0, gt=0,
-        description="largest in-plane extent of a part kept apart as a deposit on bone. "
+        description="largest extent, in-plane and along the slices (centre to centre), of "
+        "a part kept apart as a deposit on bone. "
         "Heuristic: "
         "a focal deposit on the cortex is compact, while a thin bony process or a rib cut "
         "off the core is longer than this",
@@ -331,6 +379,17 @@ class BoneConfig(BaseModel):
         "from its outside. Heuristic from anatomy: a rib is at most about 10 mm thick "
         "(half-thickness 5 mm), while the aorta (about 25 mm), heart chambers and the "
         "portal vein (about 12 mm) are wider",
+    )
+    homogeneous_max_noise_sd: float = Field(
+        1.5, gt=0,
+        description="a large component whose robust SD (IQR / 1.349) is at most this many "
+        "image-noise SDs, with no dense tail, is a homogeneous region at the threshold (an "
+        "enhanced vein, bowel wall, oral contrast), not bone, however thin. Basis: the "
+        "voxels of a homogeneous region spread as image noise, robust SD at most one noise "
+        "SD (less once cut at the threshold: 0.62 SD for a half-normal), 1.5 leaving room "
+        "for slight heterogeneity; bone holds cortex and marrow, a spread of structure "
+        "several noise SDs wide even at 3 mm voxels (heuristic; applied only when the "
+        "noise SD is given)",
     )
 
 
@@ -405,9 +464,21 @@ class BoneResult:
         key = tuple(float(s) for s in spacing_mm)
         cached = self._trees.get(key)
         if cached is None:
-            inner = ndi.minimum_filter(self.filled.view(np.uint8), size=3, mode="constant")
-            surface = np.argwhere(self.filled & (inner == 0)) + np.asarray(self.offset)
-            cached = cKDTree(surface * np.asarray(key))
+            # bone voxels with a 26-neighbour outside the bone (or the crop): a 3 x 3 x 3
+            # erosion, separable as three boolean passes
+            inner = self.filled.copy()
+            for axis in range(inner.ndim):
+                eroded = np.zeros_like(inner)
+                lo, mid, hi = ([slice(None)] * inner.ndim for _ in range(3))
+                lo[axis], mid[axis], hi[axis] = slice(None, -2), slice(1, -1), slice(2, None)
+                eroded[tuple(mid)] = inner[tuple(lo)] & inner[tuple(mid)] & inner[tuple(hi)]
+                inner = eroded
+            flat = np.flatnonzero(self.filled & ~inner)
+            surface = np.column_stack(np.unravel_index(flat, self.filled.shape))
+            # an unbalanced, non-compact tree builds faster; its nearest neighbours are
+            # the same
+            cached = cKDTree((surface + np.asarray(self.offset)) * np.asarray(key),
+                             balanced_tree=False, compact_nodes=False)
             self._trees[key] = cached
         return cached
 
@@ -437,9 +508,9 @@ def _radius(mm: float, sx: float, sy: float) -> tuple[int, int]:
     return max(1, round(mm / sx)), max(1, round(mm / sy))
 
 
-def _smooth_iodine(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int],
-                   cfg: BoneConfig) -> list[bool]:
-    """Per component, whether it is a smooth region in the iodine range (a lumen, not bone)."""
+def _component_quantiles(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int]
+                         ) -> NDArray[np.float64]:
+    """Per component of `ids`, its 25th, 50th, 75th and 99th HU percentiles; (len(ids), 4)."""
     member = np.zeros(int(labels.max()) + 1, dtype=bool)
     member[ids] = True
     sel = member[labels]
@@ -450,15 +521,35 @@ def _smooth_iodine(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list
     lab, vals = lab[order], vals[order]
     starts = np.searchsorted(lab, ids, side="left")
     stops = np.searchsorted(lab, ids, side="right")
-    out = []
-    lo, hi = cfg.iodine_hu
-    for a, b in zip(starts, stops, strict=True):
+    out = np.zeros((len(ids), 4))
+    for i, (a, b) in enumerate(zip(starts, stops, strict=True)):
         v = vals[a:b]
-        q25, med, q75, q99 = (float(v[min(len(v) - 1, int(f * len(v)))])
-                              for f in (0.25, 0.5, 0.75, 0.99))
-        out.append(lo <= med <= hi and (q75 - q25) / 1.349 <= cfg.smooth_max_sd_hu
-                   and q99 < med + cfg.dense_tail_hu)
+        out[i] = [float(v[min(len(v) - 1, int(f * len(v)))]) for f in (0.25, 0.5, 0.75, 0.99)]
     return out
+
+
+def _smooth_iodine(quantiles: NDArray[np.float64], cfg: BoneConfig) -> list[bool]:
+    """Per component, whether it is a smooth region in the iodine range (a lumen, not bone).
+
+    `quantiles` are the components' 25th, 50th, 75th and 99th HU percentiles
+    (:func:`_component_quantiles`).
+    """
+    lo, hi = cfg.iodine_hu
+    return [bool(lo <= med <= hi and (q75 - q25) / 1.349 <= cfg.smooth_max_sd_hu
+                 and q99 < med + cfg.dense_tail_hu) for q25, med, q75, q99 in quantiles]
+
+
+def _homogeneous(quantiles: NDArray[np.float64], noise_sd_hu: float, cfg: BoneConfig
+                 ) -> list[bool]:
+    """Per component, whether its HU spread is image noise: a homogeneous region, not bone.
+
+    True when the robust SD (IQR / 1.349) of its voxels is at most
+    ``homogeneous_max_noise_sd`` x `noise_sd_hu` and its 99th percentile is under
+    median + ``dense_tail_hu`` (no cortex). `quantiles` as in :func:`_smooth_iodine`.
+    """
+    limit = cfg.homogeneous_max_noise_sd * noise_sd_hu
+    return [bool((q75 - q25) / 1.349 <= limit and q99 < med + cfg.dense_tail_hu)
+            for q25, med, q75, q99 in quantiles]
 
 
 def _thick(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
@@ -699,29 +790,21 @@ def _across_slices(parts: NDArray[np.integer[Any]], bone: NDArray[np.bool_]
     return out
 
 
-def _thin_bone_parts(parts: NDArray[np.integer[Any]], boxes: Any, which: NDArray[np.bool_],
-                     hu: NDArray[Any], grid_edge: tuple[NDArray[np.bool_], NDArray[np.bool_]],
-                     cfg: BoneConfig) -> NDArray[np.bool_]:
-    """Per part label, whether a small part off the core is thin bone, not a deposit.
+def _borders_air(parts: NDArray[np.integer[Any]], boxes: Any, which: NDArray[np.bool_],
+                 hu: NDArray[Any], cfg: BoneConfig) -> NDArray[np.bool_]:
+    """Per part label, whether a small part off the core borders air: thin bone, not a deposit.
 
-    A part is bone when it borders air (HU <= ``air_hu`` within one voxel
-    in-plane: the walls and septa of pneumatised bone, the paranasal sinuses,
-    mastoid air cells and the pterygoid plates by the nasopharynx, lie on air,
-    soft-tissue deposits in soft tissue) or when it reaches the edge of the grid
-    (cut by the field of view, its shape is unknown: a process or a ramus cut
-    by the first slice). Only the parts flagged in `which` are judged; `boxes` are
-    the parts' bounding boxes by label.
+    Air is HU <= ``air_hu`` within one voxel in-plane: the walls and septa of
+    pneumatised bone (the paranasal sinuses, mastoid air cells, the pterygoid
+    plates by the nasopharynx) lie on air, soft-tissue deposits in soft tissue.
+    Only the parts flagged in `which` are judged; `boxes` are the parts'
+    bounding boxes by label.
     """
     out = np.zeros(len(which), dtype=bool)
-    low, high = grid_edge
     for c in np.flatnonzero(which):
         if c == 0 or c >= len(boxes) or boxes[c] is None:
             continue
         b = boxes[c]
-        if any((bool(lo_e) and s.start == 0) or (bool(hi_e) and s.stop == n)
-               for s, n, lo_e, hi_e in zip(b, parts.shape, low, high, strict=True)):
-            out[c] = True
-            continue
         box = (slice(max(b[0].start - 1, 0), b[0].stop + 1),
                slice(max(b[1].start - 1, 0), b[1].stop + 1), b[2])
         ring = _square_filter(parts[box] == c, (1, 1), "max")
@@ -758,24 +841,20 @@ def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[flo
     A hole (4-connected background of a slice not reaching its edge) of at most
     ``water_hole_max_area_mm2`` whose mean HU lies in ``water_hole_hu``.
     """
-    lab, n = ndi.label(~sealed, structure=_SLICE_STRUCT)
-    if n == 0:
-        return np.zeros(sealed.shape, dtype=bool)
-    edge = np.unique(np.concatenate([lab[0].ravel(), lab[-1].ravel(),
-                                     lab[:, 0].ravel(), lab[:, -1].ravel()]))
-    count = np.bincount(lab.ravel(), minlength=n + 1)
-    small = count * spacing[0] * spacing[1] <= cfg.water_hole_max_area_mm2
-    small[0] = False
-    small[edge] = False
-    hole: NDArray[np.bool_] = small[lab]
-    if not hole.any():
-        return hole
-    ids = lab[hole]
-    total = np.bincount(ids, weights=np.asarray(hu[hole], dtype=np.float64), minlength=n + 1)
-    mean = total / np.maximum(count, 1)
+    out = np.zeros(sealed.shape, dtype=bool, order="F")
     lo, hi = cfg.water_hole_hu
-    water = small & (mean >= lo) & (mean <= hi)
-    return np.asarray(hole & water[lab], dtype=bool)
+    for k, lab, small, count in _plane_holes(sealed, 2):
+        small &= count * spacing[0] * spacing[1] <= cfg.water_hole_max_area_mm2
+        if not small.any():
+            continue
+        hole = small[lab]
+        total = np.bincount(lab[hole], weights=np.asarray(hu[:, :, k][hole], dtype=np.float64),
+                            minlength=len(count))
+        mean = total / np.maximum(count, 1)
+        water = small & (mean >= lo) & (mean <= hi)
+        if water.any():
+            out[:, :, k] = water[lab]
+    return np.ascontiguousarray(out)
 
 
 def _major_axis_mm(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
@@ -834,6 +913,27 @@ def _bone_like(labels: NDArray[np.integer[Any]], ids: list[int], boxes: Any,
     return sorted(taken)
 
 
+def _long_or_cut(rest_lab: NDArray[np.integer[Any]], n: int, sz: float, cfg: BoneConfig,
+                 offset: NDArray[Any], shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    """Per part of `rest_lab` (0..n, a crop at `offset` of a grid of `shape`): bone, not a deposit.
+
+    A part is bone when it runs over ``deposit_max_mm`` along the slices (centre
+    to centre of its first and last slice, so a compact deposit seen on three
+    5 mm slices, 10 mm, stays one, while an arch, a facet or a rib edge cut off
+    the core and followed over many slices is bone), or when it reaches the
+    edge of the grid: cut by the field of view, its length is unknown, as a
+    bone running out of view is taken in :func:`_bone_like`.
+    """
+    long = np.zeros(n + 1, dtype=bool)
+    for c, box in enumerate(cc3d.statistics(rest_lab)["bounding_boxes"]):
+        if not c or box is None:
+            continue
+        edge = any(o + b.start == 0 or o + b.stop == m
+                   for b, o, m in zip(box, offset, shape, strict=True))
+        long[c] = edge or (box[2].stop - box[2].start - 1) * sz > cfg.deposit_max_mm
+    return long
+
+
 def _empty() -> BoneResult:
     e = np.zeros((0, 0, 0), dtype=bool)
     return BoneResult((), (0, 0, 0), e, e, np.zeros((0, 0, 0), np.uint32), e, 0.0)
@@ -847,6 +947,7 @@ def bone_mask(
     body: NDArray[np.bool_] | None = None,
     exclude: NDArray[np.bool_] | None = None,
     mineral_labels: NDArray[np.integer[Any]] | None = None,
+    noise_sd_hu: float | None = None,
     enhanced: bool | None = None,
 ) -> BoneResult:
     """Find the skeleton: large mineral components, sealed and filled.
@@ -866,6 +967,10 @@ def bone_mask(
     mineral_labels : (I, J, K) ndarray of int, optional
         26-connected components of the mineral (HU >= ``mineral_hu``, in `body`,
         outside `exclude`) when the caller has them already; computed otherwise.
+    noise_sd_hu : float, optional
+        Image noise SD (HU; :func:`calcdx.lesions.noise.noise_sd_hu`). When given,
+        a large component whose spread is that noise (a homogeneous region,
+        ``homogeneous_max_noise_sd``) is not bone.
     enhanced : bool, optional
         Whether the study is contrast-enhanced (:mod:`calcdx.masks.contrast`).
         False skips the iodine rules of steps 2 and 2b: a native study has no
@@ -910,13 +1015,16 @@ def bone_mask(
                      stats["bounding_boxes"], (sx, sy, sz), cfg)
     if not ids:
         return _empty()
-    if enhanced is not False:
-        smooth = _smooth_iodine(hu, mineral_labels, ids, cfg)
-        ids = [c for c, sm in zip(ids, smooth, strict=True)
-               if not (sm and _thick(mineral_labels, c, stats["bounding_boxes"][c], (sx, sy),
-                                     cfg.lumen_min_radius_mm))]
-        if not ids:
-            return _empty()
+    quantiles = _component_quantiles(hu, mineral_labels, ids)
+    smooth = (_smooth_iodine(quantiles, cfg) if enhanced is not False
+              else [False] * len(ids))
+    homogeneous = (_homogeneous(quantiles, noise_sd_hu, cfg)
+                   if noise_sd_hu is not None and noise_sd_hu > 0 else [False] * len(ids))
+    ids = [c for c, sm, hom in zip(ids, smooth, homogeneous, strict=True)
+           if not hom and not (sm and _thick(mineral_labels, c, stats["bounding_boxes"][c],
+                                             (sx, sy), cfg.lumen_min_radius_mm))]
+    if not ids:
+        return _empty()
     close_r = _radius(cfg.close_mm, sx, sy) if cfg.close_mm > 0 else (0, 0)
     core_r = _radius(cfg.core_mm, sx, sy)
     pad = np.array([max(close_r[0], core_r[0]) + 1, max(close_r[1], core_r[1]) + 1, 1])
@@ -973,6 +1081,7 @@ def bone_mask(
                 extent[c] = max((box[0].stop - box[0].start) * sx,
                                 (box[1].stop - box[1].start) * sy)
         big = (size >= cfg.min_volume_mm3) | (extent > cfg.deposit_max_mm)
+        big |= _long_or_cut(rest_lab, n_rest, sz, cfg, lo, hu.shape)
         if min(core_r) < 2:
             big[:] = True  # a one-voxel core cannot tell a deposit from a thin process
         big[0] = False
@@ -980,8 +1089,7 @@ def bone_mask(
             big |= _across_slices(rest_lab, bone | big[rest_lab])
             big |= _in_outline(rest_lab, rest_boxes, bone | big[rest_lab], ~big, (sx, sy),
                                2.0 * cfg.core_mm)
-            big |= _thin_bone_parts(rest_lab, rest_boxes, ~big, hu[crop],
-                                    (lo == 0, hi == hu.shape), cfg)
+            big |= _borders_air(rest_lab, rest_boxes, ~big, hu[crop], cfg)
         bone |= big[rest_lab]
         small = ~big
         small[0] = False

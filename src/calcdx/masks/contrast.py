@@ -12,7 +12,9 @@ Method
    from the ring around it (1.25-1.75 x radius) by >= ``min_edge_contrast_hu``
    and no bone (>= max(400 HU, median + 150 HU)) lies on it. Candidates of
    consecutive sections are linked into tracks (centre within max(6 mm,
-   radius / 2), median within max(30 HU, 20 %)); a track spanning at least
+   radius / 2), median within max(30 HU, 20 %), across gaps of up to 2.5 section
+   steps and at least 2.5 x ``step_mm``, so a tube missed in a few closely spaced
+   thin sections stays one track); a track spanning at least
    ``min_track_mm`` along the slices, in ``min_sections`` sections, is a tube. The densest of the
    ``n_best_tracks`` best tubes (length x mean Hough score) is the blood pool:
    only tubes at least ``long_fraction`` as long as the best compete;
@@ -249,7 +251,9 @@ def find_blood_pool(
         return BloodPool(median_hu=c.median, robust_sd_hu=c.sd, ring_hu=c.ring,
                          radius_mm=c.radius, length_mm=sz, n_sections=1,
                          centre_voxel=(c.i / sx, c.j / sy, float(c.k)))
-    gap = 2.5 * (float(ks[1] - ks[0]) if len(ks) > 1 else 1.0) * sz
+    # a tube may be missed in a few sections: links bridge 2.5 section steps, and at
+    # least 2.5 in-plane steps where sections lie closer than one in-plane step
+    gap = 2.5 * max((float(ks[1] - ks[0]) if len(ks) > 1 else 1.0) * sz, step)
     tracks: list[list[_Circle]] = []
     for c in sorted(circles, key=lambda c: (c.z, -c.score)):
         best: list[_Circle] | None = None

@@ -1,12 +1,14 @@
 """The differential: posterior over entities, explained finding by finding.
 
-``P(e | findings) ∝ prior(e) × Π_f P(f | e)`` (naive Bayes, findings assumed
-conditionally independent given the entity). Each entity's probability is
-explained by the likelihood ratio of every stated finding,
+``P(e | findings) ∝ prior(e)^a × Π_f [P(f | e) r_f(e)]^w`` (naive Bayes, findings
+assumed conditionally independent given the entity, weighted by the calibration
+of :mod:`calcdx.reasoning.model`: prior exponent ``a``, likelihood exponent ``w``,
+reporting factor ``r_f``; plain naive Bayes when all are 1). Each entity's
+probability is explained by the likelihood ratio of every stated finding,
 
-    LR_f(e) = P(f | e) / P(f | not e),
+    LR_f(e) = L_f(e) / L_f(not e),   L_f(e) = P(f | e) r_f(e),
 
-where ``P(f | not e)`` averages the other entities weighted by their priors
+where ``L_f(not e)`` averages the other entities weighted by their priors
 (the "evoking strength" of DXplain, as a ratio). Findings with LR >= 1.5 are
 listed as supporting, LR <= 1/1.5 as against.
 """

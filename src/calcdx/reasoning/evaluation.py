@@ -2,20 +2,30 @@
 
 A labelled case is a ``calcdx-case/1`` case with the diagnosis its source
 publishes (``truth``), read from a YAML list (the format of
-``tests/data/real_cases/README.md``). The engine's raw score of entity ``e`` is
-``log prior(e) + sum_f log P(f | e)``; the calibrated posterior is
+``tests/data/real_cases/README.md``). The calibrated posterior is
 
-    p(e) = (1 - leak) * softmax(log prior + exponent * sum_f log P(f | e)) + leak / E,
+    p(e) = (1 - leak) softmax(a log prior(e) + w sum_f log P(f | e)
+                              + b_p n_p(e) + b_a n_a(e)) + leak / E,
 
-an exponent below 1 tempering the overconfidence of naive Bayes when findings
-are dependent, the leak keeping every entity possible. Both are fitted by
-minimising the log loss; :func:`cross_validate` fits them on k - 1 folds and
-scores the held-out fold, so no case is scored by parameters fitted on it.
+``n_p`` (``n_a``) counting the stated values (absences) that the entity's file does
+not list though it describes the field; ``a`` flattens the prior, ``w`` tempers the
+overconfidence of naive Bayes when findings are dependent, the reporting factors
+``exp(b / w)`` (:class:`Calibration`) penalise unlisted values, the leak keeps every
+entity possible. All are fitted together by maximum likelihood (least log loss):
+the log-score is linear in ``(a, w, b_p, b_a)``, so for each leak the fit is a
+smooth convex problem. :func:`cross_validate` fits them on k - 1 folds and scores
+the held-out fold, so no case is scored by parameters fitted on it;
+:func:`fit_scale` (``calcdx kb fit``) also selects the compile-time settings of
+:data:`SETTINGS` by cross-validation, and :func:`write_fitted_scale` deploys the
+result into ``scale.yaml``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,29 +34,41 @@ from typing import Final, NamedTuple
 import numpy as np
 import yaml
 from numpy.typing import NDArray
+from scipy.optimize import minimize
 
 from calcdx.case.model import Case, parse_case
 from calcdx.errors import CaseError
+from calcdx.kb.loader import KnowledgeBase, load_knowledge_base
 from calcdx.reasoning.differential import Engine
 from calcdx.reasoning.evidence import gather_evidence
-from calcdx.reasoning.model import Calibration
+from calcdx.reasoning.model import Calibration, compile_model
 
 __all__ = [
+    "SETTINGS",
     "Calibration",
     "Evaluation",
+    "Features",
+    "FittedScale",
+    "HeldOut",
     "LabelledCase",
     "Scores",
+    "calibrated_posterior",
+    "case_groups",
     "cross_validate",
     "evaluate",
+    "evaluate_held_out",
     "fit_calibration",
+    "fit_scale",
     "load_labelled_cases",
+    "raw_features",
     "raw_log_scores",
     "score",
+    "write_fitted_scale",
 ]
 
-#: Grid searched by :func:`fit_calibration` (exponent on the likelihoods, leak).
-EXPONENTS: Final = tuple(float(x) for x in np.round(np.arange(0.2, 1.525, 0.025), 3))
-LEAKS: Final = (0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
+#: Bounds of the leak fitted by :func:`fit_calibration`: never 0, so every entity keeps
+#: a probability.
+LEAK_RANGE: Final = (0.0005, 0.1)
 #: Bins of the reliability table and the expected calibration error (top-1 probability).
 N_BINS: Final = 10
 
@@ -133,43 +155,125 @@ def load_labelled_cases(paths: Iterable[Path], entity_ids: Sequence[str]) -> lis
     return out
 
 
+class Features(NamedTuple):
+    """What the calibration weights, per case and entity, shape (n, E) each.
+
+    Attributes
+    ----------
+    log_likelihood : (n, E) ndarray
+        Summed plain naive-Bayes log-likelihoods ``sum_f log P(f | e)``.
+    unlisted_present, unlisted_absent : (n, E) ndarray
+        How many stated values (stated absences) the entity's file does not list
+        although it describes the field (:attr:`LikelihoodModel.unlisted`).
+    """
+
+    log_likelihood: FloatArray
+    unlisted_present: FloatArray
+    unlisted_absent: FloatArray
+
+
+def raw_features(engine: Engine, cases: Sequence[LabelledCase]) -> Features:
+    """The calibration's inputs for each case (plain tables: no factor applied)."""
+    plain = dataclasses.replace(engine.model, calibration=Calibration())
+    n, n_entities = len(cases), engine.model.n_entities
+    log_likelihood = np.zeros((n, n_entities))
+    present = np.zeros((n, n_entities))
+    absent = np.zeros((n, n_entities))
+    for row, item in enumerate(cases):
+        for evidence in gather_evidence(item.case, plain):
+            log_likelihood[row] += np.log(evidence.likelihood)
+            if evidence.unlisted is not None:
+                counts = absent if "_absent=" in evidence.key else present
+                counts[row] += evidence.unlisted
+    return Features(log_likelihood, present, absent)
+
+
 def raw_log_scores(engine: Engine, cases: Sequence[LabelledCase]) -> FloatArray:
-    """Summed log-likelihood of each case's findings under every entity, shape (n, E)."""
-    rows = []
-    for item in cases:
-        likelihood = engine.likelihoods(gather_evidence(item.case, engine.model))
-        rows.append(np.log(likelihood).sum(axis=0))
-    return np.array(rows, dtype=np.float64).reshape(len(cases), engine.model.n_entities)
+    """Summed plain log-likelihood of each case's findings under every entity, shape (n, E)."""
+    return raw_features(engine, cases).log_likelihood
+
+
+def _as_features(data: Features | FloatArray) -> tuple[Features, bool]:
+    """`data` as Features, and whether it carries unlisted counts to fit factors on."""
+    if isinstance(data, Features):
+        return data, True
+    zeros = np.zeros_like(data)
+    return Features(np.asarray(data, dtype=np.float64), zeros, zeros), False
+
+
+def calibrated_posterior(
+    data: Features | FloatArray, log_prior: FloatArray, calibration: Calibration
+) -> FloatArray:
+    """Posteriors (n, E) of `calibration` from plain features (what the engine computes)."""
+    features, _ = _as_features(data)
+    log_likelihood = (
+        features.log_likelihood
+        + np.log(calibration.unlisted_present) * features.unlisted_present
+        + np.log(calibration.unlisted_absent) * features.unlisted_absent
+    )
+    return calibration.posterior(log_likelihood, log_prior)
 
 
 def fit_calibration(
-    log_likelihood: FloatArray, log_prior: FloatArray, truth: NDArray[np.int64]
+    data: Features | FloatArray, log_prior: FloatArray, truth: NDArray[np.int64]
 ) -> Calibration:
-    """The grid point of :data:`EXPONENTS` x :data:`LEAKS` with the least mean log loss.
+    """The calibration with the least mean log loss (maximum likelihood).
+
+    The log-score ``a log prior + w sum log P + b_p n_p + b_a n_a`` is linear in its
+    weights; they and the leak (within :data:`LEAK_RANGE`) are found together by
+    L-BFGS on the smooth mean log loss. The reporting factors are ``exp(b / w)``
+    (:class:`Calibration`), fitted only when `data` is :class:`Features`.
 
     Parameters
     ----------
-    log_likelihood : (n, E) ndarray
-        Summed log-likelihoods (:func:`raw_log_scores`).
+    data : Features or (n, E) ndarray
+        :func:`raw_features`, or summed log-likelihoods alone (then the factors stay 1).
     log_prior : (E,) ndarray
         Log prior of every entity.
     truth : (n,) ndarray of int
         Index of each case's true entity.
     """
-    best, best_loss = Calibration(), np.inf
-    rows = np.arange(len(truth))
-    for exponent in EXPONENTS:
-        base = Calibration(exponent, 0.0).posterior(log_likelihood, log_prior)[rows, truth]
-        for leak in LEAKS:
-            p_true = (1.0 - leak) * base + leak / log_likelihood.shape[1]
-            loss = float(-np.mean(np.log(np.maximum(p_true, 1e-300))))
-            if loss < best_loss - 1e-12:
-                best, best_loss = Calibration(exponent, leak), loss
-    return best
+    features, with_factors = _as_features(data)
+    n, n_entities = features.log_likelihood.shape
+    rows = np.arange(n)
+    blocks = [np.broadcast_to(log_prior, (n, n_entities)), features.log_likelihood]
+    if with_factors:
+        blocks += [features.unlisted_present, features.unlisted_absent]
+    x = np.ascontiguousarray(np.stack(blocks, axis=1))  # (n, k, E)
+    x_true = x[rows, :, truth]
+    k = x.shape[1]
+    # a in [0, 3], w in [0.05, 3], b <= 0 (an unlisted value is never favoured), then the leak
+    bounds = [(0.0, 3.0), (0.05, 3.0)] + [(-20.0, 0.0)] * (k - 2) + [LEAK_RANGE]
+    start = np.array([1.0, 1.0] + [0.0] * (k - 2) + [0.005])
+
+    def loss(theta: FloatArray) -> tuple[float, FloatArray]:
+        weights, leak = theta[:k], theta[k]
+        logits = np.einsum("nkE,k->nE", x, weights)
+        logits -= logits.max(axis=1, keepdims=True)
+        soft = np.exp(logits)
+        soft /= soft.sum(axis=1, keepdims=True)
+        s_true = soft[rows, truth]
+        p_true = (1.0 - leak) * s_true + leak / n_entities
+        # d s_true / d weights = s_true (x_true - E_soft[x]); d p_true / d leak = 1/E - s_true
+        d_s = s_true[:, None] * (x_true - np.einsum("nkE,nE->nk", x, soft))
+        grad = -((1.0 - leak) * d_s / p_true[:, None]).mean(axis=0)
+        grad_leak = -np.mean((1.0 / n_entities - s_true) / p_true)
+        return float(-np.mean(np.log(p_true))), np.append(grad, grad_leak)
+
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
+    a, w, *b, leak = (float(v) for v in result.x)
+    b_present, b_absent = b if b else (0.0, 0.0)
+    return Calibration(
+        exponent=round(w, 4),
+        leak=round(leak, 4),
+        prior_exponent=round(a, 4),
+        unlisted_present=round(float(np.exp(b_present / w)), 4),
+        unlisted_absent=round(float(np.exp(b_absent / w)), 4),
+    )
 
 
 def cross_validate(
-    log_likelihood: FloatArray,
+    data: Features | FloatArray,
     log_prior: FloatArray,
     truth: NDArray[np.int64],
     *,
@@ -185,15 +289,20 @@ def cross_validate(
     fitted : list of Calibration
         The parameters of each fold.
     """
+    features, with_factors = _as_features(data)
     n = len(truth)
     order = np.random.default_rng(seed).permutation(n)
-    posterior = np.zeros_like(log_likelihood)
+    posterior = np.zeros_like(features.log_likelihood)
     fitted = []
     for fold in np.array_split(order, min(folds, n)):
         train = np.setdiff1d(order, fold)
-        calibration = fit_calibration(log_likelihood[train], log_prior, truth[train])
+        part = Features(*(array[train] for array in features))
+        calibration = fit_calibration(
+            part if with_factors else part.log_likelihood, log_prior, truth[train]
+        )
         fitted.append(calibration)
-        posterior[fold] = calibration.posterior(log_likelihood[fold], log_prior)
+        held = Features(*(array[fold] for array in features))
+        posterior[fold] = calibrated_posterior(held, log_prior, calibration)
     return posterior, fitted
 
 
@@ -293,25 +402,183 @@ class Evaluation:
 
     def groups(self) -> list[tuple[str, NDArray[np.bool_]]]:
         """Subsets by modality and by difficulty, as (label, mask), non-empty only."""
-        out = []
-        for attribute in ("modality", "difficulty"):
-            for value in sorted({getattr(item, attribute) for item in self.cases}):
-                mask = np.array([getattr(item, attribute) == value for item in self.cases])
-                out.append((f"{attribute} {value}", mask))
-        return out
+        return case_groups(self.cases)
+
+
+def case_groups(cases: Sequence[LabelledCase]) -> list[tuple[str, NDArray[np.bool_]]]:
+    """Subsets of `cases` by modality and by difficulty, as (label, mask), non-empty only."""
+    out = []
+    for attribute in ("modality", "difficulty"):
+        for value in sorted({getattr(item, attribute) for item in cases}):
+            mask = np.array([getattr(item, attribute) == value for item in cases])
+            out.append((f"{attribute} {value}", mask))
+    return out
 
 
 def evaluate(engine: Engine, cases: Sequence[LabelledCase], *, folds: int = 5) -> Evaluation:
     """Score `engine` on `cases`: uncalibrated, k-fold cross-validated, and the full fit."""
-    log_likelihood = raw_log_scores(engine, cases)
+    features = raw_features(engine, cases)
     log_prior = np.log(engine.model.prior)
     truth = np.array([engine.model.index(item.truth) for item in cases], dtype=np.int64)
-    posterior, fitted = cross_validate(log_likelihood, log_prior, truth, folds=folds)
+    posterior, fitted = cross_validate(features, log_prior, truth, folds=folds)
     return Evaluation(
         cases=list(cases),
         truth=truth,
-        uncalibrated=Calibration().posterior(log_likelihood, log_prior),
+        uncalibrated=Calibration().posterior(features.log_likelihood, log_prior),
         cross_validated=posterior,
         fold_calibrations=fitted,
-        full_calibration=fit_calibration(log_likelihood, log_prior, truth),
+        full_calibration=fit_calibration(features, log_prior, truth),
     )
+
+
+#: The compile-time settings of ``scale.yaml`` that :func:`fit_scale` selects, each with
+#: the values it tries: the floor of an unlisted single value, the share of an entity's
+#: cases its typical age and size ranges cover, and the ordinal smoothing of extent.
+SETTINGS: Final = {
+    "unlisted_single_value_floor": (0.002, 0.005, 0.01),
+    "range_coverage": (0.68, 0.8, 0.9),
+    "ordinal_smoothing": (0.0, 0.25, 0.5),
+}
+
+
+class FittedScale(NamedTuple):
+    """What :func:`fit_scale` fits: the compile-time settings and the calibration.
+
+    Attributes
+    ----------
+    settings : dict of str to float
+        The selected value of each setting of :data:`SETTINGS`.
+    calibration : Calibration
+        Fitted on every case, with those settings.
+    n_cases : int
+        Cases it was fitted on.
+    cv_log_loss : dict of tuple to float
+        The cross-validated log loss of each combination tried (values in the order
+        of :data:`SETTINGS`).
+    """
+
+    settings: dict[str, float]
+    calibration: Calibration
+    n_cases: int
+    cv_log_loss: dict[tuple[float, ...], float]
+
+
+def fit_scale(
+    case_paths: Iterable[Path], kb: KnowledgeBase | None = None, *, folds: int = 5
+) -> FittedScale:
+    """Fit everything ``scale.yaml`` fits on labelled real cases (``calcdx kb fit``).
+
+    The settings of :data:`SETTINGS` change the compiled tables, so they are
+    selected by cross-validation: starting from the middle value of every grid,
+    each setting in turn takes the value of its grid with the least `folds`-fold
+    cross-validated log loss, the others held (one pass of coordinate search; each
+    loss comes from calibrations fitted without the scored fold). The calibration is
+    then refitted on every case with the selected settings.
+
+    Parameters
+    ----------
+    case_paths : iterable of Path
+        Labelled case files (``tests/data/real_cases/batch_*.yaml``).
+    kb : KnowledgeBase, optional
+        The knowledge base (default: the packaged one).
+    """
+    kb = load_knowledge_base() if kb is None else kb
+    names = tuple(SETTINGS)
+    cases = load_labelled_cases(case_paths, tuple(e.id for e in kb))
+    losses: dict[tuple[float, ...], float] = {}
+    fits: dict[tuple[float, ...], Calibration] = {}
+
+    def measure(values: tuple[float, ...]) -> float:
+        if values not in losses:
+            update = dict(zip(names, values, strict=True))
+            model = compile_model(dataclasses.replace(kb, scale=kb.scale.model_copy(update=update)))
+            features = raw_features(Engine(model), cases)
+            log_prior = np.log(model.prior)
+            truth = np.array([model.index(item.truth) for item in cases], dtype=np.int64)
+            posterior, _ = cross_validate(features, log_prior, truth, folds=folds)
+            losses[values] = score(posterior, truth).log_loss
+            fits[values] = fit_calibration(features, log_prior, truth)
+        return losses[values]
+
+    # start from the middle of every grid, whatever the knowledge base states, so that
+    # the result depends on the cases alone
+    current = tuple(grid[len(grid) // 2] for grid in SETTINGS.values())
+    for position, name in enumerate(names):
+        candidates = [
+            (*current[:position], value, *current[position + 1 :]) for value in SETTINGS[name]
+        ]
+        current = min(candidates, key=measure)
+    return FittedScale(dict(zip(names, current, strict=True)), fits[current], len(cases), losses)
+
+
+def write_fitted_scale(scale_path: Path, fitted: FittedScale, fitted_on: str) -> None:
+    """Rewrite the fitted lines of a ``scale.yaml``: the settings and the calibration block.
+
+    Everything else, comments included, is kept as it is; each setting of
+    :data:`SETTINGS` must be one top-level line and ``calibration:`` a mapping.
+    """
+    text = scale_path.read_text("utf-8")
+    calibration = fitted.calibration
+    block = (
+        "calibration:\n"
+        f"  prior_exponent: {calibration.prior_exponent:g}\n"
+        f"  likelihood_exponent: {calibration.exponent:g}\n"
+        f"  unlisted_present_factor: {calibration.unlisted_present:g}\n"
+        f"  unlisted_absent_factor: {calibration.unlisted_absent:g}\n"
+        f"  leak: {calibration.leak:g}\n"
+        f"  fitted_on: {json.dumps(fitted_on)}\n"
+    )
+    text, count = re.subn(r"(?m)^calibration:\n(?:[ \t]+.*\n?)*", block, text)
+    missing = [] if count == 1 else ["calibration"]
+    for name, value in fitted.settings.items():
+        text, count = re.subn(rf"(?m)^{name}: .*$", f"{name}: {value:g}", text)
+        if count != 1:
+            missing.append(name)
+    if missing:
+        raise ValueError(f"{scale_path.name}: needs exactly one of: {', '.join(missing)}")
+    scale_path.write_text(text, "utf-8")
+
+
+class HeldOut(NamedTuple):
+    """Figures on held-out files of everything fitted on development files only.
+
+    Attributes
+    ----------
+    fitted : FittedScale
+        :func:`fit_scale` on the development files.
+    cases : list of LabelledCase
+        The held-out cases.
+    truth : (n,) ndarray of int
+        Index of each held-out case's true entity.
+    posterior : (n, E) ndarray
+        Their posteriors under the development fit.
+    """
+
+    fitted: FittedScale
+    cases: list[LabelledCase]
+    truth: NDArray[np.int64]
+    posterior: FloatArray
+
+    def scores(self, where: NDArray[np.bool_] | None = None) -> Scores:
+        """Scores on the held-out cases, optionally on a subset."""
+        keep = np.ones(len(self.truth), dtype=bool) if where is None else where
+        return score(self.posterior[keep], self.truth[keep])
+
+
+def evaluate_held_out(
+    development: Iterable[Path], held_out: Iterable[Path], kb: KnowledgeBase | None = None
+) -> HeldOut:
+    """Fit on the development files (:func:`fit_scale`), score the held-out files once.
+
+    Nothing about the held-out cases enters the fit, so their figures stand for
+    unseen cases (as long as the engine was developed without reading them).
+    """
+    kb = load_knowledge_base() if kb is None else kb
+    fitted = fit_scale(development, kb)
+    scale = kb.scale.model_copy(update=fitted.settings)
+    model = compile_model(dataclasses.replace(kb, scale=scale))
+    cases = load_labelled_cases(held_out, model.entity_ids)
+    truth = np.array([model.index(item.truth) for item in cases], dtype=np.int64)
+    features = raw_features(Engine(model), cases)
+    posterior = calibrated_posterior(features, np.log(model.prior), fitted.calibration)
+    return HeldOut(fitted, cases, truth, posterior)

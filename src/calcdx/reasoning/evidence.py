@@ -3,6 +3,10 @@
 Unknown (unstated) findings contribute nothing; stated values contribute
 P(value | e); findings listed in ``clinical_absent`` or
 ``imaging.associated_absent`` contribute P(absent | e) = 1 - P(present | e).
+Where the entity's file does not list the stated value (though it describes the
+field), the likelihood is multiplied by the calibration's reporting factor
+(``unlisted_present`` for a stated value, ``unlisted_absent`` for a stated
+absence; see :mod:`calcdx.reasoning.model`); both are 1 in plain naive Bayes.
 """
 
 from __future__ import annotations
@@ -31,12 +35,16 @@ class Evidence(NamedTuple):
     label : str
         The finding in words for explanations.
     likelihood : (E,) ndarray
-        P(finding | e).
+        P(finding | e), times the reporting factor where the value is unlisted.
+    unlisted : (E,) ndarray of bool, or None
+        Entities whose file does not list the value though it describes the field
+        (None for age, size and sex).
     """
 
     key: str
     label: str
     likelihood: NDArray[np.float64]
+    unlisted: NDArray[np.bool_] | None = None
 
 
 def _fmt(number: float) -> str:
@@ -60,11 +68,13 @@ def gather_evidence(case: Case, model: LikelihoodModel) -> list[Evidence]:
     """
     evidence: list[Evidence] = []
     imaging = case.imaging
+    stated, stated_absent, unlisted = model.stated, model.stated_absent, model.unlisted
     for field in CATEGORICAL_FIELDS:
         value = getattr(imaging, field)
         if value is not None:
+            key = (field, value)
             evidence.append(
-                Evidence(f"{field}={value}", f"{field} {value}", model.categorical[(field, value)])
+                Evidence(f"{field}={value}", f"{field} {value}", stated[key], unlisted[key])
             )
     for field, values in (
         ("pattern", imaging.pattern),
@@ -73,28 +83,28 @@ def gather_evidence(case: Case, model: LikelihoodModel) -> list[Evidence]:
         ("clinical", case.clinical),
     ):
         for value in values:
+            key = (field, value)
             evidence.append(
-                Evidence(f"{field}={value}", f"{field} {value}", model.presence[(field, value)])
+                Evidence(f"{field}={value}", f"{field} {value}", stated[key], unlisted[key])
             )
     for field, values in (
         ("associated", imaging.associated_absent),
         ("clinical", case.clinical_absent),
     ):
         for value in values:
+            key = (field, value)
             evidence.append(
                 Evidence(
                     f"{field}_absent={value}",
                     f"no {value} ({field})",
-                    1.0 - model.presence[(field, value)],
+                    stated_absent[key],
+                    unlisted[key],
                 )
             )
     for lab, level in case.labs.items():
+        key = (LAB_PREFIX + lab, level)
         evidence.append(
-            Evidence(
-                f"{LAB_PREFIX}{lab}={level}",
-                f"{lab} {level}",
-                model.categorical[(LAB_PREFIX + lab, level)],
-            )
+            Evidence(f"{LAB_PREFIX}{lab}={level}", f"{lab} {level}", stated[key], unlisted[key])
         )
     if imaging.size_mm is not None:
         evidence.append(

@@ -14,15 +14,36 @@ frequency tables and Kahn-style radiology networks):
   each lab) is a categorical distribution: listed values keep their frequency
   (they sum to at most 1), the probability left over is spread explicitly over
   the unlisted values in proportion to the field's background distribution,
-  with a floor (see :func:`_categorical_column`);
-* age and size are bell curves over the entity's typical range mixed with a broad
+  with a floor (see :func:`_categorical_column`); for an ordinal field (extent:
+  solitary, few regional, multiple regional, widespread) a share
+  ``scale.ordinal_smoothing`` of each value's probability then goes to its
+  neighbours on the scale (see :func:`_ordinal_spread`), since where "a few"
+  ends and "multiple" begins is the reader's call;
+* age and size are bell curves over the entity's typical range (read as the
+  central ``scale.range_coverage`` share of its cases) mixed with a broad
   background; sex is P(female | e).
+
+On top of the tables, :class:`Calibration` (``scale.yaml: calibration``, fitted on
+real published cases) weights the terms of the log-score,
+
+    score(e) = a log prior(e) + w sum_f log [P(f | e) r_f(e)],
+
+``a`` the prior exponent, ``w`` the likelihood exponent (weighted naive Bayes), and
+``r_f(e)`` a reporting factor: 1 when the entity's file lists the stated value, and
+``unlisted_present_factor`` (a stated value) or ``unlisted_absent_factor`` (a stated
+absence) when it does not, though the file describes that field (see
+:attr:`LikelihoodModel.unlisted`). The factors model how published cases are
+written: a stated finding, and above all a stated absence, is a finding the
+writer thought worth mentioning, which is what the files of the entities in
+question list.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
+from statistics import NormalDist
 from typing import Final
 
 import numpy as np
@@ -32,13 +53,23 @@ from calcdx.case.vocabulary import CATEGORICAL_FIELDS, MULTI_FIELDS, load_vocabu
 from calcdx.kb.loader import KnowledgeBase, load_knowledge_base
 from calcdx.kb.schema import Entity, Range
 
-__all__ = ["LAB_PREFIX", "Calibration", "LikelihoodModel", "compile_model", "default_model"]
+__all__ = [
+    "LAB_PREFIX",
+    "ORDINAL_FIELDS",
+    "Calibration",
+    "LikelihoodModel",
+    "calibration_of",
+    "compile_model",
+    "default_model",
+]
+
+#: Single-valued fields whose values form an ordered scale (in vocabulary order), whose
+#: neighbouring values readers tell apart inconsistently: ``scale.ordinal_smoothing``.
+ORDINAL_FIELDS: Final = ("extent",)
 
 #: Field name used for a lab in finding keys, e.g. ``labs.phosphate``.
 LAB_PREFIX: Final = "labs."
 
-#: A 90 % interval spans about 2 x 1.645 standard deviations.
-_Z90: Final = 2 * 1.645
 
 FloatArray = NDArray[np.float64]
 
@@ -79,18 +110,24 @@ class RangeTable:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Exponent on the likelihoods and leak towards the uniform distribution.
+    """Weights of the log-score and leak towards the uniform distribution.
 
-    ``p(e) = (1 - leak) softmax(log prior(e) + exponent sum_f log P(f | e)) + leak / E``;
+    ``p(e) = (1 - leak) softmax(prior_exponent log prior(e) + exponent sum_f log L_f(e))
+    + leak / E``, where ``L_f(e) = P(f | e)`` times ``unlisted_present`` (a stated value)
+    or ``unlisted_absent`` (a stated absence) when the entity's file does not list
+    the value (:func:`calcdx.reasoning.evidence.gather_evidence` applies the factors).
     ``Calibration()`` is plain naive Bayes. See :mod:`calcdx.reasoning.evaluation`.
     """
 
     exponent: float = 1.0
     leak: float = 0.0
+    prior_exponent: float = 1.0
+    unlisted_present: float = 1.0
+    unlisted_absent: float = 1.0
 
     def posterior(self, log_likelihood: FloatArray, log_prior: FloatArray) -> FloatArray:
         """Calibrated posteriors, shape (n, E), from summed log-likelihoods (n, E)."""
-        logits = log_prior + self.exponent * log_likelihood
+        logits = self.prior_exponent * log_prior + self.exponent * log_likelihood
         logits = logits - logits.max(axis=-1, keepdims=True)
         post = np.exp(logits)
         post /= post.sum(axis=-1, keepdims=True)
@@ -117,6 +154,13 @@ class LikelihoodModel:
         P(female | e).
     age, size : RangeTable
         Age in years and largest dimension in mm.
+    unlisted : dict of (field, value) to (E,) ndarray of bool
+        For every key of ``presence`` and ``categorical``: the entity's file does not
+        list the value although it lists some value of that field (of that lab).
+    stated, stated_absent : dict of (field, value) to (E,) ndarray
+        Derived: the likelihood of a stated value (of ``categorical`` or ``presence``)
+        and of a stated absence (``1 - presence``), times the calibration's reporting
+        factor where the value is unlisted.
     calibration : Calibration
         Exponent and leak of ``scale.yaml`` (``calibration``).
     """
@@ -130,7 +174,31 @@ class LikelihoodModel:
     age: RangeTable
     size: RangeTable
     kb: KnowledgeBase
+    unlisted: dict[tuple[str, str], NDArray[np.bool_]]
     calibration: Calibration = Calibration()
+    #: The evidence tables with the calibration's reporting factors applied (built
+    #: here, so that a model replaced with another calibration gets its own).
+    stated: dict[tuple[str, str], FloatArray] = dataclasses.field(
+        init=False, repr=False, compare=False
+    )
+    stated_absent: dict[tuple[str, str], FloatArray] = dataclasses.field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        present, absent = self.calibration.unlisted_present, self.calibration.unlisted_absent
+
+        def factored(table: FloatArray, key: tuple[str, str], factor: float) -> FloatArray:
+            return table if factor == 1.0 else np.where(self.unlisted[key], table * factor, table)
+
+        stated = {key: factored(p, key, present) for key, p in self.categorical.items()}
+        stated.update({key: factored(p, key, present) for key, p in self.presence.items()})
+        object.__setattr__(self, "stated", stated)
+        object.__setattr__(
+            self,
+            "stated_absent",
+            {key: factored(1.0 - p, key, absent) for key, p in self.presence.items()},
+        )
 
     @property
     def n_entities(self) -> int:
@@ -173,9 +241,31 @@ def _categorical_column(
     return np.asarray(probs / probs.sum(), dtype=np.float64)
 
 
+def _ordinal_spread(n_values: int, share: float) -> FloatArray:
+    """(V, V) matrix moving probability between neighbouring values of an ordinal scale.
+
+    Each value gives ``share / 2`` of its probability to each of its neighbours on
+    the scale and keeps the rest (``1 - share`` in the middle, ``1 - share / 2`` at
+    the ends, which have one neighbour), so every column still sums to 1.
+    """
+    spread = np.zeros((n_values, n_values))
+    for i in range(n_values):
+        neighbours = [j for j in (i - 1, i + 1) if 0 <= j < n_values]
+        for j in neighbours:
+            spread[j, i] = share / 2
+        spread[i, i] = 1.0 - share / 2 * len(neighbours)
+    return spread
+
+
 def _range_table(
-    spans: list[Range | None], share: float, background: tuple[float, float], log_scale: bool
+    spans: list[Range | None],
+    share: float,
+    background: tuple[float, float],
+    log_scale: bool,
+    coverage: float,
 ) -> RangeTable:
+    """Bell curves reading each typical range as the central `coverage` share of cases."""
+    widths = 2 * NormalDist().inv_cdf((1 + coverage) / 2)  # e.g. 0.9 -> 2 x 1.645 sd
     low, high = background
     if log_scale:
         low, high = np.log(max(low, 1e-3)), np.log(high)
@@ -190,7 +280,7 @@ def _range_table(
             (np.log(max(span.min, 1e-3)), np.log(span.max)) if log_scale else (span.min, span.max)
         )
         centre.append((a + b) / 2)
-        sd.append(max((b - a) / _Z90, 0.1 if log_scale else 1.0))
+        sd.append(max((b - a) / widths, 0.1 if log_scale else 1.0))
         known.append(True)
     return RangeTable(
         centre=np.array(centre),
@@ -221,18 +311,20 @@ def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
     prior /= prior.sum()
 
     presence: dict[tuple[str, str], FloatArray] = {}
+    unlisted: dict[tuple[str, str], NDArray[np.bool_]] = {}
     for field in MULTI_FIELDS:
+        per_entity = [getattr(entity.findings, field) for entity in entities]
         for value in vocabulary.values(field):
-            column = []
-            for entity in entities:
-                listed = getattr(entity.findings, field)
-                p = (
-                    kb.probability(listed[value])
-                    if value in listed
-                    else kb.background_multi(field, value)
-                )
-                column.append(p)
+            column = [
+                kb.probability(listed[value])
+                if value in listed
+                else kb.background_multi(field, value)
+                for listed in per_entity
+            ]
             presence[(field, value)] = np.clip(np.array(column), 1e-4, 1 - 1e-4)
+            unlisted[(field, value)] = np.array(
+                [bool(listed) and value not in listed for listed in per_entity]
+            )
 
     categorical: dict[tuple[str, str], FloatArray] = {}
     fields: list[tuple[str, tuple[str, ...], dict[str, float], list[dict[str, float]]]] = []
@@ -254,13 +346,19 @@ def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
             [_categorical_column(kb, listed, values, background) for listed in listed_per_entity],
             axis=1,
         )
+        if field in ORDINAL_FIELDS:
+            table = _ordinal_spread(len(values), kb.scale.ordinal_smoothing) @ table
         for row, value in enumerate(values):
             categorical[(field, value)] = table[row]
+            unlisted[(field, value)] = np.array(
+                [bool(listed) and value not in listed for listed in listed_per_entity]
+            )
 
     female = np.array(
         [kb.probability(e.female) if e.female is not None else 0.5 for e in entities], dtype=float
     )
     share = kb.scale.range_background_share
+    coverage = kb.scale.range_coverage
     return LikelihoodModel(
         entity_ids=tuple(e.id for e in entities),
         names=tuple(e.name for e in entities),
@@ -269,13 +367,26 @@ def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
         categorical=categorical,
         female=np.clip(female, 0.01, 0.99),
         age=_range_table(
-            [e.age_years for e in entities], share, kb.scale.age_background_years, False
+            [e.age_years for e in entities], share, kb.scale.age_background_years, False, coverage
         ),
-        size=_range_table([e.size_mm for e in entities], share, kb.scale.size_background_mm, True),
+        size=_range_table(
+            [e.size_mm for e in entities], share, kb.scale.size_background_mm, True, coverage
+        ),
         kb=kb,
-        calibration=Calibration(
-            exponent=kb.scale.calibration.likelihood_exponent, leak=kb.scale.calibration.leak
-        ),
+        unlisted=unlisted,
+        calibration=calibration_of(kb),
+    )
+
+
+def calibration_of(kb: KnowledgeBase) -> Calibration:
+    """The :class:`Calibration` that ``scale.yaml: calibration`` states."""
+    stated = kb.scale.calibration
+    return Calibration(
+        exponent=stated.likelihood_exponent,
+        leak=stated.leak,
+        prior_exponent=stated.prior_exponent,
+        unlisted_present=stated.unlisted_present_factor,
+        unlisted_absent=stated.unlisted_absent_factor,
     )
 
 

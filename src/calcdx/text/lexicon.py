@@ -102,9 +102,15 @@ def normal_form(word: str) -> str:
 def variants(phrase: str) -> set[str]:
     """The written forms of a phrase: as given, hyphens as spaces, spaces as hyphens."""
     phrase = " ".join(phrase.lower().split())
-    found = {phrase, phrase.replace("-", " ")}
-    if " " in phrase and len(phrase.split()) <= 3:
-        found.add(phrase.replace(" ", "-"))
+    spaced = phrase.replace("-", " ")
+    found = {phrase, spaced}
+    words = spaced.split()
+    if 1 < len(words) <= 3:
+        found.add("-".join(words))
+    # one compound written with a hyphen inside a longer phrase ("within the soft-tissue
+    # mass", "small-bowel obstruction")
+    for i in range(len(words) - 1):
+        found.add(" ".join([*words[:i], f"{words[i]}-{words[i + 1]}", *words[i + 2 :]]))
     return found
 
 
@@ -274,6 +280,15 @@ def build_lexicon(raw: Mapping[str, Any], vocabulary: Vocabulary) -> Lexicon:
         _add(table, _strings(pain.get("none", []), "pain.none"), Fact("pain", "none"))
         for when in ("acute", "chronic"):
             _add(table, _strings(pain[when], f"pain.{when}"), Fact("pain_time", when))
+        for field, values in raw.get("absent", {}).items():
+            path = {"clinical": "clinical_absent", "associated": "imaging.associated_absent"}
+            if field not in path:
+                raise KnowledgeBaseError(
+                    f"text lexicon, absent: unknown field {field!r}; use clinical or associated")
+            for value, phrases in values.items():
+                _check(vocabulary, field, value, f"absent.{field}")
+                _add(table, _strings(phrases, f"absent.{field}.{value}"),
+                     Fact(path[field], value))
         trauma = raw["trauma"]
         _add(table, _strings(trauma["terms"], "trauma.terms"), Fact("trauma", "trauma"))
         for when in ("recent", "remote"):

@@ -52,7 +52,48 @@ __all__ = [
 
 READING_FORMAT: Final = "calcdx-reading/1"
 
-_NEGEX_FACTORY: Final = Negex  # importing it registers the "negex" spaCy factory
+
+
+class _PhraseNegex(Negex):
+    """negspacy's NegEx, with termination words inside a matched phrase ignored.
+
+    NegEx cuts a sentence at termination words ("with", "but"...) and negates the
+    entities lying wholly inside one piece; a phrase that holds such a word ("continuity
+    with the bone") lay in no piece and could never be negated ("no continuity with the
+    bone"). Here a termination inside an entity does not cut.
+    """
+
+    def termination_boundaries(
+        self, doc: Doc, terminating: list[tuple[int, int, int]]
+    ) -> list[tuple[int, int]]:
+        spans = [(e.start, e.end) for e in doc.ents]
+        kept = [t for t in terminating if not any(a < t[1] < b for a, b in spans)]
+        boundaries: list[tuple[int, int]] = super().termination_boundaries(doc, kept)
+        return boundaries
+
+
+@Language.factory(
+    "calcdx_negex",
+    default_config={
+        "neg_termset": None,
+        "ent_types": None,
+        "extension_name": "negex",
+        "chunk_prefix": None,
+        "span_keys": None,
+    },
+)
+def _make_negex(
+    nlp: Language,
+    name: str,
+    neg_termset: dict[str, list[str]],
+    ent_types: list[str] | None,
+    extension_name: str,
+    chunk_prefix: list[str] | None,
+    span_keys: list[str] | None,
+) -> _PhraseNegex:
+    return _PhraseNegex(nlp, name, neg_termset, ent_types, extension_name, chunk_prefix,
+                        span_keys)
+
 
 #: The longest description read (characters); longer input is a usage error.
 MAX_CHARS: Final = 20_000
@@ -69,6 +110,29 @@ _SINGLE: Final = (
 
 #: Fields read from where the finding is.
 _PLACES: Final = frozenset({"imaging.region", "imaging.location", "imaging.organ"})
+#: Words of a list of body parts a study is named by ("CT of the left hip and thigh").
+_STUDY_LIST_WORDS: Final = frozenset(
+    {"the", "and", ",", "both", "left", "right", "a", "ap", "pa", "lateral", "frontal",
+     "oblique", "plain"}
+)
+#: Nouns after a body part that make it part of a disease's name ("heart disease").
+_DISEASE_NOUNS: Final = frozenset(
+    {"disease", "diseases", "failure", "insufficiency", "transplant", "transplantation",
+     "cancer", "carcinoma", "sarcoma", "infection", "infections", "disorder"}
+)
+#: Words after a body part that say how it was positioned ("with the arm elevated").
+_POSITIONING_WORDS: Final = frozenset(
+    {"elevated", "abducted", "adducted", "flexed", "extended", "raised", "rotated",
+     "outstretched"}
+)
+#: MRI sequence names written like vertebral levels, and the words that show them
+#: to be sequences ("low signal on T1 and T2", "T2-weighted", "T1 MRI").
+_SEQUENCE_NAMES: Final = frozenset({"t1", "t2"})
+_SEQUENCE_WORDS: Final = frozenset(
+    {"mri", "mr", "signal", "weighted", "intense", "isointense", "hypointense",
+     "hyperintense", "bright", "dark", "stir", "sequence", "sequences", "fat-suppressed",
+     "suppressed", "image", "images"}
+)
 
 #: When several modalities are described, the case takes the one that shows mineral
 #: best (CT characterises calcification and ossification best, then radiographs; MRI
@@ -79,14 +143,22 @@ _MODALITY_RANK: Final = ("ct", "radiograph", "mri", "us")
 #: Extent and arrangement words count only this close (tokens) to a lesion noun or a
 #: mineral word: "diffuse abdominal pain" and "both ovaries removed" state no extent.
 _EXTENT_WINDOW: Final = 4
+#: How far after a count word (tokens) the counted noun is looked for ("a few punctate
+#: T1-bright spots").
+_COUNTED_REACH: Final = 7
 
 #: A lesion named in the singular ("a calcified mass") states a solitary lesion unless a
 #: plural lesion noun is named too; "calcifications" and "foci" can lie within one lesion.
 _SINGULAR_DETERMINERS: Final = frozenset({"a", "an", "one", "single"})
 _PLURAL_WITHIN_ONE: Final = frozenset(
-    {"calcifications", "foci", "flecks", "densities", "areas", "opacities"}
+    {"calcifications", "foci", "flecks", "densities", "areas", "opacities", "spots", "specks",
+     "dots"}
 )
 _IRREGULAR_PLURALS: Final = frozenset({"foci", "calculi"})
+#: Singular nouns of one lesion that can hold foci of mineral.
+_ONE_LESION_NOUNS: Final = frozenset(
+    {"mass", "lesion", "tumour", "tumor", "nodule", "swelling", "cyst", "lump"}
+)
 
 #: Nouns that, in a sentence describing the imaging, state a soft-tissue mass.
 _MASS_NOUNS: Final = frozenset({"mass", "masses"})
@@ -101,7 +173,57 @@ _BESIDE_WORDS: Final = frozenset(
     {"displacing", "displaced", "displaces", "pushing", "pushed", "pushes", "compressing",
      "compressed", "compresses", "abutting", "abuts", "indenting", "indents", "effacing",
      "involving", "encasing", "encased", "invading", "infiltrating", "narrowing",
-     "separate", "separated", "apart", "away", "beside", "tethering", "tether"}
+     "separate", "separated", "apart", "away", "beside", "tethering", "tether",
+     "beneath", "underneath", "below", "above", "behind", "under", "tethered", "overlying",
+     "intact", "adjacent", "near", "next", "close", "outside",
+     # a radiograph shows where a density projects, not which organ holds it
+     "projecting", "projected", "projects", "superimposed", "overlapping", "overlaps"}
+)
+#: Words that end the stretch a neighbour verb scopes over ("pushing the pancreatic
+#: tail, kidney and stomach aside"; but "displacing the bowel, in the mesentery").
+_BESIDE_BREAKS: Final = frozenset(
+    {".", ";", ":", "with", "in", "within", "into", "inside", "of", "at", "from", "showed",
+     "revealed", "which", "that", "was", "were", "is", "are"}
+)
+_BESIDE_REACH: Final = 8
+#: "<side> to" a structure puts the lesion beside it ("lateral to the bladder").
+_SIDE_OF_WORDS: Final = frozenset(
+    {"lateral", "medial", "anterior", "posterior", "superior", "inferior", "deep",
+     "superficial", "proximal", "distal", "adjacent", "next", "close"}
+)
+#: Words before a body part or tissue that make it the term of a comparison
+#: ("isointense to muscle", "lower in density than muscle"), not a place.
+_SIGNAL_WORDS: Final = frozenset(
+    {"signal", "density", "attenuation", "intensity", "echogenicity", "echotexture"}
+)
+_COMPARED_WORDS: Final = frozenset(
+    {"similar", "equal", "identical", "compared", "relative", "isointense", "hypointense",
+     "hyperintense", "isodense", "hypodense", "hyperdense", "isoechoic", "hypoechoic",
+     "hyperechoic"}
+)
+#: Periarticular: a word of nearness ("around", "beside", "outside"...) and then, within
+#: a few words of the same phrase, a joint ("around the right hip", "beside the ulnar
+#: side of the joint", "medial and lateral to the joint").
+_NEAR_WORDS: Final = frozenset(
+    {"around", "surrounding", "surrounded", "beside", "adjacent", "near", "next", "outside"}
+)
+#: Inside a joint: intra-articular ("bodies throughout the glenohumeral joint").
+_INSIDE_WORDS: Final = frozenset({"within", "inside", "throughout"})
+_JOINT_ONLY: Final = frozenset({"joint", "joints"})
+_SIDE_WORDS: Final = frozenset({"medial", "lateral"})
+_JOINT_NOUNS: Final = frozenset(
+    {"joint", "joints", "hip", "hips", "shoulder", "shoulders", "knee", "knees", "elbow",
+     "elbows", "wrist", "wrists", "ankle", "ankles", "articulation"}
+)
+_NEAR_BREAKS: Final = frozenset(
+    {".", ";", ":", ",", "with", "showed", "revealed", "which", "that", "but", "in", "into",
+     "within", "inside", "was", "were", "is", "are", "from"}
+)
+_NEAR_REACH: Final = 7
+#: Words in a noun phrase that give a calcified mass a part that is not mineral
+#: ("partly calcified mass", "calcified soft-tissue mass").
+_PART_WORDS: Final = frozenset(
+    {"partly", "partially", "part", "focally", "peripherally", "centrally", "soft", "tissue"}
 )
 #: Body-part words that, followed by "of", give a direction ("the back of the rib").
 _DIRECTION_NOUNS: Final = frozenset({"back", "front", "side", "head", "base", "neck", "top"})
@@ -109,6 +231,14 @@ _DIRECTION_NOUNS: Final = frozenset({"back", "front", "side", "head", "base", "n
 #: "calcified mass", "mass with coarse calcifications" to place the mineral within it.
 _TUMOUR_NOUNS: Final = frozenset({"tumour", "tumor", "tumours", "tumors"})
 _WITHIN_MASS_GAP: Final = 4
+#: Words by which a mass holds the mineral named after them ("a soft-tissue mass of the
+#: shoulder containing coarse calcification"), looked for up to `_HOLDS_REACH` tokens
+#: after the mass and up to `_WITHIN_MASS_GAP` tokens before the mineral.
+_HOLDING_WORDS: Final = frozenset(
+    {"containing", "contains", "contained", "with", "holding", "held", "harbouring",
+     "harboring"}
+)
+_HOLDS_REACH: Final = 14
 _NEGATORS: Final = frozenset({"no", "without", "not", "nor"})
 
 #: Matrix values from most to least specific: "ossified" outranks "calcified".
@@ -122,7 +252,8 @@ _MATRIX_RANK: Final = (
 
 #: Fact kinds a negation can apply to (negated places and shapes are not read at all).
 _NEGATABLE: Final = frozenset(
-    {"clinical", "imaging.associated", "trauma", "lab_state", "imaging.pattern", "pain"}
+    {"clinical", "imaging.associated", "trauma", "lab_state", "imaging.pattern", "pain",
+     "imaging.matrix"}
 )
 
 _EXAMPLE: Final = (
@@ -156,7 +287,8 @@ _LAB_GAP: Final = frozenset(
     {"and", "or", ",", "both", "all", "was", "were", "is", "are", "level", "levels", "serum",
      "the", "(", ")", "mmol", "/", "l", "mg", "dl", "µmol", "umol", "iu", "u", "value",
      "values", "concentration", "concentrations", "remained", "found", "to", "be", "also",
-     "of", "a", "an", "plasma", "blood", ":", "=", "with"}
+     "of", "a", "an", "plasma", "blood", ":", "=", "with", "reported", "measured", "intact",
+     "total"}
 )
 
 
@@ -261,6 +393,34 @@ class Reading:
         }
 
 
+def _sent(span: Span) -> Span:
+    """The sentence a span starts in (looked up once per document, not rescanned)."""
+    doc = span.doc
+    table = doc.user_data.get("calcdx_sents")
+    if table is None:
+        sents = list(doc.sents)
+        index = [0] * len(doc)
+        for number, sent in enumerate(sents):
+            for i in range(sent.start, sent.end):
+                index[i] = number
+        table = doc.user_data["calcdx_sents"] = (sents, index)
+    sents, index = table
+    return sents[index[span.start]]
+
+
+def _ents_in(sent: Span) -> tuple[Span, ...]:
+    """The entities of a sentence (listed once per document, not rebuilt)."""
+    doc = sent.doc
+    table: dict[int, tuple[Span, ...]] | None = doc.user_data.get("calcdx_sent_ents")
+    if table is None:
+        table = {}
+        for ent in doc.ents:
+            table.setdefault(_sent(ent).start, ())
+            table[_sent(ent).start] += (ent,)
+        doc.user_data["calcdx_sent_ents"] = table
+    return table.get(sent.start, ())
+
+
 def _phrase(span: Span) -> Phrase:
     return Phrase(span.text, span.start_char, span.end_char)
 
@@ -308,13 +468,14 @@ def _termset(
     preceding: Sequence[str],
     following: Sequence[str],
     extra_termination: Sequence[str] = (),
+    extra_pseudo: Sequence[str] = (),
 ) -> Any:
     base = _clinical_terms()
     termination = sorted(
         set(base["termination"]) | set(lexicon.context["termination"]) | set(extra_termination)
     )
     return {
-        "pseudo_negations": base["pseudo_negations"],
+        "pseudo_negations": sorted(set(base["pseudo_negations"]) | set(extra_pseudo)),
         "preceding_negations": sorted(set(preceding)),
         "following_negations": sorted(set(following)),
         "termination": termination,
@@ -323,7 +484,7 @@ def _termset(
 
 def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
     nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("sentencizer", config={"punct_chars": [".", "!", "?", ";"]})
     terms = _Terms(nlp, lexicon)
     name = f"calcdx_terms_{id(terms)}"
     Language.component(name, func=terms)
@@ -347,11 +508,12 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
         context.get("negation_termination", []),
     )
     nlp.add_pipe(
-        "negex",
+        "calcdx_negex",
+        name="negex",
         config={"neg_termset": negation, "ent_types": negatable, "extension_name": "negex"},
     )
     nlp.add_pipe(
-        "negex",
+        "calcdx_negex",
         name="uncertain",
         config={
             "neg_termset": _termset(lexicon, context["uncertain"], []),
@@ -360,15 +522,46 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
         },
     )
     nlp.add_pipe(
-        "negex",
+        "calcdx_negex",
         name="family",
         config={
-            "neg_termset": _termset(lexicon, context["family"], []),
+            "neg_termset": _termset(lexicon, context["family"], [],
+                                    extra_pseudo=context.get("family_pseudo", [])),
             "extension_name": "family",
             "ent_types": [*negatable, *matrix_labels],
         },
     )
     return nlp, terms
+
+
+#: Findings stated by a construction rather than a fixed phrase: a joint said to be
+#: narrowed ("narrowing of the tibiofemoral and patellofemoral joint spaces", "the
+#: radioscaphoid joint was narrowed") and nodes said to be enlarged ("several enlarged
+#: retroperitoneal lymph nodes").
+_JOINT_WORDS: Final = ["joint", "joints"]
+_NARROW_WORDS: Final = ["narrowing", "narrowed", "narrow"]
+_BE_WORDS: Final = ["was", "were", "is", "are"]
+_PHRASINGS: Final[dict[str, list[list[dict[str, Any]]]]] = {
+    "joint_space_narrowing": [
+        [{"LOWER": {"IN": _NARROW_WORDS}}, {"LOWER": "of"}, {"LOWER": "the", "OP": "?"},
+         {"IS_ALPHA": True, "OP": "{0,4}"}, {"LOWER": {"IN": _JOINT_WORDS}}],
+        [{"LOWER": {"IN": _JOINT_WORDS}}, {"LOWER": {"IN": ["space", "spaces"]}, "OP": "?"},
+         {"LOWER": {"IN": _BE_WORDS}}, {"LOWER": {"IN": ["not", "mildly", "markedly"]},
+                                        "OP": "?"},
+         {"LOWER": {"IN": _NARROW_WORDS}}],
+    ],
+    "lymphadenopathy": [
+        [{"LOWER": {"IN": ["enlarged", "enlarging", "bulky", "prominent"]}},
+         {"IS_ALPHA": True, "OP": "{0,3}"}, {"LOWER": {"IN": ["node", "nodes"]}}],
+    ],
+}
+
+
+def _phrasing_matcher(nlp: Language) -> Matcher:
+    matcher = Matcher(nlp.vocab)
+    for value, patterns in _PHRASINGS.items():
+        matcher.add(value, patterns)
+    return matcher
 
 
 def _count_matcher(nlp: Language, lexicon: Lexicon) -> Matcher:
@@ -436,6 +629,7 @@ class TextReader:
         self.lexicon = lexicon or load_lexicon()
         self._nlp, self._terms = _build_pipeline(self.lexicon)
         self._counts = _count_matcher(self._nlp, self.lexicon)
+        self._phrasings = _phrasing_matcher(self._nlp)
         self._lesion_nouns = frozenset(normal_form(noun) for noun in self.lexicon.count_nouns)
 
     def read(self, text: str) -> Reading:
@@ -499,9 +693,13 @@ class TextReader:
         self._read_entities(doc, draft)
         self._read_counts(doc, draft)
         imaging = [sent for sent in doc.sents if _names_finding(sent, self._terms.labels)]
+        self._read_levels(doc, draft)
         self._read_singular(doc, imaging, draft)
         self._read_mass(doc, imaging, draft)
         self._read_within_mass(doc, draft)
+        self._read_phrasings(doc, draft)
+        _drop_absent_pain(draft)
+        _drop_stray_organ(draft)
         values = sorted(draft.values, key=lambda v: (v.source.start, v.field))
         if not any(not v.field.startswith("patient.") for v in values):
             raise TextError(
@@ -545,6 +743,7 @@ class TextReader:
                         (rank, _MODALITY_RANK.index(fact.value), fact.value, source))
                     continue
                 self._apply(doc, ent, fact, source, draft, sexes, matrices, places)
+        places += _periarticular(doc, labels)
         if modalities:
             _, _, modality, source = min(modalities, key=lambda m: (m[0], m[1], m[3].start))
             draft.add("imaging.modality", modality, source)
@@ -576,8 +775,23 @@ class TextReader:
             sexes.append((0, value, source))
         elif kind == "pronoun":
             sexes.append((1, value, source))
+        elif kind == "trauma" and negated and ent.root.lower_.startswith("fracture"):
+            # "not fractured", "no acute fracture": an imaging finding; it rules out no injury
+            draft.set_aside.append(SetAside(source, "no fracture seen: not a history of trauma"))
+        elif negated and kind in {"pain", "clinical"} and _of_other_sites(ent):
+            # "no other joint pain", "no swelling of other joints": other sites, not this one
+            draft.set_aside.append(SetAside(source, "said of other sites"))
+        elif kind == "trauma" and doc[ent.start - 1 : ent.start].text.lower() in {
+                "easy", "easily"}:
+            draft.set_aside.append(SetAside(source, "easy bruising: a bleeding sign, not injury"))
         elif kind == "trauma":
-            when = _nearest(ent, self._terms.labels, "time")
+            # a duration stated right beside the injury ("nine months after a fall") comes
+            # before the time words of the sentence; "no trauma" beside "for 8 years": none
+            when = None if negated else _trauma_time(ent, _TRAUMA_DURATION_REACH)
+            if when is None:
+                when = _nearest(ent, self._terms.labels, "time")
+            if when is None and not negated:
+                when = _trauma_time(ent)
             if negated and when is None:  # "no history of trauma": none, recent or remote
                 draft.add("clinical_absent", "trauma_recent", source)
                 draft.add("clinical_absent", "trauma_remote", source)
@@ -588,7 +802,7 @@ class TextReader:
             draft.add("clinical_absent", "acute_pain", source)
             draft.add("clinical_absent", "chronic_pain", source)
         elif kind == "pain":
-            onset = _pain_duration(ent)
+            onset = _onset_before(ent, self._terms.labels) or _pain_duration(ent)
             if onset == "subacute":
                 draft.set_aside.append(SetAside(
                     source, "pain for 6 weeks to 3 months: neither acute nor chronic"))
@@ -604,28 +818,58 @@ class TextReader:
             rank = 0 if _in_finding_sentence(ent, self._terms.labels) else 2
             if rank == 0 and self._names_study(ent):
                 rank = 1  # "chest radiograph", "CT of the abdomen": the study, not the lesion
-            if ent.text.lower() in _DIRECTION_NOUNS and doc[ent.end : ent.end + 1].text == "of":
-                return  # "the back of the rib": a direction, not the back
-            before = {t.lower_ for t in doc[max(ent.sent.start, ent.start - 4) : ent.start]}
-            if kind != "imaging.region" and before & _BESIDE_WORDS:
+            if ent.text.lower() in _DIRECTION_NOUNS and _direction_of(doc, ent.end):
+                return  # "the back of the rib", "head and neck of the pancreas": a direction
+            if _sequence_name(ent):
+                draft.set_aside.append(SetAside(source, "an MRI sequence, not a vertebra"))
+                return
+            if doc[ent.end : ent.end + 1].text.lower() in _DISEASE_NOUNS:
+                draft.set_aside.append(SetAside(source, "names a disease, not the place"))
+                return
+            if doc[ent.end : ent.end + 1].text.lower() in _POSITIONING_WORDS:
+                draft.set_aside.append(SetAside(source, "how the patient was positioned"))
+                return
+            if value == "spine_paraspinal" and _in_front_of(doc, ent.start):
+                # "in front of C1-C2": before the spine (prevertebral), not in it
+                draft.set_aside.append(SetAside(source, "in front of the spine, not in it"))
+                return
+            if _compared(ent):
+                draft.set_aside.append(SetAside(source, "the term of a comparison, not a place"))
+                return
+            if kind != "imaging.region" and _beside(ent):
                 draft.set_aside.append(
                     SetAside(source, "a neighbouring structure, not where the lesion is"))
                 return
             places.append((rank, source.start, kind, value, source))
         elif kind == "clinical" and value == "palpable_mass" and not negated and (
-            ent.text.lower() == "swelling" and _determiner_before(doc, ent.start, ent.sent.start)
+            ent.text.lower() == "swelling" and _determiner_before(doc, ent.start, _sent(ent).start)
             is None
         ):
             # "a swelling" is a lump; "pain and swelling", "knee swelling" state no mass
             draft.set_aside.append(SetAside(source, "swelling not named as a lump"))
         elif kind == "clinical":
             draft.add("clinical_absent" if negated else "clinical", value, source)
+        elif kind in {"clinical_absent", "imaging.associated_absent"}:
+            draft.add(kind, value, source)  # "afebrile", "atraumatic": absence in one word
+        elif kind == "imaging.associated" and _not_of_the_lesion(ent, value, self._terms.labels):
+            draft.set_aside.append(SetAside(source, f"not {value}: said of a rim, a wall, the "
+                                            "surroundings or the lesion's own centre"))
         elif kind == "imaging.associated":
             draft.add("imaging.associated_absent" if negated else kind, value, source)
+        elif kind == "imaging.matrix" and negated:
+            # "no calcification or ossification in the joint": no mineral is stated
+            draft.set_aside.append(SetAside(source, f"negated {value}"))
         elif kind == "imaging.matrix":
             matrices.append((value, source))
         elif kind == "imaging.pattern" and negated:
             draft.set_aside.append(SetAside(source, f"negated pattern {value}"))
+        elif kind == "imaging.pattern" and not any(
+            _states(other, self._terms.labels, _MATRIX_OR_MODALITY)
+            for other in _ents_in(_sent(ent))
+        ):
+            # "red plaques over the knuckles", "a beak-like nose": not the mineral's shape
+            draft.set_aside.append(SetAside(
+                source, f"{value}: a shape named where neither the mineral nor a study is"))
         elif kind == "lab_state":
             lab, level = value.split("=")
             if negated:
@@ -633,11 +877,25 @@ class TextReader:
             else:
                 draft.add(f"labs.{lab}", level, source)
         elif kind in {"imaging.extent", "imaging.arrangement"}:
-            if self._near_lesion(ent):
+            noun = next((t.i for t in doc[ent.end : min(_sent(ent).end, ent.end + _COUNTED_REACH)]
+                         if t.norm_ in self._lesion_nouns or t.lower_ in _PLURAL_WITHIN_ONE),
+                        None)
+            if (kind == "imaging.extent" and value != "solitary" and noun is not None
+                    and _foci_of_one_lesion(doc, noun)):
+                draft.set_aside.append(
+                    SetAside(source, "foci within one lesion, not a count of lesions"))
+            elif value == "bilateral_symmetric" and ent.text.lower() == "both" and not (
+                    self._pairs_body_parts(ent)):
+                # "both the central and the peripheral compartments": not both sides
+                draft.set_aside.append(SetAside(source, "'both' not said of paired body parts"))
+            elif self._near_lesion(ent):
                 draft.add(kind, value, source)
             else:
                 draft.set_aside.append(
                     SetAside(source, f"{value} not said of a lesion or of the mineral"))
+        elif kind == "imaging.evolution" and any(
+                t.lower_ in {"node", "nodes"} for t in doc[ent.end : ent.end + 4]):
+            draft.set_aside.append(SetAside(source, "said of lymph nodes, not the lesion"))
         elif kind.startswith("imaging."):
             draft.add(kind, value, source)
 
@@ -645,24 +903,44 @@ class TextReader:
         """Whether a body part names the study ("knee radiograph", "CT of the abdomen")."""
         doc = ent.doc
         labels = self._terms.labels
+        sent = _sent(ent)
+        modality = {i for e in _ents_in(sent) if _states(e, labels, _MODALITY_KIND)
+                    for i in range(e.start, e.end)}
+        place = {i for e in _ents_in(sent) if _states(e, labels, _PLACES)
+                 for i in range(e.start, e.end)}
 
-        def modality_at(i: int) -> bool:
-            return any(
-                e.start <= i < e.end and _states(e, labels, _MODALITY_KIND) for e in ent.sent.ents
-            )
+        def listed(i: int) -> bool:
+            return doc[i].lower_ in _STUDY_LIST_WORDS or i in place
 
-        after = range(ent.end, min(ent.sent.end, ent.end + 2))
-        if any(modality_at(i) for i in after):
+        if modality & set(range(ent.end, min(sent.end, ent.end + 2))):
             return True
-        before = [t.lower_ for t in doc[max(ent.sent.start, ent.start - 3) : ent.start]]
-        return (before[-2:] == ["of", "the"] or before[-1:] == ["of"]) and any(
-            modality_at(i) for i in range(max(ent.sent.start, ent.start - 4), ent.start)
-        )
+        # "abdominal and pelvic radiographs": forward over the list to the modality
+        i = ent.end
+        while i < sent.end - 1 and listed(i):
+            i += 1
+        if i > ent.end and i in modality and i - 1 in place:
+            return True
+        # "radiographs of the foot and leg": back over the list to "of" after a modality
+        i = ent.start - 1
+        while i > sent.start and listed(i):
+            i -= 1
+        return doc[i].lower_ == "of" and bool(modality & set(range(max(sent.start, i - 2), i)))
+
+    def _pairs_body_parts(self, ent: Span) -> bool:
+        """Whether "both" is followed by body parts or sides ("both hips", "both sides")."""
+        doc = ent.doc
+        i = ent.end + (1 if doc[ent.end : ent.end + 1].text.lower() == "the" else 0)
+        if i >= _sent(ent).end:
+            return False
+        if doc[i].lower_ in {"sides", "side", "limbs", "extremities"}:
+            return True
+        return any(other.start <= i < other.end and _states(other, self._terms.labels, _PLACES)
+                   for other in _ents_in(_sent(ent)))
 
     def _near_lesion(self, ent: Span) -> bool:
         """Whether a lesion noun or a mineral word lies within a few tokens of `ent`."""
         doc = ent.doc
-        sent = ent.sent
+        sent = _sent(ent)
         lo = max(sent.start, ent.start - _EXTENT_WINDOW)
         hi = min(sent.end, ent.end + _EXTENT_WINDOW)
         nouns = self._lesion_nouns
@@ -670,7 +948,7 @@ class TextReader:
             return True
         return any(
             _states(other, self._terms.labels, _MINERAL_KINDS)
-            for other in sent.ents
+            for other in _ents_in(sent)
             if other.start < hi and other.end > lo and other.start != ent.start
         )
 
@@ -704,7 +982,10 @@ class TextReader:
         for sent in imaging:
             for token in sent:
                 if token.lower_ in _MASS_NOUNS and not any(
-                    e.start <= token.i < e.end for e in sent.ents
+                    e.start <= token.i < e.end
+                    or (_states(e, self._terms.labels, _MATRIX_KIND)
+                        and _mass_is_the_mineral(doc, e, token.i))
+                    for e in _ents_in(sent)
                 ):
                     before = doc[max(sent.start, token.i - 3) : token.i]
                     if any(t.lower_ in _NEGATORS for t in before):
@@ -720,16 +1001,61 @@ class TextReader:
             return
         for sent in doc.sents:
             mineral = [
-                ent for ent in sent.ents if _states(ent, self._terms.labels, _MATRIX_KIND)
+                ent for ent in _ents_in(sent) if _states(ent, self._terms.labels, _MATRIX_KIND)
             ]
             masses = [t for t in sent if t.lower_ in _MASS_NOUNS | _TUMOUR_NOUNS]
             for ent in mineral:
                 for mass in masses:
+                    if _mass_is_the_mineral(doc, ent, mass.i):
+                        continue
                     gap = doc[min(ent.end, mass.i + 1) : max(ent.start, mass.i)]
-                    if len(gap) <= _WITHIN_MASS_GAP and not any(t.text in ".;" for t in gap):
+                    if any(t.text in ".;" for t in gap):
+                        continue
+                    if len(gap) <= _WITHIN_MASS_GAP or _holds(doc, mass.i, ent):
                         start, end = min(ent.start, mass.i), max(ent.end, mass.i + 1)
                         draft.add("imaging.location", "within_mass", _phrase(doc[start:end]))
                         return
+
+    def _read_phrasings(self, doc: Doc, draft: _Draft) -> None:
+        """Associated findings stated by a construction (`_PHRASINGS`).
+
+        "no", "without" or "not" before or inside the construction negates it.
+        """
+        matches = self._phrasings(doc, as_spans=True)
+        for span in filter_spans(matches):
+            value = span.label_
+            if any(v.field.startswith("imaging.associated") and v.value == value
+                   for v in draft.values):
+                continue
+            before = {t.lower_ for t in doc[max(_sent(span).start, span.start - 3) : span.start]}
+            negated = bool((before | {t.lower_ for t in span}) & _NEGATORS)
+            draft.add("imaging.associated_absent" if negated else "imaging.associated", value,
+                      _phrase(span))
+            draft.covered.append((span.start, span.end))
+
+    def _read_levels(self, doc: Doc, draft: _Draft) -> None:
+        """Extent multiple from mineral over three or more vertebral levels.
+
+        "ossification behind the vertebral bodies from C2 to C6"; only when no extent
+        is stated.
+        """
+        if draft.has("imaging.extent") is not None:
+            return
+        for ent in doc.ents:
+            if not _states(ent, self._terms.labels, _MATRIX_KIND):
+                continue
+            sent = _sent(ent)
+            reach = doc[ent.end : min(sent.end, ent.end + _LEVEL_REACH)]
+            match = _LEVEL_RANGE.search(reach.text)
+            if match is None:
+                continue
+            first, last = match.group(1).lower(), match.group(3).lower()
+            span = abs(int(match.group(4)) - int(match.group(2)))
+            if first == last and span >= _MULTILEVEL_SPAN:
+                start = reach.start_char + match.start()
+                draft.add("imaging.extent", "multiple_regional",
+                          _char_phrase(doc.text, start, reach.start_char + match.end()))
+                return
 
     def _read_counts(self, doc: Doc, draft: _Draft) -> None:
         """Extent from a count of lesions ("two calcified nodules"), unless already stated."""
@@ -738,6 +1064,10 @@ class TextReader:
             if any(ent._.family for ent in doc[start:end].ents):
                 continue
             extent = self._nlp.vocab.strings[match_id]
+            if _foci_of_one_lesion(doc, end - 1):
+                draft.set_aside.append(SetAside(
+                    _phrase(doc[start:end]), "foci within one lesion, not a count of lesions"))
+                continue
             draft.add("imaging.extent", extent, _phrase(doc[start:end]))
 
     def _not_understood(self, doc: Doc, draft: _Draft) -> Iterator[Phrase]:
@@ -762,6 +1092,37 @@ class TextReader:
                 run = []
         if run:
             yield _phrase(doc[run[0] : run[-1] + 1])
+
+
+def _drop_stray_organ(draft: _Draft) -> None:
+    """An organ is said only with location organ.
+
+    "Implants on the peritoneal surfaces, around the liver": the liver is not the
+    lesion's organ.
+    """
+    location, organ = draft.has("imaging.location"), draft.has("imaging.organ")
+    if organ is None or location is None or location.value == "organ":
+        return
+    draft.values.remove(organ)
+    draft.set_aside.append(SetAside(organ.source, f"an organ, but the lesion lies in "
+                                    f"{location.value} ({location.source.words!r})"))
+
+
+def _drop_absent_pain(draft: _Draft) -> None:
+    """With a pain stated, no pain onset is read as absent.
+
+    "Sudden severe pain ... a painless range of movement": "painless" is said of
+    something else.
+    """
+    if not any(v.field == "clinical" and v.value in _PAIN_VALUES for v in draft.values):
+        return
+    for v in [v for v in draft.values
+              if v.field == "clinical_absent" and v.value in _PAIN_VALUES]:
+        draft.values.remove(v)
+        draft.set_aside.append(SetAside(v.source, "pain absent here, but a pain is stated"))
+
+
+_PAIN_VALUES: Final = frozenset({"acute_pain", "chronic_pain"})
 
 
 def _check_text(text: str) -> None:
@@ -837,7 +1198,42 @@ _CHRONIC_MIN_DAYS: Final = 91
 
 def _pain_duration(ent: Span) -> str | None:
     """The onset (acute, subacute or chronic) from the stated duration nearest the pain."""
-    sent = ent.sent
+    return _by_duration(ent, _ACUTE_MAX_DAYS, _CHRONIC_MIN_DAYS, ("acute", "subacute", "chronic"))
+
+
+def _onset_before(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> str | None:
+    """An onset word in the pain's own phrase ("long-standing left shoulder pain")."""
+    for other in _ents_in(_sent(ent)):
+        if ent.start - _ONSET_REACH <= other.end <= ent.start:
+            for fact in labels[other.label_]:
+                if fact.kind == "pain_time":
+                    return fact.value
+    return None
+
+
+#: How close before a pain word (tokens) an onset word is read as its own.
+_ONSET_REACH: Final = 3
+
+
+def _by_duration(
+    ent: Span,
+    short_below: float,
+    long_from: float,
+    names: tuple[str, str | None, str],
+    reach: int = 60,
+) -> str | None:
+    """Short, between or long (`names`) from the stated duration nearest the entity."""
+    days = _nearest_duration(ent, reach)
+    if days is None:
+        return None
+    if days < short_below:
+        return names[0]
+    return names[2] if days >= long_from else names[1]
+
+
+def _nearest_duration(ent: Span, reach: int = 60) -> float | None:
+    """The stated duration (days) nearest the entity, within `reach` characters."""
+    sent = _sent(ent)
     text = sent.text
     centre = ent.start_char - sent.start_char
     best: tuple[int, float] | None = None
@@ -851,12 +1247,22 @@ def _pain_duration(ent: Span) -> str | None:
         distance = min(abs(match.start() - centre), abs(match.end() - centre))
         if best is None or distance < best[0]:
             best = (distance, days)
-    if best is None or best[0] > 60:
+    if best is None or best[0] > reach:
         return None
-    days = best[1]
-    if days < _ACUTE_MAX_DAYS:
-        return "acute"
-    return "chronic" if days >= _CHRONIC_MIN_DAYS else "subacute"
+    return best[1]
+
+
+#: An injury up to 3 months ago is recent, longer ago remote (the lexicon's time words
+#: draw the same line: "three months" recent, "years ago" remote).
+_RECENT_BELOW_DAYS: Final = 93
+#: How close (characters) a duration must be to the injury word to be its time.
+_TRAUMA_DURATION_REACH: Final = 30
+
+
+def _trauma_time(ent: Span, reach: int = 60) -> str | None:
+    """Recent or remote from a stated time nearest the injury ("several years before")."""
+    return _by_duration(ent, _RECENT_BELOW_DAYS, _RECENT_BELOW_DAYS, ("recent", None, "remote"),
+                        reach)
 
 
 def _part_of_age(span: Span) -> bool:
@@ -871,7 +1277,7 @@ def _nearest(ent: Span, labels: dict[str, tuple[Fact, ...]], kind: str) -> str |
     """The value of the nearest `kind` phrase in the entity's sentence (None if none)."""
     found = [
         (abs(other.start - ent.start), fact.value)
-        for other in ent.sent.ents
+        for other in _ents_in(_sent(ent))
         if other.start != ent.start and not _part_of_age(other)
         for fact in labels[other.label_]
         if fact.kind == kind
@@ -884,6 +1290,7 @@ _MINERAL_KINDS: Final = frozenset({"imaging.matrix", "imaging.pattern"})
 _IMAGING_KINDS: Final = _MINERAL_KINDS | {"imaging.modality"}
 _MATRIX_KIND: Final = frozenset({"imaging.matrix"})
 _MODALITY_KIND: Final = frozenset({"imaging.modality"})
+_MATRIX_OR_MODALITY: Final = _MATRIX_KIND | _MODALITY_KIND
 
 
 def _states(ent: Span, labels: dict[str, tuple[Fact, ...]], kinds: frozenset[str]) -> bool:
@@ -893,7 +1300,190 @@ def _states(ent: Span, labels: dict[str, tuple[Fact, ...]], kinds: frozenset[str
 
 def _in_finding_sentence(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
     """Whether the entity's sentence names the mineral itself (matrix or pattern)."""
-    return any(_states(other, labels, _MINERAL_KINDS) for other in ent.sent.ents)
+    return any(_states(other, labels, _MINERAL_KINDS) for other in _ents_in(_sent(ent)))
+
+
+#: Words that put enhancement in a rim, a wall or the surroundings ("peripheral rim
+#: enhancement", "enhancement of the adjacent soft tissue"): no enhancing solid part.
+_RIM_WORDS: Final = frozenset(
+    {"rim", "peripheral", "peripherally", "wall", "septal", "septa", "capsular", "capsule",
+     "surrounding", "adjacent", "perilesional", "marginal", "ring"}
+)
+#: Words that say necrosis is the skin's ("skin necrosis", "necrotic ulcer").
+_SKIN_WORDS: Final = frozenset({"skin", "cutaneous", "ulcer", "ulcers", "ulcerated", "eschar"})
+
+
+def _not_of_the_lesion(ent: Span, value: str, labels: dict[str, tuple[Fact, ...]]) -> bool:
+    """Whether enhancement or necrosis words state no finding of that name.
+
+    Rim, wall or surrounding enhancement is no enhancing solid component; necrosis
+    named in a sentence on the imaging, away from any word of skin, is the lesion's
+    own (a necrotic centre), not skin necrosis.
+    """
+    doc = ent.doc
+    if value == "enhancing_solid_component":
+        near = doc[max(_sent(ent).start, ent.start - 3) : min(_sent(ent).end, ent.end + 4)]
+        return any(t.lower_ in _RIM_WORDS for t in near)
+    if value == "skin_necrosis" and ent.text.lower() in {"necrosis", "necrotic"}:
+        return _names_finding(_sent(ent), labels) and not any(
+            t.lower_ in _SKIN_WORDS for t in _sent(ent))
+    return False
+
+
+def _direction_of(doc: Doc, end: int) -> bool:
+    """Whether a direction noun ending at `end` is followed by "of".
+
+    "head of the pancreas", or "and" another direction noun and "of" ("head and neck of").
+    """
+    after = [t.lower_ for t in doc[end : end + 3]]
+    return after[:1] == ["of"] or (
+        after[:1] == ["and"] and len(after) == 3 and after[1] in _DIRECTION_NOUNS
+        and after[2] == "of")
+
+
+_LEVEL: Final = re.compile(r"^[ctls]\d{1,2}$")
+#: A range of vertebral levels ("from C2 to C6", "T6-T9"); spanning three levels or
+#: more (C2 to C4 and beyond) it is multilevel, i.e. multiple; looked for this many
+#: tokens after a mineral word.
+_LEVEL_RANGE: Final = re.compile(
+    r"\b([CTLS])(\d{1,2})(?:/\d{1,2})?\s*(?:-|–|to|through)\s*([CTLS])(\d{1,2})\b",
+    re.IGNORECASE,
+)
+_MULTILEVEL_SPAN: Final = 2
+_LEVEL_REACH: Final = 12
+
+
+def _in_front_of(doc: Doc, start: int) -> bool:
+    """Whether "in front of" or "anterior to" comes before `start`.
+
+    Read back over "the" and a list of vertebral levels ("in front of the C1 and C2").
+    """
+    i = start - 1
+    while i > 0 and (doc[i].lower_ in {"the", "and", ",", "-"} or _LEVEL.match(doc[i].lower_)):
+        i -= 1
+    return [t.lower_ for t in doc[max(0, i - 1) : i + 1]] in (["front", "of"], ["anterior", "to"])
+
+
+def _sequence_name(ent: Span) -> bool:
+    """Whether "T1"/"T2" names an MRI sequence: its sentence speaks of MRI signal."""
+    if ent.text.lower() not in _SEQUENCE_NAMES:
+        return False
+    return any(t.lower_ in _SEQUENCE_WORDS for t in _sent(ent))
+
+
+def _beside(ent: Span) -> bool:
+    """Whether a neighbour verb or preposition scopes over the entity.
+
+    "displacing the kidney", "pushed the pancreatic tail, kidney and stomach aside",
+    "beneath the fascia".
+    """
+    doc = ent.doc
+    before = [t.lower_ for t in doc[max(0, ent.start - 3) : ent.start]]
+    if before[-1:] == ["the"]:
+        before = before[:-1]
+    if before[-1:] == ["to"] and len(before) >= 2 and before[-2] in _SIDE_OF_WORDS:
+        return True  # "lateral to the bladder", "deep to the fascia"
+    found = _look_back(doc, ent.start, _sent(ent).start, _BESIDE_REACH, _BESIDE_WORDS,
+                       _BESIDE_BREAKS)
+    return found is not None
+
+
+def _compared(ent: Span) -> bool:
+    """Whether the entity is what the lesion is compared with ("isointense to muscle")."""
+    doc = ent.doc
+    before = [t.lower_ for t in doc[max(_sent(ent).start, ent.start - 4) : ent.start]]
+    if "than" in before[-3:]:
+        return True
+    if before[-1:] == ["of"] and any(w in _SIGNAL_WORDS for w in before[-3:-1]):
+        return True  # "the signal of subcutaneous fat": what the lesion looks like
+    return "to" in before[-2:] and any(word in _COMPARED_WORDS for word in before)
+
+
+def _periarticular(
+    doc: Doc, labels: dict[str, tuple[Fact, ...]]
+) -> list[tuple[int, int, str, str, Phrase]]:
+    """Location periarticular from a word of nearness followed by a joint.
+
+    "within", "inside" or "throughout" a joint says intra-articular instead.
+    """
+    found: list[tuple[int, int, str, str, Phrase]] = []
+    for sent in doc.sents:
+        rank: int | None = None
+        for token in sent:
+            word = token.lower_
+            side = word in _SIDE_WORDS
+            inside = word in _INSIDE_WORDS
+            if word not in _NEAR_WORDS and not side and not inside:
+                continue
+            value, joints = (
+                ("intraarticular_body", _JOINT_ONLY) if inside else ("periarticular", _JOINT_NOUNS))
+            reach = doc[token.i + 1 : min(sent.end, token.i + 1 + _NEAR_REACH)]
+            said_to = False
+            for other in reach:
+                if other.lower_ in _NEAR_BREAKS:
+                    break
+                said_to = said_to or other.lower_ == "to"
+                if other.lower_ in joints and (said_to or not side):
+                    if rank is None:
+                        rank = 0 if any(
+                            _states(e, labels, _MINERAL_KINDS) for e in _ents_in(sent)) else 2
+                    source = _phrase(doc[token.i : other.i + 1])
+                    found.append((rank, source.start, "imaging.location", value, source))
+                    break
+    return found
+
+
+def _of_other_sites(ent: Span) -> bool:
+    """Whether a negated finding is said of other sites ("no other joint pain")."""
+    doc = ent.doc
+    before = [t.lower_ for t in doc[max(_sent(ent).start, ent.start - 2) : ent.start]]
+    after = [t.lower_ for t in doc[ent.end : min(_sent(ent).end, ent.end + 3)]]
+    return "other" in before or after[:1] == ["elsewhere"] or (
+        after[:1] == ["of"] and "other" in after[1:])
+
+
+def _foci_of_one_lesion(doc: Doc, noun: int) -> bool:
+    """Whether the plural noun at `noun` counts foci inside one lesion named before it.
+
+    "a soft-tissue mass with a few calcified foci", "a cystic mass ...; it held a few
+    scattered calcifications": the count is of the foci, the lesion is one.
+    """
+    if doc[noun].lower_ not in _PLURAL_WITHIN_ONE:
+        return False
+    sent = _sent(doc[noun : noun + 1])
+    start = sent.start
+    if start > 0 and any(t.lower_ in {"its", "it"} for t in sent):
+        start = _sent(doc[start - 1 : start]).start  # "... a lesion. MRI showed ... at its"
+    return any(
+        token.lower_ in _ONE_LESION_NOUNS
+        and _determiner_before(doc, token.i, start) is not None
+        for token in doc[start:noun]
+    )
+
+
+def _holds(doc: Doc, mass: int, ent: Span) -> bool:
+    """Whether the mass noun at `mass` holds the mineral `ent` named after it."""
+    if not mass < ent.start <= mass + _HOLDS_REACH:
+        return False
+    return any(
+        doc[i].lower_ in _HOLDING_WORDS
+        for i in range(max(mass + 1, ent.start - _WITHIN_MASS_GAP), ent.start)
+    )
+
+
+def _mass_is_the_mineral(doc: Doc, ent: Span, mass: int) -> bool:
+    """Whether a mineral word premodifies the mass noun alone.
+
+    "a calcified mass", "lobulated calcific masses": the mass is the deposit, not a
+    mass holding it.
+    """
+    if not ent.end <= mass <= ent.end + 2:
+        return False
+    words = {t.lower_ for t in doc[max(_sent(ent).start, ent.start - 2) : mass]}
+    if words & (_PART_WORDS | {"with", "of", "and", "or", ","}):
+        return False
+    # "a calcified retroperitoneal mass": a mass of a place, named as a tumour is
+    return not any(ent.end <= other.start < mass for other in _ents_in(_sent(ent)))
 
 
 def _prefixed_non(ent: Span) -> bool:
@@ -907,27 +1497,38 @@ def _is_plural(word: str) -> bool:
     return word in _IRREGULAR_PLURALS or (word.endswith("s") and not word.endswith(("ss", "us")))
 
 
-def _determiner_before(doc: Doc, index: int, floor: int) -> int | None:
-    """Index of a singular determiner opening the noun phrase that ends at `index`."""
-    for i in range(index - 1, max(floor, index - _NOUN_PHRASE_MAX) - 1, -1):
+def _look_back(
+    doc: Doc, index: int, floor: int, reach: int, hits: frozenset[str], breaks: frozenset[str]
+) -> int | None:
+    """Index of the nearest word of `hits` before `index`, unless `breaks` come first.
+
+    The search goes back at most `reach` tokens and never before `floor`.
+    """
+    for i in range(index - 1, max(floor, index - reach) - 1, -1):
         word = doc[i].lower_
-        if word in _SINGULAR_DETERMINERS:
+        if word in hits:
             return i
-        if word in _PHRASE_BREAKS:
+        if word in breaks:
             return None
     return None
 
 
+def _determiner_before(doc: Doc, index: int, floor: int) -> int | None:
+    """Index of a singular determiner opening the noun phrase that ends at `index`."""
+    return _look_back(doc, index, floor, _NOUN_PHRASE_MAX, _SINGULAR_DETERMINERS,
+                      _PHRASE_BREAKS)
+
+
 def _names_finding(sent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
     """Whether a sentence describes the imaging (names a modality, the mineral or a pattern)."""
-    return any(_states(ent, labels, _IMAGING_KINDS) for ent in sent.ents)
+    return any(_states(ent, labels, _IMAGING_KINDS) for ent in _ents_in(sent))
 
 
 def _read_labs(doc: Doc, labels: dict[str, tuple[Fact, ...]], draft: _Draft) -> None:
     """Attach each lab name to the level word before it ("raised phosphate") or after it."""
     for sentence in doc.sents:
         items: list[tuple[Span, str, str]] = []  # (span, kind, value)
-        for ent in sentence.ents:
+        for ent in _ents_in(sentence):
             if ent._.family or ent._.uncertain:
                 continue
             for fact in labels[ent.label_]:
@@ -936,7 +1537,13 @@ def _read_labs(doc: Doc, labels: dict[str, tuple[Fact, ...]], draft: _Draft) -> 
         for index, (ent, kind, lab) in enumerate(items):
             if kind != "lab":
                 continue
-            level = _level_before(doc, items, index) or _level_after(doc, items, index)
+            before, after = _level_before(doc, items, index), _level_after(doc, items, index)
+            level = before or after
+            if before is not None and after is not None and any(
+                t.lower_ in {"and", ",", ";"} for t in doc[before[0].end : ent.start]
+            ):
+                # "... were normal and CRP raised": the level before ends the last clause
+                level = after
             if level is None:
                 measured = _measured_level(doc.text, ent.end_char, lab)
                 if measured is not None:
