@@ -26,9 +26,11 @@ def found_ids(ph, res, planted_id):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the phantom's zonal_rim mass holds about 3,600 mm^3 of mineral, more than "
-    "BoneConfig.min_volume_mm3 (1000 mm^3, a 20 mm rib segment): bone_mask, which no "
-    "longer uses the 900 HU cortical seed tuned on this phantom, takes it as bone",
+    reason="measured: every planted lesion is found with its volume except the "
+    "juxtacortical zonal rim on the femoral cortex (8 of 1,016 mm^3): 10 mm wide, it is "
+    "wider than the bone core's opening (2 BoneConfig.core_mm = 6 mm), so the core keeps "
+    "it as bone; in the contrast draw also the aortic wall plaques (26 of 449 mm^3, see "
+    "test_aortic_plaques_are_read_as_one_artery_wall)",
 )
 @pytest.mark.parametrize("contrast", [False, True])
 def test_every_planted_lesion_found_with_volume(contrast):

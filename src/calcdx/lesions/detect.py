@@ -299,7 +299,8 @@ def detect_lesions(
         del out_v
     sigma = noise_sd_hu(hu)
     bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels,
-                     noise_sd_hu=None if sigma is None else sigma.sd_hu)
+                     noise_sd_hu=None if sigma is None else sigma.sd_hu,
+                     enhanced=phase.enhanced)
     del labels, body_labels
     is_bone_comp = np.zeros(n + 1, dtype=bool)
     is_bone_comp[list(bone.component_ids)] = True

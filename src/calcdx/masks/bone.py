@@ -19,8 +19,10 @@ Method
    except smooth regions in the iodine range (enhanced lumens and organs):
    median in ``iodine_hu``, robust SD at most ``smooth_max_sd_hu`` and no dense
    tail (99th percentile under median + ``dense_tail_hu``) that are thick
-   (in-plane radius of ``lumen_min_radius_mm``, wider than a rib).
-2b. Enhanced lumens touching bone (in-plane voxels up to ``lumen_max_voxel_mm``):
+   (in-plane radius of ``lumen_min_radius_mm``, wider than a rib), unless the
+   study is known to be native.
+2b. Enhanced lumens touching bone (in-plane voxels up to ``lumen_max_voxel_mm``;
+   skipped when the study is known to be native):
    smooth iodine-range regions inside the chosen components, cut at necks, not
    enclosed in-plane by the rest of the bone, thick and of at least
    ``lumen_min_volume_mm3`` (:func:`_lumens`), leave the mineral with their
@@ -39,8 +41,12 @@ Method
    filled mask, plus every remaining part of at least ``min_volume_mm3`` (a thin
    plate of bone, a rib) or longer than ``deposit_max_mm`` in-plane or along
    the slices (an arch, a facet or a rib edge cut off the core over many
-   slices), or reaching the edge of the grid (cut by the field of view). A
-   remaining part smaller than that (a deposit lying
+   slices), or reaching the edge of the grid (cut by the field of view), or
+   lying mostly right above or below bone (the bone's surface cut across the
+   slices), or mostly inside the bones' outline (core and those parts closed
+   in-plane by a disk of ``2 core_mm``: the steps of the core along an oblique
+   cortex), or bordering air (HU <= ``air_hu``: the walls and septa of
+   pneumatised bone). A remaining part that is none of these (a deposit lying
    on the cortex and less than ``2 core_mm`` wide) is kept apart: its mineral
    voxels are returned in :attr:`BoneResult.deposits`, never taken for bone.
    This needs a core of at least two voxels' half-width: on coarser grids
@@ -60,7 +66,10 @@ reach the mineral threshold (a dense arterial lumen: sealed, that edge encloses
 it like cortex); calcified costal cartilage joins the ribs; a deposit on
 bone wider than ``2 core_mm`` in every in-plane direction, longer than
 ``deposit_max_mm`` along the slices or cut by the edge of the grid is taken as
-bone.
+bone, and so is one that borders air (a pleural plaque on a rib) or sits on a
+bone's upper or lower face less than about two slices high; a thin bony process
+standing off the core in soft tissue (a styloid process, a zygomatic arch cut
+across) is kept apart as a deposit.
 """
 
 from __future__ import annotations
@@ -358,6 +367,12 @@ class BoneConfig(BaseModel):
         "component as a lumen. Heuristic: the small smooth-region size of "
         "calcdx.masks.exclusions (200 mm^3, a 10 mm length of a 5 mm vessel)",
     )
+    air_hu: float = Field(
+        -400.0,
+        description="air, for the small parts off the bone core that border it (walls and "
+        "septa of pneumatised bone are bone). Heuristic, the body mask's threshold: between "
+        "aerated lung (about -900 to -500 HU) and fat (about -100 HU)",
+    )
     lumen_min_radius_mm: float = Field(
         6.0, gt=0,
         description="...and only when it is thick: some voxel at least this far in-plane "
@@ -575,6 +590,32 @@ def _below_smooth_neighbours(h: NDArray[np.float32], like: NDArray[np.bool_],
     return out
 
 
+def _between_lumen_slices(lab: NDArray[np.integer[Any]], ok: NDArray[np.bool_],
+                          candidate: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Per in-plane part, whether a smooth part lies within lumen on both judged slices.
+
+    A lumen is a tube along the slices: a smooth part whose every judged neighbour
+    slice (one at the ends of the stack) holds accepted lumen over at least half
+    of its area is lumen too, though its own slice's edge, by noise, enclosed it
+    as cortex encloses marrow. `lab` holds the parts of the judged slices, `ok`
+    the accepted ones and `candidate` the smooth ones, by label.
+    """
+    out = np.zeros(len(ok), dtype=bool)
+    if lab.shape[2] < 2:
+        return out
+    acc = ok[lab]
+    prev = np.ones(acc.shape, dtype=bool)
+    prev[:, :, 1:] = acc[:, :, :-1]
+    both = np.ones(acc.shape, dtype=bool)
+    both[:, :, :-1] = acc[:, :, 1:]
+    both &= prev
+    total = np.bincount(lab.ravel(), minlength=len(ok))
+    hits = np.bincount(lab.ravel(), weights=both.ravel(), minlength=len(ok))
+    out = candidate & ~ok & (hits >= 0.5 * np.maximum(total, 1))
+    out[0] = False
+    return np.asarray(out, dtype=bool)
+
+
 def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, float, float],
             cfg: BoneConfig) -> NDArray[np.bool_]:
     """Enhanced lumens and organs inside skeleton components (a crop), as a mask.
@@ -592,7 +633,10 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     window reaches out of it) can enclose it in that sense; such a part is still
     a lumen when it is not enclosed by voxels denser than the smooth voxels next
     to them (cortex is denser than marrow, a partial-volume edge is not) and
-    half of its ring one to two windows out is soft tissue. Accepted parts are
+    half of its ring one to two windows out is soft tissue; and a smooth part
+    lying within accepted lumen on the judged slices on either side is a lumen
+    too (a tube along the slices; noise can make one slice's edge enclose it).
+    Accepted parts are
     grown back by the erosion inside the smooth voxels
     and form 3-D regions (6-connected), kept from ``lumen_min_volume_mm3`` when
     thick (a voxel ``lumen_min_radius_mm`` in-plane from their outside: the
@@ -669,6 +713,8 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     ok = (open_or_soft & (mu >= cfg.mineral_hu) & (mu <= top)
           & (sd_part <= cfg.smooth_max_sd_hu))
     ok[0] = False
+    smooth_part = (mu >= cfg.mineral_hu) & (mu <= top) & (sd_part <= cfg.smooth_max_sd_hu)
+    ok |= _between_lumen_slices(lab, ok, smooth_part)
     lumen = _square_filter(ok[lab], half, "max") & like
     del lab
     rlab, nr = cc3d.connected_components(lumen, connectivity=6, return_N=True)
@@ -686,6 +732,106 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     nearest = np.clip(np.rint((np.arange(k0, k1) - k0) / m).astype(np.intp), 0, len(picked) - 1)
     out[:, :, k0:k1] = wall[:, :, nearest]
     return out
+
+
+def _in_outline(parts: NDArray[np.integer[Any]], boxes: Any, bone: NDArray[np.bool_],
+                which: NDArray[np.bool_], spacing_xy: tuple[float, float],
+                radius_mm: float) -> NDArray[np.bool_]:
+    """Per part label, whether most of it lies inside the bones' in-plane outline.
+
+    The outline is `bone` closed slice by slice by a disk of `radius_mm` (a disk,
+    not a square: a square closing leaves the right-angled steps of a square-opened
+    core along an oblique cortex open, and they would pass for bumps). Only the
+    parts flagged in `which` are judged, each on its own padded box (`boxes`, the
+    parts' bounding boxes by label).
+    """
+    out = np.zeros(len(which), dtype=bool)
+    pad = [int(np.ceil(2.0 * radius_mm / s)) + 1 for s in spacing_xy]
+    sampling = (spacing_xy[0], spacing_xy[1], 1e9)  # in-plane distances only
+    for c in np.flatnonzero(which):
+        if c == 0 or c >= len(boxes) or boxes[c] is None:
+            continue
+        b = boxes[c]
+        box = (slice(max(b[0].start - pad[0], 0), b[0].stop + pad[0]),
+               slice(max(b[1].start - pad[1], 0), b[1].stop + pad[1]), b[2])
+        part = parts[box] == c
+        other = bone[box] & ~part
+        if not other.any():
+            continue
+        grown = ndi.distance_transform_edt(~other, sampling=sampling) <= radius_mm
+        closed = ndi.distance_transform_edt(grown, sampling=sampling) > radius_mm
+        out[c] = np.count_nonzero(closed & part) >= 0.5 * np.count_nonzero(part)
+    return out
+
+
+def _across_slices(parts: NDArray[np.integer[Any]], bone: NDArray[np.bool_]
+                   ) -> NDArray[np.bool_]:
+    """Per part label, whether at least half its voxels lie right above or below bone.
+
+    Such a part is the bone's own surface cut obliquely by the slices (the end of
+    a process, an arch or a plate running across them, seen off the core in one
+    slice and as core in the next), not a deposit beside the bone: a deposit on
+    the side of a bone has deposit or soft tissue above and below it. Judged
+    along the slice axis only, so a deposit sitting on a bone's upper or lower
+    face and less than about two slices high is taken as bone.
+    """
+    n = int(parts.max()) + 1
+    i, j, k = np.nonzero(parts)
+    lab = parts[i, j, k]
+    over = np.zeros(len(lab), dtype=bool)
+    up = k + 1 < bone.shape[2]
+    over[up] = bone[i[up], j[up], k[up] + 1]
+    down = k >= 1
+    over[down] |= bone[i[down], j[down], k[down] - 1]
+    total = np.bincount(lab, minlength=n)
+    on_bone = np.bincount(lab, weights=over, minlength=n)
+    out: NDArray[np.bool_] = on_bone >= 0.5 * np.maximum(total, 1)
+    out[0] = False
+    return out
+
+
+def _borders_air(parts: NDArray[np.integer[Any]], boxes: Any, which: NDArray[np.bool_],
+                 hu: NDArray[Any], cfg: BoneConfig) -> NDArray[np.bool_]:
+    """Per part label, whether a small part off the core borders air: thin bone, not a deposit.
+
+    Air is HU <= ``air_hu`` within one voxel in-plane: the walls and septa of
+    pneumatised bone (the paranasal sinuses, mastoid air cells, the pterygoid
+    plates by the nasopharynx) lie on air, soft-tissue deposits in soft tissue.
+    Only the parts flagged in `which` are judged; `boxes` are the parts'
+    bounding boxes by label.
+    """
+    out = np.zeros(len(which), dtype=bool)
+    for c in np.flatnonzero(which):
+        if c == 0 or c >= len(boxes) or boxes[c] is None:
+            continue
+        b = boxes[c]
+        box = (slice(max(b[0].start - 1, 0), b[0].stop + 1),
+               slice(max(b[1].start - 1, 0), b[1].stop + 1), b[2])
+        ring = _square_filter(parts[box] == c, (1, 1), "max")
+        out[c] = bool(np.any(ring & (np.asarray(hu[box]) <= cfg.air_hu)))
+    return out
+
+
+def _open_to_tissue(holes: NDArray[np.bool_], sealed: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The voxels of axial `holes` whose 3-D background reaches the tissue beside the bone.
+
+    The spinal canal opens to the soft tissue at every level (the intervertebral
+    foramina and the interlaminar spaces at each disc), so in 3-D its background
+    (6-connected, outside `sealed`) joins the background at the crop's in-plane
+    faces; a marrow cavity of water density (red marrow of a child's shaft) is
+    closed by the cortex along the shaft and reaches at most the grid's first or
+    last slice. A stack shorter than one vertebra with its disc cannot show the
+    foramina: there a canal is filled as marrow.
+    """
+    if not holes.any():
+        return holes
+    labels = cc3d.connected_components(~sealed, connectivity=6)
+    faces = np.unique(np.concatenate([labels[0].ravel(), labels[-1].ravel(),
+                                      labels[:, 0].ravel(), labels[:, -1].ravel()]))
+    outside = np.zeros(int(labels.max()) + 1, dtype=bool)
+    outside[faces] = True
+    outside[0] = False
+    return np.asarray(holes & outside[labels], dtype=bool)
 
 
 def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[float, float],
@@ -802,6 +948,7 @@ def bone_mask(
     exclude: NDArray[np.bool_] | None = None,
     mineral_labels: NDArray[np.integer[Any]] | None = None,
     noise_sd_hu: float | None = None,
+    enhanced: bool | None = None,
 ) -> BoneResult:
     """Find the skeleton: large mineral components, sealed and filled.
 
@@ -824,6 +971,12 @@ def bone_mask(
         Image noise SD (HU; :func:`calcdx.lesions.noise.noise_sd_hu`). When given,
         a large component whose spread is that noise (a homogeneous region,
         ``homogeneous_max_noise_sd``) is not bone.
+    enhanced : bool, optional
+        Whether the study is contrast-enhanced (:mod:`calcdx.masks.contrast`).
+        False skips the iodine rules of steps 2 and 2b: a native study has no
+        enhanced lumen or organ, so smooth marrow in the iodine range (a vertebral
+        body's at thin voxels, about 250 HU, or a whole bone with a faint cortex)
+        is not taken for one. None (not known) applies them.
 
     Returns
     -------
@@ -863,7 +1016,8 @@ def bone_mask(
     if not ids:
         return _empty()
     quantiles = _component_quantiles(hu, mineral_labels, ids)
-    smooth = _smooth_iodine(quantiles, cfg)
+    smooth = (_smooth_iodine(quantiles, cfg) if enhanced is not False
+              else [False] * len(ids))
     homogeneous = (_homogeneous(quantiles, noise_sd_hu, cfg)
                    if noise_sd_hu is not None and noise_sd_hu > 0 else [False] * len(ids))
     ids = [c for c, sm, hom in zip(ids, smooth, homogeneous, strict=True)
@@ -883,7 +1037,7 @@ def bone_mask(
     member[ids] = True
     comp = member[lab_c]
     lumen = np.zeros_like(comp)
-    if max(sx, sy) <= cfg.lumen_max_voxel_mm:
+    if max(sx, sy) <= cfg.lumen_max_voxel_mm and enhanced is not False:
         # Enhanced lumens touching bone leave the mineral before sealing and filling,
         # so they can neither bridge to bone nor be filled as marrow.
         lumen = _lumens(hu[crop], comp, (sx, sy, sz), cfg)
@@ -903,6 +1057,7 @@ def bone_mask(
     if close_r != (0, 0):
         sealed = _square_filter(_square_filter(comp, close_r, "max"), close_r, "min") | comp
     canal = _water_holes(hu[crop], sealed, (sx, sy), cfg)
+    canal = _open_to_tissue(canal, sealed)
     filled = fill_holes_planes(sealed, (sx, sy, sz), max_hole_area_mm2=cfg.max_hole_area_mm2)
     del sealed
     filled = fill_holes_2d_3d(
@@ -920,21 +1075,21 @@ def bone_mask(
         rest_lab, n_rest = cc3d.connected_components(rest, connectivity=26, return_N=True)
         size = np.bincount(rest_lab.ravel(), minlength=n_rest + 1) * vv
         extent = np.zeros(n_rest + 1)
-        for c, box in enumerate(cc3d.statistics(rest_lab)["bounding_boxes"]):
+        rest_boxes = cc3d.statistics(rest_lab)["bounding_boxes"]
+        for c, box in enumerate(rest_boxes):
             if c and box is not None:
                 extent[c] = max((box[0].stop - box[0].start) * sx,
                                 (box[1].stop - box[1].start) * sy)
-        # The bones' outline: the grown core closed in-plane over twice the core width.
-        hull_r = (2 * core_r[0], 2 * core_r[1])
-        hull = _square_filter(_square_filter(bone, hull_r, "max"), hull_r, "min")
-        in_hull = np.bincount(rest_lab.ravel(), weights=hull.ravel(), minlength=n_rest + 1)
-        del hull
         big = (size >= cfg.min_volume_mm3) | (extent > cfg.deposit_max_mm)
-        big |= in_hull >= 0.5 * size / vv
         big |= _long_or_cut(rest_lab, n_rest, sz, cfg, lo, hu.shape)
         if min(core_r) < 2:
             big[:] = True  # a one-voxel core cannot tell a deposit from a thin process
         big[0] = False
+        if not big[1:].all():
+            big |= _across_slices(rest_lab, bone | big[rest_lab])
+            big |= _in_outline(rest_lab, rest_boxes, bone | big[rest_lab], ~big, (sx, sy),
+                               2.0 * cfg.core_mm)
+            big |= _borders_air(rest_lab, rest_boxes, ~big, hu[crop], cfg)
         bone |= big[rest_lab]
         small = ~big
         small[0] = False
