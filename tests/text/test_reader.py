@@ -867,3 +867,32 @@ def test_a_negated_mineral_is_not_the_matrix():
 def test_hyperdense_does_not_say_non_calcified():
     case = read_text("CT showed an ectopic hyperdense area in the temporalis muscle.").case
     assert case.imaging.matrix != "dense_noncalcified"
+
+
+def test_a_count_before_describing_words_joined_by_commas_states_the_extent():
+    # "multiple" counts the calcifications across "large, irregularly shaped"
+    case = read_text("A panoramic radiograph showed multiple large, irregularly shaped "
+                     "calcifications below the mandible.").case
+    assert case.imaging.extent == "multiple_regional"
+    case = read_text("A radiograph of the cheek showed several round, target-like "
+                     "radiopacities in the soft tissues.").case
+    assert case.imaging.extent == "few_regional"
+
+
+def test_a_count_in_digits_states_the_extent_and_a_measurement_does_not():
+    case = read_text("Knee radiographs showed 12 irregular fragments behind the joint.").case
+    assert case.imaging.extent == "multiple_regional"
+    case = read_text("Radiographs showed 3 calcified nodules in the thigh.").case
+    assert case.imaging.extent == "few_regional"
+    # "12 x 6 mm" measures the stone: it is one stone, not twelve
+    case = read_text("A radiograph showed a calcified stone of 12 x 6 mm stone in the duct.").case
+    assert case.imaging.extent != "multiple_regional"
+    case = read_text("Two weeks later, radiographs showed 4 mm calcification.").case
+    assert case.imaging.extent is None
+
+
+def test_a_radiopacity_or_shadow_named_in_the_singular_is_one_lesion():
+    case = read_text("The radiograph showed a radiopacity in the pelvis.").case
+    assert case.imaging.extent == "solitary"
+    case = read_text("The abdominal radiograph showed a round radiopaque shadow.").case
+    assert case.imaging.extent == "solitary"

@@ -143,6 +143,15 @@ _MODALITY_RANK: Final = ("ct", "radiograph", "mri", "us")
 #: Extent and arrangement words count only this close (tokens) to a lesion noun or a
 #: mineral word: "diffuse abdominal pain" and "both ovaries removed" state no extent.
 _EXTENT_WINDOW: Final = 4
+#: Counts written in digits ("12 irregular fragments"): (extent, lowest, highest), as the
+#: count words of the lexicon read them (two to five few, six or more multiple).
+_DIGIT_COUNTS: Final = (("few_regional", 2, 5), ("multiple_regional", 6, 99))
+#: Words after a number that make it a measurement, not a count ("12 x 6 mm stone").
+_UNIT_WORDS: Final = frozenset(
+    {"x", "by", "mm", "cm", "m", "millimetre", "millimetres", "millimeter", "millimeters",
+     "centimetre", "centimetres", "centimeter", "centimeters", "year", "years", "month",
+     "months", "week", "weeks", "day", "days", "hour", "hours", "degree", "degrees"}
+)
 #: How far after a count word (tokens) the counted noun is looked for ("a few punctate
 #: T1-bright spots").
 _COUNTED_REACH: Final = 7
@@ -574,7 +583,23 @@ def _count_matcher(nlp: Language, lexicon: Lexicon) -> Matcher:
             {"IS_ALPHA": True, "OP": "{0,3}"},
             {"NORM": {"IN": nouns}},
         ]
-        matcher.add(extent, [pattern])
+        # "multiple large, irregularly shaped calcifications", "multiple round,
+        # target-like radiopacities": describing words joined by commas and hyphens
+        listed: list[dict[str, Any]] = [
+            {"LOWER": {"IN": words}},
+            {"TEXT": {"REGEX": r"^([A-Za-z]+|,|-)$"},
+             "LOWER": {"NOT_IN": sorted(_UNIT_WORDS | _PHRASE_BREAKS)}, "OP": "{1,6}"},
+            {"NORM": {"IN": nouns}},
+        ]
+        matcher.add(extent, [pattern, listed])
+    # "12 irregular fragments": a count in digits, then describing words (not a unit)
+    for extent, low, high in _DIGIT_COUNTS:
+        digits: list[dict[str, Any]] = [
+            {"TEXT": {"IN": [str(n) for n in range(low, high + 1)]}},
+            {"IS_ALPHA": True, "LOWER": {"NOT_IN": list(_UNIT_WORDS)}, "OP": "{0,2}"},
+            {"NORM": {"IN": nouns}},
+        ]
+        matcher.add(extent, [digits])
     return matcher
 
 
