@@ -896,3 +896,25 @@ def test_a_radiopacity_or_shadow_named_in_the_singular_is_one_lesion():
     assert case.imaging.extent == "solitary"
     case = read_text("The abdominal radiograph showed a round radiopaque shadow.").case
     assert case.imaging.extent == "solitary"
+
+
+def test_an_organ_said_removed_is_an_operation_not_the_lesion_place():
+    case = read_text("His gallbladder had been removed laparoscopically a year earlier. CT "
+                     "showed a calcified focus in the right subhepatic region.").case
+    assert "cholecystectomy" in case.clinical
+    assert case.imaging.organ is None
+    assert case.imaging.region == "abdomen"
+    case = read_text("CT after removal of the gallbladder showed a calcified focus in the "
+                     "liver.").case
+    assert case.imaging.organ == "liver"
+    # a stone in the gallbladder is in the organ: nothing is said removed
+    case = read_text("CT showed a calcified stone in the gallbladder.").case
+    assert case.imaging.organ == "gallbladder"
+    assert "cholecystectomy" not in case.clinical
+
+
+def test_a_negation_ends_before_a_time_word():
+    # "not present before the operation": the finding is new, the operation did happen
+    case = read_text("CT showed a calcified focus which had not been present on CT before "
+                     "the operation.").case
+    assert "surgery_local" not in case.clinical_absent

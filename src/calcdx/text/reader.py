@@ -125,6 +125,18 @@ _POSITIONING_WORDS: Final = frozenset(
     {"elevated", "abducted", "adducted", "flexed", "extended", "raised", "rotated",
      "outstretched"}
 )
+#: Words that say an organ was taken out ("his gallbladder had been removed"): an
+#: operation in the history, not the place of the lesion seen now.
+_REMOVAL_WORDS: Final = frozenset(
+    {"removed", "resected", "excised", "extirpated", "taken"}
+)
+#: Words allowed between the organ and the removal word ("had been", "was surgically").
+_REMOVAL_GAP: Final = frozenset(
+    {"had", "has", "have", "been", "was", "were", "is", "already", "previously",
+     "surgically", "laparoscopically", "then", "later", "out"}
+)
+#: The operation a removed organ states, where the vocabulary names one.
+_REMOVAL_OPERATIONS: Final = {"gallbladder": "cholecystectomy"}
 #: MRI sequence names written like vertebral levels, and the words that show them
 #: to be sequences ("low signal on T1 and T2", "T2-weighted", "T1 MRI").
 _SEQUENCE_NAMES: Final = frozenset({"t1", "t2"})
@@ -851,6 +863,13 @@ class TextReader:
             if doc[ent.end : ent.end + 1].text.lower() in _DISEASE_NOUNS:
                 draft.set_aside.append(SetAside(source, "names a disease, not the place"))
                 return
+            if _said_removed(ent):
+                draft.set_aside.append(SetAside(source, "an organ said removed: an operation "
+                                                "in the history, not the lesion's place"))
+                operation = _REMOVAL_OPERATIONS.get(value)
+                if operation is not None:
+                    draft.add("clinical", operation, source)
+                return
             if doc[ent.end : ent.end + 1].text.lower() in _POSITIONING_WORDS:
                 draft.set_aside.append(SetAside(source, "how the patient was positioned"))
                 return
@@ -1387,6 +1406,25 @@ def _in_front_of(doc: Doc, start: int) -> bool:
     while i > 0 and (doc[i].lower_ in {"the", "and", ",", "-"} or _LEVEL.match(doc[i].lower_)):
         i -= 1
     return [t.lower_ for t in doc[max(0, i - 1) : i + 1]] in (["front", "of"], ["anterior", "to"])
+
+
+def _said_removed(ent: Span) -> bool:
+    """Whether a body part is said to have been taken out.
+
+    "his gallbladder had been removed", "had her gallbladder removed", "removal of the
+    gallbladder", "resection of the spleen".
+    """
+    doc = ent.doc
+    sent = _sent(ent)
+    for i in range(ent.end, min(sent.end, ent.end + 4)):
+        word = doc[i].lower_
+        if word in _REMOVAL_WORDS:
+            return word != "taken" or doc[i + 1 : i + 2].text.lower() == "out"
+        if word not in _REMOVAL_GAP:
+            break
+    before = [t.lower_ for t in doc[max(sent.start, ent.start - 3) : ent.start]]
+    return len(before) >= 2 and before[-1] in {"the", "of"} and any(
+        w in {"removal", "resection", "excision"} for w in before[-3:])
 
 
 def _sequence_name(ent: Span) -> bool:
