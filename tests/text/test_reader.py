@@ -918,3 +918,16 @@ def test_a_negation_ends_before_a_time_word():
     case = read_text("CT showed a calcified focus which had not been present on CT before "
                      "the operation.").case
     assert "surgery_local" not in case.clinical_absent
+
+
+def test_the_level_of_a_cord_injury_is_history_not_the_lesion_place():
+    case = read_text("A man with a spinal cord injury at T3 had a pelvic radiograph showing "
+                     "an increase in density at the intertrochanteric region of the hip.").case
+    assert "neurological_injury" in case.clinical
+    assert case.imaging.region == "hip"
+    case = read_text("A man with a spinal cord injury at the level of C5 had calcification "
+                     "around the hip.").case
+    assert case.imaging.region == "hip"
+    # a level named for the lesion itself is still its place
+    case = read_text("CT showed calcification of the disc at T3.").case
+    assert case.imaging.region == "spine_paraspinal"

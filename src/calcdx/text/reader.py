@@ -135,6 +135,9 @@ _REMOVAL_GAP: Final = frozenset(
     {"had", "has", "have", "been", "was", "were", "is", "already", "previously",
      "surgically", "laparoscopically", "then", "later", "out"}
 )
+#: Words between a neurological injury and its level ("injury at the level of C5").
+_INJURY_LEVEL_WORDS: Final = frozenset({"at", "of", "in", "the", "level", "above", "below"})
+_INJURY_LEVEL_REACH: Final = 4
 #: The operation a removed organ states, where the vocabulary names one.
 _REMOVAL_OPERATIONS: Final = {"gallbladder": "cholecystectomy"}
 #: MRI sequence names written like vertebral levels, and the words that show them
@@ -863,6 +866,10 @@ class TextReader:
             if doc[ent.end : ent.end + 1].text.lower() in _DISEASE_NOUNS:
                 draft.set_aside.append(SetAside(source, "names a disease, not the place"))
                 return
+            if self._place_of_injury(ent):
+                draft.set_aside.append(SetAside(source, "the level of a neurological injury "
+                                                "in the history, not the lesion's place"))
+                return
             if _said_removed(ent):
                 draft.set_aside.append(SetAside(source, "an organ said removed: an operation "
                                                 "in the history, not the lesion's place"))
@@ -942,6 +949,26 @@ class TextReader:
             draft.set_aside.append(SetAside(source, "said of lymph nodes, not the lesion"))
         elif kind.startswith("imaging."):
             draft.add(kind, value, source)
+
+    def _place_of_injury(self, ent: Span) -> bool:
+        """Whether a body part places a neurological injury ("spinal cord injury at T3").
+
+        The level of a cord or brain injury is history; the lesion it leads to (heterotopic
+        ossification about a hip) lies elsewhere.
+        """
+        doc = ent.doc
+        sent = _sent(ent)
+        i = ent.start
+        while i > sent.start and ent.start - i < _INJURY_LEVEL_REACH and (
+                doc[i - 1].lower_ in _INJURY_LEVEL_WORDS):
+            i -= 1
+        if i == ent.start:
+            return False
+        return any(
+            other.end == i
+            and ("clinical", "neurological_injury") in self._terms.labels[other.label_]
+            for other in _ents_in(sent)
+        )
 
     def _names_study(self, ent: Span) -> bool:
         """Whether a body part names the study ("knee radiograph", "CT of the abdomen")."""
