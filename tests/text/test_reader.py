@@ -931,3 +931,9 @@ def test_the_level_of_a_cord_injury_is_history_not_the_lesion_place():
     # a level named for the lesion itself is still its place
     case = read_text("CT showed calcification of the disc at T3.").case
     assert case.imaging.region == "spine_paraspinal"
+
+
+def test_a_body_part_naming_the_study_gives_way_to_the_lesion_place():
+    # no mineral word in the sentence: "pelvic" names the radiograph, the lesion is at the hip
+    case = read_text("A pelvic radiograph showed an increase in density at the hip.").case
+    assert case.imaging.region == "hip"

@@ -856,8 +856,8 @@ class TextReader:
                 draft.add("clinical", f"{onset}_pain", source)
         elif kind in _PLACES:
             rank = 0 if _in_finding_sentence(ent, self._terms.labels) else 2
-            if rank == 0 and self._names_study(ent):
-                rank = 1  # "chest radiograph", "CT of the abdomen": the study, not the lesion
+            if self._names_study(ent):
+                rank += 1  # "chest radiograph", "CT of the abdomen": the study, not the lesion
             if ent.text.lower() in _DIRECTION_NOUNS and _direction_of(doc, ent.end):
                 return  # "the back of the rib", "head and neck of the pancreas": a direction
             if _sequence_name(ent):
