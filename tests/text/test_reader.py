@@ -937,3 +937,15 @@ def test_a_body_part_naming_the_study_gives_way_to_the_lesion_place():
     # no mineral word in the sentence: "pelvic" names the radiograph, the lesion is at the hip
     case = read_text("A pelvic radiograph showed an increase in density at the hip.").case
     assert case.imaging.region == "hip"
+
+
+def test_between_or_beside_a_part_of_an_organ_is_not_in_the_organ():
+    case = read_text("CT showed a calcified collection between the left lobe of the liver and "
+                     "the anterior abdominal wall.").case
+    assert case.imaging.organ is None
+    case = read_text("Ultrasound showed a calcified nodule beside the right side of the "
+                     "uterine fundus.").case
+    assert case.imaging.organ is None
+    assert case.imaging.region == "pelvis"
+    case = read_text("CT showed a calcified nodule in the left lobe of the liver.").case
+    assert case.imaging.organ == "liver"

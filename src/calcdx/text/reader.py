@@ -199,7 +199,7 @@ _BESIDE_WORDS: Final = frozenset(
      "involving", "encasing", "encased", "invading", "infiltrating", "narrowing",
      "separate", "separated", "apart", "away", "beside", "tethering", "tether",
      "beneath", "underneath", "below", "above", "behind", "under", "tethered", "overlying",
-     "intact", "adjacent", "near", "next", "close", "outside",
+     "intact", "adjacent", "near", "next", "close", "outside", "between",
      # a radiograph shows where a density projects, not which organ holds it
      "projecting", "projected", "projects", "superimposed", "overlapping", "overlaps"}
 )
@@ -210,6 +210,11 @@ _BESIDE_BREAKS: Final = frozenset(
      "revealed", "which", "that", "was", "were", "is", "are"}
 )
 _BESIDE_REACH: Final = 8
+#: Parts named before an organ ("the left lobe of the liver"), looked through by `_beside`.
+_PART_NOUNS: Final = frozenset(
+    {"side", "lobe", "margin", "edge", "border", "surface", "aspect", "tip", "pole", "wall",
+     "end"}
+)
 #: "<side> to" a structure puts the lesion beside it ("lateral to the bladder").
 _SIDE_OF_WORDS: Final = frozenset(
     {"lateral", "medial", "anterior", "posterior", "superior", "inferior", "deep",
@@ -1473,7 +1478,13 @@ def _beside(ent: Span) -> bool:
         before = before[:-1]
     if before[-1:] == ["to"] and len(before) >= 2 and before[-2] in _SIDE_OF_WORDS:
         return True  # "lateral to the bladder", "deep to the fascia"
-    found = _look_back(doc, ent.start, _sent(ent).start, _BESIDE_REACH, _BESIDE_WORDS,
+    # "beside the right side of the uterine fundus", "between the left lobe of the
+    # liver": the neighbour word scopes over the part and the organ it is part of
+    start = ent.start
+    while (start - 3 >= _sent(ent).start and doc[start - 1].lower_ == "the"
+           and doc[start - 2].lower_ == "of" and doc[start - 3].lower_ in _PART_NOUNS):
+        start -= 3
+    found = _look_back(doc, start, _sent(ent).start, _BESIDE_REACH, _BESIDE_WORDS,
                        _BESIDE_BREAKS)
     return found is not None
 
