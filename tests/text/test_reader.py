@@ -949,3 +949,12 @@ def test_between_or_beside_a_part_of_an_organ_is_not_in_the_organ():
     assert case.imaging.region == "pelvis"
     case = read_text("CT showed a calcified nodule in the left lobe of the liver.").case
     assert case.imaging.organ == "liver"
+
+
+def test_an_organ_removed_before_holds_no_lesion_anywhere_in_the_text():
+    # the gallbladder named with its old stones was taken out: the fragment seen now is not in it
+    case = read_text("A woman with long-standing gallbladder stones had her gallbladder removed. "
+                     "CT showed a collection containing a calcified fragment.").case
+    assert "cholecystectomy" in case.clinical
+    assert case.imaging.organ is None
+    assert case.imaging.location is None

@@ -793,7 +793,15 @@ class TextReader:
             _, _, modality, source = min(modalities, key=lambda m: (m[0], m[1], m[3].start))
             draft.add("imaging.modality", modality, source)
         # where and how it was seen: a mention in a sentence naming the mineral comes first
+        # an organ taken out before ("had her gallbladder removed") holds no lesion now
+        removed = {organ for organ, operation in _REMOVAL_OPERATIONS.items()
+                   if any(v.field == "clinical" and v.value == operation for v in draft.values)}
+        gone = {p[4].start for p in places if p[2] == "imaging.organ" and p[3] in removed}
         for _, _, path, value, source in sorted(places, key=lambda p: (p[0], p[1])):
+            if path in {"imaging.organ", "imaging.location"} and source.start in gone:
+                draft.set_aside.append(SetAside(source, "an organ removed before: it holds "
+                                                "no lesion now"))
+                continue
             draft.add(path, value, source)
         if sexes:
             _, sex, source = min(sexes, key=lambda item: (item[0], item[2].start))
