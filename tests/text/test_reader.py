@@ -958,3 +958,14 @@ def test_an_organ_removed_before_holds_no_lesion_anywhere_in_the_text():
     assert "cholecystectomy" in case.clinical
     assert case.imaging.organ is None
     assert case.imaging.location is None
+
+
+def test_abdominal_pain_with_its_onset_is_also_acute_or_chronic_pain():
+    case = read_text("She had dull lower abdominal pain for six months.").case
+    assert {"abdominal_pain", "chronic_pain"} <= set(case.clinical)
+    case = read_text("A boy had 24 hours of lower abdominal pain and fever.").case
+    assert {"abdominal_pain", "acute_pain"} <= set(case.clinical)
+    case = read_text("He had abdominal pain.").case
+    assert case.clinical == ["abdominal_pain"]
+    case = read_text("She had no abdominal pain for years.").case
+    assert "chronic_pain" not in case.clinical

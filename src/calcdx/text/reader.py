@@ -125,6 +125,8 @@ _POSITIONING_WORDS: Final = frozenset(
     {"elevated", "abducted", "adducted", "flexed", "extended", "raised", "rotated",
      "outstretched"}
 )
+#: Clinical values that name a pain (its onset also states acute or chronic pain).
+_NAMED_PAINS: Final = frozenset({"abdominal_pain"})
 #: Words that say an organ was taken out ("his gallbladder had been removed"): an
 #: operation in the history, not the place of the lesion seen now.
 _REMOVAL_WORDS: Final = frozenset(
@@ -913,6 +915,14 @@ class TextReader:
             draft.set_aside.append(SetAside(source, "swelling not named as a lump"))
         elif kind == "clinical":
             draft.add("clinical_absent" if negated else "clinical", value, source)
+            if value in _NAMED_PAINS and not negated:
+                # "long-standing abdominal pain", "three days of pain in the right iliac
+                # fossa": a pain with its onset is also acute or chronic pain
+                onset = _onset_before(ent, self._terms.labels) or _pain_duration(ent)
+                if onset is None:
+                    onset = _nearest(ent, self._terms.labels, "pain_time")
+                if onset in {"acute", "chronic"}:
+                    draft.add("clinical", f"{onset}_pain", source)
         elif kind in {"clinical_absent", "imaging.associated_absent"}:
             draft.add(kind, value, source)  # "afebrile", "atraumatic": absence in one word
         elif kind == "imaging.associated" and _not_of_the_lesion(ent, value, self._terms.labels):
