@@ -969,3 +969,12 @@ def test_abdominal_pain_with_its_onset_is_also_acute_or_chronic_pain():
     assert case.clinical == ["abdominal_pain"]
     case = read_text("She had no abdominal pain for years.").case
     assert "chronic_pain" not in case.clinical
+
+
+def test_pain_in_a_named_part_of_the_abdomen_is_abdominal_pain():
+    case = read_text("A boy had three days of pain in the right iliac fossa with vomiting.").case
+    assert "abdominal_pain" in case.clinical
+    case = read_text("She had pain in the left upper quadrant.").case
+    assert "abdominal_pain" in case.clinical
+    case = read_text("She had pain in the right knee.").case
+    assert "abdominal_pain" not in case.clinical
