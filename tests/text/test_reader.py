@@ -978,3 +978,16 @@ def test_pain_in_a_named_part_of_the_abdomen_is_abdominal_pain():
     assert "abdominal_pain" in case.clinical
     case = read_text("She had pain in the right knee.").case
     assert "abdominal_pain" not in case.clinical
+
+
+def test_mineral_placed_in_three_body_regions_is_multiple():
+    case = read_text("Ultrasound showed calcified masses around the right hip and the right "
+                     "shoulder, with further deposits in the right forearm.").case
+    assert case.imaging.extent == "multiple_regional"
+    # two regions state no count
+    case = read_text("CT showed a calcified mass between the hip and the thigh.").case
+    assert case.imaging.extent != "multiple_regional"
+    # regions named only in the history do not count
+    case = read_text("She had pain in the shoulder, the knee and the hip. A radiograph of the "
+                     "knee showed a calcified nodule.").case
+    assert case.imaging.extent == "solitary"

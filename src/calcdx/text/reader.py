@@ -125,6 +125,9 @@ _POSITIONING_WORDS: Final = frozenset(
     {"elevated", "abducted", "adducted", "flexed", "extended", "raised", "rotated",
      "outstretched"}
 )
+#: Body regions holding the mineral that make it multiple ("around the hip and the
+#: shoulder, with deposits in the forearm").
+_MULTIPLE_SITES: Final = 3
 #: Clinical values that name a pain (its onset also states acute or chronic pain).
 _NAMED_PAINS: Final = frozenset({"abdominal_pain"})
 #: Words that say an organ was taken out ("his gallbladder had been removed"): an
@@ -632,6 +635,8 @@ class _Draft:
     values: list[ReadValue] = field(default_factory=list)
     set_aside: list[SetAside] = field(default_factory=list)
     covered: list[tuple[int, int]] = field(default_factory=list)
+    #: Regions named in the sentences that state the mineral, with their words.
+    sites: list[tuple[str, Phrase]] = field(default_factory=list)
 
     def has(self, path: str) -> ReadValue | None:
         return next((v for v in self.values if v.field == path), None)
@@ -741,6 +746,7 @@ class TextReader:
         self._read_counts(doc, draft)
         imaging = [sent for sent in doc.sents if _names_finding(sent, self._terms.labels)]
         self._read_levels(doc, draft)
+        _read_sites(doc, draft)
         self._read_singular(doc, imaging, draft)
         self._read_mass(doc, imaging, draft)
         self._read_within_mass(doc, draft)
@@ -799,6 +805,8 @@ class TextReader:
         removed = {organ for organ, operation in _REMOVAL_OPERATIONS.items()
                    if any(v.field == "clinical" and v.value == operation for v in draft.values)}
         gone = {p[4].start for p in places if p[2] == "imaging.organ" and p[3] in removed}
+        draft.sites += [(p[3], p[4]) for p in places
+                        if p[2] == "imaging.region" and p[0] <= 1]
         for _, _, path, value, source in sorted(places, key=lambda p: (p[0], p[1])):
             if path in {"imaging.organ", "imaging.location"} and source.start in gone:
                 draft.set_aside.append(SetAside(source, "an organ removed before: it holds "
@@ -1186,6 +1194,23 @@ class TextReader:
                 run = []
         if run:
             yield _phrase(doc[run[0] : run[-1] + 1])
+
+
+def _read_sites(doc: Doc, draft: _Draft) -> None:
+    """Extent multiple when the mineral is placed in three or more body regions.
+
+    "masses around the right hip and the right shoulder, with further deposits in the
+    right forearm"; only when no extent is stated.
+    """
+    if draft.has("imaging.extent") is not None:
+        return
+    regions: dict[str, Phrase] = {}
+    for value, source in draft.sites:
+        regions.setdefault(value, source)
+    if len(regions) >= _MULTIPLE_SITES:
+        first, *_, last = sorted(regions.values(), key=lambda p: p.start)
+        draft.add("imaging.extent", "multiple_regional",
+                  _char_phrase(doc.text, first.start, last.end))
 
 
 def _drop_stray_organ(draft: _Draft) -> None:
