@@ -867,3 +867,127 @@ def test_a_negated_mineral_is_not_the_matrix():
 def test_hyperdense_does_not_say_non_calcified():
     case = read_text("CT showed an ectopic hyperdense area in the temporalis muscle.").case
     assert case.imaging.matrix != "dense_noncalcified"
+
+
+def test_a_count_before_describing_words_joined_by_commas_states_the_extent():
+    # "multiple" counts the calcifications across "large, irregularly shaped"
+    case = read_text("A panoramic radiograph showed multiple large, irregularly shaped "
+                     "calcifications below the mandible.").case
+    assert case.imaging.extent == "multiple_regional"
+    case = read_text("A radiograph of the cheek showed several round, target-like "
+                     "radiopacities in the soft tissues.").case
+    assert case.imaging.extent == "few_regional"
+
+
+def test_a_count_in_digits_states_the_extent_and_a_measurement_does_not():
+    case = read_text("Knee radiographs showed 12 irregular fragments behind the joint.").case
+    assert case.imaging.extent == "multiple_regional"
+    case = read_text("Radiographs showed 3 calcified nodules in the thigh.").case
+    assert case.imaging.extent == "few_regional"
+    # "12 x 6 mm" measures the stone: it is one stone, not twelve
+    case = read_text("A radiograph showed a calcified stone of 12 x 6 mm stone in the duct.").case
+    assert case.imaging.extent != "multiple_regional"
+    case = read_text("Two weeks later, radiographs showed 4 mm calcification.").case
+    assert case.imaging.extent is None
+
+
+def test_a_radiopacity_or_shadow_named_in_the_singular_is_one_lesion():
+    case = read_text("The radiograph showed a radiopacity in the pelvis.").case
+    assert case.imaging.extent == "solitary"
+    case = read_text("The abdominal radiograph showed a round radiopaque shadow.").case
+    assert case.imaging.extent == "solitary"
+
+
+def test_an_organ_said_removed_is_an_operation_not_the_lesion_place():
+    case = read_text("His gallbladder had been removed laparoscopically a year earlier. CT "
+                     "showed a calcified focus in the right subhepatic region.").case
+    assert "cholecystectomy" in case.clinical
+    assert case.imaging.organ is None
+    assert case.imaging.region == "abdomen"
+    case = read_text("CT after removal of the gallbladder showed a calcified focus in the "
+                     "liver.").case
+    assert case.imaging.organ == "liver"
+    # a stone in the gallbladder is in the organ: nothing is said removed
+    case = read_text("CT showed a calcified stone in the gallbladder.").case
+    assert case.imaging.organ == "gallbladder"
+    assert "cholecystectomy" not in case.clinical
+
+
+def test_a_negation_ends_before_a_time_word():
+    # "not present before the operation": the finding is new, the operation did happen
+    case = read_text("CT showed a calcified focus which had not been present on CT before "
+                     "the operation.").case
+    assert "surgery_local" not in case.clinical_absent
+
+
+def test_the_level_of_a_cord_injury_is_history_not_the_lesion_place():
+    case = read_text("A man with a spinal cord injury at T3 had a pelvic radiograph showing "
+                     "an increase in density at the intertrochanteric region of the hip.").case
+    assert "neurological_injury" in case.clinical
+    assert case.imaging.region == "hip"
+    case = read_text("A man with a spinal cord injury at the level of C5 had calcification "
+                     "around the hip.").case
+    assert case.imaging.region == "hip"
+    # a level named for the lesion itself is still its place
+    case = read_text("CT showed calcification of the disc at T3.").case
+    assert case.imaging.region == "spine_paraspinal"
+
+
+def test_a_body_part_naming_the_study_gives_way_to_the_lesion_place():
+    # no mineral word in the sentence: "pelvic" names the radiograph, the lesion is at the hip
+    case = read_text("A pelvic radiograph showed an increase in density at the hip.").case
+    assert case.imaging.region == "hip"
+
+
+def test_between_or_beside_a_part_of_an_organ_is_not_in_the_organ():
+    case = read_text("CT showed a calcified collection between the left lobe of the liver and "
+                     "the anterior abdominal wall.").case
+    assert case.imaging.organ is None
+    case = read_text("Ultrasound showed a calcified nodule beside the right side of the "
+                     "uterine fundus.").case
+    assert case.imaging.organ is None
+    assert case.imaging.region == "pelvis"
+    case = read_text("CT showed a calcified nodule in the left lobe of the liver.").case
+    assert case.imaging.organ == "liver"
+
+
+def test_an_organ_removed_before_holds_no_lesion_anywhere_in_the_text():
+    # the gallbladder named with its old stones was taken out: the fragment seen now is not in it
+    case = read_text("A woman with long-standing gallbladder stones had her gallbladder removed. "
+                     "CT showed a collection containing a calcified fragment.").case
+    assert "cholecystectomy" in case.clinical
+    assert case.imaging.organ is None
+    assert case.imaging.location is None
+
+
+def test_abdominal_pain_with_its_onset_is_also_acute_or_chronic_pain():
+    case = read_text("She had dull lower abdominal pain for six months.").case
+    assert {"abdominal_pain", "chronic_pain"} <= set(case.clinical)
+    case = read_text("A boy had 24 hours of lower abdominal pain and fever.").case
+    assert {"abdominal_pain", "acute_pain"} <= set(case.clinical)
+    case = read_text("He had abdominal pain.").case
+    assert case.clinical == ["abdominal_pain"]
+    case = read_text("She had no abdominal pain for years.").case
+    assert "chronic_pain" not in case.clinical
+
+
+def test_pain_in_a_named_part_of_the_abdomen_is_abdominal_pain():
+    case = read_text("A boy had three days of pain in the right iliac fossa with vomiting.").case
+    assert "abdominal_pain" in case.clinical
+    case = read_text("She had pain in the left upper quadrant.").case
+    assert "abdominal_pain" in case.clinical
+    case = read_text("She had pain in the right knee.").case
+    assert "abdominal_pain" not in case.clinical
+
+
+def test_mineral_placed_in_three_body_regions_is_multiple():
+    case = read_text("Ultrasound showed calcified masses around the right hip and the right "
+                     "shoulder, with further deposits in the right forearm.").case
+    assert case.imaging.extent == "multiple_regional"
+    # two regions state no count
+    case = read_text("CT showed a calcified mass between the hip and the thigh.").case
+    assert case.imaging.extent != "multiple_regional"
+    # regions named only in the history do not count
+    case = read_text("She had pain in the shoulder, the knee and the hip. A radiograph of the "
+                     "knee showed a calcified nodule.").case
+    assert case.imaging.extent == "solitary"

@@ -125,6 +125,26 @@ _POSITIONING_WORDS: Final = frozenset(
     {"elevated", "abducted", "adducted", "flexed", "extended", "raised", "rotated",
      "outstretched"}
 )
+#: Body regions holding the mineral that make it multiple ("around the hip and the
+#: shoulder, with deposits in the forearm").
+_MULTIPLE_SITES: Final = 3
+#: Clinical values that name a pain (its onset also states acute or chronic pain).
+_NAMED_PAINS: Final = frozenset({"abdominal_pain"})
+#: Words that say an organ was taken out ("his gallbladder had been removed"): an
+#: operation in the history, not the place of the lesion seen now.
+_REMOVAL_WORDS: Final = frozenset(
+    {"removed", "resected", "excised", "extirpated", "taken"}
+)
+#: Words allowed between the organ and the removal word ("had been", "was surgically").
+_REMOVAL_GAP: Final = frozenset(
+    {"had", "has", "have", "been", "was", "were", "is", "already", "previously",
+     "surgically", "laparoscopically", "then", "later", "out"}
+)
+#: Words between a neurological injury and its level ("injury at the level of C5").
+_INJURY_LEVEL_WORDS: Final = frozenset({"at", "of", "in", "the", "level", "above", "below"})
+_INJURY_LEVEL_REACH: Final = 4
+#: The operation a removed organ states, where the vocabulary names one.
+_REMOVAL_OPERATIONS: Final = {"gallbladder": "cholecystectomy"}
 #: MRI sequence names written like vertebral levels, and the words that show them
 #: to be sequences ("low signal on T1 and T2", "T2-weighted", "T1 MRI").
 _SEQUENCE_NAMES: Final = frozenset({"t1", "t2"})
@@ -143,6 +163,15 @@ _MODALITY_RANK: Final = ("ct", "radiograph", "mri", "us")
 #: Extent and arrangement words count only this close (tokens) to a lesion noun or a
 #: mineral word: "diffuse abdominal pain" and "both ovaries removed" state no extent.
 _EXTENT_WINDOW: Final = 4
+#: Counts written in digits ("12 irregular fragments"): (extent, lowest, highest), as the
+#: count words of the lexicon read them (two to five few, six or more multiple).
+_DIGIT_COUNTS: Final = (("few_regional", 2, 5), ("multiple_regional", 6, 99))
+#: Words after a number that make it a measurement, not a count ("12 x 6 mm stone").
+_UNIT_WORDS: Final = frozenset(
+    {"x", "by", "mm", "cm", "m", "millimetre", "millimetres", "millimeter", "millimeters",
+     "centimetre", "centimetres", "centimeter", "centimeters", "year", "years", "month",
+     "months", "week", "weeks", "day", "days", "hour", "hours", "degree", "degrees"}
+)
 #: How far after a count word (tokens) the counted noun is looked for ("a few punctate
 #: T1-bright spots").
 _COUNTED_REACH: Final = 7
@@ -175,7 +204,7 @@ _BESIDE_WORDS: Final = frozenset(
      "involving", "encasing", "encased", "invading", "infiltrating", "narrowing",
      "separate", "separated", "apart", "away", "beside", "tethering", "tether",
      "beneath", "underneath", "below", "above", "behind", "under", "tethered", "overlying",
-     "intact", "adjacent", "near", "next", "close", "outside",
+     "intact", "adjacent", "near", "next", "close", "outside", "between",
      # a radiograph shows where a density projects, not which organ holds it
      "projecting", "projected", "projects", "superimposed", "overlapping", "overlaps"}
 )
@@ -186,6 +215,11 @@ _BESIDE_BREAKS: Final = frozenset(
      "revealed", "which", "that", "was", "were", "is", "are"}
 )
 _BESIDE_REACH: Final = 8
+#: Parts named before an organ ("the left lobe of the liver"), looked through by `_beside`.
+_PART_NOUNS: Final = frozenset(
+    {"side", "lobe", "margin", "edge", "border", "surface", "aspect", "tip", "pole", "wall",
+     "end"}
+)
 #: "<side> to" a structure puts the lesion beside it ("lateral to the bladder").
 _SIDE_OF_WORDS: Final = frozenset(
     {"lateral", "medial", "anterior", "posterior", "superior", "inferior", "deep",
@@ -574,7 +608,23 @@ def _count_matcher(nlp: Language, lexicon: Lexicon) -> Matcher:
             {"IS_ALPHA": True, "OP": "{0,3}"},
             {"NORM": {"IN": nouns}},
         ]
-        matcher.add(extent, [pattern])
+        # "multiple large, irregularly shaped calcifications", "multiple round,
+        # target-like radiopacities": describing words joined by commas and hyphens
+        listed: list[dict[str, Any]] = [
+            {"LOWER": {"IN": words}},
+            {"TEXT": {"REGEX": r"^([A-Za-z]+|,|-)$"},
+             "LOWER": {"NOT_IN": sorted(_UNIT_WORDS | _PHRASE_BREAKS)}, "OP": "{1,6}"},
+            {"NORM": {"IN": nouns}},
+        ]
+        matcher.add(extent, [pattern, listed])
+    # "12 irregular fragments": a count in digits, then describing words (not a unit)
+    for extent, low, high in _DIGIT_COUNTS:
+        digits: list[dict[str, Any]] = [
+            {"TEXT": {"IN": [str(n) for n in range(low, high + 1)]}},
+            {"IS_ALPHA": True, "LOWER": {"NOT_IN": list(_UNIT_WORDS)}, "OP": "{0,2}"},
+            {"NORM": {"IN": nouns}},
+        ]
+        matcher.add(extent, [digits])
     return matcher
 
 
@@ -585,6 +635,8 @@ class _Draft:
     values: list[ReadValue] = field(default_factory=list)
     set_aside: list[SetAside] = field(default_factory=list)
     covered: list[tuple[int, int]] = field(default_factory=list)
+    #: Regions named in the sentences that state the mineral, with their words.
+    sites: list[tuple[str, Phrase]] = field(default_factory=list)
 
     def has(self, path: str) -> ReadValue | None:
         return next((v for v in self.values if v.field == path), None)
@@ -694,6 +746,7 @@ class TextReader:
         self._read_counts(doc, draft)
         imaging = [sent for sent in doc.sents if _names_finding(sent, self._terms.labels)]
         self._read_levels(doc, draft)
+        _read_sites(doc, draft)
         self._read_singular(doc, imaging, draft)
         self._read_mass(doc, imaging, draft)
         self._read_within_mass(doc, draft)
@@ -748,7 +801,17 @@ class TextReader:
             _, _, modality, source = min(modalities, key=lambda m: (m[0], m[1], m[3].start))
             draft.add("imaging.modality", modality, source)
         # where and how it was seen: a mention in a sentence naming the mineral comes first
+        # an organ taken out before ("had her gallbladder removed") holds no lesion now
+        removed = {organ for organ, operation in _REMOVAL_OPERATIONS.items()
+                   if any(v.field == "clinical" and v.value == operation for v in draft.values)}
+        gone = {p[4].start for p in places if p[2] == "imaging.organ" and p[3] in removed}
+        draft.sites += [(p[3], p[4]) for p in places
+                        if p[2] == "imaging.region" and p[0] <= 1]
         for _, _, path, value, source in sorted(places, key=lambda p: (p[0], p[1])):
+            if path in {"imaging.organ", "imaging.location"} and source.start in gone:
+                draft.set_aside.append(SetAside(source, "an organ removed before: it holds "
+                                                "no lesion now"))
+                continue
             draft.add(path, value, source)
         if sexes:
             _, sex, source = min(sexes, key=lambda item: (item[0], item[2].start))
@@ -816,8 +879,8 @@ class TextReader:
                 draft.add("clinical", f"{onset}_pain", source)
         elif kind in _PLACES:
             rank = 0 if _in_finding_sentence(ent, self._terms.labels) else 2
-            if rank == 0 and self._names_study(ent):
-                rank = 1  # "chest radiograph", "CT of the abdomen": the study, not the lesion
+            if self._names_study(ent):
+                rank += 1  # "chest radiograph", "CT of the abdomen": the study, not the lesion
             if ent.text.lower() in _DIRECTION_NOUNS and _direction_of(doc, ent.end):
                 return  # "the back of the rib", "head and neck of the pancreas": a direction
             if _sequence_name(ent):
@@ -825,6 +888,17 @@ class TextReader:
                 return
             if doc[ent.end : ent.end + 1].text.lower() in _DISEASE_NOUNS:
                 draft.set_aside.append(SetAside(source, "names a disease, not the place"))
+                return
+            if self._place_of_injury(ent):
+                draft.set_aside.append(SetAside(source, "the level of a neurological injury "
+                                                "in the history, not the lesion's place"))
+                return
+            if _said_removed(ent):
+                draft.set_aside.append(SetAside(source, "an organ said removed: an operation "
+                                                "in the history, not the lesion's place"))
+                operation = _REMOVAL_OPERATIONS.get(value)
+                if operation is not None:
+                    draft.add("clinical", operation, source)
                 return
             if doc[ent.end : ent.end + 1].text.lower() in _POSITIONING_WORDS:
                 draft.set_aside.append(SetAside(source, "how the patient was positioned"))
@@ -849,6 +923,14 @@ class TextReader:
             draft.set_aside.append(SetAside(source, "swelling not named as a lump"))
         elif kind == "clinical":
             draft.add("clinical_absent" if negated else "clinical", value, source)
+            if value in _NAMED_PAINS and not negated:
+                # "long-standing abdominal pain", "three days of pain in the right iliac
+                # fossa": a pain with its onset is also acute or chronic pain
+                onset = _onset_before(ent, self._terms.labels) or _pain_duration(ent)
+                if onset is None:
+                    onset = _nearest(ent, self._terms.labels, "pain_time")
+                if onset in {"acute", "chronic"}:
+                    draft.add("clinical", f"{onset}_pain", source)
         elif kind in {"clinical_absent", "imaging.associated_absent"}:
             draft.add(kind, value, source)  # "afebrile", "atraumatic": absence in one word
         elif kind == "imaging.associated" and _not_of_the_lesion(ent, value, self._terms.labels):
@@ -898,6 +980,26 @@ class TextReader:
             draft.set_aside.append(SetAside(source, "said of lymph nodes, not the lesion"))
         elif kind.startswith("imaging."):
             draft.add(kind, value, source)
+
+    def _place_of_injury(self, ent: Span) -> bool:
+        """Whether a body part places a neurological injury ("spinal cord injury at T3").
+
+        The level of a cord or brain injury is history; the lesion it leads to (heterotopic
+        ossification about a hip) lies elsewhere.
+        """
+        doc = ent.doc
+        sent = _sent(ent)
+        i = ent.start
+        while i > sent.start and ent.start - i < _INJURY_LEVEL_REACH and (
+                doc[i - 1].lower_ in _INJURY_LEVEL_WORDS):
+            i -= 1
+        if i == ent.start:
+            return False
+        return any(
+            other.end == i
+            and ("clinical", "neurological_injury") in self._terms.labels[other.label_]
+            for other in _ents_in(sent)
+        )
 
     def _names_study(self, ent: Span) -> bool:
         """Whether a body part names the study ("knee radiograph", "CT of the abdomen")."""
@@ -1092,6 +1194,23 @@ class TextReader:
                 run = []
         if run:
             yield _phrase(doc[run[0] : run[-1] + 1])
+
+
+def _read_sites(doc: Doc, draft: _Draft) -> None:
+    """Extent multiple when the mineral is placed in three or more body regions.
+
+    "masses around the right hip and the right shoulder, with further deposits in the
+    right forearm"; only when no extent is stated.
+    """
+    if draft.has("imaging.extent") is not None:
+        return
+    regions: dict[str, Phrase] = {}
+    for value, source in draft.sites:
+        regions.setdefault(value, source)
+    if len(regions) >= _MULTIPLE_SITES:
+        first, *_, last = sorted(regions.values(), key=lambda p: p.start)
+        draft.add("imaging.extent", "multiple_regional",
+                  _char_phrase(doc.text, first.start, last.end))
 
 
 def _drop_stray_organ(draft: _Draft) -> None:
@@ -1364,6 +1483,25 @@ def _in_front_of(doc: Doc, start: int) -> bool:
     return [t.lower_ for t in doc[max(0, i - 1) : i + 1]] in (["front", "of"], ["anterior", "to"])
 
 
+def _said_removed(ent: Span) -> bool:
+    """Whether a body part is said to have been taken out.
+
+    "his gallbladder had been removed", "had her gallbladder removed", "removal of the
+    gallbladder", "resection of the spleen".
+    """
+    doc = ent.doc
+    sent = _sent(ent)
+    for i in range(ent.end, min(sent.end, ent.end + 4)):
+        word = doc[i].lower_
+        if word in _REMOVAL_WORDS:
+            return word != "taken" or doc[i + 1 : i + 2].text.lower() == "out"
+        if word not in _REMOVAL_GAP:
+            break
+    before = [t.lower_ for t in doc[max(sent.start, ent.start - 3) : ent.start]]
+    return len(before) >= 2 and before[-1] in {"the", "of"} and any(
+        w in {"removal", "resection", "excision"} for w in before[-3:])
+
+
 def _sequence_name(ent: Span) -> bool:
     """Whether "T1"/"T2" names an MRI sequence: its sentence speaks of MRI signal."""
     if ent.text.lower() not in _SEQUENCE_NAMES:
@@ -1383,7 +1521,13 @@ def _beside(ent: Span) -> bool:
         before = before[:-1]
     if before[-1:] == ["to"] and len(before) >= 2 and before[-2] in _SIDE_OF_WORDS:
         return True  # "lateral to the bladder", "deep to the fascia"
-    found = _look_back(doc, ent.start, _sent(ent).start, _BESIDE_REACH, _BESIDE_WORDS,
+    # "beside the right side of the uterine fundus", "between the left lobe of the
+    # liver": the neighbour word scopes over the part and the organ it is part of
+    start = ent.start
+    while (start - 3 >= _sent(ent).start and doc[start - 1].lower_ == "the"
+           and doc[start - 2].lower_ == "of" and doc[start - 3].lower_ in _PART_NOUNS):
+        start -= 3
+    found = _look_back(doc, start, _sent(ent).start, _BESIDE_REACH, _BESIDE_WORDS,
                        _BESIDE_BREAKS)
     return found is not None
 
