@@ -18,14 +18,6 @@ REAL_CT = Path(__file__).resolve().parents[2] / ".." / "shared" / "realct" / \
     "ts_abdomen_native_3mm.nii.gz"
 
 
-BIG_DEPOSIT_AS_BONE = (
-    "measured: pair 2's new 1,767 mm^3 sphere, 1 mm from the femoral cortex, is not found "
-    "(0 mm^3): a large compact component within BoneConfig.joint_gap_mm (6 mm) of bone is "
-    "joined to the skeleton as a patella is, so the counts are new 0 (want 1); every other "
-    "planted sphere is found with its volume"
-)
-
-
 def _scan(volume, name):
     return ScanLesions(volume.hu, volume.affine, analyze_volume(volume).label_map, name)
 
@@ -134,7 +126,6 @@ def test_a_denser_rim_is_flagged_as_maturing():
     assert change.rim_hu_change == pytest.approx(450.0)
 
 
-@pytest.mark.xfail(strict=True, reason=BIG_DEPOSIT_AS_BONE)
 def test_compare_command_writes_json_and_report_and_refuses_to_overwrite(tmp_path: Path):
     pair = followup_pair(seed=2)
     for name, volume in (("b", pair.baseline), ("f", pair.followup)):

@@ -402,8 +402,13 @@ def detect_lesions(
         clear = _clear_local_background(pieces, hu, params.threshold_hu,
                                         params.noise_k * sigma.sd_hu)
         pieces = [p for p, ok in zip(pieces, clear, strict=True) if ok]
+        # The floor stands on the blood pool being an enhanced lumen in view: only when
+        # enhancing regions were found (and suppressed) beside the tube. A dense round
+        # deposit taken for the aorta, with no enhancing region anywhere, must not
+        # remove every fainter lesion.
         floor = blood_pool_floor_hu(
-            phase.blood_pool.median_hu if phase.blood_pool is not None else None,
+            phase.blood_pool.median_hu
+            if phase.blood_pool is not None and contrast.n_regions > 0 else None,
             sigma.sd_hu, k=params.noise_k)
         if floor is not None:
             n_faint = len(pieces)
