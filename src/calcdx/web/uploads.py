@@ -364,6 +364,16 @@ def extract_dicom_zip(
     return kept
 
 
+def _receive(source: IO[bytes], target: Path, max_bytes: int, what: str) -> None:
+    """Copy an upload to `target`; 413 beyond `max_bytes`."""
+    try:
+        _copy_limited(source, target, max_bytes)
+    except _OverLimit:
+        raise UploadError(
+            f"{what} is larger than the limit of {max_bytes} bytes", status=413
+        ) from None
+
+
 def store_upload(
     source: IO[bytes],
     job_dir: Path,
@@ -399,12 +409,7 @@ def store_upload(
     job_dir.mkdir(parents=True, exist_ok=False)
     raw = job_dir / "upload.bin"
     try:
-        try:
-            _copy_limited(source, raw, max_bytes)
-        except _OverLimit:
-            raise UploadError(
-                f"the upload is larger than the limit of {max_bytes} bytes", status=413
-            ) from None
+        _receive(source, raw, max_bytes, "the upload")
         kind = detect_kind(raw)
         if kind == "zip":
             count = extract_dicom_zip(raw, job_dir / "input", max_extracted, max_voxels=max_voxels)
@@ -454,12 +459,7 @@ def store_anatomy(source: IO[bytes], job_dir: Path, max_bytes: int, max_voxels: 
     """
     raw = job_dir / "anatomy.upload"
     try:
-        try:
-            _copy_limited(source, raw, max_bytes)
-        except _OverLimit:
-            raise UploadError(
-                f"the anatomy upload is larger than the limit of {max_bytes} bytes", status=413
-            ) from None
+        _receive(source, raw, max_bytes, "the anatomy upload")
         try:
             kind = detect_kind(raw)
         except UploadError:
