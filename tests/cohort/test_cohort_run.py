@@ -32,6 +32,8 @@ def test_every_study_is_processed_and_a_bad_one_is_recorded(cohort_run):
     assert json.loads((out / "failed" / "C_0.json").read_text())["status"] == "failed"
     # the work really ran in the worker processes, not in this one
     assert {r["pid"] for r in run.records} - {os.getpid()}
+    for record in run.records:  # wall and CPU time of the study's own thread
+        assert 0.0 < record["cpu_seconds"] <= record["seconds"] * 1.05 + 0.05
     assert not list((out / "studies").glob(".partial-*"))
 
 

@@ -264,3 +264,77 @@ def test_studies_list_is_paged(make_app):
     assert beyond.status_code == 200 and listed(beyond) == [] and "2 pages" in beyond.text
     assert client.get("/studies", params={"page": 0}).status_code == 422
     assert client.get("/studies", params={"page": "x"}).status_code == 422
+
+
+REALCT = Path(__file__).resolve().parents[2] / ".." / "shared" / "realct"
+
+
+def _anatomy_seen(input_path: Path, out_dir: Path, progress) -> Path:
+    """A fake analysis that records the anatomy input the job folder offers it."""
+    from calcdx.web.uploads import find_anatomy
+
+    from .conftest import fake_analysis
+
+    result = fake_analysis(input_path, out_dir, progress)
+    anatomy = find_anatomy(out_dir.parent)
+    (out_dir / "anatomy_seen.txt").write_text(anatomy.name if anatomy else "")
+    return result
+
+
+def test_an_anatomy_upload_is_stored_beside_the_study(make_app, tmp_path):
+    import gzip
+
+    client = make_app(analysis=_anatomy_seen)
+    response = client.post("/api/studies", files={
+        "file": ("s.nii", nifti_bytes(), "application/octet-stream"),
+        "anatomy": ("../../x.bin", gzip.compress(nifti_bytes()), "application/octet-stream")})
+    assert response.status_code == 202
+    job = response.json()
+    assert wait_for_job(client, job["id"])["status"] == "done"
+    folder = tmp_path / "state" / "jobs" / job["id"]
+    assert sorted(p.name for p in folder.iterdir()) == ["anatomy.nii.gz", "input.nii", "output"]
+    assert (folder / "output" / "anatomy_seen.txt").read_text() == "anatomy.nii.gz"
+
+
+@pytest.mark.parametrize("data", [b"not an image", zip_bytes({"a/IMG1": dicom_bytes()}), b""])
+def test_an_anatomy_that_is_not_a_nifti_is_400_and_leaves_nothing(make_app, tmp_path, data):
+    client = make_app(analysis=_anatomy_seen)
+    response = client.post("/api/studies", files={
+        "file": ("s.nii", nifti_bytes(), "application/octet-stream"),
+        "anatomy": ("a.nii.gz", data, "application/octet-stream")})
+    assert response.status_code == 400
+    assert "TotalSegmentator's multi-label NIfTI" in response.json()["detail"]
+    jobs = tmp_path / "state" / "jobs"
+    assert not jobs.exists() or not list(jobs.iterdir())
+    assert client.app.state.calcdx.store.recent(10) == []
+
+
+@pytest.mark.skipif(not REALCT.is_dir(), reason="the shared real CT scans are not here")
+def test_the_real_analysis_uses_an_uploaded_anatomy(make_app):
+    from calcdx.web.runner import default_run_analysis
+
+    client = make_app(analysis=default_run_analysis)
+    scan = (REALCT / "ts_abdomen_native_3mm.nii.gz").read_bytes()
+    labels = (REALCT / "ts_abdomen_native_3mm_totalseg.nii.gz").read_bytes()
+    job = client.post("/api/studies", files={
+        "file": ("ct.nii.gz", scan, "application/octet-stream"),
+        "anatomy": ("seg.nii.gz", labels, "application/octet-stream")}).json()
+    done = wait_for_job(client, job["id"], timeout=600)
+    assert done["status"] == "done", done
+    doc = client.get(done["result_url"]).json()
+    # TotalSegmentator's kidney labels reach the lesions, as with `analyze --anatomy`
+    assert any((les.get("anatomy") or {}).get("organ") == "kidney" for les in doc["lesions"])
+    assert "anatomy from TotalSegmentator" in " ".join(doc["masks"]["notes"])
+
+
+def test_an_empty_anatomy_field_of_the_page_form_is_no_anatomy(make_app, tmp_path):
+    client = make_app(analysis=_anatomy_seen)
+    assert 'name="anatomy"' in client.get("/studies").text
+    response = client.post("/api/studies", files={
+        "file": ("s.nii", nifti_bytes(), "application/octet-stream"),
+        "anatomy": ("", b"", "application/octet-stream")})  # a browser's unset file input
+    assert response.status_code == 202
+    job = response.json()
+    assert wait_for_job(client, job["id"])["status"] == "done"
+    folder = tmp_path / "state" / "jobs" / job["id"]
+    assert (folder / "output" / "anatomy_seen.txt").read_text() == ""

@@ -96,7 +96,9 @@ def analyze_study(
     -------
     dict
         The done marker's content (``status`` ``"done"``), or a failure record
-        (``status`` ``"failed"`` with a one-line ``error``). Never raises for a bad study.
+        (``status`` ``"failed"`` with a one-line ``error``); both hold ``seconds`` (wall)
+        and ``cpu_seconds`` (CPU time of the thread that ran the study) and the worker's
+        peak memory so far. Never raises for a bad study.
     """
     from calcdx.analysis import AnalysisParameters
     from calcdx.study import run_study
@@ -104,7 +106,7 @@ def analyze_study(
     study_id = study["study_id"]
     final = Path(studies_dir) / study_id
     partial = Path(studies_dir) / f"{PARTIAL_PREFIX}{study_id}-{uuid.uuid4().hex[:8]}"
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.thread_time()
     base = {"study_id": study_id, "subject": study["subject"], "timepoint": study["timepoint"],
             "order": study["order"], "path": study["path"], "key": key, "pid": os.getpid()}
     try:
@@ -121,6 +123,7 @@ def analyze_study(
         marker = base | {
             "status": "done",
             "seconds": round(time.perf_counter() - started, 3),
+            "cpu_seconds": round(time.thread_time() - cpu_started, 3),
             "worker_peak_rss_mb": _peak_rss_mb(),
             "n_lesions": totals.n_lesions,
             "volume_mm3": totals.volume_mm3,
@@ -135,6 +138,7 @@ def analyze_study(
         shutil.rmtree(partial, ignore_errors=True)
         record = base | {"status": "failed", "error": f"{type(exc).__name__}: {_one_line(exc)}",
                          "seconds": round(time.perf_counter() - started, 3),
+                         "cpu_seconds": round(time.thread_time() - cpu_started, 3),
                          "worker_peak_rss_mb": _peak_rss_mb()}
         write_json_atomic(record, Path(failed_dir) / f"{study_id}.json")
         return record

@@ -57,7 +57,9 @@ def default_run_analysis(input_path: Path, out_dir: Path, progress: Progress) ->
     input_path : Path
         A DICOM folder or a NIfTI file.
     out_dir : Path
-        Output folder.
+        Output folder, ``output`` inside the job's folder; a TotalSegmentator label map
+        uploaded with the study (``anatomy.nii[.gz]`` in the job's folder, see
+        :func:`calcdx.web.uploads.store_anatomy`) is used as ``calcdx analyze --anatomy``.
     progress : callable
         ``progress(step, fraction)``.
 
@@ -67,8 +69,10 @@ def default_run_analysis(input_path: Path, out_dir: Path, progress: Progress) ->
         The written ``result.json``.
     """
     from calcdx.study import run_study
+    from calcdx.web.uploads import find_anatomy
 
-    outcome = run_study(input_path, out_dir, progress=progress, overwrite=True)
+    anatomy = find_anatomy(out_dir.parent)  # uploaded beside the study, in its job folder
+    outcome = run_study(input_path, out_dir, progress=progress, overwrite=True, anatomy=anatomy)
     return outcome.files["result"]
 
 

@@ -12,6 +12,7 @@ job id; files are only ever looked up under fixed names in the job's folder.
 from __future__ import annotations
 
 import json
+import shutil
 from typing import Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -24,7 +25,7 @@ from calcdx.web.jobs import Job, JobStore
 from calcdx.web.schemas import ErrorOut, JobOut
 from calcdx.web.slices import WINDOWS, SliceStack, Window
 from calcdx.web.state import WebState, get_state, render
-from calcdx.web.uploads import UploadError, resolve_server_path, store_upload
+from calcdx.web.uploads import UploadError, resolve_server_path, store_anatomy, store_upload
 
 __all__ = ["job_json", "studies_router"]
 
@@ -61,8 +62,11 @@ def _error(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
 
-def _create_job(state: WebState, file: UploadFile | None, path: str | None) -> Job:
-    """Store the input and record the job (blocking; run it in a thread)."""
+def _create_job(
+    state: WebState, file: UploadFile | None, path: str | None,
+    anatomy: UploadFile | None = None,
+) -> Job:
+    """Store the input (and its anatomy) and record the job (blocking; run it in a thread)."""
     store: JobStore = state.store
     settings = state.settings
     job_id = store.new_id()
@@ -77,15 +81,22 @@ def _create_job(state: WebState, file: UploadFile | None, path: str | None) -> J
             settings.extracted_limit,
             settings.max_voxels,
         )
-        return store.create(stored.path, job_id)
-    if path:
+        source = stored.path
+    elif path:
         source = resolve_server_path(settings.data_dir, path)
         job_dir.mkdir(parents=True, exist_ok=False)
-        return store.create(source, job_id)
-    raise UploadError(
-        "send a study: a 'file' (zip of a DICOM folder, .nii or .nii.gz) or a 'path' "
-        "under the server's data folder"
-    )
+    else:
+        raise UploadError(
+            "send a study: a 'file' (zip of a DICOM folder, .nii or .nii.gz) or a 'path' "
+            "under the server's data folder"
+        )
+    if anatomy is not None and anatomy.filename:  # a form's empty file field sends no name
+        try:
+            store_anatomy(anatomy.file, job_dir, settings.max_upload_bytes, settings.max_voxels)
+        except BaseException:
+            shutil.rmtree(job_dir, ignore_errors=True)
+            raise
+    return store.create(source, job_id)
 
 
 def _unknown_job(job_id: str) -> JSONResponse:
@@ -166,11 +177,18 @@ def studies_router() -> APIRouter:
         path: str | None = Form(
             None, max_length=4096, description="A study under the server's --data-dir"
         ),
+        anatomy: UploadFile | None = File(  # noqa: B008
+            None,
+            description=(
+                "Optional: TotalSegmentator's multi-label NIfTI of the same CT "
+                "(`TotalSegmentator --ml`), as `calcdx analyze --anatomy`"
+            ),
+        ),
     ) -> JSONResponse:
-        """Store the study under generated names and queue its analysis."""
+        """Store the study (and its anatomy) under generated names and queue its analysis."""
         state = get_state(request)
         try:
-            job = await run_in_threadpool(_create_job, state, file, path)
+            job = await run_in_threadpool(_create_job, state, file, path, anatomy)
         except UploadError as exc:
             return _error(exc.status, str(exc))
         state.runner.submit(job.id)

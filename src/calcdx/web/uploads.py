@@ -34,7 +34,9 @@ __all__ = [
     "check_nifti_voxels",
     "detect_kind",
     "extract_dicom_zip",
+    "find_anatomy",
     "resolve_server_path",
+    "store_anatomy",
     "store_upload",
 ]
 
@@ -362,6 +364,16 @@ def extract_dicom_zip(
     return kept
 
 
+def _receive(source: IO[bytes], target: Path, max_bytes: int, what: str) -> None:
+    """Copy an upload to `target`; 413 beyond `max_bytes`."""
+    try:
+        _copy_limited(source, target, max_bytes)
+    except _OverLimit:
+        raise UploadError(
+            f"{what} is larger than the limit of {max_bytes} bytes", status=413
+        ) from None
+
+
 def store_upload(
     source: IO[bytes],
     job_dir: Path,
@@ -397,12 +409,7 @@ def store_upload(
     job_dir.mkdir(parents=True, exist_ok=False)
     raw = job_dir / "upload.bin"
     try:
-        try:
-            _copy_limited(source, raw, max_bytes)
-        except _OverLimit:
-            raise UploadError(
-                f"the upload is larger than the limit of {max_bytes} bytes", status=413
-            ) from None
+        _receive(source, raw, max_bytes, "the upload")
         kind = detect_kind(raw)
         if kind == "zip":
             count = extract_dicom_zip(raw, job_dir / "input", max_extracted, max_voxels=max_voxels)
@@ -415,6 +422,70 @@ def store_upload(
     except BaseException:
         shutil.rmtree(job_dir, ignore_errors=True)
         raise
+
+
+#: Names of a study's anatomy input in its job folder (:func:`store_anatomy`).
+ANATOMY_NAMES: Final = ("anatomy.nii.gz", "anatomy.nii")
+
+
+def store_anatomy(source: IO[bytes], job_dir: Path, max_bytes: int, max_voxels: int) -> Path:
+    """Store a TotalSegmentator label map uploaded beside a study, in the study's job folder.
+
+    The upload must be TotalSegmentator's ``total`` output as one multi-label NIfTI
+    (``TotalSegmentator --ml``), as ``calcdx analyze --anatomy`` takes it; it is kept as
+    ``anatomy.nii`` or ``anatomy.nii.gz`` whatever its name. Its placement on the CT grid
+    is checked by the analysis (a label map that does not overlap the CT fails the job).
+
+    Parameters
+    ----------
+    source : binary file
+        The uploaded bytes.
+    job_dir : Path
+        The study's job folder (already holding the study).
+    max_bytes : int
+        Largest upload.
+    max_voxels : int
+        Most voxels its header may declare.
+
+    Returns
+    -------
+    Path
+        The stored label map.
+
+    Raises
+    ------
+    UploadError
+        413 when too large, 400 when not a NIfTI image; nothing is left in `job_dir`.
+    """
+    raw = job_dir / "anatomy.upload"
+    try:
+        _receive(source, raw, max_bytes, "the anatomy upload")
+        try:
+            kind = detect_kind(raw)
+        except UploadError:
+            kind = ""
+        if kind not in {"nii", "nii.gz"}:
+            raise UploadError(
+                "the anatomy must be TotalSegmentator's multi-label NIfTI of the same CT "
+                "(.nii or .nii.gz, from `TotalSegmentator --ml`)"
+            )
+        final = job_dir / f"anatomy.{kind}"
+        raw.rename(final)
+        check_nifti_voxels(final, max_voxels)
+        return final
+    except BaseException:
+        for name in ("anatomy.upload", *ANATOMY_NAMES):
+            (job_dir / name).unlink(missing_ok=True)
+        raise
+
+
+def find_anatomy(job_dir: Path) -> Path | None:
+    """The anatomy input stored in a job folder by :func:`store_anatomy`, if any."""
+    for name in ANATOMY_NAMES:
+        candidate = job_dir / name
+        if candidate.is_file() and not candidate.is_symlink():
+            return candidate
+    return None
 
 
 def resolve_server_path(data_dir: Path | None, name: str) -> Path:
