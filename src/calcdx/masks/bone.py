@@ -67,7 +67,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import cc3d
 import numpy as np
@@ -747,9 +747,10 @@ def _bone_like(labels: NDArray[np.integer[Any]], ids: list[int], boxes: Any,
     reach = cfg.joint_gap_mm + max(spacing)
     gap = [max(1, int(np.ceil(reach / s))) for s in spacing]
     changed = True
+    top = int(labels.max()) + 1 if rest else 0
     while rest and changed:
         changed = False
-        member = np.zeros(int(labels.max()) + 1, dtype=bool)
+        member = np.zeros(top, dtype=bool)
         member[taken] = True
         for c in list(rest):
             box = tuple(slice(max(b.start - g, 0), min(b.stop + g, n))
@@ -767,9 +768,11 @@ def _bone_like(labels: NDArray[np.integer[Any]], ids: list[int], boxes: Any,
     return sorted(taken)
 
 
-def _long_or_cut(rest_lab: NDArray[np.integer[Any]], n: int, sz: float, cfg: BoneConfig,
+def _long_or_cut(boxes: Any, n: int, sz: float, cfg: BoneConfig,
                  offset: NDArray[Any], shape: tuple[int, ...]) -> NDArray[np.bool_]:
-    """Per part of `rest_lab` (0..n, a crop at `offset` of a grid of `shape`): bone, not a deposit.
+    """Per part 0..n of a crop at `offset` of a grid of `shape`: bone, not a deposit.
+
+    `boxes` are the parts' bounding boxes in the crop (``cc3d.statistics``).
 
     A part is bone when it runs over ``deposit_max_mm`` along the slices (centre
     to centre of its first and last slice, so a compact deposit seen on three
@@ -779,13 +782,29 @@ def _long_or_cut(rest_lab: NDArray[np.integer[Any]], n: int, sz: float, cfg: Bon
     bone running out of view is taken in :func:`_bone_like`.
     """
     long = np.zeros(n + 1, dtype=bool)
-    for c, box in enumerate(cc3d.statistics(rest_lab)["bounding_boxes"]):
+    for c, box in enumerate(boxes):
         if not c or box is None:
             continue
         edge = any(o + b.start == 0 or o + b.stop == m
                    for b, o, m in zip(box, offset, shape, strict=True))
         long[c] = edge or (box[2].stop - box[2].start - 1) * sz > cfg.deposit_max_mm
     return long
+
+
+class ComponentBoxes(NamedTuple):
+    """Voxel counts and bounding boxes of labelled components 0..n.
+
+    ``counts[c]`` voxels; component `c` lies in ``lo[c] <= ijk < hi[c]`` (any
+    values where ``counts[c]`` is 0), as ``cc3d.statistics`` gives them.
+    """
+
+    counts: NDArray[np.int64]
+    lo: NDArray[np.int64]
+    hi: NDArray[np.int64]
+
+    def box(self, c: int) -> tuple[slice, ...]:
+        """Component `c`'s bounding box as slices."""
+        return tuple(slice(int(a), int(b)) for a, b in zip(self.lo[c], self.hi[c], strict=True))
 
 
 def _empty() -> BoneResult:
@@ -801,6 +820,7 @@ def bone_mask(
     body: NDArray[np.bool_] | None = None,
     exclude: NDArray[np.bool_] | None = None,
     mineral_labels: NDArray[np.integer[Any]] | None = None,
+    mineral_boxes: ComponentBoxes | None = None,
     noise_sd_hu: float | None = None,
 ) -> BoneResult:
     """Find the skeleton: large mineral components, sealed and filled.
@@ -820,6 +840,10 @@ def bone_mask(
     mineral_labels : (I, J, K) ndarray of int, optional
         26-connected components of the mineral (HU >= ``mineral_hu``, in `body`,
         outside `exclude`) when the caller has them already; computed otherwise.
+    mineral_boxes : ComponentBoxes, optional
+        With `mineral_labels`: their voxel counts and bounding boxes when the
+        caller has them (the same as ``cc3d.statistics`` of the labels, so the
+        whole grid is not scanned again); computed otherwise.
     noise_sd_hu : float, optional
         Image noise SD (HU; :func:`calcdx.lesions.noise.noise_sd_hu`). When given,
         a large component whose spread is that noise (a homogeneous region,
@@ -854,12 +878,20 @@ def bone_mask(
             mineral &= ~exclude
         mineral_labels = cc3d.connected_components(mineral, connectivity=26)
         del mineral
-    stats = cc3d.statistics(mineral_labels)
-    counts = np.asarray(stats["voxel_counts"], dtype=np.int64)
-    chosen = counts * vv >= cfg.min_volume_mm3
-    chosen[0] = False
-    ids = _bone_like(mineral_labels, [int(c) for c in np.flatnonzero(chosen)],
-                     stats["bounding_boxes"], (sx, sy, sz), cfg)
+        mineral_boxes = None
+    if mineral_boxes is None:
+        stats = cc3d.statistics(mineral_labels)
+        counts = np.asarray(stats["voxel_counts"], dtype=np.int64)
+        chosen = counts * vv >= cfg.min_volume_mm3
+        chosen[0] = False
+        box_of = {int(c): stats["bounding_boxes"][c] for c in np.flatnonzero(chosen)}
+        del stats
+    else:
+        counts = np.asarray(mineral_boxes.counts, dtype=np.int64)
+        chosen = counts * vv >= cfg.min_volume_mm3
+        chosen[0] = False
+        box_of = {int(c): mineral_boxes.box(int(c)) for c in np.flatnonzero(chosen)}
+    ids = _bone_like(mineral_labels, sorted(box_of), box_of, (sx, sy, sz), cfg)
     if not ids:
         return _empty()
     quantiles = _component_quantiles(hu, mineral_labels, ids)
@@ -867,14 +899,14 @@ def bone_mask(
     homogeneous = (_homogeneous(quantiles, noise_sd_hu, cfg)
                    if noise_sd_hu is not None and noise_sd_hu > 0 else [False] * len(ids))
     ids = [c for c, sm, hom in zip(ids, smooth, homogeneous, strict=True)
-           if not hom and not (sm and _thick(mineral_labels, c, stats["bounding_boxes"][c],
+           if not hom and not (sm and _thick(mineral_labels, c, box_of[c],
                                              (sx, sy), cfg.lumen_min_radius_mm))]
     if not ids:
         return _empty()
     close_r = _radius(cfg.close_mm, sx, sy) if cfg.close_mm > 0 else (0, 0)
     core_r = _radius(cfg.core_mm, sx, sy)
     pad = np.array([max(close_r[0], core_r[0]) + 1, max(close_r[1], core_r[1]) + 1, 1])
-    boxes = [stats["bounding_boxes"][c] for c in ids]
+    boxes = [box_of[c] for c in ids]
     lo = np.maximum(np.min([[s.start for s in b] for b in boxes], axis=0) - pad, 0)
     hi = np.minimum(np.max([[s.stop for s in b] for b in boxes], axis=0) + pad, hu.shape)
     crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
@@ -918,20 +950,21 @@ def bone_mask(
     deposits = np.zeros_like(filled)
     if rest.any():
         rest_lab, n_rest = cc3d.connected_components(rest, connectivity=26, return_N=True)
-        size = np.bincount(rest_lab.ravel(), minlength=n_rest + 1) * vv
+        rest_stats = cc3d.statistics(rest_lab)
+        size = np.asarray(rest_stats["voxel_counts"], dtype=np.int64) * vv
         extent = np.zeros(n_rest + 1)
-        for c, box in enumerate(cc3d.statistics(rest_lab)["bounding_boxes"]):
+        for c, box in enumerate(rest_stats["bounding_boxes"]):
             if c and box is not None:
                 extent[c] = max((box[0].stop - box[0].start) * sx,
                                 (box[1].stop - box[1].start) * sy)
         # The bones' outline: the grown core closed in-plane over twice the core width.
         hull_r = (2 * core_r[0], 2 * core_r[1])
         hull = _square_filter(_square_filter(bone, hull_r, "max"), hull_r, "min")
-        in_hull = np.bincount(rest_lab.ravel(), weights=hull.ravel(), minlength=n_rest + 1)
+        in_hull = np.bincount(rest_lab[hull], minlength=n_rest + 1)
         del hull
         big = (size >= cfg.min_volume_mm3) | (extent > cfg.deposit_max_mm)
         big |= in_hull >= 0.5 * size / vv
-        big |= _long_or_cut(rest_lab, n_rest, sz, cfg, lo, hu.shape)
+        big |= _long_or_cut(rest_stats["bounding_boxes"], n_rest, sz, cfg, lo, hu.shape)
         if min(core_r) < 2:
             big[:] = True  # a one-voxel core cannot tell a deposit from a thin process
         big[0] = False
