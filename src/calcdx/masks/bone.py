@@ -506,11 +506,13 @@ def _component_quantiles(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids
     lab, vals = lab[order], vals[order]
     starts = np.searchsorted(lab, ids, side="left")
     stops = np.searchsorted(lab, ids, side="right")
-    out = np.zeros((len(ids), 4))
-    for i, (a, b) in enumerate(zip(starts, stops, strict=True)):
-        v = vals[a:b]
-        out[i] = [float(v[min(len(v) - 1, int(f * len(v)))]) for f in (0.25, 0.5, 0.75, 0.99)]
-    return out
+    return np.array([_quantiles(vals[a:b]) for a, b in zip(starts, stops, strict=True)]
+                    ).reshape(len(ids), 4)
+
+
+def _quantiles(v: NDArray[np.float32]) -> list[float]:
+    """25th, 50th, 75th and 99th percentiles of ascending values (the value at that rank)."""
+    return [float(v[min(len(v) - 1, int(f * len(v)))]) for f in (0.25, 0.5, 0.75, 0.99)]
 
 
 def _smooth_iodine(quantiles: NDArray[np.float64], cfg: BoneConfig) -> list[bool]:
@@ -801,6 +803,18 @@ class ComponentBoxes(NamedTuple):
     counts: NDArray[np.int64]
     lo: NDArray[np.int64]
     hi: NDArray[np.int64]
+    hu: NDArray[Any] | None = None
+    start: NDArray[np.int64] | None = None
+
+    def quantiles(self, ids: list[int]) -> NDArray[np.float64]:
+        """As :func:`_component_quantiles`, from ``hu``: the HU of every component's voxels,
+        component `c`'s ``counts[c]`` from ``start[c]`` on (None: not given)."""
+        if self.hu is None or self.start is None:
+            raise ValueError("ComponentBoxes.quantiles needs the components' HU and starts")
+        return np.array([
+            _quantiles(np.sort(np.asarray(self.hu[a:a + n], dtype=np.float32)))
+            for a, n in ((int(self.start[c]), int(self.counts[c])) for c in ids)
+        ]).reshape(len(ids), 4)
 
     def box(self, c: int) -> tuple[slice, ...]:
         """Component `c`'s bounding box as slices."""
@@ -843,7 +857,8 @@ def bone_mask(
     mineral_boxes : ComponentBoxes, optional
         With `mineral_labels`: their voxel counts and bounding boxes when the
         caller has them (the same as ``cc3d.statistics`` of the labels, so the
-        whole grid is not scanned again); computed otherwise.
+        whole grid is not scanned again), and, when it holds them, their voxels'
+        HU (for the components' percentiles); computed otherwise.
     noise_sd_hu : float, optional
         Image noise SD (HU; :func:`calcdx.lesions.noise.noise_sd_hu`). When given,
         a large component whose spread is that noise (a homogeneous region,
@@ -894,7 +909,9 @@ def bone_mask(
     ids = _bone_like(mineral_labels, sorted(box_of), box_of, (sx, sy, sz), cfg)
     if not ids:
         return _empty()
-    quantiles = _component_quantiles(hu, mineral_labels, ids)
+    quantiles = (mineral_boxes.quantiles(ids)
+                 if mineral_boxes is not None and mineral_boxes.hu is not None
+                 else _component_quantiles(hu, mineral_labels, ids))
     smooth = _smooth_iodine(quantiles, cfg)
     homogeneous = (_homogeneous(quantiles, noise_sd_hu, cfg)
                    if noise_sd_hu is not None and noise_sd_hu > 0 else [False] * len(ids))
