@@ -418,7 +418,9 @@ class BoneResult:
         local = np.asarray(ijk, dtype=np.intp) - np.asarray(self.offset, dtype=np.intp)
         inside = np.all((local >= 0) & (local < np.asarray(array.shape)), axis=1)
         li = local[inside]
-        out[inside] = array[li[:, 0], li[:, 1], li[:, 2]]
+        # one flat index (C order) instead of three index arrays: the same voxels, faster
+        flat = (li[:, 0] * array.shape[1] + li[:, 1]) * array.shape[2] + li[:, 2]
+        out[inside] = np.take(array, flat)
         return out
 
     def in_bone(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
