@@ -201,9 +201,16 @@ def _fill_3d(filled: NDArray[np.bool_], max_hole_volume_vox: int | None) -> NDAr
     hole3 = np.ones(n + 1, dtype=bool)
     hole3[0] = False
     hole3[border] = False
+    if not hole3.any():
+        return np.array(filled, dtype=bool)
+    enclosed = hole3[labels]
+    out = np.asarray(filled | enclosed, dtype=bool)
     if max_hole_volume_vox is not None:
-        hole3 &= np.bincount(labels.ravel(), minlength=n + 1) <= max_hole_volume_vox
-    return np.asarray(filled | hole3[labels], dtype=bool)
+        # sizes counted over the enclosed voxels only (not the whole background)
+        lab = labels[enclosed]
+        small = np.bincount(lab, minlength=n + 1) <= max_hole_volume_vox
+        out[enclosed] = small[lab]
+    return out
 
 
 def fill_holes_planes(
