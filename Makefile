@@ -7,7 +7,8 @@ OUT ?= demo-output
 
 .PHONY: demo test bench lint clean system
 
-$(BIN)/python:
+# The venv needs python3-venv on Debian, so the system packages come first (also under -j).
+$(BIN)/python: | system
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 

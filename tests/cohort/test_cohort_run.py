@@ -171,3 +171,29 @@ def test_an_unreachable_scheduler_is_a_clear_error(cohort_inputs: Path, tmp_path
     assert result.returncode == 2
     assert "cannot reach the Dask scheduler" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_local_cluster_starts_while_another_holds_the_dashboard_port():
+    # Another Dask cluster on the machine holds 8787, the default dashboard port; the local
+    # cluster must take a free loopback port instead, without a warning (warnings are errors).
+    import socket
+    from contextlib import suppress
+    from urllib.parse import urlparse
+
+    from calcdx.cohort.run import _client
+
+    holder = socket.socket()
+    with suppress(OSError):  # already held by someone else: the situation under test
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    try:
+        client = _client(None, 1)
+        try:
+            port = client.cluster.scheduler.http_server.port
+            assert port != 8787
+            assert urlparse(client.scheduler.address).hostname == "127.0.0.1"
+        finally:
+            client.close()
+            client.cluster.close()
+    finally:
+        holder.close()

@@ -97,10 +97,12 @@ def _client(scheduler: str | None, n_workers: int | None) -> Any:
                 "--scheduler for a local cluster"
             ) from None
     workers = n_workers or max(1, os.cpu_count() or 1)
-    # ":0" lets the OS choose the scheduler's HTTP port: with None, distributed still binds
-    # its default 8787 and only warns when another cohort (or any Dask cluster) holds it.
+    # No dashboard; the scheduler's HTTP server (health, metrics) still starts, and without an
+    # address it takes port 8787 on all interfaces, warning when another cluster holds it.
+    # A free loopback port instead.
     cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
     )
     return Client(cluster)
 
