@@ -131,3 +131,28 @@ def test_shell_medians_of_many_sets_match_one_set_at_a_time():
             assert b == pytest.approx(np.median(below))
         else:
             assert np.isnan(b)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.float32])
+@pytest.mark.parametrize("below_hu", [None, 130.0])
+def test_shell_median_of_many_sets_is_each_sets_own_shell_median(dtype, below_hu):
+    """Integer and float HU alike: each set's median is that of its in-plane shell
+    (the 5 x 5 x 1 neighbourhood within the grid less its own voxels), found voxel by voxel."""
+    from calcdx.lesions.noise import shell_median_hu
+
+    rng = np.random.default_rng(3)
+    shape = (30, 34, 12)
+    hu = rng.normal(60.0, 200.0, shape).clip(0 if dtype == np.uint16 else -1000, 3000)
+    hu = hu.astype(dtype)
+    groups = [np.argwhere(rng.random(shape) > 0.998) for _ in range(12)]
+    groups[0] = np.array([[0, 0, 0], [0, 1, 0]])  # at the grid's corner
+    got = shell_median_hu(groups, hu, below_hu=below_hu)
+    for g, value in zip(groups, got, strict=True):
+        own = {tuple(v) for v in g}
+        shell = {(i + di, j + dj, k) for i, j, k in own for di in range(-2, 3)
+                 for dj in range(-2, 3)
+                 if 0 <= i + di < shape[0] and 0 <= j + dj < shape[1]} - own
+        vals = [float(hu[v]) for v in shell]
+        if below_hu is not None:
+            vals = [v for v in vals if v < below_hu]
+        assert (np.isnan(value) if not vals else value == float(np.median(vals)))

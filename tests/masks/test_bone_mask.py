@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from calcdx.errors import InputError
-from calcdx.masks.bone import BoneConfig, bone_mask
+from calcdx.masks.bone import BoneConfig, ComponentBoxes, bone_mask
 
 
 def _grid(spacing, extent_mm=(60.0, 60.0, 60.0)):
@@ -297,3 +297,55 @@ def test_smooth_marrow_with_a_faint_cortex_is_bone_in_a_native_study():
     full = bone_mask(hu, spacing, enhanced=False).full(hu.shape)
     assert full[marrow].mean() >= 0.95
     assert not full[~body].any()
+
+
+def _given_components(hu, mineral_hu=130.0):
+    """Mineral labels, and their counts, boxes and HU as a caller holding them passes them.
+
+    Built from ``cc3d.statistics`` and a stable sort of the labelled voxels: a source
+    independent of how bone_mask derives them itself.
+    """
+    import cc3d
+
+    labels = cc3d.connected_components(hu >= mineral_hu, connectivity=26)
+    stats = cc3d.statistics(labels)
+    n = len(stats["voxel_counts"]) - 1
+    counts = np.asarray(stats["voxel_counts"], dtype=np.int64)
+    counts[0] = 0
+    lo = np.zeros((n + 1, 3), dtype=np.int64)
+    hi = np.zeros((n + 1, 3), dtype=np.int64)
+    for c in range(1, n + 1):
+        lo[c] = [b.start for b in stats["bounding_boxes"][c]]
+        hi[c] = [b.stop for b in stats["bounding_boxes"][c]]
+    flat = labels.ravel()
+    order = np.argsort(flat, kind="stable")[np.count_nonzero(flat == 0):]
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return labels, ComponentBoxes(counts, lo, hi, hu=hu.ravel()[order], start=start)
+
+
+@pytest.mark.parametrize("case", ["deposit", "column", "fin", "vein"])
+def test_components_given_by_the_caller_give_the_same_skeleton(case):
+    """Counts, boxes and HU passed in (as detection does) change nothing against
+    bone_mask deriving them itself: the same skeleton, deposits and components."""
+    spacing = (0.7, 0.7, 1.0)
+    noise = None
+    if case == "deposit":
+        hu, (x, y, z), _ = _long_bone(spacing, cortex_hu=700, marrow_hu=200)
+        hu[np.sqrt((x - 14.5) ** 2 + y**2 + z**2) <= 3.0] = 350
+    elif case == "column":
+        hu = _mass_and_column((0.8, 0.8, 1.0), mass_centre_x=-4.0)[0]
+        spacing = (0.8, 0.8, 1.0)
+    elif case == "fin":
+        hu = _bone_with_fin(spacing, (-15.0, 15.0))[0]
+    else:
+        spacing, noise = (1.0, 1.0, 2.0), 10.0
+        hu = _vein_and_rib(spacing, noise_sd=noise)[0]
+    labels, given = _given_components(hu)
+    own = bone_mask(hu, spacing, mineral_labels=labels, noise_sd_hu=noise)
+    passed = bone_mask(hu, spacing, mineral_labels=labels, mineral_boxes=given,
+                       noise_sd_hu=noise)
+    assert own.component_ids and passed.component_ids == own.component_ids
+    assert passed.offset == own.offset
+    for name in ("filled", "exclusion", "bone_labels", "deposits"):
+        assert np.array_equal(getattr(passed, name), getattr(own, name)), name
+    assert passed.volume_mm3 == own.volume_mm3

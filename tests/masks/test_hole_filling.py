@@ -59,3 +59,41 @@ def test_planes_in_three_directions(shape):
         want = _per_plane(want, axis, max_area=int(30.0 / (in_plane[0] * in_plane[1])))
     got = fill_holes_planes(mask, spacing, max_hole_area_mm2=30.0)
     assert np.array_equal(got, want)
+
+
+def _cavities(shape, seed):
+    """Random hollow boxes (closed in 3-D) of many sizes and speckle, some at the border."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random(shape) < 0.3
+    for _ in range(12):
+        lo = rng.integers(0, [s - 6 for s in shape])
+        r = rng.integers(2, 6, size=3)
+        box = tuple(slice(int(a), int(min(a + 2 * b + 1, s)))
+                    for a, b, s in zip(lo, r, shape, strict=True))
+        inner = tuple(slice(b.start + 1, b.stop - 1) for b in box)
+        mask[box] = True
+        mask[inner] = False
+    return mask
+
+
+@pytest.mark.parametrize("max_volume", [None, 0, 30, 200])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_3d_holes_match_scipy_background_components(seed, max_volume):
+    """Truth: scipy's 6-connected background components not touching the array's border,
+    those of at most `max_volume` voxels (None: all) set."""
+    shape = (30, 28, 24)
+    mask = _cavities(shape, seed)
+    lab, n = ndi.label(~mask)
+    border = np.unique(np.concatenate([lab[0].ravel(), lab[-1].ravel(), lab[:, 0].ravel(),
+                                       lab[:, -1].ravel(), lab[:, :, 0].ravel(),
+                                       lab[:, :, -1].ravel()]))
+    hole = np.ones(n + 1, dtype=bool)
+    hole[0] = False
+    hole[border] = False
+    if max_volume is not None:
+        hole &= np.bincount(lab.ravel(), minlength=n + 1) <= max_volume
+    want = mask | hole[lab]
+    assert np.array_equal(fill_holes_2d_3d(mask, max_hole_volume_vox=max_volume, two_d=False),
+                          want)
+    if max_volume is None:
+        assert (want & ~mask).any()  # the volume has enclosed cavities

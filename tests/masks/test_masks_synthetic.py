@@ -114,3 +114,17 @@ def test_contrast_lumen_suppressed_plaque_kept():
 def test_plain_study_not_enhanced():
     res = analyze_volume(synthetic_ct(), AnalysisParameters(bone=BoneConfig(min_volume_mm3=500.0)))
     assert not res.contrast.enhanced and res.contrast.evidence
+
+
+@pytest.mark.parametrize(("full", "factors"), [((8, 6, 4), (2, 3, 1)), ((7, 10, 5), (3, 4, 2))])
+def test_upsample_gives_each_voxel_its_cell(full, factors):
+    """Coarse cell c covers full voxels [c f, (c + 1) f): every voxel takes its cell's value,
+    a short last cell included."""
+    from calcdx.masks.grid import CoarseGrid
+
+    grid = CoarseGrid(full_shape=full, factors=factors, full_spacing_mm=(1.0, 1.0, 1.0))
+    coarse = np.random.default_rng(0).integers(0, 100, grid.shape)
+    up = grid.upsample(coarse)
+    assert up.shape == full
+    for i, j, k in np.ndindex(*full):
+        assert up[i, j, k] == coarse[i // factors[0], j // factors[1], k // factors[2]]

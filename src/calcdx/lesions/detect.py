@@ -52,7 +52,7 @@ from calcdx.lesions.noise import (
     shell_median_hu,
 )
 from calcdx.masks.body import BodyMask, compute_body
-from calcdx.masks.bone import BoneResult, bone_mask
+from calcdx.masks.bone import BoneResult, ComponentBoxes, bone_mask
 from calcdx.masks.contrast import contrast_phase
 from calcdx.masks.exclusions import (
     ContrastAssessment,
@@ -193,6 +193,24 @@ def _clear_local_background(
             for p, b in zip(pieces, background, strict=True)]
 
 
+def _boxes(ijk: NDArray[np.int32], hu_v: NDArray[Any], order: NDArray[np.intp],
+           counts: NDArray[np.int64], keep: NDArray[np.bool_]) -> ComponentBoxes:
+    """Voxel counts, bounding boxes and HU of components 0..n from their voxels.
+
+    `ijk` are the voxels and `hu_v` their HU, `order` sorts them by component
+    (`counts` per component, none in 0); components outside `keep` count 0 voxels.
+    """
+    n = len(counts) - 1
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])  # component c's first voxel
+    lo = np.zeros((n + 1, 3), dtype=np.int64)
+    hi = np.zeros((n + 1, 3), dtype=np.int64)
+    if n:
+        grouped = ijk[order]
+        lo[1:] = np.minimum.reduceat(grouped, start[1:], axis=0)
+        hi[1:] = np.maximum.reduceat(grouped, start[1:], axis=0) + 1
+    return ComponentBoxes(np.where(keep, counts, 0), lo, hi, hu=hu_v[order], start=start)
+
+
 def detect_lesions(
     hu: NDArray[Any],
     affine: NDArray[np.float64],
@@ -299,6 +317,7 @@ def detect_lesions(
         del out_v
     sigma = noise_sd_hu(hu)
     bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels,
+                     mineral_boxes=_boxes(ijk, hu_v, order, counts, in_body),
                      noise_sd_hu=None if sigma is None else sigma.sd_hu,
                      enhanced=phase.enhanced)
     del labels, body_labels

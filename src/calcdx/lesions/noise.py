@@ -195,8 +195,16 @@ def shell_median_hu(
                         else hu[np.unravel_index(flat, hu.shape)], dtype=np.float64)
     if below_hu is not None:
         g, values = g[values < below_hu], values[values < below_hu]
-    order = np.lexsort((values, g))
-    g, values = g[order], values[order]
+    if np.issubdtype(hu.dtype, np.integer) and hu.dtype.itemsize <= 2:
+        # integer HU: one sort of (set, HU) packed in an int64 key orders them as the
+        # lexsort below does, several times faster
+        key = (g << 17) | (values.astype(np.int64) + 32768)
+        key.sort()
+        g, values = key >> 17, ((key & 0x1FFFF) - 32768).astype(np.float64)
+        del key
+    else:
+        order = np.lexsort((values, g))
+        g, values = g[order], values[order]
     count = np.bincount(g, minlength=n_groups)
     start = np.cumsum(count) - count
     has = count > 0

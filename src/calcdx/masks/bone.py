@@ -76,7 +76,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import cc3d
 import numpy as np
@@ -210,9 +210,16 @@ def _fill_3d(filled: NDArray[np.bool_], max_hole_volume_vox: int | None) -> NDAr
     hole3 = np.ones(n + 1, dtype=bool)
     hole3[0] = False
     hole3[border] = False
+    if not hole3.any():
+        return np.array(filled, dtype=bool)
+    enclosed = hole3[labels]
+    out = np.asarray(filled | enclosed, dtype=bool)
     if max_hole_volume_vox is not None:
-        hole3 &= np.bincount(labels.ravel(), minlength=n + 1) <= max_hole_volume_vox
-    return np.asarray(filled | hole3[labels], dtype=bool)
+        # sizes counted over the enclosed voxels only (not the whole background)
+        lab = labels[enclosed]
+        small = np.bincount(lab, minlength=n + 1) <= max_hole_volume_vox
+        out[enclosed] = small[lab]
+    return out
 
 
 def fill_holes_planes(
@@ -433,7 +440,9 @@ class BoneResult:
         local = np.asarray(ijk, dtype=np.intp) - np.asarray(self.offset, dtype=np.intp)
         inside = np.all((local >= 0) & (local < np.asarray(array.shape)), axis=1)
         li = local[inside]
-        out[inside] = array[li[:, 0], li[:, 1], li[:, 2]]
+        # one flat index (C order) instead of three index arrays: the same voxels, faster
+        flat = (li[:, 0] * array.shape[1] + li[:, 1]) * array.shape[2] + li[:, 2]
+        out[inside] = np.take(array, flat)
         return out
 
     def in_bone(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
@@ -521,11 +530,13 @@ def _component_quantiles(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids
     lab, vals = lab[order], vals[order]
     starts = np.searchsorted(lab, ids, side="left")
     stops = np.searchsorted(lab, ids, side="right")
-    out = np.zeros((len(ids), 4))
-    for i, (a, b) in enumerate(zip(starts, stops, strict=True)):
-        v = vals[a:b]
-        out[i] = [float(v[min(len(v) - 1, int(f * len(v)))]) for f in (0.25, 0.5, 0.75, 0.99)]
-    return out
+    return np.array([_quantiles(vals[a:b]) for a, b in zip(starts, stops, strict=True)]
+                    ).reshape(len(ids), 4)
+
+
+def _quantiles(v: NDArray[np.float32]) -> list[float]:
+    """25th, 50th, 75th and 99th percentiles of ascending values (the value at that rank)."""
+    return [float(v[min(len(v) - 1, int(f * len(v)))]) for f in (0.25, 0.5, 0.75, 0.99)]
 
 
 def _smooth_iodine(quantiles: NDArray[np.float64], cfg: BoneConfig) -> list[bool]:
@@ -893,9 +904,10 @@ def _bone_like(labels: NDArray[np.integer[Any]], ids: list[int], boxes: Any,
     reach = cfg.joint_gap_mm + max(spacing)
     gap = [max(1, int(np.ceil(reach / s))) for s in spacing]
     changed = True
+    top = int(labels.max()) + 1 if rest else 0
     while rest and changed:
         changed = False
-        member = np.zeros(int(labels.max()) + 1, dtype=bool)
+        member = np.zeros(top, dtype=bool)
         member[taken] = True
         for c in list(rest):
             box = tuple(slice(max(b.start - g, 0), min(b.stop + g, n))
@@ -913,9 +925,11 @@ def _bone_like(labels: NDArray[np.integer[Any]], ids: list[int], boxes: Any,
     return sorted(taken)
 
 
-def _long_or_cut(rest_lab: NDArray[np.integer[Any]], n: int, sz: float, cfg: BoneConfig,
+def _long_or_cut(boxes: Any, n: int, sz: float, cfg: BoneConfig,
                  offset: NDArray[Any], shape: tuple[int, ...]) -> NDArray[np.bool_]:
-    """Per part of `rest_lab` (0..n, a crop at `offset` of a grid of `shape`): bone, not a deposit.
+    """Per part 0..n of a crop at `offset` of a grid of `shape`: bone, not a deposit.
+
+    `boxes` are the parts' bounding boxes in the crop (``cc3d.statistics``).
 
     A part is bone when it runs over ``deposit_max_mm`` along the slices (centre
     to centre of its first and last slice, so a compact deposit seen on three
@@ -925,13 +939,44 @@ def _long_or_cut(rest_lab: NDArray[np.integer[Any]], n: int, sz: float, cfg: Bon
     bone running out of view is taken in :func:`_bone_like`.
     """
     long = np.zeros(n + 1, dtype=bool)
-    for c, box in enumerate(cc3d.statistics(rest_lab)["bounding_boxes"]):
+    for c, box in enumerate(boxes):
         if not c or box is None:
             continue
         edge = any(o + b.start == 0 or o + b.stop == m
                    for b, o, m in zip(box, offset, shape, strict=True))
         long[c] = edge or (box[2].stop - box[2].start - 1) * sz > cfg.deposit_max_mm
     return long
+
+
+class ComponentBoxes(NamedTuple):
+    """Voxel counts and bounding boxes of labelled components 0..n.
+
+    ``counts[c]`` voxels; component `c` lies in ``lo[c] <= ijk < hi[c]`` (any
+    values where ``counts[c]`` is 0), as ``cc3d.statistics`` gives them.
+    """
+
+    counts: NDArray[np.int64]
+    lo: NDArray[np.int64]
+    hi: NDArray[np.int64]
+    hu: NDArray[Any] | None = None
+    start: NDArray[np.int64] | None = None
+
+    def quantiles(self, ids: list[int]) -> NDArray[np.float64]:
+        """As :func:`_component_quantiles`, from the components' HU given in ``hu``.
+
+        ``hu`` holds the HU of every component's voxels, component `c`'s ``counts[c]``
+        from ``start[c]`` on (None: not given).
+        """
+        if self.hu is None or self.start is None:
+            raise ValueError("ComponentBoxes.quantiles needs the components' HU and starts")
+        return np.array([
+            _quantiles(np.sort(np.asarray(self.hu[a:a + n], dtype=np.float32)))
+            for a, n in ((int(self.start[c]), int(self.counts[c])) for c in ids)
+        ]).reshape(len(ids), 4)
+
+    def box(self, c: int) -> tuple[slice, ...]:
+        """Component `c`'s bounding box as slices."""
+        return tuple(slice(int(a), int(b)) for a, b in zip(self.lo[c], self.hi[c], strict=True))
 
 
 def _empty() -> BoneResult:
@@ -947,6 +992,7 @@ def bone_mask(
     body: NDArray[np.bool_] | None = None,
     exclude: NDArray[np.bool_] | None = None,
     mineral_labels: NDArray[np.integer[Any]] | None = None,
+    mineral_boxes: ComponentBoxes | None = None,
     noise_sd_hu: float | None = None,
     enhanced: bool | None = None,
 ) -> BoneResult:
@@ -967,6 +1013,11 @@ def bone_mask(
     mineral_labels : (I, J, K) ndarray of int, optional
         26-connected components of the mineral (HU >= ``mineral_hu``, in `body`,
         outside `exclude`) when the caller has them already; computed otherwise.
+    mineral_boxes : ComponentBoxes, optional
+        With `mineral_labels`: their voxel counts and bounding boxes when the
+        caller has them (the same as ``cc3d.statistics`` of the labels, so the
+        whole grid is not scanned again), and, when it holds them, their voxels'
+        HU (for the components' percentiles); computed otherwise.
     noise_sd_hu : float, optional
         Image noise SD (HU; :func:`calcdx.lesions.noise.noise_sd_hu`). When given,
         a large component whose spread is that noise (a homogeneous region,
@@ -1007,28 +1058,38 @@ def bone_mask(
             mineral &= ~exclude
         mineral_labels = cc3d.connected_components(mineral, connectivity=26)
         del mineral
-    stats = cc3d.statistics(mineral_labels)
-    counts = np.asarray(stats["voxel_counts"], dtype=np.int64)
-    chosen = counts * vv >= cfg.min_volume_mm3
-    chosen[0] = False
-    ids = _bone_like(mineral_labels, [int(c) for c in np.flatnonzero(chosen)],
-                     stats["bounding_boxes"], (sx, sy, sz), cfg)
+        mineral_boxes = None
+    if mineral_boxes is None:
+        stats = cc3d.statistics(mineral_labels)
+        counts = np.asarray(stats["voxel_counts"], dtype=np.int64)
+        chosen = counts * vv >= cfg.min_volume_mm3
+        chosen[0] = False
+        box_of = {int(c): stats["bounding_boxes"][c] for c in np.flatnonzero(chosen)}
+        del stats
+    else:
+        counts = np.asarray(mineral_boxes.counts, dtype=np.int64)
+        chosen = counts * vv >= cfg.min_volume_mm3
+        chosen[0] = False
+        box_of = {int(c): mineral_boxes.box(int(c)) for c in np.flatnonzero(chosen)}
+    ids = _bone_like(mineral_labels, sorted(box_of), box_of, (sx, sy, sz), cfg)
     if not ids:
         return _empty()
-    quantiles = _component_quantiles(hu, mineral_labels, ids)
+    quantiles = (mineral_boxes.quantiles(ids)
+                 if mineral_boxes is not None and mineral_boxes.hu is not None
+                 else _component_quantiles(hu, mineral_labels, ids))
     smooth = (_smooth_iodine(quantiles, cfg) if enhanced is not False
               else [False] * len(ids))
     homogeneous = (_homogeneous(quantiles, noise_sd_hu, cfg)
                    if noise_sd_hu is not None and noise_sd_hu > 0 else [False] * len(ids))
     ids = [c for c, sm, hom in zip(ids, smooth, homogeneous, strict=True)
-           if not hom and not (sm and _thick(mineral_labels, c, stats["bounding_boxes"][c],
+           if not hom and not (sm and _thick(mineral_labels, c, box_of[c],
                                              (sx, sy), cfg.lumen_min_radius_mm))]
     if not ids:
         return _empty()
     close_r = _radius(cfg.close_mm, sx, sy) if cfg.close_mm > 0 else (0, 0)
     core_r = _radius(cfg.core_mm, sx, sy)
     pad = np.array([max(close_r[0], core_r[0]) + 1, max(close_r[1], core_r[1]) + 1, 1])
-    boxes = [stats["bounding_boxes"][c] for c in ids]
+    boxes = [box_of[c] for c in ids]
     lo = np.maximum(np.min([[s.start for s in b] for b in boxes], axis=0) - pad, 0)
     hi = np.minimum(np.max([[s.stop for s in b] for b in boxes], axis=0) + pad, hu.shape)
     crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
@@ -1073,15 +1134,16 @@ def bone_mask(
     deposits = np.zeros_like(filled)
     if rest.any():
         rest_lab, n_rest = cc3d.connected_components(rest, connectivity=26, return_N=True)
-        size = np.bincount(rest_lab.ravel(), minlength=n_rest + 1) * vv
+        rest_stats = cc3d.statistics(rest_lab)
+        size = np.asarray(rest_stats["voxel_counts"], dtype=np.int64) * vv
         extent = np.zeros(n_rest + 1)
-        rest_boxes = cc3d.statistics(rest_lab)["bounding_boxes"]
+        rest_boxes = rest_stats["bounding_boxes"]
         for c, box in enumerate(rest_boxes):
             if c and box is not None:
                 extent[c] = max((box[0].stop - box[0].start) * sx,
                                 (box[1].stop - box[1].start) * sy)
         big = (size >= cfg.min_volume_mm3) | (extent > cfg.deposit_max_mm)
-        big |= _long_or_cut(rest_lab, n_rest, sz, cfg, lo, hu.shape)
+        big |= _long_or_cut(rest_boxes, n_rest, sz, cfg, lo, hu.shape)
         if min(core_r) < 2:
             big[:] = True  # a one-voxel core cannot tell a deposit from a thin process
         big[0] = False

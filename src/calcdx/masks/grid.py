@@ -93,8 +93,11 @@ class CoarseGrid:
         -------
         (I, J, K) ndarray
         """
-        idx = [np.arange(n) // f for n, f in zip(self.full_shape, self.factors, strict=True)]
-        return np.asarray(coarse[np.ix_(idx[0], idx[1], idx[2])])
+        # Full voxel n takes cell n // f: each cell repeated f times, cut to the grid.
+        out = np.asarray(coarse)
+        for axis, (n, f) in enumerate(zip(self.full_shape, self.factors, strict=True)):
+            out = np.repeat(out, f, axis=axis)[(slice(None),) * axis + (slice(0, n),)]
+        return np.ascontiguousarray(out)
 
     def occupancy(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
         """Coarse cells holding at least one of the given full-grid voxels.
