@@ -974,9 +974,10 @@ class ComponentBoxes(NamedTuple):
             for a, n in ((int(self.start[c]), int(self.counts[c])) for c in ids)
         ]).reshape(len(ids), 4)
 
-    def box(self, c: int) -> tuple[slice, ...]:
+    def box(self, c: int) -> tuple[slice, slice, slice]:
         """Component `c`'s bounding box as slices."""
-        return tuple(slice(int(a), int(b)) for a, b in zip(self.lo[c], self.hi[c], strict=True))
+        (a0, a1, a2), (b0, b1, b2) = self.lo[c], self.hi[c]
+        return slice(int(a0), int(b0)), slice(int(a1), int(b1)), slice(int(a2), int(b2))
 
 
 def _empty() -> BoneResult:
