@@ -174,12 +174,21 @@ def test_packaged_single_valued_fields_are_distributions():
 
 
 def test_listed_shares_reach_the_model_unchanged():
-    from calcdx.reasoning.model import default_model
+    import dataclasses
 
-    model = default_model()
+    from calcdx.reasoning.model import compile_model
+
+    kb = load_knowledge_base()
+    plain = dataclasses.replace(kb, scale=kb.scale.model_copy(update={"finding_noise_share": 0.0}))
+    model = compile_model(plain)
     column = model.index("synovial_sarcoma")
     # 17 regions listed (sum 0.91), 9 unlisted at the 0.01 floor: room 0.91, no rescaling
     assert model.categorical[("region", "knee")][column] == pytest.approx(0.30)
+    # with the deployed noise share s, the listed share is mixed with the entities' mean
+    s = kb.scale.finding_noise_share
+    knee = model.categorical[("region", "knee")]
+    deployed = compile_model(kb).categorical[("region", "knee")][column]
+    assert deployed == pytest.approx((1 - s) * 0.30 + s * knee.mean())
     total = sum(
         model.categorical[("region", v)][column] for v in load_vocabulary().values("region")
     )
@@ -197,7 +206,12 @@ def test_kb_fit_command_rewrites_the_fitted_block(kb_copy, tmp_path, capsys):
     fitted = yaml.safe_load((kb_copy / "scale.yaml").read_text())
     calibration = fitted["calibration"]
     assert calibration["fitted_on"].startswith(f"{len(items[::8])} labelled cases (batch_t)")
-    names = ("unlisted_single_value_floor", "range_coverage", "ordinal_smoothing")
+    names = (
+        "unlisted_single_value_floor",
+        "range_coverage",
+        "ordinal_smoothing",
+        "finding_noise_share",
+    )
     assert ", ".join(f"{name} {fitted[name]:g}" for name in names) + "\n" in out
     assert f"prior_exponent {calibration['prior_exponent']:g}," in out
     assert f"leak {calibration['leak']:g}" in out

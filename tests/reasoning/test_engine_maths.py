@@ -41,6 +41,7 @@ def two_entity_engine(tmp_path: Path) -> Engine:
     # plain naive Bayes: calibration has its own hand-worked test below
     scale = yaml.safe_load((default_kb_path() / "scale.yaml").read_text("utf-8"))
     scale["calibration"] = {"likelihood_exponent": 1.0, "leak": 0.0, "fitted_on": None}
+    scale["finding_noise_share"] = 0.0  # plain naive Bayes, checked by hand
     (folder / "scale.yaml").write_text(yaml.safe_dump(scale))
     # A: common (weight 0.3), punctate "often" (0.5), gout "usual" (0.75)
     # B: uncommon (weight 0.1), punctate "rare" (0.03), gout unlisted -> background "rare" (0.03)
@@ -153,6 +154,7 @@ def test_scale_calibration_tempers_the_posterior(tmp_path: Path):
     shutil.copy(default_kb_path() / "background.yaml", folder / "background.yaml")
     scale = yaml.safe_load((default_kb_path() / "scale.yaml").read_text())
     scale["calibration"] = {"likelihood_exponent": 0.5, "leak": 0.1}
+    scale["finding_noise_share"] = 0.0  # plain naive Bayes, checked by hand
     (folder / "scale.yaml").write_text(yaml.safe_dump(scale))
     for item in (
         entity("alpha", "common", {"pattern": {"punctate": "often"}}),
@@ -173,6 +175,7 @@ def _engine_with(tmp_path: Path, calibration: dict, items: list[dict], **scale_i
     shutil.copy(default_kb_path() / "background.yaml", folder / "background.yaml")
     scale = yaml.safe_load((default_kb_path() / "scale.yaml").read_text())
     scale["calibration"] = calibration
+    scale["finding_noise_share"] = 0.0  # plain naive Bayes, checked by hand
     scale.update(scale_items)
     (folder / "scale.yaml").write_text(yaml.safe_dump(scale))
     for item in items:

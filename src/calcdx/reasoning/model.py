@@ -19,6 +19,9 @@ frequency tables and Kahn-style radiology networks):
   ``scale.ordinal_smoothing`` of each value's probability then goes to its
   neighbours on the scale (see :func:`_ordinal_spread`), since where "a few"
   ends and "multiple" begins is the reader's call;
+* every stated value's table is then mixed with its mean over the entities,
+  ``(1 - scale.finding_noise_share) P + scale.finding_noise_share mean`` (see
+  :func:`_with_noise`), so that no single finding can rule an entity out;
 * age and size are bell curves over the entity's typical range (read as the
   central ``scale.range_coverage`` share of its cases) mixed with a broad
   background; sex is P(female | e).
@@ -257,6 +260,18 @@ def _ordinal_spread(n_values: int, share: float) -> FloatArray:
     return spread
 
 
+def _with_noise(table: FloatArray, share: float) -> FloatArray:
+    """Mix P(finding | e) with its mean over the entities: ``(1 - share) P + share mean``.
+
+    A reported finding is, with probability `share`, unrelated to the entity (misread,
+    coincidental, or a feature of the case its entity's file does not describe) and then
+    as common as it is across the knowledge base; so no single finding, stated or stated
+    absent, can rule an entity out. A categorical column still sums to 1 and a presence
+    P and its absence ``1 - P`` mix alike.
+    """
+    return np.asarray((1.0 - share) * table + share * float(table.mean()), dtype=np.float64)
+
+
 def _range_table(
     spans: list[Range | None],
     share: float,
@@ -353,6 +368,11 @@ def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
             unlisted[(field, value)] = np.array(
                 [bool(listed) and value not in listed for listed in listed_per_entity]
             )
+
+    noise = kb.scale.finding_noise_share
+    if noise > 0:
+        presence = {key: _with_noise(p, noise) for key, p in presence.items()}
+        categorical = {key: _with_noise(p, noise) for key, p in categorical.items()}
 
     female = np.array(
         [kb.probability(e.female) if e.female is not None else 0.5 for e in entities], dtype=float
