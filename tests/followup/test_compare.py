@@ -38,13 +38,7 @@ def test_registration_recovers_the_planted_motion(phantom_comparison):
     assert comparison.registration.rotation_deg == pytest.approx(5.0, abs=0.3)
 
 
-def test_every_planted_change_is_found_with_its_volume_change(phantom_comparison, request):
-    if request.node.callspec.params["phantom_comparison"] == 0:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "measured: pair 0's grown sphere (2,145 then 2,574 mm^3), about 7 mm from the "
-            "femoral cortex, is not found (0 mm^3, nearest change 82 mm away): a large compact "
-            "component within BoneConfig.joint_gap_mm (6 mm, plus one voxel) of bone is joined "
-            "to the skeleton as a patella is")))
+def test_every_planted_change_is_found_with_its_volume_change(phantom_comparison):
     pair, comparison = phantom_comparison
     for truth in pair.changes:
         nearest = min(comparison.changes, key=lambda c: np.linalg.norm(

@@ -191,16 +191,24 @@ def test_marrow_of_water_or_fat_density_in_a_large_body_is_filled(marrow_hu):
     assert full[body].mean() >= 0.95
 
 
-def _mass_and_column(spacing, *, mass_centre_x, gap_mm=5.0):
-    """A column of compact vertebra-like blocks (30 x 24 mm, 20 mm high, discs `gap_mm`)
-    running out of the grid, and a compact 600 HU sphere of radius 11 mm (5,600 mm^3)."""
+def _mass_and_column(spacing, *, mass_centre_x, gap_mm=5.0, mass_marrow_hu=None):
+    """A column of compact vertebra-like blocks (30 x 24 mm, 20 mm high, discs `gap_mm`;
+    a 3 mm 700 HU cortex around 200 HU cancellous marrow) running out of the grid, and a
+    compact sphere of radius 11 mm (5,600 mm^3): solid 600 HU, or, with `mass_marrow_hu`,
+    a small bone (a 2.5 mm 900 HU cortex around marrow of that density, as a patella)."""
     x, y, z = _grid(spacing, (120.0, 60.0, 100.0))
     hu = np.full(x.shape, 40.0)
     period = 20.0 + gap_mm
     block = (np.abs(x + 30.0) <= 15.0) & (np.abs(y) <= 12.0) & (np.mod(z, period) < 20.0)
     hu[block] = 700.0
-    mass = np.sqrt((x - mass_centre_x) ** 2 + y**2 + z**2) <= 11.0
-    hu[mass] = 600.0
+    marrow = (block & (np.abs(x + 30.0) <= 12.0) & (np.abs(y) <= 9.0)
+              & (np.mod(z, period) >= 3.0) & (np.mod(z, period) < 17.0))
+    hu[marrow] = 200.0
+    r = np.sqrt((x - mass_centre_x) ** 2 + y**2 + z**2)
+    mass = r <= 11.0
+    hu[mass] = 600.0 if mass_marrow_hu is None else 900.0
+    if mass_marrow_hu is not None:
+        hu[r <= 8.5] = mass_marrow_hu
     return hu.astype(np.int16), block, mass
 
 
@@ -214,12 +222,24 @@ def test_large_compact_deposit_apart_from_bone_is_not_bone(spacing):
     assert full[block].mean() >= 0.95
 
 
-def test_compact_bone_across_a_joint_is_bone():
-    """The same sphere 3 mm from the column (a patella across its joint) joins the skeleton."""
-    spacing = (0.8, 0.8, 1.0)
-    hu, _, mass = _mass_and_column(spacing, mass_centre_x=-4.0)
+@pytest.mark.parametrize("marrow_hu", [250, -50])
+@pytest.mark.parametrize("spacing", [(0.8, 0.8, 1.0), (3.0, 3.0, 3.0)])
+def test_compact_bone_across_a_joint_is_bone(spacing, marrow_hu):
+    """A small bone 3 mm from the column (a patella across its joint: cortex around
+    cancellous or fatty marrow) joins the skeleton."""
+    hu, _, mass = _mass_and_column(spacing, mass_centre_x=-1.0, mass_marrow_hu=marrow_hu)
     full = bone_mask(hu, spacing).full(hu.shape)
     assert full[mass].mean() >= 0.95
+
+
+@pytest.mark.parametrize("spacing", [(0.8, 0.8, 1.0), (3.0, 3.0, 3.0)])
+def test_solid_deposit_across_a_joint_gap_is_not_bone(spacing):
+    """A solid 600 HU deposit at the same place (no cortex, no marrow) stays a lesion,
+    and the column is still bone."""
+    hu, block, mass = _mass_and_column(spacing, mass_centre_x=-1.0)
+    full = bone_mask(hu, spacing).full(hu.shape)
+    assert not full[mass].any()
+    assert full[block].mean() >= 0.95
 
 
 def _vein_and_rib(spacing, *, noise_sd, seed=0):
@@ -333,7 +353,7 @@ def test_components_given_by_the_caller_give_the_same_skeleton(case):
         hu, (x, y, z), _ = _long_bone(spacing, cortex_hu=700, marrow_hu=200)
         hu[np.sqrt((x - 14.5) ** 2 + y**2 + z**2) <= 3.0] = 350
     elif case == "column":
-        hu = _mass_and_column((0.8, 0.8, 1.0), mass_centre_x=-4.0)[0]
+        hu = _mass_and_column((0.8, 0.8, 1.0), mass_centre_x=-1.0)[0]
         spacing = (0.8, 0.8, 1.0)
     elif case == "fin":
         hu = _bone_with_fin(spacing, (-15.0, 15.0))[0]

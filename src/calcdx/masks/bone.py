@@ -15,7 +15,12 @@ Method
    least ``min_volume_mm3`` of mineral and shaped or placed as bone (reaching the
    grid's edge, a major axis of ``bone_min_length_mm``, or within ``joint_gap_mm``
    of such a component, repeatedly: :func:`_bone_like`), so a large compact
-   deposit standing apart stays a lesion,
+   deposit standing apart stays a lesion; a compact component (major axis under
+   ``bone_min_length_mm``) reaches the skeleton across a gap, or anchors it at
+   the grid's edge, only when it is built as bone: a cortex shell (its outer
+   ``shell_voxels``) denser than its inside by ``dense_tail_hu``, or too thin to
+   have an inside (a solid mass cut by the field of view through its inside
+   stays an anchor), so a solid deposit lying near bone stays a lesion,
    except smooth regions in the iodine range (enhanced lumens and organs):
    median in ``iodine_hu``, robust SD at most ``smooth_max_sd_hu`` and no dense
    tail (99th percentile under median + ``dense_tail_hu``) that are thick
@@ -56,8 +61,11 @@ Every size is in mm or mm^3 and turned into voxels for the grid at hand, so
 the rules hold from 0.5 to 3 mm voxels.
 
 Stated limits: a soft-tissue deposit larger than ``min_volume_mm3`` is taken
-as bone when its major axis reaches ``bone_min_length_mm``, when it reaches the
-edge of the grid or when it lies within ``joint_gap_mm`` of bone; a compact
+as bone when its major axis reaches ``bone_min_length_mm``, when the edge of
+the grid cuts through its inside, or when it reaches that edge or lies within
+``joint_gap_mm`` of bone and has a cortex denser than its inside (a zonal,
+rim-dense deposit such as mature myositis ossificans) or no inside at the
+grid's voxels; a compact
 bone standing more than that apart from the rest (a displaced fragment, an
 accessory ossicle) is taken as a deposit; an enhancing
 lumen that touches bone joins it unless passed in `exclude` on grids coarser
@@ -386,6 +394,14 @@ class BoneConfig(BaseModel):
         "from its outside. Heuristic from anatomy: a rib is at most about 10 mm thick "
         "(half-thickness 5 mm), while the aorta (about 25 mm), heart chambers and the "
         "portal vein (about 12 mm) are wider",
+    )
+    shell_voxels: float = Field(
+        2.0, gt=0,
+        description="depth, in voxels from a component's outside, of the shell whose "
+        "density is compared with its inside (cortex against marrow). Basis: the cortical "
+        "shell of vertebral bodies is well under 1 mm thick (about 0.4 mm: Silva et al., "
+        "Bone 1994;15:409-414), so at any voxel size it lies in the outer voxel, which "
+        "partial volume spreads over about one more",
     )
     homogeneous_max_noise_sd: float = Field(
         1.5, gt=0,
@@ -877,16 +893,86 @@ def _major_axis_mm(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, .
     return float(4.0 * np.sqrt(max(float(np.linalg.eigvalsh(np.cov(pts.T))[-1]), 0.0)))
 
 
-def _bone_like(labels: NDArray[np.integer[Any]], ids: list[int], boxes: Any,
-               spacing: tuple[float, float, float], cfg: BoneConfig) -> list[int]:
+class _Shell(NamedTuple):
+    """A compact component's cortex test (:func:`_cortex_shell`)."""
+
+    contrast_hu: float | None
+    inside_cut: bool
+
+
+def _cortex_shell(hu: NDArray[Any], labels: NDArray[np.integer[Any]], c: int,
+                  box: tuple[slice, ...], spacing: tuple[float, float, float],
+                  cfg: BoneConfig) -> _Shell:
+    """How much denser the shell of component `c` is than its inside, and where its inside is.
+
+    The component is sealed and filled on its own padded box as in step 3 of
+    :func:`bone_mask` (in-plane closing of ``close_mm``, holes filled in three
+    planes), so sub-threshold marrow counts as its inside. Its *shell* is the
+    filled voxels within ``shell_voxels`` voxels of its outside (the cortex with
+    its partial-volume blur), its *inside* the rest; the grid's edge is not its
+    outside (a bone cut by the field of view shows marrow at the cut, not
+    cortex). ``contrast_hu``: the shell's 90th HU percentile minus the inside's
+    25th (its less dense quarter: marrow, which in a shaft with a thick cortex
+    fills only part of what lies deeper than the shell). Bone holds a cortex
+    much denser than its marrow, so this is large; a solid mass (homogeneous, or
+    denser at its centre) has a shell no denser than its inside, the
+    partial-volume edge less dense, and the two percentiles of a homogeneous
+    mass lie about two noise SDs apart. None when the component has
+    no inside (a thin plate, a rib's cross-section at coarse voxels): it cannot
+    be judged this way. ``inside_cut``: whether the inside reaches the grid's
+    edge (the mass itself, not only a thin strand of it, is cut by the field of
+    view).
+    """
+    sx, sy, _ = spacing
+    close_r = _radius(cfg.close_mm, sx, sy) if cfg.close_mm > 0 else (0, 0)
+    pad = (close_r[0] + 1, close_r[1] + 1, 1)
+    shape = labels.shape
+    big = tuple(slice(max(b.start - p, 0), min(b.stop + p, n))
+                for b, p, n in zip(box, pad, shape, strict=True))
+    widths = [(p, p) for p in pad]
+    m = np.pad(labels[big] == c, widths)
+    h = np.pad(np.asarray(hu[big], dtype=np.float32), widths, mode="edge")
+    if close_r != (0, 0):
+        m = _square_filter(_square_filter(m, close_r, "max"), close_r, "min") | m
+    filled = fill_holes_planes(m, spacing, max_hole_area_mm2=cfg.max_hole_area_mm2)
+    # The grid's edge is no outside: the padding there repeats the cut face.
+    body = filled.copy()
+    cut_faces = []
+    for axis, (b, p, n) in enumerate(zip(big, pad, shape, strict=True)):
+        for at_edge, face, src in ((b.start == 0, slice(0, p), p), (b.stop == n, slice(-p, None),
+                                                                       -p - 1)):
+            if at_edge:
+                index: list[Any] = [slice(None)] * 3
+                index[axis] = face
+                body[tuple(index)] = np.expand_dims(filled.take(src, axis=axis), axis)
+                index[axis] = src
+                cut_faces.append(tuple(index))
+    depth = ndi.distance_transform_edt(body)
+    shell = filled & (depth <= cfg.shell_voxels)
+    inside = filled & (depth > cfg.shell_voxels)
+    if not inside.any() or not shell.any():
+        return _Shell(None, False)
+    contrast = float(np.percentile(h[shell], 90) - np.percentile(h[inside], 25))
+    return _Shell(contrast, any(bool(inside[f].any()) for f in cut_faces))
+
+
+def _bone_like(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int],
+               boxes: Any, spacing: tuple[float, float, float], cfg: BoneConfig) -> list[int]:
     """Of the large components `ids`, those shaped and placed as bone.
 
-    Anchors: components reaching the edge of the grid (bone running out of view)
-    or whose major axis is at least ``bone_min_length_mm`` (ribs, long bones,
-    vertebrae with their arches, pelvis, skull). Then, repeatedly, every other
-    large component within ``joint_gap_mm`` of a taken one (vertebral bodies across
-    discs, carpal and tarsal bones, the patella across its joint). What is left
-    is a large compact deposit standing apart from the skeleton: a lesion.
+    Anchors: components whose major axis is at least ``bone_min_length_mm``
+    (ribs, long bones, vertebrae with their arches, pelvis, skull), or reaching
+    the edge of the grid (bone running out of view). Then, repeatedly, every
+    other large component within ``joint_gap_mm`` of a taken one (vertebral
+    bodies across discs, carpal and tarsal bones, the patella across its joint).
+    A compact component (major axis under ``bone_min_length_mm``) is an anchor
+    at the edge, or joins across a gap, only when it is built as bone: a cortex
+    shell denser than its inside by at least ``dense_tail_hu``
+    (:func:`_cortex_shell`), or too thin to have an inside. A solid
+    mass, homogeneous or densest at its centre, has no cortex: a deposit lying
+    near bone or cut by the field of view, or a contrast-filled bowel loop or
+    vessel, not bone. What is left is a large compact deposit standing apart
+    from the skeleton: a lesion.
     """
     if not ids:
         return []
@@ -895,8 +981,15 @@ def _bone_like(labels: NDArray[np.integer[Any]], ids: list[int], boxes: Any,
     rest: list[int] = []
     for c in ids:
         box = boxes[c]
-        edge = any(b.start == 0 or b.stop == n for b, n in zip(box, shape, strict=True))
-        if edge or _major_axis_mm(labels, c, box, spacing) >= cfg.bone_min_length_mm:
+        if _major_axis_mm(labels, c, box, spacing) >= cfg.bone_min_length_mm:
+            taken.append(c)
+            continue
+        shell = _cortex_shell(hu, labels, c, box, spacing, cfg)
+        if shell.contrast_hu is not None and shell.contrast_hu < cfg.dense_tail_hu:
+            if shell.inside_cut:
+                taken.append(c)  # a solid mass cut by the field of view: its nature unknown
+            continue
+        if any(b.start == 0 or b.stop == n for b, n in zip(box, shape, strict=True)):
             taken.append(c)
         else:
             rest.append(c)
@@ -1074,7 +1167,7 @@ def bone_mask(
         chosen = counts * vv >= cfg.min_volume_mm3
         chosen[0] = False
         box_of = {int(c): mineral_boxes.box(int(c)) for c in np.flatnonzero(chosen)}
-    ids = _bone_like(mineral_labels, sorted(box_of), box_of, (sx, sy, sz), cfg)
+    ids = _bone_like(hu, mineral_labels, sorted(box_of), box_of, (sx, sy, sz), cfg)
     if not ids:
         return _empty()
     quantiles = (mineral_boxes.quantiles(ids)
