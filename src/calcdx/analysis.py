@@ -23,7 +23,6 @@ from calcdx.lesions.detect import CONNECTIVITY, Detection, LesionVoxels, detect_
 from calcdx.masks.bone import BoneConfig, BoneResult
 from calcdx.masks.contrast import ContrastConfig
 from calcdx.masks.exclusions import ContrastAssessment, MetalObject
-from calcdx.masks.lumen import LumenConfig
 from calcdx.masks.region import RegionConfig, RegionSpan, body_regions
 from calcdx.measure.agatston import agatston_rules, agatston_score, mass_score
 from calcdx.measure.context import (
@@ -81,9 +80,6 @@ class AnalysisParameters(BaseModel):
         default_factory=ContrastConfig, description="contrast phase (calcdx.masks.contrast)")
     region: RegionConfig = Field(
         default_factory=RegionConfig, description="body region (calcdx.masks.region)")
-    lumen: LumenConfig = Field(
-        default_factory=LumenConfig,
-        description="enhanced lumens found before the skeleton (calcdx.masks.lumen)")
     contrast_min_volume_mm3: float = 2000.0
     contrast_small_min_volume_mm3: float = 200.0
     contrast_min_area_mm2: float = Field(

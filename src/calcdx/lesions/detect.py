@@ -62,7 +62,6 @@ from calcdx.masks.exclusions import (
     density_summary,
     find_metal,
 )
-from calcdx.masks.lumen import Lumen, find_lumens
 
 if TYPE_CHECKING:
     from calcdx.analysis import AnalysisParameters
@@ -306,64 +305,21 @@ def detect_lesions(
         summary["anatomy_lumen_excluded_volume_mm3"] = float(lumen_v.sum()) * vv
         drop_v = drop_v | lumen_v
 
+    report("skeleton", 0.35)
     thin = shape[2] * spacing[2] < params.thin_stack_mm
     order: NDArray[Any] = np.argsort(lab_v, kind="stable")
     bounds = np.cumsum(counts)  # voxels of component c: order[bounds[c-1]:bounds[c]]
-    boxes = _boxes(ijk, hu_v, order, counts, in_body)
-    # Lumens first, by what they are (calcdx.masks.lumen), so the skeleton never takes
-    # an enhanced lumen carrying wall plaque; not where an unenhanced blood pool was
-    # measured (native), nor in a thin stack (no lumen can be followed along slices).
-    report("lumens", 0.32)
-    lumens: list[Lumen] = []
-    exclude: NDArray[np.bool_] | None = None
-    if not thin and (phase.enhanced or phase.blood_pool is None):
-        # Whole components only: cutting lumens out of bone-touching components
-        # (blood_pool_hu=...) cleared most of the real CTA's heart from the skeleton
-        # (bone 1,250 -> 596 cm^3) but left its denser inflow as 13 false lesions.
-        search = find_lumens(hu, spacing, labels, boxes, config=params.lumen)
-        lumens = list(search.lumens)
-        if search.parts:
-            # A lumen cut out of a larger component (touching bone) becomes a component
-            # of its own, n + 1, ...; bone_mask is given its voxels to exclude.
-            exclude = np.zeros(shape, dtype=bool)
-            cand_flat = (ijk[:, 0].astype(np.int64) * shape[1] + ijk[:, 1]) * shape[2] + ijk[:, 2]
-            if n + len(search.parts) > np.iinfo(labels.dtype).max:
-                labels = labels.astype(np.uint32)
-            for m, (lumen, p_ijk) in enumerate(search.parts, start=n + 1):
-                p_flat = (p_ijk[:, 0].astype(np.int64) * shape[1] + p_ijk[:, 1]) * shape[2] \
-                    + p_ijk[:, 2]
-                lab_v[np.searchsorted(cand_flat, p_flat)] = m
-                labels[p_ijk[:, 0], p_ijk[:, 1], p_ijk[:, 2]] = m
-                exclude[p_ijk[:, 0], p_ijk[:, 1], p_ijk[:, 2]] = True
-                lumens.append(lumen.model_copy(update={"component": m}))
-            del cand_flat
-            n += len(search.parts)
-            counts = np.bincount(lab_v, minlength=n + 1)
-            in_body = np.bincount(lab_v, weights=inside, minlength=n + 1) > 0
-            in_body[0] = False
-            order = np.argsort(lab_v, kind="stable")
-            bounds = np.cumsum(counts)
-            boxes = _boxes(ijk, hu_v, order, counts, in_body)
-    is_lumen_comp = np.zeros(n + 1, dtype=bool)
-    is_lumen_comp[[lu.component for lu in lumens]] = True
-    summary["lumen_components"] = float(len(lumens))
-
-    report("skeleton", 0.35)
-    # Skeleton from the mineral inside the body only (the table is never bone), outside
-    # the lumens: bone_mask(exclude=...) for labels given, their voxels set to 0 in place.
+    # Skeleton from the mineral inside the body only (the table is never bone).
     body_labels = labels
-    not_bone = ~in_body | is_lumen_comp
-    not_bone[0] = False
-    if not_bone.any():
-        out_v = not_bone[lab_v]
+    if not in_body[1:].all():
+        out_v = ~in_body[lab_v]  # voxels of components outside the body, set to 0 in place
         labels[ijk[out_v, 0], ijk[out_v, 1], ijk[out_v, 2]] = 0
         del out_v
-        boxes = boxes._replace(counts=np.where(not_bone, 0, boxes.counts))
     sigma = noise_sd_hu(hu)
     bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels,
-                     mineral_boxes=boxes, exclude=exclude,
+                     mineral_boxes=_boxes(ijk, hu_v, order, counts, in_body),
                      noise_sd_hu=None if sigma is None else sigma.sd_hu,
-                     enhanced=phase.enhanced or bool(lumens))
+                     enhanced=phase.enhanced)
     del labels, body_labels
     is_bone_comp = np.zeros(n + 1, dtype=bool)
     is_bone_comp[list(bone.component_ids)] = True
@@ -420,7 +376,7 @@ def detect_lesions(
         hu_range=(params.contrast_min_hu, params.contrast_max_hu),
         max_sd_hu=params.contrast_max_sd_hu, plaque_delta_hu=params.plaque_delta_hu,
         header_agent=str(agent) if agent else None, size_unit="mm^2" if thin else "mm^3",
-        phase=phase, lumens=lumens,
+        phase=phase,
     )
     region_of = {r.component: r for r in regions}
 

@@ -1103,9 +1103,7 @@ def bone_mask(
     body : (I, J, K) ndarray of bool, optional
         Inside the patient; mineral outside it (table, cushions) is ignored.
     exclude : (I, J, K) ndarray of bool, optional
-        Voxels never taken as bone (enhancing lumens found beforehand,
-        :func:`calcdx.masks.lumen.find_lumens`): left out of the mineral and of the
-        filled bone, so a lumen cut out of a component is not filled back as marrow.
+        Voxels never taken as bone (enhancing lumens found beforehand).
     mineral_labels : (I, J, K) ndarray of int, optional
         26-connected components of the mineral (HU >= ``mineral_hu``, in `body`,
         outside `exclude`) when the caller has them already; computed otherwise.
@@ -1193,8 +1191,6 @@ def bone_mask(
     member = np.zeros(int(counts.size), dtype=bool)
     member[ids] = True
     comp = member[lab_c]
-    if exclude is not None:
-        comp &= ~exclude[crop]
     lumen = np.zeros_like(comp)
     if max(sx, sy) <= cfg.lumen_max_voxel_mm and enhanced is not False:
         # Enhanced lumens touching bone leave the mineral before sealing and filling,
@@ -1223,8 +1219,6 @@ def bone_mask(
         filled, max_hole_volume_vox=int(cfg.max_hole_volume_mm3 / vv), two_d=False
     )
     filled &= ~(lumen | canal)
-    if exclude is not None:
-        filled &= ~exclude[crop]
     del canal
     # Deposits on the cortex: thin parts outside the core grown back by one voxel.
     core = _square_filter(_square_filter(filled, core_r, "min"), core_r, "max") & filled

@@ -30,9 +30,8 @@ by its header suppresses every smooth region in the iodine range.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cc3d
 import numpy as np
@@ -41,9 +40,6 @@ from pydantic import BaseModel, ConfigDict
 from scipy.spatial import cKDTree
 
 from calcdx.masks.contrast import ContrastPhase
-
-if TYPE_CHECKING:
-    from calcdx.masks.lumen import Lumen
 
 __all__ = [
     "ContrastAssessment",
@@ -287,7 +283,6 @@ def assess_contrast(
     header_agent: str | None = None,
     size_unit: str = "mm^3",
     phase: ContrastPhase | None = None,
-    lumens: Sequence[Lumen] = (),
 ) -> tuple[ContrastAssessment, list[ContrastRegion]]:
     """Decide whether the study is enhanced and which components are lumen/organ.
 
@@ -316,12 +311,6 @@ def assess_contrast(
         When given it decides whether the study is enhanced (the header is then only
         part of its evidence): a native phase suppresses nothing; an enhanced phase
         without a primary region suppresses every smooth region in the iodine range.
-    lumens : sequence of Lumen
-        Enhanced lumens and organs found before the skeleton by their shape and
-        density (:func:`calcdx.masks.lumen.find_lumens`). Each is a region (its
-        density summary is that of its lumen, wall plaque apart), and they make
-        the study enhanced even when no blood pool was measured (a phase read as
-        native for want of a tube in view).
 
     Returns
     -------
@@ -332,17 +321,8 @@ def assess_contrast(
         "are kept as calcified plaque; less dense plaque cannot be told from the lumen"
     )
 
-    found = {lu.component: lu for lu in lumens}
-    size_of = {d.component: d.size for d in densities}
-    densities = [d for d in densities if d.component not in found] + [
-        ComponentDensity(component=lu.component, volume_mm3=lu.volume_mm3,
-                         median_hu=lu.median_hu, robust_sd_hu=lu.robust_sd_hu,
-                         dense_fraction=lu.plaque_fraction,
-                         size=size_of.get(lu.component, lu.volume_mm3))
-        for lu in lumens]
-
     def smooth(d: ComponentDensity) -> bool:
-        return d.component in found or (
+        return (
             hu_range[0] <= d.median_hu <= hu_range[1]
             and d.robust_sd_hu <= max_sd_hu
             and d.dense_fraction < 0.2
@@ -356,22 +336,13 @@ def assess_contrast(
             primary=primary,
         )
 
-    if phase is not None and not phase.enhanced and not found:
+    if phase is not None and not phase.enhanced:
         return (ContrastAssessment(enhanced=False, evidence=f"native: {phase.evidence}",
                                    plaque_rule=rule, phase=phase), [])
     primary = [d for d in densities if d.size >= min_volume_mm3 and smooth(d)]
     header = f"DICOM header: contrast agent/route {header_agent!r}" if header_agent else ""
     if phase is not None:
-        header = (f"{phase.phase.replace('_', ' ')}: {phase.evidence}" if phase.enhanced
-                  else f"no enhanced blood pool measured ({phase.evidence})")
-    if found:
-        largest = max(lumens, key=lambda lu: lu.volume_mm3)
-        header = (f"{header}; " if header else "") + (
-            f"{len(found)} enhanced lumen(s) or organ(s) found by shape and density "
-            f"(largest {largest.volume_mm3:.0f} mm^3, lumen median {largest.median_hu:.0f} HU, "
-            f"followed over {largest.length_mm:.0f} mm)")
-        if phase is not None and not phase.enhanced:
-            header += ": enhanced, though no enhanced blood pool was measured"
+        header = f"{phase.phase.replace('_', ' ')}: {phase.evidence}"
     if not primary and header:
         regions = [region(d, False) for d in densities
                    if d.size >= small_min_volume_mm3 and smooth(d)]
