@@ -977,22 +977,27 @@ def _bone_like(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int
     if not ids:
         return []
     shape = labels.shape
+
+    def solid(c: int) -> _Shell | None:
+        """The shell test of compact component `c` when it fails (no cortex), else None."""
+        shell = _cortex_shell(hu, labels, c, boxes[c], spacing, cfg)
+        if shell.contrast_hu is not None and shell.contrast_hu < cfg.dense_tail_hu:
+            return shell
+        return None
+
     taken: list[int] = []
     rest: list[int] = []
     for c in ids:
         box = boxes[c]
         if _major_axis_mm(labels, c, box, spacing) >= cfg.bone_min_length_mm:
             taken.append(c)
-            continue
-        shell = _cortex_shell(hu, labels, c, box, spacing, cfg)
-        if shell.contrast_hu is not None and shell.contrast_hu < cfg.dense_tail_hu:
-            if shell.inside_cut:
-                taken.append(c)  # a solid mass cut by the field of view: its nature unknown
-            continue
-        if any(b.start == 0 or b.stop == n for b, n in zip(box, shape, strict=True)):
-            taken.append(c)
+        elif any(b.start == 0 or b.stop == n for b, n in zip(box, shape, strict=True)):
+            mass = solid(c)
+            # a solid mass cut by the field of view through its inside: its nature unknown
+            if mass is None or mass.inside_cut:
+                taken.append(c)
         else:
-            rest.append(c)
+            rest.append(c)  # its shell is tested only if it comes within the gap of bone
     # Centre to centre, the voxels on either side of a gap are one voxel farther apart.
     reach = cfg.joint_gap_mm + max(spacing)
     gap = [max(1, int(np.ceil(reach / s))) for s in spacing]
@@ -1011,8 +1016,10 @@ def _bone_like(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int
                 continue
             dist = ndi.distance_transform_edt(crop != c, sampling=spacing)
             if float(dist[near].min()) <= reach:
-                taken.append(c)
                 rest.remove(c)
+                if solid(c) is not None:
+                    continue  # a solid mass near bone: a deposit, never joined
+                taken.append(c)
                 member[c] = True
                 changed = True
     return sorted(taken)
