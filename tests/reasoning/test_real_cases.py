@@ -44,12 +44,6 @@ def test_every_real_case_ranks_its_truth(evaluation):
 
 
 @needs_real
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured on the 522 real published cases (batches a-j), 5-fold cross-validated: "
-    "top-3 0.833 (0.867 on the 420 cases of a-h; the new batches i and j, scored before any "
-    "tuning at 0.788 and 0.680, brought it under); the issue asks top-3 >= 0.85 here",
-)
 def test_top3_on_real_cases_cross_validated(evaluation, record_property):
     scores = evaluation.scores()
     _record(record_property, "", scores, "real cases, 5-fold cross-validated")
