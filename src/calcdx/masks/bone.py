@@ -94,6 +94,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
 from calcdx.errors import InputError
+from calcdx.masks._filters import box_filter
 
 __all__ = ["BoneConfig", "BoneResult", "bone_mask", "fill_holes_2d_3d", "fill_holes_planes"]
 
@@ -520,12 +521,8 @@ class BoneResult:
 def _square_filter(mask: NDArray[np.bool_], radius_vox: tuple[int, int], op: str
                    ) -> NDArray[np.bool_]:
     """In-plane dilation (``op="max"``) or erosion (``"min"``) by a square of the given radii."""
-    size = (2 * radius_vox[0] + 1, 2 * radius_vox[1] + 1, 1)
-    if size == (1, 1, 1):
-        return mask
-    u8 = mask.view(np.uint8)
-    out = ndi.maximum_filter(u8, size=size) if op == "max" else ndi.minimum_filter(u8, size=size)
-    return np.asarray(out, dtype=np.uint8).view(np.bool_)
+    # shifted boolean passes: the voxels of scipy's maximum/minimum filter, faster
+    return box_filter(mask, (radius_vox[0], radius_vox[1], 0), op)
 
 
 def _radius(mm: float, sx: float, sy: float) -> tuple[int, int]:
@@ -1261,7 +1258,7 @@ def bone_mask(
         bone |= small[rest_lab] & ~comp
         del rest_lab
     del rest, comp, filled
-    exclusion = ndi.maximum_filter(bone.view(np.uint8), size=3).view(bool)
+    exclusion = box_filter(bone, (1, 1, 1), "max")
     bone_labels = cc3d.connected_components(bone, connectivity=6).astype(np.uint32)
     return BoneResult(
         component_ids=tuple(ids),

@@ -1,0 +1,106 @@
+"""Binary box filters on boolean masks, by shifted logical passes.
+
+A binary dilation (erosion) by a box is a running OR (AND) along each of its
+axes. Each pass here is built by doubling: the OR of windows of 1, 2, 4, ...
+voxels, then two overlapping windows of the largest power give the full
+window, so a window of ``2 r + 1`` voxels costs about ``log2(2 r + 1) + 1``
+whole-array boolean operations instead of a per-voxel filter over a uint8
+copy. At the array's edge the window is cut (only voxels inside the array
+count), which is what :func:`scipy.ndimage.maximum_filter` and
+:func:`~scipy.ndimage.minimum_filter` give with their default ``reflect``
+mode (the mirrored voxels lie inside the cut window), so results are the
+same voxel for voxel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["box_filter", "window_filter_1d"]
+
+
+def _sl(ndim: int, axis: int, start: int | None, stop: int | None) -> tuple[slice, ...]:
+    index = [slice(None)] * ndim
+    index[axis] = slice(start, stop)
+    return tuple(index)
+
+
+def window_filter_1d(mask: NDArray[np.bool_], radius: int, axis: int, op: str
+                     ) -> NDArray[np.bool_]:
+    """Running OR (``op="max"``) or AND (``"min"``) over ``2 radius + 1`` voxels along `axis`.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+    radius : int
+        Half-width of the window in voxels (0: `mask` unchanged).
+    axis : int
+    op : {"max", "min"}
+
+    Returns
+    -------
+    ndarray of bool
+        ``out[..., i, ...]`` is the OR (AND) of `mask` over ``i - radius .. i + radius``
+        along `axis`, cut at the array's edge; a new array (`mask` itself when
+        `radius` is 0).
+    """
+    if radius <= 0:
+        return mask
+    f: Any = np.logical_or if op == "max" else np.logical_and
+    reduce: Any = np.any if op == "max" else np.all
+    nd, n = mask.ndim, mask.shape[axis]
+    width = 2 * radius + 1
+    # y[i] = op(mask[i .. min(i + w, n) - 1]): windows of w = 1, 2, 4, ... voxels.
+    y = np.array(mask, dtype=bool, copy=True)
+    buf = np.empty_like(y)
+    w = 1
+    while 2 * w <= width and w < n:
+        f(y[_sl(nd, axis, 0, n - w)], y[_sl(nd, axis, w, n)], out=buf[_sl(nd, axis, 0, n - w)])
+        buf[_sl(nd, axis, n - w, n)] = y[_sl(nd, axis, n - w, n)]
+        y, buf = buf, y
+        w *= 2
+    d = width - w  # two overlapping windows of w cover one of width (d <= w)
+    if 0 < d < n:
+        f(y[_sl(nd, axis, 0, n - d)], y[_sl(nd, axis, d, n)], out=buf[_sl(nd, axis, 0, n - d)])
+        buf[_sl(nd, axis, n - d, n)] = y[_sl(nd, axis, n - d, n)]
+        y, buf = buf, y
+    # y[i] = op(mask[i .. i + 2 radius]) cut at the end; centred: out[i] = y[i - radius].
+    out = buf
+    if radius < n:
+        out[_sl(nd, axis, radius, n)] = y[_sl(nd, axis, 0, n - radius)]
+    # The first `radius` voxels: the window cut at the start, op(mask[0 .. i + radius]).
+    head = min(radius, n)
+    acc = reduce(mask[_sl(nd, axis, 0, min(radius + 1, n))], axis=axis, keepdims=True)
+    for i in range(head):
+        if i:
+            if i + radius < n:
+                f(acc, mask[_sl(nd, axis, i + radius, i + radius + 1)], out=acc)
+        out[_sl(nd, axis, i, i + 1)] = acc
+    return out
+
+
+def box_filter(mask: NDArray[np.bool_], radius_vox: tuple[int, ...], op: str
+               ) -> NDArray[np.bool_]:
+    """Binary dilation (``op="max"``) or erosion (``"min"``) by a box of half-widths `radius_vox`.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+    radius_vox : tuple of int
+        Half-width (voxels) along each axis, in order (missing trailing axes: 0).
+    op : {"max", "min"}
+
+    Returns
+    -------
+    ndarray of bool
+        The same voxels as ``scipy.ndimage.maximum_filter`` (``minimum_filter``) of
+        `mask` with ``size = 2 radius_vox + 1`` and its default mode; `mask`
+        itself when every radius is 0.
+    """
+    out = mask
+    for axis, r in enumerate(radius_vox):
+        out = window_filter_1d(out, int(r), axis, op)
+    return out
