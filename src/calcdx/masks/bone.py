@@ -454,12 +454,19 @@ class BoneResult:
         out = np.zeros(len(ijk), dtype=bool)
         if array.size == 0 or len(ijk) == 0:
             return out
-        local = np.asarray(ijk, dtype=np.intp) - np.asarray(self.offset, dtype=np.intp)
-        inside = np.all((local >= 0) & (local < np.asarray(array.shape)), axis=1)
-        li = local[inside]
-        # one flat index (C order) instead of three index arrays: the same voxels, faster
-        flat = (li[:, 0] * array.shape[1] + li[:, 1]) * array.shape[2] + li[:, 2]
-        out[inside] = np.take(array, flat)
+        ijk = np.asarray(ijk)
+        inside: NDArray[np.bool_] | None = None
+        flat: NDArray[np.intp] | None = None
+        # column by column: a negative local index wraps to a huge unsigned one, so one
+        # comparison tests both bounds; one flat index (C order) instead of three index
+        # arrays: the same voxels, faster
+        for axis, (size, off) in enumerate(zip(array.shape, self.offset, strict=True)):
+            col = ijk[:, axis].astype(np.intp) - off
+            ok = col.view(np.uintp) < size
+            inside = ok if inside is None else inside & ok
+            flat = col if flat is None else flat * size + col
+        assert inside is not None and flat is not None
+        out[inside] = np.take(array, flat[inside])
         return out
 
     def in_bone(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
