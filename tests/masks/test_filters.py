@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from calcdx.masks._filters import box_filter, window_filter_1d
+from calcdx.masks._filters import ball_erosion, box_filter, window_filter_1d
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 1), (2, 3, 1), (5, 4, 3), (7, 1, 9), (13, 17, 4),
@@ -38,3 +38,33 @@ def test_window_filter_by_hand():
     assert np.flatnonzero(~window_filter_1d(y, 1, 0, "min")).tolist() == [3, 4, 5]
     assert window_filter_1d(x, 0, 0, "max") is x
     assert not np.shares_memory(window_filter_1d(x, 1, 0, "max"), x)
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 2), (9, 8, 7), (20, 21, 22), (40, 30, 5)])
+@pytest.mark.parametrize("radius", [0.0, 1.0, 1.5, 2.0, 2.5, 3.2])
+def test_ball_erosion_equals_distance_transform(shape, radius):
+    """Farther than the radius from every outside voxel, as scipy's exact EDT says."""
+    rng = np.random.default_rng(sum(shape))
+    for smooth, share in ((0.0, 0.5), (1.5, 0.3), (1.5, 0.8)):
+        x = rng.random(shape)
+        if smooth:
+            x = ndi.gaussian_filter(x, smooth)
+        mask = x < np.quantile(x, share)
+        assert not mask.all()
+        expected = ndi.distance_transform_edt(mask) > radius
+        assert np.array_equal(ball_erosion(mask, radius), expected)
+
+
+def test_ball_erosion_by_hand():
+    """A cube of 7 voxels a side: its central 3 x 3 x 3 lies over 2 voxels from the outside
+    (3 or more); at the array's edge the outside of the array is no outside."""
+    mask = np.zeros((9, 9, 9), dtype=bool)
+    mask[1:8, 1:8, 1:8] = True
+    expected = np.zeros_like(mask)
+    expected[3:6, 3:6, 3:6] = True
+    assert np.array_equal(ball_erosion(mask, 2.0), expected)
+    slab = np.ones((5, 5, 3), dtype=bool)
+    slab[:, :, 0] = False
+    assert np.array_equal(ball_erosion(slab, 1.5), np.broadcast_to([False, False, True],
+                                                                    slab.shape))
+    assert np.array_equal(ball_erosion(mask, 0.0), mask)

@@ -14,12 +14,13 @@ same voxel for voxel.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["box_filter", "window_filter_1d"]
+__all__ = ["ball_erosion", "box_filter", "window_filter_1d"]
 
 
 def _sl(ndim: int, axis: int, start: int | None, stop: int | None) -> tuple[slice, ...]:
@@ -103,4 +104,46 @@ def box_filter(mask: NDArray[np.bool_], radius_vox: tuple[int, ...], op: str
     out = mask
     for axis, r in enumerate(radius_vox):
         out = window_filter_1d(out, int(r), axis, op)
+    return out
+
+
+def ball_erosion(mask: NDArray[np.bool_], radius_vox: float) -> NDArray[np.bool_]:
+    """Voxels of a 3-D `mask` farther than `radius_vox` from every voxel outside it.
+
+    Distances are Euclidean between voxel centres, in voxels; outside the array
+    counts as inside the mask. Where `mask` holds a False voxel this is
+    ``scipy.ndimage.distance_transform_edt(mask) > radius_vox`` voxel for voxel
+    (the same distances, ``sqrt(di^2 + dj^2 + dk^2)``, compared the same way),
+    found as an erosion by the ball: per in-plane offset ``(di, dj)`` of the
+    ball, a running AND along axis 2 over the ball's height there, shifted.
+
+    Parameters
+    ----------
+    mask : (I, J, K) ndarray of bool
+    radius_vox : float
+        Ball radius in voxels (>= 0).
+
+    Returns
+    -------
+    (I, J, K) ndarray of bool
+    """
+    out = np.array(mask, dtype=bool, copy=True)
+    reach = math.floor(radius_vox)
+    along: dict[int, NDArray[np.bool_]] = {}
+    ni, nj = mask.shape[0], mask.shape[1]
+    for di in range(-reach, reach + 1):
+        for dj in range(-reach, reach + 1):
+            if math.sqrt(float(di * di + dj * dj)) > radius_vox:
+                continue
+            h = 0
+            while math.sqrt(float(di * di + dj * dj + (h + 1) * (h + 1))) <= radius_vox:
+                h += 1
+            if h not in along:
+                along[h] = window_filter_1d(mask, h, 2, "min")
+            z = along[h]
+            a0, b0 = max(0, -di), min(ni, ni - di)
+            a1, b1 = max(0, -dj), min(nj, nj - dj)
+            if a0 < b0 and a1 < b1:
+                np.logical_and(out[a0:b0, a1:b1], z[a0 + di:b0 + di, a1 + dj:b1 + dj],
+                               out=out[a0:b0, a1:b1])
     return out
