@@ -164,7 +164,8 @@ def _plane_holes(
         inner[0] = False
         for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
             inner[edge] = False
-        yield k, labels, inner, np.bincount(labels.ravel(), minlength=n + 1)
+        # sizes in memory order: planes normal to the last axis are Fortran-ordered
+        yield k, labels, inner, np.bincount(labels.ravel(order="K"), minlength=n + 1)
 
 
 def _fill_plane_holes(
@@ -191,14 +192,16 @@ def _fill_plane_holes(
         if max_hole_area_vox is not None:
             hole &= np.bincount(labels.ravel(), minlength=n + 1) <= max_hole_area_vox
         return np.asarray(hole[labels] | mask, dtype=bool)
-    out = np.array(mask, order="F" if axis == mask.ndim - 1 else "C")
+    out = np.array(mask, order="C")
     planes_out = np.moveaxis(out, axis, 0)
     for k, labels, hole, count in _plane_holes(mask, axis):
         if max_hole_area_vox is not None:
             hole &= count <= max_hole_area_vox
         if hole.any():
-            planes_out[k] |= hole[labels]
-    return np.ascontiguousarray(out)
+            # only the hole voxels are written: no strided pass over a whole plane
+            a, b = np.nonzero(hole[labels])
+            planes_out[k][a, b] = True
+    return out
 
 
 def _fill_3d(filled: NDArray[np.bool_], max_hole_volume_vox: int | None) -> NDArray[np.bool_]:
@@ -872,7 +875,7 @@ def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[flo
     A hole (4-connected background of a slice not reaching its edge) of at most
     ``water_hole_max_area_mm2`` whose mean HU lies in ``water_hole_hu``.
     """
-    out = np.zeros(sealed.shape, dtype=bool, order="F")
+    out = np.zeros(sealed.shape, dtype=bool)
     lo, hi = cfg.water_hole_hu
     for k, lab, small, count in _plane_holes(sealed, 2):
         small &= count * spacing[0] * spacing[1] <= cfg.water_hole_max_area_mm2
@@ -884,8 +887,10 @@ def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[flo
         mean = total / np.maximum(count, 1)
         water = small & (mean >= lo) & (mean <= hi)
         if water.any():
-            out[:, :, k] = water[lab]
-    return np.ascontiguousarray(out)
+            # only the water voxels are written: no strided pass over the whole slice
+            a, b = np.nonzero(water[lab])
+            out[a, b, k] = True
+    return out
 
 
 def _major_axis_mm(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
