@@ -1092,6 +1092,15 @@ class ComponentBoxes(NamedTuple):
         return slice(int(a0), int(b0)), slice(int(a1), int(b1)), slice(int(a2), int(b2))
 
 
+def _or_at(mask: NDArray[np.bool_], at: NDArray[np.intp], values: NDArray[np.bool_]
+           ) -> NDArray[np.bool_]:
+    """`mask` (C-ordered copy) with ``values`` OR-ed in at the flat C-order indices `at`."""
+    out = np.array(mask, dtype=bool, order="C")
+    flat = out.reshape(-1)
+    flat[at] |= values
+    return out
+
+
 def _empty() -> BoneResult:
     e = np.zeros((0, 0, 0), dtype=bool)
     return BoneResult((), (0, 0, 0), e, e, np.zeros((0, 0, 0), np.uint32), e, 0.0)
@@ -1260,21 +1269,26 @@ def bone_mask(
         if min(core_r) < 2:
             big[:] = True  # a one-voxel core cannot tell a deposit from a thin process
         big[0] = False
+        # The parts' voxels (flat, C order) and labels: a per-part flag placed on the crop
+        # is written at these voxels only, not gathered over the whole crop.
+        at = np.flatnonzero(rest_lab)
+        at_lab = rest_lab.ravel()[at]
         if not big[1:].all():
-            big |= _across_slices(rest_lab, bone | big[rest_lab])
-            big |= _in_outline(rest_lab, rest_boxes, bone | big[rest_lab], ~big, (sx, sy),
-                               2.0 * cfg.core_mm)
+            big |= _across_slices(rest_lab, _or_at(bone, at, big[at_lab]))
+            big |= _in_outline(rest_lab, rest_boxes, _or_at(bone, at, big[at_lab]), ~big,
+                               (sx, sy), 2.0 * cfg.core_mm)
             big |= _borders_air(rest_lab, rest_boxes, ~big, hu[crop], cfg)
-        bone |= big[rest_lab]
         small = ~big
         small[0] = False
-        deposits = small[rest_lab] & comp
+        comp_at = comp.ravel()[at]
+        deposits = _or_at(deposits, at, small[at_lab] & comp_at)
         # Its voxels under the threshold (sealing between deposit and cortex) are bone.
-        bone |= small[rest_lab] & ~comp
-        del rest_lab
+        bone = _or_at(bone, at, big[at_lab] | (small[at_lab] & ~comp_at))
+        del rest_lab, at, at_lab, comp_at
     del rest, comp, filled
     exclusion = box_filter(bone, (1, 1, 1), "max")
-    bone_labels = cc3d.connected_components(bone, connectivity=6).astype(np.uint32)
+    bone_labels = cc3d.connected_components(bone, connectivity=6).astype(np.uint32,
+                                                                         copy=False)
     return BoneResult(
         component_ids=tuple(ids),
         offset=(int(lo[0]), int(lo[1]), int(lo[2])),
