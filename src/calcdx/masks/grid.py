@@ -80,7 +80,13 @@ class CoarseGrid:
         -------
         (N, 3) ndarray of intp
         """
-        return np.asarray(ijk, dtype=np.intp) // np.asarray(self.factors, dtype=np.intp)
+        ijk = np.asarray(ijk)
+        out = np.empty(ijk.shape, dtype=np.intp)
+        # column by column, each by a scalar (numpy's fast integer division), in the
+        # input's own integer type: the same floor quotients
+        for axis, f in enumerate(self.factors):
+            out[:, axis] = ijk[:, axis] // int(f)
+        return out
 
     def upsample(self, coarse: NDArray[Any]) -> NDArray[Any]:
         """Nearest-neighbour upsampling of a coarse array to the full grid.
