@@ -859,13 +859,18 @@ def _open_to_tissue(holes: NDArray[np.bool_], sealed: NDArray[np.bool_]) -> NDAr
     """
     if not holes.any():
         return holes
-    labels = cc3d.connected_components(~sealed, connectivity=6)
+    labels, n = cc3d.connected_components(~sealed, connectivity=6, return_N=True)
     faces = np.unique(np.concatenate([labels[0].ravel(), labels[-1].ravel(),
                                       labels[:, 0].ravel(), labels[:, -1].ravel()]))
-    outside = np.zeros(int(labels.max()) + 1, dtype=bool)
+    outside = np.zeros(int(n) + 1, dtype=bool)
     outside[faces] = True
     outside[0] = False
-    return np.asarray(holes & outside[labels], dtype=bool)
+    # judged at the holes' voxels only (C order), not over the whole crop
+    out = np.zeros(holes.shape, dtype=bool)
+    at = np.flatnonzero(holes)
+    out.reshape(-1)[at] = outside[labels.reshape(-1)[at] if labels.flags.c_contiguous
+                                  else labels.ravel()[at]]
+    return out
 
 
 def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[float, float],
