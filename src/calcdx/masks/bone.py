@@ -199,8 +199,8 @@ def _fill_plane_holes(
             hole &= count <= max_hole_area_vox
         if hole.any():
             # only the hole voxels are written: no strided pass over a whole plane
-            a, b = np.nonzero(hole[labels])
-            planes_out[k][a, b] = True
+            rows, cols = np.nonzero(hole[labels])
+            planes_out[k][rows, cols] = True
     return out
 
 
@@ -881,21 +881,54 @@ def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[flo
     ``water_hole_max_area_mm2`` whose mean HU lies in ``water_hole_hu``.
     """
     out = np.zeros(sealed.shape, dtype=bool)
-    lo, hi = cfg.water_hole_hu
-    for k, lab, small, count in _plane_holes(sealed, 2):
-        small &= count * spacing[0] * spacing[1] <= cfg.water_hole_max_area_mm2
-        if not small.any():
-            continue
-        hole = small[lab]
-        total = np.bincount(lab[hole], weights=np.asarray(hu[:, :, k][hole], dtype=np.float64),
-                            minlength=len(count))
-        mean = total / np.maximum(count, 1)
-        water = small & (mean >= lo) & (mean <= hi)
-        if water.any():
-            # only the water voxels are written: no strided pass over the whole slice
-            a, b = np.nonzero(water[lab])
-            out[a, b, k] = True
+    for k, lab, inner, count in _plane_holes(sealed, 2):
+        _mark_water(out, k, hu, lab, inner, count, spacing, cfg)
     return out
+
+
+def _mark_water(out: NDArray[np.bool_], k: int, hu: NDArray[Any],
+                lab: NDArray[np.unsignedinteger[Any]], inner: NDArray[np.bool_],
+                count: NDArray[np.intp], spacing: tuple[float, float], cfg: BoneConfig) -> None:
+    """Set in slice `k` of `out` the water holes among that slice's holes (see _water_holes).
+
+    `lab`, `inner` and `count` are the slice's background regions, which of them are
+    enclosed and their sizes (:func:`_plane_holes`); `inner` is not changed.
+    """
+    lo, hi = cfg.water_hole_hu
+    small = inner & (count * spacing[0] * spacing[1] <= cfg.water_hole_max_area_mm2)
+    if not small.any():
+        return
+    hole = small[lab]
+    total = np.bincount(lab[hole], weights=np.asarray(hu[:, :, k][hole], dtype=np.float64),
+                        minlength=len(count))
+    mean = total / np.maximum(count, 1)
+    water = small & (mean >= lo) & (mean <= hi)
+    if water.any():
+        # only the water voxels are written: no strided pass over the whole slice
+        a, b = np.nonzero(water[lab])
+        out[a, b, k] = True
+
+
+def _axial_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[float, float],
+                 cfg: BoneConfig) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """`sealed` with its axial holes filled (up to ``max_hole_area_mm2``), and its water holes.
+
+    The first step of :func:`fill_holes_planes` (axial slices) and :func:`_water_holes`
+    at once: both judge the same 4-connected background regions of each slice, labelled
+    here once.
+    """
+    area_vox = int(cfg.max_hole_area_mm2 / (spacing[0] * spacing[1]))
+    if sealed.size <= _ONE_CALL_MAX_VOXELS:
+        return _fill_plane_holes(sealed, 2, area_vox), _water_holes(hu, sealed, spacing, cfg)
+    filled = np.array(sealed, order="C")
+    water = np.zeros(sealed.shape, dtype=bool)
+    for k, lab, inner, count in _plane_holes(sealed, 2):
+        hole = inner & (count <= area_vox)
+        if hole.any():
+            a, b = np.nonzero(hole[lab])
+            filled[a, b, k] = True
+        _mark_water(water, k, hu, lab, inner, count, spacing, cfg)
+    return filled, water
 
 
 def _major_axis_mm(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
@@ -1244,9 +1277,11 @@ def bone_mask(
     sealed = comp
     if close_r != (0, 0):
         sealed = _square_filter(_square_filter(comp, close_r, "max"), close_r, "min") | comp
-    canal = _water_holes(hu[crop], sealed, (sx, sy), cfg)
+    axial, canal = _axial_holes(hu[crop], sealed, (sx, sy), cfg)
     canal = _open_to_tissue(canal, sealed)
-    filled = fill_holes_planes(sealed, (sx, sy, sz), max_hole_area_mm2=cfg.max_hole_area_mm2)
+    filled = fill_holes_planes(axial, (sx, sy, sz), max_hole_area_mm2=cfg.max_hole_area_mm2,
+                               axes=(0, 1))
+    del axial
     del sealed
     filled = fill_holes_2d_3d(
         filled, max_hole_volume_vox=int(cfg.max_hole_volume_mm3 / vv), two_d=False
