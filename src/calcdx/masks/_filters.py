@@ -54,32 +54,42 @@ def window_filter_1d(mask: NDArray[np.bool_], radius: int, axis: int, op: str
     reduce: Any = np.any if op == "max" else np.all
     nd, n = mask.ndim, mask.shape[axis]
     width = 2 * radius + 1
-    # y[i] = op(mask[i .. min(i + w, n) - 1]): windows of w = 1, 2, 4, ... voxels.
-    y = np.array(mask, dtype=bool, copy=True)
-    buf = np.empty_like(y)
-    w = 1
-    while 2 * w <= width and w < n:
-        f(y[_sl(nd, axis, 0, n - w)], y[_sl(nd, axis, w, n)], out=buf[_sl(nd, axis, 0, n - w)])
-        buf[_sl(nd, axis, n - w, n)] = y[_sl(nd, axis, n - w, n)]
-        y, buf = buf, y
-        w *= 2
-    d = width - w  # two overlapping windows of w cover one of width (d <= w)
-    if 0 < d < n:
-        f(y[_sl(nd, axis, 0, n - d)], y[_sl(nd, axis, d, n)], out=buf[_sl(nd, axis, 0, n - d)])
-        buf[_sl(nd, axis, n - d, n)] = y[_sl(nd, axis, n - d, n)]
-        y, buf = buf, y
-    # y[i] = op(mask[i .. i + 2 radius]) cut at the end; centred: out[i] = y[i - radius].
-    out = buf
-    if radius < n:
-        out[_sl(nd, axis, radius, n)] = y[_sl(nd, axis, 0, n - radius)]
+
+    def sl(start: int | None, stop: int | None) -> tuple[slice, ...]:
+        return _sl(nd, axis, start, stop)
+
+    out = np.empty(mask.shape, dtype=bool)
+    if n > width:
+        # y[i] = op(mask[i .. min(i + w, n) - 1]): windows of w = 2, 4, ... voxels, the
+        # first read from `mask` itself, then between two buffers.
+        y: NDArray[np.bool_] = mask
+        spare: list[NDArray[np.bool_]] = [np.empty_like(out), np.empty_like(out)]
+        w = 1
+        while 2 * w <= width:
+            nxt = spare.pop()
+            f(y[sl(0, n - w)], y[sl(w, n)], out=nxt[sl(0, n - w)])
+            nxt[sl(n - w, n)] = y[sl(n - w, n)]
+            if y is not mask:
+                spare.append(y)
+            y, w = nxt, 2 * w
+        # Two overlapping windows of w (d = width - w apart, 0 < d < w) make one of width,
+        # written centred: out[i] = op(mask[i - radius .. i + radius]) for i >= radius
+        # (every such window ends inside the array, as n > width).
+        d = width - w
+        f(y[sl(0, n - radius)], y[sl(d, d + n - radius)], out=out[sl(radius, n)])
+    else:
+        # A window as long as the axis: every voxel sees the cut window, from a running
+        # op over the voxels from each end.
+        for i in range(radius, n):
+            out[sl(i, i + 1)] = reduce(mask[sl(i - radius, min(i + radius + 1, n))], axis=axis,
+                                       keepdims=True)
     # The first `radius` voxels: the window cut at the start, op(mask[0 .. i + radius]).
     head = min(radius, n)
-    acc = reduce(mask[_sl(nd, axis, 0, min(radius + 1, n))], axis=axis, keepdims=True)
+    acc = reduce(mask[sl(0, min(radius + 1, n))], axis=axis, keepdims=True)
     for i in range(head):
-        if i:
-            if i + radius < n:
-                f(acc, mask[_sl(nd, axis, i + radius, i + radius + 1)], out=acc)
-        out[_sl(nd, axis, i, i + 1)] = acc
+        if i and i + radius < n:
+            f(acc, mask[sl(i + radius, i + radius + 1)], out=acc)
+        out[sl(i, i + 1)] = acc
     return out
 
 
