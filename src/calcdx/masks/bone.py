@@ -681,8 +681,9 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     sx, sy, sz = spacing
     out = np.zeros(comp.shape, dtype=bool)
     w = (max(1, round(cfg.lumen_window_mm / sx)) | 1, max(1, round(cfg.lumen_window_mm / sy)) | 1)
-    near = _square_filter(comp, (w[0], w[1]), "max")
-    slices = np.flatnonzero(near.any(axis=(0, 1)))
+    # the in-plane neighbourhood of the component, judged only on the picked slices
+    # below (a slice holds some of it exactly where it holds some of the component)
+    slices = np.flatnonzero(comp.any(axis=(0, 1)))
     if slices.size == 0:
         return out
     k0, k1 = int(slices[0]), int(slices[-1]) + 1
@@ -692,7 +693,7 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     picked = np.arange(k0, k1, m)
     h = np.asarray(hu[:, :, picked], dtype=np.float32)
     comp_p = comp[:, :, picked]
-    near = near[:, :, picked]
+    near = _square_filter(comp_p, (w[0], w[1]), "max")
     sz = sz * m
     mean, sd = _local_mean_sd(h, w)
     top = cfg.iodine_hu[1]
@@ -763,6 +764,8 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     lumen = keep[rlab]
     del rlab
     wall = _square_filter(lumen, (w[0], w[1]), "max") & (h < top)
+    if not wall.any():
+        return out
     nearest = np.clip(np.rint((np.arange(k0, k1) - k0) / m).astype(np.intp), 0, len(picked) - 1)
     out[:, :, k0:k1] = wall[:, :, nearest]
     return out
