@@ -197,10 +197,14 @@ def _fill_plane_holes(
     for k, labels, hole, count in _plane_holes(mask, axis):
         if max_hole_area_vox is not None:
             hole &= count <= max_hole_area_vox
-        if hole.any():
-            # only the hole voxels are written: no strided pass over a whole plane
+        if not hole.any():
+            continue
+        if axis == mask.ndim - 1:
+            # slices of a C-ordered array are strided: only the hole voxels are written
             rows, cols = np.nonzero(hole[labels])
             planes_out[k][rows, cols] = True
+        else:
+            planes_out[k] |= hole[labels]
     return out
 
 
@@ -801,8 +805,8 @@ def _in_outline(parts: NDArray[np.integer[Any]], boxes: Any, bone: NDArray[np.bo
     return out
 
 
-def _across_slices(parts: NDArray[np.integer[Any]], bone: NDArray[np.bool_]
-                   ) -> NDArray[np.bool_]:
+def _across_slices(parts: NDArray[np.integer[Any]], bone: NDArray[np.bool_],
+                   at: NDArray[np.intp] | None = None) -> NDArray[np.bool_]:
     """Per part label, whether at least half its voxels lie right above or below bone.
 
     Such a part is the bone's own surface cut obliquely by the slices (the end of
@@ -810,10 +814,11 @@ def _across_slices(parts: NDArray[np.integer[Any]], bone: NDArray[np.bool_]
     slice and as core in the next), not a deposit beside the bone: a deposit on
     the side of a bone has deposit or soft tissue above and below it. Judged
     along the slice axis only, so a deposit sitting on a bone's upper or lower
-    face and less than about two slices high is taken as bone.
+    face and less than about two slices high is taken as bone. `at`, when given, holds
+    the flat (C-order) indices of the parts' voxels (``np.flatnonzero(parts)``).
     """
     n = int(parts.max()) + 1
-    i, j, k = np.nonzero(parts)
+    i, j, k = np.nonzero(parts) if at is None else np.unravel_index(at, parts.shape)
     lab = parts[i, j, k]
     over = np.zeros(len(lab), dtype=bool)
     up = k + 1 < bone.shape[2]
@@ -1317,7 +1322,7 @@ def bone_mask(
         at = np.flatnonzero(rest_lab)
         at_lab = rest_lab.ravel()[at]
         if not big[1:].all():
-            big |= _across_slices(rest_lab, _or_at(bone, at, big[at_lab]))
+            big |= _across_slices(rest_lab, _or_at(bone, at, big[at_lab]), at)
             big |= _in_outline(rest_lab, rest_boxes, _or_at(bone, at, big[at_lab]), ~big,
                                (sx, sy), 2.0 * cfg.core_mm)
             big |= _borders_air(rest_lab, rest_boxes, ~big, hu[crop], cfg)
