@@ -214,27 +214,22 @@ def _fill_3d(filled: NDArray[np.bool_], max_hole_volume_vox: int | None) -> NDAr
     if not background.any():
         return filled
     labels, n = cc3d.connected_components(background, connectivity=6, return_N=True)
-    border = np.unique(
-        np.concatenate(
-            [
-                labels[0].ravel(), labels[-1].ravel(),
-                labels[:, 0].ravel(), labels[:, -1].ravel(),
-                labels[:, :, 0].ravel(), labels[:, :, -1].ravel(),
-            ]
-        )
-    )
     hole3 = np.ones(n + 1, dtype=bool)
     hole3[0] = False
-    hole3[border] = False
+    for face in (labels[0], labels[-1], labels[:, 0], labels[:, -1], labels[:, :, 0],
+                 labels[:, :, -1]):
+        hole3[face] = False  # regions reaching the border (no sort of their labels needed)
     if not hole3.any():
         return np.array(filled, dtype=bool)
     enclosed = hole3[labels]
     out = np.asarray(filled | enclosed, dtype=bool)
     if max_hole_volume_vox is not None:
-        # sizes counted over the enclosed voxels only (not the whole background)
-        lab = labels[enclosed]
+        # sizes counted over the enclosed voxels only (not the whole background), read
+        # and written at those voxels (flat, C order)
+        at = np.flatnonzero(enclosed)
+        lab = labels.ravel()[at]
         small = np.bincount(lab, minlength=n + 1) <= max_hole_volume_vox
-        out[enclosed] = small[lab]
+        np.put(out, at, small[lab])
     return out
 
 
@@ -868,10 +863,9 @@ def _open_to_tissue(holes: NDArray[np.bool_], sealed: NDArray[np.bool_]) -> NDAr
     if not holes.any():
         return holes
     labels, n = cc3d.connected_components(~sealed, connectivity=6, return_N=True)
-    faces = np.unique(np.concatenate([labels[0].ravel(), labels[-1].ravel(),
-                                      labels[:, 0].ravel(), labels[:, -1].ravel()]))
     outside = np.zeros(int(n) + 1, dtype=bool)
-    outside[faces] = True
+    for face in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        outside[face] = True
     outside[0] = False
     # judged at the holes' voxels only (C order), not over the whole crop
     out = np.zeros(holes.shape, dtype=bool)
