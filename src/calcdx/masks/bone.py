@@ -1132,6 +1132,36 @@ class ComponentBoxes(NamedTuple):
         return slice(int(a0), int(b0)), slice(int(a1), int(b1)), slice(int(a2), int(b2))
 
 
+def _part_stats(labels: NDArray[np.integer[Any]], n: int, at: NDArray[np.intp],
+                at_lab: NDArray[np.integer[Any]]
+                ) -> tuple[NDArray[np.int64], list[tuple[slice, slice, slice]]]:
+    """Voxel counts and bounding boxes of labels 0..n, as ``cc3d.statistics`` gives them.
+
+    Found from the labelled voxels (flat C-order indices `at`, labels `at_lab`, every
+    label 1..n present) instead of a pass over the whole array; label 0 (the
+    background) from the array's faces inward.
+    """
+    counts = np.bincount(at_lab, minlength=n + 1).astype(np.int64)
+    counts[0] = labels.size - len(at)
+    boxes: list[tuple[slice, slice, slice]] = []
+    extent: list[slice] = []
+    for axis, size in enumerate(labels.shape):
+        planes = np.moveaxis(labels, axis, 0)
+        first = next((i for i in range(size) if not planes[i].all()), 0)
+        last = next((i for i in range(size - 1, -1, -1) if not planes[i].all()), -1)
+        extent.append(slice(first, last + 1))
+    boxes.append((extent[0], extent[1], extent[2]))
+    if n:
+        order = np.argsort(at_lab, kind="stable")
+        starts = np.searchsorted(at_lab[order], np.arange(1, n + 1))
+        coords = np.unravel_index(at[order], labels.shape)
+        lo = [np.minimum.reduceat(c, starts) for c in coords]
+        hi = [np.maximum.reduceat(c, starts) + 1 for c in coords]
+        boxes += [(slice(int(lo[0][c]), int(hi[0][c])), slice(int(lo[1][c]), int(hi[1][c])),
+                   slice(int(lo[2][c]), int(hi[2][c]))) for c in range(n)]
+    return counts, boxes
+
+
 def _or_at(mask: NDArray[np.bool_], at: NDArray[np.intp], values: NDArray[np.bool_]
            ) -> NDArray[np.bool_]:
     """`mask` (C-ordered copy) with ``values`` OR-ed in at the flat C-order indices `at`."""
@@ -1298,10 +1328,13 @@ def bone_mask(
     deposits = np.zeros_like(filled)
     if rest.any():
         rest_lab, n_rest = cc3d.connected_components(rest, connectivity=26, return_N=True)
-        rest_stats = cc3d.statistics(rest_lab)
-        size = np.asarray(rest_stats["voxel_counts"], dtype=np.int64) * vv
+        # The parts' voxels (flat, C order) and labels: their counts and boxes come from
+        # them, and a per-part flag placed on the crop is written at these voxels only.
+        at = np.flatnonzero(rest_lab)
+        at_lab = rest_lab.ravel()[at]
+        counts, rest_boxes = _part_stats(rest_lab, int(n_rest), at, at_lab)
+        size = counts * vv
         extent = np.zeros(n_rest + 1)
-        rest_boxes = rest_stats["bounding_boxes"]
         for c, box in enumerate(rest_boxes):
             if c and box is not None:
                 extent[c] = max((box[0].stop - box[0].start) * sx,
@@ -1311,10 +1344,6 @@ def bone_mask(
         if min(core_r) < 2:
             big[:] = True  # a one-voxel core cannot tell a deposit from a thin process
         big[0] = False
-        # The parts' voxels (flat, C order) and labels: a per-part flag placed on the crop
-        # is written at these voxels only, not gathered over the whole crop.
-        at = np.flatnonzero(rest_lab)
-        at_lab = rest_lab.ravel()[at]
         if not big[1:].all():
             big |= _across_slices(rest_lab, _or_at(bone, at, big[at_lab]), at)
             big |= _in_outline(rest_lab, rest_boxes, _or_at(bone, at, big[at_lab]), ~big,
