@@ -241,7 +241,8 @@ def _context(
             hi = np.minimum(les.ijk.max(axis=0) + margin + 1, shape)
             filled, labels = _bone_box(det.bone, lo, hi)
             if filled.any():
-                n_bones = int(np.count_nonzero(np.bincount(labels.ravel())[1:]))
+                # bone labels are non-zero exactly on bone: count them there only
+                n_bones = int(np.count_nonzero(np.bincount(labels[filled])[1:]))
                 # Exact: nearest bone-surface voxel centre (as an EDT of the box gives).
                 dist, _ = det.bone.surface_tree(spacing).query(
                     boundary * np.asarray(spacing), k=1)

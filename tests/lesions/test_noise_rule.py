@@ -156,3 +156,30 @@ def test_shell_median_of_many_sets_is_each_sets_own_shell_median(dtype, below_hu
         if below_hu is not None:
             vals = [v for v in vals if v < below_hu]
         assert (np.isnan(value) if not vals else value == float(np.median(vals)))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float32])
+@pytest.mark.parametrize("below_hu", [None, 130.0])
+def test_shell_median_of_large_sets_is_their_shell_median(dtype, below_hu):
+    """Large sets (found on their own crop) and small ones mixed, some at the grid's edge:
+    each median is that of its in-plane shell, found voxel by voxel."""
+    rng = np.random.default_rng(4)
+    shape = (40, 36, 10)
+    hu = rng.normal(80.0, 150.0, shape).clip(-1000, 3000).astype(dtype)
+    i, j, k = np.indices(shape)
+    groups = [np.argwhere(rng.random(shape) > 0.998)]
+    for ci, cj, r in ((0, 0, 6), (20, 18, 8), (39, 10, 5), (25, 35, 3)):
+        blob = (i - ci) ** 2 + (j - cj) ** 2 <= r * r
+        blob &= (k >= 2) & (k < 8) & (rng.random(shape) > 0.2)
+        groups.append(np.argwhere(blob))
+    assert max(len(g) for g in groups) >= 500 and min(len(g) for g in groups) < 64
+    got = shell_median_hu(groups, hu, below_hu=below_hu)
+    for g, value in zip(groups, got, strict=True):
+        own = {tuple(v) for v in g}
+        shell = {(a + di, b + dj, c) for a, b, c in own for di in range(-2, 3)
+                 for dj in range(-2, 3)
+                 if 0 <= a + di < shape[0] and 0 <= b + dj < shape[1]} - own
+        vals = [float(hu[v]) for v in shell]
+        if below_hu is not None:
+            vals = [v for v in vals if v < below_hu]
+        assert (np.isnan(value) if not vals else value == float(np.median(vals)))

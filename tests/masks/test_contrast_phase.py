@@ -142,3 +142,21 @@ def test_single_section_uses_the_densest_round_lumen(lumen, phase):
     assert out.phase == phase
     assert out.blood_pool is not None and out.blood_pool.n_sections == 1
     assert "thin stack" in out.evidence
+
+
+def test_block_mean_of_integer_hu_is_the_float32_mean_of_each_block():
+    """Integer HU (fast path: integer sums) and the same values as float32 (numpy's mean)
+    give the same float32 block means, which are the exact block means rounded as numpy
+    divides (the float64 quotient of the sum, stored as float32); a partial last block
+    is dropped."""
+    from calcdx.masks.contrast import block_mean
+
+    rng = np.random.default_rng(0)
+    hu = rng.normal(40.0, 900.0, (23, 17, 30)).clip(-1024, 3071).astype(np.int16)
+    factors = (4, 3, 7)
+    got = block_mean(hu, factors)
+    assert got.dtype == np.float32 and got.shape == (5, 5, 4)
+    assert np.array_equal(got, block_mean(hu.astype(np.float32), factors))
+    for a, b, c in np.ndindex(got.shape):
+        block = hu[4 * a:4 * a + 4, 3 * b:3 * b + 3, 7 * c:7 * c + 7].astype(np.int64)
+        assert got[a, b, c] == np.float32(block.sum() / block.size)

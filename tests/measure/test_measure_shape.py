@@ -69,3 +69,26 @@ def test_volume_scales_with_spacing_cubed(scale, sz):
     base = measure_shape(mask, vol, affine_for((1.0, 1.0, 1.0))).volume_mm3
     scaled = measure_shape(mask, vol, affine_for((scale, scale, scale * sz))).volume_mm3
     assert scaled == pytest.approx(base * scale**3 * sz, rel=1e-9)
+
+
+def test_rim_core_and_dependent_half_do_not_depend_on_the_crop_margin():
+    """A rim-dense hollow ellipsoid measured on a tight crop (one background voxel each side)
+    and on a wide one, off-centre, with a thin slice axis: rim, core, hollow fraction and
+    dependent excess are the same numbers (each voxel's depth and the filled holes are
+    found from within the lesion's box)."""
+    spacing = (0.9, 0.9, 0.3)
+    mask, vol = ellipsoid((6.0, 5.0, 4.0), spacing, hu=700.0, core_hu=60.0, rim_mm=1.5)
+    mask &= vol >= 130.0  # the hollow core is not lesion
+    vol = vol + np.random.default_rng(0).normal(0.0, 20.0, vol.shape).astype(np.float32)
+    idx = np.argwhere(mask)
+    lo, hi = idx.min(axis=0) - 1, idx.max(axis=0) + 2
+    tight = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    wide = np.pad(mask, ((4, 9), (7, 2), (30, 12)))
+    wide_hu = np.pad(vol, ((4, 9), (7, 2), (30, 12)), mode="edge")
+    a = measure_shape(mask[tight], vol[tight], affine_for(spacing))
+    b = measure_shape(wide, wide_hu, affine_for(spacing))
+    assert a.rim_mean_hu is not None and a.core_mean_hu is not None
+    assert a.hollow_fraction > 0.1
+    for name in ("rim_mean_hu", "core_mean_hu", "rim_core_ratio", "hollow_fraction",
+                 "dependent_excess_hu", "n_voxels"):
+        assert getattr(a, name) == getattr(b, name), name

@@ -384,7 +384,12 @@ def detect_lesions(
     pieces: list[tuple[NDArray[Any], NDArray[Any], str]] = []
     reportable = params.min_volume_mm3 / vv - 1e-9  # fewer voxels are dropped below
     plain_sel: list[NDArray[np.intp]] = []
-    for c in np.flatnonzero(plain):
+    # Only components with kept voxels that are enhancing regions or large enough to
+    # report are looked at one by one (most candidate components are noise specks).
+    n_kept = np.bincount(lab_v, weights=keep_v, minlength=n + 1)
+    is_region = np.zeros(n + 1, dtype=bool)
+    is_region[list(region_of)] = True
+    for c in np.flatnonzero(plain & (n_kept > 0) & (is_region | (n_kept >= reportable))):
         whole = order[bounds[c - 1] : bounds[c]]
         sel = whole[keep_v[whole]]
         if len(sel) == 0:

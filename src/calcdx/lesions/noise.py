@@ -48,6 +48,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
+from calcdx.masks._filters import box_filter
+
 __all__ = [
     "NoiseEstimate",
     "above_blood_pool",
@@ -171,6 +173,58 @@ def shell_median_hu(
     out = np.full(n_groups, np.nan)
     if n_groups == 0:
         return out
+    big = [len(g) >= _CROP_MIN_VOXELS for g in groups]
+    for at in (i for i, b in enumerate(big) if b):
+        out[at] = _shell_median_on_crop(np.asarray(groups[at]).reshape(-1, 3), hu, below_hu,
+                                        width_vox)
+    if all(big):
+        return out
+    small = [i for i, b in enumerate(big) if not b]
+    out[small] = _shell_median_together([groups[i] for i in small], hu, below_hu, width_vox)
+    return out
+
+
+#: Sets of at least this many voxels have their shell found on their own crop (a
+#: dilation), smaller ones all together by sorted neighbour keys: the same voxels.
+_CROP_MIN_VOXELS = 64
+
+
+def _median(values: NDArray[np.float64]) -> float:
+    """Median as the mean of the two middle values of the sorted values (NaN when empty)."""
+    n = len(values)
+    if n == 0:
+        return float("nan")
+    lo, hi = (n - 1) // 2, n // 2
+    part = np.partition(values, [lo, hi])
+    return float((part[lo] + part[hi]) / 2.0)
+
+
+def _shell_median_on_crop(vox: NDArray[np.integer[Any]], hu: NDArray[Any],
+                          below_hu: float | None, width_vox: int) -> float:
+    """:func:`shell_median_hu` of one set, on its bounding box grown in-plane by `width_vox`."""
+    lo = vox.min(axis=0)
+    hi = vox.max(axis=0) + 1
+    lo_g = np.array([max(int(lo[0]) - width_vox, 0), max(int(lo[1]) - width_vox, 0), int(lo[2])])
+    hi_g = np.array([min(int(hi[0]) + width_vox, hu.shape[0]),
+                     min(int(hi[1]) + width_vox, hu.shape[1]), int(hi[2])])
+    local = (vox - lo_g).astype(np.intp)
+    mask = np.zeros(tuple(int(v) for v in hi_g - lo_g), dtype=bool)
+    mask[local[:, 0], local[:, 1], local[:, 2]] = True
+    shell = box_filter(mask, (width_vox, width_vox, 0), "max") & ~mask
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo_g, hi_g, strict=True))
+    values = np.asarray(np.asarray(hu[box])[shell], dtype=np.float64)
+    if below_hu is not None:
+        values = values[values < below_hu]
+    return _median(values)
+
+
+def _shell_median_together(
+    groups: list[NDArray[np.integer[Any]]], hu: NDArray[Any], below_hu: float | None,
+    width_vox: int,
+) -> NDArray[np.float64]:
+    """:func:`shell_median_hu` of small sets, all in one pass of sorted neighbour keys."""
+    n_groups = len(groups)
+    out = np.full(n_groups, np.nan)
     sizes = np.array([len(g) for g in groups], dtype=np.int64)
     vox = np.concatenate([np.asarray(g, dtype=np.int64).reshape(-1, 3) for g in groups])
     shape = np.asarray(hu.shape, dtype=np.int64)

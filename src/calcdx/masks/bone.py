@@ -94,6 +94,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
 from calcdx.errors import InputError
+from calcdx.masks._filters import ball_erosion, box_filter
 
 __all__ = ["BoneConfig", "BoneResult", "bone_mask", "fill_holes_2d_3d", "fill_holes_planes"]
 
@@ -163,7 +164,8 @@ def _plane_holes(
         inner[0] = False
         for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
             inner[edge] = False
-        yield k, labels, inner, np.bincount(labels.ravel(), minlength=n + 1)
+        # sizes in memory order: planes normal to the last axis are Fortran-ordered
+        yield k, labels, inner, np.bincount(labels.ravel(order="K"), minlength=n + 1)
 
 
 def _fill_plane_holes(
@@ -190,14 +192,20 @@ def _fill_plane_holes(
         if max_hole_area_vox is not None:
             hole &= np.bincount(labels.ravel(), minlength=n + 1) <= max_hole_area_vox
         return np.asarray(hole[labels] | mask, dtype=bool)
-    out = np.array(mask, order="F" if axis == mask.ndim - 1 else "C")
+    out = np.array(mask, order="C")
     planes_out = np.moveaxis(out, axis, 0)
     for k, labels, hole, count in _plane_holes(mask, axis):
         if max_hole_area_vox is not None:
             hole &= count <= max_hole_area_vox
-        if hole.any():
+        if not hole.any():
+            continue
+        if axis == mask.ndim - 1:
+            # slices of a C-ordered array are strided: only the hole voxels are written
+            rows, cols = np.nonzero(hole[labels])
+            planes_out[k][rows, cols] = True
+        else:
             planes_out[k] |= hole[labels]
-    return np.ascontiguousarray(out)
+    return out
 
 
 def _fill_3d(filled: NDArray[np.bool_], max_hole_volume_vox: int | None) -> NDArray[np.bool_]:
@@ -206,27 +214,22 @@ def _fill_3d(filled: NDArray[np.bool_], max_hole_volume_vox: int | None) -> NDAr
     if not background.any():
         return filled
     labels, n = cc3d.connected_components(background, connectivity=6, return_N=True)
-    border = np.unique(
-        np.concatenate(
-            [
-                labels[0].ravel(), labels[-1].ravel(),
-                labels[:, 0].ravel(), labels[:, -1].ravel(),
-                labels[:, :, 0].ravel(), labels[:, :, -1].ravel(),
-            ]
-        )
-    )
     hole3 = np.ones(n + 1, dtype=bool)
     hole3[0] = False
-    hole3[border] = False
+    for face in (labels[0], labels[-1], labels[:, 0], labels[:, -1], labels[:, :, 0],
+                 labels[:, :, -1]):
+        hole3[face] = False  # regions reaching the border (no sort of their labels needed)
     if not hole3.any():
         return np.array(filled, dtype=bool)
     enclosed = hole3[labels]
     out = np.asarray(filled | enclosed, dtype=bool)
     if max_hole_volume_vox is not None:
-        # sizes counted over the enclosed voxels only (not the whole background)
-        lab = labels[enclosed]
+        # sizes counted over the enclosed voxels only (not the whole background), read
+        # and written at those voxels (flat, C order)
+        at = np.flatnonzero(enclosed)
+        lab = labels.ravel()[at]
         small = np.bincount(lab, minlength=n + 1) <= max_hole_volume_vox
-        out[enclosed] = small[lab]
+        np.put(out, at, small[lab])
     return out
 
 
@@ -453,12 +456,19 @@ class BoneResult:
         out = np.zeros(len(ijk), dtype=bool)
         if array.size == 0 or len(ijk) == 0:
             return out
-        local = np.asarray(ijk, dtype=np.intp) - np.asarray(self.offset, dtype=np.intp)
-        inside = np.all((local >= 0) & (local < np.asarray(array.shape)), axis=1)
-        li = local[inside]
-        # one flat index (C order) instead of three index arrays: the same voxels, faster
-        flat = (li[:, 0] * array.shape[1] + li[:, 1]) * array.shape[2] + li[:, 2]
-        out[inside] = np.take(array, flat)
+        ijk = np.asarray(ijk)
+        inside: NDArray[np.bool_] | None = None
+        flat: NDArray[np.intp] | None = None
+        # column by column: a negative local index wraps to a huge unsigned one, so one
+        # comparison tests both bounds; one flat index (C order) instead of three index
+        # arrays: the same voxels, faster
+        for axis, (size, off) in enumerate(zip(array.shape, self.offset, strict=True)):
+            col = ijk[:, axis].astype(np.intp) - off
+            ok = col.view(np.uintp) < size
+            inside = ok if inside is None else inside & ok
+            flat = col if flat is None else flat * size + col
+        assert inside is not None and flat is not None
+        out[inside] = np.take(array, flat[inside])
         return out
 
     def in_bone(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
@@ -520,12 +530,8 @@ class BoneResult:
 def _square_filter(mask: NDArray[np.bool_], radius_vox: tuple[int, int], op: str
                    ) -> NDArray[np.bool_]:
     """In-plane dilation (``op="max"``) or erosion (``"min"``) by a square of the given radii."""
-    size = (2 * radius_vox[0] + 1, 2 * radius_vox[1] + 1, 1)
-    if size == (1, 1, 1):
-        return mask
-    u8 = mask.view(np.uint8)
-    out = ndi.maximum_filter(u8, size=size) if op == "max" else ndi.minimum_filter(u8, size=size)
-    return np.asarray(out, dtype=np.uint8).view(np.bool_)
+    # shifted boolean passes: the voxels of scipy's maximum/minimum filter, faster
+    return box_filter(mask, (radius_vox[0], radius_vox[1], 0), op)
 
 
 def _radius(mm: float, sx: float, sy: float) -> tuple[int, int]:
@@ -674,8 +680,9 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     sx, sy, sz = spacing
     out = np.zeros(comp.shape, dtype=bool)
     w = (max(1, round(cfg.lumen_window_mm / sx)) | 1, max(1, round(cfg.lumen_window_mm / sy)) | 1)
-    near = _square_filter(comp, (w[0], w[1]), "max")
-    slices = np.flatnonzero(near.any(axis=(0, 1)))
+    # the in-plane neighbourhood of the component, judged only on the picked slices
+    # below (a slice holds some of it exactly where it holds some of the component)
+    slices = np.flatnonzero(comp.any(axis=(0, 1)))
     if slices.size == 0:
         return out
     k0, k1 = int(slices[0]), int(slices[-1]) + 1
@@ -685,7 +692,7 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     picked = np.arange(k0, k1, m)
     h = np.asarray(hu[:, :, picked], dtype=np.float32)
     comp_p = comp[:, :, picked]
-    near = near[:, :, picked]
+    near = _square_filter(comp_p, (w[0], w[1]), "max")
     sz = sz * m
     mean, sd = _local_mean_sd(h, w)
     top = cfg.iodine_hu[1]
@@ -756,6 +763,8 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     lumen = keep[rlab]
     del rlab
     wall = _square_filter(lumen, (w[0], w[1]), "max") & (h < top)
+    if not wall.any():
+        return out
     nearest = np.clip(np.rint((np.arange(k0, k1) - k0) / m).astype(np.intp), 0, len(picked) - 1)
     out[:, :, k0:k1] = wall[:, :, nearest]
     return out
@@ -791,8 +800,8 @@ def _in_outline(parts: NDArray[np.integer[Any]], boxes: Any, bone: NDArray[np.bo
     return out
 
 
-def _across_slices(parts: NDArray[np.integer[Any]], bone: NDArray[np.bool_]
-                   ) -> NDArray[np.bool_]:
+def _across_slices(parts: NDArray[np.integer[Any]], bone: NDArray[np.bool_],
+                   at: NDArray[np.intp] | None = None) -> NDArray[np.bool_]:
     """Per part label, whether at least half its voxels lie right above or below bone.
 
     Such a part is the bone's own surface cut obliquely by the slices (the end of
@@ -800,10 +809,11 @@ def _across_slices(parts: NDArray[np.integer[Any]], bone: NDArray[np.bool_]
     slice and as core in the next), not a deposit beside the bone: a deposit on
     the side of a bone has deposit or soft tissue above and below it. Judged
     along the slice axis only, so a deposit sitting on a bone's upper or lower
-    face and less than about two slices high is taken as bone.
+    face and less than about two slices high is taken as bone. `at`, when given, holds
+    the flat (C-order) indices of the parts' voxels (``np.flatnonzero(parts)``).
     """
     n = int(parts.max()) + 1
-    i, j, k = np.nonzero(parts)
+    i, j, k = np.nonzero(parts) if at is None else np.unravel_index(at, parts.shape)
     lab = parts[i, j, k]
     over = np.zeros(len(lab), dtype=bool)
     up = k + 1 < bone.shape[2]
@@ -852,13 +862,17 @@ def _open_to_tissue(holes: NDArray[np.bool_], sealed: NDArray[np.bool_]) -> NDAr
     """
     if not holes.any():
         return holes
-    labels = cc3d.connected_components(~sealed, connectivity=6)
-    faces = np.unique(np.concatenate([labels[0].ravel(), labels[-1].ravel(),
-                                      labels[:, 0].ravel(), labels[:, -1].ravel()]))
-    outside = np.zeros(int(labels.max()) + 1, dtype=bool)
-    outside[faces] = True
+    labels, n = cc3d.connected_components(~sealed, connectivity=6, return_N=True)
+    outside = np.zeros(int(n) + 1, dtype=bool)
+    for face in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        outside[face] = True
     outside[0] = False
-    return np.asarray(holes & outside[labels], dtype=bool)
+    # judged at the holes' voxels only (C order), not over the whole crop
+    out = np.zeros(holes.shape, dtype=bool)
+    at = np.flatnonzero(holes)
+    out.reshape(-1)[at] = outside[labels.reshape(-1)[at] if labels.flags.c_contiguous
+                                  else labels.ravel()[at]]
+    return out
 
 
 def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[float, float],
@@ -868,20 +882,55 @@ def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[flo
     A hole (4-connected background of a slice not reaching its edge) of at most
     ``water_hole_max_area_mm2`` whose mean HU lies in ``water_hole_hu``.
     """
-    out = np.zeros(sealed.shape, dtype=bool, order="F")
+    out = np.zeros(sealed.shape, dtype=bool)
+    for k, lab, inner, count in _plane_holes(sealed, 2):
+        _mark_water(out, k, hu, lab, inner, count, spacing, cfg)
+    return out
+
+
+def _mark_water(out: NDArray[np.bool_], k: int, hu: NDArray[Any],
+                lab: NDArray[np.unsignedinteger[Any]], inner: NDArray[np.bool_],
+                count: NDArray[np.intp], spacing: tuple[float, float], cfg: BoneConfig) -> None:
+    """Set in slice `k` of `out` the water holes among that slice's holes (see _water_holes).
+
+    `lab`, `inner` and `count` are the slice's background regions, which of them are
+    enclosed and their sizes (:func:`_plane_holes`); `inner` is not changed.
+    """
     lo, hi = cfg.water_hole_hu
-    for k, lab, small, count in _plane_holes(sealed, 2):
-        small &= count * spacing[0] * spacing[1] <= cfg.water_hole_max_area_mm2
-        if not small.any():
-            continue
-        hole = small[lab]
-        total = np.bincount(lab[hole], weights=np.asarray(hu[:, :, k][hole], dtype=np.float64),
-                            minlength=len(count))
-        mean = total / np.maximum(count, 1)
-        water = small & (mean >= lo) & (mean <= hi)
-        if water.any():
-            out[:, :, k] = water[lab]
-    return np.ascontiguousarray(out)
+    small = inner & (count * spacing[0] * spacing[1] <= cfg.water_hole_max_area_mm2)
+    if not small.any():
+        return
+    hole = small[lab]
+    total = np.bincount(lab[hole], weights=np.asarray(hu[:, :, k][hole], dtype=np.float64),
+                        minlength=len(count))
+    mean = total / np.maximum(count, 1)
+    water = small & (mean >= lo) & (mean <= hi)
+    if water.any():
+        # only the water voxels are written: no strided pass over the whole slice
+        a, b = np.nonzero(water[lab])
+        out[a, b, k] = True
+
+
+def _axial_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[float, float],
+                 cfg: BoneConfig) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """`sealed` with its axial holes filled (up to ``max_hole_area_mm2``), and its water holes.
+
+    The first step of :func:`fill_holes_planes` (axial slices) and :func:`_water_holes`
+    at once: both judge the same 4-connected background regions of each slice, labelled
+    here once.
+    """
+    area_vox = int(cfg.max_hole_area_mm2 / (spacing[0] * spacing[1]))
+    if sealed.size <= _ONE_CALL_MAX_VOXELS:
+        return _fill_plane_holes(sealed, 2, area_vox), _water_holes(hu, sealed, spacing, cfg)
+    filled = np.array(sealed, order="C")
+    water = np.zeros(sealed.shape, dtype=bool)
+    for k, lab, inner, count in _plane_holes(sealed, 2):
+        hole = inner & (count <= area_vox)
+        if hole.any():
+            a, b = np.nonzero(hole[lab])
+            filled[a, b, k] = True
+        _mark_water(water, k, hu, lab, inner, count, spacing, cfg)
+    return filled, water
 
 
 def _major_axis_mm(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
@@ -947,9 +996,12 @@ def _cortex_shell(hu: NDArray[Any], labels: NDArray[np.integer[Any]], c: int,
                 body[tuple(index)] = np.expand_dims(filled.take(src, axis=axis), axis)
                 index[axis] = src
                 cut_faces.append(tuple(index))
-    depth = ndi.distance_transform_edt(body)
-    shell = filled & (depth <= cfg.shell_voxels)
-    inside = filled & (depth > cfg.shell_voxels)
+    # deeper than the shell: farther than shell_voxels from every voxel outside `body`,
+    # as its distance transform gives it (a ball erosion, the same voxels, faster)
+    deep = (ball_erosion(body, cfg.shell_voxels) if not body.all()
+            else ndi.distance_transform_edt(body) > cfg.shell_voxels)
+    shell = filled & ~deep
+    inside = filled & deep
     if not inside.any() or not shell.any():
         return _Shell(None, False)
     contrast = float(np.percentile(h[shell], 90) - np.percentile(h[inside], 25))
@@ -1078,6 +1130,45 @@ class ComponentBoxes(NamedTuple):
         """Component `c`'s bounding box as slices."""
         (a0, a1, a2), (b0, b1, b2) = self.lo[c], self.hi[c]
         return slice(int(a0), int(b0)), slice(int(a1), int(b1)), slice(int(a2), int(b2))
+
+
+def _part_stats(labels: NDArray[np.integer[Any]], n: int, at: NDArray[np.intp],
+                at_lab: NDArray[np.integer[Any]]
+                ) -> tuple[NDArray[np.int64], list[tuple[slice, slice, slice]]]:
+    """Voxel counts and bounding boxes of labels 0..n, as ``cc3d.statistics`` gives them.
+
+    Found from the labelled voxels (flat C-order indices `at`, labels `at_lab`, every
+    label 1..n present) instead of a pass over the whole array; label 0 (the
+    background) from the array's faces inward.
+    """
+    counts = np.bincount(at_lab, minlength=n + 1).astype(np.int64)
+    counts[0] = labels.size - len(at)
+    boxes: list[tuple[slice, slice, slice]] = []
+    extent: list[slice] = []
+    for axis, size in enumerate(labels.shape):
+        planes = np.moveaxis(labels, axis, 0)
+        first = next((i for i in range(size) if not planes[i].all()), 0)
+        last = next((i for i in range(size - 1, -1, -1) if not planes[i].all()), -1)
+        extent.append(slice(first, last + 1))
+    boxes.append((extent[0], extent[1], extent[2]))
+    if n:
+        order = np.argsort(at_lab, kind="stable")
+        starts = np.searchsorted(at_lab[order], np.arange(1, n + 1))
+        coords = np.unravel_index(at[order], labels.shape)
+        lo = [np.minimum.reduceat(c, starts) for c in coords]
+        hi = [np.maximum.reduceat(c, starts) + 1 for c in coords]
+        boxes += [(slice(int(lo[0][c]), int(hi[0][c])), slice(int(lo[1][c]), int(hi[1][c])),
+                   slice(int(lo[2][c]), int(hi[2][c]))) for c in range(n)]
+    return counts, boxes
+
+
+def _or_at(mask: NDArray[np.bool_], at: NDArray[np.intp], values: NDArray[np.bool_]
+           ) -> NDArray[np.bool_]:
+    """`mask` (C-ordered copy) with ``values`` OR-ed in at the flat C-order indices `at`."""
+    out = np.array(mask, dtype=bool, order="C")
+    flat = out.reshape(-1)
+    flat[at] |= values
+    return out
 
 
 def _empty() -> BoneResult:
@@ -1218,9 +1309,11 @@ def bone_mask(
     sealed = comp
     if close_r != (0, 0):
         sealed = _square_filter(_square_filter(comp, close_r, "max"), close_r, "min") | comp
-    canal = _water_holes(hu[crop], sealed, (sx, sy), cfg)
+    axial, canal = _axial_holes(hu[crop], sealed, (sx, sy), cfg)
     canal = _open_to_tissue(canal, sealed)
-    filled = fill_holes_planes(sealed, (sx, sy, sz), max_hole_area_mm2=cfg.max_hole_area_mm2)
+    filled = fill_holes_planes(axial, (sx, sy, sz), max_hole_area_mm2=cfg.max_hole_area_mm2,
+                               axes=(0, 1))
+    del axial
     del sealed
     filled = fill_holes_2d_3d(
         filled, max_hole_volume_vox=int(cfg.max_hole_volume_mm3 / vv), two_d=False
@@ -1235,10 +1328,13 @@ def bone_mask(
     deposits = np.zeros_like(filled)
     if rest.any():
         rest_lab, n_rest = cc3d.connected_components(rest, connectivity=26, return_N=True)
-        rest_stats = cc3d.statistics(rest_lab)
-        size = np.asarray(rest_stats["voxel_counts"], dtype=np.int64) * vv
+        # The parts' voxels (flat, C order) and labels: their counts and boxes come from
+        # them, and a per-part flag placed on the crop is written at these voxels only.
+        at = np.flatnonzero(rest_lab)
+        at_lab = rest_lab.ravel()[at]
+        counts, rest_boxes = _part_stats(rest_lab, int(n_rest), at, at_lab)
+        size = counts * vv
         extent = np.zeros(n_rest + 1)
-        rest_boxes = rest_stats["bounding_boxes"]
         for c, box in enumerate(rest_boxes):
             if c and box is not None:
                 extent[c] = max((box[0].stop - box[0].start) * sx,
@@ -1249,20 +1345,21 @@ def bone_mask(
             big[:] = True  # a one-voxel core cannot tell a deposit from a thin process
         big[0] = False
         if not big[1:].all():
-            big |= _across_slices(rest_lab, bone | big[rest_lab])
-            big |= _in_outline(rest_lab, rest_boxes, bone | big[rest_lab], ~big, (sx, sy),
-                               2.0 * cfg.core_mm)
+            big |= _across_slices(rest_lab, _or_at(bone, at, big[at_lab]), at)
+            big |= _in_outline(rest_lab, rest_boxes, _or_at(bone, at, big[at_lab]), ~big,
+                               (sx, sy), 2.0 * cfg.core_mm)
             big |= _borders_air(rest_lab, rest_boxes, ~big, hu[crop], cfg)
-        bone |= big[rest_lab]
         small = ~big
         small[0] = False
-        deposits = small[rest_lab] & comp
+        comp_at = comp.ravel()[at]
+        deposits = _or_at(deposits, at, small[at_lab] & comp_at)
         # Its voxels under the threshold (sealing between deposit and cortex) are bone.
-        bone |= small[rest_lab] & ~comp
-        del rest_lab
+        bone = _or_at(bone, at, big[at_lab] | (small[at_lab] & ~comp_at))
+        del rest_lab, at, at_lab, comp_at
     del rest, comp, filled
-    exclusion = ndi.maximum_filter(bone.view(np.uint8), size=3).view(bool)
-    bone_labels = cc3d.connected_components(bone, connectivity=6).astype(np.uint32)
+    exclusion = box_filter(bone, (1, 1, 1), "max")
+    bone_labels = cc3d.connected_components(bone, connectivity=6).astype(np.uint32,
+                                                                         copy=False)
     return BoneResult(
         component_ids=tuple(ids),
         offset=(int(lo[0]), int(lo[1]), int(lo[2])),

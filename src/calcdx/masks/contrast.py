@@ -305,15 +305,35 @@ def block_mean(hu: NDArray[Any], factors: tuple[int, int, int]) -> NDArray[np.fl
     Returns
     -------
     (I // fi, J // fj, K // fk) ndarray of float32
-        Computed one slab of ``fk`` slices at a time (memory: one slab in float32).
+        Integer HU whose block sums are exact in float32: from integer sums (memory:
+        1 / fi of the volume in int32); otherwise one slab of ``fk`` slices at a time
+        (memory: one slab in float32). The same float32 values either way.
     """
     fi, fj, fk = factors
     ni, nj, nk = hu.shape[0] // fi, hu.shape[1] // fj, hu.shape[2] // fk
     out = np.empty((ni, nj, nk), dtype=np.float32)
+    count = fi * fj * fk
+    if (np.issubdtype(hu.dtype, np.integer) and hu.dtype.itemsize <= 2 and hu.size
+            and count * max(abs(int(hu.min())), abs(int(hu.max()))) < _EXACT_FLOAT32):
+        # Integer HU whose block sums stay under 2**24: float32 sums of them are exact in
+        # any order, so the integer sums, divided as numpy's mean divides, are the same
+        # float32 means; summed axis by axis over whole rows, faster.
+        view = hu[: ni * fi, : nj * fj, : nk * fk]
+        total = view.reshape(ni, fi, nj * fj, nk * fk).sum(axis=1, dtype=np.int32)
+        total = total.reshape(ni, nj, fj, nk * fk).sum(axis=2)
+        sums = total.reshape(ni, nj, nk, fk).sum(axis=3).astype(np.float32)
+        return np.asarray(np.true_divide(sums, np.intp(count), out=sums, casting="unsafe"),
+                          dtype=np.float32)
     for k in range(nk):
-        slab = np.asarray(hu[: ni * fi, : nj * fj, k * fk:(k + 1) * fk], dtype=np.float32)
+        view = hu[: ni * fi, : nj * fj, k * fk:(k + 1) * fk]
+        slab = np.asarray(view, dtype=np.float32)
         out[:, :, k] = slab.reshape(ni, fi, nj, fj, fk).mean(axis=(1, 3, 4))
     return out
+
+
+#: Integers below this magnitude are exact in float32, and so is every sum of them
+#: whose partial sums stay below it.
+_EXACT_FLOAT32 = 1 << 24
 
 
 def _parenchyma(

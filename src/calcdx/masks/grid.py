@@ -80,7 +80,13 @@ class CoarseGrid:
         -------
         (N, 3) ndarray of intp
         """
-        return np.asarray(ijk, dtype=np.intp) // np.asarray(self.factors, dtype=np.intp)
+        ijk = np.asarray(ijk)
+        out = np.empty(ijk.shape, dtype=np.intp)
+        # column by column, each by a scalar (numpy's fast integer division), in the
+        # input's own integer type: the same floor quotients
+        for axis, f in enumerate(self.factors):
+            out[:, axis] = ijk[:, axis] // int(f)
+        return out
 
     def upsample(self, coarse: NDArray[Any]) -> NDArray[Any]:
         """Nearest-neighbour upsampling of a coarse array to the full grid.
@@ -93,10 +99,19 @@ class CoarseGrid:
         -------
         (I, J, K) ndarray
         """
-        # Full voxel n takes cell n // f: each cell repeated f times, cut to the grid.
+        # Full voxel n takes cell n // f: each cell repeated as many times as it has
+        # voxels (f, fewer in a short last cell), the slice axis first and the first
+        # axis last (whole planes copied), so no cut and no strided copy is needed.
         out = np.asarray(coarse)
-        for axis, (n, f) in enumerate(zip(self.full_shape, self.factors, strict=True)):
-            out = np.repeat(out, f, axis=axis)[(slice(None),) * axis + (slice(0, n),)]
+        counts = [np.bincount(np.arange(n) // f, minlength=m)
+                  for n, f, m in zip(self.full_shape, self.factors, out.shape, strict=True)]
+        if any(len(c) != m for c, m in zip(counts, out.shape, strict=True)):
+            # voxels beyond the coarse grid: each cell repeated f times, cut to the grid
+            for axis, (n, f) in enumerate(zip(self.full_shape, self.factors, strict=True)):
+                out = np.repeat(out, f, axis=axis)[(slice(None),) * axis + (slice(0, n),)]
+            return np.ascontiguousarray(out)
+        for axis in (2, 1, 0):
+            out = np.repeat(out, counts[axis], axis=axis)
         return np.ascontiguousarray(out)
 
     def occupancy(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:

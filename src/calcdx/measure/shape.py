@@ -182,7 +182,18 @@ def measure_shape(
         if area > 0:
             sphericity = float(np.pi ** (1 / 3) * (6 * mesh_volume) ** (2 / 3) / area)
 
-    filled = fill_holes_2d_3d(mask)
+    # The lesion's box grown by one voxel (within the crop) holds every hole the lesion
+    # encloses and, for each lesion voxel, its nearest background voxel (the box's rim is
+    # background and lies nearer than anything beyond it): the same filled mask and
+    # depths as on the whole crop, on fewer voxels.
+    if n:
+        lo = np.maximum(ijk.min(axis=0) - 1, 0)
+        hi = np.minimum(ijk.max(axis=0) + 2, np.asarray(mask.shape))
+        box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+        mask_box, hu = mask[box], hu[box]
+    else:
+        lo, mask_box = np.zeros(3, dtype=np.intp), mask
+    filled = fill_holes_2d_3d(mask_box)
     hollow = float(np.mean(hu[filled] < threshold_hu))
     rim_mean = core_mean = ratio = None
     # No voxel lies deeper than half the extent of the lesion along any axis (the
@@ -203,7 +214,7 @@ def measure_shape(
             ratio = rim_mean / core_mean if core_mean > 10.0 else None
 
     # Dependent half: posterior = lower world y (RAS+), patient supine.
-    fy = np.argwhere(filled).astype(np.float64) @ lin[1]
+    fy = (np.argwhere(filled) + lo).astype(np.float64) @ lin[1]  # crop coordinates
     dep = None
     if len(fy) >= 8 and np.ptp(fy) > 0:
         values = hu[filled].astype(np.float64)

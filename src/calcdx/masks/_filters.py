@@ -1,0 +1,159 @@
+"""Binary box filters on boolean masks, by shifted logical passes.
+
+A binary dilation (erosion) by a box is a running OR (AND) along each of its
+axes. Each pass here is built by doubling: the OR of windows of 1, 2, 4, ...
+voxels, then two overlapping windows of the largest power give the full
+window, so a window of ``2 r + 1`` voxels costs about ``log2(2 r + 1) + 1``
+whole-array boolean operations instead of a per-voxel filter over a uint8
+copy. At the array's edge the window is cut (only voxels inside the array
+count), which is what :func:`scipy.ndimage.maximum_filter` and
+:func:`~scipy.ndimage.minimum_filter` give with their default ``reflect``
+mode (the mirrored voxels lie inside the cut window), so results are the
+same voxel for voxel.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["ball_erosion", "box_filter", "window_filter_1d"]
+
+
+def _sl(ndim: int, axis: int, start: int | None, stop: int | None) -> tuple[slice, ...]:
+    index = [slice(None)] * ndim
+    index[axis] = slice(start, stop)
+    return tuple(index)
+
+
+def window_filter_1d(mask: NDArray[np.bool_], radius: int, axis: int, op: str
+                     ) -> NDArray[np.bool_]:
+    """Running OR (``op="max"``) or AND (``"min"``) over ``2 radius + 1`` voxels along `axis`.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+    radius : int
+        Half-width of the window in voxels (0: `mask` unchanged).
+    axis : int
+    op : {"max", "min"}
+
+    Returns
+    -------
+    ndarray of bool
+        ``out[..., i, ...]`` is the OR (AND) of `mask` over ``i - radius .. i + radius``
+        along `axis`, cut at the array's edge; a new array (`mask` itself when
+        `radius` is 0).
+    """
+    if radius <= 0:
+        return mask
+    f: Any = np.logical_or if op == "max" else np.logical_and
+    reduce: Any = np.any if op == "max" else np.all
+    nd, n = mask.ndim, mask.shape[axis]
+    width = 2 * radius + 1
+
+    def sl(start: int | None, stop: int | None) -> tuple[slice, ...]:
+        return _sl(nd, axis, start, stop)
+
+    out = np.empty(mask.shape, dtype=bool)
+    if n > width:
+        # y[i] = op(mask[i .. min(i + w, n) - 1]): windows of w = 2, 4, ... voxels, the
+        # first read from `mask` itself, then between two buffers.
+        y: NDArray[np.bool_] = mask
+        spare: list[NDArray[np.bool_]] = [np.empty_like(out), np.empty_like(out)]
+        w = 1
+        while 2 * w <= width:
+            nxt = spare.pop()
+            f(y[sl(0, n - w)], y[sl(w, n)], out=nxt[sl(0, n - w)])
+            nxt[sl(n - w, n)] = y[sl(n - w, n)]
+            if y is not mask:
+                spare.append(y)
+            y, w = nxt, 2 * w
+        # Two overlapping windows of w (d = width - w apart, 0 < d < w) make one of width,
+        # written centred: out[i] = op(mask[i - radius .. i + radius]) for i >= radius
+        # (every such window ends inside the array, as n > width).
+        d = width - w
+        f(y[sl(0, n - radius)], y[sl(d, d + n - radius)], out=out[sl(radius, n)])
+    else:
+        # A window as long as the axis: every voxel sees the cut window, from a running
+        # op over the voxels from each end.
+        for i in range(radius, n):
+            out[sl(i, i + 1)] = reduce(mask[sl(i - radius, min(i + radius + 1, n))], axis=axis,
+                                       keepdims=True)
+    # The first `radius` voxels: the window cut at the start, op(mask[0 .. i + radius]).
+    head = min(radius, n)
+    acc = reduce(mask[sl(0, min(radius + 1, n))], axis=axis, keepdims=True)
+    for i in range(head):
+        if i and i + radius < n:
+            f(acc, mask[sl(i + radius, i + radius + 1)], out=acc)
+        out[sl(i, i + 1)] = acc
+    return out
+
+
+def box_filter(mask: NDArray[np.bool_], radius_vox: tuple[int, ...], op: str
+               ) -> NDArray[np.bool_]:
+    """Binary dilation (``op="max"``) or erosion (``"min"``) by a box of half-widths `radius_vox`.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+    radius_vox : tuple of int
+        Half-width (voxels) along each axis, in order (missing trailing axes: 0).
+    op : {"max", "min"}
+
+    Returns
+    -------
+    ndarray of bool
+        The same voxels as ``scipy.ndimage.maximum_filter`` (``minimum_filter``) of
+        `mask` with ``size = 2 radius_vox + 1`` and its default mode; `mask`
+        itself when every radius is 0.
+    """
+    out = mask
+    for axis, r in enumerate(radius_vox):
+        out = window_filter_1d(out, int(r), axis, op)
+    return out
+
+
+def ball_erosion(mask: NDArray[np.bool_], radius_vox: float) -> NDArray[np.bool_]:
+    """Voxels of a 3-D `mask` farther than `radius_vox` from every voxel outside it.
+
+    Distances are Euclidean between voxel centres, in voxels; outside the array
+    counts as inside the mask. Where `mask` holds a False voxel this is
+    ``scipy.ndimage.distance_transform_edt(mask) > radius_vox`` voxel for voxel
+    (the same distances, ``sqrt(di^2 + dj^2 + dk^2)``, compared the same way),
+    found as an erosion by the ball: per in-plane offset ``(di, dj)`` of the
+    ball, a running AND along axis 2 over the ball's height there, shifted.
+
+    Parameters
+    ----------
+    mask : (I, J, K) ndarray of bool
+    radius_vox : float
+        Ball radius in voxels (>= 0).
+
+    Returns
+    -------
+    (I, J, K) ndarray of bool
+    """
+    out = np.array(mask, dtype=bool, copy=True)
+    reach = math.floor(radius_vox)
+    along: dict[int, NDArray[np.bool_]] = {}
+    ni, nj = mask.shape[0], mask.shape[1]
+    for di in range(-reach, reach + 1):
+        for dj in range(-reach, reach + 1):
+            if math.sqrt(float(di * di + dj * dj)) > radius_vox:
+                continue
+            h = 0
+            while math.sqrt(float(di * di + dj * dj + (h + 1) * (h + 1))) <= radius_vox:
+                h += 1
+            if h not in along:
+                along[h] = window_filter_1d(mask, h, 2, "min")
+            z = along[h]
+            a0, b0 = max(0, -di), min(ni, ni - di)
+            a1, b1 = max(0, -dj), min(nj, nj - dj)
+            if a0 < b0 and a1 < b1:
+                np.logical_and(out[a0:b0, a1:b1], z[a0 + di:b0 + di, a1 + dj:b1 + dj],
+                               out=out[a0:b0, a1:b1])
+    return out

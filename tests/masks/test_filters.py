@@ -1,0 +1,87 @@
+"""Box filters by shifted boolean passes against scipy's maximum and minimum filters."""
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from calcdx.masks._filters import ball_erosion, box_filter, window_filter_1d
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 3, 1), (5, 4, 3), (7, 1, 9), (13, 17, 4),
+                                   (30, 31, 5)])
+@pytest.mark.parametrize("density", [0.05, 0.5, 0.95])
+def test_box_filter_equals_scipy(shape, density):
+    """Every voxel as scipy gives it (default reflect mode), edges and tiny axes included."""
+    mask = np.random.default_rng(len(shape) + int(100 * density)).random(shape) < density
+    for (ri, rj), op in itertools.product(itertools.product(range(6), range(6)), ("max", "min")):
+        scipy_filter = ndi.maximum_filter if op == "max" else ndi.minimum_filter
+        for arr in (mask, np.asfortranarray(mask), mask[:, ::-1]):
+            ref = scipy_filter(arr.view(np.uint8), size=(2 * ri + 1, 2 * rj + 1, 1)) > 0
+            got = box_filter(arr, (ri, rj, 0), op)
+            assert got.dtype == bool
+            assert np.array_equal(got, ref), (ri, rj, op)
+    for op in ("max", "min"):
+        scipy_filter = ndi.maximum_filter if op == "max" else ndi.minimum_filter
+        assert np.array_equal(box_filter(mask, (1, 1, 1), op),
+                              scipy_filter(mask.view(np.uint8), size=3) > 0)
+
+
+def test_window_filter_by_hand():
+    """A 1-D run by hand: a lone voxel grows by the radius, cut at the edges; AND shrinks."""
+    x = np.zeros(10, dtype=bool)
+    x[[0, 6]] = True
+    assert np.flatnonzero(window_filter_1d(x, 2, 0, "max")).tolist() == [0, 1, 2, 4, 5, 6, 7, 8]
+    y = np.ones(10, dtype=bool)
+    y[4] = False
+    assert np.flatnonzero(~window_filter_1d(y, 1, 0, "min")).tolist() == [3, 4, 5]
+    assert window_filter_1d(x, 0, 0, "max") is x
+    assert not np.shares_memory(window_filter_1d(x, 1, 0, "max"), x)
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 2), (9, 8, 7), (20, 21, 22), (40, 30, 5)])
+@pytest.mark.parametrize("radius", [0.0, 1.0, 1.5, 2.0, 2.5, 3.2])
+def test_ball_erosion_equals_distance_transform(shape, radius):
+    """Farther than the radius from every outside voxel, as scipy's exact EDT says."""
+    rng = np.random.default_rng(sum(shape))
+    for smooth, share in ((0.0, 0.5), (1.5, 0.3), (1.5, 0.8)):
+        x = rng.random(shape)
+        if smooth:
+            x = ndi.gaussian_filter(x, smooth)
+        mask = x < np.quantile(x, share)
+        assert not mask.all()
+        expected = ndi.distance_transform_edt(mask) > radius
+        assert np.array_equal(ball_erosion(mask, radius), expected)
+
+
+def test_ball_erosion_by_hand():
+    """A cube of 7 voxels a side: its central 3 x 3 x 3 lies over 2 voxels from the outside
+    (3 or more); at the array's edge the outside of the array is no outside."""
+    mask = np.zeros((9, 9, 9), dtype=bool)
+    mask[1:8, 1:8, 1:8] = True
+    expected = np.zeros_like(mask)
+    expected[3:6, 3:6, 3:6] = True
+    assert np.array_equal(ball_erosion(mask, 2.0), expected)
+    slab = np.ones((5, 5, 3), dtype=bool)
+    slab[:, :, 0] = False
+    assert np.array_equal(ball_erosion(slab, 1.5), np.broadcast_to([False, False, True],
+                                                                    slab.shape))
+    assert np.array_equal(ball_erosion(mask, 0.0), mask)
+
+
+def test_part_stats_equal_cc3d_statistics():
+    """Counts and boxes of labelled parts from their voxels, as cc3d.statistics gives them."""
+    import cc3d
+
+    from calcdx.masks.bone import _part_stats
+
+    rng = np.random.default_rng(5)
+    for shape in [(9, 8, 7), (30, 21, 12), (4, 50, 3)]:
+        mask = ndi.gaussian_filter(rng.random(shape), 1.0) > 0.5
+        labels, n = cc3d.connected_components(mask, connectivity=26, return_N=True)
+        at = np.flatnonzero(labels)
+        counts, boxes = _part_stats(labels, int(n), at, labels.ravel()[at])
+        expected = cc3d.statistics(labels)
+        assert np.array_equal(counts, expected["voxel_counts"])
+        assert boxes == list(expected["bounding_boxes"])
