@@ -130,7 +130,7 @@ def _collect_warnings(sink: list[str]) -> Iterator[None]:
         warnings.simplefilter("always")
         yield
     for w in caught:
-        text = f"pydicom: {w.message}".splitlines()[0]
+        text = f"pydicom: {w.message}".splitlines()[0].split(" Please see ")[0]
         if text not in sink and len(sink) < _MAX_WARNINGS:
             sink.append(text)
 
@@ -285,8 +285,9 @@ def list_dicom_series(path: str | Path) -> list[SeriesInfo]:
     StudyError
         If the path does not exist, is empty or holds no DICOM image.
     """
-    series = _scan(Path(path), [])
-    infos = [_info(s) for s in series.values()]
+    with _collect_warnings([]):  # pydicom converts values lazily, and warns as it does
+        series = _scan(Path(path), [])
+        infos = [_info(s) for s in series.values()]
     return sorted(infos, key=lambda s: (-s.n_slices, s.uid))
 
 
@@ -646,6 +647,16 @@ def read_dicom(path: str | Path, *, series_uid: str | None = None) -> Volume:
         said in ``warnings`` and ``metadata["resampled"]``.
     """
     notes: list[str] = []
+    caught: list[str] = []
+    # pydicom converts header values when first used and warns then (an invalid UID, a
+    # malformed date): those warnings join the study's, never the console
+    with _collect_warnings(caught):
+        volume = _read_dicom(Path(path), series_uid, notes)
+    notes.extend(line for line in caught if line not in notes)
+    return volume
+
+
+def _read_dicom(path: Path, series_uid: str | None, notes: list[str]) -> Volume:
     all_series, series, choice, geometry = _ordered_series(Path(path), series_uid, notes)
     header = series.header
     rows, columns = int(header.Rows), int(header.Columns)

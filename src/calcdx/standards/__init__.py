@@ -104,7 +104,8 @@ def _seg_and_sr(
         warnings.simplefilter("always")
         written = _build_and_save(result, volume, dicom_path, out, series_uid, notes, document)
     for line in dict.fromkeys(_first_sentence(w.message) for w in caught):
-        notes.append(f"DICOM SEG/SR: {line}")
+        if not any(line.rstrip(".") in note for note in notes):  # the reader said it already
+            notes.append(f"DICOM SEG/SR: {line}")
     return written
 
 
@@ -124,7 +125,8 @@ def _build_and_save(
     written: dict[str, Path] = {}
     try:
         headers, completed = complete_source_headers(
-            read_series_headers(dicom_path, series_uid=series_uid))
+            read_series_headers(dicom_path, series_uid=series_uid),
+            slice_step_mm=float(volume.spacing_mm[2]))
         notes.extend(completed)
         seg = build_seg(result, volume, headers)
     except Exception as exc:  # a real series must never lose the rest of the outputs
