@@ -130,3 +130,18 @@ def test_phantom_folder_succeeds(
     assert status == 0, captured.err
     assert (out / "result.json").is_file()
     assert (out / "lesions.nii.gz").is_file()
+
+
+def test_a_localizer_is_not_a_volume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], small_volume: Volume
+) -> None:
+    """A scout (ImageType LOCALIZER, DICOM PS3.3 C.8.2.1.1.1) alone: one line, no output."""
+    paths = _series(tmp_path / "series", small_volume)
+    for path in paths[1:]:
+        path.unlink()
+    ds = pydicom.dcmread(paths[0])
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    ds.save_as(paths[0])
+    line = _fails(capsys, tmp_path / "series", tmp_path / "out", "localizer", "axial CT series")
+    assert not (tmp_path / "out").exists()
+    assert "--series" in line

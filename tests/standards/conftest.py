@@ -48,3 +48,22 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Study:
         headers=read_series_headers(root / "dicom"),
         document=json.loads((root / "result.json").read_text(encoding="utf-8")),
     )
+
+
+@pytest.fixture(scope="session")
+def dciodvfy_errors():
+    """``errors(path)``: the ``Error`` lines dciodvfy (dicom3tools) reports for a file."""
+    import shutil
+    import subprocess
+
+    tool = shutil.which("dciodvfy")
+    if tool is None:
+        pytest.skip("dciodvfy (Debian dicom3tools) is not installed")
+
+    def errors(path: Path) -> list[str]:
+        run = subprocess.run([str(tool), str(path)], capture_output=True, text=True,
+                             timeout=120, check=False)
+        return [line for line in (run.stdout + run.stderr).splitlines()
+                if line.startswith("Error")]
+
+    return errors

@@ -1,5 +1,7 @@
 """DICOM SEG: one segment per lesion holding exactly the label map's voxels."""
 
+import warnings
+
 import highdicom as hd
 import numpy as np
 import pydicom
@@ -117,3 +119,25 @@ def test_nifti_input_gets_a_clear_error(study, tmp_path):
                                document=study.document)
     assert not (tmp_path / "seg.dcm").exists()
     assert str(InputError(message)).count("\n") == 0
+
+
+def test_a_library_warning_on_a_source_header_is_one_note_not_a_lost_seg(study, tmp_path):
+    """A phantom's PatientName of one component ("HEAD", as the dcm_qa_ct Philips series
+    has it) makes highdicom warn. The warning must not escape to the console (the CLI
+    printed it as a raw Python warning) nor cost the SEG (under an error filter it did);
+    it becomes one line of the study's notes."""
+    source = tmp_path / "dicom"
+    source.mkdir()
+    for file in sorted(study.dicom.iterdir()):
+        ds = pydicom.dcmread(file)
+        ds.PatientName = "HEAD"
+        ds.save_as(source / file.name)
+    notes: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning escaping would raise here
+        written = write_standard_objects(study.result, study.volume, source, tmp_path / "out",
+                                         document=study.document, notes=notes)
+    assert {"seg", "sr"} <= set(written)
+    said = [n for n in notes if n.startswith("DICOM SEG/SR:")]
+    assert len(said) == 1 and "HEAD" in said[0] and "person name" in said[0]
+    assert not any("not written" in n for n in notes)

@@ -90,6 +90,37 @@ class _Series:
     slices: list[_Slice]
     files: set[Path]
     dims: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    #: files whose ImageType says LOCALIZER (scout, surview, topogram: a projection)
+    localizers: set[Path] = field(default_factory=set)
+    #: Secondary Capture pictures without a place in the patient (screenshots, dose and
+    #: exam summaries): see :func:`_is_picture`
+    captures: set[Path] = field(default_factory=set)
+
+
+#: Secondary Capture image storage SOP classes (DICOM PS3.4 B.5): images converted or
+#: captured from elsewhere, whose IOD needs no patient geometry.
+_SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+
+
+def _is_localizer(ds: Dataset) -> bool:
+    """ImageType value 3 (or any value) is LOCALIZER: a scout projection, not a slice."""
+    return "LOCALIZER" in [str(v).upper() for v in (ds.get("ImageType") or [])]
+
+
+def _is_picture(ds: Dataset) -> bool:
+    """Whether ``ds`` is a Secondary Capture image that cannot be a slice.
+
+    That is colour, or without a position, orientation or pixel spacing: an exam
+    summary, a dose report, a screenshot.
+
+    A Secondary Capture stack with full grayscale geometry (some converters write CT that
+    way) stays a candidate volume.
+    """
+    if not str(ds.get("SOPClassUID", "")).startswith(_SECONDARY_CAPTURE):
+        return False
+    placed = all(k in ds for k in ("ImagePositionPatient", "ImageOrientationPatient",
+                                   "PixelSpacing"))
+    return not placed or int(_float(ds.get("SamplesPerPixel", 1), 1.0)) != 1
 
 
 @contextmanager
@@ -99,7 +130,7 @@ def _collect_warnings(sink: list[str]) -> Iterator[None]:
         warnings.simplefilter("always")
         yield
     for w in caught:
-        text = f"pydicom: {w.message}".splitlines()[0]
+        text = f"pydicom: {w.message}".splitlines()[0].split(" Please see ")[0]
         if text not in sink and len(sink) < _MAX_WARNINGS:
             sink.append(text)
 
@@ -214,6 +245,10 @@ def _scan(path: Path, sink: list[str]) -> dict[str, _Series]:
         entry.slices.extend(_slices_of(file, ds))
         entry.files.add(file)
         entry.dims[file] = (int(_float(ds.get("Rows"), 0.0)), int(_float(ds.get("Columns"), 0.0)))
+        if _is_localizer(ds):
+            entry.localizers.add(file)
+        if _is_picture(ds):
+            entry.captures.add(file)
     if not series:
         if path.is_file():
             raise StudyError(
@@ -250,8 +285,9 @@ def list_dicom_series(path: str | Path) -> list[SeriesInfo]:
     StudyError
         If the path does not exist, is empty or holds no DICOM image.
     """
-    series = _scan(Path(path), [])
-    infos = [_info(s) for s in series.values()]
+    with _collect_warnings([]):  # pydicom converts values lazily, and warns as it does
+        series = _scan(Path(path), [])
+        infos = [_info(s) for s in series.values()]
     return sorted(infos, key=lambda s: (-s.n_slices, s.uid))
 
 
@@ -283,7 +319,26 @@ def _resolve_uid(asked: str, infos: dict[str, SeriesInfo]) -> str:
     )
 
 
-def _choose(series: dict[str, _Series], series_uid: str | None) -> tuple[_Series, str]:
+def _not_a_volume(series: _Series) -> str | None:
+    """What the series is when none of its images can be a slice of a CT volume, else None."""
+    if series.files - series.localizers - series.captures:
+        return None
+    if not series.captures:
+        return "localizer (scout or surview) images, projections and not slices"
+    return "secondary capture images (screenshots, dose or exam summaries), not CT slices"
+
+
+def _volume_refused(series: _Series, what: str) -> StudyError:
+    return StudyError(
+        f"series {series.uid} ({_info(series).description or 'no description'}) holds only "
+        f"{what}; calcdx needs a stack of CT slices: give the folder of the axial CT series "
+        "or pick it with --series (see calcdx series PATH)"
+    )
+
+
+def _choose(
+    series: dict[str, _Series], series_uid: str | None, notes: list[str]
+) -> tuple[_Series, str]:
     infos = {uid: _info(s) for uid, s in series.items()}
     if series_uid is not None:
         asked = series_uid
@@ -294,6 +349,9 @@ def _choose(series: dict[str, _Series], series_uid: str | None) -> tuple[_Series
                 f"series {series_uid} is {chosen.modality or 'of unknown modality'}, calcdx "
                 "analyses CT only; pick a CT series with --series (see calcdx series PATH)"
             )
+        what = _not_a_volume(series[series_uid])
+        if what is not None:
+            raise _volume_refused(series[series_uid], what)
         how = "chosen with --series" if asked == series_uid else f"chosen with --series {asked}"
         return series[series_uid], f"series {series_uid} {how}"
     ct = [i for i in infos.values() if i.modality == "CT"]
@@ -304,16 +362,76 @@ def _choose(series: dict[str, _Series], series_uid: str | None) -> tuple[_Series
             "(see calcdx series PATH)"
         )
 
+    def slices(info: SeriesInfo) -> int:
+        entry = series[info.uid]
+        return sum(1 for s in entry.slices
+                   if s.path not in entry.localizers and s.path not in entry.captures)
+
     def rank(info: SeriesInfo) -> tuple[bool, bool, int, str]:
-        localizer = "LOCALIZER" in info.image_type
-        return (not localizer, info.orientation == "axial", info.n_slices, info.uid)
+        volume = _not_a_volume(series[info.uid]) is None
+        return (volume, info.orientation == "axial", slices(info), info.uid)
 
     best = max(ct, key=rank)
+    what = _not_a_volume(series[best.uid])
+    if what is not None:
+        raise _volume_refused(series[best.uid], what)
+    n_slices = slices(best)
     text = (
         f"series {best.uid} ({best.description or 'no description'}): the CT "
-        f"{best.orientation} series with the most slices ({best.n_slices}) of {len(infos)} series"
+        f"{best.orientation} series with the most slices ({n_slices}) of {len(infos)} series"
     )
+    others = [i for i in ct if i.uid != best.uid and _not_a_volume(series[i.uid]) is None]
+    if others:
+        listed = "; ".join(
+            f"{i.uid} ({i.description or 'no description'}, {slices(i)} slices)"
+            for i in sorted(others, key=rank, reverse=True)[:3]
+        )
+        more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+        notes.append(
+            f"{len(others) + 1} CT series found: analysed {best.uid} "
+            f"({best.description or 'no description'}, {n_slices} slices, the "
+            f"{best.orientation} series with the most slices); also here: {listed}{more}; "
+            "pick another with --series (calcdx series PATH lists them)"
+        )
     return series[best.uid], text
+
+
+def _without_projections(series: _Series, notes: list[str]) -> _Series:
+    """The series without its localizer and secondary-capture images, said in ``notes``.
+
+    Some exports put the scout image (ImageType LOCALIZER) or an exam-summary
+    screenshot under the SeriesInstanceUID of the axial stack; neither is a
+    slice of the volume, so it is left out rather than failing the stack.
+    """
+    odd = series.localizers | series.captures
+    if not odd:
+        return series
+    keep = [s for s in series.slices if s.path not in odd]
+    names = ", ".join(sorted(p.name for p in odd)[:3]) + (" ..." if len(odd) > 3 else "")
+    kinds = " and ".join(
+        kind for kind, files in (("localizer", series.localizers),
+                                 ("secondary capture", series.captures)) if files
+    )
+    notes.append(
+        f"left out {len(odd)} {kinds} image(s) of series {series.uid} ({names}): "
+        "not slices of the CT volume"
+    )
+    header = series.header
+    if header_path := next((s.path for s in keep), None):
+        header = _read_header(header_path, []) or header
+    return _Series(
+        series.uid, header, keep, series.files - odd,
+        {f: d for f, d in series.dims.items() if f not in odd},
+    )
+
+
+def _odd_ones(series: _Series, key: Any) -> str:
+    """Name the images whose ``key(slice)`` differs from the most common value."""
+    values = [key(s) for s in series.slices]
+    common = max(values, key=values.count)
+    odd = sorted({s.path.name for s, v in zip(series.slices, values, strict=True) if v != common})
+    named = ", ".join(odd[:3]) + (" ..." if len(odd) > 3 else "")
+    return f"{len(odd)} of {len(series.slices)} images ({named}) differ from the rest"
 
 
 def _check_consistent(series: _Series) -> None:
@@ -324,17 +442,21 @@ def _check_consistent(series: _Series) -> None:
                 f"{s.path.name} lacks ImagePositionPatient or ImageOrientationPatient; calcdx "
                 "needs them to order the slices, re-export the series with geometry"
             )
+    for s in series.slices:
         if first.orientation is not None and not np.allclose(
-            s.orientation, first.orientation, atol=1e-4
+            s.orientation, first.orientation, atol=1e-4  # type: ignore[arg-type]
         ):
+            odd = _odd_ones(series, lambda x: tuple(np.round(x.orientation, 4)))
             raise StudyError(
-                f"slices of series {series.uid} have different orientations; it mixes "
-                "several stacks, export each stack as its own series"
+                f"slices of series {series.uid} have different orientations: {odd}; the "
+                "series mixes several stacks or holds a stray image (e.g. an unlabelled "
+                "localizer): remove those files, or export each stack as its own series"
             )
         if s.pixel_spacing != first.pixel_spacing:
+            odd = _odd_ones(series, lambda x: x.pixel_spacing)
             raise StudyError(
-                f"slices of series {series.uid} have different PixelSpacing; export each "
-                "stack as its own series"
+                f"slices of series {series.uid} have different PixelSpacing: {odd}; remove "
+                "those files, or export each stack as its own series"
             )
 
 
@@ -402,7 +524,8 @@ def _ordered_series(
     same series in the same slice order. Geometry warnings go into ``notes``.
     """
     all_series = _scan(root, notes)
-    series, choice = _choose(all_series, series_uid)
+    series, choice = _choose(all_series, series_uid, notes)
+    series = _without_projections(series, notes)
     _check_consistent(series)
     first, header = series.slices[0], series.header
     single_step = None
@@ -524,6 +647,16 @@ def read_dicom(path: str | Path, *, series_uid: str | None = None) -> Volume:
         said in ``warnings`` and ``metadata["resampled"]``.
     """
     notes: list[str] = []
+    caught: list[str] = []
+    # pydicom converts header values when first used and warns then (an invalid UID, a
+    # malformed date): those warnings join the study's, never the console
+    with _collect_warnings(caught):
+        volume = _read_dicom(Path(path), series_uid, notes)
+    notes.extend(line for line in caught if line not in notes)
+    return volume
+
+
+def _read_dicom(path: Path, series_uid: str | None, notes: list[str]) -> Volume:
     all_series, series, choice, geometry = _ordered_series(Path(path), series_uid, notes)
     header = series.header
     rows, columns = int(header.Rows), int(header.Columns)

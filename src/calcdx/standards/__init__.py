@@ -15,6 +15,7 @@ bundle needs only ``result.json``. Codes are listed in :mod:`calcdx.standards.co
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -99,12 +100,33 @@ def _seg_and_sr(
     result: AnalysisResult, volume: Volume, dicom_path: str | Path, out: Path,
     series_uid: str | None, notes: list[str], document: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = _build_and_save(result, volume, dicom_path, out, series_uid, notes, document)
+    for line in dict.fromkeys(_first_sentence(w.message) for w in caught):
+        if not any(line.rstrip(".") in note for note in notes):  # the reader said it already
+            notes.append(f"DICOM SEG/SR: {line}")
+    return written
+
+
+def _first_sentence(message: Warning | str) -> str:
+    """A library warning as one short line (highdicom's run over several sentences)."""
+    text = " ".join(str(message).split())
+    end = text.find(". ")
+    return (text[: end + 1] if end > 0 else text)[:200]
+
+
+def _build_and_save(
+    result: AnalysisResult, volume: Volume, dicom_path: str | Path, out: Path,
+    series_uid: str | None, notes: list[str], document: Mapping[str, Any] | None,
+) -> dict[str, Path]:
     from calcdx.io.dicom import read_series_headers
 
     written: dict[str, Path] = {}
     try:
         headers, completed = complete_source_headers(
-            read_series_headers(dicom_path, series_uid=series_uid))
+            read_series_headers(dicom_path, series_uid=series_uid),
+            slice_step_mm=float(volume.spacing_mm[2]))
         notes.extend(completed)
         seg = build_seg(result, volume, headers)
     except Exception as exc:  # a real series must never lose the rest of the outputs

@@ -40,7 +40,7 @@ def _series_seed(headers: Sequence[Dataset], keyword: str) -> list[str]:
 
 
 def complete_source_headers(
-    headers: Sequence[Dataset],
+    headers: Sequence[Dataset], *, slice_step_mm: float | None = None,
 ) -> tuple[list[Dataset], list[str]]:
     """Copies of the source headers with blank required identifiers filled in.
 
@@ -48,6 +48,9 @@ def complete_source_headers(
     ----------
     headers : sequence of pydicom.Dataset
         The analysed series' headers (:func:`calcdx.io.dicom.read_series_headers`).
+    slice_step_mm : float, optional
+        The analysed volume's slice step: the SliceThickness given to images that state
+        none (the SEG's pixel measures need one, PS3.3 C.7.6.16.2.1).
 
     Returns
     -------
@@ -103,4 +106,27 @@ def complete_source_headers(
         for ds in out:
             if keyword not in ds:
                 setattr(ds, keyword, "")  # Type 2: present, may be empty
+    # PatientIdentityRemoved YES needs a method (Type 1C, PS3.3 C.7.1.1), which highdicom
+    # copies from the source's Patient module; some de-identified series state none
+    unstated = [ds for ds in out if str(ds.get("PatientIdentityRemoved", "")).upper() == "YES"
+                and not ds.get("DeidentificationMethod")
+                and not ds.get("DeidentificationMethodCodeSequence")]
+    for ds in unstated:
+        ds.DeidentificationMethod = "not stated in the source images"
+    if unstated:
+        notes.append(f"{len(unstated)} source image(s) say PatientIdentityRemoved YES without a "
+                     "method; SEG and SR state the method as 'not stated in the source images'")
+    thin = [ds for ds in out if not _positive(ds.get("SliceThickness"))]
+    if thin and slice_step_mm is not None and slice_step_mm > 0:
+        for ds in thin:
+            ds.SliceThickness = f"{slice_step_mm:.6g}"
+        notes.append(f"{len(thin)} source image(s) have no SliceThickness; SEG and SR state the "
+                     f"{slice_step_mm:.6g} mm slice step of the analysed volume")
     return out, notes
+
+
+def _positive(value: object) -> bool:
+    try:
+        return float(str(value)) > 0
+    except ValueError:
+        return False

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.uid import RE_VALID_UID
 
 from calcdx.analysis import AnalysisResult
 from calcdx.errors import InputError
@@ -79,6 +80,28 @@ def require_dicom(volume: Volume, source_datasets: Sequence[Dataset] | None = No
         raise InputError(_NEED_DICOM.format(why="no source DICOM images were given"))
 
 
+#: The source UIDs a SEG and SR copy or reference.
+_REFERENCED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID",
+                    "FrameOfReferenceUID")
+
+
+def _check_uids(source_datasets: Sequence[Dataset]) -> None:
+    """Raise :class:`InputError` when a UID the SEG and SR must reference is not a UID.
+
+    A UID is digits and dots, at most 64 characters (DICOM PS3.5 9.1). Anonymisers that
+    hash UIDs into hexadecimal leave images a SEG can only reference invalidly.
+    """
+    for ds in source_datasets:
+        for keyword in _REFERENCED_UIDS:
+            value = str(ds.get(keyword, "") or "")
+            if value and not (len(value) <= 64 and RE_VALID_UID.match(value)):
+                raise InputError(
+                    f"the source's {keyword} {value[:40]!r} is not a valid DICOM UID (digits "
+                    "and dots, at most 64 characters); a SEG and SR must reference the source "
+                    "images by their UIDs: re-export the series with valid UIDs"
+                )
+
+
 def check_sources(volume: Volume, source_datasets: Sequence[Dataset]) -> None:
     """Check that single-frame ``source_datasets[k]`` is slice ``volume.hu[:, :, k]``.
 
@@ -91,6 +114,7 @@ def check_sources(volume: Volume, source_datasets: Sequence[Dataset]) -> None:
         If the sources are multi-frame or do not match the volume's grid.
     """
     require_dicom(volume, source_datasets)
+    _check_uids(source_datasets)
     n_cols, n_rows, n_slices = volume.shape
     if any(int(ds.get("NumberOfFrames", 1) or 1) > 1 for ds in source_datasets):
         raise InputError(
