@@ -18,6 +18,21 @@ Measures
 * ``costal_reference_mm3`` / ``costal_reported_mm3``: mineral, and reported
   lesion volume, inside the costal-cartilage label (a normal finding in
   adults, reported apart from lesions of interest).
+* ``strict_reference_mm3`` / ``strict_ratio``: the reference without what is
+  provably bone or blood that TotalSegmentator left unlabelled, the same rules
+  for every scan (``ratio`` and ``reference_mm3`` stay as above, side by side):
+
+  - *unlabelled bone* (``unlabelled_bone_mm3``): reference voxels in no label,
+    26-connected to the bone classes (dilated one voxel) through unlabelled
+    mineral at least as dense as the median of the mineral inside the bone
+    classes (cortex-like: the denser half of the labelled skeleton's own
+    mineral) and not within one voxel of an enhancing label (a vessel's wall:
+    aortic plaque on the spine stays in), with their one-voxel partial-volume
+    rim, as the labelled bone's;
+  - *blood* (``lumen_contiguous_mm3``, contrast scans only): reference voxels
+    in no label, 26-connected to an enhancing label through unlabelled mineral
+    under that label's plaque threshold (median + 150 HU): the lumen or content
+    of the vessel or organ running on past the label's edge, as dense as it.
 
 The body is the largest 26-connected region of HU >= -400 after per-slice hole
 filling (the table is separate from it); this definition is the scorer's own.
@@ -82,6 +97,10 @@ class RealCtScore(BaseModel):
     dice: float | None
     costal_reference_mm3: float
     costal_reported_mm3: float
+    unlabelled_bone_mm3: float = 0.0
+    lumen_contiguous_mm3: float = 0.0
+    strict_reference_mm3: float = 0.0
+    strict_ratio: float | None = None
 
 
 def load_class_table(path: str | Path) -> dict[int, str]:
@@ -203,6 +222,7 @@ def score_against_labels(
     mineral = np.asarray(hu >= 130) & reference_body(hu)
     grown = ndi.maximum_filter(ref_bone.view(np.uint8), size=3).view(bool)
     outside = mineral & ~grown
+    lumens: list[tuple[NDArray[np.bool_], float]] = []
     if enhanced:
         for cid, name in classes.items():
             if not name.startswith(ENHANCING_PREFIXES):
@@ -212,8 +232,22 @@ def score_against_labels(
                 continue
             median = float(np.median(hu[inside]))
             outside &= ~(inside & (hu < median + PLAQUE_DELTA_HU))
+            lumens.append((inside, median + PLAQUE_DELTA_HU))
+    unlabelled = outside & (labels == 0)
+    # never the wall of an enhancing label (aortic plaque lying on the spine)
+    walls = np.zeros_like(unlabelled)
+    for inside, _ in lumens:
+        walls |= ndi.maximum_filter(inside.view(np.uint8), size=3).view(bool)
+    bone_like = _joined(unlabelled & ~walls & (hu >= float(np.median(hu[ref_bone & mineral])))
+                        if (ref_bone & mineral).any() else np.zeros_like(unlabelled), grown)
+    bone_like = unlabelled & ndi.maximum_filter(bone_like.view(np.uint8), size=3).view(bool)
+    blood = np.zeros_like(unlabelled)
+    for inside, plaque_hu in lumens:
+        blood |= _joined(unlabelled & ~bone_like & (hu < plaque_hu), inside)
+    strict = outside & ~bone_like & ~blood
     costal = np.isin(labels, [i for i, n in classes.items() if n == "costal_cartilages"])
     reference = float(np.count_nonzero(outside)) * voxel_volume_mm3
+    strict_mm3 = float(np.count_nonzero(strict)) * voxel_volume_mm3
     reported_mm3 = n_rep * voxel_volume_mm3
     denom = int(np.count_nonzero(bone)) + int(np.count_nonzero(ref_bone))
     return RealCtScore(
@@ -225,7 +259,20 @@ def score_against_labels(
         dice=2.0 * np.count_nonzero(bone & ref_bone) / denom if denom else None,
         costal_reference_mm3=float(np.count_nonzero(outside & costal)) * voxel_volume_mm3,
         costal_reported_mm3=float(np.count_nonzero(reported & costal)) * voxel_volume_mm3,
+        unlabelled_bone_mm3=float(np.count_nonzero(bone_like)) * voxel_volume_mm3,
+        lumen_contiguous_mm3=float(np.count_nonzero(blood)) * voxel_volume_mm3,
+        strict_reference_mm3=strict_mm3,
+        strict_ratio=reported_mm3 / strict_mm3 if strict_mm3 > 0 else None,
     )
+
+
+def _joined(mask: NDArray[np.bool_], seed: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Voxels of `mask` 26-connected, through `mask`, to `seed` (seed voxels excluded)."""
+    lab = cc3d.connected_components(mask | seed, connectivity=26)
+    hit = np.zeros(int(lab.max()) + 1, dtype=bool)
+    hit[np.unique(lab[seed])] = True
+    hit[0] = False
+    return np.asarray(mask & hit[lab], dtype=bool)
 
 
 class SharedScan(BaseModel):
