@@ -77,14 +77,14 @@ def _on_full_grid(bone, part, shape):
     return out
 
 
-def _bump(spacing, *, semi_axes_mm=(5.0, 5.0, 8.0), seed=0):
+def _bump(spacing, *, semi_axes_mm=(5.0, 5.0, 8.0), centre_mm=16.5):
     """A shaft (cortex 1000 HU, 3 mm; marrow 250 HU; noise SD 20 HU) and an ellipsoid on
-    its cortex: 10 mm across, 16 mm long, its centre 16.5 mm from the axis (it reaches
-    0.5 mm into the 12 mm cortex). Returns HU before noise is added, coordinates,
+    its cortex: by default 10 mm across, 16 mm long, its centre 16.5 mm from the axis (it
+    reaches 0.5 mm into the 12 mm cortex). Returns HU before noise is added, coordinates,
     the radius from the axis and the ellipsoid's normalised radius."""
     hu, (x, y, z), r = _long_bone(spacing, cortex_hu=1000, marrow_hu=250)
     a, b, c = semi_axes_mm
-    d = np.sqrt(((x - 16.5) / a) ** 2 + (y / b) ** 2 + (z / c) ** 2)
+    d = np.sqrt(((x - centre_mm) / a) ** 2 + (y / b) ** 2 + (z / c) ** 2)
     return hu, (x, y, z), r, d
 
 
@@ -115,15 +115,21 @@ def test_deposit_wider_than_the_core_on_bone_is_kept_apart(spacing, kind):
 
 
 @pytest.mark.parametrize("spacing", [(0.5, 0.5, 1.0), (0.8, 0.8, 2.0), (1.5, 1.5, 1.5)])
-@pytest.mark.parametrize("kind", ["medulla_continuous", "cortical_ridge"])
+@pytest.mark.parametrize("kind", ["medulla_continuous", "cortical_ridge", "thickening"])
 def test_bony_prominence_on_bone_stays_bone(spacing, kind):
-    """A prominence of the same size: a tuberosity whose cortex (1000 HU) wraps marrow
+    """A prominence of the same width: a tuberosity whose cortex (1000 HU) wraps marrow
     that runs on into the shaft's through an opening in its cortex (a trochanter, an
-    osteophyte: corticomedullary continuity), or a solid ridge as dense as the cortex (a
-    linea aspera). Both are bone; nothing is kept apart."""
-    hu, (x, y, z), r, d = _bump(spacing)
+    osteophyte: corticomedullary continuity), a solid ridge as dense as the cortex (a
+    linea aspera), or a thickening of the cortex, less dense than it (500 HU), standing
+    only 5.5 mm proud (under 2 core_mm: a tuberosity's roughened cortex, as the deltoid
+    tuberosity of the shared Siemens series resampled to thin slices). All are bone;
+    nothing is kept apart."""
+    if kind == "thickening":
+        hu, (x, y, z), r, d = _bump(spacing, semi_axes_mm=(3.0, 5.0, 8.0), centre_mm=14.5)
+    else:
+        hu, (x, y, z), r, d = _bump(spacing)
     prominence = (d <= 1.0) & (r > 12.0)
-    hu[prominence] = 1000
+    hu[prominence] = 500 if kind == "thickening" else 1000
     if kind == "medulla_continuous":
         marrow = (d <= 0.6) | ((x > 6.0) & (x < 16.5) & (np.abs(y) < 3.0) & (np.abs(z) < 4.8))
         hu[marrow] = 250

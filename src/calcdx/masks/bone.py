@@ -61,7 +61,8 @@ Method
    *envelope*: a bone's surface is smooth and convex at that scale); a part
    outside it that the core kept, with an inside, compact in-plane (at most
    ``deposit_max_mm`` on every slice), not the bone's surface cut across the
-   slices, bordering no air, and whose inside is not continuous with the
+   slices, bordering no air, standing at least ``2 core_mm`` proud of the
+   envelope, and whose inside is not continuous with the
    bone's medulla through bone less dense than its cortex (corticomedullary
    continuity marks a process, a tuberosity or an osteophyte; a deposit lies
    on the cortex, which runs on beneath it), is kept apart as a deposit with
@@ -86,7 +87,8 @@ it like cortex); calcified costal cartilage joins the ribs; a deposit on
 bone is taken as bone when it is narrower than ``2 core_mm`` and longer than
 ``deposit_max_mm`` along the slices or cut by the edge of the grid (step 4),
 when it is wider than that and spans more than ``deposit_max_mm`` in-plane on
-some slice (or lies within the bone's envelope), when the bone's cortex at the
+some slice, stands less than ``2 core_mm`` proud of the bone's envelope (a
+flat plaque on the cortex) or lies within it, when the bone's cortex at the
 grid's voxels is no denser than the deposit's inside by ``dense_tail_hu`` (a
 thin vertebral cortex: no wall is seen between deposit and marrow), and when
 it borders air (a pleural plaque on a rib) or sits on a bone's upper or lower
@@ -904,6 +906,11 @@ def _proud_deposits(hu: NDArray[Any], bone: NDArray[np.bool_],
     - it is not the bone's surface cut across the slices (at most half of it
       lies right above or below the envelope) and borders no air (the walls of
       pneumatised bone);
+    - it stands proud: it meets the envelope in-plane and reaches at least
+      ``2 core_mm`` out of it (the width step 4 leaves to the core), so a
+      thickening or roughness of the cortex along the surface (a tuberosity's,
+      as the deltoid tuberosity of the shared Siemens series at thin slices)
+      stays bone;
     - its inside is *not continuous with the bone's medulla*: no path through
       the bone less dense than ``dense_tail_hu`` above the denser of the two
       insides (their 25th HU percentiles: marrow, or a deposit's less dense
@@ -919,14 +926,26 @@ def _proud_deposits(hu: NDArray[Any], bone: NDArray[np.bool_],
       with it is bone by the same test (the path runs through it).
 
     A deposit keeps its base, where the envelope reaches into it
-    (:func:`_deposit_base`). Returns the deposits' voxels (mineral and not) on
-    the grid of `bone`.
+    (:func:`_deposit_base`). On slices thinner than the in-plane voxel, every
+    m-th slice is judged (about one in-plane voxel apart) and its judgement
+    holds, within the bone, for the slices nearest to it. Returns the
+    deposits' voxels (mineral and not) on the grid of `bone`.
     """
-    sx, sy, _ = spacing
+    sx, sy, sz = spacing
     out = np.zeros(bone.shape, dtype=bool)
     core_r = _radius(cfg.core_mm, sx, sy)
     if min(core_r) < 2 or not bone.any():
         return out  # as in step 4: a one-voxel core cannot tell a deposit
+    # Thin slices: judge every m-th slice (about one in-plane voxel apart); each
+    # judgement holds for the slices nearest to it, within the bone there.
+    m = max(1, int(min(sx, sy) / sz))
+    if m > 1:
+        picked = np.arange(0, bone.shape[2], m)
+        judged = _proud_deposits(hu[:, :, picked], np.ascontiguousarray(bone[:, :, picked]),
+                                 (sx, sy, sz * m), cfg)
+        nearest = np.clip(np.rint(np.arange(bone.shape[2]) / m).astype(np.intp), 0,
+                          len(picked) - 1)
+        return np.asarray(judged[:, :, nearest] & bone, dtype=bool)
     env_mm = cfg.deposit_max_mm / 2.0
     pad = (int(np.ceil(env_mm / sx)) + 1, int(np.ceil(env_mm / sy)) + 1, 1)
     need = (2.0 * env_mm / sx, 2.0 * env_mm / sy)
@@ -936,8 +955,8 @@ def _proud_deposits(hu: NDArray[Any], bone: NDArray[np.bool_],
         b = boxes[c]
         if b is None or (b[0].stop - b[0].start) < need[0] or (b[1].stop - b[1].start) < need[1]:
             continue  # too narrow to hold the envelope's disk
-        box = tuple(slice(max(s.start - p, 0), min(s.stop + p, m))
-                    for s, p, m in zip(b, pad, bone.shape, strict=True))
+        box = tuple(slice(max(s.start - p, 0), min(s.stop + p, size))
+                    for s, p, size in zip(b, pad, bone.shape, strict=True))
         f = labels[box] == c
         depth = _inplane_depth(f, (sx, sy))
         inner = depth > env_mm
@@ -952,11 +971,15 @@ def _proud_deposits(hu: NDArray[Any], bone: NDArray[np.bool_],
         h = np.asarray(hu[box], dtype=np.float32)
         piece = _Piece(f, h, depth, inner, envelope)
         rl = cc3d.connected_components(rest, connectivity=26)
+        part_boxes = cc3d.statistics(rl)["bounding_boxes"]
+        margin = (2 * core_r[0] + 1, 2 * core_r[1] + 1, 1)
         found = np.zeros_like(f)
         for part_id in np.unique(rl[wide]):
-            part = rl == part_id
-            if _proud_deposit(part, piece, spacing, cfg):
-                found |= part
+            pb = part_boxes[part_id]
+            grown = tuple(slice(max(s.start - g, 0), min(s.stop + g, size))
+                          for s, g, size in zip(pb, margin, f.shape, strict=True))
+            if _proud_deposit(rl[grown] == part_id, grown, piece, spacing, cfg):
+                found[grown] |= rl[grown] == part_id
         if found.any():
             out[box] |= _deposit_base(found, piece, core_r, spacing, cfg)
     return out
@@ -998,30 +1021,45 @@ def _deposit_base(found: NDArray[np.bool_], piece: _Piece, core_r: tuple[int, in
     return np.asarray(found | (keep[lab] & soft), dtype=bool)
 
 
-def _proud_deposit(part: NDArray[np.bool_], piece: _Piece, spacing: tuple[float, float, float],
-                   cfg: BoneConfig) -> bool:
-    """Whether `part`, outside the envelope of `piece`, is a deposit (:func:`_proud_deposits`)."""
+def _proud_deposit(part: NDArray[np.bool_], box: tuple[slice, ...], piece: _Piece,
+                   spacing: tuple[float, float, float], cfg: BoneConfig) -> bool:
+    """Whether `part`, outside the envelope of `piece`, is a deposit (:func:`_proud_deposits`).
+
+    `part` is given on `box` of the piece's grid: its bounding box grown by
+    ``2 core_mm`` in-plane (the height it must stand proud by) and one slice.
+    """
     sx, sy, _ = spacing
-    part_in = part & (piece.depth > cfg.shell_voxels * max(sx, sy))
+    depth, envelope, h = piece.depth[box], piece.envelope[box], piece.hu[box]
+    part_in = part & (depth > cfg.shell_voxels * max(sx, sy))
     if not part_in.any():
         return False
     for k in np.flatnonzero(part.any(axis=(0, 1))):
         ii, jj = np.nonzero(part[:, :, k])
         if max((ii.max() - ii.min() + 1) * sx, (jj.max() - jj.min() + 1) * sy) > cfg.deposit_max_mm:
             return False
-    envelope, h = piece.envelope, piece.hu
     over = np.zeros_like(part)
     over[:, :, 1:] |= envelope[:, :, :-1]
     over[:, :, :-1] |= envelope[:, :, 1:]
     if np.count_nonzero(over & part) >= 0.5 * np.count_nonzero(part):
         return False
-    if np.any(_square_filter(part, (1, 1), "max") & (h <= cfg.air_hu)):
+    ring = _square_filter(part, (1, 1), "max")
+    if np.any(ring & (h <= cfg.air_hu)):
+        return False
+    # It stands proud of the envelope by the core's width (2 core_mm): a bump on the
+    # surface, not a thickening or roughness of the cortex along it.
+    if not np.any(ring & envelope):
+        return False  # not on the envelope's surface in-plane
+    height = 0.0
+    for k in np.flatnonzero(part.any(axis=(0, 1)) & envelope.any(axis=(0, 1))):
+        dist = ndi.distance_transform_edt(~envelope[:, :, k], sampling=(sx, sy))
+        height = max(height, float(dist[part[:, :, k]].max()))
+    if height < 2.0 * cfg.core_mm:
         return False
     q_part = float(np.percentile(h[part_in], 25))
-    q_medulla = float(np.percentile(h[piece.inner], 25))
-    low = piece.bone & (h < max(q_part, q_medulla) + cfg.dense_tail_hu)
+    q_medulla = float(np.percentile(piece.hu[piece.inner], 25))
+    low = piece.bone & (piece.hu < max(q_part, q_medulla) + cfg.dense_tail_hu)
     lab = cc3d.connected_components(low, connectivity=6)
-    joined = np.intersect1d(lab[part_in & low], lab[piece.inner & low])
+    joined = np.intersect1d(lab[box][part_in & low[box]], lab[piece.inner & low])
     return not bool(np.any(joined > 0))
 
 
