@@ -121,8 +121,8 @@ def test_bony_prominence_on_bone_stays_bone(spacing, kind):
     that runs on into the shaft's through an opening in its cortex (a trochanter, an
     osteophyte: corticomedullary continuity), a solid ridge as dense as the cortex (a
     linea aspera), or a thickening of the cortex, less dense than it (500 HU), standing
-    only 5.5 mm proud (under 2 core_mm: a tuberosity's roughened cortex, as the deltoid
-    tuberosity of the shared Siemens series resampled to thin slices). All are bone;
+    only 5.5 mm proud (under 2 core_mm: a tuberosity's roughened cortex, as on the lateral
+    humeral shaft of the shared Siemens series resampled to thin slices). All are bone;
     nothing is kept apart."""
     if kind == "thickening":
         hu, (x, y, z), r, d = _bump(spacing, semi_axes_mm=(3.0, 5.0, 8.0), centre_mm=14.5)

@@ -909,7 +909,8 @@ def _proud_deposits(hu: NDArray[Any], bone: NDArray[np.bool_],
     - it stands proud: it meets the envelope in-plane and reaches at least
       ``2 core_mm`` out of it (the width step 4 leaves to the core), so a
       thickening or roughness of the cortex along the surface (a tuberosity's,
-      as the deltoid tuberosity of the shared Siemens series at thin slices)
+      as on the lateral humeral shaft of the shared Siemens series at thin
+      slices)
       stays bone;
     - its inside is *not continuous with the bone's medulla*: no path through
       the bone less dense than ``dense_tail_hu`` above the denser of the two
