@@ -910,8 +910,7 @@ def _proud_deposits(hu: NDArray[Any], bone: NDArray[np.bool_],
       ``2 core_mm`` out of it (the width step 4 leaves to the core), so a
       thickening or roughness of the cortex along the surface (a tuberosity's,
       as on the lateral humeral shaft of the shared Siemens series at thin
-      slices)
-      stays bone;
+      slices) stays bone;
     - its inside is *not continuous with the bone's medulla*: no path through
       the bone less dense than ``dense_tail_hu`` above the denser of the two
       insides (their 25th HU percentiles: marrow, or a deposit's less dense
