@@ -878,7 +878,7 @@ class _Piece(NamedTuple):
     """One bone on its box, as :func:`_proud_deposits` reads it."""
 
     bone: NDArray[np.bool_]  # the bone's voxels
-    hu: NDArray[np.float32]  # HU
+    hu: NDArray[Any]  # HU
     depth: NDArray[np.float32]  # in-plane distance to the bone's outside, mm
     inner: NDArray[np.bool_]  # deeper than the envelope's radius: the medulla's seat
     envelope: NDArray[np.bool_]  # the bone opened in-plane by the envelope's disk
@@ -968,9 +968,9 @@ def _proud_deposits(hu: NDArray[Any], bone: NDArray[np.bool_],
         wide = rest & (depth > cfg.core_mm)
         if not wide.any():
             continue
-        h = np.asarray(hu[box], dtype=np.float32)
-        piece = _Piece(f, h, depth, inner, envelope)
+        piece = _Piece(f, hu[box], depth, inner, envelope)
         rl = cc3d.connected_components(rest, connectivity=26)
+        del rest
         part_boxes = cc3d.statistics(rl)["bounding_boxes"]
         margin = (2 * core_r[0] + 1, 2 * core_r[1] + 1, 1)
         found = np.zeros_like(f)
@@ -1484,12 +1484,13 @@ def bone_mask(
         # Its voxels under the threshold (sealing between deposit and cortex) are bone.
         bone |= small[rest_lab] & ~comp
         del rest_lab
+    del rest, filled
     # Deposits wider than the core, standing proud of a bone with its cortex beneath.
     proud = _proud_deposits(hu[crop], bone, (sx, sy, sz), cfg)
     if proud.any():
         bone &= ~proud
         deposits |= proud & comp
-    del rest, comp, filled, proud
+    del comp, proud
     exclusion = ndi.maximum_filter(bone.view(np.uint8), size=3).view(bool)
     bone_labels = cc3d.connected_components(bone, connectivity=6).astype(np.uint32)
     return BoneResult(
