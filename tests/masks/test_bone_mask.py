@@ -69,6 +69,76 @@ def test_deposit_touching_bone_is_kept_apart():
     assert not dep[np.hypot(x, y) <= 11.0].any()
 
 
+
+def _on_full_grid(bone, part, shape):
+    out = np.zeros(shape, dtype=bool)
+    o, s = bone.offset, part.shape
+    out[o[0]:o[0] + s[0], o[1]:o[1] + s[1], o[2]:o[2] + s[2]] = part
+    return out
+
+
+def _bump(spacing, *, semi_axes_mm=(5.0, 5.0, 8.0), centre_mm=16.5):
+    """A shaft (cortex 1000 HU, 3 mm; marrow 250 HU; noise SD 20 HU) and an ellipsoid on
+    its cortex: by default 10 mm across, 16 mm long, its centre 16.5 mm from the axis (it
+    reaches 0.5 mm into the 12 mm cortex). Returns HU before noise is added, coordinates,
+    the radius from the axis and the ellipsoid's normalised radius."""
+    hu, (x, y, z), r = _long_bone(spacing, cortex_hu=1000, marrow_hu=250)
+    a, b, c = semi_axes_mm
+    d = np.sqrt(((x - centre_mm) / a) ** 2 + (y / b) ** 2 + (z / c) ** 2)
+    return hu, (x, y, z), r, d
+
+
+def _noisy(hu, seed=0):
+    noise = np.random.default_rng(seed).normal(0.0, 20.0, hu.shape)
+    return np.round(hu + noise).astype(np.int16)
+
+
+@pytest.mark.parametrize("spacing", [(0.5, 0.5, 1.0), (0.8, 0.8, 2.0), (1.5, 1.5, 1.5)])
+@pytest.mark.parametrize("kind", ["homogeneous", "zonal"])
+def test_deposit_wider_than_the_core_on_bone_is_kept_apart(spacing, kind):
+    """A deposit wider than the core's opening (2 core_mm = 6 mm) fused with the cortex:
+    a homogeneous 450 HU nodule (calcific tendinitis) or a zonal one, a 750 HU rim about
+    2 mm thick round a 180 HU core (myositis ossificans). The cortex runs on beneath it,
+    so it is kept apart; the shaft stays bone."""
+    hu, _, r, d = _bump(spacing)
+    deposit = (d <= 1.0) & (r > 12.0)
+    hu[deposit] = 450 if kind == "homogeneous" else 750
+    if kind == "zonal":
+        hu[(d <= 0.6) & (r > 12.0)] = 180
+    bone = bone_mask(_noisy(hu), spacing)
+    dep = _on_full_grid(bone, bone.deposits, hu.shape)
+    full = bone.full(hu.shape)
+    assert dep[deposit & (r > 12.0 + spacing[0])].mean() >= 0.9
+    assert not dep[r <= 12.0 - spacing[0]].any()  # no cortex or marrow taken for it
+    assert full[r <= 11.0].mean() >= 0.95
+    assert not full[deposit & (r > 14.0)].any()
+
+
+@pytest.mark.parametrize("spacing", [(0.5, 0.5, 1.0), (0.8, 0.8, 2.0), (1.5, 1.5, 1.5)])
+@pytest.mark.parametrize("kind", ["medulla_continuous", "cortical_ridge", "thickening"])
+def test_bony_prominence_on_bone_stays_bone(spacing, kind):
+    """A prominence of the same width: a tuberosity whose cortex (1000 HU) wraps marrow
+    that runs on into the shaft's through an opening in its cortex (a trochanter, an
+    osteophyte: corticomedullary continuity), a solid ridge as dense as the cortex (a
+    linea aspera), or a thickening of the cortex, less dense than it (500 HU), standing
+    only 5.5 mm proud (under 2 core_mm: a tuberosity's roughened cortex, as on the lateral
+    humeral shaft of the shared Siemens series resampled to thin slices). All are bone;
+    nothing is kept apart."""
+    if kind == "thickening":
+        hu, (x, y, z), r, d = _bump(spacing, semi_axes_mm=(3.0, 5.0, 8.0), centre_mm=14.5)
+    else:
+        hu, (x, y, z), r, d = _bump(spacing)
+    prominence = (d <= 1.0) & (r > 12.0)
+    hu[prominence] = 500 if kind == "thickening" else 1000
+    if kind == "medulla_continuous":
+        marrow = (d <= 0.6) | ((x > 6.0) & (x < 16.5) & (np.abs(y) < 3.0) & (np.abs(z) < 4.8))
+        hu[marrow] = 250
+    bone = bone_mask(_noisy(hu), spacing)
+    full = bone.full(hu.shape)
+    assert not bone.deposits.any()
+    assert full[prominence & (d <= 0.8)].mean() >= 0.95
+    assert full[r <= 11.0].mean() >= 0.95
+
 def test_small_deposit_alone_is_not_bone_and_cavity_stays_open():
     spacing = (1.0, 1.0, 1.0)
     x, y, z = _grid(spacing, (120.0, 120.0, 40.0))

@@ -56,13 +56,6 @@ def labels_at(result, ijk_mask):
     return set(np.unique(result.label_map[ijk_mask])) - {0}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured: no lesion on the juxtacortical deposit, a 7 mm rod along all 24 slices "
-    "lying on the cortex: it is wider than the bone core's opening (2 BoneConfig.core_mm = "
-    "6 mm, a 7 x 7 voxel square here), so the core keeps it as bone; deposits narrower than "
-    "that are kept apart (tests/masks/test_bone_mask.py)",
-)
 def test_nothing_on_bone_table_deposit_kept_apart():
     vol = synthetic_ct()
     res = analyze_volume(vol, AnalysisParameters(bone=BoneConfig(min_volume_mm3=500.0)))

@@ -84,11 +84,6 @@ def test_aortic_wall_plaques_are_found_in_contrast_ct(seed):
     assert _found_fraction(phantom, result, plaques.id) >= 0.9
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "measured: 0.00-0.01 of the zonal deposit on the femoral cortex found on draws 100-102 "
-    "(0.01 on the fixed layout): it is 10 mm wide, wider than the bone core's opening "
-    "(2 BoneConfig.core_mm = 6 mm), so the core keeps it as bone and only slivers are left "
-    "beside it"))
 @pytest.mark.parametrize("seed", [d[0] for d in DRAWS])
 def test_deposit_on_bone_is_found_and_kept_apart(seed):
     acq = random_acquisition(seed)

@@ -8,15 +8,10 @@ from calcdx.findings.derive import derive_groups
 from calcdx.phantom import make_phantom
 from calcdx.phantom.evaluate import EXPECTED_PATTERN, pattern_agreement
 
-_BONE_XFAIL = (
-    "measured: zonal_rim agrees in 2 of 4 groups (the juxtacortical rims, 10 mm wide, are "
-    "kept in the bone core, wider than 2 BoneConfig.core_mm = 6 mm; what is left of them is "
-    "called punctate)"
-)
 _CONTRAST_XFAIL = (
     "measured: vessel_wall_plaques agree in 0 of 2 groups (called punctate): the enhanced "
     "aorta holding dense plaque is not a smooth iodine region and bone_mask takes lumen and "
-    "plaques as bone; and " + _BONE_XFAIL.removeprefix("measured: ")
+    "plaques as bone"
 )
 
 
@@ -42,7 +37,6 @@ def test_every_kind_agrees_on_contrast_studies(runs):
         assert row.rate >= 0.9, kind
 
 
-@pytest.mark.xfail(strict=True, reason=_BONE_XFAIL)
 def test_every_kind_agrees_on_plain_studies(runs):
     # Without contrast the aortic plaques are recognised as one plaque-lined tube with a
     # blood-density lumen (calcdx.measure.vessel).

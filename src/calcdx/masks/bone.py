@@ -56,6 +56,18 @@ Method
    voxels are returned in :attr:`BoneResult.deposits`, never taken for bone.
    This needs a core of at least two voxels' half-width: on coarser grids
    (in-plane voxels over ``core_mm / 2``, e.g. 3 mm) every part is bone.
+4b. Deposits on bone wider than the core (:func:`_proud_deposits`): each bone
+   is opened in-plane by a disk of radius ``deposit_max_mm / 2`` (its
+   *envelope*: a bone's surface is smooth and convex at that scale); a part
+   outside it that the core kept, with an inside, compact in-plane (at most
+   ``deposit_max_mm`` on every slice), not the bone's surface cut across the
+   slices, bordering no air, standing at least ``2 core_mm`` proud of the
+   envelope, and whose inside is not continuous with the
+   bone's medulla through bone less dense than its cortex (corticomedullary
+   continuity marks a process, a tuberosity or an osteophyte; a deposit lies
+   on the cortex, which runs on beneath it), is kept apart as a deposit with
+   its base, on any length along the slices and at any size (on the grids
+   where step 4 judges deposits).
 
 Every size is in mm or mm^3 and turned into voxels for the grid at hand, so
 the rules hold from 0.5 to 3 mm voxels.
@@ -72,10 +84,17 @@ lumen that touches bone joins it unless passed in `exclude` on grids coarser
 than ``lumen_max_voxel_mm``, and also on finer grids when its edge voxels
 reach the mineral threshold (a dense arterial lumen: sealed, that edge encloses
 it like cortex); calcified costal cartilage joins the ribs; a deposit on
-bone wider than ``2 core_mm`` in every in-plane direction, longer than
-``deposit_max_mm`` along the slices or cut by the edge of the grid is taken as
-bone, and so is one that borders air (a pleural plaque on a rib) or sits on a
-bone's upper or lower face less than about two slices high; a thin bony process
+bone is taken as bone when it is narrower than ``2 core_mm`` and longer than
+``deposit_max_mm`` along the slices or cut by the edge of the grid (step 4),
+when it is wider than that and spans more than ``deposit_max_mm`` in-plane on
+some slice, stands less than ``2 core_mm`` proud of the bone's envelope (a
+flat plaque on the cortex) or lies within it, when the bone's cortex at the
+grid's voxels is no denser than the deposit's inside by ``dense_tail_hu`` (a
+thin vertebral cortex: no wall is seen between deposit and marrow), and when
+it borders air (a pleural plaque on a rib) or sits on a bone's upper or lower
+face less than about two slices high; an ossicle or sesamoid joined to its
+bone by partial volume, its marrow sealed by its own cortex, is kept apart as
+a deposit (as a small ossicle standing apart is, step 2); a thin bony process
 standing off the core in soft tissue (a styloid process, a zygomatic arch cut
 across) is kept apart as a deposit.
 """
@@ -345,7 +364,10 @@ class BoneConfig(BaseModel):
         "a part kept apart as a deposit on bone. "
         "Heuristic: "
         "a focal deposit on the cortex is compact, while a thin bony process or a rib cut "
-        "off the core is longer than this",
+        "off the core is longer than this. Also the diameter of the disk that opens a bone's "
+        "envelope (step 4b): a bone's outer surface is smooth and convex at that scale "
+        "(femoral and humeral shafts, vertebral bodies and the pelvis are "
+        "wider), so a deposit up to this wide stands proud of it",
     )
     iodine_hu: tuple[float, float] = Field(
         (150.0, 450.0),
@@ -847,6 +869,208 @@ def _borders_air(parts: NDArray[np.integer[Any]], boxes: Any, which: NDArray[np.
         ring = _square_filter(parts[box] == c, (1, 1), "max")
         out[c] = bool(np.any(ring & (np.asarray(hu[box]) <= cfg.air_hu)))
     return out
+
+
+def _inplane_depth(mask: NDArray[np.bool_], spacing_xy: tuple[float, float]
+                   ) -> NDArray[np.float32]:
+    """In-plane distance (mm) of each voxel of `mask` to its outside, slice by slice.
+
+    Voxels outside `mask` are 0; the array's in-plane edge counts as outside.
+    """
+    out = np.zeros(mask.shape, dtype=np.float32)
+    for k in np.flatnonzero(mask.any(axis=(0, 1))):
+        plane = np.pad(mask[:, :, k], 1)
+        out[:, :, k] = ndi.distance_transform_edt(plane, sampling=spacing_xy)[1:-1, 1:-1]
+    return out
+
+
+class _Piece(NamedTuple):
+    """One bone on its box, as :func:`_proud_deposits` reads it."""
+
+    bone: NDArray[np.bool_]  # the bone's voxels
+    hu: NDArray[Any]  # HU
+    depth: NDArray[np.float32]  # in-plane distance to the bone's outside, mm
+    inner: NDArray[np.bool_]  # deeper than the envelope's radius: the medulla's seat
+    envelope: NDArray[np.bool_]  # the bone opened in-plane by the envelope's disk
+
+
+def _proud_deposits(hu: NDArray[Any], bone: NDArray[np.bool_],
+                    spacing: tuple[float, float, float], cfg: BoneConfig) -> NDArray[np.bool_]:
+    """Deposits wider than the core standing proud of a bone, its cortex intact beneath.
+
+    Step 4 keeps apart only deposits narrower than ``2 core_mm``; a wider one
+    lying on the cortex stays in the core. This step looks at each bone (a
+    6-connected part of `bone`) on its own box. Its *envelope* is the bone opened
+    slice by slice by a disk of radius ``deposit_max_mm / 2``: a bone's outer
+    surface is smooth and convex at that scale (a femoral or humeral shaft, a
+    vertebral body, the pelvis are wider), so what lies outside it stands proud
+    of the surface: a process, a tuberosity, an osteophyte, a rib, an ossicle or
+    a deposit. Such a part reaching more than ``core_mm`` in-plane from the
+    bone's outside (the core kept it; a thinner one step 4 judged) is a deposit
+    when
+
+    - it has an inside: voxels more than ``shell_voxels`` voxels in-plane from
+      the bone's outside;
+    - it is compact in-plane: on every slice it spans at most ``deposit_max_mm``
+      (a rib or a long process seen along its course is longer);
+    - it is not the bone's surface cut across the slices (at most half of it
+      lies right above or below the envelope) and borders no air (the walls of
+      pneumatised bone);
+    - it stands proud: it meets the envelope in-plane and reaches at least
+      ``2 core_mm`` out of it (the width step 4 leaves to the core), so a
+      thickening or roughness of the cortex along the surface (a tuberosity's,
+      as on the lateral humeral shaft of the shared Siemens series at thin
+      slices) stays bone;
+    - its inside is *not continuous with the bone's medulla*: no path through
+      the bone less dense than ``dense_tail_hu`` above the denser of the two
+      insides (their 25th HU percentiles: marrow, or a deposit's less dense
+      core) joins its inside to the medulla (the envelope's own inside, more
+      than ``deposit_max_mm / 2`` in-plane from the outside). Bony prominences
+      (trochanters, tuberosities, processes, osteophytes) carry the parent's
+      medulla into them, the cortex opening into them: corticomedullary
+      continuity, the defining sign of an osteochondroma or an osteophyte
+      (Murphey et al., RadioGraphics 2000;20:1407-1434); a deposit lies on the
+      cortex, which runs on beneath it and seals the medulla off (myositis
+      ossificans, juxtacortical calcific tendinitis: Kransdorf and Meis,
+      RadioGraphics 1993;13:853-884). A part as dense as the cortex and fused
+      with it is bone by the same test (the path runs through it).
+
+    A deposit keeps its base, where the envelope reaches into it
+    (:func:`_deposit_base`). On slices thinner than the in-plane voxel, every
+    m-th slice is judged (about one in-plane voxel apart) and its judgement
+    holds, within the bone, for the slices nearest to it. Returns the
+    deposits' voxels (mineral and not) on the grid of `bone`.
+    """
+    sx, sy, sz = spacing
+    out = np.zeros(bone.shape, dtype=bool)
+    core_r = _radius(cfg.core_mm, sx, sy)
+    if min(core_r) < 2 or not bone.any():
+        return out  # as in step 4: a one-voxel core cannot tell a deposit
+    # Thin slices: judge every m-th slice (about one in-plane voxel apart); each
+    # judgement holds for the slices nearest to it, within the bone there.
+    m = max(1, int(min(sx, sy) / sz))
+    if m > 1:
+        picked = np.arange(0, bone.shape[2], m)
+        judged = _proud_deposits(hu[:, :, picked], np.ascontiguousarray(bone[:, :, picked]),
+                                 (sx, sy, sz * m), cfg)
+        nearest = np.clip(np.rint(np.arange(bone.shape[2]) / m).astype(np.intp), 0,
+                          len(picked) - 1)
+        return np.asarray(judged[:, :, nearest] & bone, dtype=bool)
+    env_mm = cfg.deposit_max_mm / 2.0
+    pad = (int(np.ceil(env_mm / sx)) + 1, int(np.ceil(env_mm / sy)) + 1, 1)
+    need = (2.0 * env_mm / sx, 2.0 * env_mm / sy)
+    labels, n = cc3d.connected_components(bone, connectivity=6, return_N=True)
+    boxes = cc3d.statistics(labels)["bounding_boxes"]
+    for c in range(1, n + 1):
+        b = boxes[c]
+        if b is None or (b[0].stop - b[0].start) < need[0] or (b[1].stop - b[1].start) < need[1]:
+            continue  # too narrow to hold the envelope's disk
+        box = tuple(slice(max(s.start - p, 0), min(s.stop + p, size))
+                    for s, p, size in zip(b, pad, bone.shape, strict=True))
+        f = labels[box] == c
+        depth = _inplane_depth(f, (sx, sy))
+        inner = depth > env_mm
+        if not inner.any():
+            continue
+        envelope = _disk_dilation(inner, (sx, sy), env_mm) & f
+        rest = f & ~envelope
+        # parts reaching deeper than core_mm: the core kept them (narrower ones step 4 judged)
+        wide = rest & (depth > cfg.core_mm)
+        if not wide.any():
+            continue
+        piece = _Piece(f, hu[box], depth, inner, envelope)
+        rl = cc3d.connected_components(rest, connectivity=26)
+        del rest
+        part_boxes = cc3d.statistics(rl)["bounding_boxes"]
+        margin = (2 * core_r[0] + 1, 2 * core_r[1] + 1, 1)
+        found = np.zeros_like(f)
+        for part_id in np.unique(rl[wide]):
+            pb = part_boxes[part_id]
+            grown = tuple(slice(max(s.start - g, 0), min(s.stop + g, size))
+                          for s, g, size in zip(pb, margin, f.shape, strict=True))
+            if _proud_deposit(rl[grown] == part_id, grown, piece, spacing, cfg):
+                found[grown] |= rl[grown] == part_id
+        if found.any():
+            out[box] |= _deposit_base(found, piece, core_r, spacing, cfg)
+    return out
+
+
+def _disk_dilation(mask: NDArray[np.bool_], spacing_xy: tuple[float, float], radius_mm: float
+                   ) -> NDArray[np.bool_]:
+    """`mask` dilated slice by slice by a disk of `radius_mm` (in-plane distance)."""
+    out = np.zeros(mask.shape, dtype=bool)
+    for k in np.flatnonzero(mask.any(axis=(0, 1))):
+        out[:, :, k] = ndi.distance_transform_edt(~mask[:, :, k], sampling=spacing_xy) <= radius_mm
+    return out
+
+
+def _deposit_base(found: NDArray[np.bool_], piece: _Piece, core_r: tuple[int, int],
+                  spacing: tuple[float, float, float], cfg: BoneConfig) -> NDArray[np.bool_]:
+    """The deposits `found` on a bone, with their base inside its envelope.
+
+    Where a deposit meets the cortex, the envelope's disks reach into it (its
+    bulk makes the bone deeper there). Within ``core_mm`` of a deposit (the
+    growth step 4 allows its core), the envelope's voxels less dense than the
+    bone's cortex (the 75th HU percentile of the envelope's shell, its outer
+    ``shell_voxels``, away from the deposits) by ``dense_tail_hu``, joined to the
+    deposit through such voxels and not to the medulla, are the deposit's base:
+    the cortex, and the marrow beyond it, stay bone.
+    """
+    near = _square_filter(found, core_r, "max")
+    zone = piece.envelope & near
+    shell = piece.envelope & (piece.depth <= cfg.shell_voxels * max(spacing[:2])) & ~near
+    if not zone.any() or not shell.any():
+        return found
+    cortex_hu = float(np.percentile(piece.hu[shell], 75))
+    soft = zone & (piece.hu < cortex_hu - cfg.dense_tail_hu)
+    lab = cc3d.connected_components(soft | found, connectivity=26)
+    keep = np.zeros(int(lab.max()) + 1, dtype=bool)
+    keep[lab[found]] = True
+    keep[lab[piece.inner & soft]] = False
+    keep[0] = False
+    return np.asarray(found | (keep[lab] & soft), dtype=bool)
+
+
+def _proud_deposit(part: NDArray[np.bool_], box: tuple[slice, ...], piece: _Piece,
+                   spacing: tuple[float, float, float], cfg: BoneConfig) -> bool:
+    """Whether `part`, outside the envelope of `piece`, is a deposit (:func:`_proud_deposits`).
+
+    `part` is given on `box` of the piece's grid: its bounding box grown by
+    ``2 core_mm`` in-plane (the height it must stand proud by) and one slice.
+    """
+    sx, sy, _ = spacing
+    depth, envelope, h = piece.depth[box], piece.envelope[box], piece.hu[box]
+    part_in = part & (depth > cfg.shell_voxels * max(sx, sy))
+    if not part_in.any():
+        return False
+    for k in np.flatnonzero(part.any(axis=(0, 1))):
+        ii, jj = np.nonzero(part[:, :, k])
+        if max((ii.max() - ii.min() + 1) * sx, (jj.max() - jj.min() + 1) * sy) > cfg.deposit_max_mm:
+            return False
+    over = np.zeros_like(part)
+    over[:, :, 1:] |= envelope[:, :, :-1]
+    over[:, :, :-1] |= envelope[:, :, 1:]
+    if np.count_nonzero(over & part) >= 0.5 * np.count_nonzero(part):
+        return False
+    ring = _square_filter(part, (1, 1), "max")
+    if np.any(ring & (h <= cfg.air_hu)):
+        return False
+    # It stands proud of the envelope by the core's width (2 core_mm): a bump on the
+    # surface, not a thickening or roughness of the cortex along it.
+    if not np.any(ring & envelope):
+        return False  # not on the envelope's surface in-plane
+    height = 0.0
+    for k in np.flatnonzero(part.any(axis=(0, 1)) & envelope.any(axis=(0, 1))):
+        dist = ndi.distance_transform_edt(~envelope[:, :, k], sampling=(sx, sy))
+        height = max(height, float(dist[part[:, :, k]].max()))
+    if height < 2.0 * cfg.core_mm:
+        return False
+    q_part = float(np.percentile(h[part_in], 25))
+    q_medulla = float(np.percentile(piece.hu[piece.inner], 25))
+    low = piece.bone & (piece.hu < max(q_part, q_medulla) + cfg.dense_tail_hu)
+    lab = cc3d.connected_components(low, connectivity=6)
+    joined = np.intersect1d(lab[box][part_in & low[box]], lab[piece.inner & low])
+    return not bool(np.any(joined > 0))
 
 
 def _open_to_tissue(holes: NDArray[np.bool_], sealed: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -1356,7 +1580,13 @@ def bone_mask(
         # Its voxels under the threshold (sealing between deposit and cortex) are bone.
         bone = _or_at(bone, at, big[at_lab] | (small[at_lab] & ~comp_at))
         del rest_lab, at, at_lab, comp_at
-    del rest, comp, filled
+    del rest, filled
+    # Deposits wider than the core, standing proud of a bone with its cortex beneath.
+    proud = _proud_deposits(hu[crop], bone, (sx, sy, sz), cfg)
+    if proud.any():
+        bone &= ~proud
+        deposits |= proud & comp
+    del comp, proud
     exclusion = box_filter(bone, (1, 1, 1), "max")
     bone_labels = cc3d.connected_components(bone, connectivity=6).astype(np.uint32,
                                                                          copy=False)
