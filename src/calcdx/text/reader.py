@@ -63,6 +63,10 @@ class _PhraseNegex(Negex):
     bone"). Here a termination inside an entity does not cut.
     """
 
+    #: Most words (not counting other matched phrases, list joints and articles) between
+    #: a trigger and the phrase it governs; None: the whole piece of the sentence.
+    max_gap: int | None = None
+
     def termination_boundaries(
         self, doc: Doc, terminating: list[tuple[int, int, int]]
     ) -> list[tuple[int, int]]:
@@ -70,6 +74,42 @@ class _PhraseNegex(Negex):
         kept = [t for t in terminating if not any(a < t[1] < b for a, b in spans)]
         boundaries: list[tuple[int, int]] = super().termination_boundaries(doc, kept)
         return boundaries
+
+    def _apply_negation(
+        self,
+        span: Span,
+        sub_preceding: list[tuple[int, int, int]],
+        sub_following: list[tuple[int, int, int]],
+    ) -> None:
+        if self.max_gap is not None:
+            doc = span.doc
+            sub_preceding = [t for t in sub_preceding
+                             if t[2] <= span.start and _gap(doc, t[2], span.start) <= self.max_gap]
+            sub_following = [t for t in sub_following
+                             if t[1] >= span.end and _gap(doc, span.end, t[1]) <= self.max_gap]
+        super()._apply_negation(span, sub_preceding, sub_following)
+
+
+#: Words that join the items of a list a negation runs over ("no fever, chills or
+#: weight loss"): they do not count towards the gap between a trigger and its phrase.
+_LIST_WORDS: Final = frozenset({",", "or", "and", "nor", "/", "a", "an", "the", "any"})
+#: NegEx's window (Chapman et al. 2001, J Biomed Inform 34:301-310): a negation trigger
+#: governs the phrases up to five words away; here the words of other matched phrases and
+#: of the list joining them are not counted, so a listed run of findings stays in scope.
+_NEGATION_WINDOW: Final = 5
+
+
+def _gap(doc: Doc, start: int, end: int) -> int:
+    """Words between two token positions that are neither matched phrases nor list words."""
+    inside = doc.user_data.get("calcdx_in_ent")
+    if inside is None:
+        inside = [False] * len(doc)
+        for ent in doc.ents:
+            for i in range(ent.start, ent.end):
+                inside[i] = True
+        doc.user_data["calcdx_in_ent"] = inside
+    return sum(1 for i in range(start, end)
+               if not inside[i] and doc[i].lower_ not in _LIST_WORDS)
 
 
 @Language.factory(
@@ -91,8 +131,11 @@ def _make_negex(
     chunk_prefix: list[str] | None,
     span_keys: list[str] | None,
 ) -> _PhraseNegex:
-    return _PhraseNegex(nlp, name, neg_termset, ent_types, extension_name, chunk_prefix,
-                        span_keys)
+    negex = _PhraseNegex(nlp, name, neg_termset, ent_types, extension_name, chunk_prefix,
+                         span_keys)
+    if extension_name in {"negex", "uncertain"}:
+        negex.max_gap = _NEGATION_WINDOW
+    return negex
 
 
 #: The longest description read (characters); longer input is a usage error.
@@ -215,6 +258,27 @@ _BESIDE_BREAKS: Final = frozenset(
      "revealed", "which", "that", "was", "were", "is", "are"}
 )
 _BESIDE_REACH: Final = 8
+#: Words before "from" / "of" that put the lesion apart from a structure ("separate from
+#: the skin", "free of the bone", "distinct from the gland").
+_APART_WORDS: Final = frozenset(
+    {"separate", "separated", "free", "distinct", "away", "apart", "clear", "detached",
+     "independent", "spared", "sparing"}
+)
+#: States a structure is described in for its own sake ("the gland was atrophic").
+_ORGAN_STATES: Final = frozenset(
+    {"atrophic", "atrophied", "enlarged", "swollen", "normal", "unremarkable", "small",
+     "shrunken", "intact", "spared", "preserved", "displaced", "compressed", "distended",
+     "thickened", "oedematous", "edematous", "inflamed", "tender", "hypertrophic",
+     "hypoplastic", "bulky", "removed", "absent", "empty", "collapsed", "contracted"}
+)
+#: Words after an operation word that say it found or showed the lesion ("surgery showed").
+_OPERATION_FINDS: Final = frozenset(
+    {"showed", "revealed", "found", "confirmed", "disclosed", "demonstrated", "proved",
+     "identified"}
+)
+#: Words after a growth word that make it a direction ("growing out of the liver").
+_DIRECTION_AFTER_GROWTH: Final = frozenset({"out", "into", "from", "through", "towards",
+                                            "toward", "along"})
 #: Parts named before an organ ("the left lobe of the liver"), looked through by `_beside`.
 _PART_NOUNS: Final = frozenset(
     {"side", "lobe", "margin", "edge", "border", "surface", "aspect", "tip", "pole", "wall",
@@ -537,7 +601,8 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
     context = lexicon.context
     negation = _termset(
         lexicon,
-        [*base["preceding_negations"], *context["preceding_negations"]],
+        [*(term for term in base["preceding_negations"] if term not in _REQUEST_WORDS),
+         *context["preceding_negations"]],
         [*base["following_negations"], *context["following_negations"]],
         context.get("negation_termination", []),
     )
@@ -550,7 +615,8 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
         "calcdx_negex",
         name="uncertain",
         config={
-            "neg_termset": _termset(lexicon, context["uncertain"], []),
+            "neg_termset": _termset(lexicon, context["uncertain"],
+                                    context.get("uncertain_following", [])),
             "extension_name": "uncertain",
             "ent_types": negatable,
         },
@@ -566,6 +632,14 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
         },
     )
     return nlp, terms
+
+
+#: negspacy's clinical NegEx terms that ask rather than deny: "to rule out a fracture"
+#: is the request of a study (uncertainty, in the lexicon), "ruled out" denies.
+_REQUEST_WORDS: Final = frozenset(
+    {"rule out", "rules out", "rule him out", "rule her out", "rule patient out",
+     "rule the patient out"}
+)
 
 
 #: Findings stated by a construction rather than a fixed phrase: a joint said to be
@@ -910,6 +984,13 @@ class TextReader:
             if _compared(ent):
                 draft.set_aside.append(SetAside(source, "the term of a comparison, not a place"))
                 return
+            if kind != "imaging.region" and _apart_from(ent):
+                draft.set_aside.append(SetAside(source, "said to be apart from it"))
+                return
+            if kind != "imaging.region" and _organ_state(ent):
+                draft.set_aside.append(SetAside(
+                    source, "a statement about that structure, not the lesion's place"))
+                return
             if kind != "imaging.region" and _beside(ent):
                 draft.set_aside.append(
                     SetAside(source, "a neighbouring structure, not where the lesion is"))
@@ -921,6 +1002,11 @@ class TextReader:
         ):
             # "a swelling" is a lump; "pain and swelling", "knee swelling" state no mass
             draft.set_aside.append(SetAside(source, "swelling not named as a lump"))
+        elif kind == "clinical" and value == "surgery_local" and _operation_now(ent):
+            # "at surgery the mass measured 2 cm", "suspected before surgery": the operation
+            # that treated or diagnosed this lesion, not one in its history
+            draft.set_aside.append(SetAside(source, "the operation on this lesion, not a past "
+                                            "operation"))
         elif kind == "clinical":
             draft.add("clinical_absent" if negated else "clinical", value, source)
             if value in _NAMED_PAINS and not negated:
@@ -978,6 +1064,10 @@ class TextReader:
         elif kind == "imaging.evolution" and any(
                 t.lower_ in {"node", "nodes"} for t in doc[ent.end : ent.end + 4]):
             draft.set_aside.append(SetAside(source, "said of lymph nodes, not the lesion"))
+        elif kind == "imaging.evolution" and doc[ent.end : ent.end + 1].text.lower() in (
+                _DIRECTION_AFTER_GROWTH):
+            draft.set_aside.append(SetAside(source, "growing out of or into: where it extends, "
+                                            "not a change over time"))
         elif kind.startswith("imaging."):
             draft.add(kind, value, source)
 
@@ -1507,6 +1597,65 @@ def _sequence_name(ent: Span) -> bool:
     if ent.text.lower() not in _SEQUENCE_NAMES:
         return False
     return any(t.lower_ in _SEQUENCE_WORDS for t in _sent(ent))
+
+
+def _apart_from(ent: Span) -> bool:
+    """Whether the entity is what the lesion lies apart from ("separate from the skin")."""
+    doc = ent.doc
+    i = ent.start - 1
+    floor = _sent(ent).start
+    while i >= floor and doc[i].lower_ in {"the", "a", "an", "overlying", "underlying"}:
+        i -= 1
+    if i < floor or doc[i].lower_ not in {"from", "of", "to"}:
+        return False
+    word = doc[i - 1].lower_ if i - 1 >= floor else ""
+    if doc[i].lower_ == "to":
+        # "not attached to the skin", "not fixed to the bone"
+        return word in {"attached", "fixed", "tethered", "adherent"} and (
+            i - 2 >= floor and doc[i - 2].lower_ in {"not", "never"})
+    return word in _APART_WORDS
+
+
+def _organ_state(ent: Span) -> bool:
+    """Whether the sentence states the organ's own state ("the prostate was enlarged").
+
+    A structure said to be atrophic, enlarged, swollen or normal is described for its
+    own sake; the lesion is placed elsewhere ("a stone in the duct; the gland was
+    atrophic").
+    """
+    doc = ent.doc
+    sent = _sent(ent)
+    if ent.start - 1 >= sent.start and doc[ent.start - 1].lower_ in _ORGAN_STATES:
+        return True  # "swollen parotid glands", "an atrophic kidney"
+    i = ent.end
+    if i < sent.end and doc[i].lower_ in {"gland", "glands"}:
+        i += 1
+    if i >= sent.end or doc[i].lower_ not in {"was", "were", "is", "are", "appeared",
+                                              "looked", "remained"}:
+        return False
+    i += 1
+    while i < sent.end and doc[i].lower_ in {"moderately", "mildly", "markedly", "slightly",
+                                             "diffusely", "also", "otherwise", "very"}:
+        i += 1
+    return i < sent.end and doc[i].lower_ in _ORGAN_STATES
+
+
+def _operation_now(ent: Span) -> bool:
+    """Whether an operation word names the operation on the lesion itself.
+
+    "At surgery the mass measured...", "during the operation", "suspected before
+    surgery", "removed at operation", "surgery showed": the treatment or the
+    diagnosis of the lesion being described, not an operation in its history.
+    """
+    doc = ent.doc
+    sent = _sent(ent)
+    before = [t.lower_ for t in doc[max(sent.start, ent.start - 3) : ent.start]]
+    while before and before[-1] in {"the", "a", "an"}:
+        before.pop()
+    if before and before[-1] in {"at", "during", "before", "until", "awaiting", "intra"}:
+        return True
+    after = doc[ent.end : min(sent.end, ent.end + 2)]
+    return any(t.lower_ in _OPERATION_FINDS for t in after)
 
 
 def _beside(ent: Span) -> bool:

@@ -1,0 +1,95 @@
+"""What the reader must not read: scope of negation, the differential, the operation on
+the lesion, structures the lesion lies apart from (sentences written for these tests)."""
+
+import pytest
+
+from calcdx.text import read_text
+
+
+def test_a_negation_does_not_reach_a_finding_far_beyond_it():
+    # NegEx's window: "no" governs the next few words, not the end of the sentence
+    reading = read_text(
+        "No trauma was recalled by the patient during the first visit to the clinic, "
+        "diabetes being treated, and a calcified nodule lay in the calf."
+    )
+    assert {"trauma_recent", "trauma_remote"} <= set(reading.case.clinical_absent)
+    assert "diabetes" in reading.case.clinical
+    assert "diabetes" not in reading.case.clinical_absent
+
+
+def test_a_negated_list_stays_negated_item_by_item():
+    reading = read_text(
+        "She had no fever, weight loss, diabetes or gout. Radiographs showed a calcified "
+        "mass in the forearm."
+    )
+    assert {"fever", "diabetes", "gout"} <= set(reading.case.clinical_absent)
+    assert not {"fever", "diabetes", "gout"} & set(reading.case.clinical)
+
+
+def test_a_request_to_rule_out_is_not_an_absence():
+    reading = read_text(
+        "A radiograph of the foot was requested to rule out gout and showed a calcified "
+        "nodule beside the first toe."
+    )
+    assert "gout" not in reading.case.clinical_absent
+    assert "gout" not in reading.case.clinical
+    reading = read_text(
+        "Gout was ruled out, and a radiograph showed a calcified nodule beside the first toe."
+    )
+    assert "gout" in reading.case.clinical_absent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CT showed a calcified mass in the pelvis; a lymphoma was suspected before the biopsy.",
+        "Radiographs showed calcification in the thigh that can mimic a sarcoma.",
+        "The differential diagnosis of the calcified mass in the thigh included a sarcoma.",
+    ],
+)
+def test_a_diagnosis_weighed_in_the_differential_is_not_a_finding(text):
+    case = read_text(text).case
+    assert "malignancy_known" not in case.clinical
+    assert "malignancy_known" not in case.clinical_absent
+
+
+def test_the_operation_that_removed_the_lesion_is_not_past_surgery():
+    reading = read_text(
+        "A 40-year-old woman had a calcified nodule in the forearm on radiographs. At "
+        "surgery the nodule measured 2 cm."
+    )
+    assert "surgery_local" not in reading.case.clinical
+    reading = read_text(
+        "A 40-year-old woman had a calcified nodule in the forearm on radiographs, where "
+        "she had had surgery ten years earlier."
+    )
+    assert "surgery_local" in reading.case.clinical
+
+
+def test_a_structure_the_mass_lies_apart_from_is_not_its_place():
+    reading = read_text(
+        "A firm calcified mass in the buttock lay free from the skin on ultrasound."
+    )
+    assert reading.case.imaging.location != "skin_dermis"
+    assert reading.case.imaging.region == "gluteal"
+
+
+def test_an_organ_described_for_its_own_state_is_not_the_lesions_organ():
+    reading = read_text(
+        "CT showed a 9 mm calcified stone in the duct of the floor of the mouth, and the "
+        "submandibular gland was atrophic."
+    )
+    assert reading.case.imaging.organ != "salivary_gland"
+
+
+def test_adnexal_is_not_read_as_the_ovary():
+    reading = read_text("Ultrasound showed a calcified adnexal mass with fat.")
+    assert reading.case.imaging.region == "pelvis"
+    assert reading.case.imaging.organ is None
+
+
+def test_growing_out_of_an_organ_is_where_it_extends_not_a_change():
+    reading = read_text("CT showed a calcified mass growing out of the liver.")
+    assert reading.case.imaging.evolution is None
+    reading = read_text("On follow-up CT the calcified mass was growing.")
+    assert reading.case.imaging.evolution == "growing"
