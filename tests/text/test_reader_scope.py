@@ -93,3 +93,28 @@ def test_growing_out_of_an_organ_is_where_it_extends_not_a_change():
     assert reading.case.imaging.evolution is None
     reading = read_text("On follow-up CT the calcified mass was growing.")
     assert reading.case.imaging.evolution == "growing"
+
+
+def test_a_relatives_body_parts_are_not_where_the_lesion_is():
+    reading = read_text(
+        "Her brother had hard lumps in the upper arm. Radiographs showed ossified plaques "
+        "under the skin."
+    )
+    assert reading.case.imaging.region != "upper_arm"
+    assert reading.case.imaging.location == "subcutaneous"
+
+
+def test_a_compartment_named_away_from_the_lesion_is_not_its_location():
+    reading = read_text(
+        "A 30-year-old man had long-standing muscle cramps. Radiographs showed a calcified "
+        "nodule in the thigh."
+    )
+    assert reading.case.imaging.location is None
+    assert reading.case.imaging.region == "thigh"
+
+
+def test_the_part_of_a_toe_is_placed_by_the_toe():
+    reading = read_text(
+        "The radiograph showed a calcified nodule beside the proximal phalanx of the great toe."
+    )
+    assert reading.case.imaging.region == "foot_toes"

@@ -276,6 +276,11 @@ _OPERATION_FINDS: Final = frozenset(
     {"showed", "revealed", "found", "confirmed", "disclosed", "demonstrated", "proved",
      "identified"}
 )
+#: Nouns of a lesion as the patient or the examiner meets it ("a lump", "a swelling").
+_CLINICAL_LESION_NOUNS: Final = frozenset(
+    {"lump", "lumps", "swelling", "swellings", "mass", "masses", "nodule", "nodules",
+     "tumour", "tumor", "lesion", "lesions", "deposit", "deposits", "plaque", "plaques"}
+)
 #: Words after a growth word that make it a direction ("growing out of the liver").
 _DIRECTION_AFTER_GROWTH: Final = frozenset({"out", "into", "from", "through", "towards",
                                             "toward", "along"})
@@ -597,6 +602,12 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
         for label, facts in terms.labels.items()
         if any(fact.kind == "imaging.matrix" for fact in facts)
     ]
+    # "her father had lumps in the upper arm": a relative's body, not where this lesion is
+    place_labels = [
+        label
+        for label, facts in terms.labels.items()
+        if any(fact.kind in _PLACES for fact in facts)
+    ]
     base = _clinical_terms()
     context = lexicon.context
     negation = _termset(
@@ -628,7 +639,7 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
             "neg_termset": _termset(lexicon, context["family"], [],
                                     extra_pseudo=context.get("family_pseudo", [])),
             "extension_name": "family",
-            "ent_types": [*negatable, *matrix_labels],
+            "ent_types": [*negatable, *matrix_labels, *place_labels],
         },
     )
     return nlp, terms
@@ -857,7 +868,7 @@ class TextReader:
             if ent._.family:
                 if "imaging.matrix" in kinds:
                     draft.add("clinical", "family_history_calcinosis", source)
-                elif kinds & {"clinical", "trauma", "imaging.associated", "lab_state"}:
+                elif kinds & {"clinical", "trauma", "imaging.associated", "lab_state", *_PLACES}:
                     draft.set_aside.append(SetAside(source, "family history, not the patient"))
                 continue
             if ent._.uncertain:
@@ -984,6 +995,14 @@ class TextReader:
             if _compared(ent):
                 draft.set_aside.append(SetAside(source, "the term of a comparison, not a place"))
                 return
+            if kind != "imaging.region" and rank == 2 and not self._names_lesion(ent) and (
+                    not _names_finding(_sent(ent), self._terms.labels)):
+                # "muscle cramps", "dilated superficial veins": a compartment named where
+                # neither the mineral, a study nor a lesion is
+                draft.set_aside.append(SetAside(source, "not said of the lesion"))
+                return
+            if kind == "imaging.region" and self._part_of_place(ent):
+                return  # "the proximal phalanx of the great toe": the toe says the region
             if kind != "imaging.region" and _apart_from(ent):
                 draft.set_aside.append(SetAside(source, "said to be apart from it"))
                 return
@@ -1142,6 +1161,30 @@ class TextReader:
             _states(other, self._terms.labels, _MINERAL_KINDS)
             for other in _ents_in(sent)
             if other.start < hi and other.end > lo and other.start != ent.start
+        )
+
+    def _names_lesion(self, ent: Span) -> bool:
+        """Whether the entity's sentence names a lesion ("a lump", "nodules", "a mass")."""
+        return any(t.norm_ in self._lesion_nouns or t.lower_ in _CLINICAL_LESION_NOUNS
+                   for t in _sent(ent))
+
+    def _part_of_place(self, ent: Span) -> bool:
+        """Whether a region word is followed by "of (the) <another region>"."""
+        doc = ent.doc
+        sent = _sent(ent)
+        i = ent.end
+        if i < sent.end and doc[i].lower_ in {"joint", "joints", "bone", "bones"}:
+            i += 1  # "the interphalangeal joint of the great toe"
+        if i >= sent.end or doc[i].lower_ != "of":
+            return False
+        i += 1
+        while i < sent.end and doc[i].lower_ in {"the", "a", "an", "left", "right", "both"}:
+            i += 1
+        own = {f.value for f in self._terms.labels[ent.label_] if f.kind == "imaging.region"}
+        return any(
+            other.start == i and any(f.kind == "imaging.region" and f.value not in own
+                                     for f in self._terms.labels[other.label_])
+            for other in _ents_in(sent)
         )
 
     def _read_singular(self, doc: Doc, imaging: list[Span], draft: _Draft) -> None:
