@@ -281,6 +281,20 @@ _CLINICAL_LESION_NOUNS: Final = frozenset(
     {"lump", "lumps", "swelling", "swellings", "mass", "masses", "nodule", "nodules",
      "tumour", "tumor", "lesion", "lesions", "deposit", "deposits", "plaque", "plaques"}
 )
+#: Words before an injury word that say no injury happened ("a pathological fracture").
+_NOT_INJURY_BEFORE: Final = frozenset(
+    {"pathological", "pathologic", "insufficiency", "fragility", "osteoporotic"}
+)
+#: Things felt that are not a mass ("palpable pulses", "palpable lymph nodes").
+_NOT_A_MASS_AFTER: Final = frozenset(
+    {"pulse", "pulses", "node", "nodes", "lymph", "lymphadenopathy", "thrill", "spleen",
+     "liver", "bladder", "kidney", "organomegaly", "hepatomegaly", "splenomegaly", "purpura"}
+)
+#: Nouns after "red", "hot", "warm" that are no inflamed site ("red marrow", "a hot spot").
+_NOT_INFLAMED_AFTER: Final = frozenset(
+    {"marrow", "cell", "cells", "blood", "spot", "spots", "pulp", "nucleus", "flag", "flags",
+     "compress", "compresses", "water", "bath"}
+)
 #: Words after a growth word that make it a direction ("growing out of the liver").
 _DIRECTION_AFTER_GROWTH: Final = frozenset({"out", "into", "from", "through", "towards",
                                             "toward", "along"})
@@ -837,6 +851,7 @@ class TextReader:
         self._read_within_mass(doc, draft)
         self._read_phrasings(doc, draft)
         _drop_absent_pain(draft)
+        _drop_incidental_with_symptoms(draft)
         _drop_stray_organ(draft)
         values = sorted(draft.values, key=lambda v: (v.source.start, v.field))
         if not any(not v.field.startswith("patient.") for v in values):
@@ -932,6 +947,14 @@ class TextReader:
         elif kind == "trauma" and doc[ent.start - 1 : ent.start].text.lower() in {
                 "easy", "easily"}:
             draft.set_aside.append(SetAside(source, "easy bruising: a bleeding sign, not injury"))
+        elif kind == "trauma" and (
+                doc[ent.start - 1 : ent.start].text.lower() in _NOT_INJURY_BEFORE
+                or doc[ent.end : ent.end + 2].text.lower().startswith(("-like", "- like"))):
+            # "a pathological fracture", "a fracture-like appearance": no injury is told
+            draft.set_aside.append(SetAside(source, "a fracture without an injury"))
+        elif kind == "clinical" and _said_of_something_else(ent, value):
+            # "palpable pulses", "no palpable nodes", "red marrow", "a hot spot"
+            draft.set_aside.append(SetAside(source, f"not {value}: said of something else"))
         elif kind == "trauma":
             # a duration stated right beside the injury ("nine months after a fall") comes
             # before the time words of the sentence; "no trauma" beside "for 8 years": none
@@ -956,7 +979,7 @@ class TextReader:
                     source, "pain for 6 weeks to 3 months: neither acute nor chronic"))
                 return
             if onset is None:
-                onset = _nearest(ent, self._terms.labels, "pain_time")
+                onset = _nearest(ent, self._terms.labels, "pain_time", _PAIN_TIME_REACH)
             if negated or onset is None:
                 reason = "pain stated as absent" if negated else "pain without a stated onset"
                 draft.set_aside.append(SetAside(source, reason))
@@ -1033,7 +1056,7 @@ class TextReader:
                 # fossa": a pain with its onset is also acute or chronic pain
                 onset = _onset_before(ent, self._terms.labels) or _pain_duration(ent)
                 if onset is None:
-                    onset = _nearest(ent, self._terms.labels, "pain_time")
+                    onset = _nearest(ent, self._terms.labels, "pain_time", _PAIN_TIME_REACH)
                 if onset in {"acute", "chronic"}:
                     draft.add("clinical", f"{onset}_pain", source)
         elif kind in {"clinical_absent", "imaging.associated_absent"}:
@@ -1360,6 +1383,31 @@ def _drop_stray_organ(draft: _Draft) -> None:
                                     f"{location.value} ({location.source.words!r})"))
 
 
+def _drop_incidental_with_symptoms(draft: _Draft) -> None:
+    """A finding come upon by chance in a patient with symptoms: not asymptomatic.
+
+    "CT for dizziness and numbness showed, incidentally, a calcified nodule": the
+    finding was incidental, the patient was not without symptoms.
+    """
+    found = [v for v in draft.values if v.field == "clinical" and v.value == "asymptomatic"
+             and v.source.words.lower().startswith(("incidental", "found incidental",
+                                                    "by chance"))]
+    if not found or not any(v.field == "clinical" and v.value in _SYMPTOMS
+                            for v in draft.values):
+        return
+    for v in found:
+        draft.values.remove(v)
+        draft.set_aside.append(SetAside(v.source, "found by chance, but symptoms are stated"))
+
+
+#: Clinical values that are symptoms or signs (a patient with one is not asymptomatic).
+_SYMPTOMS: Final = frozenset(
+    {"acute_pain", "chronic_pain", "palpable_mass", "fever", "local_inflammation",
+     "dysphagia_odynophagia", "renal_colic", "abdominal_pain", "neuropathy",
+     "meal_time_swelling", "recurrent_tonsillitis", "raised_inflammatory_markers"}
+)
+
+
 def _drop_absent_pain(draft: _Draft) -> None:
     """With a pain stated, no pain onset is read as absent.
 
@@ -1525,12 +1573,24 @@ def _part_of_age(span: Span) -> bool:
                               and "of" in after)
 
 
-def _nearest(ent: Span, labels: dict[str, tuple[Fact, ...]], kind: str) -> str | None:
-    """The value of the nearest `kind` phrase in the entity's sentence (None if none)."""
+#: How far (tokens) an onset word ("sudden", "for years") may lie from the pain it times:
+#: "diabetes for years and sudden knee pain" times the pain by "sudden", not "years".
+_PAIN_TIME_REACH: Final = 8
+
+
+def _nearest(
+    ent: Span, labels: dict[str, tuple[Fact, ...]], kind: str, reach: int | None = None
+) -> str | None:
+    """The value of the nearest `kind` phrase in the entity's sentence (None if none).
+
+    `reach`: the farthest it may lie (tokens between the two phrases); None: anywhere
+    in the sentence.
+    """
     found = [
         (abs(other.start - ent.start), fact.value)
         for other in _ents_in(_sent(ent))
         if other.start != ent.start and not _part_of_age(other)
+        and (reach is None or max(other.start - ent.end, ent.start - other.end) <= reach)
         for fact in labels[other.label_]
         if fact.kind == kind
     ]
@@ -1640,6 +1700,22 @@ def _sequence_name(ent: Span) -> bool:
     if ent.text.lower() not in _SEQUENCE_NAMES:
         return False
     return any(t.lower_ in _SEQUENCE_WORDS for t in _sent(ent))
+
+
+def _said_of_something_else(ent: Span, value: str) -> bool:
+    """Whether a symptom word is said of a thing other than the lesion or its skin.
+
+    "palpable pulses", "no palpable neck nodes": palpable, but not a mass; "red
+    marrow", "red cells", "a hot spot on the bone scan": not an inflamed site.
+    """
+    doc = ent.doc
+    after = [t.lower_ for t in doc[ent.end : min(_sent(ent).end, ent.end + 3)]]
+    word = ent.text.lower()
+    if value == "palpable_mass" and word.startswith("palpa"):
+        return bool(set(after) & _NOT_A_MASS_AFTER)
+    if value == "local_inflammation" and word in {"red", "hot", "warm"}:
+        return bool(after) and after[0] in _NOT_INFLAMED_AFTER
+    return False
 
 
 def _apart_from(ent: Span) -> bool:

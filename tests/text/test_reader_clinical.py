@@ -1,0 +1,65 @@
+"""Symptoms and history the reader must not over-read (sentences written for these tests)."""
+
+import pytest
+
+from calcdx.text import read_text
+
+
+def test_a_duration_far_from_the_pain_does_not_time_it():
+    reading = read_text(
+        "A long-standing diabetic woman on insulin, with good control of her blood sugar, "
+        "had pain in the shoulder; radiographs showed calcification in the supraspinatus "
+        "tendon."
+    )
+    assert "diabetes" in reading.case.clinical
+    assert "chronic_pain" not in reading.case.clinical
+    reading = read_text(
+        "She had shoulder pain for many years; radiographs showed calcification in the "
+        "supraspinatus tendon."
+    )
+    assert "chronic_pain" in reading.case.clinical
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The foot had palpable pulses, and radiographs showed calcification in the heel.",
+        "There were no palpable lymph nodes, and radiographs showed calcification in the heel.",
+    ],
+)
+def test_palpable_pulses_or_nodes_are_no_mass(text):
+    case = read_text(text).case
+    assert "palpable_mass" not in case.clinical
+    assert "palpable_mass" not in case.clinical_absent
+
+
+def test_red_marrow_is_no_inflammation():
+    case = read_text("MRI showed red marrow around a calcified focus in the femur.").case
+    assert "local_inflammation" not in case.clinical
+
+
+def test_a_body_mass_index_is_not_obesity_by_itself():
+    assert "obesity" not in read_text(
+        "A woman with a BMI of 22 had a calcified nodule in the thigh.").case.clinical
+    assert "obesity" in read_text(
+        "An obese woman had a calcified nodule in the thigh.").case.clinical
+
+
+def test_a_pathological_fracture_tells_no_injury():
+    case = read_text(
+        "Radiographs showed a pathological fracture through a calcified lesion of the femur."
+    ).case
+    assert not {"trauma_recent", "trauma_remote"} & set(case.clinical)
+
+
+def test_found_by_chance_in_a_patient_with_symptoms_is_not_asymptomatic():
+    case = read_text(
+        "A man with fever and abdominal pain had CT, which incidentally showed a calcified "
+        "nodule in the spleen."
+    ).case
+    assert "asymptomatic" not in case.clinical
+    case = read_text(
+        "CT for staging incidentally showed a calcified nodule in the spleen."
+    ).case
+    assert "asymptomatic" in case.clinical
+
