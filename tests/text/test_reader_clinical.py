@@ -63,3 +63,28 @@ def test_found_by_chance_in_a_patient_with_symptoms_is_not_asymptomatic():
     ).case
     assert "asymptomatic" in case.clinical
 
+
+
+def test_the_surrounding_fat_is_not_fat_in_the_lesion():
+    case = read_text(
+        "Ultrasound showed a calcified focus in the thigh, and the fat around it was "
+        "echogenic."
+    ).case
+    assert "fat_in_lesion" not in case.imaging.associated
+    case = read_text("CT showed a calcified mass in the thigh containing fat.").case
+    assert "fat_in_lesion" in case.imaging.associated
+
+
+def test_erosions_of_the_skin_are_not_bone_erosion():
+    case = read_text(
+        "He had erosions and ulcers of the skin over the heel; radiographs showed "
+        "calcification in the heel pad."
+    ).case
+    assert "bone_erosion" not in case.imaging.associated
+
+
+def test_prevertebral_oedema_is_the_retropharyngeal_effusion_finding():
+    case = read_text(
+        "CT showed calcification in front of C2, and MRI showed prevertebral oedema."
+    ).case
+    assert "retropharyngeal_effusion" in case.imaging.associated

@@ -1621,6 +1621,14 @@ _RIM_WORDS: Final = frozenset(
     {"rim", "peripheral", "peripherally", "wall", "septal", "septa", "capsular", "capsule",
      "surrounding", "adjacent", "perilesional", "marginal", "ring"}
 )
+#: Words around "fat" that make it the surrounding fat ("the fat around it", "fat pad").
+_OWN_FAT_BEFORE: Final = frozenset(
+    {"the", "surrounding", "adjacent", "subcutaneous", "overlying", "periappendiceal",
+     "pericolic", "perirenal", "mesenteric", "epidural", "neighbouring", "neighboring"}
+)
+_OWN_FAT_AFTER: Final = frozenset(
+    {"pad", "pads", "plane", "planes", "stranding", "around", "surrounding", "layer"}
+)
 #: Words that say necrosis is the skin's ("skin necrosis", "necrotic ulcer").
 _SKIN_WORDS: Final = frozenset({"skin", "cutaneous", "ulcer", "ulcers", "ulcerated", "eschar"})
 
@@ -1636,6 +1644,16 @@ def _not_of_the_lesion(ent: Span, value: str, labels: dict[str, tuple[Fact, ...]
     if value == "enhancing_solid_component":
         near = doc[max(_sent(ent).start, ent.start - 3) : min(_sent(ent).end, ent.end + 4)]
         return any(t.lower_ in _RIM_WORDS for t in near)
+    if value == "fat_in_lesion" and ent.text.lower() in {"fat", "fatty"}:
+        # "the fat around it was echogenic", "pushing the fat pad forward": the
+        # surrounding fat, not fat inside the lesion
+        before = doc[ent.start - 1 : ent.start].text.lower()
+        after = doc[ent.end : ent.end + 1].text.lower()
+        return before in _OWN_FAT_BEFORE or after in _OWN_FAT_AFTER
+    if value == "bone_erosion" and ent.text.lower() in {"erosion", "erosions", "erosive"}:
+        # "erosions and ulcers of the skin": the skin's, not the bone's
+        near = doc[max(_sent(ent).start, ent.start - 4) : min(_sent(ent).end, ent.end + 5)]
+        return any(t.lower_ in _SKIN_WORDS | {"mucosa", "mucosal"} for t in near)
     if value == "skin_necrosis" and ent.text.lower() in {"necrosis", "necrotic"}:
         return _names_finding(_sent(ent), labels) and not any(
             t.lower_ in _SKIN_WORDS for t in _sent(ent))
