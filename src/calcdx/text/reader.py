@@ -295,6 +295,12 @@ _NOT_INFLAMED_AFTER: Final = frozenset(
     {"marrow", "cell", "cells", "blood", "spot", "spots", "pulp", "nucleus", "flag", "flags",
      "compress", "compresses", "water", "bath"}
 )
+#: Words before "teeth" that make them the patient's dentition ("his lower teeth").
+_DENTITION_WORDS: Final = frozenset(
+    {"his", "her", "their", "the", "lower", "upper", "molar", "premolar", "wisdom", "front",
+     "adjacent", "neighbouring", "neighboring", "remaining", "missing", "loose", "incisor",
+     "canine", "deciduous", "permanent", "impacted", "unerupted", "carious", "decayed"}
+)
 #: Words after a growth word that make it a direction ("growing out of the liver").
 _DIRECTION_AFTER_GROWTH: Final = frozenset({"out", "into", "from", "through", "towards",
                                             "toward", "along"})
@@ -674,6 +680,14 @@ _REQUEST_WORDS: Final = frozenset(
 _JOINT_WORDS: Final = ["joint", "joints"]
 _NARROW_WORDS: Final = ["narrowing", "narrowed", "narrow"]
 _BE_WORDS: Final = ["was", "were", "is", "are"]
+#: Bone and the bones by name, as the object of erosion or destruction (matching forms).
+_BONE_OBJECTS: Final = sorted(normal_form(word) for word in (
+    "bone", "bones", "cortex", "cortices", "cortical", "osseous", "bony", "marrow", "rib",
+    "femur", "tibia", "fibula", "humerus", "radius", "ulna", "vertebra", "vertebral", "skull",
+    "calvarium", "mandible", "maxilla", "scapula", "clavicle", "sternum", "ilium", "iliac",
+    "acetabulum", "acetabular", "sacrum", "pubis", "ischium", "calcaneus", "talus", "patella",
+    "phalanx", "phalanges", "metacarpal", "metatarsal", "odontoid", "dens", "roof", "tuft",
+    "tufts", "condyle", "trochanter", "epicondyle", "olecranon", "malleolus"))
 _PHRASINGS: Final[dict[str, list[list[dict[str, Any]]]]] = {
     "joint_space_narrowing": [
         [{"LOWER": {"IN": _NARROW_WORDS}}, {"LOWER": "of"}, {"LOWER": "the", "OP": "?"},
@@ -682,6 +696,21 @@ _PHRASINGS: Final[dict[str, list[list[dict[str, Any]]]]] = {
          {"LOWER": {"IN": _BE_WORDS}}, {"LOWER": {"IN": ["not", "mildly", "markedly"]},
                                         "OP": "?"},
          {"LOWER": {"IN": _NARROW_WORDS}}],
+    ],
+    # "eroding the front of the acetabular roof", "destroying the rib": a verb of erosion
+    # or destruction whose object is bone (not "eroding into the bowel")
+    "bone_erosion": [
+        [{"LOWER": {"IN": ["eroding", "eroded", "erodes", "erode"]}},
+         {"IS_ALPHA": True, "LOWER": {"NOT_IN": ["into", "through"]}, "OP": "{0,5}"},
+         {"NORM": {"IN": _BONE_OBJECTS}}],
+        [{"NORM": {"IN": _BONE_OBJECTS}}, {"LOWER": {"IN": _BE_WORDS}},
+         {"LOWER": {"IN": ["eroded", "scalloped"]}}],
+    ],
+    "bone_destruction": [
+        [{"LOWER": {"IN": ["destroying", "destroyed", "destroys", "destroy"]}},
+         {"IS_ALPHA": True, "OP": "{0,5}"}, {"NORM": {"IN": _BONE_OBJECTS}}],
+        [{"NORM": {"IN": _BONE_OBJECTS}}, {"LOWER": {"IN": _BE_WORDS}},
+         {"LOWER": "destroyed"}],
     ],
     "lymphadenopathy": [
         [{"LOWER": {"IN": ["enlarged", "enlarging", "bulky", "prominent"]}},
@@ -1061,6 +1090,9 @@ class TextReader:
                     draft.add("clinical", f"{onset}_pain", source)
         elif kind in {"clinical_absent", "imaging.associated_absent"}:
             draft.add(kind, value, source)  # "afebrile", "atraumatic": absence in one word
+        elif kind == "imaging.associated" and value == "tooth_like_component" and (
+                doc[ent.start - 1 : ent.start].text.lower() in _DENTITION_WORDS):
+            draft.set_aside.append(SetAside(source, "the patient's own teeth"))
         elif kind == "imaging.associated" and _not_of_the_lesion(ent, value, self._terms.labels):
             draft.set_aside.append(SetAside(source, f"not {value}: said of a rim, a wall, the "
                                             "surroundings or the lesion's own centre"))

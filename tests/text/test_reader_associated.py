@@ -1,0 +1,40 @@
+"""Associated findings in the words radiology reports use (sentences written for these tests)."""
+
+import pytest
+
+from calcdx.text import read_text
+
+
+@pytest.mark.parametrize(
+    ("words", "value"),
+    [
+        ("corticomedullary continuity with the femur", "continuity_with_bone"),
+        ("a lucent zone of separation from the cortex", "cleft_from_bone"),
+        ("a Codman triangle", "periosteal_reaction"),
+        ("a moth-eaten pattern of the cortex", "bone_destruction"),
+        ("a lipohaemarthrosis", "joint_effusion"),
+        ("pyelectasis on the right", "hydronephrosis"),
+        ("a discharging sinus over it", "skin_ulceration"),
+        ("reduced joint space", "joint_space_narrowing"),
+        ("an uncalcified mass around it", "soft_tissue_mass"),
+    ],
+)
+def test_radiology_wording_reads_the_associated_value(words, value):
+    case = read_text(f"CT showed calcification in the thigh with {words}.").case
+    assert value in case.imaging.associated
+
+
+def test_a_verb_of_erosion_states_bone_erosion_only_when_bone_is_eroded():
+    case = read_text("CT showed a calcified mass eroding the front of the acetabular roof.").case
+    assert "bone_erosion" in case.imaging.associated
+    case = read_text("CT showed a calcified stone that had eroded into the bowel.").case
+    assert "bone_erosion" not in case.imaging.associated
+    case = read_text("CT showed a calcified mass destroying the third rib.").case
+    assert "bone_destruction" in case.imaging.associated
+
+
+def test_the_patients_own_teeth_are_no_tooth_in_the_lesion():
+    case = read_text("A panoramic radiograph showed a calcified stone below his lower teeth.").case
+    assert "tooth_like_component" not in case.imaging.associated
+    case = read_text("CT showed a pelvic mass with fat and two teeth inside it.").case
+    assert "tooth_like_component" in case.imaging.associated
