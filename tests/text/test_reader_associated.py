@@ -38,3 +38,24 @@ def test_the_patients_own_teeth_are_no_tooth_in_the_lesion():
     assert "tooth_like_component" not in case.imaging.associated
     case = read_text("CT showed a pelvic mass with fat and two teeth inside it.").case
     assert "tooth_like_component" in case.imaging.associated
+
+
+@pytest.mark.parametrize(
+    ("words", "pattern"),
+    [
+        ("a serpentine calcification", "serpiginous_coiled"),
+        ("calcifications shaped like grains of rice", "rice_grain"),
+        ("a denser periphery and a faint centre", "zonal_peripheral"),
+        ("a calcified centre", "central_dense"),
+        ("a mulberry outline", "lobulated_chalky"),
+        ("layering sediment", "fluid_calcium_level"),
+        ("calcification like a railroad track", "tram_track"),
+        ("a meshwork of calcification", "net_like"),
+        ("mural calcification", "eggshell_rim"),
+        ("a half-moon calcification", "crescent"),
+        ("toothpaste-like calcium", "amorphous_cloudy"),
+    ],
+)
+def test_radiology_wording_reads_the_pattern(words, pattern):
+    case = read_text(f"CT showed a mass in the thigh with {words}.").case
+    assert pattern in case.imaging.pattern
