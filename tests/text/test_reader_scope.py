@@ -118,3 +118,9 @@ def test_the_part_of_a_toe_is_placed_by_the_toe():
         "The radiograph showed a calcified nodule beside the proximal phalanx of the great toe."
     )
     assert reading.case.imaging.region == "foot_toes"
+
+
+def test_a_place_word_that_premodifies_another_names_nothing_itself():
+    reading = read_text("CT showed ossified densities in the small-bowel mesentery.")
+    assert reading.case.imaging.location == "peritoneum_serosa"
+    assert reading.case.imaging.organ is None

@@ -1055,6 +1055,10 @@ class TextReader:
                 return
             if kind == "imaging.region" and self._part_of_place(ent):
                 return  # "the proximal phalanx of the great toe": the toe says the region
+            if kind != "imaging.region" and self._modifies_place(ent):
+                # "the small-bowel mesentery": the mesentery, not the bowel
+                draft.set_aside.append(SetAside(source, "names the structure that follows"))
+                return
             if kind != "imaging.region" and _apart_from(ent):
                 draft.set_aside.append(SetAside(source, "said to be apart from it"))
                 return
@@ -1222,6 +1226,20 @@ class TextReader:
         """Whether the entity's sentence names a lesion ("a lump", "nodules", "a mass")."""
         return any(t.norm_ in self._lesion_nouns or t.lower_ in _CLINICAL_LESION_NOUNS
                    for t in _sent(ent))
+
+    def _modifies_place(self, ent: Span) -> bool:
+        """Whether a place word premodifies a following place word with a location.
+
+        "small-bowel mesentery", "kidney capsule": the second names where the lesion is.
+        """
+        labels = self._terms.labels
+        return any(
+            other.start == ent.end
+            and any(f.kind == "imaging.location" for f in labels[other.label_])
+            and not any(f.kind == "imaging.location" and f.value == "organ"
+                        for f in labels[other.label_])
+            for other in _ents_in(_sent(ent))
+        )
 
     def _part_of_place(self, ent: Span) -> bool:
         """Whether a region word is followed by "of (the) <another region>"."""
