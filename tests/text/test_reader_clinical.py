@@ -88,3 +88,19 @@ def test_prevertebral_oedema_is_the_retropharyngeal_effusion_finding():
         "CT showed calcification in front of C2, and MRI showed prevertebral oedema."
     ).case
     assert "retropharyngeal_effusion" in case.imaging.associated
+
+
+@pytest.mark.parametrize(
+    ("text", "size_mm"),
+    [
+        ("The ESR was 30 mm/h, and radiographs showed a 12 mm calcified nodule in the thigh.",
+         12),
+        ("Blood pressure was 150 mmHg; CT showed a 9 mm calcified nodule in the thigh.", 9),
+        ("CT showed a calcified fragment pulled about 2 cm downward from the iliac spine.",
+         None),
+        ("A 5 mm ulcer lay over a calcified nodule of 14 mm in the heel.", 14),
+        ("A 6 cm scar lay over a 3 cm calcified mass in the thigh.", 30),
+    ],
+)
+def test_lengths_of_something_else_are_not_the_size(text, size_mm):
+    assert read_text(text).case.imaging.size_mm == size_mm

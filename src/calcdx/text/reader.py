@@ -394,7 +394,23 @@ _SIZE = re.compile(
 _DIMENSION = re.compile(_NUMBER)
 _DISTANCE_AFTER = re.compile(
     r"^\W*(?:from|away|proximal to|distal to|above|below|deep to|beneath|lateral to|"
-    r"medial to|of the joint line|apart)\b",
+    r"medial to|of the joint line|apart|downwards?|upwards?|outside|beyond|inferiorly|"
+    r"superiorly|caudally|cranially|distally|proximally|of displacement|of retraction)\b",
+    re.IGNORECASE,
+)
+#: After the unit: a rate or a pressure ("ESR 30 mm/h", "120 mmHg"), not a length.
+_RATE_AFTER = re.compile(r"^\s*(?:/|hg\b|per\b)", re.IGNORECASE)
+#: Before the number: a movement, so the length is how far something moved
+#: ("pulled about 1.5 cm downward", "displaced by 2 cm").
+_MOVED_BEFORE = re.compile(
+    r"\b(?:displaced|pulled|retracted|migrated|moved|shifted|avulsed|separated)"
+    r"(?:\s+(?:by|about|approximately|some|nearly|almost|up to))*\s*$",
+    re.IGNORECASE,
+)
+#: Nouns a length may be of that are not the lesion ("a 0.2 cm ulcer", "a 3 cm scar").
+_NOT_LESION_AFTER = re.compile(
+    r"^[\s-]*(?:long\s+|wide\s+|deep\s+)?(?:ulcers?|ulceration|wounds?|incisions?|scars?|"
+    r"gaps?|defects?|sinus(?:es)?|openings?|lacerations?|cuts?)\b",
     re.IGNORECASE,
 )
 _AGE = re.compile(
@@ -1505,6 +1521,18 @@ def _read_age(doc: Doc, draft: _Draft) -> None:
             draft.covered.append(covered)
 
 
+def _not_a_size(text: str, start: int, end: int) -> str | None:
+    """Why a length in the text is not the lesion's size (None when it may be)."""
+    after = text[end : end + 30]
+    if _DISTANCE_AFTER.match(after) or _MOVED_BEFORE.search(text[max(0, start - 40) : start]):
+        return "a distance, not the lesion's size"
+    if _RATE_AFTER.match(after):
+        return "a rate or a pressure, not a size"
+    if _NOT_LESION_AFTER.match(after):
+        return "the size of an ulcer, wound or scar, not of the lesion"
+    return None
+
+
 def _read_size(doc: Doc, draft: _Draft) -> None:
     best: tuple[float, Phrase] | None = None
     for match in _SIZE.finditer(doc.text):
@@ -1512,8 +1540,9 @@ def _read_size(doc: Doc, draft: _Draft) -> None:
         if covered:
             draft.covered.append(covered)
         source = _char_phrase(doc.text, match.start(), match.end())
-        if _DISTANCE_AFTER.match(doc.text[match.end() : match.end() + 30]):
-            draft.set_aside.append(SetAside(source, "a distance, not the lesion's size"))
+        reason = _not_a_size(doc.text, match.start(), match.end())
+        if reason is not None:
+            draft.set_aside.append(SetAside(source, reason))
             continue
         numbers = [match.group(1), match.group(2) or "0", *_DIMENSION.findall(match.group(3))]
         factor = 10.0 if match.group(4).lower().startswith("c") else 1.0
