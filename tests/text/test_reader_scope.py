@@ -124,3 +124,31 @@ def test_a_place_word_that_premodifies_another_names_nothing_itself():
     reading = read_text("CT showed ossified densities in the small-bowel mesentery.")
     assert reading.case.imaging.location == "peritoneum_serosa"
     assert reading.case.imaging.organ is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CT showed a calcified mass in the flank; there was no liver abnormality.",
+        "CT showed a calcified mass in the flank that can be confused with a liver tumour.",
+    ],
+)
+def test_a_place_said_to_hold_nothing_or_weighed_is_not_the_lesions(text):
+    imaging = read_text(text).case.imaging
+    assert imaging.organ != "liver"
+    assert imaging.location != "organ"
+
+
+def test_not_separable_from_an_organ_places_the_lesion_there():
+    imaging = read_text(
+        "CT showed a calcified mass not separable from the tail of the pancreas."
+    ).case.imaging
+    assert imaging.organ == "pancreas"
+
+
+def test_a_new_finding_ends_the_scope_of_a_negation():
+    imaging = read_text(
+        "Radiographs showed no new fracture, and incidentally the superficial femoral "
+        "arteries were calcified."
+    ).case.imaging
+    assert imaging.location == "artery"

@@ -67,6 +67,21 @@ class _PhraseNegex(Negex):
     #: a trigger and the phrase it governs; None: the whole piece of the sentence.
     max_gap: int | None = None
 
+    def process_negations(
+        self, doc: Doc
+    ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]],
+               list[tuple[int, int, int]]]:
+        """The triggers negspacy finds, with terminations inside a trigger dropped.
+
+        "confused with" holds the termination "with", which would cut the trigger from
+        the phrase it governs ("confused with a liver tumour").
+        """
+        preceding, following, terminating = super().process_negations(doc)
+        triggers = [*preceding, *following]
+        terminating = [t for t in terminating
+                       if not any(a < t[1] < b for _, a, b in triggers)]
+        return preceding, following, terminating
+
     def termination_boundaries(
         self, doc: Doc, terminating: list[tuple[int, int, int]]
     ) -> list[tuple[int, int]]:
@@ -638,7 +653,9 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
         for label, facts in terms.labels.items()
         if any(fact.kind == "imaging.matrix" for fact in facts)
     ]
-    # "her father had lumps in the upper arm": a relative's body, not where this lesion is
+    # places are in the scope of negation, uncertainty and family history too: "no liver
+    # abnormality", "confused with an ovarian tumour" and "her father had lumps in the
+    # upper arm" say nothing of where this lesion is
     place_labels = [
         label
         for label, facts in terms.labels.items()
@@ -652,11 +669,13 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
          *context["preceding_negations"]],
         [*base["following_negations"], *context["following_negations"]],
         context.get("negation_termination", []),
+        context.get("pseudo_negations", []),
     )
     nlp.add_pipe(
         "calcdx_negex",
         name="negex",
-        config={"neg_termset": negation, "ent_types": negatable, "extension_name": "negex"},
+        config={"neg_termset": negation, "ent_types": [*negatable, *place_labels],
+                "extension_name": "negex"},
     )
     nlp.add_pipe(
         "calcdx_negex",
@@ -665,7 +684,7 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
             "neg_termset": _termset(lexicon, context["uncertain"],
                                     context.get("uncertain_following", [])),
             "extension_name": "uncertain",
-            "ent_types": negatable,
+            "ent_types": [*negatable, *place_labels],
         },
     )
     nlp.add_pipe(
@@ -1030,6 +1049,8 @@ class TextReader:
                 draft.set_aside.append(SetAside(source, reason))
             else:
                 draft.add("clinical", f"{onset}_pain", source)
+        elif kind in _PLACES and ent._.negex:
+            draft.set_aside.append(SetAside(source, "a place said to hold nothing"))
         elif kind in _PLACES:
             rank = 0 if _in_finding_sentence(ent, self._terms.labels) else 2
             if self._names_study(ent):
