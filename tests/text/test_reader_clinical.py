@@ -104,3 +104,31 @@ def test_prevertebral_oedema_is_the_retropharyngeal_effusion_finding():
 )
 def test_lengths_of_something_else_are_not_the_size(text, size_mm):
     assert read_text(text).case.imaging.size_mm == size_mm
+
+
+def test_remote_said_of_a_place_does_not_time_an_injury():
+    case = read_text(
+        "A woman from a remote rural area had a fall on the right leg; radiographs showed "
+        "calcification in the calf."
+    ).case
+    assert "trauma_remote" not in case.clinical
+    assert "trauma_recent" in case.clinical
+
+
+def test_inflammation_seen_on_imaging_is_not_the_clinical_sign():
+    case = read_text(
+        "CT showed calcification around the dens, and MRI showed signs of active "
+        "inflammation around it."
+    ).case
+    assert "local_inflammation" not in case.clinical
+    case = read_text(
+        "The finger was red and inflamed; radiographs showed calcification in the pulp."
+    ).case
+    assert "local_inflammation" in case.clinical
+
+
+def test_an_injured_patient_found_incidentally_to_have_a_lesion_is_not_asymptomatic():
+    case = read_text(
+        "After a car accident, CT incidentally showed calcified nodules in the liver."
+    ).case
+    assert "asymptomatic" not in case.clinical

@@ -1114,6 +1114,14 @@ class TextReader:
         ):
             # "a swelling" is a lump; "pain and swelling", "knee swelling" state no mass
             draft.set_aside.append(SetAside(source, "swelling not named as a lump"))
+        elif kind == "clinical" and value == "local_inflammation" and not negated and (
+                ent.text.lower() in {
+                    "inflammation", "inflamed", "inflammatory"}) and _names_finding(
+                    _sent(ent), self._terms.labels):
+            # "MRI showed signs of active inflammation": an imaging finding, not the
+            # redness and warmth of the skin
+            draft.set_aside.append(SetAside(source, "inflammation seen on imaging, not the "
+                                            "clinical sign"))
         elif kind == "clinical" and value == "surgery_local" and _operation_now(ent):
             # "at surgery the mass measured 2 cm", "suspected before surgery": the operation
             # that treated or diagnosed this lesion, not one in its history
@@ -1487,11 +1495,13 @@ def _drop_incidental_with_symptoms(draft: _Draft) -> None:
         draft.set_aside.append(SetAside(v.source, "found by chance, but symptoms are stated"))
 
 
-#: Clinical values that are symptoms or signs (a patient with one is not asymptomatic).
+#: Clinical values that are symptoms or signs, or a fresh injury the patient came with
+#: (a patient with one is not asymptomatic).
 _SYMPTOMS: Final = frozenset(
     {"acute_pain", "chronic_pain", "palpable_mass", "fever", "local_inflammation",
      "dysphagia_odynophagia", "renal_colic", "abdominal_pain", "neuropathy",
-     "meal_time_swelling", "recurrent_tonsillitis", "raised_inflammatory_markers"}
+     "meal_time_swelling", "recurrent_tonsillitis", "raised_inflammatory_markers",
+     "trauma_recent"}
 )
 
 
@@ -1678,6 +1688,20 @@ def _part_of_age(span: Span) -> bool:
 _PAIN_TIME_REACH: Final = 8
 
 
+#: Nouns after "remote" that make it a place ("a remote rural area"), not a time.
+_REMOTE_PLACES: Final = frozenset(
+    {"rural", "area", "areas", "region", "regions", "village", "villages", "island",
+     "islands", "part", "parts", "community", "communities", "town", "location", "district"}
+)
+
+
+def _a_place_word(span: Span) -> bool:
+    """Whether a time word is used of a place ("from a remote rural area")."""
+    doc = span.doc
+    return span.text.lower() == "remote" and doc[span.end : span.end + 1].text.lower() in (
+        _REMOTE_PLACES)
+
+
 def _nearest(
     ent: Span, labels: dict[str, tuple[Fact, ...]], kind: str, reach: int | None = None
 ) -> str | None:
@@ -1689,7 +1713,7 @@ def _nearest(
     found = [
         (abs(other.start - ent.start), fact.value)
         for other in _ents_in(_sent(ent))
-        if other.start != ent.start and not _part_of_age(other)
+        if other.start != ent.start and not _part_of_age(other) and not _a_place_word(other)
         and (reach is None or max(other.start - ent.end, ent.start - other.end) <= reach)
         for fact in labels[other.label_]
         if fact.kind == kind
