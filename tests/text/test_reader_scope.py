@@ -152,3 +152,15 @@ def test_a_new_finding_ends_the_scope_of_a_negation():
         "arteries were calcified."
     ).case.imaging
     assert imaging.location == "artery"
+
+
+def test_a_region_named_only_for_a_disease_is_not_the_lesions():
+    reading = read_text(
+        "A man had long-standing gout of both ankles. CT showed a calcified nodule with "
+        "bone erosion."
+    )
+    assert reading.case.imaging.region is None
+    reading = read_text(
+        "A man had a hard lump over the ankle. CT showed a calcified nodule with bone erosion."
+    )
+    assert reading.case.imaging.region == "ankle"

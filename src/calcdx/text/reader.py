@@ -1084,10 +1084,11 @@ class TextReader:
             if _compared(ent):
                 draft.set_aside.append(SetAside(source, "the term of a comparison, not a place"))
                 return
-            if kind != "imaging.region" and rank == 2 and not self._names_lesion(ent) and (
-                    not _names_finding(_sent(ent), self._terms.labels)):
-                # "muscle cramps", "dilated superficial veins": a compartment named where
-                # neither the mineral, a study nor a lesion is
+            if rank == 2 and not self._names_lesion(ent) and (
+                    not _names_finding(_sent(ent), self._terms.labels)) and (
+                    kind != "imaging.region" or not self._names_complaint(ent)):
+                # "muscle cramps", "dilated superficial veins", "gout of both ankles": a
+                # place named where neither the mineral, a study nor a lesion is
                 draft.set_aside.append(SetAside(source, "not said of the lesion"))
                 return
             if kind == "imaging.region" and self._part_of_place(ent):
@@ -1271,6 +1272,16 @@ class TextReader:
         """Whether the entity's sentence names a lesion ("a lump", "nodules", "a mass")."""
         return any(t.norm_ in self._lesion_nouns or t.lower_ in _CLINICAL_LESION_NOUNS
                    for t in _sent(ent))
+
+    def _names_complaint(self, ent: Span) -> bool:
+        """Whether the entity's sentence states a pain, a lump or a swelling.
+
+        Where it hurts or is felt is where the lesion is.
+        """
+        return any(
+            f.kind == "pain" or (f.kind == "clinical" and f.value in _COMPLAINTS)
+            for other in _ents_in(_sent(ent)) for f in self._terms.labels[other.label_]
+        )
 
     def _modifies_place(self, ent: Span) -> bool:
         """Whether a place word premodifies a following place word with a location.
@@ -1495,6 +1506,11 @@ def _drop_incidental_with_symptoms(draft: _Draft) -> None:
         draft.set_aside.append(SetAside(v.source, "found by chance, but symptoms are stated"))
 
 
+#: Clinical values that say where the patient hurts or what is felt there.
+_COMPLAINTS: Final = frozenset(
+    {"acute_pain", "chronic_pain", "palpable_mass", "local_inflammation", "abdominal_pain",
+     "renal_colic", "meal_time_swelling", "neuropathy"}
+)
 #: Clinical values that are symptoms or signs, or a fresh injury the patient came with
 #: (a patient with one is not asymptomatic).
 _SYMPTOMS: Final = frozenset(
