@@ -164,3 +164,17 @@ def test_a_region_named_only_for_a_disease_is_not_the_lesions():
         "A man had a hard lump over the ankle. CT showed a calcified nodule with bone erosion."
     )
     assert reading.case.imaging.region == "ankle"
+
+
+def test_a_joint_word_then_a_describing_word_ends_the_negated_list():
+    imaging = read_text(
+        "MRI showed a calcified mass in the thigh with no surrounding oedema, and vivid "
+        "enhancement."
+    ).case.imaging
+    assert "soft_tissue_oedema" in imaging.associated_absent
+    assert "enhancing_solid_component" in imaging.associated
+    imaging = read_text(
+        "CT showed a calcified mass in the thigh with no oedema, erosion or enhancement."
+    ).case.imaging
+    assert {"soft_tissue_oedema", "bone_erosion", "enhancing_solid_component"} <= set(
+        imaging.associated_absent)

@@ -123,8 +123,17 @@ def _gap(doc: Doc, start: int, end: int) -> int:
             for i in range(ent.start, ent.end):
                 inside[i] = True
         doc.user_data["calcdx_in_ent"] = inside
-    return sum(1 for i in range(start, end)
-               if not inside[i] and doc[i].lower_ not in _LIST_WORDS)
+    count = 0
+    for i in range(start, end):
+        if inside[i] or doc[i].lower_ in _LIST_WORDS:
+            # "no marrow oedema, and vivid enhancement": a list joint followed by a
+            # describing word begins a new phrase, out of the negation's reach
+            if (doc[i].lower_ in {"and", "but"} and i + 1 < end and not inside[i + 1]
+                    and doc[i + 1].lower_ not in _LIST_WORDS and doc[i + 1].is_alpha):
+                return len(doc)
+            continue
+        count += 1
+    return count
 
 
 @Language.factory(
