@@ -41,3 +41,36 @@ def test_no_phrase_names_two_regions_or_two_locations():
 def test_a_part_found_in_hand_and_foot_follows_the_whole_named(word):
     text = f"Radiographs showed calcification beside the {word} of the second toe."
     assert read_text(text).case.imaging.region == "foot_toes"
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value"),
+    [
+        ("A roentgenogram showed a calcified nodule in the thigh.", "modality", "radiograph"),
+        ("Computed tomographic images showed a calcified nodule in the thigh.", "modality",
+         "ct"),
+        ("Diffusion-weighted images showed a calcified nodule in the thigh.", "modality",
+         "mri"),
+        ("CT showed hydroxyapatite deposits beside the hip.", "matrix", "calcification"),
+        ("CT showed osteoid matrix in a mass of the thigh.", "matrix", "ossification"),
+        ("A radiograph showed a retained needle in the thigh.", "matrix", "foreign_material"),
+    ],
+)
+def test_imaging_wording_reads_modality_and_matrix(text, field, value):
+    assert getattr(read_text(text).case.imaging, field) == value
+
+
+@pytest.mark.parametrize(
+    ("history", "value"),
+    [
+        ("on renal replacement therapy", "dialysis"),
+        ("with cerebral palsy", "neurological_injury"),
+        ("after months of prolonged immobility", "immobilisation"),
+        ("with known metastases", "malignancy_known"),
+        ("with parathyroid hyperplasia", "hyperparathyroidism"),
+        ("with chronic venous disease", "venous_insufficiency"),
+    ],
+)
+def test_history_wording_reads_the_clinical_value(history, value):
+    case = read_text(f"A woman {history} had a calcified nodule in the thigh on CT.").case
+    assert value in case.clinical
