@@ -59,3 +59,13 @@ def test_the_patients_own_teeth_are_no_tooth_in_the_lesion():
 def test_radiology_wording_reads_the_pattern(words, pattern):
     case = read_text(f"CT showed a mass in the thigh with {words}.").case
     assert pattern in case.imaging.pattern
+
+
+def test_foci_inside_one_thickening_are_not_a_count_of_lesions():
+    case = read_text(
+        "The radiograph showed a firm thickening of the thumb pulp containing "
+        "multiple foci of dense calcification."
+    ).case
+    assert case.imaging.extent != "multiple_regional"
+    case = read_text("Radiographs showed multiple calcified nodules in both hands.").case
+    assert case.imaging.extent == "multiple_regional"

@@ -253,7 +253,8 @@ _PLURAL_WITHIN_ONE: Final = frozenset(
 _IRREGULAR_PLURALS: Final = frozenset({"foci", "calculi"})
 #: Singular nouns of one lesion that can hold foci of mineral.
 _ONE_LESION_NOUNS: Final = frozenset(
-    {"mass", "lesion", "tumour", "tumor", "nodule", "swelling", "cyst", "lump"}
+    {"mass", "lesion", "tumour", "tumor", "nodule", "swelling", "cyst", "lump", "thickening",
+     "collection", "structure", "shadow", "opacity", "density"}
 )
 
 #: Nouns that, in a sentence describing the imaging, state a soft-tissue mass.
@@ -1437,7 +1438,9 @@ class TextReader:
             if any(ent._.family for ent in doc[start:end].ents):
                 continue
             extent = self._nlp.vocab.strings[match_id]
-            if _foci_of_one_lesion(doc, end - 1):
+            # "multiple foci of dense calcification": the count is of the foci, wherever
+            # the match ends
+            if any(_foci_of_one_lesion(doc, i) for i in range(start + 1, end)):
                 draft.set_aside.append(SetAside(
                     _phrase(doc[start:end]), "foci within one lesion, not a count of lesions"))
                 continue
