@@ -132,3 +132,17 @@ def test_an_injured_patient_found_incidentally_to_have_a_lesion_is_not_asymptoma
         "After a car accident, CT incidentally showed calcified nodules in the liver."
     ).case
     assert "asymptomatic" not in case.clinical
+
+
+def test_no_injury_in_an_acute_presentation_denies_a_recent_one_only():
+    case = read_text(
+        "She had sudden severe shoulder pain and no history of trauma; radiographs showed "
+        "calcification in the supraspinatus tendon."
+    ).case
+    assert "trauma_recent" in case.clinical_absent
+    assert "trauma_remote" not in case.clinical_absent
+    case = read_text(
+        "She had a painless lump and no history of trauma; radiographs showed calcification "
+        "in the thigh."
+    ).case
+    assert {"trauma_recent", "trauma_remote"} <= set(case.clinical_absent)

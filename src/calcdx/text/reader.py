@@ -926,6 +926,7 @@ class TextReader:
         self._read_phrasings(doc, draft)
         _drop_absent_pain(draft)
         _drop_incidental_with_symptoms(draft)
+        _no_recent_injury_when_acute(draft)
         _drop_stray_organ(draft)
         values = sorted(draft.values, key=lambda v: (v.source.start, v.field))
         if not any(not v.field.startswith("patient.") for v in values):
@@ -1531,6 +1532,23 @@ _SYMPTOMS: Final = frozenset(
      "meal_time_swelling", "recurrent_tonsillitis", "raised_inflammatory_markers",
      "trauma_recent"}
 )
+
+
+def _no_recent_injury_when_acute(draft: _Draft) -> None:
+    """In an acute presentation, "no trauma" denies a recent injury only.
+
+    "Sudden shoulder pain over two days, with no injury": the injury asked about is one
+    that could have caused it, not one years before.
+    """
+    if not any(v.field == "clinical" and v.value == "acute_pain" for v in draft.values):
+        return
+    recent = {v.source for v in draft.values
+              if v.field == "clinical_absent" and v.value == "trauma_recent"}
+    for v in [v for v in draft.values if v.field == "clinical_absent"
+              and v.value == "trauma_remote" and v.source in recent]:
+        draft.values.remove(v)
+        draft.set_aside.append(SetAside(v.source, "an acute presentation: no recent injury, "
+                                        "an injury long ago is not asked about"))
 
 
 def _drop_absent_pain(draft: _Draft) -> None:
