@@ -178,3 +178,13 @@ def test_a_joint_word_then_a_describing_word_ends_the_negated_list():
     ).case.imaging
     assert {"soft_tissue_oedema", "bone_erosion", "enhancing_solid_component"} <= set(
         imaging.associated_absent)
+
+
+def test_the_other_side_is_not_where_the_lesion_is():
+    reading = read_text(
+        "She had had a similar lump removed from the other knee. Radiographs now showed a "
+        "calcified nodule in the thigh."
+    )
+    assert reading.case.imaging.region == "thigh"
+    reading = read_text("A calcified nodule was compared with the contralateral hip.")
+    assert reading.case.imaging.region is None

@@ -1104,6 +1104,10 @@ class TextReader:
                 return
             if kind == "imaging.region" and self._part_of_place(ent):
                 return  # "the proximal phalanx of the great toe": the toe says the region
+            if _other_side(ent):
+                # "the other knee", "the contralateral hip": a comparison or another lesion
+                draft.set_aside.append(SetAside(source, "the other side, not the lesion's"))
+                return
             if kind != "imaging.region" and self._modifies_place(ent):
                 # "the small-bowel mesentery": the mesentery, not the bowel
                 draft.set_aside.append(SetAside(source, "names the structure that follows"))
@@ -1904,6 +1908,13 @@ def _said_of_something_else(ent: Span, value: str) -> bool:
     if value == "local_inflammation" and word in {"red", "hot", "warm"}:
         return bool(after) and after[0] in _NOT_INFLAMED_AFTER
     return False
+
+
+def _other_side(ent: Span) -> bool:
+    """Whether the place is named as the other side ("the opposite shoulder")."""
+    doc = ent.doc
+    before = [t.lower_ for t in doc[max(_sent(ent).start, ent.start - 2) : ent.start]]
+    return bool(set(before) & {"other", "opposite", "contralateral"})
 
 
 def _apart_from(ent: Span) -> bool:
