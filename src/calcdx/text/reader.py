@@ -13,6 +13,15 @@ with four components:
 3. ``uncertain`` and ``family``: the same NegEx algorithm with the lexicon's
    uncertainty and family-history triggers, so "possible erosion" and "her
    sister has gout" are set aside instead of being read as the patient's findings.
+   Negation and uncertainty govern only the phrases within NegEx's five-word window
+   (other matched phrases and list words not counted); the words of the differential
+   ("considered", "mimic", "was suspected") are uncertainty; places in any of the
+   three scopes are not where the lesion is.
+
+Precision comes first: a wrong field misleads the differential more than a missing
+one, so a phrase said of something else (the surrounding fat, a relative, the other
+side, the operation that removed the lesion, a structure described for its own state)
+is set aside with its reason rather than read.
 
 Numbers with units (age, size) are read from the text with their character
 span. Every value in the case carries the words it came from; words the reader
