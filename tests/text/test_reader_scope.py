@@ -188,3 +188,17 @@ def test_the_other_side_is_not_where_the_lesion_is():
     assert reading.case.imaging.region == "thigh"
     reading = read_text("A calcified nodule was compared with the contralateral hip.")
     assert reading.case.imaging.region is None
+
+
+@pytest.mark.parametrize(
+    ("text", "evolution"),
+    [
+        ("CT showed an enlarged prostate with calcification.", None),
+        ("The gland was enlarged and CT showed a calcified stone.", None),
+        ("On follow-up radiographs the calcified lesion enlarged over two years.", "growing"),
+        ("Over the next months the calcified lesion enlarged.", "growing"),
+        ("The calcified mass had enlarged since the previous CT.", "growing"),
+    ],
+)
+def test_enlarged_as_a_state_is_no_growth(text, evolution):
+    assert read_text(text).case.imaging.evolution == evolution

@@ -335,6 +335,12 @@ _DENTITION_WORDS: Final = frozenset(
      "adjacent", "neighbouring", "neighboring", "remaining", "missing", "loose", "incisor",
      "canine", "deciduous", "permanent", "impacted", "unerupted", "carious", "decayed"}
 )
+#: Words before "enlarged" that make it a growth ("had slowly enlarged").
+_GROWTH_BEFORE: Final = frozenset(
+    {"had", "has", "have", "slowly", "gradually", "progressively", "rapidly", "steadily",
+     "progressive", "gradual", "slow", "rapid", "further", "then", "since", "subsequently",
+     "later"}
+)
 #: Words after a growth word that make it a direction ("growing out of the liver").
 _DIRECTION_AFTER_GROWTH: Final = frozenset({"out", "into", "from", "through", "towards",
                                             "toward", "along"})
@@ -1212,6 +1218,11 @@ class TextReader:
         elif kind == "imaging.evolution" and any(
                 t.lower_ in {"node", "nodes"} for t in doc[ent.end : ent.end + 4]):
             draft.set_aside.append(SetAside(source, "said of lymph nodes, not the lesion"))
+        elif kind == "imaging.evolution" and ent.text.lower() in {"enlarged", "enlargement"} and (
+                not _growth_over_time(ent)):
+            # "an enlarged prostate", "the gland was enlarged": bigger than normal, not
+            # growing ("it had enlarged over two years" is growth)
+            draft.set_aside.append(SetAside(source, "enlarged: a state, not a change"))
         elif kind == "imaging.evolution" and doc[ent.end : ent.end + 1].text.lower() in (
                 _DIRECTION_AFTER_GROWTH):
             draft.set_aside.append(SetAside(source, "growing out of or into: where it extends, "
@@ -1917,6 +1928,23 @@ def _said_of_something_else(ent: Span, value: str) -> bool:
     if value == "local_inflammation" and word in {"red", "hot", "warm"}:
         return bool(after) and after[0] in _NOT_INFLAMED_AFTER
     return False
+
+
+def _growth_over_time(ent: Span) -> bool:
+    """Whether "enlarged" / "enlargement" tells a growth over time, not a size.
+
+    "had enlarged", "slowly enlarged", "progressive enlargement", "enlarged over two
+    years", "enlargement since the last study".
+    """
+    doc = ent.doc
+    sent = _sent(ent)
+    before = {t.lower_ for t in doc[max(sent.start, ent.start - 2) : ent.start]}
+    after = {t.lower_ for t in doc[ent.end : min(sent.end, ent.end + 2)]}
+    # "the elbow lesion enlarged": a verb after its subject
+    subject = doc[ent.start - 1 : ent.start].text.lower() in _CLINICAL_LESION_NOUNS | {
+        "it", "they", "which", "that"}
+    return subject or bool(before & _GROWTH_BEFORE) or bool(
+        after & {"over", "since", "during", "in", "within", "from"})
 
 
 def _other_side(ent: Span) -> bool:
