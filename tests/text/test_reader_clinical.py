@@ -146,3 +146,21 @@ def test_no_injury_in_an_acute_presentation_denies_a_recent_one_only():
         "in the thigh."
     ).case
     assert {"trauma_recent", "trauma_remote"} <= set(case.clinical_absent)
+
+
+@pytest.mark.parametrize(
+    ("duration", "value"),
+    [
+        ("three days", "acute_pain"),
+        ("two weeks", "acute_pain"),
+        ("five weeks", None),  # subacute: 4 weeks to 3 months
+        ("six months", "chronic_pain"),
+    ],
+)
+def test_a_pains_duration_classes_it(duration, value):
+    case = read_text(
+        f"She had {duration} of pain in the shoulder; radiographs showed calcification in "
+        "the supraspinatus tendon."
+    ).case
+    pains = {"acute_pain", "chronic_pain"} & set(case.clinical)
+    assert pains == ({value} if value else set())

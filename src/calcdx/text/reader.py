@@ -1066,7 +1066,7 @@ class TextReader:
             onset = _onset_before(ent, self._terms.labels) or _pain_duration(ent)
             if onset == "subacute":
                 draft.set_aside.append(SetAside(
-                    source, "pain for 6 weeks to 3 months: neither acute nor chronic"))
+                    source, "pain for 4 weeks to 3 months: neither acute nor chronic"))
                 return
             if onset is None:
                 onset = _nearest(ent, self._terms.labels, "pain_time", _PAIN_TIME_REACH)
@@ -1669,10 +1669,12 @@ _COUNT_WORDS: Final = {
 }
 _UNIT_DAYS: Final = {"hour": 1 / 24, "day": 1, "week": 7, "month": 30.4, "year": 365}
 
-#: Pain durations (days): acute under 6 weeks, chronic beyond 3 months (the IASP
-#: definition of chronic pain: pain that persists or recurs for longer than 3 months,
-#: Treede et al., Pain 2019;160:19-27); in between, subacute (neither value).
-_ACUTE_MAX_DAYS: Final = 42
+#: Pain durations (days): acute under 4 weeks (the duration classes of the American
+#: College of Physicians guideline: acute < 4 weeks, subacute 4 to 12 weeks; Qaseem et
+#: al., Ann Intern Med 2017;166:514-530), chronic beyond 3 months (the IASP definition of
+#: chronic pain: pain that persists or recurs for longer than 3 months, Treede et al.,
+#: Pain 2019;160:19-27); in between, subacute (neither value).
+_ACUTE_MAX_DAYS: Final = 28
 _CHRONIC_MIN_DAYS: Final = 91
 
 
