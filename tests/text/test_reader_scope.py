@@ -202,3 +202,13 @@ def test_the_other_side_is_not_where_the_lesion_is():
 )
 def test_enlarged_as_a_state_is_no_growth(text, evolution):
     assert read_text(text).case.imaging.evolution == evolution
+
+
+def test_a_vertebral_level_gives_height_not_place():
+    reading = read_text(
+        "CT showed calcification at the level of C1-C2 with a retropharyngeal fluid "
+        "collection."
+    )
+    assert reading.case.imaging.region != "spine_paraspinal"
+    reading = read_text("CT showed calcification of the disc at C5-C6.")
+    assert reading.case.imaging.region == "spine_paraspinal"

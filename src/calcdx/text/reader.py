@@ -1117,6 +1117,10 @@ class TextReader:
                 # place named where neither the mineral, a study nor a lesion is
                 draft.set_aside.append(SetAside(source, "not said of the lesion"))
                 return
+            if _level_of(ent):
+                draft.set_aside.append(SetAside(source, "a level the finding lies at or "
+                                                "reaches, not the structure it lies in"))
+                return
             if kind == "imaging.region" and self._part_of_place(ent):
                 return  # "the proximal phalanx of the great toe": the toe says the region
             if _other_side(ent):
@@ -1947,6 +1951,23 @@ def _growth_over_time(ent: Span) -> bool:
         "it", "they", "which", "that"}
     return subject or bool(before & _GROWTH_BEFORE) or bool(
         after & {"over", "since", "during", "in", "within", "from"})
+
+
+def _level_of(ent: Span) -> bool:
+    """Whether a vertebra gives a height ("at the level of C1-C2", "down to C5-C6")."""
+    if not _LEVEL.match(ent.text.lower()):
+        return False
+    doc = ent.doc
+    floor = _sent(ent).start
+    start = ent.start
+    # "C1-C2", "C5 and C6": the second level of a range is a level too
+    while (start - 2 >= floor and doc[start - 1].lower_ in {"-", "–", "to", "and", ","}
+           and _LEVEL.match(doc[start - 2].lower_)):
+        start -= 2
+    before = [t.lower_ for t in doc[max(floor, start - 3) : start]]
+    while before and before[-1] in {"the", "a"}:
+        before.pop()
+    return before[-2:] in (["level", "of"], ["levels", "of"], ["down", "to"], ["up", "to"])
 
 
 def _other_side(ent: Span) -> bool:
