@@ -13,6 +13,15 @@ with four components:
 3. ``uncertain`` and ``family``: the same NegEx algorithm with the lexicon's
    uncertainty and family-history triggers, so "possible erosion" and "her
    sister has gout" are set aside instead of being read as the patient's findings.
+   Negation and uncertainty govern only the phrases within NegEx's five-word window
+   (other matched phrases and list words not counted); the words of the differential
+   ("considered", "mimic", "was suspected") are uncertainty; places in any of the
+   three scopes are not where the lesion is.
+
+Precision comes first: a wrong field misleads the differential more than a missing
+one, so a phrase said of something else (the surrounding fat, a relative, the other
+side, the operation that removed the lesion, a structure described for its own state)
+is set aside with its reason rather than read.
 
 Numbers with units (age, size) are read from the text with their character
 span. Every value in the case carries the words it came from; words the reader
@@ -63,6 +72,25 @@ class _PhraseNegex(Negex):
     bone"). Here a termination inside an entity does not cut.
     """
 
+    #: Most words (not counting other matched phrases, list joints and articles) between
+    #: a trigger and the phrase it governs; None: the whole piece of the sentence.
+    max_gap: int | None = None
+
+    def process_negations(
+        self, doc: Doc
+    ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]],
+               list[tuple[int, int, int]]]:
+        """The triggers negspacy finds, with terminations inside a trigger dropped.
+
+        "confused with" holds the termination "with", which would cut the trigger from
+        the phrase it governs ("confused with a liver tumour").
+        """
+        preceding, following, terminating = super().process_negations(doc)
+        triggers = [*preceding, *following]
+        terminating = [t for t in terminating
+                       if not any(a < t[1] < b for _, a, b in triggers)]
+        return preceding, following, terminating
+
     def termination_boundaries(
         self, doc: Doc, terminating: list[tuple[int, int, int]]
     ) -> list[tuple[int, int]]:
@@ -70,6 +98,51 @@ class _PhraseNegex(Negex):
         kept = [t for t in terminating if not any(a < t[1] < b for a, b in spans)]
         boundaries: list[tuple[int, int]] = super().termination_boundaries(doc, kept)
         return boundaries
+
+    def _apply_negation(
+        self,
+        span: Span,
+        sub_preceding: list[tuple[int, int, int]],
+        sub_following: list[tuple[int, int, int]],
+    ) -> None:
+        if self.max_gap is not None:
+            doc = span.doc
+            sub_preceding = [t for t in sub_preceding
+                             if t[2] <= span.start and _gap(doc, t[2], span.start) <= self.max_gap]
+            sub_following = [t for t in sub_following
+                             if t[1] >= span.end and _gap(doc, span.end, t[1]) <= self.max_gap]
+        super()._apply_negation(span, sub_preceding, sub_following)
+
+
+#: Words that join the items of a list a negation runs over ("no fever, chills or
+#: weight loss"): they do not count towards the gap between a trigger and its phrase.
+_LIST_WORDS: Final = frozenset({",", "or", "and", "nor", "/", "a", "an", "the", "any"})
+#: NegEx's window (Chapman et al. 2001, J Biomed Inform 34:301-310): a negation trigger
+#: governs the phrases up to five words away; here the words of other matched phrases and
+#: of the list joining them are not counted, so a listed run of findings stays in scope.
+_NEGATION_WINDOW: Final = 5
+
+
+def _gap(doc: Doc, start: int, end: int) -> int:
+    """Words between two token positions that are neither matched phrases nor list words."""
+    inside = doc.user_data.get("calcdx_in_ent")
+    if inside is None:
+        inside = [False] * len(doc)
+        for ent in doc.ents:
+            for i in range(ent.start, ent.end):
+                inside[i] = True
+        doc.user_data["calcdx_in_ent"] = inside
+    count = 0
+    for i in range(start, end):
+        if inside[i] or doc[i].lower_ in _LIST_WORDS:
+            # "no marrow oedema, and vivid enhancement": a list joint followed by a
+            # describing word begins a new phrase, out of the negation's reach
+            if (doc[i].lower_ in {"and", "but"} and i + 1 < end and not inside[i + 1]
+                    and doc[i + 1].lower_ not in _LIST_WORDS and doc[i + 1].is_alpha):
+                return len(doc)
+            continue
+        count += 1
+    return count
 
 
 @Language.factory(
@@ -91,8 +164,11 @@ def _make_negex(
     chunk_prefix: list[str] | None,
     span_keys: list[str] | None,
 ) -> _PhraseNegex:
-    return _PhraseNegex(nlp, name, neg_termset, ent_types, extension_name, chunk_prefix,
-                        span_keys)
+    negex = _PhraseNegex(nlp, name, neg_termset, ent_types, extension_name, chunk_prefix,
+                         span_keys)
+    if extension_name in {"negex", "uncertain"}:
+        negex.max_gap = _NEGATION_WINDOW
+    return negex
 
 
 #: The longest description read (characters); longer input is a usage error.
@@ -186,7 +262,8 @@ _PLURAL_WITHIN_ONE: Final = frozenset(
 _IRREGULAR_PLURALS: Final = frozenset({"foci", "calculi"})
 #: Singular nouns of one lesion that can hold foci of mineral.
 _ONE_LESION_NOUNS: Final = frozenset(
-    {"mass", "lesion", "tumour", "tumor", "nodule", "swelling", "cyst", "lump"}
+    {"mass", "lesion", "tumour", "tumor", "nodule", "swelling", "cyst", "lump", "thickening",
+     "collection", "structure", "shadow", "opacity", "density"}
 )
 
 #: Nouns that, in a sentence describing the imaging, state a soft-tissue mass.
@@ -215,6 +292,58 @@ _BESIDE_BREAKS: Final = frozenset(
      "revealed", "which", "that", "was", "were", "is", "are"}
 )
 _BESIDE_REACH: Final = 8
+#: Words before "from" / "of" that put the lesion apart from a structure ("separate from
+#: the skin", "free of the bone", "distinct from the gland").
+_APART_WORDS: Final = frozenset(
+    {"separate", "separated", "free", "distinct", "away", "apart", "clear", "detached",
+     "independent", "spared", "sparing"}
+)
+#: States a structure is described in for its own sake ("the gland was atrophic").
+_ORGAN_STATES: Final = frozenset(
+    {"atrophic", "atrophied", "enlarged", "swollen", "normal", "unremarkable", "small",
+     "shrunken", "intact", "spared", "preserved", "displaced", "compressed", "distended",
+     "thickened", "oedematous", "edematous", "inflamed", "tender", "hypertrophic",
+     "hypoplastic", "bulky", "removed", "absent", "empty", "collapsed", "contracted"}
+)
+#: Words after an operation word that say it found or showed the lesion ("surgery showed").
+_OPERATION_FINDS: Final = frozenset(
+    {"showed", "revealed", "found", "confirmed", "disclosed", "demonstrated", "proved",
+     "identified"}
+)
+#: Nouns of a lesion as the patient or the examiner meets it ("a lump", "a swelling").
+_CLINICAL_LESION_NOUNS: Final = frozenset(
+    {"lump", "lumps", "swelling", "swellings", "mass", "masses", "nodule", "nodules",
+     "tumour", "tumor", "lesion", "lesions", "deposit", "deposits", "plaque", "plaques"}
+)
+#: Words before an injury word that say no injury happened ("a pathological fracture").
+_NOT_INJURY_BEFORE: Final = frozenset(
+    {"pathological", "pathologic", "insufficiency", "fragility", "osteoporotic"}
+)
+#: Things felt that are not a mass ("palpable pulses", "palpable lymph nodes").
+_NOT_A_MASS_AFTER: Final = frozenset(
+    {"pulse", "pulses", "node", "nodes", "lymph", "lymphadenopathy", "thrill", "spleen",
+     "liver", "bladder", "kidney", "organomegaly", "hepatomegaly", "splenomegaly", "purpura"}
+)
+#: Nouns after "red", "hot", "warm" that are no inflamed site ("red marrow", "a hot spot").
+_NOT_INFLAMED_AFTER: Final = frozenset(
+    {"marrow", "cell", "cells", "blood", "spot", "spots", "pulp", "nucleus", "flag", "flags",
+     "compress", "compresses", "water", "bath"}
+)
+#: Words before "teeth" that make them the patient's dentition ("his lower teeth").
+_DENTITION_WORDS: Final = frozenset(
+    {"his", "her", "their", "the", "lower", "upper", "molar", "premolar", "wisdom", "front",
+     "adjacent", "neighbouring", "neighboring", "remaining", "missing", "loose", "incisor",
+     "canine", "deciduous", "permanent", "impacted", "unerupted", "carious", "decayed"}
+)
+#: Words before "enlarged" that make it a growth ("had slowly enlarged").
+_GROWTH_BEFORE: Final = frozenset(
+    {"had", "has", "have", "slowly", "gradually", "progressively", "rapidly", "steadily",
+     "progressive", "gradual", "slow", "rapid", "further", "then", "since", "subsequently",
+     "later"}
+)
+#: Words after a growth word that make it a direction ("growing out of the liver").
+_DIRECTION_AFTER_GROWTH: Final = frozenset({"out", "into", "from", "through", "towards",
+                                            "toward", "along"})
 #: Parts named before an organ ("the left lobe of the liver"), looked through by `_beside`.
 _PART_NOUNS: Final = frozenset(
     {"side", "lobe", "margin", "edge", "border", "surface", "aspect", "tip", "pole", "wall",
@@ -305,7 +434,23 @@ _SIZE = re.compile(
 _DIMENSION = re.compile(_NUMBER)
 _DISTANCE_AFTER = re.compile(
     r"^\W*(?:from|away|proximal to|distal to|above|below|deep to|beneath|lateral to|"
-    r"medial to|of the joint line|apart)\b",
+    r"medial to|of the joint line|apart|downwards?|upwards?|outside|beyond|inferiorly|"
+    r"superiorly|caudally|cranially|distally|proximally|of displacement|of retraction)\b",
+    re.IGNORECASE,
+)
+#: After the unit: a rate or a pressure ("ESR 30 mm/h", "120 mmHg"), not a length.
+_RATE_AFTER = re.compile(r"^\s*(?:/|hg\b|per\b)", re.IGNORECASE)
+#: Before the number: a movement, so the length is how far something moved
+#: ("pulled about 1.5 cm downward", "displaced by 2 cm").
+_MOVED_BEFORE = re.compile(
+    r"\b(?:displaced|pulled|retracted|migrated|moved|shifted|avulsed|separated)"
+    r"(?:\s+(?:by|about|approximately|some|nearly|almost|up to))*\s*$",
+    re.IGNORECASE,
+)
+#: Nouns a length may be of that are not the lesion ("a 0.2 cm ulcer", "a 3 cm scar").
+_NOT_LESION_AFTER = re.compile(
+    r"^[\s-]*(?:long\s+|wide\s+|deep\s+)?(?:ulcers?|ulceration|wounds?|incisions?|scars?|"
+    r"gaps?|defects?|sinus(?:es)?|openings?|lacerations?|cuts?)\b",
     re.IGNORECASE,
 )
 _AGE = re.compile(
@@ -533,26 +678,38 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
         for label, facts in terms.labels.items()
         if any(fact.kind == "imaging.matrix" for fact in facts)
     ]
+    # places are in the scope of negation, uncertainty and family history too: "no liver
+    # abnormality", "confused with an ovarian tumour" and "her father had lumps in the
+    # upper arm" say nothing of where this lesion is
+    place_labels = [
+        label
+        for label, facts in terms.labels.items()
+        if any(fact.kind in _PLACES for fact in facts)
+    ]
     base = _clinical_terms()
     context = lexicon.context
     negation = _termset(
         lexicon,
-        [*base["preceding_negations"], *context["preceding_negations"]],
+        [*(term for term in base["preceding_negations"] if term not in _REQUEST_WORDS),
+         *context["preceding_negations"]],
         [*base["following_negations"], *context["following_negations"]],
         context.get("negation_termination", []),
+        context.get("pseudo_negations", []),
     )
     nlp.add_pipe(
         "calcdx_negex",
         name="negex",
-        config={"neg_termset": negation, "ent_types": negatable, "extension_name": "negex"},
+        config={"neg_termset": negation, "ent_types": [*negatable, *place_labels],
+                "extension_name": "negex"},
     )
     nlp.add_pipe(
         "calcdx_negex",
         name="uncertain",
         config={
-            "neg_termset": _termset(lexicon, context["uncertain"], []),
+            "neg_termset": _termset(lexicon, context["uncertain"],
+                                    context.get("uncertain_following", [])),
             "extension_name": "uncertain",
-            "ent_types": negatable,
+            "ent_types": [*negatable, *place_labels],
         },
     )
     nlp.add_pipe(
@@ -562,10 +719,18 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
             "neg_termset": _termset(lexicon, context["family"], [],
                                     extra_pseudo=context.get("family_pseudo", [])),
             "extension_name": "family",
-            "ent_types": [*negatable, *matrix_labels],
+            "ent_types": [*negatable, *matrix_labels, *place_labels],
         },
     )
     return nlp, terms
+
+
+#: negspacy's clinical NegEx terms that ask rather than deny: "to rule out a fracture"
+#: is the request of a study (uncertainty, in the lexicon), "ruled out" denies.
+_REQUEST_WORDS: Final = frozenset(
+    {"rule out", "rules out", "rule him out", "rule her out", "rule patient out",
+     "rule the patient out"}
+)
 
 
 #: Findings stated by a construction rather than a fixed phrase: a joint said to be
@@ -575,6 +740,14 @@ def _build_pipeline(lexicon: Lexicon) -> tuple[Language, _Terms]:
 _JOINT_WORDS: Final = ["joint", "joints"]
 _NARROW_WORDS: Final = ["narrowing", "narrowed", "narrow"]
 _BE_WORDS: Final = ["was", "were", "is", "are"]
+#: Bone and the bones by name, as the object of erosion or destruction (matching forms).
+_BONE_OBJECTS: Final = sorted(normal_form(word) for word in (
+    "bone", "bones", "cortex", "cortices", "cortical", "osseous", "bony", "marrow", "rib",
+    "femur", "tibia", "fibula", "humerus", "radius", "ulna", "vertebra", "vertebral", "skull",
+    "calvarium", "mandible", "maxilla", "scapula", "clavicle", "sternum", "ilium", "iliac",
+    "acetabulum", "acetabular", "sacrum", "pubis", "ischium", "calcaneus", "talus", "patella",
+    "phalanx", "phalanges", "metacarpal", "metatarsal", "odontoid", "dens", "roof", "tuft",
+    "tufts", "condyle", "trochanter", "epicondyle", "olecranon", "malleolus"))
 _PHRASINGS: Final[dict[str, list[list[dict[str, Any]]]]] = {
     "joint_space_narrowing": [
         [{"LOWER": {"IN": _NARROW_WORDS}}, {"LOWER": "of"}, {"LOWER": "the", "OP": "?"},
@@ -583,6 +756,21 @@ _PHRASINGS: Final[dict[str, list[list[dict[str, Any]]]]] = {
          {"LOWER": {"IN": _BE_WORDS}}, {"LOWER": {"IN": ["not", "mildly", "markedly"]},
                                         "OP": "?"},
          {"LOWER": {"IN": _NARROW_WORDS}}],
+    ],
+    # "eroding the front of the acetabular roof", "destroying the rib": a verb of erosion
+    # or destruction whose object is bone (not "eroding into the bowel")
+    "bone_erosion": [
+        [{"LOWER": {"IN": ["eroding", "eroded", "erodes", "erode"]}},
+         {"IS_ALPHA": True, "LOWER": {"NOT_IN": ["into", "through"]}, "OP": "{0,5}"},
+         {"NORM": {"IN": _BONE_OBJECTS}}],
+        [{"NORM": {"IN": _BONE_OBJECTS}}, {"LOWER": {"IN": _BE_WORDS}},
+         {"LOWER": {"IN": ["eroded", "scalloped"]}}],
+    ],
+    "bone_destruction": [
+        [{"LOWER": {"IN": ["destroying", "destroyed", "destroys", "destroy"]}},
+         {"IS_ALPHA": True, "OP": "{0,5}"}, {"NORM": {"IN": _BONE_OBJECTS}}],
+        [{"NORM": {"IN": _BONE_OBJECTS}}, {"LOWER": {"IN": _BE_WORDS}},
+         {"LOWER": "destroyed"}],
     ],
     "lymphadenopathy": [
         [{"LOWER": {"IN": ["enlarged", "enlarging", "bulky", "prominent"]}},
@@ -752,6 +940,8 @@ class TextReader:
         self._read_within_mass(doc, draft)
         self._read_phrasings(doc, draft)
         _drop_absent_pain(draft)
+        _drop_incidental_with_symptoms(draft)
+        _no_recent_injury_when_acute(draft)
         _drop_stray_organ(draft)
         values = sorted(draft.values, key=lambda v: (v.source.start, v.field))
         if not any(not v.field.startswith("patient.") for v in values):
@@ -783,7 +973,7 @@ class TextReader:
             if ent._.family:
                 if "imaging.matrix" in kinds:
                     draft.add("clinical", "family_history_calcinosis", source)
-                elif kinds & {"clinical", "trauma", "imaging.associated", "lab_state"}:
+                elif kinds & {"clinical", "trauma", "imaging.associated", "lab_state", *_PLACES}:
                     draft.set_aside.append(SetAside(source, "family history, not the patient"))
                 continue
             if ent._.uncertain:
@@ -847,6 +1037,14 @@ class TextReader:
         elif kind == "trauma" and doc[ent.start - 1 : ent.start].text.lower() in {
                 "easy", "easily"}:
             draft.set_aside.append(SetAside(source, "easy bruising: a bleeding sign, not injury"))
+        elif kind == "trauma" and (
+                doc[ent.start - 1 : ent.start].text.lower() in _NOT_INJURY_BEFORE
+                or doc[ent.end : ent.end + 2].text.lower().startswith(("-like", "- like"))):
+            # "a pathological fracture", "a fracture-like appearance": no injury is told
+            draft.set_aside.append(SetAside(source, "a fracture without an injury"))
+        elif kind == "clinical" and _said_of_something_else(ent, value):
+            # "palpable pulses", "no palpable nodes", "red marrow", "a hot spot"
+            draft.set_aside.append(SetAside(source, f"not {value}: said of something else"))
         elif kind == "trauma":
             # a duration stated right beside the injury ("nine months after a fall") comes
             # before the time words of the sentence; "no trauma" beside "for 8 years": none
@@ -868,15 +1066,17 @@ class TextReader:
             onset = _onset_before(ent, self._terms.labels) or _pain_duration(ent)
             if onset == "subacute":
                 draft.set_aside.append(SetAside(
-                    source, "pain for 6 weeks to 3 months: neither acute nor chronic"))
+                    source, "pain for 4 weeks to 3 months: neither acute nor chronic"))
                 return
             if onset is None:
-                onset = _nearest(ent, self._terms.labels, "pain_time")
+                onset = _nearest(ent, self._terms.labels, "pain_time", _PAIN_TIME_REACH)
             if negated or onset is None:
                 reason = "pain stated as absent" if negated else "pain without a stated onset"
                 draft.set_aside.append(SetAside(source, reason))
             else:
                 draft.add("clinical", f"{onset}_pain", source)
+        elif kind in _PLACES and ent._.negex:
+            draft.set_aside.append(SetAside(source, "a place said to hold nothing"))
         elif kind in _PLACES:
             rank = 0 if _in_finding_sentence(ent, self._terms.labels) else 2
             if self._names_study(ent):
@@ -910,6 +1110,34 @@ class TextReader:
             if _compared(ent):
                 draft.set_aside.append(SetAside(source, "the term of a comparison, not a place"))
                 return
+            if rank == 2 and not self._names_lesion(ent) and (
+                    not _names_finding(_sent(ent), self._terms.labels)) and (
+                    kind != "imaging.region" or not self._names_complaint(ent)):
+                # "muscle cramps", "dilated superficial veins", "gout of both ankles": a
+                # place named where neither the mineral, a study nor a lesion is
+                draft.set_aside.append(SetAside(source, "not said of the lesion"))
+                return
+            if _level_of(ent):
+                draft.set_aside.append(SetAside(source, "a level the finding lies at or "
+                                                "reaches, not the structure it lies in"))
+                return
+            if kind == "imaging.region" and self._part_of_place(ent):
+                return  # "the proximal phalanx of the great toe": the toe says the region
+            if _other_side(ent):
+                # "the other knee", "the contralateral hip": a comparison or another lesion
+                draft.set_aside.append(SetAside(source, "the other side, not the lesion's"))
+                return
+            if kind != "imaging.region" and self._modifies_place(ent):
+                # "the small-bowel mesentery": the mesentery, not the bowel
+                draft.set_aside.append(SetAside(source, "names the structure that follows"))
+                return
+            if kind != "imaging.region" and _apart_from(ent):
+                draft.set_aside.append(SetAside(source, "said to be apart from it"))
+                return
+            if kind != "imaging.region" and _organ_state(ent):
+                draft.set_aside.append(SetAside(
+                    source, "a statement about that structure, not the lesion's place"))
+                return
             if kind != "imaging.region" and _beside(ent):
                 draft.set_aside.append(
                     SetAside(source, "a neighbouring structure, not where the lesion is"))
@@ -921,6 +1149,19 @@ class TextReader:
         ):
             # "a swelling" is a lump; "pain and swelling", "knee swelling" state no mass
             draft.set_aside.append(SetAside(source, "swelling not named as a lump"))
+        elif kind == "clinical" and value == "local_inflammation" and not negated and (
+                ent.text.lower() in {
+                    "inflammation", "inflamed", "inflammatory"}) and _names_finding(
+                    _sent(ent), self._terms.labels):
+            # "MRI showed signs of active inflammation": an imaging finding, not the
+            # redness and warmth of the skin
+            draft.set_aside.append(SetAside(source, "inflammation seen on imaging, not the "
+                                            "clinical sign"))
+        elif kind == "clinical" and value == "surgery_local" and _operation_now(ent):
+            # "at surgery the mass measured 2 cm", "suspected before surgery": the operation
+            # that treated or diagnosed this lesion, not one in its history
+            draft.set_aside.append(SetAside(source, "the operation on this lesion, not a past "
+                                            "operation"))
         elif kind == "clinical":
             draft.add("clinical_absent" if negated else "clinical", value, source)
             if value in _NAMED_PAINS and not negated:
@@ -928,11 +1169,14 @@ class TextReader:
                 # fossa": a pain with its onset is also acute or chronic pain
                 onset = _onset_before(ent, self._terms.labels) or _pain_duration(ent)
                 if onset is None:
-                    onset = _nearest(ent, self._terms.labels, "pain_time")
+                    onset = _nearest(ent, self._terms.labels, "pain_time", _PAIN_TIME_REACH)
                 if onset in {"acute", "chronic"}:
                     draft.add("clinical", f"{onset}_pain", source)
         elif kind in {"clinical_absent", "imaging.associated_absent"}:
             draft.add(kind, value, source)  # "afebrile", "atraumatic": absence in one word
+        elif kind == "imaging.associated" and value == "tooth_like_component" and (
+                doc[ent.start - 1 : ent.start].text.lower() in _DENTITION_WORDS):
+            draft.set_aside.append(SetAside(source, "the patient's own teeth"))
         elif kind == "imaging.associated" and _not_of_the_lesion(ent, value, self._terms.labels):
             draft.set_aside.append(SetAside(source, f"not {value}: said of a rim, a wall, the "
                                             "surroundings or the lesion's own centre"))
@@ -978,6 +1222,15 @@ class TextReader:
         elif kind == "imaging.evolution" and any(
                 t.lower_ in {"node", "nodes"} for t in doc[ent.end : ent.end + 4]):
             draft.set_aside.append(SetAside(source, "said of lymph nodes, not the lesion"))
+        elif kind == "imaging.evolution" and ent.text.lower() in {"enlarged", "enlargement"} and (
+                not _growth_over_time(ent)):
+            # "an enlarged prostate", "the gland was enlarged": bigger than normal, not
+            # growing ("it had enlarged over two years" is growth)
+            draft.set_aside.append(SetAside(source, "enlarged: a state, not a change"))
+        elif kind == "imaging.evolution" and doc[ent.end : ent.end + 1].text.lower() in (
+                _DIRECTION_AFTER_GROWTH):
+            draft.set_aside.append(SetAside(source, "growing out of or into: where it extends, "
+                                            "not a change over time"))
         elif kind.startswith("imaging."):
             draft.add(kind, value, source)
 
@@ -1052,6 +1305,54 @@ class TextReader:
             _states(other, self._terms.labels, _MINERAL_KINDS)
             for other in _ents_in(sent)
             if other.start < hi and other.end > lo and other.start != ent.start
+        )
+
+    def _names_lesion(self, ent: Span) -> bool:
+        """Whether the entity's sentence names a lesion ("a lump", "nodules", "a mass")."""
+        return any(t.norm_ in self._lesion_nouns or t.lower_ in _CLINICAL_LESION_NOUNS
+                   for t in _sent(ent))
+
+    def _names_complaint(self, ent: Span) -> bool:
+        """Whether the entity's sentence states a pain, a lump or a swelling.
+
+        Where it hurts or is felt is where the lesion is.
+        """
+        return any(
+            f.kind == "pain" or (f.kind == "clinical" and f.value in _COMPLAINTS)
+            for other in _ents_in(_sent(ent)) for f in self._terms.labels[other.label_]
+        )
+
+    def _modifies_place(self, ent: Span) -> bool:
+        """Whether a place word premodifies a following place word with a location.
+
+        "small-bowel mesentery", "kidney capsule": the second names where the lesion is.
+        """
+        labels = self._terms.labels
+        return any(
+            other.start == ent.end
+            and any(f.kind == "imaging.location" for f in labels[other.label_])
+            and not any(f.kind == "imaging.location" and f.value == "organ"
+                        for f in labels[other.label_])
+            for other in _ents_in(_sent(ent))
+        )
+
+    def _part_of_place(self, ent: Span) -> bool:
+        """Whether a region word is followed by "of (the) <another region>"."""
+        doc = ent.doc
+        sent = _sent(ent)
+        i = ent.end
+        if i < sent.end and doc[i].lower_ in {"joint", "joints", "bone", "bones"}:
+            i += 1  # "the interphalangeal joint of the great toe"
+        if i >= sent.end or doc[i].lower_ != "of":
+            return False
+        i += 1
+        while i < sent.end and doc[i].lower_ in {"the", "a", "an", "left", "right", "both"}:
+            i += 1
+        own = {f.value for f in self._terms.labels[ent.label_] if f.kind == "imaging.region"}
+        return any(
+            other.start == i and any(f.kind == "imaging.region" and f.value not in own
+                                     for f in self._terms.labels[other.label_])
+            for other in _ents_in(sent)
         )
 
     def _read_singular(self, doc: Doc, imaging: list[Span], draft: _Draft) -> None:
@@ -1166,7 +1467,9 @@ class TextReader:
             if any(ent._.family for ent in doc[start:end].ents):
                 continue
             extent = self._nlp.vocab.strings[match_id]
-            if _foci_of_one_lesion(doc, end - 1):
+            # "multiple foci of dense calcification": the count is of the foci, wherever
+            # the match ends
+            if any(_foci_of_one_lesion(doc, i) for i in range(start + 1, end)):
                 draft.set_aside.append(SetAside(
                     _phrase(doc[start:end]), "foci within one lesion, not a count of lesions"))
                 continue
@@ -1227,6 +1530,55 @@ def _drop_stray_organ(draft: _Draft) -> None:
                                     f"{location.value} ({location.source.words!r})"))
 
 
+def _drop_incidental_with_symptoms(draft: _Draft) -> None:
+    """A finding come upon by chance in a patient with symptoms: not asymptomatic.
+
+    "CT for dizziness and numbness showed, incidentally, a calcified nodule": the
+    finding was incidental, the patient was not without symptoms.
+    """
+    found = [v for v in draft.values if v.field == "clinical" and v.value == "asymptomatic"
+             and v.source.words.lower().startswith(("incidental", "found incidental",
+                                                    "by chance"))]
+    if not found or not any(v.field == "clinical" and v.value in _SYMPTOMS
+                            for v in draft.values):
+        return
+    for v in found:
+        draft.values.remove(v)
+        draft.set_aside.append(SetAside(v.source, "found by chance, but symptoms are stated"))
+
+
+#: Clinical values that say where the patient hurts or what is felt there.
+_COMPLAINTS: Final = frozenset(
+    {"acute_pain", "chronic_pain", "palpable_mass", "local_inflammation", "abdominal_pain",
+     "renal_colic", "meal_time_swelling", "neuropathy"}
+)
+#: Clinical values that are symptoms or signs, or a fresh injury the patient came with
+#: (a patient with one is not asymptomatic).
+_SYMPTOMS: Final = frozenset(
+    {"acute_pain", "chronic_pain", "palpable_mass", "fever", "local_inflammation",
+     "dysphagia_odynophagia", "renal_colic", "abdominal_pain", "neuropathy",
+     "meal_time_swelling", "recurrent_tonsillitis", "raised_inflammatory_markers",
+     "trauma_recent"}
+)
+
+
+def _no_recent_injury_when_acute(draft: _Draft) -> None:
+    """In an acute presentation, "no trauma" denies a recent injury only.
+
+    "Sudden shoulder pain over two days, with no injury": the injury asked about is one
+    that could have caused it, not one years before.
+    """
+    if not any(v.field == "clinical" and v.value == "acute_pain" for v in draft.values):
+        return
+    recent = {v.source for v in draft.values
+              if v.field == "clinical_absent" and v.value == "trauma_recent"}
+    for v in [v for v in draft.values if v.field == "clinical_absent"
+              and v.value == "trauma_remote" and v.source in recent]:
+        draft.values.remove(v)
+        draft.set_aside.append(SetAside(v.source, "an acute presentation: no recent injury, "
+                                        "an injury long ago is not asked about"))
+
+
 def _drop_absent_pain(draft: _Draft) -> None:
     """With a pain stated, no pain onset is read as absent.
 
@@ -1274,6 +1626,18 @@ def _read_age(doc: Doc, draft: _Draft) -> None:
             draft.covered.append(covered)
 
 
+def _not_a_size(text: str, start: int, end: int) -> str | None:
+    """Why a length in the text is not the lesion's size (None when it may be)."""
+    after = text[end : end + 30]
+    if _DISTANCE_AFTER.match(after) or _MOVED_BEFORE.search(text[max(0, start - 40) : start]):
+        return "a distance, not the lesion's size"
+    if _RATE_AFTER.match(after):
+        return "a rate or a pressure, not a size"
+    if _NOT_LESION_AFTER.match(after):
+        return "the size of an ulcer, wound or scar, not of the lesion"
+    return None
+
+
 def _read_size(doc: Doc, draft: _Draft) -> None:
     best: tuple[float, Phrase] | None = None
     for match in _SIZE.finditer(doc.text):
@@ -1281,8 +1645,9 @@ def _read_size(doc: Doc, draft: _Draft) -> None:
         if covered:
             draft.covered.append(covered)
         source = _char_phrase(doc.text, match.start(), match.end())
-        if _DISTANCE_AFTER.match(doc.text[match.end() : match.end() + 30]):
-            draft.set_aside.append(SetAside(source, "a distance, not the lesion's size"))
+        reason = _not_a_size(doc.text, match.start(), match.end())
+        if reason is not None:
+            draft.set_aside.append(SetAside(source, reason))
             continue
         numbers = [match.group(1), match.group(2) or "0", *_DIMENSION.findall(match.group(3))]
         factor = 10.0 if match.group(4).lower().startswith("c") else 1.0
@@ -1308,10 +1673,12 @@ _COUNT_WORDS: Final = {
 }
 _UNIT_DAYS: Final = {"hour": 1 / 24, "day": 1, "week": 7, "month": 30.4, "year": 365}
 
-#: Pain durations (days): acute under 6 weeks, chronic beyond 3 months (the IASP
-#: definition of chronic pain: pain that persists or recurs for longer than 3 months,
-#: Treede et al., Pain 2019;160:19-27); in between, subacute (neither value).
-_ACUTE_MAX_DAYS: Final = 42
+#: Pain durations (days): acute under 4 weeks (the duration classes of the American
+#: College of Physicians guideline: acute < 4 weeks, subacute 4 to 12 weeks; Qaseem et
+#: al., Ann Intern Med 2017;166:514-530), chronic beyond 3 months (the IASP definition of
+#: chronic pain: pain that persists or recurs for longer than 3 months, Treede et al.,
+#: Pain 2019;160:19-27); in between, subacute (neither value).
+_ACUTE_MAX_DAYS: Final = 28
 _CHRONIC_MIN_DAYS: Final = 91
 
 
@@ -1392,12 +1759,38 @@ def _part_of_age(span: Span) -> bool:
                               and "of" in after)
 
 
-def _nearest(ent: Span, labels: dict[str, tuple[Fact, ...]], kind: str) -> str | None:
-    """The value of the nearest `kind` phrase in the entity's sentence (None if none)."""
+#: How far (tokens) an onset word ("sudden", "for years") may lie from the pain it times:
+#: "diabetes for years and sudden knee pain" times the pain by "sudden", not "years".
+_PAIN_TIME_REACH: Final = 8
+
+
+#: Nouns after "remote" that make it a place ("a remote rural area"), not a time.
+_REMOTE_PLACES: Final = frozenset(
+    {"rural", "area", "areas", "region", "regions", "village", "villages", "island",
+     "islands", "part", "parts", "community", "communities", "town", "location", "district"}
+)
+
+
+def _a_place_word(span: Span) -> bool:
+    """Whether a time word is used of a place ("from a remote rural area")."""
+    doc = span.doc
+    return span.text.lower() == "remote" and doc[span.end : span.end + 1].text.lower() in (
+        _REMOTE_PLACES)
+
+
+def _nearest(
+    ent: Span, labels: dict[str, tuple[Fact, ...]], kind: str, reach: int | None = None
+) -> str | None:
+    """The value of the nearest `kind` phrase in the entity's sentence (None if none).
+
+    `reach`: the farthest it may lie (tokens between the two phrases); None: anywhere
+    in the sentence.
+    """
     found = [
         (abs(other.start - ent.start), fact.value)
         for other in _ents_in(_sent(ent))
-        if other.start != ent.start and not _part_of_age(other)
+        if other.start != ent.start and not _part_of_age(other) and not _a_place_word(other)
+        and (reach is None or max(other.start - ent.end, ent.start - other.end) <= reach)
         for fact in labels[other.label_]
         if fact.kind == kind
     ]
@@ -1428,6 +1821,14 @@ _RIM_WORDS: Final = frozenset(
     {"rim", "peripheral", "peripherally", "wall", "septal", "septa", "capsular", "capsule",
      "surrounding", "adjacent", "perilesional", "marginal", "ring"}
 )
+#: Words around "fat" that make it the surrounding fat ("the fat around it", "fat pad").
+_OWN_FAT_BEFORE: Final = frozenset(
+    {"the", "surrounding", "adjacent", "subcutaneous", "overlying", "periappendiceal",
+     "pericolic", "perirenal", "mesenteric", "epidural", "neighbouring", "neighboring"}
+)
+_OWN_FAT_AFTER: Final = frozenset(
+    {"pad", "pads", "plane", "planes", "stranding", "around", "surrounding", "layer"}
+)
 #: Words that say necrosis is the skin's ("skin necrosis", "necrotic ulcer").
 _SKIN_WORDS: Final = frozenset({"skin", "cutaneous", "ulcer", "ulcers", "ulcerated", "eschar"})
 
@@ -1443,6 +1844,16 @@ def _not_of_the_lesion(ent: Span, value: str, labels: dict[str, tuple[Fact, ...]
     if value == "enhancing_solid_component":
         near = doc[max(_sent(ent).start, ent.start - 3) : min(_sent(ent).end, ent.end + 4)]
         return any(t.lower_ in _RIM_WORDS for t in near)
+    if value == "fat_in_lesion" and ent.text.lower() in {"fat", "fatty"}:
+        # "the fat around it was echogenic", "pushing the fat pad forward": the
+        # surrounding fat, not fat inside the lesion
+        before = doc[ent.start - 1 : ent.start].text.lower()
+        after = doc[ent.end : ent.end + 1].text.lower()
+        return before in _OWN_FAT_BEFORE or after in _OWN_FAT_AFTER
+    if value == "bone_erosion" and ent.text.lower() in {"erosion", "erosions", "erosive"}:
+        # "erosions and ulcers of the skin": the skin's, not the bone's
+        near = doc[max(_sent(ent).start, ent.start - 4) : min(_sent(ent).end, ent.end + 5)]
+        return any(t.lower_ in _SKIN_WORDS | {"mucosa", "mucosal"} for t in near)
     if value == "skin_necrosis" and ent.text.lower() in {"necrosis", "necrotic"}:
         return _names_finding(_sent(ent), labels) and not any(
             t.lower_ in _SKIN_WORDS for t in _sent(ent))
@@ -1507,6 +1918,122 @@ def _sequence_name(ent: Span) -> bool:
     if ent.text.lower() not in _SEQUENCE_NAMES:
         return False
     return any(t.lower_ in _SEQUENCE_WORDS for t in _sent(ent))
+
+
+def _said_of_something_else(ent: Span, value: str) -> bool:
+    """Whether a symptom word is said of a thing other than the lesion or its skin.
+
+    "palpable pulses", "no palpable neck nodes": palpable, but not a mass; "red
+    marrow", "red cells", "a hot spot on the bone scan": not an inflamed site.
+    """
+    doc = ent.doc
+    after = [t.lower_ for t in doc[ent.end : min(_sent(ent).end, ent.end + 3)]]
+    word = ent.text.lower()
+    if value == "palpable_mass" and word.startswith("palpa"):
+        return bool(set(after) & _NOT_A_MASS_AFTER)
+    if value == "local_inflammation" and word in {"red", "hot", "warm"}:
+        return bool(after) and after[0] in _NOT_INFLAMED_AFTER
+    return False
+
+
+def _growth_over_time(ent: Span) -> bool:
+    """Whether "enlarged" / "enlargement" tells a growth over time, not a size.
+
+    "had enlarged", "slowly enlarged", "progressive enlargement", "enlarged over two
+    years", "enlargement since the last study".
+    """
+    doc = ent.doc
+    sent = _sent(ent)
+    before = {t.lower_ for t in doc[max(sent.start, ent.start - 2) : ent.start]}
+    after = {t.lower_ for t in doc[ent.end : min(sent.end, ent.end + 2)]}
+    # "the elbow lesion enlarged": a verb after its subject
+    subject = doc[ent.start - 1 : ent.start].text.lower() in _CLINICAL_LESION_NOUNS | {
+        "it", "they", "which", "that"}
+    return subject or bool(before & _GROWTH_BEFORE) or bool(
+        after & {"over", "since", "during", "in", "within", "from"})
+
+
+def _level_of(ent: Span) -> bool:
+    """Whether a vertebra gives a height ("at the level of C1-C2", "down to C5-C6")."""
+    if not _LEVEL.match(ent.text.lower()):
+        return False
+    doc = ent.doc
+    floor = _sent(ent).start
+    start = ent.start
+    # "C1-C2", "C5 and C6": the second level of a range is a level too
+    while (start - 2 >= floor and doc[start - 1].lower_ in {"-", "–", "to", "and", ","}
+           and _LEVEL.match(doc[start - 2].lower_)):
+        start -= 2
+    before = [t.lower_ for t in doc[max(floor, start - 3) : start]]
+    while before and before[-1] in {"the", "a"}:
+        before.pop()
+    return before[-2:] in (["level", "of"], ["levels", "of"], ["down", "to"], ["up", "to"])
+
+
+def _other_side(ent: Span) -> bool:
+    """Whether the place is named as the other side ("the opposite shoulder")."""
+    doc = ent.doc
+    before = [t.lower_ for t in doc[max(_sent(ent).start, ent.start - 2) : ent.start]]
+    return bool(set(before) & {"other", "opposite", "contralateral"})
+
+
+def _apart_from(ent: Span) -> bool:
+    """Whether the entity is what the lesion lies apart from ("separate from the skin")."""
+    doc = ent.doc
+    i = ent.start - 1
+    floor = _sent(ent).start
+    while i >= floor and doc[i].lower_ in {"the", "a", "an", "overlying", "underlying"}:
+        i -= 1
+    if i < floor or doc[i].lower_ not in {"from", "of", "to"}:
+        return False
+    word = doc[i - 1].lower_ if i - 1 >= floor else ""
+    if doc[i].lower_ == "to":
+        # "not attached to the skin", "not fixed to the bone"
+        return word in {"attached", "fixed", "tethered", "adherent"} and (
+            i - 2 >= floor and doc[i - 2].lower_ in {"not", "never"})
+    return word in _APART_WORDS
+
+
+def _organ_state(ent: Span) -> bool:
+    """Whether the sentence states the organ's own state ("the prostate was enlarged").
+
+    A structure said to be atrophic, enlarged, swollen or normal is described for its
+    own sake; the lesion is placed elsewhere ("a stone in the duct; the gland was
+    atrophic").
+    """
+    doc = ent.doc
+    sent = _sent(ent)
+    if ent.start - 1 >= sent.start and doc[ent.start - 1].lower_ in _ORGAN_STATES:
+        return True  # "swollen parotid glands", "an atrophic kidney"
+    i = ent.end
+    if i < sent.end and doc[i].lower_ in {"gland", "glands"}:
+        i += 1
+    if i >= sent.end or doc[i].lower_ not in {"was", "were", "is", "are", "appeared",
+                                              "looked", "remained"}:
+        return False
+    i += 1
+    while i < sent.end and doc[i].lower_ in {"moderately", "mildly", "markedly", "slightly",
+                                             "diffusely", "also", "otherwise", "very"}:
+        i += 1
+    return i < sent.end and doc[i].lower_ in _ORGAN_STATES
+
+
+def _operation_now(ent: Span) -> bool:
+    """Whether an operation word names the operation on the lesion itself.
+
+    "At surgery the mass measured...", "during the operation", "suspected before
+    surgery", "removed at operation", "surgery showed": the treatment or the
+    diagnosis of the lesion being described, not an operation in its history.
+    """
+    doc = ent.doc
+    sent = _sent(ent)
+    before = [t.lower_ for t in doc[max(sent.start, ent.start - 3) : ent.start]]
+    while before and before[-1] in {"the", "a", "an"}:
+        before.pop()
+    if before and before[-1] in {"at", "during", "before", "until", "awaiting", "intra"}:
+        return True
+    after = doc[ent.end : min(sent.end, ent.end + 2)]
+    return any(t.lower_ in _OPERATION_FINDS for t in after)
 
 
 def _beside(ent: Span) -> bool:

@@ -1,0 +1,76 @@
+"""Named structures of the body read to region and location (sentences written for these tests)."""
+
+import pytest
+
+from calcdx.text import read_text
+from calcdx.text.lexicon import load_lexicon
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "location"),
+    [
+        ("CT showed a calcified nodule in the infratemporal fossa.", "head_face", None),
+        ("Radiographs showed ossification of the coracoclavicular ligament.", "shoulder",
+         "ligament"),
+        ("Ultrasound showed a calcific deposit at the common extensor origin.", "elbow",
+         "tendon_enthesis"),
+        ("MRI showed calcification along the flexor hallucis longus.", "lower_leg", None),
+        ("A radiograph showed a calcified body in the semimembranosus bursa.", "knee", "bursa"),
+        ("CT showed calcification of the anterior talofibular ligament.", "ankle", "ligament"),
+        ("Radiographs showed a calcified nodule in the palmar aponeurosis.", "hand_fingers",
+         "fascia_intermuscular"),
+        ("CT showed a calcified mass in the quadratus lumborum.", "retroperitoneum", None),
+        ("Radiographs showed calcification in the levator scapulae.", "neck", None),
+        ("CT showed a calcified nodule in the mesorectum.", "pelvis", None),
+    ],
+)
+def test_named_structures_give_region_and_location(text, region, location):
+    imaging = read_text(text).case.imaging
+    assert imaging.region == region
+    assert imaging.location == location
+
+
+def test_no_phrase_names_two_regions_or_two_locations():
+    for phrase, facts in load_lexicon().phrases.items():
+        for kind in ("imaging.region", "imaging.location", "imaging.organ"):
+            values = {fact.value for fact in facts if fact.kind == kind}
+            assert len(values) <= 1, f"{phrase!r} names {kind} {sorted(values)}"
+
+
+@pytest.mark.parametrize("word", ["phalanx", "interphalangeal joint"])
+def test_a_part_found_in_hand_and_foot_follows_the_whole_named(word):
+    text = f"Radiographs showed calcification beside the {word} of the second toe."
+    assert read_text(text).case.imaging.region == "foot_toes"
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value"),
+    [
+        ("A roentgenogram showed a calcified nodule in the thigh.", "modality", "radiograph"),
+        ("Computed tomographic images showed a calcified nodule in the thigh.", "modality",
+         "ct"),
+        ("Diffusion-weighted images showed a calcified nodule in the thigh.", "modality",
+         "mri"),
+        ("CT showed hydroxyapatite deposits beside the hip.", "matrix", "calcification"),
+        ("CT showed osteoid matrix in a mass of the thigh.", "matrix", "ossification"),
+        ("A radiograph showed a retained needle in the thigh.", "matrix", "foreign_material"),
+    ],
+)
+def test_imaging_wording_reads_modality_and_matrix(text, field, value):
+    assert getattr(read_text(text).case.imaging, field) == value
+
+
+@pytest.mark.parametrize(
+    ("history", "value"),
+    [
+        ("on renal replacement therapy", "dialysis"),
+        ("with cerebral palsy", "neurological_injury"),
+        ("after months of prolonged immobility", "immobilisation"),
+        ("with known metastases", "malignancy_known"),
+        ("with parathyroid hyperplasia", "hyperparathyroidism"),
+        ("with chronic venous disease", "venous_insufficiency"),
+    ],
+)
+def test_history_wording_reads_the_clinical_value(history, value):
+    case = read_text(f"A woman {history} had a calcified nodule in the thigh on CT.").case
+    assert value in case.clinical
