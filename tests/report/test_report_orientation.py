@@ -101,3 +101,32 @@ def test_patient_right_is_on_the_image_left(analysed):
     orange = (pixels[..., 0] > 200) & (pixels[..., 1] < 150) & (pixels[..., 2] < 100)
     columns = np.nonzero(orange.any(axis=0))[0]
     assert columns.size and columns.max() < pixels.shape[1] // 2
+
+
+def test_projection_is_the_per_plane_float32_mean():
+    """The block-wise coronal projection equals each axial plane's float32 mean along y."""
+    from calcdx.report.images import _projection, _Scene
+
+    rng = np.random.default_rng(3)
+    hu = rng.integers(-1500, 3000, size=(37, 29, 23)).astype(np.int16)
+    labels = (rng.random(hu.shape) > 0.995).astype(np.uint8)
+    for perm, flip in [((0, 1, 2), (False, False, False)), ((1, 0, 2), (True, False, True)),
+                       ((2, 0, 1), (False, True, False))]:
+        h = np.transpose(hu, perm)
+        lab = np.transpose(labels, perm)
+        for axis, f in enumerate(flip):
+            if f:
+                h, lab = np.flip(h, axis), np.flip(lab, axis)
+        affine = np.diag([0.7, 0.7, 1.5, 1.0])
+        canon = canonical(affine, h.shape)
+        for arr in (h, h.astype(np.float32) + 0.25):
+            scene = _Scene(canon, canon.array(arr), canon.array(lab))
+            body, burden = _projection(scene)
+            view, lview = canon.array(arr), canon.array(lab)
+            expect = np.stack([np.clip(np.asarray(view[:, :, z], dtype=np.float32), -1000.0,
+                                       1500.0).mean(axis=1) for z in range(view.shape[2])], 1)
+            assert body.dtype == np.float32
+            np.testing.assert_array_equal(body, expect)
+            np.testing.assert_array_equal(
+                burden, np.stack([(lview[:, :, z] > 0).any(axis=1)
+                                  for z in range(view.shape[2])], 1))
