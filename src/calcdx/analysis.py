@@ -305,7 +305,8 @@ def analyze_volume(
                          anatomy=anatomy)
 
     report("body region", 0.58)
-    region_map = body_regions(hu, affine, config=params.region)
+    region_map = body_regions(hu, affine, config=params.region,
+                              body_part=volume.metadata.get("body_part_examined"))
 
     report("measuring lesions", 0.6)
     coarse_bone_dist = None

@@ -700,6 +700,7 @@ def _read_dicom(path: Path, series_uid: str | None, notes: list[str]) -> Volume:
         "manufacturer": str(header.get("Manufacturer", "")),
         "manufacturer_model": str(header.get("ManufacturerModelName", "")),
         "series_description": str(header.get("SeriesDescription", "")),
+        "body_part_examined": str(header.get("BodyPartExamined", "") or "") or None,
         "kvp": _float(header.get("KVP"), float("nan")) if "KVP" in header else None,
         "convolution_kernel": None if kernel is None else str(kernel),
         "slice_thickness_mm": _float(header.get("SliceThickness"), float("nan"))

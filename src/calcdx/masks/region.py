@@ -90,6 +90,20 @@ class RegionConfig(BaseModel):
     small_limb_mm2: float = Field(12000.0, description="limb sections below: arm, not leg "
                                   "(heuristic: adult thigh ~150-250 cm^2, arm < 120 cm^2)")
     smooth_planes: int = Field(3, ge=1, description="majority window along the long axis")
+    head_vault_mm: float = Field(30.0, gt=0, description="a head: skull-ring planes over at "
+                                 "least this length along the long axis (heuristic: the adult "
+                                 "cranial vault is ~10 cm high; a rib or pelvic ring in one "
+                                 "plane is no vault)")
+    brain_hu: tuple[float, float] = Field((0.0, 80.0), description="mean HU inside a vault "
+                                          "ring: brain (grey ~35-45, white ~20-30 HU) and CSF "
+                                          "(0-15 HU); fat (~-100 HU) and lung lie below")
+    head_stop_factor: float = Field(1.5, gt=1, description="below or above a head, a section "
+                                    "larger than this times the head's largest is no longer "
+                                    "head (heuristic: the shoulders, or a trunk)")
+    neck_head_ratio: float = Field(0.6, gt=0, lt=1, description="below a head, a section with "
+                                   "a central spine smaller than this share of the head's "
+                                   "largest is neck (heuristic: adult neck circumference "
+                                   "~33-40 cm vs head ~54-58 cm, an area ratio ~0.35-0.55)")
 
 
 class RegionSpan(BaseModel):
@@ -165,12 +179,10 @@ def _plane_region(plane: NDArray[np.float32], cell_mm2: float, config: RegionCon
 _TRUNK = frozenset({"thorax", "abdomen", "pelvis"})
 
 
-def _plane_call(plane: NDArray[np.float32], cell_mm2: float, config: RegionConfig
-                ) -> tuple[str, str, str | None, NDArray[np.bool_]]:
+def _parts(plane: NDArray[np.float32], cell_mm2: float, config: RegionConfig
+           ) -> tuple[NDArray[np.int32], int, NDArray[np.int64], NDArray[np.bool_]]:
+    """Body parts (filled tissue and lung), their count and sizes, and lung-like air."""
     tissue = plane > config.air_hu
-    beside = np.zeros(plane.shape, dtype=bool)
-    if not tissue.any():
-        return "", "no body", None, beside
     air, n_air = ndi.label(plane < config.lung_hu)
     if n_air:
         idx = np.arange(1, n_air + 1)
@@ -183,6 +195,30 @@ def _plane_call(plane: NDArray[np.float32], cell_mm2: float, config: RegionConfi
     parts, n = ndi.label(ndi.binary_fill_holes(tissue | lunglike))
     sizes = np.bincount(parts.ravel())
     sizes[0] = 0
+    return parts, n, sizes, lunglike
+
+
+def _head_features(plane: NDArray[np.float32], cell_mm2: float, config: RegionConfig
+                   ) -> tuple[float, float | None]:
+    """Main part's area (mm^2) and, when a skull ring encloses it, the mean HU inside the ring."""
+    if not (plane > config.air_hu).any():
+        return 0.0, None
+    parts, _, sizes, _ = _parts(plane, cell_mm2, config)
+    main = parts == int(np.argmax(sizes))
+    area = float(main.sum()) * cell_mm2
+    bone = (plane >= config.bone_hu) & main
+    inside = ndi.binary_fill_holes(bone) & ~bone
+    if float(inside.sum()) * cell_mm2 < config.skull_fraction * area:
+        return area, None
+    return area, float(plane[inside].mean())
+
+
+def _plane_call(plane: NDArray[np.float32], cell_mm2: float, config: RegionConfig
+                ) -> tuple[str, str, str | None, NDArray[np.bool_]]:
+    beside = np.zeros(plane.shape, dtype=bool)
+    if not (plane > config.air_hu).any():
+        return "", "no body", None, beside
+    parts, n, sizes, lunglike = _parts(plane, cell_mm2, config)
     main = parts == int(np.argmax(sizes))
     area = float(main.sum()) * cell_mm2
     bone = (plane >= config.bone_hu) & main
@@ -240,11 +276,82 @@ def _plane_call(plane: NDArray[np.float32], cell_mm2: float, config: RegionConfi
             beside)
 
 
+#: BodyPartExamined terms (DICOM PS3.16 CID 4031 and common vendor values) of a head study.
+_HEAD_PARTS = frozenset({"HEAD", "BRAIN", "SKULL", "FACE", "ORBIT", "SINUS", "IAC", "JAW",
+                         "TMJ", "HEADNECK"})
+
+
+def _allowed(body_part: str | None) -> tuple[str, ...] | None:
+    """Regions a BodyPartExamined term allows, the first the substitute; None: no constraint."""
+    term = "".join(ch for ch in str(body_part or "").upper() if ch.isalnum())
+    if term in ("NECK", "HEADNECK"):
+        return ("neck", "head_face", "thorax")
+    if term in _HEAD_PARTS:
+        return ("head_face", "neck")
+    return None
+
+
+def _head_planes(raw: list[str], coarse: NDArray[Any], cell_mm2: float, step_mm: float,
+                 superior: int, config: RegionConfig) -> list[str]:
+    """Recognise a head in 3-D and give the planes continuous with it their region.
+
+    A head is a run of planes over at least ``head_vault_mm`` where a bone ring
+    encloses brain-density tissue (``brain_hu``) in a part smaller than a trunk.
+    Planes above it (the vertex, cut tangentially: no ring) are ``head_face``;
+    planes below it down to the skull base and face (orbits, maxilla, mandible:
+    no closed ring) are ``head_face`` until a section with lungs (``thorax``) or
+    one larger than ``head_stop_factor`` times the head's largest; below the head
+    a plane called ``neck``, or one smaller than ``neck_head_ratio`` of the head's
+    largest, starts the neck, and the planes after it are ``neck``.
+    """
+    feats = [_head_features(coarse[p], cell_mm2, config) for p in range(len(raw))]
+    lo_hu, hi_hu = config.brain_hu
+    vault = [m is not None and lo_hu <= m <= hi_hu and 0 < a < config.trunk_mm2
+             for a, m in feats]
+    best: tuple[int, int] | None = None
+    p = 0
+    while p < len(vault):
+        if not vault[p]:
+            p += 1
+            continue
+        q = p
+        while q + 1 < len(vault) and vault[q + 1]:
+            q += 1
+        if (q - p + 1) * step_mm >= config.head_vault_mm and (
+                best is None or q - p > best[1] - best[0]):
+            best = (p, q)
+        p = q + 1
+    if best is None:
+        return raw
+    out = list(raw)
+    head_max = max(feats[p][0] for p in range(best[0], best[1] + 1))
+    limit = config.head_stop_factor * head_max
+    for p in range(best[0], best[1] + 1):
+        out[p] = "head_face"
+    top = range(best[1] + 1, len(raw)) if superior > 0 else range(best[0] - 1, -1, -1)
+    for p in top:
+        if raw[p] == "thorax" or feats[p][0] > limit:
+            break
+        out[p] = "head_face" if raw[p] else raw[p]
+    below = range(best[0] - 1, -1, -1) if superior > 0 else range(best[1] + 1, len(raw))
+    neck = False
+    for p in below:
+        area = feats[p][0]
+        if raw[p] == "thorax" or area > limit:
+            break
+        if not raw[p]:
+            continue
+        neck = neck or raw[p] == "neck" or area < config.neck_head_ratio * head_max
+        out[p] = "neck" if neck else "head_face"
+    return out
+
+
 def body_regions(
     hu: NDArray[Any],
     affine: NDArray[np.float64],
     *,
     config: RegionConfig | None = None,
+    body_part: str | None = None,
 ) -> RegionMap:
     """Call the body region of every plane across the patient's long axis.
 
@@ -255,6 +362,13 @@ def body_regions(
     affine : (4, 4) ndarray
         Voxel-to-RAS+ affine (mm); its S-I component picks the long axis.
     config : RegionConfig, optional
+    body_part : str, optional
+        DICOM BodyPartExamined (0018,0015), a hint that constrains the image's call:
+        a head term (HEAD, BRAIN, SKULL, FACE, ...) allows only ``head_face`` and
+        ``neck`` (other calls become ``head_face``); NECK or HEADNECK allows
+        ``neck``, ``head_face`` and ``thorax`` (others become ``neck``). Other or no
+        terms leave the image's call alone (NIfTI has no header; the image alone
+        must be right).
 
     Returns
     -------
@@ -272,7 +386,12 @@ def body_regions(
     in_plane = [s * f for a, (s, f) in enumerate(zip(spacing, factors, strict=True)) if a != axis]
     cell = float(in_plane[0] * in_plane[1])
     calls = [_plane_region(coarse[p], cell, config) for p in range(coarse.shape[0])]
-    raw = [c[0] for c in calls]
+    step_mm = float(spacing[axis] * factors[axis])
+    superior = 1 if affine[2, axis] >= 0 else -1
+    raw = _head_planes([c[0] for c in calls], coarse, cell, step_mm, superior, config)
+    allowed = _allowed(body_part)
+    if allowed is not None:
+        raw = [r if not r or r in allowed else allowed[0] for r in raw]
     known = [r for r in raw if r]
     fallback = Counter(known).most_common(1)[0][0] if known else "abdomen"
     raw = [r or fallback for r in raw]
