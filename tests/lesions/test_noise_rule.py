@@ -198,7 +198,8 @@ _REALCT = Path(__file__).resolve().parents[2] / ".." / "shared" / "realct"
                    "scan's 136 lesion voxels (41 lesions) are found")
 def test_sharp_kernel_noise_on_a_real_scan_reports_the_clean_scans_lesions():
     """Sharp-kernel-like noise (white noise less its 1-voxel Gaussian blur: high-pass,
-    total SD about 28 HU, the low-dose and sharp-kernel level) on the real native abdomen: the lesions must stay those of the clean
+    total SD about 28 HU, the low-dose and sharp-kernel level)
+    on the real native abdomen: the lesions must stay those of the clean
     scan (an independent truth), not the speckle: volume within a factor 1.5 and 80 % of
     the clean lesion volume found. (The count is not asserted: the single-voxel Rose floor,
     tissue + 5 SD, drops the faintest small lesions at this noise.)"""
