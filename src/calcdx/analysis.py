@@ -73,6 +73,12 @@ class AnalysisParameters(BaseModel):
     noise_k: float = Field(
         5.0, ge=0, description="a lesion peaks this many noise SDs above soft tissue "
         "(Rose criterion, calcdx.lesions.noise)")
+    noise_smoothing_mm: float = Field(
+        1.0, gt=0, description="noisy images (tissue + noise_k SDs above threshold_hu: sharp "
+        "kernel, low dose): a lesion keeps its voxels at or next to where an in-plane Gaussian "
+        "of this SD (mm) reaches threshold_hu, detection only; Rose's model integrates signal "
+        "over the object's area (Rose 1948), 1 mm is the scale of Agatston's 1 mm^2 least "
+        "lesion (calcdx.lesions.noise)")
     metal_hu: float = 2500.0
     metal_margin_mm: float = 2.0
     metal_streak_radius_mm: float = 50.0

@@ -1,7 +1,10 @@
 """Low-dose noise (SD 25-30 HU) makes no lesions; a real deposit is still found."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from calcdx.analysis import AnalysisParameters
 from calcdx.lesions.detect import detect_lesions
@@ -183,3 +186,59 @@ def test_shell_median_of_large_sets_is_their_shell_median(dtype, below_hu):
         if below_hu is not None:
             vals = [v for v in vals if v < below_hu]
         assert (np.isnan(value) if not vals else value == float(np.median(vals)))
+
+
+_REALCT = Path(__file__).resolve().parents[2] / ".." / "shared" / "realct"
+
+
+@pytest.mark.skipif(not (_REALCT / "ts_abdomen_native_3mm.nii.gz").exists(),
+                    reason="shared real scans not present")
+@pytest.mark.xfail(strict=True, reason="known limitation: at 3 mm voxels the 1 mm smoothing "
+                   "does little; measured 12 lesions 4,347 mm^3 of which 51 of the clean "
+                   "scan's 136 lesion voxels (41 lesions) are found")
+def test_sharp_kernel_noise_on_a_real_scan_reports_the_clean_scans_lesions():
+    """Sharp-kernel-like noise (white noise less its 1-voxel Gaussian blur: high-pass,
+    total SD about 28 HU, the low-dose and sharp-kernel level)
+    on the real native abdomen: the lesions must stay those of the clean
+    scan (an independent truth), not the speckle: volume within a factor 1.5 and 80 % of
+    the clean lesion volume found. (The count is not asserted: the single-voxel Rose floor,
+    tissue + 5 SD, drops the faintest small lesions at this noise.)"""
+    from calcdx.io import read_volume
+
+    vol = read_volume(_REALCT / "ts_abdomen_native_3mm.nii.gz")
+    clean = np.asarray(vol.hu, dtype=np.float32)
+    params = AnalysisParameters()
+    truth = detect_lesions(np.round(clean).astype(np.int16), vol.affine, params)
+    rng = np.random.default_rng(13)
+    white = rng.normal(0.0, 25.0, clean.shape).astype(np.float32)
+    sharp = white - ndi.gaussian_filter(white, (1.0, 1.0, 0.0))
+    noisy = np.round(clean + sharp).astype(np.int16)
+    est = noise_sd_hu(noisy)
+    assert est is not None and est.tissue_hu + params.noise_k * est.sd_hu > params.threshold_hu
+    got = detect_lesions(noisy, vol.affine, params)
+    v_true = sum(len(les.ijk) for les in truth.lesions)
+    v_got = sum(len(les.ijk) for les in got.lesions)
+    assert v_true / 1.5 <= v_got <= v_true * 1.5
+    found = np.count_nonzero(got.label_map[truth.label_map > 0])
+    assert found >= 0.8 * v_true
+
+
+def test_sharp_kernel_speckle_on_fine_pixels_makes_no_lesion_deposit_found():
+    """0.45 mm pixels, 1 mm slices, tissue at 95 HU with high-pass noise of SD about 16 HU
+    (the Philips bone-kernel head phantom's level): speckle crosses 130 HU in thousands of
+    voxels and joins into networks; only the 400 HU deposit (2 mm wide) is reported."""
+    rng = np.random.default_rng(7)
+    shape = (160, 160, 30)
+    x, y = np.meshgrid(np.arange(160) - 80.0, np.arange(160) - 80.0, indexing="ij")
+    hu = np.full(shape, -1000.0, dtype=np.float32)
+    hu[x**2 + y**2 <= 70**2] = 95.0
+    white = rng.normal(0.0, 22.0, shape).astype(np.float32)
+    hu += white - ndi.gaussian_filter(white, (1.0, 1.0, 0.0))
+    deposit = (x - 30) ** 2 + y**2 <= 2.2**2
+    hu[deposit, 14:16] = 400.0
+    hu16 = np.round(hu).astype(np.int16)
+    assert np.count_nonzero(hu16 >= 130) > 1000
+    affine = np.diag([0.45, 0.45, 1.0, 1.0])
+    det = detect_lesions(hu16, affine, AnalysisParameters())
+    assert len(det.lesions) == 1
+    assert np.all(np.abs(det.lesions[0].ijk.mean(axis=0) - [110, 80, 14.5]) < 1.5)

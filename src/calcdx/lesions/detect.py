@@ -29,7 +29,11 @@ Rules
   threshold (calcified wall plaque), relabelled 26-connected.
 * Noise (:mod:`calcdx.lesions.noise`): a lesion peaks at least ``noise_k``
   noise SDs above the soft tissue; in a contrast study above its own local
-  background (the tissue around it, which may be enhanced).
+  background (the tissue around it, which may be enhanced). In a noisy image
+  (tissue + ``noise_k`` SDs above the threshold: sharp kernel, low dose) it must
+  keeps only its voxels at or next to a core at the threshold in the image
+  smoothed in-plane by ``noise_smoothing_mm`` (detection only; measured on the
+  original HU).
 * Lesions smaller than ``min_volume_mm3`` (default 1.5 mm^3, the 3-D minimum of
   the Lessmann/Isgum open calcium scorer) are dropped.
 * Lesion ids are 1..N ordered by decreasing volume (ties by position).
@@ -50,6 +54,7 @@ from calcdx.lesions.noise import (
     blood_pool_floor_hu,
     noise_sd_hu,
     shell_median_hu,
+    smoothed_core,
 )
 from calcdx.masks.body import BodyMask, compute_body
 from calcdx.masks.bone import BoneResult, ComponentBoxes, bone_mask
@@ -420,6 +425,15 @@ def detect_lesions(
         min_peak = max(min_peak, sigma.tissue_hu + params.noise_k * sigma.sd_hu)
     n_before = len(pieces)
     pieces = [p for p in pieces if float(p[1].max()) >= min_peak]
+    if sigma is not None and sigma.tissue_hu + params.noise_k * sigma.sd_hu > params.threshold_hu:
+        # Noisy image (sharp kernel, low dose): the candidate must hold mineral once
+        # smoothed over the noise grain (calcdx.lesions.noise); detection only.
+        cores = smoothed_core([p[0] for p in pieces], hu, level_hu=params.threshold_hu,
+                              smoothing_mm=params.noise_smoothing_mm, spacing_mm=spacing)
+        pieces = [(c_ijk, c_hu, p[2]) for p, core in zip(pieces, cores, strict=True)
+                  if core.any() for c_ijk, c_hu in _split(p[0][core], p[1][core])
+                  if len(c_ijk) >= min_vox - 1e-9]
+        summary["noise_smoothed_detection"] = 1.0
     if contrast.enhanced and sigma is not None:
         # Contrast study: the criterion's background is the tissue around the
         # lesion (calcdx.lesions.noise), enhanced organs included.
