@@ -63,6 +63,8 @@ def test_lesions_and_differential_are_of_a_head(tmp_path):
     flags = [f.lower() for f in _red_flags(doc)]
     assert not [f for f in flags if any(w in f for w in TRUNK_ONLY)], flags
     assert doc["lesions"], "the series has calcifications to place"
+    # the header's hint is kept with the input's metadata, where a user can see what was used
+    assert doc["input"]["metadata"]["body_part_examined"] == "HEAD"
 
 
 def _red_flags(doc):

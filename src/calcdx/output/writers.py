@@ -29,7 +29,7 @@ _META_KEYS = (
     "source", "series_uid", "study_uid", "frame_of_reference_uid", "series_description",
     "series_choice", "modality", "manufacturer", "manufacturer_model", "kvp",
     "convolution_kernel", "slice_thickness_mm", "slice_step_mm", "contrast_agent",
-    "contrast_route", "transfer_syntaxes", "warnings",
+    "contrast_route", "body_part_examined", "transfer_syntaxes", "warnings",
 )
 
 
