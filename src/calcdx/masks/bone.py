@@ -816,7 +816,7 @@ def _in_outline(parts: NDArray[np.integer[Any]], boxes: Any, bone: NDArray[np.bo
         other = bone[box] & ~part
         if not other.any():
             continue
-        grown = ndi.distance_transform_edt(~other, sampling=sampling) <= radius_mm
+        grown = _disk_dilation(other, spacing_xy, radius_mm)
         closed = ndi.distance_transform_edt(grown, sampling=sampling) > radius_mm
         out[c] = np.count_nonzero(closed & part) >= 0.5 * np.count_nonzero(part)
     return out
