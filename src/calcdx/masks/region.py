@@ -278,7 +278,7 @@ def _plane_call(plane: NDArray[np.float32], cell_mm2: float, config: RegionConfi
 
 #: BodyPartExamined terms (DICOM PS3.16 CID 4031 and common vendor values) of a head study.
 _HEAD_PARTS = frozenset({"HEAD", "BRAIN", "SKULL", "FACE", "ORBIT", "SINUS", "IAC", "JAW",
-                         "TMJ", "HEADNECK"})
+                         "TMJ"})
 
 
 def _allowed(body_part: str | None) -> tuple[str, ...] | None:
