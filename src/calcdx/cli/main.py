@@ -235,7 +235,10 @@ def series(
     path: Annotated[Path, typer.Argument(help="DICOM folder or file, or a NIfTI file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List the image series of a study (analyze picks the CT series with most slices)."""
+    """List the image series of a study (analyze picks the CT series with most slices).
+
+    On equal slices it picks the one whose kernel is named smoothest.
+    """
     from calcdx.io import list_series
 
     found = list_series(path)
@@ -246,14 +249,15 @@ def series(
     widest = max([len("SeriesInstanceUID"), *(len(item.uid) for item in found)])
     table = Table(title=f"Series under {path}")
     table.add_column("SeriesInstanceUID", no_wrap=True, min_width=widest)
-    for column in ("Modality", "Description", "Slices", "Orientation"):
+    for column in ("Modality", "Description", "Kernel", "Slices", "Orientation"):
         table.add_column(column)
     for item in found:
         table.add_row(
-            item.uid, item.modality, item.description, str(item.n_slices), item.orientation
+            item.uid, item.modality, item.description, item.kernel, str(item.n_slices),
+            item.orientation,
         )
     console = _stdout()
-    console.width = max(console.width, widest + 50)  # room for the other columns
+    console.width = max(console.width, widest + 64)  # room for the other columns
     console.print(table)
 
 
