@@ -53,6 +53,7 @@ class Scale(BaseModel):
     range_background_share: float = Field(gt=0, lt=1)
     range_coverage: float = Field(default=0.9, gt=0.2, lt=1)
     ordinal_smoothing: float = Field(default=0.0, ge=0, le=0.5)
+    unresolved_share: float = Field(default=0.0, ge=0, lt=0.5)
     finding_noise_share: float = Field(default=0.0, ge=0, lt=0.5)
     age_background_years: tuple[float, float]
     size_background_mm: tuple[float, float]

@@ -433,13 +433,16 @@ def evaluate(engine: Engine, cases: Sequence[LabelledCase], *, folds: int = 5) -
 
 #: The compile-time settings of ``scale.yaml`` that :func:`fit_scale` selects, each with
 #: the values it tries: the floor of an unlisted single value, the share of an entity's
-#: cases its typical age and size ranges cover, the ordinal smoothing of extent, and the
-#: share of a stated finding read as unrelated to the entity (``finding_noise_share``).
+#: cases its typical age and size ranges cover, the ordinal smoothing of extent, the share
+#: of a stated finding read as unrelated to the entity (``finding_noise_share``), and the
+#: share of deposits read with an indeterminate matrix whatever they are
+#: (``unresolved_share``).
 SETTINGS: Final = {
     "unlisted_single_value_floor": (0.002, 0.005, 0.01),
     "range_coverage": (0.68, 0.8, 0.9),
     "ordinal_smoothing": (0.0, 0.25, 0.5),
     "finding_noise_share": (0.0, 0.15, 0.3),
+    "unresolved_share": (0.02, 0.05, 0.1),
 }
 
 

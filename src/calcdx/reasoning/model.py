@@ -18,7 +18,10 @@ frequency tables and Kahn-style radiology networks):
   solitary, few regional, multiple regional, widespread) a share
   ``scale.ordinal_smoothing`` of each value's probability then goes to its
   neighbours on the scale (see :func:`_ordinal_spread`), since where "a few"
-  ends and "multiple" begins is the reader's call;
+  ends and "multiple" begins is the reader's call; a matrix read "indeterminate"
+  means "not told apart": any entity's deposit is read so with probability
+  ``scale.unresolved_share``, on top of the share its file lists (see
+  :func:`_unresolved_reading`);
 * every stated value's table is then mixed with its mean over the entities,
   ``(1 - scale.finding_noise_share) P + scale.finding_noise_share mean`` (see
   :func:`_with_noise`), so that no single finding can rule an entity out;
@@ -69,6 +72,11 @@ __all__ = [
 #: Single-valued fields whose values form an ordered scale (in vocabulary order), whose
 #: neighbouring values readers tell apart inconsistently: ``scale.ordinal_smoothing``.
 ORDINAL_FIELDS: Final = ("extent",)
+
+#: Values of a single-valued field that mean "not told apart" rather than a kind of their
+#: own: the reader saw the deposit but could not say which of the field's other values it
+#: is (``scale.unresolved_share``, :func:`_unresolved_reading`).
+UNRESOLVED_VALUES: Final = {"matrix": "indeterminate"}
 
 #: Field name used for a lab in finding keys, e.g. ``labs.phosphate``.
 LAB_PREFIX: Final = "labs."
@@ -260,6 +268,24 @@ def _ordinal_spread(n_values: int, share: float) -> FloatArray:
     return spread
 
 
+def _unresolved_reading(table: FloatArray, row: int, share: float) -> FloatArray:
+    """The (V, E) table of a field read with a value meaning "not told apart" at `row`.
+
+    Whatever the entity's deposit really is, the reader leaves it unresolved with
+    probability `share`, the same for every kind; only the entity's listed share of that
+    value (an artefact or a foreign body listed as indeterminate) is read so on purpose:
+
+        P'(unresolved | e) = P(unresolved | e) + share (1 - P(unresolved | e)),
+        P'(v | e) = (1 - share) P(v | e) for every other value v.
+
+    So an entity whose calcification and ossification shares sum to 1 is not near the floor
+    for an indeterminate reading: its likelihood is `share`. Columns still sum to 1.
+    """
+    out = (1.0 - share) * table
+    out[row] = table[row] + share * (1.0 - table[row])
+    return np.asarray(out, dtype=np.float64)
+
+
 def _with_noise(table: FloatArray, share: float) -> FloatArray:
     """Mix P(finding | e) with its mean over the entities: ``(1 - share) P + share mean``.
 
@@ -363,10 +389,17 @@ def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
         )
         if field in ORDINAL_FIELDS:
             table = _ordinal_spread(len(values), kb.scale.ordinal_smoothing) @ table
+        unresolved = UNRESOLVED_VALUES.get(field)
+        if unresolved is not None:
+            table = _unresolved_reading(table, values.index(unresolved), kb.scale.unresolved_share)
         for row, value in enumerate(values):
             categorical[(field, value)] = table[row]
+            # an unresolved reading is the reader's, not a value the entity's file omits
             unlisted[(field, value)] = np.array(
-                [bool(listed) and value not in listed for listed in listed_per_entity]
+                [
+                    bool(listed) and value not in listed and value != unresolved
+                    for listed in listed_per_entity
+                ]
             )
 
     noise = kb.scale.finding_noise_share
