@@ -292,3 +292,39 @@ def test_indeterminate_matrix_means_not_told_apart_by_hand(tmp_path: Path):
         tmp_path / "b", calibration, items, unlisted_single_value_floor=0.005, unresolved_share=0
     ).model
     assert bare.stated[("matrix", "indeterminate")] == pytest.approx([0.005, 0.2955])
+
+
+def test_clinical_evidence_weighted_apart_by_hand(tmp_path: Path):
+    calibration = {
+        "likelihood_exponent": 1.0,
+        "clinical_likelihood_exponent": 0.5,
+        "unlisted_present_factor": 0.4,
+        "leak": 0.0,
+    }
+    items = [
+        entity(
+            "alpha", "common", {"pattern": {"punctate": "often"}, "clinical": {"gout": "usual"}}
+        ),
+        # beta describes its clinical field (fever) but not gout: gout is unlisted there
+        entity(
+            "beta", "uncommon", {"pattern": {"punctate": "rare"}, "clinical": {"fever": "often"}}
+        ),
+    ]
+    engine = _engine_with(tmp_path, calibration, items)
+    case = parse_case(
+        {"format": "calcdx-case/1", "imaging": {"pattern": ["punctate"]}, "clinical": ["gout"]}
+    )
+    evidence = {item.key: item for item in gather_evidence(case, engine.model)}
+    assert evidence["pattern=punctate"].group == "imaging"
+    assert evidence["clinical=gout"].group == "clinical"
+    # the factor that moves the score by log 0.4 at exponent 0.5: 0.4 ** 2 = 0.16, so
+    # beta's gout is background rare 0.03 x 0.16 = 0.0048
+    assert evidence["clinical=gout"].likelihood == pytest.approx([0.75, 0.0048])
+    # priors 0.75 : 0.25; punctate at exponent 1, gout at exponent 0.5
+    alpha = 0.75 * 0.5 * np.sqrt(0.75)
+    beta = 0.25 * 0.03 * np.sqrt(0.0048)  # = 0.25 x 0.03 x sqrt(0.03) x 0.4
+    result = engine.diagnose(case)
+    assert result.probabilities["alpha"] == pytest.approx(alpha / (alpha + beta), rel=1e-9)
+    # the likelihood ratios explaining the ranking stay those of the findings themselves
+    ratios = {c.finding: c.likelihood_ratio for c in result.ranked[0].contributions}
+    assert ratios["clinical=gout"] == pytest.approx(0.75 / 0.0048)

@@ -41,7 +41,7 @@ from calcdx.errors import CaseError
 from calcdx.kb.loader import KnowledgeBase, load_knowledge_base
 from calcdx.reasoning.differential import Engine
 from calcdx.reasoning.evidence import gather_evidence
-from calcdx.reasoning.model import Calibration, compile_model
+from calcdx.reasoning.model import EVIDENCE_GROUPS, Calibration, compile_model
 
 __all__ = [
     "SETTINGS",
@@ -161,15 +161,21 @@ class Features(NamedTuple):
     Attributes
     ----------
     log_likelihood : (n, E) ndarray
-        Summed plain naive-Bayes log-likelihoods ``sum_f log P(f | e)``.
+        Summed plain naive-Bayes log-likelihoods ``sum_f log P(f | e)``, all groups.
     unlisted_present, unlisted_absent : (n, E) ndarray
         How many stated values (stated absences) the entity's file does not list
         although it describes the field (:attr:`LikelihoodModel.unlisted`).
+    clinical_log_likelihood, size_log_likelihood : (n, E) ndarray, optional
+        The part of ``log_likelihood`` from the clinical (history and labs) and the size
+        evidence (:data:`calcdx.reasoning.model.EVIDENCE_GROUPS`); without them the
+        groups share one exponent.
     """
 
     log_likelihood: FloatArray
     unlisted_present: FloatArray
     unlisted_absent: FloatArray
+    clinical_log_likelihood: FloatArray | None = None
+    size_log_likelihood: FloatArray | None = None
 
 
 def raw_features(engine: Engine, cases: Sequence[LabelledCase]) -> Features:
@@ -179,13 +185,16 @@ def raw_features(engine: Engine, cases: Sequence[LabelledCase]) -> Features:
     log_likelihood = np.zeros((n, n_entities))
     present = np.zeros((n, n_entities))
     absent = np.zeros((n, n_entities))
+    by_group = {group: np.zeros((n, n_entities)) for group in EVIDENCE_GROUPS}
     for row, item in enumerate(cases):
         for evidence in gather_evidence(item.case, plain):
-            log_likelihood[row] += np.log(evidence.likelihood)
+            log = np.log(evidence.likelihood)
+            log_likelihood[row] += log
+            by_group[evidence.group][row] += log
             if evidence.unlisted is not None:
                 counts = absent if "_absent=" in evidence.key else present
                 counts[row] += evidence.unlisted
-    return Features(log_likelihood, present, absent)
+    return Features(log_likelihood, present, absent, by_group["clinical"], by_group["size"])
 
 
 def raw_log_scores(engine: Engine, cases: Sequence[LabelledCase]) -> FloatArray:
@@ -194,11 +203,26 @@ def raw_log_scores(engine: Engine, cases: Sequence[LabelledCase]) -> FloatArray:
 
 
 def _as_features(data: Features | FloatArray) -> tuple[Features, bool]:
-    """`data` as Features, and whether it carries unlisted counts to fit factors on."""
+    """`data` as Features with every array, and whether it carries unlisted counts.
+
+    Missing group parts are zeros (all the evidence then counts as imaging).
+    """
     if isinstance(data, Features):
-        return data, True
+        zeros = np.zeros_like(data.log_likelihood)
+        clinical, size = data.clinical_log_likelihood, data.size_log_likelihood
+        return data._replace(
+            clinical_log_likelihood=zeros if clinical is None else clinical,
+            size_log_likelihood=zeros if size is None else size,
+        ), True
     zeros = np.zeros_like(data)
-    return Features(np.asarray(data, dtype=np.float64), zeros, zeros), False
+    return Features(np.asarray(data, dtype=np.float64), zeros, zeros, zeros, zeros), False
+
+
+def _grouped(features: Features) -> bool:
+    """Whether `features` (of :func:`_as_features`) has clinical or size evidence apart."""
+    return bool(
+        np.any(features.clinical_log_likelihood != 0) or np.any(features.size_log_likelihood != 0)
+    )
 
 
 def calibrated_posterior(
@@ -206,8 +230,14 @@ def calibrated_posterior(
 ) -> FloatArray:
     """Posteriors (n, E) of `calibration` from plain features (what the engine computes)."""
     features, _ = _as_features(data)
+    clinical, size = features.clinical_log_likelihood, features.size_log_likelihood
+    assert clinical is not None and size is not None  # filled by _as_features
+    # each group's log-likelihoods at its relative weight; the unlisted factors move the
+    # score by exponent x log factor whatever the group (Calibration.factor)
     log_likelihood = (
         features.log_likelihood
+        + (calibration.relative_weight("clinical") - 1.0) * clinical
+        + (calibration.relative_weight("size") - 1.0) * size
         + np.log(calibration.unlisted_present) * features.unlisted_present
         + np.log(calibration.unlisted_absent) * features.unlisted_absent
     )
@@ -219,10 +249,12 @@ def fit_calibration(
 ) -> Calibration:
     """The calibration with the least mean log loss (maximum likelihood).
 
-    The log-score ``a log prior + w sum log P + b_p n_p + b_a n_a`` is linear in its
-    weights; they and the leak (within :data:`LEAK_RANGE`) are found together by
-    L-BFGS on the smooth mean log loss. The reporting factors are ``exp(b / w)``
-    (:class:`Calibration`), fitted only when `data` is :class:`Features`.
+    The log-score ``a log prior + sum_g w_g sum_{f in g} log P + b_p n_p + b_a n_a`` is
+    linear in its weights; they and the leak (within :data:`LEAK_RANGE`) are found
+    together by L-BFGS on the smooth mean log loss. The exponents ``w_g`` are one per
+    evidence group (imaging, clinical, size) when `data` carries the groups' parts,
+    else one for all. The reporting factors are ``exp(b / w)``, ``w`` the imaging
+    exponent (:class:`Calibration`), fitted only when `data` is :class:`Features`.
 
     Parameters
     ----------
@@ -234,17 +266,28 @@ def fit_calibration(
         Index of each case's true entity.
     """
     features, with_factors = _as_features(data)
+    grouped = with_factors and _grouped(features)
     n, n_entities = features.log_likelihood.shape
     rows = np.arange(n)
-    blocks = [np.broadcast_to(log_prior, (n, n_entities)), features.log_likelihood]
+    clinical, size = features.clinical_log_likelihood, features.size_log_likelihood
+    assert clinical is not None and size is not None  # filled by _as_features
+    blocks = [np.broadcast_to(log_prior, (n, n_entities))]
+    if grouped:
+        blocks += [features.log_likelihood - clinical - size, clinical, size]
+    else:
+        blocks += [features.log_likelihood]
+    n_exponents = len(blocks) - 1
     if with_factors:
         blocks += [features.unlisted_present, features.unlisted_absent]
     x = np.ascontiguousarray(np.stack(blocks, axis=1))  # (n, k, E)
     x_true = x[rows, :, truth]
     k = x.shape[1]
-    # a in [0, 3], w in [0.05, 3], b <= 0 (an unlisted value is never favoured), then the leak
-    bounds = [(0.0, 3.0), (0.05, 3.0)] + [(-20.0, 0.0)] * (k - 2) + [LEAK_RANGE]
-    start = np.array([1.0, 1.0] + [0.0] * (k - 2) + [0.005])
+    # a in [0, 3], each exponent in [0.05, 3], b <= 0 (an unlisted value is never
+    # favoured), then the leak
+    n_factors = k - 1 - n_exponents
+    bounds = [(0.0, 3.0)] + [(0.05, 3.0)] * n_exponents + [(-20.0, 0.0)] * n_factors
+    bounds += [LEAK_RANGE]
+    start = np.array([1.0] * (1 + n_exponents) + [0.0] * n_factors + [0.005])
 
     def loss(theta: FloatArray) -> tuple[float, FloatArray]:
         weights, leak = theta[:k], theta[k]
@@ -261,14 +304,18 @@ def fit_calibration(
         return float(-np.mean(np.log(p_true))), np.append(grad, grad_leak)
 
     result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
-    a, w, *b, leak = (float(v) for v in result.x)
-    b_present, b_absent = b if b else (0.0, 0.0)
+    a, *exponents = (float(v) for v in result.x[: 1 + n_exponents])
+    b_present, b_absent = (float(v) for v in result.x[1 + n_exponents : k]) if n_factors else (0, 0)
+    leak = float(result.x[k])
+    w = exponents[0]
     return Calibration(
         exponent=round(w, 4),
         leak=round(leak, 4),
         prior_exponent=round(a, 4),
         unlisted_present=round(float(np.exp(b_present / w)), 4),
         unlisted_absent=round(float(np.exp(b_absent / w)), 4),
+        clinical_exponent=round(exponents[1], 4) if grouped else None,
+        size_exponent=round(exponents[2], 4) if grouped else None,
     )
 
 
@@ -296,12 +343,12 @@ def cross_validate(
     fitted = []
     for fold in np.array_split(order, min(folds, n)):
         train = np.setdiff1d(order, fold)
-        part = Features(*(array[train] for array in features))
+        part = Features(*(array[train] for array in features if array is not None))
         calibration = fit_calibration(
             part if with_factors else part.log_likelihood, log_prior, truth[train]
         )
         fitted.append(calibration)
-        held = Features(*(array[fold] for array in features))
+        held = Features(*(array[fold] for array in features if array is not None))
         posterior[fold] = calibrated_posterior(held, log_prior, calibration)
     return posterior, fitted
 
@@ -528,7 +575,17 @@ def write_fitted_scale(scale_path: Path, fitted: FittedScale, fitted_on: str) ->
         "calibration:\n"
         f"  prior_exponent: {calibration.prior_exponent:g}\n"
         f"  likelihood_exponent: {calibration.exponent:g}\n"
-        f"  unlisted_present_factor: {calibration.unlisted_present:g}\n"
+        + (
+            f"  clinical_likelihood_exponent: {calibration.clinical_exponent:g}\n"
+            if calibration.clinical_exponent is not None
+            else ""
+        )
+        + (
+            f"  size_likelihood_exponent: {calibration.size_exponent:g}\n"
+            if calibration.size_exponent is not None
+            else ""
+        )
+        + f"  unlisted_present_factor: {calibration.unlisted_present:g}\n"
         f"  unlisted_absent_factor: {calibration.unlisted_absent:g}\n"
         f"  leak: {calibration.leak:g}\n"
         f"  fitted_on: {json.dumps(fitted_on)}\n"

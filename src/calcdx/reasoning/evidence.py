@@ -6,7 +6,9 @@ P(value | e); findings listed in ``clinical_absent`` or
 Where the entity's file does not list the stated value (though it describes the
 field), the likelihood is multiplied by the calibration's reporting factor
 (``unlisted_present`` for a stated value, ``unlisted_absent`` for a stated
-absence; see :mod:`calcdx.reasoning.model`); both are 1 in plain naive Bayes.
+absence, adjusted to the finding's evidence group; see
+:mod:`calcdx.reasoning.model`); both are 1 in plain naive Bayes. Each item
+carries its evidence group, whose exponent the calibration applies.
 """
 
 from __future__ import annotations
@@ -39,12 +41,17 @@ class Evidence(NamedTuple):
     unlisted : (E,) ndarray of bool, or None
         Entities whose file does not list the value though it describes the field
         (None for age, size and sex).
+    group : str
+        Its evidence group (:data:`calcdx.reasoning.model.EVIDENCE_GROUPS`), whose
+        exponent the calibration applies: ``clinical`` for the clinical history and
+        the labs, ``size`` for the size, ``imaging`` for the rest.
     """
 
     key: str
     label: str
     likelihood: NDArray[np.float64]
     unlisted: NDArray[np.bool_] | None = None
+    group: str = "imaging"
 
 
 def _fmt(number: float) -> str:
@@ -76,20 +83,20 @@ def gather_evidence(case: Case, model: LikelihoodModel) -> list[Evidence]:
             evidence.append(
                 Evidence(f"{field}={value}", f"{field} {value}", stated[key], unlisted[key])
             )
-    for field, values in (
-        ("pattern", imaging.pattern),
-        ("arrangement", imaging.arrangement),
-        ("associated", imaging.associated),
-        ("clinical", case.clinical),
+    for field, values, group in (
+        ("pattern", imaging.pattern, "imaging"),
+        ("arrangement", imaging.arrangement, "imaging"),
+        ("associated", imaging.associated, "imaging"),
+        ("clinical", case.clinical, "clinical"),
     ):
         for value in values:
             key = (field, value)
             evidence.append(
-                Evidence(f"{field}={value}", f"{field} {value}", stated[key], unlisted[key])
+                Evidence(f"{field}={value}", f"{field} {value}", stated[key], unlisted[key], group)
             )
-    for field, values in (
-        ("associated", imaging.associated_absent),
-        ("clinical", case.clinical_absent),
+    for field, values, group in (
+        ("associated", imaging.associated_absent, "imaging"),
+        ("clinical", case.clinical_absent, "clinical"),
     ):
         for value in values:
             key = (field, value)
@@ -99,12 +106,19 @@ def gather_evidence(case: Case, model: LikelihoodModel) -> list[Evidence]:
                     f"no {value} ({field})",
                     stated_absent[key],
                     unlisted[key],
+                    group,
                 )
             )
     for lab, level in case.labs.items():
         key = (LAB_PREFIX + lab, level)
         evidence.append(
-            Evidence(f"{LAB_PREFIX}{lab}={level}", f"{lab} {level}", stated[key], unlisted[key])
+            Evidence(
+                f"{LAB_PREFIX}{lab}={level}",
+                f"{lab} {level}",
+                stated[key],
+                unlisted[key],
+                "clinical",
+            )
         )
     if imaging.size_mm is not None:
         evidence.append(
@@ -112,6 +126,8 @@ def gather_evidence(case: Case, model: LikelihoodModel) -> list[Evidence]:
                 f"size_mm={_fmt(imaging.size_mm)}",
                 f"size {_fmt(imaging.size_mm)} mm",
                 model.size.likelihood(imaging.size_mm),
+                None,
+                "size",
             )
         )
     patient = case.patient

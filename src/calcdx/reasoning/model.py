@@ -32,9 +32,10 @@ frequency tables and Kahn-style radiology networks):
 On top of the tables, :class:`Calibration` (``scale.yaml: calibration``, fitted on
 real published cases) weights the terms of the log-score,
 
-    score(e) = a log prior(e) + w sum_f log [P(f | e) r_f(e)],
+    score(e) = a log prior(e) + sum_f w_g(f) log [P(f | e) r_f(e)],
 
-``a`` the prior exponent, ``w`` the likelihood exponent (weighted naive Bayes), and
+``a`` the prior exponent, ``w_g`` the likelihood exponent of the finding's group
+(weighted naive Bayes: imaging, age and sex; clinical history and labs; size), and
 ``r_f(e)`` a reporting factor: 1 when the entity's file lists the stated value, and
 ``unlisted_present_factor`` (a stated value) or ``unlisted_absent_factor`` (a stated
 absence) when it does not, though the file describes that field (see
@@ -60,6 +61,7 @@ from calcdx.kb.loader import KnowledgeBase, load_knowledge_base
 from calcdx.kb.schema import Entity, Range
 
 __all__ = [
+    "EVIDENCE_GROUPS",
     "LAB_PREFIX",
     "ORDINAL_FIELDS",
     "Calibration",
@@ -67,6 +69,7 @@ __all__ = [
     "calibration_of",
     "compile_model",
     "default_model",
+    "evidence_group",
 ]
 
 #: Single-valued fields whose values form an ordered scale (in vocabulary order), whose
@@ -119,15 +122,39 @@ class RangeTable:
         return np.where(self.known, mixed, self.background_density)
 
 
+#: Groups of evidence the calibration weights apart (:meth:`Calibration.group_exponent`):
+#: the clinical history and the labs, the size, and everything else (imaging, age, sex).
+EVIDENCE_GROUPS: Final = ("imaging", "clinical", "size")
+
+
+def evidence_group(field: str) -> str:
+    """The group of :data:`EVIDENCE_GROUPS` a finding of `field` belongs to.
+
+    `field` is a case-format field (``clinical``, ``pattern``, ...), ``labs.<lab>``,
+    ``size_mm``, ``age_years`` or ``sex``.
+    """
+    if field == "clinical" or field.startswith(LAB_PREFIX):
+        return "clinical"
+    return "size" if field == "size_mm" else "imaging"
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Weights of the log-score and leak towards the uniform distribution.
 
-    ``p(e) = (1 - leak) softmax(prior_exponent log prior(e) + exponent sum_f log L_f(e))
-    + leak / E``, where ``L_f(e) = P(f | e)`` times ``unlisted_present`` (a stated value)
-    or ``unlisted_absent`` (a stated absence) when the entity's file does not list
-    the value (:func:`calcdx.reasoning.evidence.gather_evidence` applies the factors).
-    ``Calibration()`` is plain naive Bayes. See :mod:`calcdx.reasoning.evaluation`.
+    ``p(e) = (1 - leak) softmax(prior_exponent log prior(e) + sum_f w_g(f) log L_f(e))
+    + leak / E``, where ``L_f(e) = P(f | e)`` times the reporting factor of the
+    finding's group when the entity's file does not list the value
+    (:func:`calcdx.reasoning.evidence.gather_evidence` applies the factors), and
+    ``w_g`` is the exponent of the finding's group (:data:`EVIDENCE_GROUPS`):
+    ``exponent`` for imaging, age and sex, ``clinical_exponent`` for the clinical
+    history and the labs, ``size_exponent`` for the size (both default to
+    ``exponent``). The clinical items of a case are told together (pain, fever and
+    raised markers; a history and its lab) and their files' frequencies are rough, so
+    they may carry less weight per item than the imaging findings. ``unlisted_present``
+    and ``unlisted_absent`` are the factors of the imaging group; a group with another
+    exponent gets the factor that moves the score by as much, ``factor ** (exponent /
+    w_g)``. ``Calibration()`` is plain naive Bayes. See :mod:`calcdx.reasoning.evaluation`.
     """
 
     exponent: float = 1.0
@@ -135,9 +162,29 @@ class Calibration:
     prior_exponent: float = 1.0
     unlisted_present: float = 1.0
     unlisted_absent: float = 1.0
+    clinical_exponent: float | None = None
+    size_exponent: float | None = None
+
+    def group_exponent(self, group: str) -> float:
+        """The likelihood exponent of an evidence group (:data:`EVIDENCE_GROUPS`)."""
+        stated = {"clinical": self.clinical_exponent, "size": self.size_exponent}.get(group)
+        return self.exponent if stated is None else stated
+
+    def relative_weight(self, group: str) -> float:
+        """``w_g / exponent``: the weight of a group's log-likelihoods inside :meth:`posterior`."""
+        return self.group_exponent(group) / self.exponent
+
+    def factor(self, group: str, *, absent: bool) -> float:
+        """The reporting factor of an unlisted stated value (or absence) of a group."""
+        base = self.unlisted_absent if absent else self.unlisted_present
+        return float(base ** (1.0 / self.relative_weight(group)))
 
     def posterior(self, log_likelihood: FloatArray, log_prior: FloatArray) -> FloatArray:
-        """Calibrated posteriors, shape (n, E), from summed log-likelihoods (n, E)."""
+        """Calibrated posteriors, shape (n, E), from log-likelihoods (n, E).
+
+        `log_likelihood` sums each finding's ``log L_f`` times the relative weight of
+        its group (:meth:`relative_weight`; 1 throughout when the exponents are equal).
+        """
         logits = self.prior_exponent * log_prior + self.exponent * log_likelihood
         logits = logits - logits.max(axis=-1, keepdims=True)
         post = np.exp(logits)
@@ -171,7 +218,7 @@ class LikelihoodModel:
     stated, stated_absent : dict of (field, value) to (E,) ndarray
         Derived: the likelihood of a stated value (of ``categorical`` or ``presence``)
         and of a stated absence (``1 - presence``), times the calibration's reporting
-        factor where the value is unlisted.
+        factor of the value's evidence group where the value is unlisted.
     calibration : Calibration
         Exponent and leak of ``scale.yaml`` (``calibration``).
     """
@@ -197,18 +244,19 @@ class LikelihoodModel:
     )
 
     def __post_init__(self) -> None:
-        present, absent = self.calibration.unlisted_present, self.calibration.unlisted_absent
+        calibration = self.calibration
 
-        def factored(table: FloatArray, key: tuple[str, str], factor: float) -> FloatArray:
+        def factored(table: FloatArray, key: tuple[str, str], absent: bool) -> FloatArray:
+            factor = calibration.factor(evidence_group(key[0]), absent=absent)
             return table if factor == 1.0 else np.where(self.unlisted[key], table * factor, table)
 
-        stated = {key: factored(p, key, present) for key, p in self.categorical.items()}
-        stated.update({key: factored(p, key, present) for key, p in self.presence.items()})
+        stated = {key: factored(p, key, False) for key, p in self.categorical.items()}
+        stated.update({key: factored(p, key, False) for key, p in self.presence.items()})
         object.__setattr__(self, "stated", stated)
         object.__setattr__(
             self,
             "stated_absent",
-            {key: factored(1.0 - p, key, absent) for key, p in self.presence.items()},
+            {key: factored(1.0 - p, key, True) for key, p in self.presence.items()},
         )
 
     @property
@@ -440,6 +488,8 @@ def calibration_of(kb: KnowledgeBase) -> Calibration:
         prior_exponent=stated.prior_exponent,
         unlisted_present=stated.unlisted_present_factor,
         unlisted_absent=stated.unlisted_absent_factor,
+        clinical_exponent=stated.clinical_likelihood_exponent,
+        size_exponent=stated.size_likelihood_exponent,
     )
 
 
