@@ -317,14 +317,18 @@ def test_clinical_evidence_weighted_apart_by_hand(tmp_path: Path):
     evidence = {item.key: item for item in gather_evidence(case, engine.model)}
     assert evidence["pattern=punctate"].group == "imaging"
     assert evidence["clinical=gout"].group == "clinical"
-    # the factor that moves the score by log 0.4 at exponent 0.5: 0.4 ** 2 = 0.16, so
-    # beta's gout is background rare 0.03 x 0.16 = 0.0048
-    assert evidence["clinical=gout"].likelihood == pytest.approx([0.75, 0.0048])
-    # priors 0.75 : 0.25; punctate at exponent 1, gout at exponent 0.5
+    # beta's gout: background rare 0.03 x the unlisted factor 0.4 = 0.012
+    assert evidence["clinical=gout"].likelihood == pytest.approx([0.75, 0.012])
+    # priors 0.75 : 0.25; punctate at exponent 1, gout's P at exponent 0.5 and its
+    # reporting factor at the imaging exponent 1
     alpha = 0.75 * 0.5 * np.sqrt(0.75)
-    beta = 0.25 * 0.03 * np.sqrt(0.0048)  # = 0.25 x 0.03 x sqrt(0.03) x 0.4
+    beta = 0.25 * 0.03 * np.sqrt(0.03) * 0.4
     result = engine.diagnose(case)
     assert result.probabilities["alpha"] == pytest.approx(alpha / (alpha + beta), rel=1e-9)
     # the likelihood ratios explaining the ranking stay those of the findings themselves
     ratios = {c.finding: c.likelihood_ratio for c in result.ranked[0].contributions}
-    assert ratios["clinical=gout"] == pytest.approx(0.75 / 0.0048)
+    assert ratios["clinical=gout"] == pytest.approx(0.75 / 0.012)
+    # a presenting complaint is a group of its own, at the imaging exponent unless set
+    pain = parse_case({"format": "calcdx-case/1", "clinical": ["acute_pain"]})
+    assert [item.group for item in gather_evidence(pain, engine.model)] == ["presentation"]
+    assert engine.model.calibration.group_exponent("presentation") == 1.0

@@ -39,7 +39,9 @@ class CalibrationScale(BaseModel):
     unlisted_present_factor: float = Field(default=1.0, gt=0, le=1)
     unlisted_absent_factor: float = Field(default=1.0, gt=0, le=1)
     leak: float = Field(default=0.0, ge=0, lt=0.5)
-    #: exponents of the clinical (history and labs) and size evidence; None: likelihood_exponent
+    #: exponents of the presentation, clinical (history and labs) and size evidence;
+    #: None: likelihood_exponent
+    presentation_likelihood_exponent: float | None = Field(default=None, gt=0, le=3)
     clinical_likelihood_exponent: float | None = Field(default=None, gt=0, le=3)
     size_likelihood_exponent: float | None = Field(default=None, gt=0, le=3)
     fitted_on: str | None = None

@@ -273,6 +273,12 @@ class Engine:
             group: calibration.relative_weight(group) for group in EVIDENCE_GROUPS
         }
         self._weighted = any(weight != 1.0 for weight in self._group_weight.values())
+        #: log of the reporting factors (stated value, stated absence), which the score
+        #: counts at the imaging exponent whatever a finding's group
+        self._log_factor = (
+            math.log(calibration.unlisted_present),
+            math.log(calibration.unlisted_absent),
+        )
         if list(model.entity_ids) != sorted(model.entity_ids):
             raise ValueError("the model's entities must be in id order (ties rank by id)")
 
@@ -301,8 +307,14 @@ class Engine:
         """
         log_likelihood = np.log(likelihood)
         if evidence is not None and self._weighted and len(evidence):
-            weights = np.array([self._group_weight[item.group] for item in evidence])
-            summed = weights @ log_likelihood
+            weights = [self._group_weight[item.group] for item in evidence]
+            summed = np.asarray(weights) @ log_likelihood
+            # L_f = P r_f: the group weight is for log P; log r_f counts at weight 1
+            for item, weight in zip(evidence, weights, strict=True):
+                if weight != 1.0 and item.unlisted is not None:
+                    log_factor = self._log_factor["_absent=" in item.key]
+                    if log_factor:
+                        summed += ((1.0 - weight) * log_factor) * item.unlisted
         else:
             summed = log_likelihood.sum(axis=0)
         return self.model.calibration.posterior(summed, self._log_prior)

@@ -165,15 +165,17 @@ class Features(NamedTuple):
     unlisted_present, unlisted_absent : (n, E) ndarray
         How many stated values (stated absences) the entity's file does not list
         although it describes the field (:attr:`LikelihoodModel.unlisted`).
-    clinical_log_likelihood, size_log_likelihood : (n, E) ndarray, optional
-        The part of ``log_likelihood`` from the clinical (history and labs) and the size
-        evidence (:data:`calcdx.reasoning.model.EVIDENCE_GROUPS`); without them the
-        groups share one exponent.
+    presentation_log_likelihood, clinical_log_likelihood, size_log_likelihood : (n, E) \
+ndarray, optional
+        The part of ``log_likelihood`` from the presentation, the clinical (history and
+        labs) and the size evidence (:data:`calcdx.reasoning.model.EVIDENCE_GROUPS`);
+        without them the groups share one exponent.
     """
 
     log_likelihood: FloatArray
     unlisted_present: FloatArray
     unlisted_absent: FloatArray
+    presentation_log_likelihood: FloatArray | None = None
     clinical_log_likelihood: FloatArray | None = None
     size_log_likelihood: FloatArray | None = None
 
@@ -194,7 +196,14 @@ def raw_features(engine: Engine, cases: Sequence[LabelledCase]) -> Features:
             if evidence.unlisted is not None:
                 counts = absent if "_absent=" in evidence.key else present
                 counts[row] += evidence.unlisted
-    return Features(log_likelihood, present, absent, by_group["clinical"], by_group["size"])
+    return Features(
+        log_likelihood,
+        present,
+        absent,
+        by_group["presentation"],
+        by_group["clinical"],
+        by_group["size"],
+    )
 
 
 def raw_log_scores(engine: Engine, cases: Sequence[LabelledCase]) -> FloatArray:
@@ -209,20 +218,30 @@ def _as_features(data: Features | FloatArray) -> tuple[Features, bool]:
     """
     if isinstance(data, Features):
         zeros = np.zeros_like(data.log_likelihood)
-        clinical, size = data.clinical_log_likelihood, data.size_log_likelihood
-        return data._replace(
-            clinical_log_likelihood=zeros if clinical is None else clinical,
-            size_log_likelihood=zeros if size is None else size,
-        ), True
+        parts = {
+            name: zeros if getattr(data, name) is None else getattr(data, name)
+            for name in _GROUP_PARTS
+        }
+        return data._replace(**parts), True
     zeros = np.zeros_like(data)
-    return Features(np.asarray(data, dtype=np.float64), zeros, zeros, zeros, zeros), False
+    return Features(np.asarray(data, dtype=np.float64), *[zeros] * 5), False
+
+
+#: The fields of :class:`Features` holding one evidence group's part of the log-likelihood,
+#: in the order of :data:`EVIDENCE_GROUPS` after imaging.
+_GROUP_PARTS: Final = tuple(f"{group}_log_likelihood" for group in EVIDENCE_GROUPS[1:])
+
+
+def _group_parts(features: Features) -> list[FloatArray]:
+    """The group parts of `features` (of :func:`_as_features`: none is None)."""
+    parts = [getattr(features, name) for name in _GROUP_PARTS]
+    assert all(part is not None for part in parts)  # filled by _as_features
+    return parts
 
 
 def _grouped(features: Features) -> bool:
-    """Whether `features` (of :func:`_as_features`) has clinical or size evidence apart."""
-    return bool(
-        np.any(features.clinical_log_likelihood != 0) or np.any(features.size_log_likelihood != 0)
-    )
+    """Whether `features` (of :func:`_as_features`) has evidence groups apart."""
+    return any(bool(np.any(part != 0)) for part in _group_parts(features))
 
 
 def calibrated_posterior(
@@ -230,17 +249,15 @@ def calibrated_posterior(
 ) -> FloatArray:
     """Posteriors (n, E) of `calibration` from plain features (what the engine computes)."""
     features, _ = _as_features(data)
-    clinical, size = features.clinical_log_likelihood, features.size_log_likelihood
-    assert clinical is not None and size is not None  # filled by _as_features
-    # each group's log-likelihoods at its relative weight; the unlisted factors move the
-    # score by exponent x log factor whatever the group (Calibration.factor)
+    # each group's log-likelihoods at its relative weight; the unlisted factors count at
+    # the imaging exponent whatever the group (Calibration)
     log_likelihood = (
         features.log_likelihood
-        + (calibration.relative_weight("clinical") - 1.0) * clinical
-        + (calibration.relative_weight("size") - 1.0) * size
         + np.log(calibration.unlisted_present) * features.unlisted_present
         + np.log(calibration.unlisted_absent) * features.unlisted_absent
     )
+    for group, part in zip(EVIDENCE_GROUPS[1:], _group_parts(features), strict=True):
+        log_likelihood = log_likelihood + (calibration.relative_weight(group) - 1.0) * part
     return calibration.posterior(log_likelihood, log_prior)
 
 
@@ -252,9 +269,10 @@ def fit_calibration(
     The log-score ``a log prior + sum_g w_g sum_{f in g} log P + b_p n_p + b_a n_a`` is
     linear in its weights; they and the leak (within :data:`LEAK_RANGE`) are found
     together by L-BFGS on the smooth mean log loss. The exponents ``w_g`` are one per
-    evidence group (imaging, clinical, size) when `data` carries the groups' parts,
-    else one for all. The reporting factors are ``exp(b / w)``, ``w`` the imaging
-    exponent (:class:`Calibration`), fitted only when `data` is :class:`Features`.
+    evidence group (imaging, presentation, clinical, size) when `data` carries the
+    groups' parts, else one for all. The reporting factors are ``exp(b / w)``, ``w``
+    the imaging exponent (:class:`Calibration`), fitted only when `data` is
+    :class:`Features`.
 
     Parameters
     ----------
@@ -269,11 +287,10 @@ def fit_calibration(
     grouped = with_factors and _grouped(features)
     n, n_entities = features.log_likelihood.shape
     rows = np.arange(n)
-    clinical, size = features.clinical_log_likelihood, features.size_log_likelihood
-    assert clinical is not None and size is not None  # filled by _as_features
+    parts = _group_parts(features)
     blocks = [np.broadcast_to(log_prior, (n, n_entities))]
     if grouped:
-        blocks += [features.log_likelihood - clinical - size, clinical, size]
+        blocks += [features.log_likelihood - sum(parts), *parts]
     else:
         blocks += [features.log_likelihood]
     n_exponents = len(blocks) - 1
@@ -314,8 +331,9 @@ def fit_calibration(
         prior_exponent=round(a, 4),
         unlisted_present=round(float(np.exp(b_present / w)), 4),
         unlisted_absent=round(float(np.exp(b_absent / w)), 4),
-        clinical_exponent=round(exponents[1], 4) if grouped else None,
-        size_exponent=round(exponents[2], 4) if grouped else None,
+        presentation_exponent=round(exponents[1], 4) if grouped else None,
+        clinical_exponent=round(exponents[2], 4) if grouped else None,
+        size_exponent=round(exponents[3], 4) if grouped else None,
     )
 
 
@@ -575,6 +593,11 @@ def write_fitted_scale(scale_path: Path, fitted: FittedScale, fitted_on: str) ->
         "calibration:\n"
         f"  prior_exponent: {calibration.prior_exponent:g}\n"
         f"  likelihood_exponent: {calibration.exponent:g}\n"
+        + (
+            f"  presentation_likelihood_exponent: {calibration.presentation_exponent:g}\n"
+            if calibration.presentation_exponent is not None
+            else ""
+        )
         + (
             f"  clinical_likelihood_exponent: {calibration.clinical_exponent:g}\n"
             if calibration.clinical_exponent is not None

@@ -6,7 +6,7 @@ P(value | e); findings listed in ``clinical_absent`` or
 Where the entity's file does not list the stated value (though it describes the
 field), the likelihood is multiplied by the calibration's reporting factor
 (``unlisted_present`` for a stated value, ``unlisted_absent`` for a stated
-absence, adjusted to the finding's evidence group; see
+absence; see
 :mod:`calcdx.reasoning.model`); both are 1 in plain naive Bayes. Each item
 carries its evidence group, whose exponent the calibration applies.
 """
@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from calcdx.case.model import Case
 from calcdx.case.vocabulary import CATEGORICAL_FIELDS
-from calcdx.reasoning.model import LAB_PREFIX, LikelihoodModel
+from calcdx.reasoning.model import LAB_PREFIX, LikelihoodModel, evidence_group
 
 __all__ = ["Evidence", "gather_evidence"]
 
@@ -43,8 +43,9 @@ class Evidence(NamedTuple):
         (None for age, size and sex).
     group : str
         Its evidence group (:data:`calcdx.reasoning.model.EVIDENCE_GROUPS`), whose
-        exponent the calibration applies: ``clinical`` for the clinical history and
-        the labs, ``size`` for the size, ``imaging`` for the rest.
+        exponent the calibration applies: ``presentation`` for the presenting
+        complaint and signs, ``clinical`` for the rest of the clinical history and the
+        labs, ``size`` for the size, ``imaging`` for the rest.
     """
 
     key: str
@@ -83,20 +84,26 @@ def gather_evidence(case: Case, model: LikelihoodModel) -> list[Evidence]:
             evidence.append(
                 Evidence(f"{field}={value}", f"{field} {value}", stated[key], unlisted[key])
             )
-    for field, values, group in (
-        ("pattern", imaging.pattern, "imaging"),
-        ("arrangement", imaging.arrangement, "imaging"),
-        ("associated", imaging.associated, "imaging"),
-        ("clinical", case.clinical, "clinical"),
+    for field, values in (
+        ("pattern", imaging.pattern),
+        ("arrangement", imaging.arrangement),
+        ("associated", imaging.associated),
+        ("clinical", case.clinical),
     ):
         for value in values:
             key = (field, value)
             evidence.append(
-                Evidence(f"{field}={value}", f"{field} {value}", stated[key], unlisted[key], group)
+                Evidence(
+                    f"{field}={value}",
+                    f"{field} {value}",
+                    stated[key],
+                    unlisted[key],
+                    evidence_group(field, value),
+                )
             )
-    for field, values, group in (
-        ("associated", imaging.associated_absent, "imaging"),
-        ("clinical", case.clinical_absent, "clinical"),
+    for field, values in (
+        ("associated", imaging.associated_absent),
+        ("clinical", case.clinical_absent),
     ):
         for value in values:
             key = (field, value)
@@ -106,7 +113,7 @@ def gather_evidence(case: Case, model: LikelihoodModel) -> list[Evidence]:
                     f"no {value} ({field})",
                     stated_absent[key],
                     unlisted[key],
-                    group,
+                    evidence_group(field, value),
                 )
             )
     for lab, level in case.labs.items():

@@ -32,10 +32,11 @@ frequency tables and Kahn-style radiology networks):
 On top of the tables, :class:`Calibration` (``scale.yaml: calibration``, fitted on
 real published cases) weights the terms of the log-score,
 
-    score(e) = a log prior(e) + sum_f w_g(f) log [P(f | e) r_f(e)],
+    score(e) = a log prior(e) + sum_f [w_g(f) log P(f | e) + w log r_f(e)],
 
 ``a`` the prior exponent, ``w_g`` the likelihood exponent of the finding's group
-(weighted naive Bayes: imaging, age and sex; clinical history and labs; size), and
+(weighted naive Bayes: imaging, age and sex, at ``w``; the presenting complaint and
+signs; the rest of the clinical history with the labs; size), and
 ``r_f(e)`` a reporting factor: 1 when the entity's file lists the stated value, and
 ``unlisted_present_factor`` (a stated value) or ``unlisted_absent_factor`` (a stated
 absence) when it does not, though the file describes that field (see
@@ -64,6 +65,7 @@ __all__ = [
     "EVIDENCE_GROUPS",
     "LAB_PREFIX",
     "ORDINAL_FIELDS",
+    "PRESENTATION_VALUES",
     "Calibration",
     "LikelihoodModel",
     "calibration_of",
@@ -123,17 +125,41 @@ class RangeTable:
 
 
 #: Groups of evidence the calibration weights apart (:meth:`Calibration.group_exponent`):
-#: the clinical history and the labs, the size, and everything else (imaging, age, sex).
-EVIDENCE_GROUPS: Final = ("imaging", "clinical", "size")
+#: the presenting complaint and signs (:data:`PRESENTATION_VALUES`), the rest of the
+#: clinical history with the labs, the size, and everything else (imaging, age, sex).
+EVIDENCE_GROUPS: Final = ("imaging", "presentation", "clinical", "size")
+
+#: Clinical values that are the presenting complaint or sign rather than a history:
+#: stated in nearly every published case whatever its cause, with rough frequencies in the
+#: entity files, so they are weighted as their own evidence group.
+PRESENTATION_VALUES: Final = frozenset(
+    {
+        "acute_pain",
+        "chronic_pain",
+        "palpable_mass",
+        "fever",
+        "local_inflammation",
+        "raised_inflammatory_markers",
+        "dysphagia_odynophagia",
+        "renal_colic",
+        "abdominal_pain",
+        "recurrent_tonsillitis",
+        "meal_time_swelling",
+        "neuropathy",
+        "asymptomatic",
+    }
+)
 
 
-def evidence_group(field: str) -> str:
-    """The group of :data:`EVIDENCE_GROUPS` a finding of `field` belongs to.
+def evidence_group(field: str, value: str | None = None) -> str:
+    """The group of :data:`EVIDENCE_GROUPS` a finding `field` = `value` belongs to.
 
     `field` is a case-format field (``clinical``, ``pattern``, ...), ``labs.<lab>``,
     ``size_mm``, ``age_years`` or ``sex``.
     """
-    if field == "clinical" or field.startswith(LAB_PREFIX):
+    if field == "clinical":
+        return "presentation" if value in PRESENTATION_VALUES else "clinical"
+    if field.startswith(LAB_PREFIX):
         return "clinical"
     return "size" if field == "size_mm" else "imaging"
 
@@ -142,19 +168,22 @@ def evidence_group(field: str) -> str:
 class Calibration:
     """Weights of the log-score and leak towards the uniform distribution.
 
-    ``p(e) = (1 - leak) softmax(prior_exponent log prior(e) + sum_f w_g(f) log L_f(e))
-    + leak / E``, where ``L_f(e) = P(f | e)`` times the reporting factor of the
-    finding's group when the entity's file does not list the value
-    (:func:`calcdx.reasoning.evidence.gather_evidence` applies the factors), and
-    ``w_g`` is the exponent of the finding's group (:data:`EVIDENCE_GROUPS`):
-    ``exponent`` for imaging, age and sex, ``clinical_exponent`` for the clinical
-    history and the labs, ``size_exponent`` for the size (both default to
-    ``exponent``). The clinical items of a case are told together (pain, fever and
-    raised markers; a history and its lab) and their files' frequencies are rough, so
-    they may carry less weight per item than the imaging findings. ``unlisted_present``
-    and ``unlisted_absent`` are the factors of the imaging group; a group with another
-    exponent gets the factor that moves the score by as much, ``factor ** (exponent /
-    w_g)``. ``Calibration()`` is plain naive Bayes. See :mod:`calcdx.reasoning.evaluation`.
+    ``p(e) = (1 - leak) softmax(prior_exponent log prior(e)
+    + sum_f [w_g(f) log P(f | e) + exponent log r_f(e)]) + leak / E``, where ``r_f(e)``
+    is ``unlisted_present`` (a stated value) or ``unlisted_absent`` (a stated absence)
+    when the entity's file does not list the value, else 1
+    (:func:`calcdx.reasoning.evidence.gather_evidence` applies the factors to
+    ``L_f = P(f | e) r_f(e)``), and ``w_g`` is the exponent of the finding's group
+    (:data:`EVIDENCE_GROUPS`): ``exponent`` for imaging, age and sex,
+    ``presentation_exponent`` for the presenting complaint and signs,
+    ``clinical_exponent`` for the rest of the clinical history and the labs,
+    ``size_exponent`` for the size (each defaults to ``exponent``). The clinical items
+    of a case are told together (pain, fever and raised markers; a history and its
+    lab) from rough file frequencies, so they may carry less weight per item than the
+    imaging findings; the reporting factors (whether the file lists the value at all)
+    count alike in every group. With equal exponents the score is ``exponent sum_f
+    log L_f``. ``Calibration()`` is plain naive Bayes. See
+    :mod:`calcdx.reasoning.evaluation`.
     """
 
     exponent: float = 1.0
@@ -162,28 +191,29 @@ class Calibration:
     prior_exponent: float = 1.0
     unlisted_present: float = 1.0
     unlisted_absent: float = 1.0
+    presentation_exponent: float | None = None
     clinical_exponent: float | None = None
     size_exponent: float | None = None
 
     def group_exponent(self, group: str) -> float:
         """The likelihood exponent of an evidence group (:data:`EVIDENCE_GROUPS`)."""
-        stated = {"clinical": self.clinical_exponent, "size": self.size_exponent}.get(group)
+        stated = {
+            "presentation": self.presentation_exponent,
+            "clinical": self.clinical_exponent,
+            "size": self.size_exponent,
+        }.get(group)
         return self.exponent if stated is None else stated
 
     def relative_weight(self, group: str) -> float:
-        """``w_g / exponent``: the weight of a group's log-likelihoods inside :meth:`posterior`."""
+        """``w_g / exponent``: the weight of a group's ``log P`` inside :meth:`posterior`."""
         return self.group_exponent(group) / self.exponent
-
-    def factor(self, group: str, *, absent: bool) -> float:
-        """The reporting factor of an unlisted stated value (or absence) of a group."""
-        base = self.unlisted_absent if absent else self.unlisted_present
-        return float(base ** (1.0 / self.relative_weight(group)))
 
     def posterior(self, log_likelihood: FloatArray, log_prior: FloatArray) -> FloatArray:
         """Calibrated posteriors, shape (n, E), from log-likelihoods (n, E).
 
-        `log_likelihood` sums each finding's ``log L_f`` times the relative weight of
-        its group (:meth:`relative_weight`; 1 throughout when the exponents are equal).
+        `log_likelihood` sums each finding's ``log P(f | e)`` times the relative weight
+        of its group (:meth:`relative_weight`) plus ``log r_f(e)``: the plain sum of
+        ``log L_f`` when the exponents are equal.
         """
         logits = self.prior_exponent * log_prior + self.exponent * log_likelihood
         logits = logits - logits.max(axis=-1, keepdims=True)
@@ -218,7 +248,7 @@ class LikelihoodModel:
     stated, stated_absent : dict of (field, value) to (E,) ndarray
         Derived: the likelihood of a stated value (of ``categorical`` or ``presence``)
         and of a stated absence (``1 - presence``), times the calibration's reporting
-        factor of the value's evidence group where the value is unlisted.
+        factor where the value is unlisted.
     calibration : Calibration
         Exponent and leak of ``scale.yaml`` (``calibration``).
     """
@@ -247,7 +277,7 @@ class LikelihoodModel:
         calibration = self.calibration
 
         def factored(table: FloatArray, key: tuple[str, str], absent: bool) -> FloatArray:
-            factor = calibration.factor(evidence_group(key[0]), absent=absent)
+            factor = calibration.unlisted_absent if absent else calibration.unlisted_present
             return table if factor == 1.0 else np.where(self.unlisted[key], table * factor, table)
 
         stated = {key: factored(p, key, False) for key, p in self.categorical.items()}
@@ -488,6 +518,7 @@ def calibration_of(kb: KnowledgeBase) -> Calibration:
         prior_exponent=stated.prior_exponent,
         unlisted_present=stated.unlisted_present_factor,
         unlisted_absent=stated.unlisted_absent_factor,
+        presentation_exponent=stated.presentation_likelihood_exponent,
         clinical_exponent=stated.clinical_likelihood_exponent,
         size_exponent=stated.size_likelihood_exponent,
     )
