@@ -279,6 +279,7 @@ class Engine:
             math.log(calibration.unlisted_present),
             math.log(calibration.unlisted_absent),
         )
+        self._corrections: dict[str, NDArray[np.float64]] = {}
         if list(model.entity_ids) != sorted(model.entity_ids):
             raise ValueError("the model's entities must be in id order (ties rank by id)")
 
@@ -307,17 +308,34 @@ class Engine:
         """
         log_likelihood = np.log(likelihood)
         if evidence is not None and self._weighted and len(evidence):
-            weights = [self._group_weight[item.group] for item in evidence]
-            summed = np.asarray(weights) @ log_likelihood
+            group_weight = self._group_weight
+            summed = np.asarray([group_weight[item.group] for item in evidence]) @ log_likelihood
             # L_f = P r_f: the group weight is for log P; log r_f counts at weight 1
-            for item, weight in zip(evidence, weights, strict=True):
-                if weight != 1.0 and item.unlisted is not None:
-                    log_factor = self._log_factor["_absent=" in item.key]
-                    if log_factor:
-                        summed += ((1.0 - weight) * log_factor) * item.unlisted
+            corrections = [
+                self._factor_correction(item)
+                for item in evidence
+                if item.unlisted is not None and group_weight[item.group] != 1.0
+            ]
+            if corrections:
+                summed += np.sum(corrections, axis=0)
         else:
             summed = log_likelihood.sum(axis=0)
         return self.model.calibration.posterior(summed, self._log_prior)
+
+    def _factor_correction(self, item: Evidence) -> NDArray[np.float64]:
+        """``(1 - relative weight) log r_f(e)`` of an unlisted-capable finding, shape (E,).
+
+        Added to the group-weighted ``log L_f`` so that the reporting factor counts at
+        weight 1 (:class:`calcdx.reasoning.model.Calibration`); cached by finding key.
+        """
+        cached = self._corrections.get(item.key)
+        if cached is None:
+            assert item.unlisted is not None
+            log_factor = self._log_factor["_absent=" in item.key]
+            weight = self._group_weight[item.group]
+            cached = ((1.0 - weight) * log_factor) * item.unlisted
+            self._corrections[item.key] = cached
+        return cached
 
     def _ratios(self, likelihood: NDArray[np.float64], listed: list[int]) -> NDArray[np.float64]:
         """Likelihood ratio of every finding for every listed entity, shape (n, k)."""
