@@ -333,7 +333,7 @@ class Engine:
             assert item.unlisted is not None
             log_factor = self._log_factor["_absent=" in item.key]
             weight = self._group_weight[item.group]
-            cached = ((1.0 - weight) * log_factor) * item.unlisted
+            cached = np.asarray(((1.0 - weight) * log_factor) * item.unlisted, dtype=np.float64)
             self._corrections[item.key] = cached
         return cached
 
