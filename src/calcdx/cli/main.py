@@ -410,7 +410,11 @@ def kb_fit(
     print(", ".join(f"{name} {value:g}" for name, value in fitted.settings.items()))
     print(
         f"prior_exponent {calibration.prior_exponent:g}, likelihood_exponent "
-        f"{calibration.exponent:g}, unlisted_present_factor {calibration.unlisted_present:g}, "
+        f"{calibration.exponent:g}, presentation "
+        f"{calibration.group_exponent('presentation'):g}, "
+        f"clinical {calibration.group_exponent('clinical'):g}, "
+        f"size {calibration.group_exponent('size'):g}, "
+        f"unlisted_present_factor {calibration.unlisted_present:g}, "
         f"unlisted_absent_factor {calibration.unlisted_absent:g}, leak {calibration.leak:g}"
     )
     if write:
