@@ -178,3 +178,37 @@ def test_costal_cartilage_from_the_labels_gives_the_same_differential():
                                                         "chest_wall"), lesion.id
     assert groups[0].imaging["location"] == "cartilage_nonarticular"
     assert differentials[0].ranking[0] == "costal_cartilage_calcification"
+
+
+def test_costal_cartilage_labels_make_one_finding_on_the_native_scan():
+    """Native 3 mm abdomen with --anatomy: its calcified costal cartilage stands apart in
+    many small segments (TotalSegmentator's costal_cartilages holds most of the reported
+    volume); they are one finding, and its differential ranks costal cartilage first."""
+    import nibabel as nib
+    import numpy as np
+
+    from calcdx.analysis import analyze_volume
+    from calcdx.anatomy import load_anatomy
+    from calcdx.findings.derive import derive_groups
+    from calcdx.io import read_volume
+    from calcdx.phantom.realct import labels_on_grid
+    from calcdx.study import diagnose_groups
+
+    scan = _BY_NAME["ts_abdomen_native_3mm.nii.gz"]
+    assert scan.labels is not None
+    volume = read_volume(FOLDER / scan.name)
+    result = analyze_volume(volume, anatomy=load_anatomy(FOLDER / scan.labels, volume.affine,
+                                                         volume.shape))
+    image = nib.load(FOLDER / scan.labels)
+    costal = _costal_label(labels_on_grid(np.asarray(image.dataobj), image.affine,
+                                          volume.affine, volume.shape))
+    inside = [lesion.id for lesion in result.lesions
+              if costal[tuple(np.argwhere(result.label_map == lesion.id).T)].mean() >= 0.5]
+    assert len(inside) >= 2
+    groups = derive_groups(result)
+    _, differentials = diagnose_groups(groups, {})
+    (group, differential), = [(g, d) for g, d in zip(groups, differentials, strict=True)
+                              if set(inside) & set(g.lesion_ids)]
+    assert set(inside) <= set(group.lesion_ids)
+    assert group.imaging["location"] == "cartilage_nonarticular"
+    assert differential.ranking[0] == "costal_cartilage_calcification"
