@@ -439,3 +439,48 @@ def test_components_given_by_the_caller_give_the_same_skeleton(case):
     for name in ("filled", "exclusion", "bone_labels", "deposits"):
         assert np.array_equal(getattr(passed, name), getattr(own, name)), name
     assert passed.volume_mm3 == own.volume_mm3
+
+
+def _rib_and_cartilage(spacing, *, cartilage_hu):
+    """A rib (10 x 8 mm, cortex 1.5 mm at 700 HU round 200 HU marrow) along axis 0, its
+    end joined to a rod of costal cartilage (10 x 8 mm) of uniform faint mineral."""
+    x, y, z = _grid(spacing, (140.0, 40.0, 30.0))
+    hu = np.full(x.shape, 40, dtype=np.int16)
+    rod = (y / 5.0) ** 2 + (z / 4.0) ** 2 <= 1.0
+    rib = rod & (x < 0.0)
+    hu[rib] = 700
+    hu[rib & ((y / 3.5) ** 2 + (z / 2.5) ** 2 <= 1.0)] = 200
+    cartilage = rod & (x >= 0.0)
+    hu[cartilage] = cartilage_hu
+    return hu, rib, cartilage, x
+
+
+def test_faint_cartilage_joined_to_a_rib_is_a_deposit_not_bone():
+    """Calcified costal cartilage (about 130-200 HU, no cortex) on its rib's end: the
+    cartilage farther than cortex_reach_mm from the rib's cortex is a deposit; the rib
+    stays bone. A rib 70 mm long is skeleton on its own (major axis over 50 mm)."""
+    spacing = (0.8, 0.8, 2.0)
+    hu, rib, cartilage, x = _rib_and_cartilage(spacing, cartilage_hu=150)
+    cfg = BoneConfig()
+    bone = bone_mask(hu, spacing, config=cfg)
+    full = bone.full(hu.shape)
+    dep = np.zeros(hu.shape, dtype=bool)
+    o, s = bone.offset, bone.deposits.shape
+    dep[o[0]:o[0] + s[0], o[1]:o[1] + s[1], o[2]:o[2] + s[2]] = bone.deposits
+    assert full[rib].mean() >= 0.95
+    far = cartilage & (x > cfg.cortex_reach_mm + 2 * spacing[0])
+    assert not full[far].any()
+    assert dep[far].mean() >= 0.95
+
+
+def test_dense_rod_and_coarse_grids_keep_the_cartilage_rule_off():
+    """The same rod as dense as the rib's cortex (ossified) is bone; on a 3 mm grid, where
+    a rib's cortex blurs under mineral_hu + dense_tail_hu, the rule does not apply."""
+    hu, _, cartilage, _ = _rib_and_cartilage((0.8, 0.8, 2.0), cartilage_hu=700)
+    full = bone_mask(hu, (0.8, 0.8, 2.0)).full(hu.shape)
+    assert full[cartilage].mean() >= 0.95
+    coarse = (3.0, 3.0, 3.0)
+    hu, _, cartilage, _ = _rib_and_cartilage(coarse, cartilage_hu=150)
+    assert max(coarse[:2]) > BoneConfig().lumen_max_voxel_mm
+    full = bone_mask(hu, coarse).full(hu.shape)
+    assert full[cartilage].mean() >= 0.9

@@ -41,6 +41,14 @@ Method
    closed in another), up to ``max_hole_area_mm2`` per plane, and in 3-D up to
    ``max_hole_volume_mm3``: marrow is filled, the cranial cavity, the thorax and
    the pelvic ring are not.
+3b. Cortex-less parts (calcified costal cartilage on its rib end,
+   :func:`_cortexless`): where the in-plane voxels resolve cortex (up to
+   ``lumen_max_voxel_mm``), a part of the filled bone farther than
+   ``cortex_reach_mm`` from any voxel of ``mineral_hu + dense_tail_hu``, of at
+   least ``min_volume_mm3`` and bordered in-plane mostly by soft tissue, has no
+   cortex: a faint mineralised rod joined to bone. It leaves the bone; its
+   mineral is a deposit, returned also in :attr:`BoneResult.cartilage` so the
+   analysis can say where it lies (:mod:`calcdx.measure.costal`).
 4. Deposits on bone: the *core* is the filled bone opened in-plane by a square
    of half-width ``core_mm``; bone is the core grown back by one voxel inside the
    filled mask, plus every remaining part of at least ``min_volume_mm3`` (a thin
@@ -83,7 +91,9 @@ accessory ossicle) is taken as a deposit; an enhancing
 lumen that touches bone joins it unless passed in `exclude` on grids coarser
 than ``lumen_max_voxel_mm``, and also on finer grids when its edge voxels
 reach the mineral threshold (a dense arterial lumen: sealed, that edge encloses
-it like cortex); calcified costal cartilage joins the ribs; a deposit on
+it like cortex); calcified costal cartilage joins the ribs on grids coarser than
+``lumen_max_voxel_mm``, and on finer ones where it lies within ``cortex_reach_mm``
+of the rib's cortex or is densely ossified (step 3b); a deposit on
 bone is taken as bone when it is narrower than ``2 core_mm`` and longer than
 ``deposit_max_mm`` along the slices or cut by the edge of the grid (step 4),
 when it is wider than that and spans more than ``deposit_max_mm`` in-plane on
@@ -428,6 +438,16 @@ class BoneConfig(BaseModel):
         "Bone 1994;15:409-414), so at any voxel size it lies in the outer voxel, which "
         "partial volume spreads over about one more",
     )
+    cortex_reach_mm: float = Field(
+        6.0, gt=0,
+        description="farthest distance (mm, in 3-D) of a voxel of bone from its cortex. "
+        "Heuristic from anatomy, as lumen_min_radius_mm: a rib is at most about 10 mm thick "
+        "(half-thickness 5 mm) plus one voxel of partial volume, so every voxel of a rib, a "
+        "rib end or a cortical plate lies this near to cortex (mineral_hu + dense_tail_hu "
+        "or more); a mineralised rod farther from any such voxel and bordered mostly by soft "
+        "tissue (calcified costal cartilage, about 130-200 HU) is no bone. Wide marrow "
+        "(a vertebral body, a femoral head) lies farther, but enclosed by bone",
+    )
     homogeneous_max_noise_sd: float = Field(
         1.5, gt=0,
         description="a large component whose robust SD (IQR / 1.349) is at most this many "
@@ -462,6 +482,10 @@ class BoneResult:
         the cortex, kept apart (same crop).
     volume_mm3 : float
         Volume of `filled` in mm^3.
+    cartilage : (A, B, C) ndarray of bool
+        The part of `deposits` that step 3b found cortex-less on bone (a faint
+        mineralised rod joined to it, such as calcified costal cartilage on its rib
+        end), same crop; empty (shape (0, 0, 0)) when none was looked for.
     """
 
     component_ids: tuple[int, ...]
@@ -471,6 +495,8 @@ class BoneResult:
     bone_labels: NDArray[np.uint32]
     deposits: NDArray[np.bool_]
     volume_mm3: float
+    cartilage: NDArray[np.bool_] = field(
+        default_factory=lambda: np.zeros((0, 0, 0), dtype=bool))
     _trees: dict[tuple[float, ...], cKDTree] = field(
         default_factory=dict, repr=False, compare=False)
 
@@ -500,6 +526,13 @@ class BoneResult:
     def in_exclusion(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
         """Whether full-grid voxels ``ijk`` ((N, 3) int) lie in bone or its rim; (N,) bool."""
         return self._lookup(self.exclusion, ijk)
+
+    def in_cartilage(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
+        """Whether full-grid voxels ``ijk`` ((N, 3) int) are cortex-less on bone; (N,) bool.
+
+        Step 3b's parts (calcified cartilage on a rib end), a subset of the deposits.
+        """
+        return self._lookup(self.cartilage, ijk)
 
     def in_deposit(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
         """Whether full-grid voxels ``ijk`` ((N, 3) int) are deposits on bone; (N,) bool."""
@@ -789,6 +822,67 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
         return out
     nearest = np.clip(np.rint((np.arange(k0, k1) - k0) / m).astype(np.intp), 0, len(picked) - 1)
     out[:, :, k0:k1] = wall[:, :, nearest]
+    return out
+
+
+def _cortexless(hu: NDArray[Any], filled: NDArray[np.bool_],
+                spacing: tuple[float, float, float], cfg: BoneConfig) -> NDArray[np.bool_]:
+    """Parts of the filled skeleton with no cortex near them and soft tissue around them.
+
+    A voxel of `filled` is *far* from cortex when no voxel of `filled` of at least
+    ``mineral_hu + dense_tail_hu`` (or the 90th HU percentile of the mineral in
+    `filled`, when lower: an osteopenic skeleton's densest tenth) lies within
+    ``cortex_reach_mm`` of it (in 3-D, so the faint partial-volume end of a process
+    cut across the slices, with its cortex in the next slice, is near cortex). On
+    grids finer than a sixth of ``cortex_reach_mm`` along an axis (thin slices) the
+    distance is measured between blocks of voxels of about that length (a rule of
+    millimetres, not of voxels; near then means within it give or take one block).
+    Far voxels form parts (26-connected). A
+    part is not bone when it holds at least ``min_volume_mm3`` (a part step 4 would
+    keep as bone for its size; smaller parts are judged there, as every part off the
+    core) and at least half of its in-plane border (the voxels one step outside it in
+    its slices) lies outside `filled`: a faint mineralised rod in soft tissue, such as
+    calcified costal cartilage joined to its rib end, whose mineral is a deposit. Wide
+    marrow far from cortex is bordered by the bone around it and stays bone.
+    """
+    out = np.zeros(filled.shape, dtype=bool)
+    h = np.asarray(hu)
+    mineral = filled & (h >= cfg.mineral_hu)
+    if not mineral.any():
+        return out
+    # Cortex: at least mineral_hu + dense_tail_hu, or, in an osteopenic skeleton whose
+    # mineral is fainter, its own densest tenth (the 90th percentile of its mineral).
+    level = min(cfg.mineral_hu + cfg.dense_tail_hu, float(np.percentile(h[mineral], 90)))
+    del mineral
+    block = [max(1, int(cfg.cortex_reach_mm / (6.0 * sp))) for sp in spacing]
+    nb = [-(-n // f) for n, f in zip(filled.shape, block, strict=True)]
+    dense = np.zeros([b * f for b, f in zip(nb, block, strict=True)], dtype=bool)
+    dense[: filled.shape[0], : filled.shape[1], : filled.shape[2]] = filled & (h >= level)
+    dense_b = dense.reshape(nb[0], block[0], nb[1], block[1], nb[2], block[2]).any(
+        axis=(1, 3, 5))
+    del dense
+    near = ndi.distance_transform_edt(
+        ~dense_b, sampling=[f * sp for f, sp in zip(block, spacing, strict=True)]
+    ) <= cfg.cortex_reach_mm
+    for axis, f in enumerate(block):
+        near = np.repeat(near, f, axis=axis)
+    far = filled & ~near[: filled.shape[0], : filled.shape[1], : filled.shape[2]]
+    del near, dense_b
+    if not far.any():
+        return out
+    parts = cc3d.connected_components(far, connectivity=26)
+    stats = cc3d.statistics(parts)
+    big = np.asarray(stats["voxel_counts"]) * float(np.prod(spacing)) >= cfg.min_volume_mm3
+    big[0] = False
+    for c in np.flatnonzero(big):
+        b = stats["bounding_boxes"][c]
+        box = (slice(max(b[0].start - 1, 0), b[0].stop + 1),
+               slice(max(b[1].start - 1, 0), b[1].stop + 1), b[2])
+        part = parts[box] == c
+        border = _square_filter(part, (1, 1), "max") & ~part
+        n_out = int(np.count_nonzero(border & ~filled[box]))
+        if n_out >= 0.5 * max(int(np.count_nonzero(border)), 1):
+            out[box] |= part
     return out
 
 
@@ -1544,6 +1638,12 @@ def bone_mask(
     )
     filled &= ~(lumen | canal)
     del canal
+    cartilage = np.zeros_like(filled)
+    if max(sx, sy) <= cfg.lumen_max_voxel_mm:
+        # Only where the voxels resolve cortex (as for lumens): at 3 mm it blurs under
+        # mineral_hu + dense_tail_hu and every bone would look cortex-less.
+        cartilage = _cortexless(hu[crop], filled, (sx, sy, sz), cfg)
+        filled &= ~cartilage
     # Deposits on the cortex: thin parts outside the core grown back by one voxel.
     core = _square_filter(_square_filter(filled, core_r, "min"), core_r, "max") & filled
     bone = _square_filter(core, (1, 1), "max") & filled
@@ -1586,6 +1686,9 @@ def bone_mask(
     if proud.any():
         bone &= ~proud
         deposits |= proud & comp
+    # Step 3b's cortex-less parts: their mineral is a deposit (costal cartilage).
+    deposits |= cartilage & comp
+    cartilage &= comp
     del comp, proud
     exclusion = box_filter(bone, (1, 1, 1), "max")
     bone_labels = cc3d.connected_components(bone, connectivity=6).astype(np.uint32,
@@ -1598,4 +1701,5 @@ def bone_mask(
         bone_labels=bone_labels,
         deposits=deposits,
         volume_mm3=float(np.count_nonzero(bone)) * vv,
+        cartilage=cartilage,
     )
