@@ -243,3 +243,25 @@ def test_sharp_kernel_speckle_on_fine_pixels_makes_no_lesion_deposit_found():
     det = detect_lesions(hu16, affine, AnalysisParameters())
     assert len(det.lesions) == 1
     assert np.all(np.abs(det.lesions[0].ijk.mean(axis=0) - [110, 80, 14.5]) < 1.5)
+
+
+def test_noise_rejected_components_counts_candidates_rejected_whole():
+    """Two deposits joined by a faint one-voxel bridge are one candidate, which the
+    smoothed core splits in two lesions: the summary counts the candidates of which
+    no voxel is reported (speckle), never less than zero, as counted from the label map."""
+    hu, x, y = _noisy_body(25.0, seed=4)
+    hu[((x - 20) ** 2 + y**2 <= 3**2)[:, :, None] & (np.arange(40) >= 18)
+       & (np.arange(40) < 22)] = 400
+    hu[((x + 20) ** 2 + y**2 <= 3**2)[:, :, None] & (np.arange(40) >= 18)
+       & (np.arange(40) < 22)] = 400
+    hu[37:84, 60, 19] = 140  # the bridge, one voxel wide, between the deposits
+    det = detect_lesions(hu, np.eye(4), AnalysisParameters())
+    assert len(det.lesions) == 2
+    candidate = hu >= 130
+    labels, n = ndi.label(candidate, structure=np.ones((3, 3, 3)))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    hit = np.unique(labels[det.label_map > 0])
+    reportable = np.flatnonzero(sizes[1:] >= 2) + 1  # min_volume_mm3 1.5 at 1 mm voxels
+    expected = len(set(reportable.tolist()) - set(hit.tolist()))
+    assert det.summary["noise_rejected_components"] == expected
+    assert expected >= 0 and labels[80, 60, 19] == labels[40, 60, 19]  # one candidate
