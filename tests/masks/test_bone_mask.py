@@ -471,3 +471,39 @@ def test_compact_bone_across_a_disc_of_the_joint_gap_is_bone_at_any_slice_phase(
     full = bone_mask(hu, spacing).full(hu.shape)
     assert full[upper].mean() >= 0.95
 
+
+def _bone_and_one_slice_part(slice_mm, part_slices):
+    """A long bone (cortex 800 HU, 60 x 30 mm in-plane, along axis 2, running out of the
+    grid) in 40 HU tissue, and beside it a part 8 mm out and 4 mm wide whose HU falls from
+    300 to 140 away from the cortex (the blend of a bone surface with what lies beyond it
+    inside a slab), on `part_slices` slices in the middle; 0.5 mm pixels."""
+    spacing = (0.5, 0.5, slice_mm)
+    n_k = 9 if slice_mm >= 4 else 21
+    x, y, _ = _grid(spacing, (100.0, 60.0, n_k * slice_mm))
+    hu = np.full(x.shape, 40.0)
+    bone = (np.abs(x) <= 30.0) & (np.abs(y) <= 15.0)
+    hu[bone] = 800.0
+    k0 = n_k // 2
+    ks = np.zeros(x.shape, dtype=bool)
+    ks[:, :, k0:k0 + part_slices] = True
+    part = (y > 15.0) & (y <= 23.0) & (np.abs(x) <= 2.0) & ks
+    hu[part] = (300.0 - 20.0 * (y[part] - 15.0))
+    return np.round(hu).astype(np.int16), spacing, part
+
+
+@pytest.mark.parametrize(("slice_mm", "part_slices", "deposit"),
+                         [(5.0, 1, False), (5.0, 2, True), (2.0, 1, True)])
+def test_one_slice_part_off_the_core_is_bone_on_thick_slices_only(slice_mm, part_slices,
+                                                                  deposit):
+    """On 5 mm slices (more than core_mm) a part off the core seen on one slice is the bone's
+    surface cut within that slab (the inner table of the skull in a 5 mm head series, at
+    the vertex or the skull base): bone, not a deposit. Seen on two slices, or on one 2 mm
+    slice, it is still a deposit kept apart."""
+    hu, spacing, part = _bone_and_one_slice_part(slice_mm, part_slices)
+    result = bone_mask(hu, spacing)
+    dep = _on_full_grid(result, result.deposits, hu.shape)
+    full = result.full(hu.shape)
+    if deposit:  # bone keeps at most the row on its cortex (the core grown back by a voxel)
+        assert dep[part].mean() >= 0.8 and full[part].mean() <= 0.1
+    else:
+        assert not dep.any() and full[part & (hu >= 130)].all()

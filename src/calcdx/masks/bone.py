@@ -48,7 +48,9 @@ Method
    the slices (an arch, a facet or a rib edge cut off the core over many
    slices), or reaching the edge of the grid (cut by the field of view), or
    lying mostly right above or below bone (the bone's surface cut across the
-   slices), or mostly inside the bones' outline (core and those parts closed
+   slices), or seen on one slice only where slices are spaced more than
+   ``core_mm`` (the bone's surface cut within that thick slab: the inner
+   table in a 5 mm head series), or mostly inside the bones' outline (core and those parts closed
    in-plane by a disk of ``2 core_mm``: the steps of the core along an oblique
    cortex), or bordering air (HU <= ``air_hu``: the walls and septa of
    pneumatised bone). A remaining part that is none of these (a deposit lying
@@ -92,7 +94,8 @@ flat plaque on the cortex) or lies within it, when the bone's cortex at the
 grid's voxels is no denser than the deposit's inside by ``dense_tail_hu`` (a
 thin vertebral cortex: no wall is seen between deposit and marrow), and when
 it borders air (a pleural plaque on a rib) or sits on a bone's upper or lower
-face less than about two slices high; an ossicle or sesamoid joined to its
+face less than about two slices high, or, on slices spaced more than
+``core_mm``, is seen on one slice only; an ossicle or sesamoid joined to its
 bone by partial volume, its marrow sealed by its own cortex, is kept apart as
 a deposit (as a small ossicle standing apart is, step 2); a thin bony process
 standing off the core in soft tissue (a styloid process, a zygomatic arch cut
@@ -1326,6 +1329,29 @@ def _long_or_cut(boxes: Any, n: int, sz: float, cfg: BoneConfig,
     return long
 
 
+def _unresolved_across_slices(boxes: Any, n: int, sz: float, cfg: BoneConfig
+                              ) -> NDArray[np.bool_]:
+    """Per part 0..n off the core: seen on one slice of a grid whose slices are thick.
+
+    On slices spaced more than ``core_mm`` apart, a part off the core seen on a
+    single slice is the bone's surface cut within that slab (the inner table of the
+    skull under a 5 mm slice near the vertex or the skull base): the slab averages
+    the bone with what lies beyond it, and the blend spreads in-plane as far as
+    the surface runs inside the slab (slice thickness over the tangent of its
+    angle to the slice), well past the one-voxel rim. A deposit's own edge along
+    the slices cannot be told from that blend on one slice, so such a part is
+    bone; a deposit seen on two slices or more is still judged as a deposit.
+    `boxes` are the parts' bounding boxes (``cc3d.statistics``).
+    """
+    out = np.zeros(n + 1, dtype=bool)
+    if sz <= cfg.core_mm:
+        return out
+    for c, box in enumerate(boxes):
+        if c and box is not None:
+            out[c] = box[2].stop - box[2].start == 1
+    return out
+
+
 class ComponentBoxes(NamedTuple):
     """Voxel counts and bounding boxes of labelled components 0..n.
 
@@ -1567,6 +1593,7 @@ def bone_mask(
                                 (box[1].stop - box[1].start) * sy)
         big = (size >= cfg.min_volume_mm3) | (extent > cfg.deposit_max_mm)
         big |= _long_or_cut(rest_boxes, n_rest, sz, cfg, lo, hu.shape)
+        big |= _unresolved_across_slices(rest_boxes, n_rest, sz, cfg)
         if min(core_r) < 2:
             big[:] = True  # a one-voxel core cannot tell a deposit from a thin process
         big[0] = False
