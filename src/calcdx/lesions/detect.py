@@ -231,10 +231,13 @@ def _noise_rule(
                  if core.any() for c_ijk, c_hu in _split(p[0][core], p[1][core])
                  if len(c_ijk) >= min_vox - 1e-9]
         parent, kept = [i for i, _ in split], [p for _, p in split]
-    if local:
+    if local or noisy:
         # The criterion's background is the tissue around the lesion
-        # (calcdx.lesions.noise), enhanced organs included.
-        clear = _clear_local_background(kept, hu, params.threshold_hu,
+        # (calcdx.lesions.noise), enhanced organs included, and in a noisy image
+        # (native too) the dense tissue a speckle network grows in (costal cartilage).
+        # Shell voxels under the Rose level are tissue and its noise (under the
+        # threshold only, the median of a dense tissue's shell is biased low).
+        clear = _clear_local_background(kept, hu, max(params.threshold_hu, rose_hu),
                                         params.noise_k * sigma.sd_hu)
         parent = [i for i, ok in zip(parent, clear, strict=True) if ok]
         kept = [p for p, ok in zip(kept, clear, strict=True) if ok]
