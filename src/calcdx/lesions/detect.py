@@ -28,8 +28,9 @@ Rules
 * Enhancing lumens and organs keep only voxels denser than their plaque
   threshold (calcified wall plaque), relabelled 26-connected.
 * Noise (:mod:`calcdx.lesions.noise`): a lesion peaks at least ``noise_k``
-  noise SDs above the soft tissue; in a contrast study above its own local
-  background (the tissue around it, which may be enhanced). In a noisy image
+  noise SDs above the soft tissue; in a contrast study, and in any noisy image,
+  above its own local background (the tissue around it, which may be enhanced
+  or dense, as costal cartilage). In a noisy image
   (tissue + ``noise_k`` SDs above the threshold: sharp kernel, low dose) it must
   keeps only its voxels at or next to a core at the threshold in the image
   smoothed in-plane by ``noise_smoothing_mm`` (detection only; measured on the
