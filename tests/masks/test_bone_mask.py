@@ -507,3 +507,24 @@ def test_one_slice_part_off_the_core_is_bone_on_thick_slices_only(slice_mm, part
         assert dep[part].mean() >= 0.8 and full[part].mean() <= 0.1
     else:
         assert not dep.any() and full[part & (hu >= 130)].all()
+
+
+@pytest.mark.parametrize(("spacing", "cortex_mm"),
+                         [((2.0, 2.0, 2.0), 1.5), ((2.0, 2.0, 2.0), 2.0),
+                          ((1.5, 1.5, 3.0), 1.5), ((1.2, 1.2, 2.0), 2.0)])
+def test_deposit_on_a_one_voxel_cortex_takes_no_marrow(spacing, cortex_mm):
+    """At 1.5-2 mm voxels a shaft's 1.5-2 mm cortex (1200 HU) is one voxel thick, a digital
+    ring joined through edges and corners; a zonal deposit 12 mm across on it (a 750 HU rim
+    round a 180 HU core) is kept apart without the 320 HU marrow beyond the cortex, and
+    without any of the shaft away from it along the slices (at 1.2 mm pixels the staircase
+    of the shaft's outline outside its envelope joins the deposit along the whole shaft)."""
+    hu, (x, y, z), r = _long_bone(spacing, cortex_hu=1200, marrow_hu=320, cortex_mm=cortex_mm)
+    d = np.sqrt(((x - 17.0) / 6.0) ** 2 + (y / 6.0) ** 2 + (z / 8.0) ** 2)
+    deposit = (d <= 1.0) & (r > 12.0)
+    hu[deposit] = 750
+    hu[(d <= 0.6) & (r > 12.0)] = 180
+    bone = bone_mask(_noisy(hu), spacing)
+    dep = _on_full_grid(bone, bone.deposits, hu.shape)
+    assert dep[deposit & (r > 12.0 + spacing[0])].mean() >= 0.9
+    assert not dep[r <= 12.0 - cortex_mm].any()  # no marrow
+    assert not dep[np.abs(z) > 8.0 + 2 * spacing[2]].any()  # nothing along the shaft

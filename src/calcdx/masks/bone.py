@@ -69,7 +69,11 @@ Method
    continuity marks a process, a tuberosity or an osteophyte; a deposit lies
    on the cortex, which runs on beneath it), is kept apart as a deposit with
    its base, on any length along the slices and at any size (on the grids
-   where step 4 judges deposits).
+   where step 4 judges deposits). The part is taken on its slices where it
+   reaches past ``core_mm`` and those within ``2 core_mm`` of them (not the
+   staircase strip of a coarse grid's outline that may join it along the whole
+   bone), and its base is face-connected to it (a one-voxel cortex is joined
+   only through edges and corners, so the marrow beyond it stays bone).
 
 Every size is in mm or mm^3 and turned into voxels for the grid at hand, so
 the rules hold from 0.5 to 3 mm voxels.
@@ -986,17 +990,40 @@ def _proud_deposits(hu: NDArray[Any], bone: NDArray[np.bool_],
         del rest
         part_boxes = cc3d.statistics(rl)["bounding_boxes"]
         margin = (2 * core_r[0] + 1, 2 * core_r[1] + 1, 1)
+        reach_slices = max(1, int(np.ceil(2.0 * cfg.core_mm / sz)))
         found = np.zeros_like(f)
         for part_id in np.unique(rl[wide]):
             pb = part_boxes[part_id]
             grown = tuple(slice(max(s.start - g, 0), min(s.stop + g, size))
                           for s, g, size in zip(pb, margin, f.shape, strict=True))
-            if _proud_deposit(rl[grown] == part_id, grown, piece, spacing, cfg):
-                found[grown] |= rl[grown] == part_id
+            part = _wide_slices(rl[grown] == part_id, wide[grown], reach_slices)
+            if _proud_deposit(part, grown, piece, spacing, cfg):
+                found[grown] |= part
         if found.any():
             out[box] |= _deposit_base(found, piece, core_r, spacing, cfg)
     return out
 
+
+def _wide_slices(part: NDArray[np.bool_], wide: NDArray[np.bool_], reach_slices: int
+                 ) -> NDArray[np.bool_]:
+    """`part` on its slices within `reach_slices` of those where it is `wide`.
+
+    A part outside a bone's envelope that the core kept (reaching more than
+    ``core_mm`` from the bone's outside) may be joined, through the thin strip
+    that a coarse in-plane grid leaves outside the envelope of a gently curved
+    surface (the staircase of its digital outline), to that strip along the whole
+    bone; the strip is the bone's outline, which step 4 judged, not the part. The
+    part is its slices where it is wide and those within `reach_slices` of them
+    (``2 core_mm``, the width step 4 leaves to the core: its tips, which stand
+    less far out).
+    """
+    ks = np.flatnonzero((part & wide).any(axis=(0, 1)))
+    if len(ks) == 0:
+        return part
+    out = np.zeros_like(part)
+    lo, hi = max(int(ks[0]) - reach_slices, 0), int(ks[-1]) + reach_slices + 1
+    out[:, :, lo:hi] = part[:, :, lo:hi]
+    return out
 
 def _disk_dilation(mask: NDArray[np.bool_], spacing_xy: tuple[float, float], radius_mm: float
                    ) -> NDArray[np.bool_]:
@@ -1026,7 +1053,10 @@ def _deposit_base(found: NDArray[np.bool_], piece: _Piece, core_r: tuple[int, in
         return found
     cortex_hu = float(np.percentile(piece.hu[shell], 75))
     soft = zone & (piece.hu < cortex_hu - cfg.dense_tail_hu)
-    lab = cc3d.connected_components(soft | found, connectivity=26)
+    # Face-connected: a cortex one voxel thick (at coarse voxels) is a digital curve
+    # joined through edges and corners, which a 26-connected path through its
+    # diagonal gaps would cross into the marrow beyond it.
+    lab = cc3d.connected_components(soft | found, connectivity=6)
     keep = np.zeros(int(lab.max()) + 1, dtype=bool)
     keep[lab[found]] = True
     keep[lab[piece.inner & soft]] = False
