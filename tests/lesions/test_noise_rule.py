@@ -290,3 +290,24 @@ def test_low_dose_speckle_on_dense_tissue_makes_no_lesion_in_a_native_image(sd_h
     det = detect_lesions(hu, np.eye(4), AnalysisParameters())
     assert len(det.lesions) == 1
     assert np.all(np.abs(det.lesions[0].ijk.mean(axis=0) - [80, 60, 19.5]) < 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float32])
+def test_shell_median_above_air_leaves_air_out(dtype):
+    """With `above_hu`, only shell voxels above it count (air and lung beyond an organ's
+    edge): each median is that of its in-plane shell's voxels between the two levels,
+    found voxel by voxel, small and large sets alike."""
+    rng = np.random.default_rng(8)
+    shape = (40, 36, 8)
+    hu = rng.normal(-300.0, 500.0, shape).clip(-1000, 2000).astype(dtype)
+    i, j, k = np.indices(shape)
+    groups = [np.argwhere(rng.random(shape) > 0.997)]
+    groups.append(np.argwhere(((i - 20) ** 2 + (j - 18) ** 2 <= 36) & (k >= 2) & (k < 6)))
+    got = shell_median_hu(groups, hu, below_hu=130.0, above_hu=-400.0)
+    for g, value in zip(groups, got, strict=True):
+        own = {tuple(v) for v in g}
+        shell = {(a + di, b + dj, c) for a, b, c in own for di in range(-2, 3)
+                 for dj in range(-2, 3)
+                 if 0 <= a + di < shape[0] and 0 <= b + dj < shape[1]} - own
+        vals = [float(hu[v]) for v in shell if -400.0 < float(hu[v]) < 130.0]
+        assert value == pytest.approx(np.median(vals))

@@ -188,14 +188,17 @@ def _in_enhancing_tissue(
 
 def _clear_local_background(
     pieces: list[tuple[NDArray[Any], NDArray[Any], str]], hu: NDArray[Any],
-    threshold_hu: float, margin_hu: float,
+    threshold_hu: float, margin_hu: float, air_hu: float | None = None,
 ) -> list[bool]:
-    """Per lesion, whether it peaks `margin_hu` above its local background (contrast studies).
+    """Per lesion, whether it peaks `margin_hu` above its local background.
 
-    The background is the median of the in-plane shell below the mineral threshold
-    (:func:`calcdx.lesions.noise.local_background_hu`); a lesion without one passes.
+    The background is the median of the in-plane shell below `threshold_hu`
+    (:func:`calcdx.lesions.noise.local_background_hu`) and, with `air_hu`, above
+    it: air and lung beyond a tissue's edge are not the tissue a deposit lies in.
+    A lesion without one passes.
     """
-    background = shell_median_hu([p[0] for p in pieces], hu, below_hu=threshold_hu)
+    background = shell_median_hu([p[0] for p in pieces], hu, below_hu=threshold_hu,
+                                 above_hu=air_hu)
     return [bool(np.isnan(b) or float(p[1].max()) >= b + margin_hu)
             for p, b in zip(pieces, background, strict=True)]
 
@@ -239,7 +242,7 @@ def _noise_rule(
         # Shell voxels under the Rose level are tissue and its noise (under the
         # threshold only, the median of a dense tissue's shell is biased low).
         clear = _clear_local_background(kept, hu, max(params.threshold_hu, rose_hu),
-                                        params.noise_k * sigma.sd_hu)
+                                        params.noise_k * sigma.sd_hu, params.air_hu)
         parent = [i for i, ok in zip(parent, clear, strict=True) if ok]
         kept = [p for p, ok in zip(kept, clear, strict=True) if ok]
     return kept, len(pieces) - len(set(parent)), noisy
