@@ -56,7 +56,9 @@ Method
    the slices (an arch, a facet or a rib edge cut off the core over many
    slices), or reaching the edge of the grid (cut by the field of view), or
    lying mostly right above or below bone (the bone's surface cut across the
-   slices), or mostly inside the bones' outline (core and those parts closed
+   slices), or seen on one slice only where slices are spaced more than
+   ``core_mm`` (the bone's surface cut within that thick slab: the inner
+   table in a 5 mm head series), or mostly inside the bones' outline (core and those parts closed
    in-plane by a disk of ``2 core_mm``: the steps of the core along an oblique
    cortex), or bordering air (HU <= ``air_hu``: the walls and septa of
    pneumatised bone). A remaining part that is none of these (a deposit lying
@@ -75,7 +77,11 @@ Method
    continuity marks a process, a tuberosity or an osteophyte; a deposit lies
    on the cortex, which runs on beneath it), is kept apart as a deposit with
    its base, on any length along the slices and at any size (on the grids
-   where step 4 judges deposits).
+   where step 4 judges deposits). The part is taken on its slices where it
+   reaches past ``core_mm`` and those within ``2 core_mm`` of them (not the
+   staircase strip of a coarse grid's outline that may join it along the whole
+   bone), and its base is face-connected to it (a one-voxel cortex is joined
+   only through edges and corners, so the marrow beyond it stays bone).
 
 Every size is in mm or mm^3 and turned into voxels for the grid at hand, so
 the rules hold from 0.5 to 3 mm voxels.
@@ -102,7 +108,8 @@ flat plaque on the cortex) or lies within it, when the bone's cortex at the
 grid's voxels is no denser than the deposit's inside by ``dense_tail_hu`` (a
 thin vertebral cortex: no wall is seen between deposit and marrow), and when
 it borders air (a pleural plaque on a rib) or sits on a bone's upper or lower
-face less than about two slices high; an ossicle or sesamoid joined to its
+face less than about two slices high, or, on slices spaced more than
+``core_mm``, is seen on one slice only; an ossicle or sesamoid joined to its
 bone by partial volume, its marrow sealed by its own cortex, is kept apart as
 a deposit (as a small ossicle standing apart is, step 2); a thin bony process
 standing off the core in soft tissue (a styloid process, a zygomatic arch cut
@@ -1077,17 +1084,40 @@ def _proud_deposits(hu: NDArray[Any], bone: NDArray[np.bool_],
         del rest
         part_boxes = cc3d.statistics(rl)["bounding_boxes"]
         margin = (2 * core_r[0] + 1, 2 * core_r[1] + 1, 1)
+        reach_slices = max(1, int(np.ceil(2.0 * cfg.core_mm / sz)))
         found = np.zeros_like(f)
         for part_id in np.unique(rl[wide]):
             pb = part_boxes[part_id]
             grown = tuple(slice(max(s.start - g, 0), min(s.stop + g, size))
                           for s, g, size in zip(pb, margin, f.shape, strict=True))
-            if _proud_deposit(rl[grown] == part_id, grown, piece, spacing, cfg):
-                found[grown] |= rl[grown] == part_id
+            part = _wide_slices(rl[grown] == part_id, wide[grown], reach_slices)
+            if _proud_deposit(part, grown, piece, spacing, cfg):
+                found[grown] |= part
         if found.any():
             out[box] |= _deposit_base(found, piece, core_r, spacing, cfg)
     return out
 
+
+def _wide_slices(part: NDArray[np.bool_], wide: NDArray[np.bool_], reach_slices: int
+                 ) -> NDArray[np.bool_]:
+    """`part` on its slices within `reach_slices` of those where it is `wide`.
+
+    A part outside a bone's envelope that the core kept (reaching more than
+    ``core_mm`` from the bone's outside) may be joined, through the thin strip
+    that a coarse in-plane grid leaves outside the envelope of a gently curved
+    surface (the staircase of its digital outline), to that strip along the whole
+    bone; the strip is the bone's outline, which step 4 judged, not the part. The
+    part is its slices where it is wide and those within `reach_slices` of them
+    (``2 core_mm``, the width step 4 leaves to the core: its tips, which stand
+    less far out).
+    """
+    ks = np.flatnonzero((part & wide).any(axis=(0, 1)))
+    if len(ks) == 0:
+        return part
+    out = np.zeros_like(part)
+    lo, hi = max(int(ks[0]) - reach_slices, 0), int(ks[-1]) + reach_slices + 1
+    out[:, :, lo:hi] = part[:, :, lo:hi]
+    return out
 
 def _disk_dilation(mask: NDArray[np.bool_], spacing_xy: tuple[float, float], radius_mm: float
                    ) -> NDArray[np.bool_]:
@@ -1117,7 +1147,10 @@ def _deposit_base(found: NDArray[np.bool_], piece: _Piece, core_r: tuple[int, in
         return found
     cortex_hu = float(np.percentile(piece.hu[shell], 75))
     soft = zone & (piece.hu < cortex_hu - cfg.dense_tail_hu)
-    lab = cc3d.connected_components(soft | found, connectivity=26)
+    # Face-connected: a cortex one voxel thick (at coarse voxels) is a digital curve
+    # joined through edges and corners, which a 26-connected path through its
+    # diagonal gaps would cross into the marrow beyond it.
+    lab = cc3d.connected_components(soft | found, connectivity=6)
     keep = np.zeros(int(lab.max()) + 1, dtype=bool)
     keep[lab[found]] = True
     keep[lab[piece.inner & soft]] = False
@@ -1368,8 +1401,10 @@ def _bone_like(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int
                 taken.append(c)
         else:
             rest.append(c)  # its shell is tested only if it comes within the gap of bone
-    # Centre to centre, the voxels on either side of a gap are one voxel farther apart.
-    reach = cfg.joint_gap_mm + max(spacing)
+    # Centre to centre, the mineral voxels on either side of a gap lie up to one voxel
+    # farther each: a voxel whose centre falls just inside the gap is not mineral, so a
+    # 6 mm disc sampled at 1.4 mm can show five sub-threshold slices, 8.4 mm apart.
+    reach = cfg.joint_gap_mm + 2.0 * max(spacing)
     gap = [max(1, int(np.ceil(reach / s))) for s in spacing]
     changed = True
     top = int(labels.max()) + 1 if rest else 0
@@ -1416,6 +1451,29 @@ def _long_or_cut(boxes: Any, n: int, sz: float, cfg: BoneConfig,
                    for b, o, m in zip(box, offset, shape, strict=True))
         long[c] = edge or (box[2].stop - box[2].start - 1) * sz > cfg.deposit_max_mm
     return long
+
+
+def _unresolved_across_slices(boxes: Any, n: int, sz: float, cfg: BoneConfig
+                              ) -> NDArray[np.bool_]:
+    """Per part 0..n off the core: seen on one slice of a grid whose slices are thick.
+
+    On slices spaced more than ``core_mm`` apart, a part off the core seen on a
+    single slice is the bone's surface cut within that slab (the inner table of the
+    skull under a 5 mm slice near the vertex or the skull base): the slab averages
+    the bone with what lies beyond it, and the blend spreads in-plane as far as
+    the surface runs inside the slab (slice thickness over the tangent of its
+    angle to the slice), well past the one-voxel rim. A deposit's own edge along
+    the slices cannot be told from that blend on one slice, so such a part is
+    bone; a deposit seen on two slices or more is still judged as a deposit.
+    `boxes` are the parts' bounding boxes (``cc3d.statistics``).
+    """
+    out = np.zeros(n + 1, dtype=bool)
+    if sz <= cfg.core_mm:
+        return out
+    for c, box in enumerate(boxes):
+        if c and box is not None:
+            out[c] = box[2].stop - box[2].start == 1
+    return out
 
 
 class ComponentBoxes(NamedTuple):
@@ -1665,6 +1723,7 @@ def bone_mask(
                                 (box[1].stop - box[1].start) * sy)
         big = (size >= cfg.min_volume_mm3) | (extent > cfg.deposit_max_mm)
         big |= _long_or_cut(rest_boxes, n_rest, sz, cfg, lo, hu.shape)
+        big |= _unresolved_across_slices(rest_boxes, n_rest, sz, cfg)
         if min(core_r) < 2:
             big[:] = True  # a one-voxel core cannot tell a deposit from a thin process
         big[0] = False
