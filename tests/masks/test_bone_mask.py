@@ -485,6 +485,7 @@ def test_dense_rod_and_coarse_grids_keep_the_cartilage_rule_off():
     full = bone_mask(hu, coarse).full(hu.shape)
     assert full[cartilage].mean() >= 0.9
 
+
 def _block_across_a_disc(spacing, disc_mm):
     """Two vertebra-like blocks (30 x 24 mm; a 3 mm 700 HU cortex around 200 HU marrow)
     along axis 2 with a disc of `disc_mm` between them, placed on the slice grid so that
