@@ -204,6 +204,9 @@ _POSITIONING_WORDS: Final = frozenset(
 #: Body regions holding the mineral that make it multiple ("around the hip and the
 #: shoulder, with deposits in the forearm").
 _MULTIPLE_SITES: Final = 3
+#: Rank of a place named in a sentence of the history (no study, mineral or pattern in
+#: it): after a place a study's sentence names (2), before the study's own name (3).
+_HISTORY_PLACE_RANK: Final = 2.5
 #: Clinical values that name a pain (its onset also states acute or chronic pain).
 _NAMED_PAINS: Final = frozenset({"abdominal_pain"})
 #: Words that say an organ was taken out ("his gallbladder had been removed"): an
@@ -963,7 +966,7 @@ class TextReader:
         labels = self._terms.labels
         sexes: list[tuple[int, str, Phrase]] = []
         matrices: list[tuple[str, Phrase]] = []
-        places: list[tuple[int, int, str, str, Phrase]] = []
+        places: list[tuple[float, int, str, str, Phrase]] = []
         modalities: list[tuple[int, int, str, Phrase]] = []
         for ent in doc.ents:
             draft.covered.append((ent.start, ent.end))
@@ -1020,7 +1023,7 @@ class TextReader:
         draft: _Draft,
         sexes: list[tuple[int, str, Phrase]],
         matrices: list[tuple[str, Phrase]],
-        places: list[tuple[int, int, str, str, Phrase]],
+        places: list[tuple[float, int, str, str, Phrase]],
     ) -> None:
         negated = (bool(ent._.negex) or _prefixed_non(ent)) and fact.kind in _NEGATABLE
         kind, value = fact
@@ -1078,9 +1081,13 @@ class TextReader:
         elif kind in _PLACES and ent._.negex:
             draft.set_aside.append(SetAside(source, "a place said to hold nothing"))
         elif kind in _PLACES:
-            rank = 0 if _in_finding_sentence(ent, self._terms.labels) else 2
+            rank: float = 0 if _in_finding_sentence(ent, self._terms.labels) else 2
             if self._names_study(ent):
                 rank += 1  # "chest radiograph", "CT of the abdomen": the study, not the lesion
+            elif rank == 2 and not _names_finding(_sent(ent), self._terms.labels):
+                # "back pain", "pain in the leg and hip": where the history places it comes
+                # after where a study saw the lesion ("CT found a mass in the retroperitoneum")
+                rank = _HISTORY_PLACE_RANK
             if ent.text.lower() in _DIRECTION_NOUNS and _direction_of(doc, ent.end):
                 return  # "the back of the rib", "head and neck of the pancreas": a direction
             if _sequence_name(ent):
@@ -1110,7 +1117,7 @@ class TextReader:
             if _compared(ent):
                 draft.set_aside.append(SetAside(source, "the term of a comparison, not a place"))
                 return
-            if rank == 2 and not self._names_lesion(ent) and (
+            if rank == _HISTORY_PLACE_RANK and not self._names_lesion(ent) and (
                     not _names_finding(_sent(ent), self._terms.labels)) and (
                     kind != "imaging.region" or not self._names_complaint(ent)):
                 # "muscle cramps", "dilated superficial veins", "gout of both ankles": a
@@ -2072,12 +2079,12 @@ def _compared(ent: Span) -> bool:
 
 def _periarticular(
     doc: Doc, labels: dict[str, tuple[Fact, ...]]
-) -> list[tuple[int, int, str, str, Phrase]]:
+) -> list[tuple[float, int, str, str, Phrase]]:
     """Location periarticular from a word of nearness followed by a joint.
 
     "within", "inside" or "throughout" a joint says intra-articular instead.
     """
-    found: list[tuple[int, int, str, str, Phrase]] = []
+    found: list[tuple[float, int, str, str, Phrase]] = []
     for sent in doc.sents:
         rank: int | None = None
         for token in sent:
