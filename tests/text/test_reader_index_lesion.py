@@ -22,3 +22,37 @@ def test_a_place_a_study_names_comes_before_a_place_in_the_history(text, region)
 def test_a_place_in_the_history_is_kept_when_no_study_names_one():
     text = "A 60-year-old woman had a hard lump in the thigh. CT showed a calcified mass."
     assert read_text(text).case.imaging.region == "thigh"
+
+
+def test_a_comma_before_and_after_one_negated_item_ends_the_negation():
+    case = read_text("The wrist radiograph showed joint narrowing but no osteophytes, and "
+                     "linear calcifications in the triangular fibrocartilage.").case
+    assert case.imaging.matrix == "calcification"
+    assert "linear" in case.imaging.pattern
+    # a list of three or more keeps its comma before "and": all of it is negated
+    case = read_text("There was no fever, no weight loss, and no calcification; CT showed "
+                     "a soft-tissue mass in the thigh.").case
+    assert case.imaging.matrix is None
+    assert "fever" in case.clinical_absent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A knee radiograph taken for the patient's pain showed linear calcifications "
+        "around the joint.",
+        "MRI showed a mass in the calf, at first taken for a haematoma; CT showed "
+        "calcification.",
+    ],
+)
+def test_a_study_taken_for_the_symptoms_is_not_an_uncertain_finding(text):
+    assert read_text(text).case.imaging.matrix == "calcification"
+
+
+def test_contrast_leaking_from_an_artery_is_not_calcium_extravasation():
+    case = read_text("CT angiography showed arterial extravasation beside a calcified "
+                     "mass in the calf.").case
+    assert "iv_calcium_extravasation" not in case.clinical
+    case = read_text("After extravasation of intravenous calcium at the wrist, radiographs "
+                     "showed calcification in the soft tissues.").case
+    assert "iv_calcium_extravasation" in case.clinical

@@ -134,6 +134,12 @@ def _gap(doc: Doc, start: int, end: int) -> int:
         doc.user_data["calcdx_in_ent"] = inside
     count = 0
     for i in range(start, end):
+        if (doc[i].text == "," and i + 1 < end and doc[i + 1].lower_ in {"and", "but"}
+                and not any(doc[j].text == "," for j in range(start, i))):
+            # "no osteophytes, and linear calcifications": a comma before "and" joins a
+            # list of three or more ("no fever, chills, and weight loss"); after one item
+            # it joins a new clause, out of the negation's reach
+            return len(doc)
         if inside[i] or doc[i].lower_ in _LIST_WORDS:
             # "no marrow oedema, and vivid enhancement": a list joint followed by a
             # describing word begins a new phrase, out of the negation's reach
