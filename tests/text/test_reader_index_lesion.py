@@ -56,3 +56,20 @@ def test_contrast_leaking_from_an_artery_is_not_calcium_extravasation():
     case = read_text("After extravasation of intravenous calcium at the wrist, radiographs "
                      "showed calcification in the soft tissues.").case
     assert "iv_calcium_extravasation" in case.clinical
+
+
+@pytest.mark.parametrize(
+    ("text", "mass"),
+    [
+        # the deposit is the mass, whatever describing words come before it
+        ("The elbow radiograph showed a well-defined, lobulated calcified mass beside the "
+         "joint.", False),
+        ("Radiographs showed a large, dense calcified mass around the hip.", False),
+        # a mass that holds mineral is a soft-tissue mass
+        ("CT showed a partly calcified mass in the thigh.", True),
+        ("CT showed a mass with calcified foci in the thigh.", True),
+    ],
+)
+def test_a_calcified_mass_is_the_deposit_unless_partly_so(text, mass):
+    associated = read_text(text).case.imaging.associated
+    assert ("soft_tissue_mass" in associated) is mass

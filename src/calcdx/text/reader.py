@@ -2163,8 +2163,13 @@ def _mass_is_the_mineral(doc: Doc, ent: Span, mass: int) -> bool:
     """
     if not ent.end <= mass <= ent.end + 2:
         return False
-    words = {t.lower_ for t in doc[max(_sent(ent).start, ent.start - 2) : mass]}
-    if words & (_PART_WORDS | {"with", "of", "and", "or", ","}):
+    # "a partly calcified mass", "a peripherally calcified mass": a mass that holds
+    # mineral; but "a well-demarcated, lobulated calcified mass": the listed describing
+    # words before the mineral word are the deposit's own
+    if {t.lower_ for t in doc[max(_sent(ent).start, ent.start - 2) : mass]} & (
+            _PART_WORDS | {"with", "of"}):
+        return False
+    if {t.lower_ for t in doc[ent.end : mass]} & {"and", "or", ","}:
         return False
     # "a calcified retroperitoneal mass": a mass of a place, named as a tumour is
     return not any(ent.end <= other.start < mass for other in _ents_in(_sent(ent)))
