@@ -326,8 +326,13 @@ _CLINICAL_LESION_NOUNS: Final = frozenset(
 )
 #: Words before an injury word that say no injury happened ("a pathological fracture").
 _NOT_INJURY_BEFORE: Final = frozenset(
-    {"pathological", "pathologic", "insufficiency", "fragility", "osteoporotic"}
+    {"pathological", "pathologic", "insufficiency", "fragility", "osteoporotic",
+     # "acute kidney injury": a failing kidney, not an injury to the body
+     "kidney", "renal"}
 )
+#: Words after an injury word that make it a name of something else ("knock knees":
+#: genu valgum).
+_NOT_INJURY_AFTER: Final = frozenset({"knee", "knees", "kneed"})
 #: Things felt that are not a mass ("palpable pulses", "palpable lymph nodes").
 _NOT_A_MASS_AFTER: Final = frozenset(
     {"pulse", "pulses", "node", "nodes", "lymph", "lymphadenopathy", "thrill", "spleen",
@@ -1048,9 +1053,13 @@ class TextReader:
             draft.set_aside.append(SetAside(source, "easy bruising: a bleeding sign, not injury"))
         elif kind == "trauma" and (
                 doc[ent.start - 1 : ent.start].text.lower() in _NOT_INJURY_BEFORE
-                or doc[ent.end : ent.end + 2].text.lower().startswith(("-like", "- like"))):
-            # "a pathological fracture", "a fracture-like appearance": no injury is told
-            draft.set_aside.append(SetAside(source, "a fracture without an injury"))
+                or doc[ent.end : ent.end + 2].text.lower().startswith(("-like", "- like"))
+                or (ent.text.lower() == "knock" and any(
+                    t.lower_ in _NOT_INJURY_AFTER for t in doc[ent.end : ent.end + 2]))):
+            # "a pathological fracture", "a fracture-like appearance", "acute kidney
+            # injury", "knock knees": no injury is told
+            draft.set_aside.append(SetAside(source, "no injury told (a pathological fracture, "
+                                            "a failing organ, knock knees)"))
         elif kind == "clinical" and _said_of_something_else(ent, value):
             # "palpable pulses", "no palpable nodes", "red marrow", "a hot spot"
             draft.set_aside.append(SetAside(source, f"not {value}: said of something else"))

@@ -1,0 +1,34 @@
+"""Injury words that tell no injury, and history against the finding (own sentences)."""
+
+import pytest
+
+from calcdx.text import read_text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A 30-year-old woman with acute kidney injury had hard lumps at both elbows; "
+        "radiographs showed calcified masses.",
+        "A 9-year-old boy had bowed legs and knock knees; radiographs showed calcification "
+        "in the soft tissues of the thigh.",
+        "A 70-year-old woman on warfarin had a spontaneous haematoma of the thigh; CT "
+        "showed a calcified rim around it.",
+    ],
+)
+def test_words_that_name_no_injury_state_no_trauma(text):
+    case = read_text(text).case
+    assert not {"trauma_recent", "trauma_remote"} & set(case.clinical)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A 20-year-old man had a post-traumatic haematoma of the thigh two weeks ago; "
+        "radiographs showed faint calcification.",
+        "A 20-year-old man was kicked in the thigh two weeks ago; radiographs showed "
+        "faint calcification.",
+    ],
+)
+def test_an_injury_told_is_still_read(text):
+    assert "trauma_recent" in read_text(text).case.clinical
