@@ -49,15 +49,6 @@ def test_a_study_taken_for_the_symptoms_is_not_an_uncertain_finding(text):
     assert read_text(text).case.imaging.matrix == "calcification"
 
 
-def test_contrast_leaking_from_an_artery_is_not_calcium_extravasation():
-    case = read_text("CT angiography showed arterial extravasation beside a calcified "
-                     "mass in the calf.").case
-    assert "iv_calcium_extravasation" not in case.clinical
-    case = read_text("After extravasation of intravenous calcium at the wrist, radiographs "
-                     "showed calcification in the soft tissues.").case
-    assert "iv_calcium_extravasation" in case.clinical
-
-
 @pytest.mark.parametrize(
     ("text", "mass"),
     [
@@ -73,3 +64,43 @@ def test_contrast_leaking_from_an_artery_is_not_calcium_extravasation():
 def test_a_calcified_mass_is_the_deposit_unless_partly_so(text, mass):
     associated = read_text(text).case.imaging.associated
     assert ("soft_tissue_mass" in associated) is mass
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value"),
+    [
+        ("A panoramic radiograph showed round calcifications in the soft tissues below "
+         "the mandible.", "region", "neck"),
+        ("A magnification view of the right breast showed a curved calcification.",
+         "modality", "radiograph"),
+        ("A magnification view of the right breast showed a curved calcification.",
+         "region", "breast"),
+        ("The lateral radiograph showed an accessory bone beside the navicular.", "matrix",
+         "ossification"),
+        ("The pelvic radiograph showed an avulsed fragment at the ischial tuberosity.",
+         "matrix", "ossification"),
+    ],
+)
+def test_radiology_wording_for_place_study_and_matrix(text, field, value):
+    assert getattr(read_text(text).case.imaging, field) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "read"),
+    [
+        # contrast leaking from an artery is bleeding, not calcium extravasation
+        ("CT angiography showed arterial extravasation beside a calcified mass in the "
+         "calf.", "iv_calcium_extravasation", False),
+        ("After extravasation of intravenous calcium at the wrist, radiographs showed "
+         "calcification in the soft tissues.", "iv_calcium_extravasation", True),
+        # a risk of a disease is not the disease
+        ("A woman at high risk of breast cancer came for screening; the mammogram showed "
+         "coarse calcifications in both breasts.", "malignancy_known", False),
+        ("A woman with breast cancer had a mammogram showing coarse calcifications.",
+         "malignancy_known", True),
+        ("A girl had congenital deformities of both great toes and hard swellings of the "
+         "back; CT showed ossification in the muscles.", "great_toe_malformation", True),
+    ],
+)
+def test_history_wording(text, value, read):
+    assert (value in read_text(text).case.clinical) is read
