@@ -104,3 +104,19 @@ def test_radiology_wording_for_place_study_and_matrix(text, field, value):
 )
 def test_history_wording(text, value, read):
     assert (value in read_text(text).case.clinical) is read
+
+
+@pytest.mark.parametrize(
+    ("text", "region"),
+    [
+        ("A radiograph showed a bony fragment pulled off the anterior inferior iliac "
+         "spine.", None),
+        ("Radiographs showed calcification at the ischial tuberosity.", "pelvis"),
+        ("CT showed calcification at the back of the femur, where the gluteus maximus "
+         "inserts.", "thigh"),
+    ],
+)
+def test_a_tendon_origin_or_insertion_is_the_enthesis(text, region):
+    imaging = read_text(text).case.imaging
+    assert imaging.location == "tendon_enthesis"
+    assert imaging.region == region
