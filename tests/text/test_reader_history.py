@@ -32,3 +32,21 @@ def test_words_that_name_no_injury_state_no_trauma(text):
 )
 def test_an_injury_told_is_still_read(text):
     assert "trauma_recent" in read_text(text).case.clinical
+
+
+@pytest.mark.parametrize(
+    ("text", "absent"),
+    [
+        # said of the lump: a property of the lesion, not a statement that there is no pain
+        ("A 40-year-old man had a painless lump on the forearm; radiographs showed "
+         "calcification.", False),
+        ("The mass was hard, mobile and not painful. CT showed calcification.", False),
+        # said of the patient
+        ("A 40-year-old man had no pain; radiographs showed calcification in the forearm.",
+         True),
+        ("He was pain-free. Radiographs showed calcification in the forearm.", True),
+    ],
+)
+def test_a_painless_lump_is_not_an_absence_of_pain(text, absent):
+    clinical_absent = set(read_text(text).case.clinical_absent)
+    assert ({"acute_pain", "chronic_pain"} <= clinical_absent) is absent

@@ -1077,6 +1077,11 @@ class TextReader:
             else:
                 draft.add("clinical_absent" if negated else "clinical",
                           f"trauma_{when or 'recent'}", source)
+        elif kind == "pain" and value == "none" and _describes_lesion(ent):
+            # "a painless lump", "the mass was hard and not painful": said of the lump, not a
+            # statement that the patient has no pain ("no pain", "without pain" is)
+            draft.set_aside.append(SetAside(source, "the lump said painless: not a statement "
+                                            "that there is no pain"))
         elif kind == "pain" and (value == "none" or negated):
             draft.add("clinical_absent", "acute_pain", source)
             draft.add("clinical_absent", "chronic_pain", source)
@@ -1599,6 +1604,20 @@ def _no_recent_injury_when_acute(draft: _Draft) -> None:
         draft.values.remove(v)
         draft.set_aside.append(SetAside(v.source, "an acute presentation: no recent injury, "
                                         "an injury long ago is not asked about"))
+
+
+#: How far (words) a lump noun may stand from a word describing it ("a hard, painless,
+#: immobile mass"; "it was firm, mobile and painless" after "a lump").
+_DESCRIBED_REACH: Final = 6
+
+
+def _describes_lesion(ent: Span) -> bool:
+    """Whether a describing word is said of a lump, mass, swelling or nodule near it."""
+    doc = ent.doc
+    sent = _sent(ent)
+    near = doc[max(sent.start, ent.start - _DESCRIBED_REACH) : min(sent.end,
+                                                                   ent.end + _DESCRIBED_REACH)]
+    return any(t.lower_ in _CLINICAL_LESION_NOUNS for t in near)
 
 
 def _drop_absent_pain(draft: _Draft) -> None:
