@@ -984,13 +984,14 @@ def test_pain_in_a_named_part_of_the_abdomen_is_abdominal_pain():
     assert "abdominal_pain" not in case.clinical
 
 
-def test_mineral_placed_in_three_body_regions_is_multiple():
+def test_mineral_placed_in_three_body_regions_is_widespread():
+    # spread over regions (few_regional and multiple_regional count within one region)
     case = read_text("Ultrasound showed calcified masses around the right hip and the right "
                      "shoulder, with further deposits in the right forearm.").case
-    assert case.imaging.extent == "multiple_regional"
+    assert case.imaging.extent == "widespread"
     # two regions state no count
     case = read_text("CT showed a calcified mass between the hip and the thigh.").case
-    assert case.imaging.extent != "multiple_regional"
+    assert case.imaging.extent not in {"multiple_regional", "widespread"}
     # regions named only in the history do not count
     case = read_text("She had pain in the shoulder, the knee and the hip. A radiograph of the "
                      "knee showed a calcified nodule.").case

@@ -948,7 +948,7 @@ class TextReader:
         self._read_counts(doc, draft)
         imaging = [sent for sent in doc.sents if _names_finding(sent, self._terms.labels)]
         self._read_levels(doc, draft)
-        _read_sites(doc, draft)
+        _read_sites(doc, draft, self._lesion_nouns)
         self._read_singular(doc, imaging, draft)
         self._read_mass(doc, imaging, draft)
         self._read_within_mass(doc, draft)
@@ -1010,7 +1010,7 @@ class TextReader:
                    if any(v.field == "clinical" and v.value == operation for v in draft.values)}
         gone = {p[4].start for p in places if p[2] == "imaging.organ" and p[3] in removed}
         draft.sites += [(p[3], p[4]) for p in places
-                        if p[2] == "imaging.region" and p[0] <= 1]
+                        if p[2] == "imaging.region" and p[0] == 0]
         for _, _, path, value, source in sorted(places, key=lambda p: (p[0], p[1])):
             if path in {"imaging.organ", "imaging.location"} and source.start in gone:
                 draft.set_aside.append(SetAside(source, "an organ removed before: it holds "
@@ -1526,11 +1526,13 @@ class TextReader:
             yield _phrase(doc[run[0] : run[-1] + 1])
 
 
-def _read_sites(doc: Doc, draft: _Draft) -> None:
-    """Extent multiple when the mineral is placed in three or more body regions.
+def _read_sites(doc: Doc, draft: _Draft, lesion_nouns: frozenset[str]) -> None:
+    """Extent widespread when the mineral is placed in three or more body regions.
 
     "masses around the right hip and the right shoulder, with further deposits in the
-    right forearm"; only when no extent is stated.
+    right forearm": spread over regions, where few_regional and multiple_regional count
+    lesions within one region (case format); only when no extent is stated, and only
+    from the places the mineral's own sentences name (not the names of the studies).
     """
     if draft.has("imaging.extent") is not None:
         return
@@ -1539,7 +1541,14 @@ def _read_sites(doc: Doc, draft: _Draft) -> None:
         regions.setdefault(value, source)
     if len(regions) >= _MULTIPLE_SITES:
         first, *_, last = sorted(regions.values(), key=lambda p: p.start)
-        draft.add("imaging.extent", "multiple_regional",
+        # one focus described from several sides ("a focus beside the humerus ... at the
+        # insertion of pectoralis major, next to the biceps") is not spread: the lesions
+        # must be named in the plural
+        span = doc.char_span(first.start, last.end, alignment_mode="expand")
+        words = doc[_sent(span).start : _sent(doc[span.end - 1 : span.end]).end] if span else ()
+        if not any(t.norm_ in lesion_nouns and _is_plural(t.lower_) for t in words):
+            return
+        draft.add("imaging.extent", "widespread",
                   _char_phrase(doc.text, first.start, last.end))
 
 
