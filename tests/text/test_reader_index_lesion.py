@@ -120,3 +120,18 @@ def test_a_tendon_origin_or_insertion_is_the_enthesis(text, region):
     imaging = read_text(text).case.imaging
     assert imaging.location == "tendon_enthesis"
     assert imaging.region == region
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "read"),
+    [
+        ("MRI showed a calcified mass in the calf that enhanced strongly after contrast.",
+         "enhancing_solid_component", True),
+        ("Contrast-enhanced CT showed a calcified nodule in the calf.",
+         "enhancing_solid_component", False),
+        ("MRI showed a calcified mass in the thigh invading the cortex of the femur.",
+         "bone_destruction", True),
+    ],
+)
+def test_enhancement_and_invasion_wording(text, value, read):
+    assert (value in read_text(text).case.imaging.associated) is read
