@@ -50,3 +50,16 @@ def test_an_injury_told_is_still_read(text):
 def test_a_painless_lump_is_not_an_absence_of_pain(text, absent):
     clinical_absent = set(read_text(text).case.clinical_absent)
     assert ({"acute_pain", "chronic_pain"} <= clinical_absent) is absent
+
+
+def test_an_injury_told_twice_takes_the_time_told_once():
+    case = read_text("A 30-year-old man had blunt trauma to the thigh. Radiographs eight months "
+                     "after the injury showed mature ossification in the muscle.").case
+    assert "trauma_remote" in case.clinical
+    assert "trauma_recent" not in case.clinical
+
+
+def test_an_injury_some_months_before_is_remote():
+    case = read_text("He remembered a twisting injury of the knee some months before; the "
+                     "radiograph showed a curvilinear calcification.").case
+    assert case.clinical == ["trauma_remote"]

@@ -839,6 +839,8 @@ class _Draft:
     covered: list[tuple[int, int]] = field(default_factory=list)
     #: Regions named in the sentences that state the mineral, with their words.
     sites: list[tuple[str, Phrase]] = field(default_factory=list)
+    #: Injury words read as recent only because no time was stated near them.
+    untimed_injuries: list[Phrase] = field(default_factory=list)
 
     def has(self, path: str) -> ReadValue | None:
         return next((v for v in self.values if v.field == path), None)
@@ -956,6 +958,7 @@ class TextReader:
         _drop_absent_pain(draft)
         _drop_incidental_with_symptoms(draft)
         _no_recent_injury_when_acute(draft)
+        _untimed_injury_follows_timed(draft)
         _drop_stray_organ(draft)
         values = sorted(draft.values, key=lambda v: (v.source.start, v.field))
         if not any(not v.field.startswith("patient.") for v in values):
@@ -1075,6 +1078,8 @@ class TextReader:
                 draft.add("clinical_absent", "trauma_recent", source)
                 draft.add("clinical_absent", "trauma_remote", source)
             else:
+                if when is None and not negated:
+                    draft.untimed_injuries.append(source)
                 draft.add("clinical_absent" if negated else "clinical",
                           f"trauma_{when or 'recent'}", source)
         elif kind == "pain" and value == "none" and _describes_lesion(ent):
@@ -1627,6 +1632,25 @@ def _describes_lesion(ent: Span) -> bool:
     near = doc[max(sent.start, ent.start - _DESCRIBED_REACH) : min(sent.end,
                                                                    ent.end + _DESCRIBED_REACH)]
     return any(t.lower_ in _CLINICAL_LESION_NOUNS for t in near)
+
+
+def _untimed_injury_follows_timed(draft: _Draft) -> None:
+    """An injury told without a time takes the time told of an injury elsewhere.
+
+    "blunt abdominal trauma followed by several operations ... CT ten months after the
+    injury": one injury, remote; the first mention is not a second, recent one.
+    """
+    untimed = {(p.start, p.end) for p in draft.untimed_injuries}
+    timed = {v.value for v in draft.values if v.field == "clinical"
+             and v.value in {"trauma_recent", "trauma_remote"}
+             and (v.source.start, v.source.end) not in untimed}
+    if timed != {"trauma_remote"}:
+        return
+    for v in [v for v in draft.values if v.field == "clinical" and v.value == "trauma_recent"
+              and (v.source.start, v.source.end) in untimed]:
+        draft.values.remove(v)
+        draft.set_aside.append(SetAside(v.source, "an injury without a time, told as remote "
+                                        "elsewhere in the text"))
 
 
 def _drop_absent_pain(draft: _Draft) -> None:
