@@ -135,3 +135,18 @@ def test_a_tendon_origin_or_insertion_is_the_enthesis(text, region):
 )
 def test_enhancement_and_invasion_wording(text, value, read):
     assert (value in read_text(text).case.imaging.associated) is read
+
+
+@pytest.mark.parametrize(
+    ("text", "region"),
+    [
+        # in front of the cervical vertebrae is the prevertebral space of the neck
+        ("CT of the cervical spine showed amorphous calcification in front of C1 and C2.",
+         "neck"),
+        ("CT showed a calcific deposit anterior to the C2 body.", "neck"),
+        # in front of a lumbar vertebra says no region by itself
+        ("CT showed a calcified nodule in front of L3.", None),
+    ],
+)
+def test_in_front_of_the_cervical_spine_is_the_neck(text, region):
+    assert read_text(text).case.imaging.region == region

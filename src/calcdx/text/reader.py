@@ -210,6 +210,8 @@ _POSITIONING_WORDS: Final = frozenset(
 #: Body regions holding the mineral that make it multiple ("around the hip and the
 #: shoulder, with deposits in the forearm").
 _MULTIPLE_SITES: Final = 3
+#: Cervical vertebrae named as levels ("C1", "C2-C3", "the atlas", "the odontoid").
+_CERVICAL = re.compile(r"^(?:c[1-7]\b|atlas|axis|odontoid|dens\b|cervical)")
 #: Rank of a place named in a sentence of the history (no study, mineral or pattern in
 #: it): after a place a study's sentence names (2), before the study's own name (3).
 _HISTORY_PLACE_RANK: Final = 2.5
@@ -1136,8 +1138,11 @@ class TextReader:
                 draft.set_aside.append(SetAside(source, "how the patient was positioned"))
                 return
             if value == "spine_paraspinal" and _in_front_of(doc, ent.start):
-                # "in front of C1-C2": before the spine (prevertebral), not in it
+                # "in front of C1-C2": before the spine (prevertebral), not in it; in front
+                # of the cervical spine is the neck's prevertebral space
                 draft.set_aside.append(SetAside(source, "in front of the spine, not in it"))
+                if _CERVICAL.match(ent.text.lower()):
+                    places.append((rank, source.start, "imaging.region", "neck", source))
                 return
             if _compared(ent):
                 draft.set_aside.append(SetAside(source, "the term of a comparison, not a place"))
