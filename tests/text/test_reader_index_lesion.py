@@ -150,3 +150,15 @@ def test_enhancement_and_invasion_wording(text, value, read):
 )
 def test_in_front_of_the_cervical_spine_is_the_neck(text, region):
     assert read_text(text).case.imaging.region == region
+
+
+@pytest.mark.parametrize(
+    ("text", "region"),
+    [
+        ("Twenty days later she came back with a lump on the leg. The radiograph showed a "
+         "curved density.", "lower_leg"),
+        ("CT showed a round calcified mass, smooth in front and uneven at its back.", None),
+    ],
+)
+def test_back_as_an_adverb_or_a_side_of_the_lesion_is_not_the_back(text, region):
+    assert read_text(text).case.imaging.region == region

@@ -210,6 +210,10 @@ _POSITIONING_WORDS: Final = frozenset(
 #: Body regions holding the mineral that make it multiple ("around the hip and the
 #: shoulder, with deposits in the forearm").
 _MULTIPLE_SITES: Final = 3
+#: Verbs before "back" that make it an adverb ("came back", "sent back").
+_BACK_ADVERB_BEFORE: Final = frozenset(
+    {"came", "come", "comes", "coming", "went", "go", "goes", "going", "sent", "brought",
+     "returned", "turned", "got", "called", "referred", "looked"})
 #: Cervical vertebrae named as levels ("C1", "C2-C3", "the atlas", "the odontoid").
 _CERVICAL = re.compile(r"^(?:c[1-7]\b|atlas|axis|odontoid|dens\b|cervical)")
 #: Rank of a place named in a sentence of the history (no study, mineral or pattern in
@@ -1115,8 +1119,15 @@ class TextReader:
                 # "back pain", "pain in the leg and hip": where the history places it comes
                 # after where a study saw the lesion ("CT found a mass in the retroperitoneum")
                 rank = _HISTORY_PLACE_RANK
-            if ent.text.lower() in _DIRECTION_NOUNS and _direction_of(doc, ent.end):
-                return  # "the back of the rib", "head and neck of the pancreas": a direction
+            if ent.text.lower() in _DIRECTION_NOUNS and (
+                    _direction_of(doc, ent.end)
+                    or doc[ent.start - 1 : ent.start].text.lower() in {"its", "their"}):
+                # "the back of the rib", "head and neck of the pancreas", "uneven at its
+                # back": a direction
+                return
+            if ent.text.lower() == "back" and doc[ent.start - 1 : ent.start].text.lower() in (
+                    _BACK_ADVERB_BEFORE):
+                return  # "she came back with a lump": again, not the back
             if _sequence_name(ent):
                 draft.set_aside.append(SetAside(source, "an MRI sequence, not a vertebra"))
                 return
