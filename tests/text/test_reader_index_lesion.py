@@ -162,3 +162,16 @@ def test_in_front_of_the_cervical_spine_is_the_neck(text, region):
 )
 def test_back_as_an_adverb_or_a_side_of_the_lesion_is_not_the_back(text, region):
     assert read_text(text).case.imaging.region == region
+
+
+@pytest.mark.parametrize(
+    ("text", "within"),
+    [
+        ("The mammogram showed linear calcifications; there was no mass, suspicious "
+         "calcification or distortion.", False),
+        ("CT showed calcification, a mass and an effusion at the knee.", False),
+        ("CT showed a mass in the thigh containing coarse calcification.", True),
+    ],
+)
+def test_a_mass_listed_beside_the_mineral_does_not_hold_it(text, within):
+    assert (read_text(text).case.imaging.location == "within_mass") is within

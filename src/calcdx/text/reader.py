@@ -1462,6 +1462,12 @@ class TextReader:
                     gap = doc[min(ent.end, mass.i + 1) : max(ent.start, mass.i)]
                     if any(t.text in ".;" for t in gap):
                         continue
+                    if any(t.lower_ in {",", "or", "nor"} for t in gap) and not any(
+                            t.lower_ in _HOLDING_WORDS for t in gap):
+                        continue  # "no mass, suspicious calcification or distortion": a list
+                    if any(t.lower_ in _NEGATORS
+                           for t in doc[max(sent.start, mass.i - 3) : mass.i]):
+                        continue  # "no mass": no mass holds it
                     if len(gap) <= _WITHIN_MASS_GAP or _holds(doc, mass.i, ent):
                         start, end = min(ent.start, mass.i), max(ent.end, mass.i + 1)
                         draft.add("imaging.location", "within_mass", _phrase(doc[start:end]))
