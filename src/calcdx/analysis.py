@@ -23,6 +23,7 @@ from calcdx.lesions.detect import CONNECTIVITY, Detection, LesionVoxels, detect_
 from calcdx.masks.bone import BoneConfig, BoneResult
 from calcdx.masks.contrast import ContrastConfig
 from calcdx.masks.exclusions import ContrastAssessment, MetalObject
+from calcdx.masks.metal import StentConfig, StreakConfig
 from calcdx.masks.region import RegionConfig, RegionSpan, body_regions
 from calcdx.measure.agatston import agatston_rules, agatston_score, mass_score
 from calcdx.measure.context import (
@@ -82,6 +83,13 @@ class AnalysisParameters(BaseModel):
     metal_hu: float = 2500.0
     metal_margin_mm: float = 2.0
     metal_streak_radius_mm: float = 50.0
+    streaks: StreakConfig = Field(
+        default_factory=StreakConfig,
+        description="bright metal streaks, neither skeleton nor lesion (calcdx.masks.metal)")
+    stent: StentConfig = Field(
+        default_factory=StentConfig,
+        description="stents told from their struts under the metal threshold "
+        "(calcdx.masks.metal)")
     contrast: ContrastConfig = Field(
         default_factory=ContrastConfig, description="contrast phase (calcdx.masks.contrast)")
     region: RegionConfig = Field(
@@ -498,6 +506,6 @@ def analyze_volume(
     report("done", 1.0)
     return AnalysisResult(
         parameters=params, rules=rules, lesions=lesions, clusters=clusters, totals=totals,
-        masks=masks, contrast=det.contrast, foreign_material=list(det.metal.objects),
+        masks=masks, contrast=det.contrast, foreign_material=[*det.metal.objects, *det.stents],
         label_map=det.label_map,
     )

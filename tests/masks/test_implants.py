@@ -89,12 +89,6 @@ def test_the_bone_round_the_stem_is_skeleton(stem):
     assert full[r <= 13.0].mean() >= 0.95
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "measured: 38,900 mm^3 of soft tissue more than 1 mm beyond the femur (92 % of the "
-    "femur's own 42,500 mm^3) is taken as skeleton: the bright streaks over 130 HU join the "
-    "bone's "
-    "mineral component and are sealed and filled with it; lesions there are suppressed "
-    "with the metal's streak zone, but the skeleton volume is wrong"))
 def test_the_streaks_do_not_grow_the_skeleton(stem):
     volume, _, r, _, body = stem
     bone = detect_lesions(volume.hu, volume.affine, AnalysisParameters()).bone
@@ -118,13 +112,7 @@ def _stent_graft(strut_hu):
     return Volume(np.round(hu).astype(np.int16), np.diag([*STENT_SPACING, 1.0])), wire, plaque
 
 
-_THIN_STRUTS = pytest.mark.xfail(strict=True, reason=(
-    "measured: struts at 1500 HU, under the 2500 HU metal threshold, are reported as 118 "
-    "lesions (about 830 mm^3) on the stent; a stent's regular ring of dense dots along "
-    "the whole graft is not yet told from wall calcification"))
-
-
-@pytest.mark.parametrize("strut_hu", [3071, pytest.param(1500, marks=_THIN_STRUTS)])
+@pytest.mark.parametrize("strut_hu", [3071, 1500])
 def test_struts_are_not_lesions_and_the_plaque_beyond_is_found(strut_hu):
     volume, wire, plaque = _stent_graft(strut_hu)
     result = analyze_volume(volume)

@@ -62,11 +62,13 @@ from calcdx.masks.contrast import contrast_phase
 from calcdx.masks.exclusions import (
     ContrastAssessment,
     ContrastRegion,
+    MetalObject,
     MetalResult,
     assess_contrast,
     density_summary,
     find_metal,
 )
+from calcdx.masks.metal import find_stents, metal_streaks
 
 if TYPE_CHECKING:
     from calcdx.analysis import AnalysisParameters
@@ -122,6 +124,8 @@ class Detection:
     contrast_regions : list of ContrastRegion
     summary : dict
         Counts and volumes of what was excluded, by reason.
+    stents : list of MetalObject
+        Stents found from their struts (:func:`calcdx.masks.metal.find_stents`).
     """
 
     label_map: NDArray[np.unsignedinteger[Any]]
@@ -132,6 +136,7 @@ class Detection:
     contrast: ContrastAssessment
     contrast_regions: list[ContrastRegion]
     summary: dict[str, float] = field(default_factory=dict)
+    stents: list[MetalObject] = field(default_factory=list)
 
 
 def _split(ijk: NDArray[Any], hu: NDArray[Any]) -> list[tuple[NDArray[Any], NDArray[Any]]]:
@@ -216,6 +221,79 @@ def _boxes(ijk: NDArray[np.int32], hu_v: NDArray[Any], order: NDArray[np.intp],
     return ComponentBoxes(np.where(keep, counts, 0), lo, hi, hu=hu_v[order], start=start)
 
 
+def _metal_streaks(hu: NDArray[Any], spacing: tuple[float, float, float],
+                   ijk: NDArray[np.int32], is_metal: NDArray[np.bool_],
+                   in_zone: NDArray[np.bool_], params: AnalysisParameters
+                   ) -> NDArray[np.bool_]:
+    """Which candidate voxels are bright metal streaks (:mod:`calcdx.masks.metal`).
+
+    Only voxels in the metal's streak zone (`in_zone`), not metal themselves, are judged.
+    """
+    out = np.zeros(len(ijk), dtype=bool)
+    judge = np.flatnonzero(in_zone & ~is_metal)
+    if len(judge):
+        out[judge] = metal_streaks(hu, spacing, ijk[judge], ijk[is_metal],
+                                   radius_mm=params.metal_streak_radius_mm,
+                                   config=params.streaks)
+    return out
+
+
+def _drop_streaks(labels: NDArray[Any], ijk: NDArray[np.int32], lab_v: NDArray[np.int64],
+                  streak_v: NDArray[np.bool_], n: int) -> tuple[NDArray[Any], int]:
+    """Take streak voxels out of the mineral's components (`labels` and `lab_v` in place).
+
+    Streak voxels get label 0; a component they split is relabelled 26-connected,
+    its first part keeping its label and the others new ones after `n`. The
+    skeleton is then built from the mineral without the streaks, which would
+    otherwise join a bone's component and be sealed and filled with it.
+
+    Returns
+    -------
+    (labels, n)
+        The labels (a wider copy when the new labels do not fit their type) and
+        the new number of components.
+    """
+    hit = np.unique(lab_v[streak_v])
+    labels[ijk[streak_v, 0], ijk[streak_v, 1], ijk[streak_v, 2]] = 0
+    lab_v[streak_v] = 0
+    parts: list[NDArray[np.intp]] = []
+    touched = np.flatnonzero(np.isin(lab_v, hit[hit > 0]))
+    order = touched[np.argsort(lab_v[touched], kind="stable")]
+    cuts = np.flatnonzero(np.diff(lab_v[order])) + 1
+    for at in np.split(order, cuts) if len(order) else []:
+        parts += [p_idx for _, p_idx in _split(ijk[at], at)[1:]]
+    if not parts:
+        return labels, n
+    if n + len(parts) > np.iinfo(labels.dtype).max:
+        labels = labels.astype(np.uint32)
+    for new, p_idx in enumerate(parts, start=n + 1):
+        lab_v[p_idx] = new
+        labels[ijk[p_idx, 0], ijk[p_idx, 1], ijk[p_idx, 2]] = new
+    return labels, n + len(parts)
+
+
+def _drop_stents(pieces: list[tuple[NDArray[Any], NDArray[Any], str]], affine: NDArray[np.float64],
+                 params: AnalysisParameters, summary: dict[str, float]
+                 ) -> tuple[list[tuple[NDArray[Any], NDArray[Any], str]], list[MetalObject]]:
+    """Candidate lesions without a stent's struts and their blooming (:mod:`calcdx.masks.metal`).
+
+    What remains of a candidate (wall calcification beside or beyond the struts) is
+    split 26-connected and kept.
+    """
+    drop, stents = find_stents([(p[0], p[1]) for p in pieces], affine, config=params.stent)
+    if not stents:
+        return pieces, []
+    out: list[tuple[NDArray[Any], NDArray[Any], str]] = []
+    for p, d in zip(pieces, drop, strict=True):
+        if not d.any():
+            out.append(p)
+        elif not d.all():
+            out += [(q_ijk, q_hu, p[2]) for q_ijk, q_hu in _split(p[0][~d], p[1][~d])]
+    summary["stents"] = float(len(stents))
+    summary["stent_excluded_voxels"] = float(sum(int(d.sum()) for d in drop))
+    return out, stents
+
+
 def detect_lesions(
     hu: NDArray[Any],
     affine: NDArray[np.float64],
@@ -295,9 +373,18 @@ def detect_lesions(
         margin_mm=params.metal_margin_mm, streak_radius_mm=params.metal_streak_radius_mm,
     )
     drop_v = np.zeros(len(lab_v), dtype=bool)
+    streak_v = np.zeros(len(lab_v), dtype=bool)
     if metal.objects:
         drop_v = metal.suppressed(ijk, affine)
         summary["metal_suppressed_volume_mm3"] = float(drop_v.sum()) * vv
+        streak_v = _metal_streaks(hu, spacing, ijk, is_metal, drop_v, params)
+        summary["metal_streak_volume_mm3"] = float(streak_v.sum()) * vv
+        drop_v |= streak_v
+        if streak_v.any():
+            labels, n = _drop_streaks(labels, ijk, lab_v, streak_v, n)
+            counts = np.bincount(lab_v, minlength=n + 1)
+            in_body = np.bincount(lab_v, weights=inside, minlength=n + 1) > 0
+            in_body[0] = False
 
     report("contrast phase", 0.3)
     meta = metadata or {}
@@ -419,6 +506,7 @@ def detect_lesions(
         pieces.append((part[0], part[1], "bone_adjacent"))
     summary["enhancing_parenchyma_components"] = float(n_parenchyma)
     min_vox = params.min_volume_mm3 / vv
+    pieces, stents = _drop_stents(pieces, affine, params, summary)
     pieces = [p for p in pieces if len(p[0]) >= min_vox - 1e-9]
     min_peak = params.threshold_hu
     if sigma is not None:
@@ -485,5 +573,5 @@ def detect_lesions(
     summary["lesions"] = float(len(lesions))
     return Detection(
         label_map=label_map, lesions=lesions, body=body, bone=bone, metal=metal,
-        contrast=contrast, contrast_regions=regions, summary=summary,
+        contrast=contrast, contrast_regions=regions, summary=summary, stents=stents,
     )
