@@ -113,6 +113,34 @@ class AnalysisParameters(BaseModel):
         description="plaque-lined tubes without contrast (calcdx.measure.vessel)")
 
 
+def _metal_notes(det: Detection, params: AnalysisParameters, affine: NDArray[np.float64]
+                 ) -> list[str]:
+    """What metal and stents kept from being assessed, for the reader (result.json, report)."""
+    notes = []
+    metal = det.metal
+    if metal.objects:
+        # the zone's slices: the metal's slices and one on either side, and their world z
+        lo = max(metal.slice_range[0] - 1, 0)
+        hi = min(metal.slice_range[1] + 1, det.label_map.shape[2] - 1)
+        z0, z1 = (float(affine[2, 2] * k + affine[2, 3]) for k in (lo, hi))
+        notes.append(
+            f"metal present ({len(metal.objects)} object(s) >= {params.metal_hu:g} HU): not "
+            f"assessed are mineral within {params.metal_margin_mm:g} mm of metal and within "
+            f"{params.metal_streak_radius_mm:g} mm of it in slices {lo}-{hi} "
+            f"(z {min(z0, z1):.0f} to {max(z0, z1):.0f} mm), where its streaks lie; that zone "
+            f"holds {det.summary.get('metal_suppressed_volume_mm3', 0.0):.0f} mm^3 at or above "
+            f"{params.threshold_hu:g} HU (metal, bone and streaks included), "
+            f"{det.summary.get('metal_streak_volume_mm3', 0.0):.0f} mm^3 of it bright streaks "
+            "kept out of the skeleton too")
+    if det.stents:
+        notes.append(
+            f"{len(det.stents)} stent(s) found from their struts (a tubular lattice of dots "
+            f">= {params.stent.strut_min_hu:g} HU of one density, calcdx.masks.metal): struts "
+            f"and mineral within {params.stent.margin_mm:g} mm of them are not reported; wall "
+            "calcification beyond that still is")
+    return notes
+
+
 class LesionRecord(BaseModel):
     """One lesion as written to ``result.json``."""
 
@@ -469,11 +497,7 @@ def analyze_volume(
             "in an enhanced study its vessels and organs exclude voxels below their median "
             f"+ {params.plaque_delta_hu:g} HU; each lesion carries the structure it lies in")
         notes += anatomy.notes
-    if det.metal.objects:
-        notes.append(
-            f"metal present: mineral within {params.metal_margin_mm:g} mm of metal, or within "
-            f"{params.metal_streak_radius_mm:g} mm in its slices (streaks), is not reported"
-        )
+    notes += _metal_notes(det, params, affine)
     masks = MasksSummary(
         body_volume_mm3=det.body.volume_mm3,
         body_parts=det.body.n_parts,

@@ -23,12 +23,20 @@ centroid the centre), out to ``radius_mm``:
 
 * the *tissue level* at a point is the median HU over an arc of
   ``2 window_mm`` on its circle around the metal (at most a quarter turn);
-* a mineral voxel (HU >= ``mineral_hu``) is a bright streak when that tissue
-  level is under ``mineral_hu`` (it stands on soft tissue, not inside bone or
-  cement), and the arc holds a dark band: its ``dark_quantile`` quantile lies
-  under the tissue level by at least ``max(min_dark_hu, dark_ratio * excess)``,
-  the excess being the voxel's HU over the tissue level; HU under ``air_hu``
-  (gas, lung) is no dark band.
+* a mineral voxel (HU >= ``mineral_hu``) is a bright streak when it lies in a
+  narrow bright band (its run at or above ``mineral_hu`` along the circle at most
+  ``max_width_mm``), that tissue level is under ``mineral_hu`` (it stands on soft
+  tissue, not inside bone or cement), and the arc holds a dark band: its
+  ``dark_quantile`` quantile lies under the tissue level by at least
+  ``max(min_dark_hu, dark_ratio * excess)``, the excess being the voxel's HU over
+  the tissue level; HU under ``air_hu`` (gas, lung) is no dark band.
+
+Stated limits: where photon starvation makes the dark bands read as gas (under
+``air_hu``, beside the densest implants, e.g. between bilateral hip stems) the
+bright bands there are not found and join the bone as before; a bright band
+wider than ``max_width_mm`` or standing on bone is not found; the partial-volume
+edge of a thin bone beside fat (a few hundred HU over it) can be taken for a
+streak, in the zone that is not assessed anyway.
 
 Streak voxels are taken out of the mineral before the skeleton is built (they
 would join a bone's component and be sealed and filled with it) and are never
@@ -96,6 +104,13 @@ class StreakConfig(BaseModel):
         "dark band; bones crossing the circle near an implant (femoral and tibial cortex "
         "round a stem, the acetabulum, the trochanters) are wider or enclose it",
     )
+    max_width_mm: float = Field(
+        8.0, gt=0,
+        description="widest bright band (mm of arc, its run at or above mineral_hu along the "
+        "circle) taken for a streak. Heuristic from what streaks are: thin lines a few mm "
+        "across; a bone crossing the circle beside an implant (a ramus, a trochanter, the "
+        "tibial plateau) is mostly 10 mm or more across",
+    )
     dark_ratio: float = Field(
         0.3, gt=0,
         description="the dark band lies under the tissue level by at least this fraction "
@@ -152,12 +167,38 @@ def _window_orders(rows: NDArray[np.float64], cols: NDArray[np.intp], w: NDArray
     return [values[np.arange(len(w)), np.rint(f * 2 * w).astype(np.intp)] for f in fractions]
 
 
+def _run_lengths(bright: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Per sample of a circular row, the length (samples) of the bright run holding it."""
+    n = len(bright)
+    if bright.all():
+        return np.full(n, n, dtype=np.int64)
+    shift = int(np.flatnonzero(~bright)[0])  # start the row on a dark sample
+    rolled = np.roll(bright, -shift).astype(np.int8)
+    edges = np.diff(np.concatenate([[0], rolled, [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    lengths = np.zeros(n, dtype=np.int64)
+    for a, b in zip(starts, stops, strict=True):
+        lengths[a:b] = b - a
+    return np.roll(lengths, shift)
+
+
 def _polar_streaks(polar: NDArray[np.float64], half: NDArray[np.intp], ri: NDArray[np.intp],
-                   tj: NDArray[np.intp], cfg: StreakConfig) -> NDArray[np.bool_]:
+                   tj: NDArray[np.intp], cfg: StreakConfig, step_mm: float
+                   ) -> NDArray[np.bool_]:
     """Bright-streak flags at polar samples ``(ri, tj)`` (rows: radii, columns: angles)."""
     out = np.zeros(len(ri), dtype=bool)
     value = polar[ri, tj]
     at = np.flatnonzero(value >= cfg.mineral_hu)
+    if len(at) == 0:
+        return out
+    # narrow: the bright run along the circle through the sample
+    arc_mm = 2.0 * np.pi / polar.shape[1] * (ri[at] + 1) * step_mm
+    width = np.zeros(len(at))
+    for i in np.unique(ri[at]):
+        sel = ri[at] == i
+        width[sel] = _run_lengths(polar[i] >= cfg.mineral_hu)[tj[at][sel]]
+    narrow = width * arc_mm <= cfg.max_width_mm
+    at = at[narrow]
     if len(at) == 0:
         return out
     w = half[ri[at]]
@@ -257,7 +298,7 @@ def metal_streaks(
             ri = np.clip(np.rint(dist[near] / step).astype(np.intp) - 1, 0, len(radii) - 1)
             tj = np.rint(np.mod(np.arctan2(dj[near], di[near]), 2.0 * np.pi)
                          / (2.0 * np.pi / n_theta)).astype(np.intp) % n_theta
-            out[sel[near]] |= _polar_streaks(polar, half, ri, tj, cfg)
+            out[sel[near]] |= _polar_streaks(polar, half, ri, tj, cfg, step)
     return out
 
 
