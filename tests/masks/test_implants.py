@@ -288,3 +288,34 @@ def test_a_screw_in_a_real_vertebra_does_not_grow_its_skeleton():
         return sorted(len(les.ijk) for les in det.lesions if les.ijk[:, 2].max() < 5
                       or les.ijk[:, 2].min() > 11)
     assert away(after) == away(before)
+
+
+@pytest.mark.parametrize("strut_hu", [3071, 1500])
+def test_wall_calcification_inside_the_stented_segment_is_found(strut_hu):
+    """Struts saturated at 3071 HU (thick steel wire) or at 1500 HU: one stent, and a
+    plaque on the wall between its rings, mid-graft, is still reported."""
+    volume, wire, _ = _stent_graft(strut_hu)
+    hu = volume.hu.copy()
+    x, y, z, *_ = _grid(STENT_SPACING, (160.0, 140.0, 120.0))
+    r, theta = np.hypot(x - 10.0, y + 10.0), np.arctan2(y + 10.0, x - 10.0)
+    plaque = (r > 12.8) & (r <= 15.0) & (np.abs(theta + 2.0) <= 0.4) & (np.abs(z - 5.0) <= 3.0)
+    plaque &= ~ndi.binary_dilation(wire, iterations=3)
+    hu[plaque] = 600
+    result = analyze_volume(Volume(hu, volume.affine))
+    (stent,) = result.foreign_material
+    assert stent.matrix == "stent"
+    assert stent.length_mm == pytest.approx(80.0, abs=3.0)
+    assert stent.radius_mm == pytest.approx(12.0, abs=1.0)
+    found = set(np.unique(result.label_map[plaque])) - {0}
+    assert len(found) == 1
+    vv = float(np.prod(STENT_SPACING))
+    assert result.lesions[found.pop() - 1].volume_mm3 >= 0.8 * plaque.sum() * vv
+
+
+def test_a_metal_tube_is_metal_not_a_stent():
+    """A cannulated nail (10 mm across, 4 mm canal, 3071 HU) fills its circle: metal."""
+    x, y, _, hu, _ = _grid(SPACING, (120.0, 120.0, 80.0))
+    r = np.hypot(x, y)
+    hu[(r <= 5.0) & (r >= 2.0)] = 3071.0
+    result = analyze_volume(Volume(np.round(hu).astype(np.int16), np.diag([*SPACING, 1.0])))
+    assert [m.matrix for m in result.foreign_material] == ["foreign_material"]

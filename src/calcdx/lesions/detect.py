@@ -11,7 +11,12 @@ Rules
   cushions, objects outside the patient), when it is skeleton
   (:mod:`calcdx.masks.bone`), or when at least half of it lies inside bone
   (trabecular islands in marrow). Voxels in the bone's partial-volume rim, in
-  metal and its streak zone (:mod:`calcdx.masks.exclusions`) are removed.
+  metal and its streak zone (:mod:`calcdx.masks.exclusions`) are removed. Bright
+  metal streaks (:mod:`calcdx.masks.metal`) leave the mineral before the skeleton
+  is built. Stents (:func:`calcdx.masks.metal.find_stents`: among the metal, or
+  among the candidate lesions when their struts read under the metal threshold)
+  lose their struts and the voxels within ``metal_margin_mm`` (``stent.margin_mm``)
+  of them, but get no streak zone: wall calcification round them is still found.
 * Skeleton components keep their *residual deposits* (candidate voxels outside
   bone and its rim that are neither inside the bones' outline nor a
   partial-volume fringe, see :mod:`calcdx.masks.bone`), relabelled 26-connected,
@@ -68,7 +73,7 @@ from calcdx.masks.exclusions import (
     density_summary,
     find_metal,
 )
-from calcdx.masks.metal import find_stents, metal_streaks
+from calcdx.masks.metal import find_stents, metal_streaks, near_struts
 
 if TYPE_CHECKING:
     from calcdx.analysis import AnalysisParameters
@@ -238,6 +243,34 @@ def _metal_streaks(hu: NDArray[Any], spacing: tuple[float, float, float],
     return out
 
 
+def _metal_stents(ijk: NDArray[np.int32], hu_v: NDArray[Any], is_metal: NDArray[np.bool_],
+                  affine: NDArray[np.float64], spacing: tuple[float, float, float],
+                  params: AnalysisParameters) -> tuple[NDArray[np.bool_], list[MetalObject]]:
+    """Stents whose struts reach the metal threshold (thick stainless-steel wire).
+
+    Such a stent is a lattice of metal fragments (:func:`calcdx.masks.metal.find_stents`
+    on the metal's 26-connected parts). It is reported as one stent, not as metal: its
+    thin wire gives little streak, so it gets the blooming margin (``metal_margin_mm``)
+    but no streak zone, and wall calcification round and inside it is still assessed.
+
+    Returns
+    -------
+    ((N,) bool ndarray, list of MetalObject)
+        Candidate voxels that are such struts or within the margin of them; the stents.
+    """
+    out = np.zeros(len(ijk), dtype=bool)
+    at = np.flatnonzero(is_metal)
+    if len(at) == 0:
+        return out, []
+    parts = _split(ijk[at], at)
+    drop, stents = find_stents([(p_ijk, hu_v[p_idx]) for p_ijk, p_idx in parts], affine,
+                               config=params.stent)
+    if not stents:
+        return out, []
+    struts = np.concatenate([p_idx[d] for (_, p_idx), d in zip(parts, drop, strict=True)])
+    return near_struts(ijk, ijk[struts], spacing, params.metal_margin_mm), stents
+
+
 def _drop_streaks(labels: NDArray[Any], ijk: NDArray[np.int32], lab_v: NDArray[np.int64],
                   streak_v: NDArray[np.bool_], n: int) -> tuple[NDArray[Any], int]:
     """Take streak voxels out of the mineral's components (`labels` and `lab_v` in place).
@@ -368,18 +401,21 @@ def detect_lesions(
 
     report("metal", 0.25)
     is_metal = hu_v >= params.metal_hu
+    drop_v, metal_stents = _metal_stents(ijk, hu_v, is_metal, affine, spacing, params)
     metal = find_metal(
-        ijk[is_metal], hu_v[is_metal], affine, vv,
+        ijk[is_metal & ~drop_v], hu_v[is_metal & ~drop_v], affine, vv,
         margin_mm=params.metal_margin_mm, streak_radius_mm=params.metal_streak_radius_mm,
     )
-    drop_v = np.zeros(len(lab_v), dtype=bool)
+    stent_v = drop_v.copy()
     streak_v = np.zeros(len(lab_v), dtype=bool)
+    if metal_stents:
+        summary["metal_stent_excluded_volume_mm3"] = float(stent_v.sum()) * vv
     if metal.objects:
-        drop_v = metal.suppressed(ijk, affine)
-        summary["metal_suppressed_volume_mm3"] = float(drop_v.sum()) * vv
-        streak_v = _metal_streaks(hu, spacing, ijk, is_metal, drop_v, params)
+        zone_v = metal.suppressed(ijk, affine)
+        summary["metal_suppressed_volume_mm3"] = float(zone_v.sum()) * vv
+        streak_v = _metal_streaks(hu, spacing, ijk, is_metal & ~stent_v, zone_v, params)
         summary["metal_streak_volume_mm3"] = float(streak_v.sum()) * vv
-        drop_v |= streak_v
+        drop_v = zone_v | stent_v | streak_v
         if streak_v.any():
             labels, n = _drop_streaks(labels, ijk, lab_v, streak_v, n)
             counts = np.bincount(lab_v, minlength=n + 1)
@@ -507,6 +543,9 @@ def detect_lesions(
     summary["enhancing_parenchyma_components"] = float(n_parenchyma)
     min_vox = params.min_volume_mm3 / vv
     pieces, stents = _drop_stents(pieces, affine, params, summary)
+    stents = metal_stents + stents
+    if stents:
+        summary["stents"] = float(len(stents))
     pieces = [p for p in pieces if len(p[0]) >= min_vox - 1e-9]
     min_peak = params.threshold_hu
     if sigma is not None:

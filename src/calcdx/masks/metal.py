@@ -58,8 +58,9 @@ candidate lesions of the detection:
   proximity (cells of ``link_mm``, 26-connected);
 * in a group, a slice is a *ring* when the group's dense voxels there
   (``strut_min_hu`` or more) fit one circle (least squares) of radius
-  ``radius_mm``, with 90 % of them within ``max_offset_mm`` of it and no
-  angular gap between them over ``max_gap_deg``;
+  ``radius_mm``, with 90 % of them within ``max_offset_mm`` of it, no
+  angular gap between them over ``max_gap_deg``, and at most ``max_cover`` of the
+  circle held (an open lattice, not a tube);
 * the group is a stent when its ring slices span at least ``min_length_mm``,
   are at least ``min_ring_fraction`` of the slices it spans, and its dots
   (per-slice 2-D parts of its dense voxels) are of one density: their peaks'
@@ -82,7 +83,7 @@ from scipy.spatial import cKDTree
 
 from calcdx.masks.exclusions import MetalObject
 
-__all__ = ["StentConfig", "StreakConfig", "find_stents", "metal_streaks"]
+__all__ = ["StentConfig", "StreakConfig", "find_stents", "metal_streaks", "near_struts"]
 
 
 class StreakConfig(BaseModel):
@@ -339,6 +340,13 @@ class StentConfig(BaseModel):
         "Heuristic: a stent covers the whole circumference (a Z-ring or braid crosses every "
         "slice at six or more points), wall calcification usually part of it",
     )
+    max_cover: float = Field(
+        0.7, gt=0, le=1,
+        description="largest fraction of a ring's circle (arcs of max_offset_mm) holding "
+        "dense voxels. Heuristic from what a stent is: an open lattice of thin wire whose "
+        "struts, even bloomed at clinical voxels, leave much of the circle open; a metal "
+        "tube (a cannulated nail) or a circumferential calcified ring fills it",
+    )
     min_length_mm: float = Field(
         15.0, gt=0,
         description="least length (mm) spanned by a stent's ring slices. Heuristic: "
@@ -382,7 +390,12 @@ def _ring(xy: NDArray[np.float64], cfg: StentConfig) -> float | None:
         return None
     angles = np.sort(np.degrees(np.arctan2(d[:, 1], d[:, 0])))
     gaps = np.diff(np.concatenate([angles, angles[:1] + 360.0]))
-    return radius if float(gaps.max()) <= cfg.max_gap_deg else None
+    if float(gaps.max()) > cfg.max_gap_deg:
+        return None
+    # an open lattice: arcs of max_offset_mm holding a dense voxel
+    n_bins = max(int(2.0 * np.pi * radius / cfg.max_offset_mm), 8)
+    held = np.unique(((angles + 180.0) / 360.0 * n_bins).astype(np.intp) % n_bins)
+    return radius if len(held) <= cfg.max_cover * n_bins else None
 
 
 def _dot_peaks(ijk: NDArray[np.integer[Any]], hu: NDArray[Any]) -> list[float]:
@@ -477,11 +490,24 @@ def find_stents(
     if not strut_sets:
         return drop, []
     struts = np.concatenate(strut_sets)
-    tree = cKDTree(struts * spacing)
+    sp = (float(spacing[0]), float(spacing[1]), float(spacing[2]))
     for i, (p_ijk, _) in enumerate(pieces):
-        if len(p_ijk) == 0:
-            continue
-        dist, _ = tree.query(np.asarray(p_ijk, dtype=np.float64) * spacing,
-                             distance_upper_bound=cfg.margin_mm + 1e-6)
-        drop[i] = dist <= cfg.margin_mm + 1e-6
+        drop[i] = near_struts(np.asarray(p_ijk), struts, sp, cfg.margin_mm)
     return drop, stents
+
+
+def near_struts(ijk: NDArray[np.integer[Any]], struts: NDArray[np.integer[Any]],
+                spacing_mm: tuple[float, float, float], margin_mm: float) -> NDArray[np.bool_]:
+    """Which voxels `ijk` lie within `margin_mm` of a strut voxel (both (N, 3) int indices)."""
+    out = np.zeros(len(ijk), dtype=bool)
+    if len(ijk) == 0 or len(struts) == 0:
+        return out
+    spacing = np.asarray(spacing_mm, dtype=np.float64)
+    reach = np.ceil(margin_mm / spacing).astype(np.int64) + 1
+    box = np.all((ijk >= struts.min(axis=0) - reach) & (ijk <= struts.max(axis=0) + reach),
+                 axis=1)
+    if box.any():
+        dist, _ = cKDTree(struts * spacing).query(ijk[box] * spacing,
+                                                  distance_upper_bound=margin_mm + 1e-6)
+        out[np.flatnonzero(box)] = dist <= margin_mm + 1e-6
+    return out
