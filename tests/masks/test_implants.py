@@ -319,3 +319,74 @@ def test_a_metal_tube_is_metal_not_a_stent():
     hu[(r <= 5.0) & (r >= 2.0)] = 3071.0
     result = analyze_volume(Volume(np.round(hu).astype(np.int16), np.diag([*SPACING, 1.0])))
     assert [m.matrix for m in result.foreign_material] == ["foreign_material"]
+
+
+KNEE_SPACING = (0.8, 0.8, 2.0)
+
+
+def _knee(streak_hu=300.0):
+    """A total knee: femoral shell over the condyles, tibial tray and stem, streaks.
+
+    Femoral shaft (r 14 mm, cortex 4 mm at 1200 HU) widening to condyles (ellipse
+    80 x 60 mm, 1 mm cortex at 800 HU round 300 HU); a cobalt-chromium shell 3 mm
+    thick over them (z 0-12 mm, 3071 HU); a polyethylene insert (-90 HU, z -6-0 mm);
+    a titanium tray (z -8 to -6 mm) and stem (r 6 mm, to z -40 mm) in the tibia
+    (ellipse 76 x 52 mm, 800 HU cortex round 250 HU). In the metal's slices, bright
+    and dark streaks (+-streak_hu, 8 bright bands, fading over 15 mm beyond the
+    metal); a 4 mm deposit (500 HU) 60 mm from the axis, 50 mm above the joint.
+    """
+    x, y, z, hu, body = _grid(KNEE_SPACING, (200.0, 180.0, 160.0))
+    r, theta = np.hypot(x, y), np.arctan2(y, x)
+
+    def ellipse(a, b):
+        return (x / a) ** 2 + (y / b) ** 2 <= 1.0
+
+    shaft, condyles, tibia = z > 20.0, (z > 0.0) & (z <= 20.0), (z <= -6.0) & (z > -80.0)
+    hu[shaft & (r <= 14.0)] = 1200.0
+    hu[shaft & (r <= 10.0)] = -50.0
+    hu[condyles & ellipse(40.0, 30.0)] = 800.0
+    hu[condyles & ellipse(39.0, 29.0)] = 300.0
+    hu[tibia & ellipse(38.0, 26.0)] = 800.0
+    hu[tibia & ellipse(37.0, 25.0)] = 250.0
+    bone = (shaft & (r <= 14.0)) | (condyles & ellipse(40.0, 30.0)) | (tibia & ellipse(38.0, 26.0))
+    hu[(z > -6.0) & (z <= 0.0) & ellipse(38.0, 26.0)] = -90.0
+    shell = (z > 0.0) & (z <= 12.0) & ellipse(43.0, 33.0) & ~ellipse(40.0, 30.0)
+    tray = (z > -8.0) & (z <= -6.0) & ellipse(38.0, 26.0)
+    stem = (z <= -6.0) & (z > -40.0) & (r <= 6.0)
+    metal = shell | tray | stem
+    hu[metal] = 3071.0
+    edge = np.where(z > 0.0, 43.0, np.where(z > -8.0, 38.0, 6.0))
+    in_slices = ((z > -40.0) & (z <= -6.0)) | ((z > 0.0) & (z <= 12.0))
+    streak = streak_hu * np.cos(8.0 * theta) * np.exp(-np.clip(r - edge, 0.0, None) / 15.0)
+    hu += np.where(body & in_slices & ~metal, streak, 0.0)
+    deposit = np.sqrt((x - 60.0) ** 2 + (y + 20.0) ** 2 + (z - 50.0) ** 2) <= 4.0
+    hu[deposit] = 500.0
+    hu = np.clip(np.round(hu), -1024, 3071).astype(np.int16)
+    return Volume(hu, np.diag([*KNEE_SPACING, 1.0])), bone, metal, deposit, body, in_slices
+
+
+def test_a_knee_prosthesis_is_metal_and_a_deposit_above_it_is_found():
+    volume, bone, metal, deposit, _, _ = _knee()
+    result = analyze_volume(volume)
+    assert len(result.foreign_material) == 2  # femoral shell; tray with its stem
+    assert all(m.matrix == "foreign_material" for m in result.foreign_material)
+    assert not np.any(result.label_map[ndi.binary_dilation(metal, iterations=2)])
+    found = set(np.unique(result.label_map[deposit])) - {0}
+    assert len(found) == 1 and result.totals.n_lesions == 1
+    full = detect_lesions(volume.hu, volume.affine, AnalysisParameters()).bone.full(volume.shape)
+    assert full[bone].mean() >= 0.95
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "measured: 34,000 mm^3 of soft tissue beyond the bone and metal (one voxel) is "
+    "skeleton, 23 % of the 150,600 mm^3 of bone in the metal's slices (61,900 mm^3 at "
+    "+-600 HU streaks; before the streak rule 34,000 and 65,700): round the 86 x 66 mm "
+    "femoral shell the bright bands are 14-17 mm wide, wider than the 8 mm a streak may "
+    "be (calcdx.masks.metal.StreakConfig.max_width_mm), so they join the condyles"))
+def test_the_streaks_of_a_knee_prosthesis_do_not_grow_the_skeleton():
+    volume, bone, metal, _, body, in_slices = _knee()
+    full = detect_lesions(volume.hu, volume.affine, AnalysisParameters()).bone.full(volume.shape)
+    near = ndi.binary_dilation(bone | metal, structure=np.ones((3, 3, 1), dtype=bool))
+    vv = float(np.prod(KNEE_SPACING))
+    spill = np.count_nonzero(full & ~near & body) * vv
+    assert spill <= 0.1 * np.count_nonzero(bone & in_slices) * vv
