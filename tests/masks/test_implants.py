@@ -390,3 +390,17 @@ def test_the_streaks_of_a_knee_prosthesis_do_not_grow_the_skeleton():
     vv = float(np.prod(KNEE_SPACING))
     spill = np.count_nonzero(full & ~near & body) * vv
     assert spill <= 0.1 * np.count_nonzero(bone & in_slices) * vv
+
+
+def test_blurred_noisy_struts_and_their_blooming_are_not_lesions():
+    """Steel struts as a scanner reads them: blurred (Gaussian PSF, SD 0.5 mm) to peaks
+    of about 1,600 HU with a blooming halo, plus noise of SD 20 HU."""
+    volume, wire, plaque = _stent_graft(3071)
+    hu = ndi.gaussian_filter(volume.hu.astype(np.float64), 0.6)
+    hu += np.random.default_rng(2).normal(0.0, 20.0, hu.shape)
+    assert 1000.0 <= hu[wire].max() <= 2000.0
+    result = analyze_volume(Volume(np.round(hu).astype(np.int16), volume.affine))
+    assert [m.matrix for m in result.foreign_material] == ["stent"]
+    assert not np.any(result.label_map[ndi.binary_dilation(wire, iterations=2)])
+    found = set(np.unique(result.label_map[plaque])) - {0}
+    assert len(found) == 1 and result.totals.n_lesions == 1

@@ -65,8 +65,9 @@ candidate lesions of the detection:
   are at least ``min_ring_fraction`` of the slices it spans, and its dots
   (per-slice 2-D parts of its dense voxels) are of one density: their peaks'
   IQR at most ``max_peak_spread`` of their median;
-* the stent's dense voxels, and every candidate voxel within ``margin_mm`` of
-  them (blooming), are not lesions; what remains of a candidate (wall
+* the stent's struts (its candidates' voxels at or above half the dots' median
+  peak, their full width at half maximum) and every candidate voxel within
+  ``margin_mm`` of them (blooming) are not lesions; what remains of a candidate (wall
   calcification beyond or beside the struts) is still reported.
 """
 
@@ -366,7 +367,7 @@ class StentConfig(BaseModel):
     )
     margin_mm: float = Field(
         2.0, ge=0,
-        description="candidate voxels within this of a stent's dense voxels are blooming, "
+        description="candidate voxels within this of a stent's struts are blooming, "
         "not lesions (the metal margin of calcdx.analysis.AnalysisParameters)",
     )
 
@@ -455,10 +456,10 @@ def find_stents(
     strut_sets: list[NDArray[np.int64]] = []
     for g in sorted(set(group_of)):
         members = [i for i, gg in zip(dense, group_of, strict=True) if gg == g]
-        ijk = np.concatenate([pieces[i][0] for i in members]).astype(np.int64)
-        hu = np.concatenate([pieces[i][1] for i in members])
-        keep = hu >= cfg.strut_min_hu
-        ijk, hu = ijk[keep], hu[keep]
+        all_ijk = np.concatenate([pieces[i][0] for i in members]).astype(np.int64)
+        all_hu = np.concatenate([pieces[i][1] for i in members])
+        keep = all_hu >= cfg.strut_min_hu
+        ijk, hu = all_ijk[keep], all_hu[keep]
         xyz = ijk @ affine[:3, :3].T.astype(np.float64) + affine[:3, 3]
         ks = np.unique(ijk[:, 2])
         ring_r = []
@@ -486,7 +487,10 @@ def find_stents(
             peak_hu=float(hu.max()), length_mm=length,
             radius_mm=float(np.median([r for _, r in ring_r])), matrix="stent",
         ))
-        strut_sets.append(ijk)
+        # the struts' extent at half their maximum (the usual measure of a blurred
+        # object's width): their blooming below strut_min_hu is strut, a plaque on the
+        # wall less dense than that is not
+        strut_sets.append(all_ijk[all_hu >= min(cfg.strut_min_hu, 0.5 * q50)])
     if not strut_sets:
         return drop, []
     struts = np.concatenate(strut_sets)
