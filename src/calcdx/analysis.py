@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
 
+from calcdx._threads import submit
 from calcdx.anatomy.labels import AnatomyHit, AnatomyLabels
 from calcdx.findings.patterns import PatternCall, cluster_patterns, lesion_patterns
 from calcdx.lesions.cluster import cluster_lesions, surface_voxels
@@ -307,12 +308,14 @@ def analyze_volume(
     hu = volume.hu
     affine = volume.affine
     spacing = volume.spacing_mm
+    # The body region reads only the HU: called on a second core meanwhile (calcdx._threads).
+    region_job = submit(body_regions, hu, affine, config=params.region,
+                        body_part=volume.metadata.get("body_part_examined"))
     det = detect_lesions(hu, affine, params, progress=report, metadata=volume.metadata,
                          anatomy=anatomy)
 
     report("body region", 0.58)
-    region_map = body_regions(hu, affine, config=params.region,
-                              body_part=volume.metadata.get("body_part_examined"))
+    region_map = region_job.result()
 
     report("measuring lesions", 0.6)
     coarse_bone_dist = None
