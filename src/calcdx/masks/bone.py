@@ -188,14 +188,16 @@ def _plane_holes(
 
 
 def _fill_plane_holes(
-    mask: NDArray[np.bool_], axis: int, max_hole_area_vox: int | None
+    mask: NDArray[np.bool_], axis: int, max_hole_area_vox: int | None,
+    too_big: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
     """Fill, per plane normal to `axis`, the background regions enclosed in the plane.
 
     Enclosed: 4-connected, not reaching the plane's edge, of at most
     `max_hole_area_vox` voxels (None: any size). A small array (a lesion's crop) is
     labelled in one scipy call with an in-plane cross; a large one plane by plane with
-    cc3d (faster there): the same holes.
+    cc3d (faster there): the same holes. `too_big`, when given (bool, the shape of
+    `mask`), is set at the enclosed regions left open for their size.
     """
     if mask.size <= _ONE_CALL_MAX_VOXELS:
         structure = np.zeros((3, 3, 3), dtype=bool)
@@ -209,12 +211,18 @@ def _fill_plane_holes(
                 hole[labels.take(0, axis=a)] = False
                 hole[labels.take(-1, axis=a)] = False
         if max_hole_area_vox is not None:
-            hole &= np.bincount(labels.ravel(), minlength=n + 1) <= max_hole_area_vox
+            small = np.bincount(labels.ravel(), minlength=n + 1) <= max_hole_area_vox
+            if too_big is not None and np.any(hole & ~small):
+                too_big |= (hole & ~small)[labels]
+            hole &= small
         return np.asarray(hole[labels] | mask, dtype=bool)
     out = np.array(mask, order="C")
     planes_out = np.moveaxis(out, axis, 0)
+    big_out = None if too_big is None else np.moveaxis(too_big, axis, 0)
     for k, labels, hole, count in _plane_holes(mask, axis):
         if max_hole_area_vox is not None:
+            if big_out is not None and np.any(hole & (count > max_hole_area_vox)):
+                big_out[k] |= (hole & (count > max_hole_area_vox))[labels]
             hole &= count <= max_hole_area_vox
         if not hole.any():
             continue
@@ -252,12 +260,88 @@ def _fill_3d(filled: NDArray[np.bool_], max_hole_volume_vox: int | None) -> NDAr
     return out
 
 
+def _enclosed_parts(solid: NDArray[np.bool_], candidates: NDArray[np.bool_], axis: int
+                    ) -> tuple[tuple[slice, ...], NDArray[Any], NDArray[np.bool_],
+                               NDArray[np.bool_]]:
+    """6-connected parts of background regions enclosed in the planes normal to `axis`.
+
+    `candidates` are background voxels (outside `solid`) in regions enclosed in
+    those planes (4-connected, not reaching the plane's edge): in its plane a
+    candidate meets only `solid` or candidates, so the 6-connected background
+    region it lies in holds a voxel of a region reaching a plane's edge (an array
+    face other than the two normal to `axis`) exactly when a part of candidates
+    meets, along `axis`, background that is no candidate. Labelled on the
+    candidates' bounding box, not the whole background.
+
+    Returns
+    -------
+    box : tuple of slice
+        The candidates' bounding box.
+    labels : ndarray
+        The parts (cc3d, 6-connected) on `box`.
+    leaks : (n + 1,) ndarray of bool
+        Per part: it meets such background along `axis`.
+    at_face : (n + 1,) ndarray of bool
+        Per part: it reaches an array face normal to `axis`.
+    """
+    box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in np.nonzero(candidates))
+    cand = candidates[box]
+    labels, n = cc3d.connected_components(cand, connectivity=6, return_N=True)
+    leaks = np.zeros(n + 1, dtype=bool)
+    at_face = np.zeros(n + 1, dtype=bool)
+    size = candidates.shape[axis]
+    start, stop = box[axis].start, box[axis].stop
+    lab_ax = np.moveaxis(labels, axis, 0)
+    if start == 0:
+        at_face[lab_ax[0]] = True
+    if stop == size:
+        at_face[lab_ax[-1]] = True
+    # read on the box grown by one plane along `axis`
+    a0, a1 = max(start - 1, 0), min(stop + 1, size)
+    grown = tuple(slice(a0, a1) if a == axis else b for a, b in enumerate(box))
+    leak_ax = np.moveaxis(~solid[grown] & ~candidates[grown], axis, 0)
+    cand_ax = np.moveaxis(cand, axis, 0)
+    for d in (-1, 1):
+        lo, hi = max(start, -d), min(stop, size - d)  # planes p whose p + d is inside
+        if lo < hi:
+            sel = slice(lo - start, hi - start)
+            leaks[lab_ax[sel][cand_ax[sel] & leak_ax[lo + d - a0:hi + d - a0]]] = True
+    leaks[0] = at_face[0] = False
+    return box, labels, leaks, at_face
+
+
+def _fill_3d_within(filled: NDArray[np.bool_], candidates: NDArray[np.bool_], axis: int,
+                    max_hole_volume_vox: int | None) -> NDArray[np.bool_]:
+    """:func:`_fill_3d` of `filled` whose planes normal to `axis` hold no hole but `candidates`.
+
+    `candidates` are the background regions enclosed in those planes that a plane
+    fill left open (``too_big`` of :func:`_fill_plane_holes` as the last pass).
+    Each 3-D hole (a 6-connected background region not reaching the array's
+    border) lies in them: its part in a plane is a region enclosed there (in-plane
+    connected background within the hole, off the border, so off the plane's edge),
+    and not filled. So the holes are the parts of :func:`_enclosed_parts` that
+    neither leak nor reach a face normal to `axis`: the same voxels.
+    """
+    if not candidates.any():
+        return np.array(filled, dtype=bool)
+    box, labels, leaks, at_face = _enclosed_parts(filled, candidates, axis)
+    hole = ~leaks & ~at_face
+    hole[0] = False
+    if max_hole_volume_vox is not None:
+        hole &= np.bincount(labels.ravel(), minlength=len(hole)) <= max_hole_volume_vox
+    out = np.array(filled, dtype=bool)
+    if hole.any():
+        out[box] |= hole[labels]
+    return out
+
+
 def fill_holes_planes(
     mask: NDArray[np.bool_],
     spacing_mm: tuple[float, float, float],
     *,
     max_hole_area_mm2: float,
     axes: tuple[int, ...] = (2, 0, 1),
+    too_big: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
     """Fill holes slice by slice in several planes, each hole up to an area.
 
@@ -271,6 +355,10 @@ def fill_holes_planes(
     axes : tuple of int
         Normal axis of each family of planes, in order (2: axial slices of a
         stack whose axis 2 is the slice axis).
+    too_big : (I, J, K) ndarray of bool, optional
+        When given, set at the holes of the last family of planes left open as
+        larger than `max_hole_area_mm2` (where every hole closed only in 3-D lies,
+        :func:`_fill_3d_within`).
 
     Returns
     -------
@@ -278,10 +366,11 @@ def fill_holes_planes(
         `mask` with every in-plane hole up to `max_hole_area_mm2` set.
     """
     out = mask
-    for axis in axes:
+    for n, axis in enumerate(axes):
         in_plane = [s for i, s in enumerate(spacing_mm) if i != axis]
         area_vox = int(max_hole_area_mm2 / (in_plane[0] * in_plane[1]))
-        out = _fill_plane_holes(out, axis, area_vox)
+        out = _fill_plane_holes(out, axis, area_vox,
+                                too_big=too_big if n == len(axes) - 1 else None)
     return out
 
 
@@ -1073,7 +1162,8 @@ def _proud_deposit(part: NDArray[np.bool_], box: tuple[slice, ...], piece: _Piec
     return not bool(np.any(joined > 0))
 
 
-def _open_to_tissue(holes: NDArray[np.bool_], sealed: NDArray[np.bool_]) -> NDArray[np.bool_]:
+def _open_to_tissue(holes: NDArray[np.bool_], sealed: NDArray[np.bool_],
+                    enclosed: NDArray[np.bool_] | None = None) -> NDArray[np.bool_]:
     """The voxels of axial `holes` whose 3-D background reaches the tissue beside the bone.
 
     The spinal canal opens to the soft tissue at every level (the intervertebral
@@ -1083,9 +1173,20 @@ def _open_to_tissue(holes: NDArray[np.bool_], sealed: NDArray[np.bool_]) -> NDAr
     closed by the cortex along the shaft and reaches at most the grid's first or
     last slice. A stack shorter than one vertebra with its disc cannot show the
     foramina: there a canal is filled as marrow.
+
+    `enclosed`, when given, holds every background region of `sealed` enclosed in
+    its axial slice (4-connected, off the slice's edge; `holes` among them): a hole's
+    3-D background reaches the in-plane faces exactly when its part of `enclosed`
+    meets, across the slices, background that is not enclosed
+    (:func:`_enclosed_parts`), found without labelling the whole background.
     """
     if not holes.any():
         return holes
+    if enclosed is not None:
+        box, labels, leaks, _ = _enclosed_parts(sealed, enclosed, 2)
+        out = np.zeros(holes.shape, dtype=bool)
+        out[box] = leaks[labels] & holes[box]
+        return out
     labels, n = cc3d.connected_components(~sealed, connectivity=6, return_N=True)
     outside = np.zeros(int(n) + 1, dtype=bool)
     for face in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
@@ -1136,16 +1237,20 @@ def _mark_water(out: NDArray[np.bool_], k: int, hu: NDArray[Any],
 
 
 def _axial_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[float, float],
-                 cfg: BoneConfig) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-    """`sealed` with its axial holes filled (up to ``max_hole_area_mm2``), and its water holes.
+                 cfg: BoneConfig
+                 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
+    """`sealed` with its axial holes filled, its water holes, and every enclosed region.
 
-    The first step of :func:`fill_holes_planes` (axial slices) and :func:`_water_holes`
-    at once: both judge the same 4-connected background regions of each slice, labelled
-    here once.
+    Filled: holes up to ``max_hole_area_mm2``; enclosed: every background region of
+    a slice not reaching its edge, filled or not. The first step of
+    :func:`fill_holes_planes` (axial slices) and :func:`_water_holes` at once: both
+    judge the same 4-connected background regions of each slice, labelled here once.
     """
     area_vox = int(cfg.max_hole_area_mm2 / (spacing[0] * spacing[1]))
+    big = np.zeros(sealed.shape, dtype=bool)  # enclosed regions too large to fill
     if sealed.size <= _ONE_CALL_MAX_VOXELS:
-        return _fill_plane_holes(sealed, 2, area_vox), _water_holes(hu, sealed, spacing, cfg)
+        filled = _fill_plane_holes(sealed, 2, area_vox, too_big=big)
+        return filled, _water_holes(hu, sealed, spacing, cfg), (filled & ~sealed) | big
     filled = np.array(sealed, order="C")
     water = np.zeros(sealed.shape, dtype=bool)
     for k, lab, inner, count in _plane_holes(sealed, 2):
@@ -1153,8 +1258,11 @@ def _axial_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[flo
         if hole.any():
             a, b = np.nonzero(hole[lab])
             filled[a, b, k] = True
+        if np.any(inner & ~hole):
+            a, b = np.nonzero((inner & ~hole)[lab])
+            big[a, b, k] = True
         _mark_water(water, k, hu, lab, inner, count, spacing, cfg)
-    return filled, water
+    return filled, water, (filled & ~sealed) | big
 
 
 def _major_axis_mm(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
@@ -1533,15 +1641,16 @@ def bone_mask(
     sealed = comp
     if close_r != (0, 0):
         sealed = _square_filter(_square_filter(comp, close_r, "max"), close_r, "min") | comp
-    axial, canal = _axial_holes(hu[crop], sealed, (sx, sy), cfg)
-    canal = _open_to_tissue(canal, sealed)
+    axial, canal, enclosed = _axial_holes(hu[crop], sealed, (sx, sy), cfg)
+    canal = _open_to_tissue(canal, sealed, enclosed)
+    del enclosed
+    left_open = np.zeros_like(axial)  # holes of the last planes too large to fill
     filled = fill_holes_planes(axial, (sx, sy, sz), max_hole_area_mm2=cfg.max_hole_area_mm2,
-                               axes=(0, 1))
+                               axes=(0, 1), too_big=left_open)
     del axial
     del sealed
-    filled = fill_holes_2d_3d(
-        filled, max_hole_volume_vox=int(cfg.max_hole_volume_mm3 / vv), two_d=False
-    )
+    filled = _fill_3d_within(filled, left_open, 1, int(cfg.max_hole_volume_mm3 / vv))
+    del left_open
     filled &= ~(lumen | canal)
     del canal
     # Deposits on the cortex: thin parts outside the core grown back by one voxel.
