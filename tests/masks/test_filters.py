@@ -85,3 +85,22 @@ def test_part_stats_equal_cc3d_statistics():
         expected = cc3d.statistics(labels)
         assert np.array_equal(counts, expected["voxel_counts"])
         assert boxes == list(expected["bounding_boxes"])
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_box_filter_in_halves_equals_scipy(monkeypatch, threads):
+    """Large masks are filtered in two halves on two cores: still scipy's voxels."""
+    import calcdx.masks._filters as filters
+
+    monkeypatch.setenv("CALCDX_THREADS", threads)
+    monkeypatch.setattr(filters, "_SPLIT_MIN_VOXELS", 8)
+    rng = np.random.default_rng(5)
+    for shape in [(1, 9, 4), (2, 1, 7), (9, 8, 7), (16, 3, 21)]:
+        mask = rng.random(shape) < 0.3
+        for arr in (mask, np.asfortranarray(mask)):
+            for radius in [(1, 2, 0), (3, 0, 1), (2, 2, 2)]:
+                for op, scipy_filter in (("max", ndi.maximum_filter),
+                                         ("min", ndi.minimum_filter)):
+                    ref = scipy_filter(arr.view(np.uint8),
+                                       size=tuple(2 * r + 1 for r in radius)) > 0
+                    assert np.array_equal(box_filter(arr, radius, op), ref), (shape, radius)

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from calcdx._threads import n_threads, run_both
+
 __all__ = ["ball_erosion", "box_filter", "window_filter_1d"]
 
 
@@ -29,8 +31,8 @@ def _sl(ndim: int, axis: int, start: int | None, stop: int | None) -> tuple[slic
     return tuple(index)
 
 
-def window_filter_1d(mask: NDArray[np.bool_], radius: int, axis: int, op: str
-                     ) -> NDArray[np.bool_]:
+def window_filter_1d(mask: NDArray[np.bool_], radius: int, axis: int, op: str,
+                     out: NDArray[np.bool_] | None = None) -> NDArray[np.bool_]:
     """Running OR (``op="max"``) or AND (``"min"``) over ``2 radius + 1`` voxels along `axis`.
 
     Parameters
@@ -40,13 +42,15 @@ def window_filter_1d(mask: NDArray[np.bool_], radius: int, axis: int, op: str
         Half-width of the window in voxels (0: `mask` unchanged).
     axis : int
     op : {"max", "min"}
+    out : ndarray of bool, optional
+        Written with the result when given (the shape of `mask`, not overlapping it).
 
     Returns
     -------
     ndarray of bool
         ``out[..., i, ...]`` is the OR (AND) of `mask` over ``i - radius .. i + radius``
-        along `axis`, cut at the array's edge; a new array (`mask` itself when
-        `radius` is 0).
+        along `axis`, cut at the array's edge; a new array or `out` (`mask` itself
+        when `radius` is 0).
     """
     if radius <= 0:
         return mask
@@ -58,7 +62,8 @@ def window_filter_1d(mask: NDArray[np.bool_], radius: int, axis: int, op: str
     def sl(start: int | None, stop: int | None) -> tuple[slice, ...]:
         return _sl(nd, axis, start, stop)
 
-    out = np.empty(mask.shape, dtype=bool)
+    if out is None:
+        out = np.empty(mask.shape, dtype=bool)
     if n > width:
         # y[i] = op(mask[i .. min(i + w, n) - 1]): windows of w = 2, 4, ... voxels, the
         # first read from `mask` itself, then between two buffers.
@@ -113,7 +118,31 @@ def box_filter(mask: NDArray[np.bool_], radius_vox: tuple[int, ...], op: str
     """
     out = mask
     for axis, r in enumerate(radius_vox):
-        out = window_filter_1d(out, int(r), axis, op)
+        out = _window_in_halves(out, int(r), axis, op)
+    return out
+
+
+#: Masks of at least this many voxels are filtered in two halves at once (two cores).
+_SPLIT_MIN_VOXELS = 1 << 22
+
+
+def _window_in_halves(mask: NDArray[np.bool_], radius: int, axis: int, op: str
+                      ) -> NDArray[np.bool_]:
+    """:func:`window_filter_1d`, a large mask's two halves across another axis on two cores.
+
+    A window along `axis` never reads across the other axes, so each half's
+    result is the whole result there: the same voxels (:mod:`calcdx._threads`).
+    """
+    if radius <= 0 or mask.size < _SPLIT_MIN_VOXELS or n_threads() < 2:
+        return window_filter_1d(mask, radius, axis, op)
+    across = 0 if axis != 0 else 1
+    half = mask.shape[across] // 2
+    if half == 0:
+        return window_filter_1d(mask, radius, axis, op)
+    out = np.empty(mask.shape, dtype=bool)
+    first, second = _sl(mask.ndim, across, 0, half), _sl(mask.ndim, across, half, None)
+    run_both(lambda: window_filter_1d(mask[first], radius, axis, op, out=out[first]),
+             lambda: window_filter_1d(mask[second], radius, axis, op, out=out[second]))
     return out
 
 

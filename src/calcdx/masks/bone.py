@@ -112,6 +112,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
+from calcdx._threads import submit
 from calcdx.errors import InputError
 from calcdx.masks._filters import ball_erosion, box_filter
 
@@ -1642,8 +1643,9 @@ def bone_mask(
     if close_r != (0, 0):
         sealed = _square_filter(_square_filter(comp, close_r, "max"), close_r, "min") | comp
     axial, canal, enclosed = _axial_holes(hu[crop], sealed, (sx, sy), cfg)
-    canal = _open_to_tissue(canal, sealed, enclosed)
-    del enclosed
+    # the canal's test reads only `sealed` and the holes: on a second core meanwhile
+    canal_job = submit(_open_to_tissue, canal, sealed, enclosed)
+    del canal, enclosed
     left_open = np.zeros_like(axial)  # holes of the last planes too large to fill
     filled = fill_holes_planes(axial, (sx, sy, sz), max_hole_area_mm2=cfg.max_hole_area_mm2,
                                axes=(0, 1), too_big=left_open)
@@ -1651,6 +1653,8 @@ def bone_mask(
     del sealed
     filled = _fill_3d_within(filled, left_open, 1, int(cfg.max_hole_volume_mm3 / vv))
     del left_open
+    canal = canal_job.result()
+    del canal_job
     filled &= ~(lumen | canal)
     del canal
     # Deposits on the cortex: thin parts outside the core grown back by one voxel.
