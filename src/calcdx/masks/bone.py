@@ -112,7 +112,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
-from calcdx._threads import submit
+from calcdx._threads import run_both, submit
 from calcdx.errors import InputError
 from calcdx.masks._filters import ball_erosion, box_filter
 
@@ -165,17 +165,17 @@ def fill_holes_2d_3d(
 
 
 def _plane_holes(
-    mask: NDArray[np.bool_], axis: int
+    mask: NDArray[np.bool_], axis: int, ks: range | None = None
 ) -> Iterator[tuple[int, NDArray[np.unsignedinteger[Any]], NDArray[np.bool_], NDArray[np.intp]]]:
     """Yield the background regions of each plane normal to `axis` that holds mask voxels.
 
-    For each such plane (a plane without any has no hole): its index, the
-    4-connected background regions (cc3d labels), which of them do not reach the
-    plane's edge, and their sizes in voxels.
+    For each such plane (a plane without any has no hole) among `ks` (None: all):
+    its index, the 4-connected background regions (cc3d labels), which of them do
+    not reach the plane's edge, and their sizes in voxels.
     """
     # planes normal to the last axis are contiguous in Fortran order
     planes = np.moveaxis(np.asarray(mask, order="F" if axis == mask.ndim - 1 else "C"), axis, 0)
-    for k in range(planes.shape[0]):
+    for k in range(planes.shape[0]) if ks is None else ks:
         plane = planes[k]
         if not plane.any():
             continue
@@ -220,20 +220,34 @@ def _fill_plane_holes(
     out = np.array(mask, order="C")
     planes_out = np.moveaxis(out, axis, 0)
     big_out = None if too_big is None else np.moveaxis(too_big, axis, 0)
-    for k, labels, hole, count in _plane_holes(mask, axis):
-        if max_hole_area_vox is not None:
-            if big_out is not None and np.any(hole & (count > max_hole_area_vox)):
-                big_out[k] |= (hole & (count > max_hole_area_vox))[labels]
-            hole &= count <= max_hole_area_vox
-        if not hole.any():
-            continue
-        if axis == mask.ndim - 1:
-            # slices of a C-ordered array are strided: only the hole voxels are written
-            rows, cols = np.nonzero(hole[labels])
-            planes_out[k][rows, cols] = True
-        else:
-            planes_out[k] |= hole[labels]
+    mask = np.asarray(mask, order="F" if axis == mask.ndim - 1 else "C")  # once, not per half
+
+    def fill(ks: range) -> None:
+        for k, labels, hole, count in _plane_holes(mask, axis, ks):
+            if max_hole_area_vox is not None:
+                if big_out is not None and np.any(hole & (count > max_hole_area_vox)):
+                    big_out[k] |= (hole & (count > max_hole_area_vox))[labels]
+                hole &= count <= max_hole_area_vox
+            if not hole.any():
+                continue
+            if axis == mask.ndim - 1:
+                # slices of a C-ordered array are strided: only the hole voxels are written
+                rows, cols = np.nonzero(hole[labels])
+                planes_out[k][rows, cols] = True
+            else:
+                planes_out[k] |= hole[labels]
+
+    _in_two(fill, mask.shape[axis])
     return out
+
+
+def _in_two(step: Any, n: int) -> None:
+    """``step(range(0, n))`` as two halves at once (:mod:`calcdx._threads`).
+
+    For per-plane steps that write only their own planes: the same result.
+    """
+    half = n // 2
+    run_both(lambda: step(range(0, half)), lambda: step(range(half, n)))
 
 
 def _fill_3d(filled: NDArray[np.bool_], max_hole_volume_vox: int | None) -> NDArray[np.bool_]:
@@ -1254,15 +1268,21 @@ def _axial_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[flo
         return filled, _water_holes(hu, sealed, spacing, cfg), (filled & ~sealed) | big
     filled = np.array(sealed, order="C")
     water = np.zeros(sealed.shape, dtype=bool)
-    for k, lab, inner, count in _plane_holes(sealed, 2):
-        hole = inner & (count <= area_vox)
-        if hole.any():
-            a, b = np.nonzero(hole[lab])
-            filled[a, b, k] = True
-        if np.any(inner & ~hole):
-            a, b = np.nonzero((inner & ~hole)[lab])
-            big[a, b, k] = True
-        _mark_water(water, k, hu, lab, inner, count, spacing, cfg)
+    planes = np.asarray(sealed, order="F")  # once, not per half
+
+    def judge(ks: range) -> None:
+        # each slice's regions write only that slice: two halves of the slices at once
+        for k, lab, inner, count in _plane_holes(planes, 2, ks):
+            hole = inner & (count <= area_vox)
+            if hole.any():
+                a, b = np.nonzero(hole[lab])
+                filled[a, b, k] = True
+            if np.any(inner & ~hole):
+                a, b = np.nonzero((inner & ~hole)[lab])
+                big[a, b, k] = True
+            _mark_water(water, k, hu, lab, inner, count, spacing, cfg)
+
+    _in_two(judge, sealed.shape[2])
     return filled, water, (filled & ~sealed) | big
 
 
