@@ -25,6 +25,27 @@ T = TypeVar("T")
 
 _POOL: ThreadPoolExecutor | None = None
 _PREFIX = "calcdx-pool"
+_LOCAL = threading.local()  # .inside: the calling thread runs its share of a split step
+
+
+def _inline() -> bool:
+    """Whether a step must run at once: one thread, on the pool, or within a split step.
+
+    On the pool, waiting for the pool could deadlock; within a split step the
+    other share keeps the pool busy, so a nested step would only wait for it.
+    """
+    return (n_threads() < 2 or threading.current_thread().name.startswith(_PREFIX)
+            or bool(getattr(_LOCAL, "inside", False)))
+
+
+def _here(fn: Callable[[], T]) -> T:
+    """``fn()`` in this thread, marked as within a split step."""
+    before = getattr(_LOCAL, "inside", False)
+    _LOCAL.inside = True
+    try:
+        return fn()
+    finally:
+        _LOCAL.inside = before
 
 
 def n_threads() -> int:
@@ -76,16 +97,17 @@ def submit(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Deferred:
     Deferred
         ``.result()`` gives its value.
     """
-    if n_threads() < 2 or threading.current_thread().name.startswith(_PREFIX):
-        # one core, or already on the pool (waiting there for the pool could deadlock)
+    if _inline():
         return Deferred(value=fn(*args, **kwargs))
     return Deferred(future=_pool().submit(fn, *args, **kwargs))
 
 
 def run_both(first: Callable[[], T], second: Callable[[], Any]) -> tuple[T, Any]:
     """``(first(), second())``, the second on the pool while the first runs here."""
+    if _inline():
+        return first(), second()
     other = submit(second)
-    return first(), other.result()
+    return _here(first), other.result()
 
 
 def map_split(fn: Callable[[Any], T], items: list[Any]) -> list[T]:
@@ -102,10 +124,10 @@ def map_split(fn: Callable[[Any], T], items: list[Any]) -> list[T]:
     list
         The results in the order of `items` (the same values as in turn).
     """
-    if n_threads() < 2 or len(items) < 2 or threading.current_thread().name.startswith(_PREFIX):
+    if len(items) < 2 or _inline():
         return [fn(x) for x in items]
     odd = submit(lambda: [fn(x) for x in items[1::2]])
-    even = [fn(x) for x in items[0::2]]
+    even = _here(lambda: [fn(x) for x in items[0::2]])
     out: list[T] = [None] * len(items)  # type: ignore[list-item]
     out[0::2] = even
     out[1::2] = odd.result()

@@ -112,7 +112,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
-from calcdx._threads import run_both, submit
+from calcdx._threads import map_split, run_both, submit
 from calcdx.errors import InputError
 from calcdx.masks._filters import ball_erosion, box_filter
 
@@ -910,19 +910,23 @@ def _in_outline(parts: NDArray[np.integer[Any]], boxes: Any, bone: NDArray[np.bo
     out = np.zeros(len(which), dtype=bool)
     pad = [int(np.ceil(2.0 * radius_mm / s)) + 1 for s in spacing_xy]
     sampling = (spacing_xy[0], spacing_xy[1], 1e9)  # in-plane distances only
-    for c in np.flatnonzero(which):
-        if c == 0 or c >= len(boxes) or boxes[c] is None:
-            continue
+
+    def judge(c: int) -> bool:
         b = boxes[c]
         box = (slice(max(b[0].start - pad[0], 0), b[0].stop + pad[0]),
                slice(max(b[1].start - pad[1], 0), b[1].stop + pad[1]), b[2])
         part = parts[box] == c
         other = bone[box] & ~part
         if not other.any():
-            continue
+            return False
         grown = _disk_dilation(other, spacing_xy, radius_mm)
         closed = ndi.distance_transform_edt(grown, sampling=sampling) > radius_mm
-        out[c] = np.count_nonzero(closed & part) >= 0.5 * np.count_nonzero(part)
+        return bool(np.count_nonzero(closed & part) >= 0.5 * np.count_nonzero(part))
+
+    todo = [int(c) for c in np.flatnonzero(which)
+            if c != 0 and c < len(boxes) and boxes[c] is not None]
+    # each part on its own box: half of them on a second core (calcdx._threads)
+    out[todo] = map_split(judge, todo)
     return out
 
 
@@ -1065,23 +1069,23 @@ def _proud_deposits(hu: NDArray[Any], bone: NDArray[np.bool_],
     need = (2.0 * env_mm / sx, 2.0 * env_mm / sy)
     labels, n = cc3d.connected_components(bone, connectivity=6, return_N=True)
     boxes = cc3d.statistics(labels)["bounding_boxes"]
-    for c in range(1, n + 1):
+
+    def judge(c: int) -> tuple[tuple[slice, ...], NDArray[np.bool_]] | None:
+        """Bone `c`'s deposits on its box, or None."""
         b = boxes[c]
-        if b is None or (b[0].stop - b[0].start) < need[0] or (b[1].stop - b[1].start) < need[1]:
-            continue  # too narrow to hold the envelope's disk
         box = tuple(slice(max(s.start - p, 0), min(s.stop + p, size))
                     for s, p, size in zip(b, pad, bone.shape, strict=True))
         f = labels[box] == c
         depth = _inplane_depth(f, (sx, sy))
         inner = depth > env_mm
         if not inner.any():
-            continue
+            return None
         envelope = _disk_dilation(inner, (sx, sy), env_mm) & f
         rest = f & ~envelope
         # parts reaching deeper than core_mm: the core kept them (narrower ones step 4 judged)
         wide = rest & (depth > cfg.core_mm)
         if not wide.any():
-            continue
+            return None
         piece = _Piece(f, hu[box], depth, inner, envelope)
         rl = cc3d.connected_components(rest, connectivity=26)
         del rest
@@ -1094,8 +1098,17 @@ def _proud_deposits(hu: NDArray[Any], bone: NDArray[np.bool_],
                           for s, g, size in zip(pb, margin, f.shape, strict=True))
             if _proud_deposit(rl[grown] == part_id, grown, piece, spacing, cfg):
                 found[grown] |= rl[grown] == part_id
-        if found.any():
-            out[box] |= _deposit_base(found, piece, core_r, spacing, cfg)
+        if not found.any():
+            return None
+        return box, _deposit_base(found, piece, core_r, spacing, cfg)
+
+    todo = [c for c in range(1, n + 1) if boxes[c] is not None
+            and (boxes[c][0].stop - boxes[c][0].start) >= need[0]
+            and (boxes[c][1].stop - boxes[c][1].start) >= need[1]]  # wide enough for the disk
+    # each bone on its own box, half of them on a second core; OR-ed here in order
+    for hit in map_split(judge, todo):
+        if hit is not None:
+            out[hit[0]] |= hit[1]
     return out
 
 
@@ -1390,19 +1403,21 @@ def _bone_like(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int
             return shell
         return None
 
-    taken: list[int] = []
-    rest: list[int] = []
-    for c in ids:
+    def anchor(c: int) -> bool | None:
+        """Whether `c` is an anchor; None: compact and inside the grid, judged later."""
         box = boxes[c]
         if _major_axis_mm(labels, c, box, spacing) >= cfg.bone_min_length_mm:
-            taken.append(c)
-        elif any(b.start == 0 or b.stop == n for b, n in zip(box, shape, strict=True)):
+            return True
+        if any(b.start == 0 or b.stop == n for b, n in zip(box, shape, strict=True)):
             mass = solid(c)
             # a solid mass cut by the field of view through its inside: its nature unknown
-            if mass is None or mass.inside_cut:
-                taken.append(c)
-        else:
-            rest.append(c)  # its shell is tested only if it comes within the gap of bone
+            return mass is None or mass.inside_cut
+        return None  # its shell is tested only if it comes within the gap of bone
+
+    # each component judged on its own box: half of them on a second core, in order
+    judged = map_split(anchor, list(ids))
+    taken: list[int] = [c for c, a in zip(ids, judged, strict=True) if a]
+    rest: list[int] = [c for c, a in zip(ids, judged, strict=True) if a is None]
     # Centre to centre, the voxels on either side of a gap are one voxel farther apart.
     reach = cfg.joint_gap_mm + max(spacing)
     gap = [max(1, int(np.ceil(reach / s))) for s in spacing]
