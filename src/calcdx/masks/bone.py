@@ -1735,9 +1735,10 @@ def bone_mask(
         bone &= ~proud
         deposits |= proud & comp
     del comp, proud
-    exclusion = box_filter(bone, (1, 1, 1), "max")
-    bone_labels = cc3d.connected_components(bone, connectivity=6).astype(np.uint32,
-                                                                         copy=False)
+    # the rim and the separate bones both read only `bone`: at once on two cores
+    exclusion, bone_labels = run_both(
+        lambda: box_filter(bone, (1, 1, 1), "max"),
+        lambda: cc3d.connected_components(bone, connectivity=6).astype(np.uint32, copy=False))
     return BoneResult(
         component_ids=tuple(ids),
         offset=(int(lo[0]), int(lo[1]), int(lo[2])),
