@@ -28,8 +28,9 @@ Rules
 * Enhancing lumens and organs keep only voxels denser than their plaque
   threshold (calcified wall plaque), relabelled 26-connected.
 * Noise (:mod:`calcdx.lesions.noise`): a lesion peaks at least ``noise_k``
-  noise SDs above the soft tissue; in a contrast study above its own local
-  background (the tissue around it, which may be enhanced). In a noisy image
+  noise SDs above the soft tissue; in a contrast study, and in any noisy image,
+  above its own local background (the tissue around it, which may be enhanced
+  or dense, as costal cartilage). In a noisy image
   (tissue + ``noise_k`` SDs above the threshold: sharp kernel, low dose) it must
   keeps only its voxels at or next to a core at the threshold in the image
   smoothed in-plane by ``noise_smoothing_mm`` (detection only; measured on the
@@ -51,6 +52,7 @@ from numpy.typing import NDArray
 
 from calcdx._threads import submit
 from calcdx.lesions.noise import (
+    NoiseEstimate,
     above_blood_pool,
     blood_pool_floor_hu,
     noise_sd_hu,
@@ -187,16 +189,64 @@ def _in_enhancing_tissue(
 
 def _clear_local_background(
     pieces: list[tuple[NDArray[Any], NDArray[Any], str]], hu: NDArray[Any],
-    threshold_hu: float, margin_hu: float,
+    threshold_hu: float, margin_hu: float, air_hu: float | None = None,
 ) -> list[bool]:
-    """Per lesion, whether it peaks `margin_hu` above its local background (contrast studies).
+    """Per lesion, whether it peaks `margin_hu` above its local background.
 
-    The background is the median of the in-plane shell below the mineral threshold
-    (:func:`calcdx.lesions.noise.local_background_hu`); a lesion without one passes.
+    The background is the median of the in-plane shell below `threshold_hu`
+    (:func:`calcdx.lesions.noise.local_background_hu`) and, with `air_hu`, above
+    it: air and lung beyond a tissue's edge are not the tissue a deposit lies in.
+    A lesion without one passes.
     """
-    background = shell_median_hu([p[0] for p in pieces], hu, below_hu=threshold_hu)
+    background = shell_median_hu([p[0] for p in pieces], hu, below_hu=threshold_hu,
+                                 above_hu=air_hu)
     return [bool(np.isnan(b) or float(p[1].max()) >= b + margin_hu)
             for p, b in zip(pieces, background, strict=True)]
+
+
+_P = tuple[NDArray[Any], NDArray[Any], str]
+
+
+def _noise_rule(
+    pieces: list[_P], hu: NDArray[Any], sigma: NoiseEstimate | None,
+    params: AnalysisParameters, spacing: tuple[float, float, float], *, min_vox: float,
+    local: bool,
+) -> tuple[list[_P], int, bool]:
+    """The noise rule of :mod:`calcdx.lesions.noise` on the lesion candidates.
+
+    Returns the kept lesions (a candidate may be split into several), how many
+    candidates it rejected whole (none of their voxels kept; a split candidate is
+    not counted), and whether the image was noisy (tissue + ``noise_k`` SDs above
+    the threshold: the smoothed core and the local background then apply). With
+    `local` (a contrast study) the local background applies whatever the noise.
+    Candidates below `min_vox` voxels are not lesions.
+    """
+    if sigma is None:
+        return pieces, 0, False
+    rose_hu = sigma.tissue_hu + params.noise_k * sigma.sd_hu
+    noisy = rose_hu > params.threshold_hu
+    parent = [i for i, p in enumerate(pieces) if float(p[1].max()) >= rose_hu]
+    kept = [pieces[i] for i in parent]
+    if noisy:
+        # Noisy image (sharp kernel, low dose): the candidate must hold mineral once
+        # smoothed over the noise grain (calcdx.lesions.noise); detection only.
+        cores = smoothed_core([p[0] for p in kept], hu, level_hu=params.threshold_hu,
+                              smoothing_mm=params.noise_smoothing_mm, spacing_mm=spacing)
+        split = [(i, (c_ijk, c_hu, p[2])) for i, p, core in zip(parent, kept, cores, strict=True)
+                 if core.any() for c_ijk, c_hu in _split(p[0][core], p[1][core])
+                 if len(c_ijk) >= min_vox - 1e-9]
+        parent, kept = [i for i, _ in split], [p for _, p in split]
+    if local or noisy:
+        # The criterion's background is the tissue around the lesion
+        # (calcdx.lesions.noise), enhanced organs included, and in a noisy image
+        # (native too) the dense tissue a speckle network grows in (costal cartilage).
+        # Shell voxels under the Rose level are tissue and its noise (under the
+        # threshold only, the median of a dense tissue's shell is biased low).
+        clear = _clear_local_background(kept, hu, max(params.threshold_hu, rose_hu),
+                                        params.noise_k * sigma.sd_hu, params.air_hu)
+        parent = [i for i, ok in zip(parent, clear, strict=True) if ok]
+        kept = [p for p, ok in zip(kept, clear, strict=True) if ok]
+    return kept, len(pieces) - len(set(parent)), noisy
 
 
 def _boxes(ijk: NDArray[np.int32], hu_v: NDArray[Any], order: NDArray[np.intp],
@@ -425,26 +475,12 @@ def detect_lesions(
     summary["enhancing_parenchyma_components"] = float(n_parenchyma)
     min_vox = params.min_volume_mm3 / vv
     pieces = [p for p in pieces if len(p[0]) >= min_vox - 1e-9]
-    min_peak = params.threshold_hu
-    if sigma is not None:
-        min_peak = max(min_peak, sigma.tissue_hu + params.noise_k * sigma.sd_hu)
-    n_before = len(pieces)
-    pieces = [p for p in pieces if float(p[1].max()) >= min_peak]
-    if sigma is not None and sigma.tissue_hu + params.noise_k * sigma.sd_hu > params.threshold_hu:
-        # Noisy image (sharp kernel, low dose): the candidate must hold mineral once
-        # smoothed over the noise grain (calcdx.lesions.noise); detection only.
-        cores = smoothed_core([p[0] for p in pieces], hu, level_hu=params.threshold_hu,
-                              smoothing_mm=params.noise_smoothing_mm, spacing_mm=spacing)
-        pieces = [(c_ijk, c_hu, p[2]) for p, core in zip(pieces, cores, strict=True)
-                  if core.any() for c_ijk, c_hu in _split(p[0][core], p[1][core])
-                  if len(c_ijk) >= min_vox - 1e-9]
+    pieces, n_noise, noisy = _noise_rule(pieces, hu, sigma, params, spacing,
+                                         min_vox=min_vox, local=contrast.enhanced)
+    summary["noise_rejected_components"] = float(n_noise)
+    if noisy:
         summary["noise_smoothed_detection"] = 1.0
     if contrast.enhanced and sigma is not None:
-        # Contrast study: the criterion's background is the tissue around the
-        # lesion (calcdx.lesions.noise), enhanced organs included.
-        clear = _clear_local_background(pieces, hu, params.threshold_hu,
-                                        params.noise_k * sigma.sd_hu)
-        pieces = [p for p, ok in zip(pieces, clear, strict=True) if ok]
         # The floor stands on the blood pool being an enhanced lumen in view: only when
         # enhancing regions were found (and suppressed) beside the tube. A dense round
         # deposit taken for the aorta, with no enhancing region anywhere, must not
@@ -459,7 +495,6 @@ def detect_lesions(
             summary["below_blood_pool_components"] = float(n_faint - len(pieces))
             summary["blood_pool_floor_hu"] = floor
     summary["noise_sd_hu"] = float(sigma.sd_hu) if sigma is not None else float("nan")
-    summary["noise_rejected_components"] = float(n_before - len(pieces))
     pieces.sort(key=lambda p: (-len(p[0]), *(int(v) for v in p[0].min(axis=0))))
 
     dtype: type[np.unsignedinteger[Any]] = (
