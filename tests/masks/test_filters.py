@@ -104,3 +104,20 @@ def test_box_filter_in_halves_equals_scipy(monkeypatch, threads):
                     ref = scipy_filter(arr.view(np.uint8),
                                        size=tuple(2 * r + 1 for r in radius)) > 0
                     assert np.array_equal(box_filter(arr, radius, op), ref), (shape, radius)
+
+
+def test_ball_dilation_equals_thresholded_distance_transform():
+    """Anisotropic steps (thin slices, non-round pixel sizes), radii on and off the grid."""
+    from calcdx.masks._filters import ball_dilation
+
+    rng = np.random.default_rng(11)
+    steps = [0.1, 0.35, 0.5, 0.7, 0.7421875, 1.0, 1.5, 3.0]
+    for _ in range(150):
+        shape = tuple(int(x) for x in rng.integers(1, 20, 3))
+        mask = rng.random(shape) < rng.uniform(0.002, 0.2)
+        if not mask.any():
+            mask[tuple(int(rng.integers(0, n)) for n in shape)] = True
+        sampling = tuple(float(x) for x in rng.choice(steps, 3))
+        radius = float(rng.choice([1.0, 2.0, 3.0, float(rng.uniform(0.2, 6.0))]))
+        ref = ndi.distance_transform_edt(~mask, sampling=sampling) <= radius
+        assert np.array_equal(ball_dilation(mask, sampling, radius), ref), (shape, sampling)

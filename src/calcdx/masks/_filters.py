@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from calcdx._threads import n_threads, run_both
 
-__all__ = ["ball_erosion", "box_filter", "window_filter_1d"]
+__all__ = ["ball_dilation", "ball_erosion", "box_filter", "window_filter_1d"]
 
 
 def _sl(ndim: int, axis: int, start: int | None, stop: int | None) -> tuple[slice, ...]:
@@ -166,10 +166,8 @@ def ball_erosion(mask: NDArray[np.bool_], radius_vox: float) -> NDArray[np.bool_
     -------
     (I, J, K) ndarray of bool
     """
-    out = np.array(mask, dtype=bool, copy=True)
     reach = math.floor(radius_vox)
-    along: dict[int, NDArray[np.bool_]] = {}
-    ni, nj = mask.shape[0], mask.shape[1]
+    heights: dict[tuple[int, int], int] = {}
     for di in range(-reach, reach + 1):
         for dj in range(-reach, reach + 1):
             if math.sqrt(float(di * di + dj * dj)) > radius_vox:
@@ -177,12 +175,72 @@ def ball_erosion(mask: NDArray[np.bool_], radius_vox: float) -> NDArray[np.bool_
             h = 0
             while math.sqrt(float(di * di + dj * dj + (h + 1) * (h + 1))) <= radius_vox:
                 h += 1
-            if h not in along:
-                along[h] = window_filter_1d(mask, h, 2, "min")
-            z = along[h]
-            a0, b0 = max(0, -di), min(ni, ni - di)
-            a1, b1 = max(0, -dj), min(nj, nj - dj)
-            if a0 < b0 and a1 < b1:
-                np.logical_and(out[a0:b0, a1:b1], z[a0 + di:b0 + di, a1 + dj:b1 + dj],
-                               out=out[a0:b0, a1:b1])
+            heights[(di, dj)] = h
+    return _ball_pass(mask, heights, "min")
+
+
+def _ball_pass(mask: NDArray[np.bool_], heights: dict[tuple[int, int], int], op: str
+               ) -> NDArray[np.bool_]:
+    """AND (``op="min"``) or OR (``"max"``) of `mask` over a ball given by its heights.
+
+    ``heights[(di, dj)]`` is the ball's half-height along axis 2 at in-plane offset
+    ``(di, dj)``: ``out[i, j, k]`` combines `mask` at ``(i + di, j + dj, k + dk)``
+    for ``|dk| <= h``, offsets leaving the grid skipped (the running op along axis
+    2 is cut at the edge as in :func:`window_filter_1d`).
+    """
+    out = np.array(mask, dtype=bool, copy=True)
+    f: Any = np.logical_and if op == "min" else np.logical_or
+    along: dict[int, NDArray[np.bool_]] = {}
+    ni, nj = mask.shape[0], mask.shape[1]
+    for (di, dj), h in heights.items():
+        if h not in along:
+            along[h] = window_filter_1d(mask, h, 2, op)
+        z = along[h]
+        a0, b0 = max(0, -di), min(ni, ni - di)
+        a1, b1 = max(0, -dj), min(nj, nj - dj)
+        if a0 < b0 and a1 < b1:
+            f(out[a0:b0, a1:b1], z[a0 + di:b0 + di, a1 + dj:b1 + dj], out=out[a0:b0, a1:b1])
     return out
+
+
+def ball_dilation(mask: NDArray[np.bool_], sampling: tuple[float, float, float],
+                  radius: float) -> NDArray[np.bool_]:
+    """Voxels of a 3-D grid within `radius` of a voxel of `mask` (distances scaled by `sampling`).
+
+    Where `mask` holds a True voxel this is
+    ``scipy.ndimage.distance_transform_edt(~mask, sampling=sampling) <= radius``
+    voxel for voxel: the distance of an offset ``(di, dj, dk)`` is computed as
+    scipy computes it, ``sqrt((di s0)^2 + (dj s1)^2 + (dk s2)^2)`` in float64 and in
+    that order, and a voxel is near when the nearest voxel of `mask` is. Found as a
+    dilation by that ball: per in-plane offset of the ball, a running OR along
+    axis 2 over the ball's height there, shifted (no distance array).
+
+    Parameters
+    ----------
+    mask : (I, J, K) ndarray of bool
+    sampling : tuple of 3 float
+        Grid step along each axis (e.g. mm).
+    radius : float
+        In the units of `sampling` (>= 0).
+
+    Returns
+    -------
+    (I, J, K) ndarray of bool
+    """
+    s0, s1, s2 = (float(s) for s in sampling)
+
+    def dist(di: int, dj: int, dk: int) -> float:
+        a, b, c = di * s0, dj * s1, dk * s2
+        return math.sqrt(a * a + b * b + c * c)
+
+    ni, nj, nk = mask.shape
+    reach_i, reach_j = math.floor(radius / s0) + 1, math.floor(radius / s1) + 1
+    heights: dict[tuple[int, int], int] = {}
+    for di in range(-min(reach_i, ni - 1), min(reach_i, ni - 1) + 1):
+        for dj in range(-min(reach_j, nj - 1), min(reach_j, nj - 1) + 1):
+            if dist(di, dj, 0) <= radius:
+                h = 0
+                while h < nk - 1 and dist(di, dj, h + 1) <= radius:
+                    h += 1
+                heights[(di, dj)] = h
+    return _ball_pass(mask, heights, "max")

@@ -131,7 +131,7 @@ from scipy.spatial import cKDTree
 
 from calcdx._threads import map_split, run_both, submit
 from calcdx.errors import InputError
-from calcdx.masks._filters import ball_erosion, box_filter
+from calcdx.masks._filters import ball_dilation, ball_erosion, box_filter
 
 __all__ = ["BoneConfig", "BoneResult", "bone_mask", "fill_holes_2d_3d", "fill_holes_planes"]
 
@@ -969,24 +969,32 @@ def _cortexless(hu: NDArray[Any], filled: NDArray[np.bool_],
     nb = [-(-n // f) for n, f in zip(filled.shape, block, strict=True)]
     dense = np.zeros([b * f for b, f in zip(nb, block, strict=True)], dtype=bool)
     dense[: filled.shape[0], : filled.shape[1], : filled.shape[2]] = filled & (h >= level)
-    dense_b = dense.reshape(nb[0], block[0], nb[1], block[1], nb[2], block[2]).any(
-        axis=(1, 3, 5))
+    dense_b: NDArray[np.bool_] = np.asarray(
+        dense.reshape(nb[0], block[0], nb[1], block[1], nb[2], block[2]).any(axis=(1, 3, 5)))
     del dense
-    near = ndi.distance_transform_edt(
-        ~dense_b, sampling=[f * sp for f, sp in zip(block, spacing, strict=True)]
-    ) <= cfg.cortex_reach_mm
+    sampling = [f * sp for f, sp in zip(block, spacing, strict=True)]
+    # within reach of a dense block: its distance transform thresholded, or (the same
+    # blocks, where there is a dense one) a dilation by the ball of that reach
+    near = (ball_dilation(dense_b, (sampling[0], sampling[1], sampling[2]), cfg.cortex_reach_mm)
+            if dense_b.any() else
+            ndi.distance_transform_edt(~dense_b, sampling=sampling) <= cfg.cortex_reach_mm)
     for axis, f in enumerate(block):
-        near = np.repeat(near, f, axis=axis)
+        if f > 1:  # a repeat by 1 would only copy
+            near = np.repeat(near, f, axis=axis)
     far = filled & ~near[: filled.shape[0], : filled.shape[1], : filled.shape[2]]
     del near, dense_b
     if not far.any():
         return out
-    parts = cc3d.connected_components(far, connectivity=26)
-    stats = cc3d.statistics(parts)
-    big = np.asarray(stats["voxel_counts"]) * float(np.prod(spacing)) >= cfg.min_volume_mm3
+    parts, n_parts = cc3d.connected_components(far, connectivity=26, return_N=True)
+    # counts and boxes from the parts' voxels, as cc3d.statistics gives them (no pass
+    # over the whole crop)
+    at = np.flatnonzero(parts)
+    counts, part_boxes = _part_stats(parts, int(n_parts), at, parts.ravel()[at])
+    del at
+    big = counts * float(np.prod(spacing)) >= cfg.min_volume_mm3
     big[0] = False
     for c in np.flatnonzero(big):
-        b = stats["bounding_boxes"][c]
+        b = part_boxes[c]
         box = (slice(max(b[0].start - 1, 0), b[0].stop + 1),
                slice(max(b[1].start - 1, 0), b[1].stop + 1), b[2])
         part = parts[box] == c
