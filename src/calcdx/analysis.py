@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
 
+from calcdx._threads import map_split, submit
 from calcdx.anatomy.labels import AnatomyHit, AnatomyLabels
 from calcdx.findings.patterns import PatternCall, cluster_patterns, lesion_patterns
 from calcdx.lesions.cluster import cluster_lesions, surface_voxels
@@ -364,12 +365,14 @@ def analyze_volume(
     hu = volume.hu
     affine = volume.affine
     spacing = volume.spacing_mm
+    # The body region reads only the HU: called on a second core meanwhile (calcdx._threads).
+    region_job = submit(body_regions, hu, affine, config=params.region,
+                        body_part=volume.metadata.get("body_part_examined"))
     det = detect_lesions(hu, affine, params, progress=report, metadata=volume.metadata,
                          anatomy=anatomy)
 
     report("body region", 0.58)
-    region_map = body_regions(hu, affine, config=params.region,
-                              body_part=volume.metadata.get("body_part_examined"))
+    region_map = region_job.result()
 
     report("measuring lesions", 0.6)
     coarse_bone_dist = None
@@ -396,11 +399,11 @@ def analyze_volume(
     shell_vox = np.ceil(params.shell_mm / np.asarray(spacing)).astype(np.intp) + 1
     shape_arr = np.asarray(hu.shape)
     records: list[dict[str, Any]] = []
-    surfaces: list[NDArray[np.float64]] = []
-    boundaries: list[NDArray[np.integer[Any]]] = []
-    measured: list[tuple[ShapeMeasures, tuple[float | None, str | None], NDArray[np.float64]]] = []
     n_les = max(len(det.lesions), 1)
-    for i, les in enumerate(det.lesions):
+
+    def measure(les: LesionVoxels) -> tuple[
+            tuple[ShapeMeasures, tuple[float | None, str | None], NDArray[np.float64]],
+            NDArray[np.integer[Any]], NDArray[np.float64]]:
         lo = np.maximum(les.ijk.min(axis=0) - shell_vox, 0)
         hi = np.minimum(les.ijk.max(axis=0) + shell_vox + 1, shape_arr)
         box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
@@ -410,11 +413,16 @@ def analyze_volume(
         hu_crop = np.asarray(hu[box], dtype=np.float32)
         shape_m = measure_shape(mask, hu_crop, affine, threshold_hu=params.threshold_hu)
         tissue = surrounding_tissue(mask, hu_crop, spacing, shell_mm=params.shell_mm)
-        measured.append((shape_m, tissue, les.ijk.mean(axis=0)))
-        boundaries.append(surface_voxels(les.ijk))
-        surfaces.append(volume.world_mm(boundaries[-1]))
-        if i % 20 == 0:
-            report("measuring lesions", 0.6 + 0.2 * i / n_les)
+        boundary = surface_voxels(les.ijk)
+        return (shape_m, tissue, les.ijk.mean(axis=0)), boundary, volume.world_mm(boundary)
+
+    # Each lesion is measured on its own crop: half of them on a second core
+    # (calcdx._threads), the same values.
+    done = map_split(measure, det.lesions)
+    measured = [d[0] for d in done]
+    boundaries = [d[1] for d in done]
+    surfaces = [d[2] for d in done]
+    del done
 
     report("vessel walls", 0.8)
     walls = find_vessel_walls(
@@ -422,13 +430,19 @@ def analyze_volume(
          for les, m in zip(det.lesions, measured, strict=True) if les.origin != "bone_adjacent"],
         hu, affine, enhanced=det.contrast.enhanced, rules=params.vessel_wall,
     )
-    for i, (les, (shape_m, tissue, centroid_vox)) in enumerate(
+    if det.bone.component_ids and det.lesions:
+        det.bone.surface_tree(spacing)  # built (and cached) once, before the threads read it
+    contexts = map_split(
+        lambda i: _context(det.lesions[i], hu, det, spacing, params, coarse_bone_dist,
+                           measured[i][1], measured[i][2], walls.get(det.lesions[i].id),
+                           boundaries[i]),
+        list(range(len(det.lesions))))
+    for i, (les, (shape_m, _tissue, centroid_vox)) in enumerate(
             zip(det.lesions, measured, strict=True)):
         if i % 20 == 0:
             report("lesion context", 0.81 + 0.1 * i / n_les)
         vessel = walls.get(les.id)
-        context = _context(les, hu, det, spacing, params, coarse_bone_dist, tissue, centroid_vox,
-                           vessel, boundaries[i])
+        context = contexts[i]
         mean_hu = float(les.hu.mean())
         volume_mm3 = shape_m.volume_mm3
         patterns = lesion_patterns(shape_m, origin=les.origin, vessel=vessel)

@@ -85,3 +85,39 @@ def test_part_stats_equal_cc3d_statistics():
         expected = cc3d.statistics(labels)
         assert np.array_equal(counts, expected["voxel_counts"])
         assert boxes == list(expected["bounding_boxes"])
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_box_filter_in_halves_equals_scipy(monkeypatch, threads):
+    """Large masks are filtered in two halves on two cores: still scipy's voxels."""
+    import calcdx.masks._filters as filters
+
+    monkeypatch.setenv("CALCDX_THREADS", threads)
+    monkeypatch.setattr(filters, "_SPLIT_MIN_VOXELS", 8)
+    rng = np.random.default_rng(5)
+    for shape in [(1, 9, 4), (2, 1, 7), (9, 8, 7), (16, 3, 21)]:
+        mask = rng.random(shape) < 0.3
+        for arr in (mask, np.asfortranarray(mask)):
+            for radius in [(1, 2, 0), (3, 0, 1), (2, 2, 2)]:
+                for op, scipy_filter in (("max", ndi.maximum_filter),
+                                         ("min", ndi.minimum_filter)):
+                    ref = scipy_filter(arr.view(np.uint8),
+                                       size=tuple(2 * r + 1 for r in radius)) > 0
+                    assert np.array_equal(box_filter(arr, radius, op), ref), (shape, radius)
+
+
+def test_ball_dilation_equals_thresholded_distance_transform():
+    """Anisotropic steps (thin slices, non-round pixel sizes), radii on and off the grid."""
+    from calcdx.masks._filters import ball_dilation
+
+    rng = np.random.default_rng(11)
+    steps = [0.1, 0.35, 0.5, 0.7, 0.7421875, 1.0, 1.5, 3.0]
+    for _ in range(150):
+        shape = tuple(int(x) for x in rng.integers(1, 20, 3))
+        mask = rng.random(shape) < rng.uniform(0.002, 0.2)
+        if not mask.any():
+            mask[tuple(int(rng.integers(0, n)) for n in shape)] = True
+        sampling = tuple(float(x) for x in rng.choice(steps, 3))
+        radius = float(rng.choice([1.0, 2.0, 3.0, float(rng.uniform(0.2, 6.0))]))
+        ref = ndi.distance_transform_edt(~mask, sampling=sampling) <= radius
+        assert np.array_equal(ball_dilation(mask, sampling, radius), ref), (shape, sampling)

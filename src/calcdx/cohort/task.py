@@ -103,6 +103,9 @@ def analyze_study(
     from calcdx.analysis import AnalysisParameters
     from calcdx.study import run_study
 
+    # One study per core: its analysis runs on this thread alone (calcdx._threads), so
+    # workers do not oversubscribe the cores and the thread's CPU time is the study's.
+    os.environ["CALCDX_THREADS"] = "1"
     study_id = study["study_id"]
     final = Path(studies_dir) / study_id
     partial = Path(studies_dir) / f"{PARTIAL_PREFIX}{study_id}-{uuid.uuid4().hex[:8]}"

@@ -55,6 +55,7 @@ import cc3d
 import numpy as np
 from numpy.typing import NDArray
 
+from calcdx._threads import submit
 from calcdx.lesions.noise import (
     NoiseEstimate,
     above_blood_pool,
@@ -426,6 +427,12 @@ def detect_lesions(
         hu, spacing, air_hu=params.air_hu, table_gap_mm=params.table_gap_mm,
         target_mm=params.coarse_grid_mm,
     )
+    meta = metadata or {}
+    # The contrast phase and the noise read only the HU and the body: measured on a
+    # second core while the mineral is labelled (calcdx._threads).
+    phase_job = submit(lambda: contrast_phase(hu, spacing, body.grid.upsample(body.coarse),
+                                              config=params.contrast, header=meta))
+    sigma_job = submit(noise_sd_hu, hu)
     report("candidate mineral", 0.15)
     candidate: NDArray[np.bool_] = np.asarray(hu >= params.threshold_hu)
     labels, n = cc3d.connected_components(candidate, connectivity=26, return_N=True)
@@ -473,10 +480,8 @@ def detect_lesions(
             in_body[0] = False
 
     report("contrast phase", 0.3)
-    meta = metadata or {}
     agent = meta.get("contrast_agent") or meta.get("contrast_route")
-    phase = contrast_phase(hu, spacing, body.grid.upsample(body.coarse), config=params.contrast,
-                           header=meta)
+    phase = phase_job.result()
     if anatomy is not None:
         lumen_v = anatomy.lumen_exclusion(ijk, hu_v, hu, enhanced=phase.enhanced,
                                           plaque_delta_hu=params.plaque_delta_hu)
@@ -493,7 +498,7 @@ def detect_lesions(
         out_v = ~in_body[lab_v]  # voxels of components outside the body, set to 0 in place
         labels[ijk[out_v, 0], ijk[out_v, 1], ijk[out_v, 2]] = 0
         del out_v
-    sigma = noise_sd_hu(hu)
+    sigma = sigma_job.result()
     bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels,
                      mineral_boxes=_boxes(ijk, hu_v, order, counts, in_body),
                      noise_sd_hu=None if sigma is None else sigma.sd_hu,

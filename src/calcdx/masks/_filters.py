@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ball_erosion", "box_filter", "window_filter_1d"]
+from calcdx._threads import n_threads, run_both
+
+__all__ = ["ball_dilation", "ball_erosion", "box_filter", "window_filter_1d"]
 
 
 def _sl(ndim: int, axis: int, start: int | None, stop: int | None) -> tuple[slice, ...]:
@@ -29,8 +31,8 @@ def _sl(ndim: int, axis: int, start: int | None, stop: int | None) -> tuple[slic
     return tuple(index)
 
 
-def window_filter_1d(mask: NDArray[np.bool_], radius: int, axis: int, op: str
-                     ) -> NDArray[np.bool_]:
+def window_filter_1d(mask: NDArray[np.bool_], radius: int, axis: int, op: str,
+                     out: NDArray[np.bool_] | None = None) -> NDArray[np.bool_]:
     """Running OR (``op="max"``) or AND (``"min"``) over ``2 radius + 1`` voxels along `axis`.
 
     Parameters
@@ -40,13 +42,15 @@ def window_filter_1d(mask: NDArray[np.bool_], radius: int, axis: int, op: str
         Half-width of the window in voxels (0: `mask` unchanged).
     axis : int
     op : {"max", "min"}
+    out : ndarray of bool, optional
+        Written with the result when given (the shape of `mask`, not overlapping it).
 
     Returns
     -------
     ndarray of bool
         ``out[..., i, ...]`` is the OR (AND) of `mask` over ``i - radius .. i + radius``
-        along `axis`, cut at the array's edge; a new array (`mask` itself when
-        `radius` is 0).
+        along `axis`, cut at the array's edge; a new array or `out` (`mask` itself
+        when `radius` is 0).
     """
     if radius <= 0:
         return mask
@@ -58,7 +62,8 @@ def window_filter_1d(mask: NDArray[np.bool_], radius: int, axis: int, op: str
     def sl(start: int | None, stop: int | None) -> tuple[slice, ...]:
         return _sl(nd, axis, start, stop)
 
-    out = np.empty(mask.shape, dtype=bool)
+    if out is None:
+        out = np.empty(mask.shape, dtype=bool)
     if n > width:
         # y[i] = op(mask[i .. min(i + w, n) - 1]): windows of w = 2, 4, ... voxels, the
         # first read from `mask` itself, then between two buffers.
@@ -113,7 +118,31 @@ def box_filter(mask: NDArray[np.bool_], radius_vox: tuple[int, ...], op: str
     """
     out = mask
     for axis, r in enumerate(radius_vox):
-        out = window_filter_1d(out, int(r), axis, op)
+        out = _window_in_halves(out, int(r), axis, op)
+    return out
+
+
+#: Masks of at least this many voxels are filtered in two halves at once (two cores).
+_SPLIT_MIN_VOXELS = 1 << 22
+
+
+def _window_in_halves(mask: NDArray[np.bool_], radius: int, axis: int, op: str
+                      ) -> NDArray[np.bool_]:
+    """:func:`window_filter_1d`, a large mask's two halves across another axis on two cores.
+
+    A window along `axis` never reads across the other axes, so each half's
+    result is the whole result there: the same voxels (:mod:`calcdx._threads`).
+    """
+    if radius <= 0 or mask.size < _SPLIT_MIN_VOXELS or n_threads() < 2:
+        return window_filter_1d(mask, radius, axis, op)
+    across = 0 if axis != 0 else 1
+    half = mask.shape[across] // 2
+    if half == 0:
+        return window_filter_1d(mask, radius, axis, op)
+    out = np.empty(mask.shape, dtype=bool)
+    first, second = _sl(mask.ndim, across, 0, half), _sl(mask.ndim, across, half, None)
+    run_both(lambda: window_filter_1d(mask[first], radius, axis, op, out=out[first]),
+             lambda: window_filter_1d(mask[second], radius, axis, op, out=out[second]))
     return out
 
 
@@ -137,10 +166,8 @@ def ball_erosion(mask: NDArray[np.bool_], radius_vox: float) -> NDArray[np.bool_
     -------
     (I, J, K) ndarray of bool
     """
-    out = np.array(mask, dtype=bool, copy=True)
     reach = math.floor(radius_vox)
-    along: dict[int, NDArray[np.bool_]] = {}
-    ni, nj = mask.shape[0], mask.shape[1]
+    heights: dict[tuple[int, int], int] = {}
     for di in range(-reach, reach + 1):
         for dj in range(-reach, reach + 1):
             if math.sqrt(float(di * di + dj * dj)) > radius_vox:
@@ -148,12 +175,72 @@ def ball_erosion(mask: NDArray[np.bool_], radius_vox: float) -> NDArray[np.bool_
             h = 0
             while math.sqrt(float(di * di + dj * dj + (h + 1) * (h + 1))) <= radius_vox:
                 h += 1
-            if h not in along:
-                along[h] = window_filter_1d(mask, h, 2, "min")
-            z = along[h]
-            a0, b0 = max(0, -di), min(ni, ni - di)
-            a1, b1 = max(0, -dj), min(nj, nj - dj)
-            if a0 < b0 and a1 < b1:
-                np.logical_and(out[a0:b0, a1:b1], z[a0 + di:b0 + di, a1 + dj:b1 + dj],
-                               out=out[a0:b0, a1:b1])
+            heights[(di, dj)] = h
+    return _ball_pass(mask, heights, "min")
+
+
+def _ball_pass(mask: NDArray[np.bool_], heights: dict[tuple[int, int], int], op: str
+               ) -> NDArray[np.bool_]:
+    """AND (``op="min"``) or OR (``"max"``) of `mask` over a ball given by its heights.
+
+    ``heights[(di, dj)]`` is the ball's half-height along axis 2 at in-plane offset
+    ``(di, dj)``: ``out[i, j, k]`` combines `mask` at ``(i + di, j + dj, k + dk)``
+    for ``|dk| <= h``, offsets leaving the grid skipped (the running op along axis
+    2 is cut at the edge as in :func:`window_filter_1d`).
+    """
+    out = np.array(mask, dtype=bool, copy=True)
+    f: Any = np.logical_and if op == "min" else np.logical_or
+    along: dict[int, NDArray[np.bool_]] = {}
+    ni, nj = mask.shape[0], mask.shape[1]
+    for (di, dj), h in heights.items():
+        if h not in along:
+            along[h] = window_filter_1d(mask, h, 2, op)
+        z = along[h]
+        a0, b0 = max(0, -di), min(ni, ni - di)
+        a1, b1 = max(0, -dj), min(nj, nj - dj)
+        if a0 < b0 and a1 < b1:
+            f(out[a0:b0, a1:b1], z[a0 + di:b0 + di, a1 + dj:b1 + dj], out=out[a0:b0, a1:b1])
     return out
+
+
+def ball_dilation(mask: NDArray[np.bool_], sampling: tuple[float, float, float],
+                  radius: float) -> NDArray[np.bool_]:
+    """Voxels of a 3-D grid within `radius` of a voxel of `mask` (distances scaled by `sampling`).
+
+    Where `mask` holds a True voxel this is
+    ``scipy.ndimage.distance_transform_edt(~mask, sampling=sampling) <= radius``
+    voxel for voxel: the distance of an offset ``(di, dj, dk)`` is computed as
+    scipy computes it, ``sqrt((di s0)^2 + (dj s1)^2 + (dk s2)^2)`` in float64 and in
+    that order, and a voxel is near when the nearest voxel of `mask` is. Found as a
+    dilation by that ball: per in-plane offset of the ball, a running OR along
+    axis 2 over the ball's height there, shifted (no distance array).
+
+    Parameters
+    ----------
+    mask : (I, J, K) ndarray of bool
+    sampling : tuple of 3 float
+        Grid step along each axis (e.g. mm).
+    radius : float
+        In the units of `sampling` (>= 0).
+
+    Returns
+    -------
+    (I, J, K) ndarray of bool
+    """
+    s0, s1, s2 = (float(s) for s in sampling)
+
+    def dist(di: int, dj: int, dk: int) -> float:
+        a, b, c = di * s0, dj * s1, dk * s2
+        return math.sqrt(a * a + b * b + c * c)
+
+    ni, nj, nk = mask.shape
+    reach_i, reach_j = math.floor(radius / s0) + 1, math.floor(radius / s1) + 1
+    heights: dict[tuple[int, int], int] = {}
+    for di in range(-min(reach_i, ni - 1), min(reach_i, ni - 1) + 1):
+        for dj in range(-min(reach_j, nj - 1), min(reach_j, nj - 1) + 1):
+            if dist(di, dj, 0) <= radius:
+                h = 0
+                while h < nk - 1 and dist(di, dj, h + 1) <= radius:
+                    h += 1
+                heights[(di, dj)] = h
+    return _ball_pass(mask, heights, "max")

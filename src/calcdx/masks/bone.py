@@ -129,8 +129,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
+from calcdx._threads import map_split, run_both, submit
 from calcdx.errors import InputError
-from calcdx.masks._filters import ball_erosion, box_filter
+from calcdx.masks._filters import ball_dilation, ball_erosion, box_filter
 
 __all__ = ["BoneConfig", "BoneResult", "bone_mask", "fill_holes_2d_3d", "fill_holes_planes"]
 
@@ -181,17 +182,17 @@ def fill_holes_2d_3d(
 
 
 def _plane_holes(
-    mask: NDArray[np.bool_], axis: int
+    mask: NDArray[np.bool_], axis: int, ks: range | None = None
 ) -> Iterator[tuple[int, NDArray[np.unsignedinteger[Any]], NDArray[np.bool_], NDArray[np.intp]]]:
     """Yield the background regions of each plane normal to `axis` that holds mask voxels.
 
-    For each such plane (a plane without any has no hole): its index, the
-    4-connected background regions (cc3d labels), which of them do not reach the
-    plane's edge, and their sizes in voxels.
+    For each such plane (a plane without any has no hole) among `ks` (None: all):
+    its index, the 4-connected background regions (cc3d labels), which of them do
+    not reach the plane's edge, and their sizes in voxels.
     """
     # planes normal to the last axis are contiguous in Fortran order
     planes = np.moveaxis(np.asarray(mask, order="F" if axis == mask.ndim - 1 else "C"), axis, 0)
-    for k in range(planes.shape[0]):
+    for k in range(planes.shape[0]) if ks is None else ks:
         plane = planes[k]
         if not plane.any():
             continue
@@ -205,14 +206,16 @@ def _plane_holes(
 
 
 def _fill_plane_holes(
-    mask: NDArray[np.bool_], axis: int, max_hole_area_vox: int | None
+    mask: NDArray[np.bool_], axis: int, max_hole_area_vox: int | None,
+    too_big: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
     """Fill, per plane normal to `axis`, the background regions enclosed in the plane.
 
     Enclosed: 4-connected, not reaching the plane's edge, of at most
     `max_hole_area_vox` voxels (None: any size). A small array (a lesion's crop) is
     labelled in one scipy call with an in-plane cross; a large one plane by plane with
-    cc3d (faster there): the same holes.
+    cc3d (faster there): the same holes. `too_big`, when given (bool, the shape of
+    `mask`), is set at the enclosed regions left open for their size.
     """
     if mask.size <= _ONE_CALL_MAX_VOXELS:
         structure = np.zeros((3, 3, 3), dtype=bool)
@@ -226,22 +229,42 @@ def _fill_plane_holes(
                 hole[labels.take(0, axis=a)] = False
                 hole[labels.take(-1, axis=a)] = False
         if max_hole_area_vox is not None:
-            hole &= np.bincount(labels.ravel(), minlength=n + 1) <= max_hole_area_vox
+            small = np.bincount(labels.ravel(), minlength=n + 1) <= max_hole_area_vox
+            if too_big is not None and np.any(hole & ~small):
+                too_big |= (hole & ~small)[labels]
+            hole &= small
         return np.asarray(hole[labels] | mask, dtype=bool)
     out = np.array(mask, order="C")
     planes_out = np.moveaxis(out, axis, 0)
-    for k, labels, hole, count in _plane_holes(mask, axis):
-        if max_hole_area_vox is not None:
-            hole &= count <= max_hole_area_vox
-        if not hole.any():
-            continue
-        if axis == mask.ndim - 1:
-            # slices of a C-ordered array are strided: only the hole voxels are written
-            rows, cols = np.nonzero(hole[labels])
-            planes_out[k][rows, cols] = True
-        else:
-            planes_out[k] |= hole[labels]
+    big_out = None if too_big is None else np.moveaxis(too_big, axis, 0)
+    mask = np.asarray(mask, order="F" if axis == mask.ndim - 1 else "C")  # once, not per half
+
+    def fill(ks: range) -> None:
+        for k, labels, hole, count in _plane_holes(mask, axis, ks):
+            if max_hole_area_vox is not None:
+                if big_out is not None and np.any(hole & (count > max_hole_area_vox)):
+                    big_out[k] |= (hole & (count > max_hole_area_vox))[labels]
+                hole &= count <= max_hole_area_vox
+            if not hole.any():
+                continue
+            if axis == mask.ndim - 1:
+                # slices of a C-ordered array are strided: only the hole voxels are written
+                rows, cols = np.nonzero(hole[labels])
+                planes_out[k][rows, cols] = True
+            else:
+                planes_out[k] |= hole[labels]
+
+    _in_two(fill, mask.shape[axis])
     return out
+
+
+def _in_two(step: Any, n: int) -> None:
+    """``step(range(0, n))`` as two halves at once (:mod:`calcdx._threads`).
+
+    For per-plane steps that write only their own planes: the same result.
+    """
+    half = n // 2
+    run_both(lambda: step(range(0, half)), lambda: step(range(half, n)))
 
 
 def _fill_3d(filled: NDArray[np.bool_], max_hole_volume_vox: int | None) -> NDArray[np.bool_]:
@@ -269,12 +292,88 @@ def _fill_3d(filled: NDArray[np.bool_], max_hole_volume_vox: int | None) -> NDAr
     return out
 
 
+def _enclosed_parts(solid: NDArray[np.bool_], candidates: NDArray[np.bool_], axis: int
+                    ) -> tuple[tuple[slice, ...], NDArray[Any], NDArray[np.bool_],
+                               NDArray[np.bool_]]:
+    """6-connected parts of background regions enclosed in the planes normal to `axis`.
+
+    `candidates` are background voxels (outside `solid`) in regions enclosed in
+    those planes (4-connected, not reaching the plane's edge): in its plane a
+    candidate meets only `solid` or candidates, so the 6-connected background
+    region it lies in holds a voxel of a region reaching a plane's edge (an array
+    face other than the two normal to `axis`) exactly when a part of candidates
+    meets, along `axis`, background that is no candidate. Labelled on the
+    candidates' bounding box, not the whole background.
+
+    Returns
+    -------
+    box : tuple of slice
+        The candidates' bounding box.
+    labels : ndarray
+        The parts (cc3d, 6-connected) on `box`.
+    leaks : (n + 1,) ndarray of bool
+        Per part: it meets such background along `axis`.
+    at_face : (n + 1,) ndarray of bool
+        Per part: it reaches an array face normal to `axis`.
+    """
+    box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in np.nonzero(candidates))
+    cand = candidates[box]
+    labels, n = cc3d.connected_components(cand, connectivity=6, return_N=True)
+    leaks = np.zeros(n + 1, dtype=bool)
+    at_face = np.zeros(n + 1, dtype=bool)
+    size = candidates.shape[axis]
+    start, stop = box[axis].start, box[axis].stop
+    lab_ax = np.moveaxis(labels, axis, 0)
+    if start == 0:
+        at_face[lab_ax[0]] = True
+    if stop == size:
+        at_face[lab_ax[-1]] = True
+    # read on the box grown by one plane along `axis`
+    a0, a1 = max(start - 1, 0), min(stop + 1, size)
+    grown = tuple(slice(a0, a1) if a == axis else b for a, b in enumerate(box))
+    leak_ax = np.moveaxis(~solid[grown] & ~candidates[grown], axis, 0)
+    cand_ax = np.moveaxis(cand, axis, 0)
+    for d in (-1, 1):
+        lo, hi = max(start, -d), min(stop, size - d)  # planes p whose p + d is inside
+        if lo < hi:
+            sel = slice(lo - start, hi - start)
+            leaks[lab_ax[sel][cand_ax[sel] & leak_ax[lo + d - a0:hi + d - a0]]] = True
+    leaks[0] = at_face[0] = False
+    return box, labels, leaks, at_face
+
+
+def _fill_3d_within(filled: NDArray[np.bool_], candidates: NDArray[np.bool_], axis: int,
+                    max_hole_volume_vox: int | None) -> NDArray[np.bool_]:
+    """:func:`_fill_3d` of `filled` whose planes normal to `axis` hold no hole but `candidates`.
+
+    `candidates` are the background regions enclosed in those planes that a plane
+    fill left open (``too_big`` of :func:`_fill_plane_holes` as the last pass).
+    Each 3-D hole (a 6-connected background region not reaching the array's
+    border) lies in them: its part in a plane is a region enclosed there (in-plane
+    connected background within the hole, off the border, so off the plane's edge),
+    and not filled. So the holes are the parts of :func:`_enclosed_parts` that
+    neither leak nor reach a face normal to `axis`: the same voxels.
+    """
+    if not candidates.any():
+        return np.array(filled, dtype=bool)
+    box, labels, leaks, at_face = _enclosed_parts(filled, candidates, axis)
+    hole = ~leaks & ~at_face
+    hole[0] = False
+    if max_hole_volume_vox is not None:
+        hole &= np.bincount(labels.ravel(), minlength=len(hole)) <= max_hole_volume_vox
+    out = np.array(filled, dtype=bool)
+    if hole.any():
+        out[box] |= hole[labels]
+    return out
+
+
 def fill_holes_planes(
     mask: NDArray[np.bool_],
     spacing_mm: tuple[float, float, float],
     *,
     max_hole_area_mm2: float,
     axes: tuple[int, ...] = (2, 0, 1),
+    too_big: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
     """Fill holes slice by slice in several planes, each hole up to an area.
 
@@ -288,6 +387,10 @@ def fill_holes_planes(
     axes : tuple of int
         Normal axis of each family of planes, in order (2: axial slices of a
         stack whose axis 2 is the slice axis).
+    too_big : (I, J, K) ndarray of bool, optional
+        When given, set at the holes of the last family of planes left open as
+        larger than `max_hole_area_mm2` (where every hole closed only in 3-D lies,
+        :func:`_fill_3d_within`).
 
     Returns
     -------
@@ -295,10 +398,11 @@ def fill_holes_planes(
         `mask` with every in-plane hole up to `max_hole_area_mm2` set.
     """
     out = mask
-    for axis in axes:
+    for n, axis in enumerate(axes):
         in_plane = [s for i, s in enumerate(spacing_mm) if i != axis]
         area_vox = int(max_hole_area_mm2 / (in_plane[0] * in_plane[1]))
-        out = _fill_plane_holes(out, axis, area_vox)
+        out = _fill_plane_holes(out, axis, area_vox,
+                                too_big=too_big if n == len(axes) - 1 else None)
     return out
 
 
@@ -865,24 +969,32 @@ def _cortexless(hu: NDArray[Any], filled: NDArray[np.bool_],
     nb = [-(-n // f) for n, f in zip(filled.shape, block, strict=True)]
     dense = np.zeros([b * f for b, f in zip(nb, block, strict=True)], dtype=bool)
     dense[: filled.shape[0], : filled.shape[1], : filled.shape[2]] = filled & (h >= level)
-    dense_b = dense.reshape(nb[0], block[0], nb[1], block[1], nb[2], block[2]).any(
-        axis=(1, 3, 5))
+    dense_b: NDArray[np.bool_] = np.asarray(
+        dense.reshape(nb[0], block[0], nb[1], block[1], nb[2], block[2]).any(axis=(1, 3, 5)))
     del dense
-    near = ndi.distance_transform_edt(
-        ~dense_b, sampling=[f * sp for f, sp in zip(block, spacing, strict=True)]
-    ) <= cfg.cortex_reach_mm
+    sampling = [f * sp for f, sp in zip(block, spacing, strict=True)]
+    # within reach of a dense block: its distance transform thresholded, or (the same
+    # blocks, where there is a dense one) a dilation by the ball of that reach
+    near = (ball_dilation(dense_b, (sampling[0], sampling[1], sampling[2]), cfg.cortex_reach_mm)
+            if dense_b.any() else
+            ndi.distance_transform_edt(~dense_b, sampling=sampling) <= cfg.cortex_reach_mm)
     for axis, f in enumerate(block):
-        near = np.repeat(near, f, axis=axis)
+        if f > 1:  # a repeat by 1 would only copy
+            near = np.repeat(near, f, axis=axis)
     far = filled & ~near[: filled.shape[0], : filled.shape[1], : filled.shape[2]]
     del near, dense_b
     if not far.any():
         return out
-    parts = cc3d.connected_components(far, connectivity=26)
-    stats = cc3d.statistics(parts)
-    big = np.asarray(stats["voxel_counts"]) * float(np.prod(spacing)) >= cfg.min_volume_mm3
+    parts, n_parts = cc3d.connected_components(far, connectivity=26, return_N=True)
+    # counts and boxes from the parts' voxels, as cc3d.statistics gives them (no pass
+    # over the whole crop)
+    at = np.flatnonzero(parts)
+    counts, part_boxes = _part_stats(parts, int(n_parts), at, parts.ravel()[at])
+    del at
+    big = counts * float(np.prod(spacing)) >= cfg.min_volume_mm3
     big[0] = False
     for c in np.flatnonzero(big):
-        b = stats["bounding_boxes"][c]
+        b = part_boxes[c]
         box = (slice(max(b[0].start - 1, 0), b[0].stop + 1),
                slice(max(b[1].start - 1, 0), b[1].stop + 1), b[2])
         part = parts[box] == c
@@ -907,19 +1019,23 @@ def _in_outline(parts: NDArray[np.integer[Any]], boxes: Any, bone: NDArray[np.bo
     out = np.zeros(len(which), dtype=bool)
     pad = [int(np.ceil(2.0 * radius_mm / s)) + 1 for s in spacing_xy]
     sampling = (spacing_xy[0], spacing_xy[1], 1e9)  # in-plane distances only
-    for c in np.flatnonzero(which):
-        if c == 0 or c >= len(boxes) or boxes[c] is None:
-            continue
+
+    def judge(c: int) -> bool:
         b = boxes[c]
         box = (slice(max(b[0].start - pad[0], 0), b[0].stop + pad[0]),
                slice(max(b[1].start - pad[1], 0), b[1].stop + pad[1]), b[2])
         part = parts[box] == c
         other = bone[box] & ~part
         if not other.any():
-            continue
+            return False
         grown = _disk_dilation(other, spacing_xy, radius_mm)
         closed = ndi.distance_transform_edt(grown, sampling=sampling) > radius_mm
-        out[c] = np.count_nonzero(closed & part) >= 0.5 * np.count_nonzero(part)
+        return bool(np.count_nonzero(closed & part) >= 0.5 * np.count_nonzero(part))
+
+    todo = [int(c) for c in np.flatnonzero(which)
+            if c != 0 and c < len(boxes) and boxes[c] is not None]
+    # each part on its own box: half of them on a second core (calcdx._threads)
+    out[todo] = map_split(judge, todo)
     return out
 
 
@@ -1062,23 +1178,23 @@ def _proud_deposits(hu: NDArray[Any], bone: NDArray[np.bool_],
     need = (2.0 * env_mm / sx, 2.0 * env_mm / sy)
     labels, n = cc3d.connected_components(bone, connectivity=6, return_N=True)
     boxes = cc3d.statistics(labels)["bounding_boxes"]
-    for c in range(1, n + 1):
+
+    def judge(c: int) -> tuple[tuple[slice, ...], NDArray[np.bool_]] | None:
+        """Bone `c`'s deposits on its box, or None."""
         b = boxes[c]
-        if b is None or (b[0].stop - b[0].start) < need[0] or (b[1].stop - b[1].start) < need[1]:
-            continue  # too narrow to hold the envelope's disk
         box = tuple(slice(max(s.start - p, 0), min(s.stop + p, size))
                     for s, p, size in zip(b, pad, bone.shape, strict=True))
         f = labels[box] == c
         depth = _inplane_depth(f, (sx, sy))
         inner = depth > env_mm
         if not inner.any():
-            continue
+            return None
         envelope = _disk_dilation(inner, (sx, sy), env_mm) & f
         rest = f & ~envelope
         # parts reaching deeper than core_mm: the core kept them (narrower ones step 4 judged)
         wide = rest & (depth > cfg.core_mm)
         if not wide.any():
-            continue
+            return None
         piece = _Piece(f, hu[box], depth, inner, envelope)
         rl = cc3d.connected_components(rest, connectivity=26)
         del rest
@@ -1093,8 +1209,17 @@ def _proud_deposits(hu: NDArray[Any], bone: NDArray[np.bool_],
             part = _wide_slices(rl[grown] == part_id, wide[grown], reach_slices)
             if _proud_deposit(part, grown, piece, spacing, cfg):
                 found[grown] |= part
-        if found.any():
-            out[box] |= _deposit_base(found, piece, core_r, spacing, cfg)
+        if not found.any():
+            return None
+        return box, _deposit_base(found, piece, core_r, spacing, cfg)
+
+    todo = [c for c in range(1, n + 1) if boxes[c] is not None
+            and (boxes[c][0].stop - boxes[c][0].start) >= need[0]
+            and (boxes[c][1].stop - boxes[c][1].start) >= need[1]]  # wide enough for the disk
+    # each bone on its own box, half of them on a second core; OR-ed here in order
+    for hit in map_split(judge, todo):
+        if hit is not None:
+            out[hit[0]] |= hit[1]
     return out
 
 
@@ -1200,7 +1325,8 @@ def _proud_deposit(part: NDArray[np.bool_], box: tuple[slice, ...], piece: _Piec
     return not bool(np.any(joined > 0))
 
 
-def _open_to_tissue(holes: NDArray[np.bool_], sealed: NDArray[np.bool_]) -> NDArray[np.bool_]:
+def _open_to_tissue(holes: NDArray[np.bool_], sealed: NDArray[np.bool_],
+                    enclosed: NDArray[np.bool_] | None = None) -> NDArray[np.bool_]:
     """The voxels of axial `holes` whose 3-D background reaches the tissue beside the bone.
 
     The spinal canal opens to the soft tissue at every level (the intervertebral
@@ -1210,9 +1336,20 @@ def _open_to_tissue(holes: NDArray[np.bool_], sealed: NDArray[np.bool_]) -> NDAr
     closed by the cortex along the shaft and reaches at most the grid's first or
     last slice. A stack shorter than one vertebra with its disc cannot show the
     foramina: there a canal is filled as marrow.
+
+    `enclosed`, when given, holds every background region of `sealed` enclosed in
+    its axial slice (4-connected, off the slice's edge; `holes` among them): a hole's
+    3-D background reaches the in-plane faces exactly when its part of `enclosed`
+    meets, across the slices, background that is not enclosed
+    (:func:`_enclosed_parts`), found without labelling the whole background.
     """
     if not holes.any():
         return holes
+    if enclosed is not None:
+        box, labels, leaks, _ = _enclosed_parts(sealed, enclosed, 2)
+        out = np.zeros(holes.shape, dtype=bool)
+        out[box] = leaks[labels] & holes[box]
+        return out
     labels, n = cc3d.connected_components(~sealed, connectivity=6, return_N=True)
     outside = np.zeros(int(n) + 1, dtype=bool)
     for face in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
@@ -1263,25 +1400,38 @@ def _mark_water(out: NDArray[np.bool_], k: int, hu: NDArray[Any],
 
 
 def _axial_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[float, float],
-                 cfg: BoneConfig) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-    """`sealed` with its axial holes filled (up to ``max_hole_area_mm2``), and its water holes.
+                 cfg: BoneConfig
+                 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
+    """`sealed` with its axial holes filled, its water holes, and every enclosed region.
 
-    The first step of :func:`fill_holes_planes` (axial slices) and :func:`_water_holes`
-    at once: both judge the same 4-connected background regions of each slice, labelled
-    here once.
+    Filled: holes up to ``max_hole_area_mm2``; enclosed: every background region of
+    a slice not reaching its edge, filled or not. The first step of
+    :func:`fill_holes_planes` (axial slices) and :func:`_water_holes` at once: both
+    judge the same 4-connected background regions of each slice, labelled here once.
     """
     area_vox = int(cfg.max_hole_area_mm2 / (spacing[0] * spacing[1]))
+    big = np.zeros(sealed.shape, dtype=bool)  # enclosed regions too large to fill
     if sealed.size <= _ONE_CALL_MAX_VOXELS:
-        return _fill_plane_holes(sealed, 2, area_vox), _water_holes(hu, sealed, spacing, cfg)
+        filled = _fill_plane_holes(sealed, 2, area_vox, too_big=big)
+        return filled, _water_holes(hu, sealed, spacing, cfg), (filled & ~sealed) | big
     filled = np.array(sealed, order="C")
     water = np.zeros(sealed.shape, dtype=bool)
-    for k, lab, inner, count in _plane_holes(sealed, 2):
-        hole = inner & (count <= area_vox)
-        if hole.any():
-            a, b = np.nonzero(hole[lab])
-            filled[a, b, k] = True
-        _mark_water(water, k, hu, lab, inner, count, spacing, cfg)
-    return filled, water
+    planes = np.asarray(sealed, order="F")  # once, not per half
+
+    def judge(ks: range) -> None:
+        # each slice's regions write only that slice: two halves of the slices at once
+        for k, lab, inner, count in _plane_holes(planes, 2, ks):
+            hole = inner & (count <= area_vox)
+            if hole.any():
+                a, b = np.nonzero(hole[lab])
+                filled[a, b, k] = True
+            if np.any(inner & ~hole):
+                a, b = np.nonzero((inner & ~hole)[lab])
+                big[a, b, k] = True
+            _mark_water(water, k, hu, lab, inner, count, spacing, cfg)
+
+    _in_two(judge, sealed.shape[2])
+    return filled, water, (filled & ~sealed) | big
 
 
 def _major_axis_mm(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
@@ -1388,19 +1538,21 @@ def _bone_like(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int
             return shell
         return None
 
-    taken: list[int] = []
-    rest: list[int] = []
-    for c in ids:
+    def anchor(c: int) -> bool | None:
+        """Whether `c` is an anchor; None: compact and inside the grid, judged later."""
         box = boxes[c]
         if _major_axis_mm(labels, c, box, spacing) >= cfg.bone_min_length_mm:
-            taken.append(c)
-        elif any(b.start == 0 or b.stop == n for b, n in zip(box, shape, strict=True)):
+            return True
+        if any(b.start == 0 or b.stop == n for b, n in zip(box, shape, strict=True)):
             mass = solid(c)
             # a solid mass cut by the field of view through its inside: its nature unknown
-            if mass is None or mass.inside_cut:
-                taken.append(c)
-        else:
-            rest.append(c)  # its shell is tested only if it comes within the gap of bone
+            return mass is None or mass.inside_cut
+        return None  # its shell is tested only if it comes within the gap of bone
+
+    # each component judged on its own box: half of them on a second core, in order
+    judged = map_split(anchor, list(ids))
+    taken: list[int] = [c for c, a in zip(ids, judged, strict=True) if a]
+    rest: list[int] = [c for c, a in zip(ids, judged, strict=True) if a is None]
     # Centre to centre, the mineral voxels on either side of a gap lie up to one voxel
     # farther each: a voxel whose centre falls just inside the gap is not mineral, so a
     # 6 mm disc sampled at 1.4 mm can show five sub-threshold slices, 8.4 mm apart.
@@ -1685,15 +1837,19 @@ def bone_mask(
     sealed = comp
     if close_r != (0, 0):
         sealed = _square_filter(_square_filter(comp, close_r, "max"), close_r, "min") | comp
-    axial, canal = _axial_holes(hu[crop], sealed, (sx, sy), cfg)
-    canal = _open_to_tissue(canal, sealed)
+    axial, canal, enclosed = _axial_holes(hu[crop], sealed, (sx, sy), cfg)
+    # the canal's test reads only `sealed` and the holes: on a second core meanwhile
+    canal_job = submit(_open_to_tissue, canal, sealed, enclosed)
+    del canal, enclosed
+    left_open = np.zeros_like(axial)  # holes of the last planes too large to fill
     filled = fill_holes_planes(axial, (sx, sy, sz), max_hole_area_mm2=cfg.max_hole_area_mm2,
-                               axes=(0, 1))
+                               axes=(0, 1), too_big=left_open)
     del axial
     del sealed
-    filled = fill_holes_2d_3d(
-        filled, max_hole_volume_vox=int(cfg.max_hole_volume_mm3 / vv), two_d=False
-    )
+    filled = _fill_3d_within(filled, left_open, 1, int(cfg.max_hole_volume_mm3 / vv))
+    del left_open
+    canal = canal_job.result()
+    del canal_job
     filled &= ~(lumen | canal)
     del canal
     cartilage = np.zeros_like(filled)
@@ -1749,9 +1905,10 @@ def bone_mask(
     deposits |= cartilage & comp
     cartilage &= comp
     del comp, proud
-    exclusion = box_filter(bone, (1, 1, 1), "max")
-    bone_labels = cc3d.connected_components(bone, connectivity=6).astype(np.uint32,
-                                                                         copy=False)
+    # the rim and the separate bones both read only `bone`: at once on two cores
+    exclusion, bone_labels = run_both(
+        lambda: box_filter(bone, (1, 1, 1), "max"),
+        lambda: cc3d.connected_components(bone, connectivity=6).astype(np.uint32, copy=False))
     return BoneResult(
         component_ids=tuple(ids),
         offset=(int(lo[0]), int(lo[1]), int(lo[2])),

@@ -11,6 +11,7 @@ import nibabel as nib
 import numpy as np
 
 from calcdx import __version__
+from calcdx._threads import submit
 from calcdx.analysis import AnalysisResult
 from calcdx.volume import Volume
 
@@ -163,7 +164,10 @@ def write_outputs(result: AnalysisResult, volume: Volume, out_dir: str | Path) -
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # two files, written at once: zlib compresses the label map on a second core
+    # (calcdx._threads) while the JSON is encoded
+    labels = submit(write_label_map, result, volume, out / "lesions.nii.gz")
     return {
         "result": write_result_json(result, volume, out / "result.json"),
-        "labels": write_label_map(result, volume, out / "lesions.nii.gz"),
+        "labels": labels.result(),
     }
