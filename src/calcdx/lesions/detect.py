@@ -58,7 +58,7 @@ from calcdx.lesions.noise import (
 )
 from calcdx.masks.body import BodyMask, compute_body
 from calcdx.masks.bone import BoneResult, ComponentBoxes, bone_mask
-from calcdx.masks.contrast import contrast_phase
+from calcdx.masks.contrast import ContrastPhase, contrast_phase
 from calcdx.masks.exclusions import (
     ContrastAssessment,
     ContrastRegion,
@@ -67,6 +67,8 @@ from calcdx.masks.exclusions import (
     density_summary,
     find_metal,
 )
+from calcdx.masks.injected import injected_vein
+from calcdx.masks.lumen import LumenMask, blood_pool_lumen, immersed_fraction
 
 if TYPE_CHECKING:
     from calcdx.analysis import AnalysisParameters
@@ -122,6 +124,9 @@ class Detection:
     contrast_regions : list of ContrastRegion
     summary : dict
         Counts and volumes of what was excluded, by reason.
+    blood_pool_lumen : LumenMask or None
+        The enhanced lumen continuous with the blood pool's tubes
+        (:mod:`calcdx.masks.lumen`), kept out of the skeleton; None when not looked for.
     """
 
     label_map: NDArray[np.unsignedinteger[Any]]
@@ -132,6 +137,7 @@ class Detection:
     contrast: ContrastAssessment
     contrast_regions: list[ContrastRegion]
     summary: dict[str, float] = field(default_factory=dict)
+    blood_pool_lumen: LumenMask | None = None
 
 
 def _split(ijk: NDArray[Any], hu: NDArray[Any]) -> list[tuple[NDArray[Any], NDArray[Any]]]:
@@ -196,6 +202,74 @@ def _clear_local_background(
     background = shell_median_hu([p[0] for p in pieces], hu, below_hu=threshold_hu)
     return [bool(np.isnan(b) or float(p[1].max()) >= b + margin_hu)
             for p, b in zip(pieces, background, strict=True)]
+
+
+def _without_injected_veins(
+    pieces: list[tuple[NDArray[Any], NDArray[Any], str]], spacing: tuple[float, float, float],
+    shape: tuple[int, ...], blood_pool_hu: float | None, params: AnalysisParameters,
+) -> tuple[list[tuple[NDArray[Any], NDArray[Any], str]], int, float]:
+    """Soft-tissue pieces of an enhanced study less the injected veins among them.
+
+    Returns the pieces kept, how many were injected veins and their volume (mm^3).
+    """
+    vv = float(np.prod(spacing))
+    kept = []
+    n = 0
+    volume = 0.0
+    for p in pieces:
+        if p[2] == "soft_tissue" and injected_vein(
+                p[0], p[1], spacing, shape, blood_pool_hu=blood_pool_hu,
+                config=params.injected_vein).injected:
+            n += 1
+            volume += len(p[0]) * vv
+        else:
+            kept.append(p)
+    return kept, n, volume
+
+
+def _pool_lumen(
+    hu: NDArray[Any], spacing: tuple[float, float, float], phase: ContrastPhase,
+    labels: NDArray[Any], boxes: ComponentBoxes, params: AnalysisParameters,
+) -> LumenMask | None:
+    """The enhanced lumens continuous with the blood pool's tubes (calcdx.masks.lumen).
+
+    Seeded by the blood pool and by every other tube found beside it that is enhanced
+    and within the lumen window of the pool (a lumen of the same phase: the pulmonary
+    trunk beside the aorta), each with its own density, and looked for on the bounding
+    box of the mineral components that hold the seeds only.
+    """
+    pool = phase.blood_pool
+    if not phase.enhanced or pool is None or not pool.track_voxel:
+        return None
+    window = params.lumen.window_hu
+    tubes = [pool] + [t for t in phase.tubes if t != pool and t.track_voxel
+                      and t.median_hu >= params.contrast.enhanced_blood_hu
+                      and abs(t.median_hu - pool.median_hu) <= window]
+    shape = np.asarray(hu.shape)
+    found: list[tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.bool_]]] = []
+    for tube in tubes:
+        seeds = np.clip(np.rint(np.asarray(tube.track_voxel)).astype(np.intp), 0, shape - 1)
+        comps = np.unique(labels[seeds[:, 0], seeds[:, 1], seeds[:, 2]])
+        comps = comps[(comps > 0) & (boxes.counts[comps] > 0)]
+        if not len(comps):
+            continue
+        lo = boxes.lo[comps].min(axis=0)
+        hi = boxes.hi[comps].max(axis=0)
+        box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+        mask = blood_pool_lumen(np.asarray(hu[box]), spacing, seeds - lo, tube.median_hu,
+                                tube.robust_sd_hu, config=params.lumen)
+        if mask.any():
+            found.append((lo, hi, mask))
+    if not found:
+        return None
+    lo = np.min([f[0] for f in found], axis=0)
+    hi = np.max([f[1] for f in found], axis=0)
+    union = np.zeros(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)), dtype=bool)
+    for a, b, mask in found:
+        union[tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, lo, strict=True))
+              ] |= mask
+    return LumenMask(offset=(int(lo[0]), int(lo[1]), int(lo[2])), mask=union,
+                     median_hu=pool.median_hu)
 
 
 def _boxes(ijk: NDArray[np.int32], hu_v: NDArray[Any], order: NDArray[np.intp],
@@ -321,10 +395,13 @@ def detect_lesions(
         labels[ijk[out_v, 0], ijk[out_v, 1], ijk[out_v, 2]] = 0
         del out_v
     sigma = noise_sd_hu(hu)
+    boxes = _boxes(ijk, hu_v, order, counts, in_body)
+    pool_lumen = _pool_lumen(hu, spacing, phase, body_labels, boxes, params)
+    if pool_lumen is not None:
+        summary["blood_pool_lumen_volume_mm3"] = float(np.count_nonzero(pool_lumen.mask)) * vv
     bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels,
-                     mineral_boxes=_boxes(ijk, hu_v, order, counts, in_body),
-                     noise_sd_hu=None if sigma is None else sigma.sd_hu,
-                     enhanced=phase.enhanced)
+                     mineral_boxes=boxes, noise_sd_hu=None if sigma is None else sigma.sd_hu,
+                     enhanced=phase.enhanced, blood_lumen=pool_lumen)
     del labels, body_labels
     is_bone_comp = np.zeros(n + 1, dtype=bool)
     is_bone_comp[list(bone.component_ids)] = True
@@ -418,6 +495,19 @@ def detect_lesions(
     for part in residual:
         pieces.append((part[0], part[1], "bone_adjacent"))
     summary["enhancing_parenchyma_components"] = float(n_parenchyma)
+    if contrast.enhanced and pool_lumen is not None:
+        # Density spikes inside the blood pool's lumen, not on its wall (calcdx.masks.lumen)
+        n_before_lumen = len(pieces)
+        pieces = [p for p in pieces if immersed_fraction(p[0], pool_lumen, shape)
+                  < params.lumen.immersed_fraction]
+        summary["inside_lumen_components"] = float(n_before_lumen - len(pieces))
+    if contrast.enhanced:
+        # Undiluted contrast in the vein it was injected through (calcdx.masks.injected)
+        pieces, n_veins, vein_mm3 = _without_injected_veins(
+            pieces, spacing, shape,
+            phase.blood_pool.median_hu if phase.blood_pool is not None else None, params)
+        summary["injected_vein_components"] = float(n_veins)
+        summary["injected_vein_volume_mm3"] = vein_mm3
     min_vox = params.min_volume_mm3 / vv
     pieces = [p for p in pieces if len(p[0]) >= min_vox - 1e-9]
     min_peak = params.threshold_hu
@@ -486,4 +576,5 @@ def detect_lesions(
     return Detection(
         label_map=label_map, lesions=lesions, body=body, bone=bone, metal=metal,
         contrast=contrast, contrast_regions=regions, summary=summary,
+        blood_pool_lumen=pool_lumen,
     )

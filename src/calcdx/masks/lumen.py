@@ -1,0 +1,235 @@
+"""The enhanced lumen continuous with the measured blood pool, before the skeleton is made.
+
+In an enhanced study the aorta found by :func:`calcdx.masks.contrast.find_blood_pool`
+(the densest round homogeneous tube of the trunk) is iodine-filled blood, and so is
+every lumen continuous with it at its density: the rest of the aorta, the left heart
+chambers, the iliac arteries, however much plaque lines them and whatever bone they
+lie against. Such a lumen crosses the mineral threshold as a large component, often
+joined to the spine by partial volume or by plaque, and would be sealed and filled as
+bone; its wall plaque would be lost with it.
+
+Rule (:func:`blood_pool_lumen`)
+-------------------------------
+1. **In step with the phase.** Lumen voxels are no denser than the blood pool's median
+   HU plus ``window_hu``, and their in-plane local mean (over ``local_mm``) lies from
+   the median less ``below_sd`` of the pool's robust SDs up to that top: enhanced blood
+   of one phase is one density spread by noise, partial volume at the wall only lowering
+   it, and calcified plaque is denser than the lumen by more than ``window_hu`` (the
+   plaque rule of :mod:`calcdx.masks.exclusions`), so plaque never joins the lumen.
+2. **Continuous and tubular, cut at necks.** Those voxels are opened in-plane (eroded by
+   a square of half-width ``neck_mm``); the 6-connected parts of the eroded voxels that
+   hold the blood pool's track are the lumen's core, grown back in-plane by the same
+   width inside the window. A lumen (the aorta is at least 16 mm across, the smallest
+   radius the blood pool search accepts being 8 mm) survives the opening; the contact of
+   that density between a lumen and the marrow of a vertebra through the aortic wall and
+   cortex, or along a thin bony or vascular branch, is narrower and is cut.
+3. **The wall.** The lumen is grown in-plane by ``neck_mm`` into voxels less dense than
+   its window's top (its partial-volume wall, which would otherwise enclose the lumen
+   as cortex encloses marrow), never into plaque or cortex denser.
+
+A mineral candidate with at least ``immersed_fraction`` of the face neighbours around it
+in the lumen (:func:`immersed_fraction`) lies inside the blood, not on the wall: a
+density spike of enhanced blood (noise, inflow mixing), not plaque, and is not reported.
+
+The lumen is passed to :func:`calcdx.masks.bone.bone_mask` (``lumen=``): it leaves the
+mineral before sealing and filling, so it can neither bridge to bone nor be filled as
+marrow, and a component left with too little mineral is no longer skeleton. Its plaque
+is then found by the contrast rules of :mod:`calcdx.lesions.detect`.
+
+Stated limits: lumens of another density than the blood pool (the right heart with
+inflowing undiluted contrast, a pulmonary artery in a pulmonary-arterial phase) are
+not followed; a lumen narrower than twice ``neck_mm`` in-plane is cut off at that neck;
+marrow within ``window_hu`` of the blood pool joined to the lumen by a contact at least
+twice ``neck_mm`` wide at that density would be taken as lumen (the aortic wall and the
+vertebral cortex lie between them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cc3d
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import ndimage as ndi
+
+from calcdx.masks._filters import box_filter
+
+__all__ = ["LumenConfig", "LumenMask", "blood_pool_lumen", "immersed_fraction"]
+
+
+class LumenConfig(BaseModel):
+    """Parameters of :func:`blood_pool_lumen` (HU, mm); each states its basis."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    window_hu: float = Field(
+        150.0, gt=0, description="lumen voxels lie within this of the blood pool's median "
+        "HU. The plaque margin of calcdx.masks.exclusions (plaque_delta_hu): voxels "
+        "denser than an enhanced lumen by this are plaque, not lumen")
+    below_sd: float = Field(
+        3.0, gt=0, description="...and their in-plane local mean no lower than the blood "
+        "pool's median less this many of its robust SDs: blood of one phase is one density "
+        "whose voxels spread by noise (three SDs hold about 99.7 % of a normal spread, more "
+        "once averaged), while unenhanced and less enhanced tissue (liver, spleen, muscle) "
+        "lies below")
+    local_mm: float = Field(
+        3.0, gt=0, description="side of the in-plane square of the local mean. Heuristic, "
+        "as BoneConfig.lumen_window_mm: about three voxels at 1 mm, enough to average noise, "
+        "much narrower than the aorta")
+    immersed_fraction: float = Field(
+        0.9, gt=0, le=1, description="a candidate with at least this share of the face "
+        "neighbours around it in the lumen lies inside the lumen, not on its wall: a "
+        "density spike of enhanced blood (noise, inflow mixing), not plaque, which lies on "
+        "the wall with its outer side on the wall's tissue. Heuristic: a plaque seen flat "
+        "on the wall has about half its surface there; the tenth left allows for a spike "
+        "that touches a papillary muscle or trabecula")
+    neck_mm: float = Field(
+        3.0, gt=0, description="half-width of the in-plane opening that cuts the lumen "
+        "from what touches it. Heuristic from anatomy: the blood pool is a tube of at "
+        "least 8 mm radius (ContrastConfig.radius_mm), so its core survives; the aortic "
+        "wall (about 2 mm) with the cortex of the vertebra it lies on, and thin branches, "
+        "are narrower than twice this")
+
+
+@dataclass(frozen=True)
+class LumenMask:
+    """The enhanced lumen on a crop of the grid.
+
+    Attributes
+    ----------
+    offset : tuple of int
+        Full-grid index of ``mask[0, 0, 0]``.
+    mask : (A, B, C) ndarray of bool
+    median_hu : float
+        Median HU of the blood pool that seeded it.
+    """
+
+    offset: tuple[int, int, int]
+    mask: NDArray[np.bool_]
+    median_hu: float
+
+    def on_box(self, lo: NDArray[np.intp], hi: NDArray[np.intp]) -> NDArray[np.bool_]:
+        """The lumen on the full-grid box ``[lo, hi)`` (False outside the crop)."""
+        out = np.zeros(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)), dtype=bool)
+        off = np.asarray(self.offset)
+        a = np.maximum(lo, off)
+        b = np.minimum(hi, off + np.asarray(self.mask.shape))
+        if np.any(b <= a):
+            return out
+        dst = tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, lo, strict=True))
+        src = tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, off, strict=True))
+        out[dst] = self.mask[src]
+        return out
+
+
+def blood_pool_lumen(
+    hu: NDArray[Any],
+    spacing_mm: tuple[float, float, float],
+    seeds: NDArray[np.integer[Any]],
+    blood_pool_hu: float,
+    blood_pool_sd_hu: float,
+    *,
+    within: NDArray[np.bool_] | None = None,
+    config: LumenConfig | None = None,
+) -> NDArray[np.bool_]:
+    """The enhanced lumen continuous with the blood pool's track (module rule).
+
+    Parameters
+    ----------
+    hu : (I, J, K) ndarray
+        CT in HU (a crop holding the lumen); axis 2 is the slice axis.
+    spacing_mm : tuple of float
+        Voxel size (mm).
+    seeds : (M, 3) ndarray of int
+        Voxels of the blood pool's track (centres of its cross-sections) on `hu`'s grid.
+    blood_pool_hu, blood_pool_sd_hu : float
+        Median and robust SD (HU) of the blood pool's voxels.
+    within : (I, J, K) ndarray of bool, optional
+        Where the lumen may lie.
+    config : LumenConfig, optional
+
+    Returns
+    -------
+    (I, J, K) ndarray of bool
+        The lumen with its partial-volume wall; all False when no seed lies in it.
+    """
+    cfg = config or LumenConfig()
+    if hu.ndim != 3:
+        raise ValueError(f"blood_pool_lumen needs a 3-D HU array, got {hu.ndim}-D")
+    if within is not None and within.shape != hu.shape:
+        raise ValueError(f"within has shape {within.shape}, the HU array {hu.shape}; "
+                         "pass masks on the same grid")
+    sx, sy, _ = spacing_mm
+    r = (max(1, round(cfg.neck_mm / sx)), max(1, round(cfg.neck_mm / sy)), 0)
+    top = blood_pool_hu + cfg.window_hu
+    lo = blood_pool_hu - cfg.below_sd * max(blood_pool_sd_hu, 1.0)
+    values = np.asarray(hu, dtype=np.float32)
+    local = np.empty_like(values)
+    w = (max(1, round(cfg.local_mm / sx)) | 1, max(1, round(cfg.local_mm / sy)) | 1)
+    for k in range(values.shape[2]):
+        local[:, :, k] = ndi.uniform_filter(values[:, :, k], size=w, mode="nearest")
+    window = (local >= lo) & (local <= top) & (values <= top)
+    del local
+    if within is not None:
+        window &= within
+    core = box_filter(window, r, "min")
+    seeds = np.asarray(seeds, dtype=np.intp).reshape(-1, 3)
+    ok = np.all((seeds >= 0) & (seeds < np.asarray(hu.shape)), axis=1)
+    seeds = seeds[ok]
+    out = np.zeros(hu.shape, dtype=bool)
+    if not len(seeds) or not core.any():
+        return out
+    labels = cc3d.connected_components(core, connectivity=6)
+    hit = np.unique(labels[seeds[:, 0], seeds[:, 1], seeds[:, 2]])
+    hit = hit[hit > 0]
+    if not len(hit):
+        return out
+    member = np.zeros(int(labels.max()) + 1, dtype=bool)
+    member[hit] = True
+    lumen = box_filter(member[labels], r, "max") & window
+    del labels, core
+    wall = box_filter(lumen, r, "max") & (values < top)
+    return np.asarray(lumen | wall, dtype=bool)
+
+
+_FACES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
+
+
+def immersed_fraction(ijk: NDArray[np.integer[Any]], lumen: LumenMask,
+                      grid_shape: tuple[int, ...]) -> float:
+    """Share of the face neighbours around a voxel set (outside it, on the grid) in `lumen`.
+
+    Parameters
+    ----------
+    ijk : (N, 3) ndarray of int
+        Full-grid voxel indices of a candidate.
+    lumen : LumenMask
+    grid_shape : tuple of int
+        Shape of the full grid.
+
+    Returns
+    -------
+    float
+        0 when the set has no neighbour on the grid.
+    """
+    ijk = np.asarray(ijk, dtype=np.intp).reshape(-1, 3)
+    if not len(ijk):
+        return 0.0
+    lo = ijk.min(axis=0) - 1
+    hi = ijk.max(axis=0) + 2
+    own = np.zeros(tuple(int(v) for v in hi - lo), dtype=bool)
+    own[tuple((ijk - lo).T)] = True
+    ring = np.zeros_like(own)
+    for d in _FACES:
+        ring[tuple((ijk - lo + d).T)] = True
+    ring &= ~own
+    at = np.argwhere(ring) + lo
+    on_grid = np.all((at >= 0) & (at < np.asarray(grid_shape[:3])), axis=1)
+    at = at[on_grid]
+    if not len(at):
+        return 0.0
+    inside = lumen.on_box(lo, hi)
+    return float(inside[tuple((at - lo).T)].mean())

@@ -1,0 +1,116 @@
+"""The lumen continuous with the blood pool (calcdx.masks.lumen), and bone_mask without it.
+
+Synthetic: an enhanced aorta with a dense plaque arc lying against a vertebra (cortex and
+marrow); the truth is the geometry drawn. Real: on the shared Siemens portal-venous series
+the lumen found must lie in TotalSegmentator's aorta label (an independent segmentation).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calcdx.masks.bone import bone_mask
+from calcdx.masks.lumen import LumenMask, blood_pool_lumen, immersed_fraction
+
+SPACING = (2.0, 2.0, 3.0)  # in-plane voxels over BoneConfig.lumen_max_voxel_mm: step 2b off
+SHAPE = (96, 96, 30)
+LUMEN_HU = 300.0
+
+
+def _scene(seed=0):
+    """Aorta (lumen radius 10 voxels, 300 HU) beside a vertebral body (cortex 800, marrow 250).
+
+    Radii in voxels: at 2 mm a large aorta 20 mm in radius, a 6 mm wall, the body 32 mm.
+    """
+    x, y = np.meshgrid(np.arange(SHAPE[0], dtype=float), np.arange(SHAPE[1], dtype=float),
+                       indexing="ij")
+    hu = np.full(SHAPE[:2], 40.0)
+    r_v = np.hypot(x - 48, y - 30)
+    hu[r_v <= 16] = 800.0  # cortex
+    hu[r_v <= 13] = 250.0  # marrow
+    r_a = np.hypot(x - 48, y - 59)  # the aorta's wall touches the cortex
+    hu[(r_a > 10) & (r_a <= 12.5)] = 40.0  # aortic wall
+    lumen = r_a <= 10
+    hu[lumen] = LUMEN_HU
+    plaque = (r_a > 8) & (r_a <= 10) & (x > 54)
+    vol = np.repeat(hu[:, :, None], SHAPE[2], axis=2)
+    plaque3 = np.zeros(SHAPE, bool)
+    plaque3[:, :, 10:16] = plaque[:, :, None]
+    vol[plaque3] = 900.0
+    vol += np.random.default_rng(seed).normal(0.0, 10.0, SHAPE)
+    lumen3 = np.repeat(lumen[:, :, None], SHAPE[2], axis=2) & ~plaque3
+    marrow3 = np.repeat((r_v <= 13)[:, :, None], SHAPE[2], axis=2)
+    seeds = np.array([[48, 59, k] for k in range(0, SHAPE[2], 3)])
+    return vol, lumen3, plaque3, marrow3, seeds
+
+
+def test_lumen_follows_the_pool_and_leaves_plaque_and_marrow():
+    hu, lumen, plaque, marrow, seeds = _scene()
+    found = blood_pool_lumen(hu, SPACING, seeds, LUMEN_HU, 10.0)
+    inner = lumen & (np.hypot(*np.meshgrid(np.arange(96) - 48.0, np.arange(96) - 59.0,
+                                             indexing="ij")) <= 9)[:, :, None]
+    assert found[inner].mean() > 0.98
+    assert not found[plaque].any()
+    assert not found[marrow].any()
+
+
+def test_no_seed_in_the_lumen_finds_nothing():
+    hu, *_ = _scene()
+    assert not blood_pool_lumen(hu, SPACING, np.array([[5, 5, 5]]), LUMEN_HU, 10.0).any()
+    with pytest.raises(ValueError, match="same grid"):
+        blood_pool_lumen(hu, SPACING, np.array([[5, 5, 5]]), LUMEN_HU, 10.0,
+                         within=np.ones((2, 2, 2), bool))
+
+
+def test_bone_mask_keeps_the_lumen_out_and_the_vertebra_in():
+    hu, lumen, _, marrow, seeds = _scene()
+    without = bone_mask(hu, SPACING, enhanced=True).full(SHAPE)
+    found = blood_pool_lumen(hu, SPACING, seeds, LUMEN_HU, 10.0)
+    given = LumenMask(offset=(0, 0, 0), mask=found, median_hu=LUMEN_HU)
+    with_lumen = bone_mask(hu, SPACING, enhanced=True, blood_lumen=given).full(SHAPE)
+    # The aorta holds dense plaque: without its lumen, lumen and plaque are taken as bone.
+    assert without[lumen].mean() > 0.5
+    assert not with_lumen[lumen].any()
+    assert with_lumen[marrow].mean() > 0.95
+
+
+def test_immersed_fraction_tells_a_spike_in_the_blood_from_wall_plaque():
+    hu, _, plaque, _, seeds = _scene()
+    found = blood_pool_lumen(hu, SPACING, seeds, LUMEN_HU, 10.0)
+    given = LumenMask(offset=(0, 0, 0), mask=found, median_hu=LUMEN_HU)
+    spike = np.array([[46, 59, 20], [47, 59, 20]])  # inside the blood, off the wall
+    assert immersed_fraction(spike, given, SHAPE) == 1.0
+    assert immersed_fraction(np.argwhere(plaque), given, SHAPE) < 0.9
+
+
+FOLDER = Path(__file__).resolve().parents[2] / ".." / "shared" / "realct"
+SIEMENS = FOLDER / "ts_chest_abdomen_dicom"
+
+
+@pytest.mark.skipif(not SIEMENS.is_dir(), reason="the shared real-CT folder is absent")
+def test_siemens_pool_lumen_is_totalsegmentators_aorta():
+    import nibabel as nib
+
+    from calcdx.analysis import AnalysisParameters
+    from calcdx.io import read_volume
+    from calcdx.lesions.detect import detect_lesions
+    from calcdx.phantom.realct import CLASS_TABLE, labels_on_grid, load_class_table
+
+    vol = read_volume(SIEMENS)
+    det = detect_lesions(vol.hu, vol.affine, AnalysisParameters())
+    assert det.summary.get("blood_pool_lumen_volume_mm3", 0.0) > 1000.0
+    image = nib.load(FOLDER / "ts_chest_abdomen_dicom_totalseg.nii.gz")
+    labels = labels_on_grid(np.asarray(image.dataobj), image.affine, vol.affine, vol.shape)
+    (aorta,) = [c for c, n in load_class_table(FOLDER / CLASS_TABLE).items() if n == "aorta"]
+    lumen = det.blood_pool_lumen
+    assert lumen is not None
+    o = lumen.offset
+    box = tuple(slice(a, a + n) for a, n in zip(o, lumen.mask.shape, strict=True))
+    # its mineral (what the skeleton would otherwise take), beyond the grown wall
+    mineral = lumen.mask & (np.asarray(vol.hu[box]) >= 130)
+    in_aorta = labels[box][mineral] == aorta
+    assert in_aorta.mean() >= 0.9
+    # ... and it is most of that label's mineral-density lumen in view
+    aorta_mask = labels[box] == aorta
+    assert lumen.mask[aorta_mask].mean() >= 0.5
