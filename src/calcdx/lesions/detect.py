@@ -495,6 +495,8 @@ def detect_lesions(
     for part in residual:
         pieces.append((part[0], part[1], "bone_adjacent"))
     summary["enhancing_parenchyma_components"] = float(n_parenchyma)
+    min_vox = params.min_volume_mm3 / vv
+    pieces = [p for p in pieces if len(p[0]) >= min_vox - 1e-9]
     if contrast.enhanced and pool_lumen is not None:
         # Density spikes inside the blood pool's lumen, not on its wall (calcdx.masks.lumen)
         n_before_lumen = len(pieces)
@@ -508,8 +510,6 @@ def detect_lesions(
             phase.blood_pool.median_hu if phase.blood_pool is not None else None, params)
         summary["injected_vein_components"] = float(n_veins)
         summary["injected_vein_volume_mm3"] = vein_mm3
-    min_vox = params.min_volume_mm3 / vv
-    pieces = [p for p in pieces if len(p[0]) >= min_vox - 1e-9]
     min_peak = params.threshold_hu
     if sigma is not None:
         min_peak = max(min_peak, sigma.tissue_hu + params.noise_k * sigma.sd_hu)

@@ -151,6 +151,9 @@ def injected_vein(
 
     if len(ijk) < 3:
         return result(False, "fewer than 3 voxels")
+    extent = float(np.linalg.norm((ijk.max(axis=0) - ijk.min(axis=0) + 1) * spacing))
+    if extent < cfg.min_length_mm:  # its box's diagonal bounds its length along any axis
+        return result(False, f"shorter than {cfg.min_length_mm:g} mm", length_mm=extent)
     xyz = ijk.astype(np.float64) * spacing
     centre = xyz.mean(axis=0)
     _, _, vt = np.linalg.svd(xyz - centre, full_matrices=False)

@@ -220,6 +220,9 @@ def immersed_fraction(ijk: NDArray[np.integer[Any]], lumen: LumenMask,
         return 0.0
     lo = ijk.min(axis=0) - 1
     hi = ijk.max(axis=0) + 2
+    off = np.asarray(lumen.offset)
+    if np.any(hi <= off) or np.any(lo >= off + np.asarray(lumen.mask.shape)):
+        return 0.0  # no neighbour can lie in the lumen's crop
     own = np.zeros(tuple(int(v) for v in hi - lo), dtype=bool)
     own[tuple((ijk - lo).T)] = True
     ring = np.zeros_like(own)
