@@ -498,10 +498,12 @@ def detect_lesions(
     min_vox = params.min_volume_mm3 / vv
     pieces = [p for p in pieces if len(p[0]) >= min_vox - 1e-9]
     if contrast.enhanced and pool_lumen is not None:
-        # Density spikes inside the blood pool's lumen, not on its wall (calcdx.masks.lumen)
+        # Density spikes inside the blood pool's lumen, not on its wall (calcdx.masks.lumen),
+        # left by the lumen carved out of a skeleton component; a component of its own
+        # lying in an enhancing region is judged by that region's plaque threshold
         n_before_lumen = len(pieces)
-        pieces = [p for p in pieces if immersed_fraction(p[0], pool_lumen, shape)
-                  < params.lumen.immersed_fraction]
+        pieces = [p for p in pieces if p[2] != "bone_adjacent"
+                  or immersed_fraction(p[0], pool_lumen, shape) < params.lumen.immersed_fraction]
         summary["inside_lumen_components"] = float(n_before_lumen - len(pieces))
     if contrast.enhanced:
         # Undiluted contrast in the vein it was injected through (calcdx.masks.injected)

@@ -27,9 +27,12 @@ Rule (:func:`blood_pool_lumen`)
    its window's top (its partial-volume wall, which would otherwise enclose the lumen
    as cortex encloses marrow), never into plaque or cortex denser.
 
-A mineral candidate with at least ``immersed_fraction`` of the face neighbours around it
-in the lumen (:func:`immersed_fraction`) lies inside the blood, not on the wall: a
-density spike of enhanced blood (noise, inflow mixing), not plaque, and is not reported.
+A deposit left by the lumen carved out of a skeleton component with at least
+``immersed_fraction`` of the face neighbours around it in the lumen
+(:func:`immersed_fraction`) lies inside the blood, not on the wall: a density spike of
+enhanced blood (noise, inflow mixing), not plaque, and is not reported
+(:mod:`calcdx.lesions.detect`; a component of its own is judged by the plaque
+threshold of the enhancing region it lies in, :mod:`calcdx.masks.exclusions`).
 
 The lumen is passed to :func:`calcdx.masks.bone.bone_mask` (``lumen=``): it leaves the
 mineral before sealing and filling, so it can neither bridge to bone nor be filled as
