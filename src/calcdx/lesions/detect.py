@@ -27,6 +27,12 @@ Rules
   less than ``plaque_delta_hu`` above it is enhancing parenchyma, not reported.
 * Enhancing lumens and organs keep only voxels denser than their plaque
   threshold (calcified wall plaque), relabelled 26-connected.
+* Enhanced study, before the skeleton: the lumens continuous with the blood
+  pool's tubes (:mod:`calcdx.masks.lumen`, each at its own density) leave the
+  mineral of skeleton components (``bone_mask(blood_lumen=...)``); a deposit they
+  leave behind that lies at least ``immersed_fraction`` inside them is blood, not
+  wall plaque. A long filled tube of undiluted contrast reaching the edge of the
+  grid (:mod:`calcdx.masks.injected`) is the injected vein, not reported.
 * Noise (:mod:`calcdx.lesions.noise`): a lesion peaks at least ``noise_k``
   noise SDs above the soft tissue; in a contrast study above its own local
   background (the tissue around it, which may be enhanced). In a noisy image
