@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from calcdx.masks.bone import bone_mask
-from calcdx.masks.lumen import LumenMask, blood_pool_lumen, immersed_fraction
+from calcdx.masks.lumen import LumenMask, blood_pool_lumen, lumen_contact
 
 SPACING = (2.0, 2.0, 3.0)  # in-plane voxels over BoneConfig.lumen_max_voxel_mm: step 2b off
 SHAPE = (96, 96, 30)
@@ -75,13 +75,30 @@ def test_bone_mask_keeps_the_lumen_out_and_the_vertebra_in():
     assert with_lumen[marrow].mean() > 0.95
 
 
-def test_immersed_fraction_tells_a_spike_in_the_blood_from_wall_plaque():
+def test_contact_tells_a_spike_in_the_blood_from_wall_plaque():
     hu, _, plaque, _, seeds = _scene()
     found = blood_pool_lumen(hu, SPACING, seeds, LUMEN_HU, 10.0)
     given = LumenMask(offset=(0, 0, 0), mask=found, median_hu=LUMEN_HU)
     spike = np.array([[46, 59, 20], [47, 59, 20]])  # inside the blood, off the wall
-    assert immersed_fraction(spike, given, SHAPE) == 1.0
-    assert immersed_fraction(np.argwhere(plaque), given, SHAPE) < 0.9
+    assert lumen_contact(spike, given, SHAPE).fraction == 1.0
+    assert lumen_contact(np.argwhere(plaque), given, SHAPE).fraction < 0.9
+
+
+def test_contact_names_the_density_of_the_tube_touched():
+    # two lumens of their own density side by side (aorta 300 HU, pulmonary trunk 500 HU);
+    # a deposit on the second's wall is judged against 500 HU, not the pool's 300
+    tube = np.zeros((20, 10, 4), np.uint8)
+    tube[0:8] = 1
+    tube[12:20] = 2
+    lumen = LumenMask(offset=(0, 0, 0), mask=tube > 0, median_hu=300.0, tube=tube,
+                      tube_median_hu=(300.0, 500.0))
+    on_second = np.array([[11, 4, 1], [11, 5, 1]])  # its +i neighbours lie in tube 2
+    contact = lumen_contact(on_second, lumen, (20, 10, 4))
+    assert contact.median_hu == 500.0
+    assert 0 < contact.fraction < 0.9
+    apart = np.array([[10, 4, 1]])  # between the two, touching neither
+    assert lumen_contact(apart, lumen, (20, 10, 4)).median_hu is None
+    assert lumen_contact(np.array([[30, 30, 30]]), lumen, (40, 40, 40)).fraction == 0.0
 
 
 FOLDER = Path(__file__).resolve().parents[2] / ".." / "shared" / "realct"

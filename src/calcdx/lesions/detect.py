@@ -31,8 +31,10 @@ Rules
   pool's tubes (:mod:`calcdx.masks.lumen`, each at its own density) leave the
   mineral of skeleton components (``bone_mask(blood_lumen=...)``); a deposit they
   leave behind that lies at least ``immersed_fraction`` inside them is blood, not
-  wall plaque. A long filled tube of undiluted contrast reaching the edge of the
-  grid (:mod:`calcdx.masks.injected`) is the injected vein, not reported.
+  wall plaque, and one touching them must peak ``window_hu`` above the median of
+  the tube it touches (the plaque rule). A long filled tube of undiluted contrast
+  reaching the edge of the grid (:mod:`calcdx.masks.injected`) is the injected
+  vein, not reported.
 * Noise (:mod:`calcdx.lesions.noise`): a lesion peaks at least ``noise_k``
   noise SDs above the soft tissue; in a contrast study above its own local
   background (the tissue around it, which may be enhanced). In a noisy image
@@ -74,7 +76,7 @@ from calcdx.masks.exclusions import (
     find_metal,
 )
 from calcdx.masks.injected import injected_vein
-from calcdx.masks.lumen import LumenMask, blood_pool_lumen, immersed_fraction
+from calcdx.masks.lumen import LumenMask, blood_pool_lumen, lumen_contact
 
 if TYPE_CHECKING:
     from calcdx.analysis import AnalysisParameters
@@ -252,7 +254,7 @@ def _pool_lumen(
                       and t.median_hu >= params.contrast.enhanced_blood_hu
                       and abs(t.median_hu - pool.median_hu) <= window]
     shape = np.asarray(hu.shape)
-    found: list[tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.bool_]]] = []
+    found: list[tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.bool_], float]] = []
     for tube in tubes:
         seeds = np.clip(np.rint(np.asarray(tube.track_voxel)).astype(np.intp), 0, shape - 1)
         comps = np.unique(labels[seeds[:, 0], seeds[:, 1], seeds[:, 2]])
@@ -265,17 +267,34 @@ def _pool_lumen(
         mask = blood_pool_lumen(np.asarray(hu[box]), spacing, seeds - lo, tube.median_hu,
                                 tube.robust_sd_hu, config=params.lumen)
         if mask.any():
-            found.append((lo, hi, mask))
+            found.append((lo, hi, mask, tube.median_hu))
     if not found:
         return None
     lo = np.min([f[0] for f in found], axis=0)
     hi = np.max([f[1] for f in found], axis=0)
-    union = np.zeros(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)), dtype=bool)
-    for a, b, mask in found:
-        union[tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, lo, strict=True))
-              ] |= mask
-    return LumenMask(offset=(int(lo[0]), int(lo[1]), int(lo[2])), mask=union,
-                     median_hu=pool.median_hu)
+    which = np.zeros(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)), dtype=np.uint8)
+    for index, (a, b, mask, _) in enumerate(found, start=1):
+        view = which[tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, lo,
+                                                                          strict=True))]
+        view[mask & (view == 0)] = index  # the first tube (the pool) keeps what it holds
+    return LumenMask(offset=(int(lo[0]), int(lo[1]), int(lo[2])), mask=which > 0,
+                     median_hu=pool.median_hu, tube=which,
+                     tube_median_hu=tuple(f[3] for f in found))
+
+
+def _wall_plaque_of_lumen(piece: tuple[NDArray[Any], NDArray[Any], str], lumen: LumenMask,
+                          shape: tuple[int, ...], params: AnalysisParameters) -> bool:
+    """Whether a deposit left by the lumen carved out of bone may be reported.
+
+    Not when it lies at least ``immersed_fraction`` inside the lumen (blood, not wall),
+    nor when it touches the lumen and peaks less than ``window_hu`` above the median of
+    the tube it touches (the plaque rule: fainter mineral is the lumen's own).
+    """
+    contact = lumen_contact(piece[0], lumen, shape)
+    if contact.fraction >= params.lumen.immersed_fraction:
+        return False
+    return contact.median_hu is None or float(piece[1].max()) >= (
+        contact.median_hu + params.lumen.window_hu)
 
 
 def _boxes(ijk: NDArray[np.int32], hu_v: NDArray[Any], order: NDArray[np.intp],
@@ -509,7 +528,7 @@ def detect_lesions(
         # lying in an enhancing region is judged by that region's plaque threshold
         n_before_lumen = len(pieces)
         pieces = [p for p in pieces if p[2] != "bone_adjacent"
-                  or immersed_fraction(p[0], pool_lumen, shape) < params.lumen.immersed_fraction]
+                  or _wall_plaque_of_lumen(p, pool_lumen, shape, params)]
         summary["inside_lumen_components"] = float(n_before_lumen - len(pieces))
     if contrast.enhanced:
         # Undiluted contrast in the vein it was injected through (calcdx.masks.injected)

@@ -29,8 +29,11 @@ Rule (:func:`blood_pool_lumen`)
 
 A deposit left by the lumen carved out of a skeleton component with at least
 ``immersed_fraction`` of the face neighbours around it in the lumen
-(:func:`immersed_fraction`) lies inside the blood, not on the wall: a density spike of
-enhanced blood (noise, inflow mixing), not plaque, and is not reported
+(:func:`lumen_contact`) lies inside the blood, not on the wall: a density spike of
+enhanced blood (noise, inflow mixing), not plaque, and is not reported; one that touches
+the lumen must peak at least ``window_hu`` above the median of the tube it touches (the
+plaque rule of :mod:`calcdx.masks.exclusions`: plaque less dense than that cannot be
+told from the lumen's own partial volume and mixing)
 (:mod:`calcdx.lesions.detect`; a component of its own is judged by the plaque
 threshold of the enhancing region it lies in, :mod:`calcdx.masks.exclusions`).
 
@@ -50,7 +53,7 @@ vertebral cortex lie between them).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import cc3d
 import numpy as np
@@ -60,7 +63,7 @@ from scipy import ndimage as ndi
 
 from calcdx.masks._filters import box_filter
 
-__all__ = ["LumenConfig", "LumenMask", "blood_pool_lumen", "immersed_fraction"]
+__all__ = ["LumenConfig", "LumenContact", "LumenMask", "blood_pool_lumen", "lumen_contact"]
 
 
 class LumenConfig(BaseModel):
@@ -108,15 +111,32 @@ class LumenMask:
     mask : (A, B, C) ndarray of bool
     median_hu : float
         Median HU of the blood pool that seeded it.
+    tube : (A, B, C) ndarray of uint8, optional
+        Per voxel, 1 + the index in `tube_median_hu` of the tube whose lumen holds it
+        (0 outside); None: every voxel is the blood pool's.
+    tube_median_hu : tuple of float
+        Median HU of each seeding tube.
     """
 
     offset: tuple[int, int, int]
     mask: NDArray[np.bool_]
     median_hu: float
+    tube: NDArray[np.uint8] | None = None
+    tube_median_hu: tuple[float, ...] = ()
 
     def on_box(self, lo: NDArray[np.intp], hi: NDArray[np.intp]) -> NDArray[np.bool_]:
         """The lumen on the full-grid box ``[lo, hi)`` (False outside the crop)."""
-        out = np.zeros(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)), dtype=bool)
+        return np.asarray(self._on_box(self.mask, lo, hi), dtype=bool)
+
+    def tube_on_box(self, lo: NDArray[np.intp], hi: NDArray[np.intp]) -> NDArray[np.uint8]:
+        """`tube` on the full-grid box ``[lo, hi)`` (1 on the lumen when `tube` is None)."""
+        tube = self.mask.astype(np.uint8) if self.tube is None else self.tube
+        return np.asarray(self._on_box(tube, lo, hi), dtype=np.uint8)
+
+    def _on_box(self, values: NDArray[Any], lo: NDArray[np.intp], hi: NDArray[np.intp]
+                ) -> NDArray[Any]:
+        out = np.zeros(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)),
+                       dtype=values.dtype)
         off = np.asarray(self.offset)
         a = np.maximum(lo, off)
         b = np.minimum(hi, off + np.asarray(self.mask.shape))
@@ -124,7 +144,7 @@ class LumenMask:
             return out
         dst = tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, lo, strict=True))
         src = tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, off, strict=True))
-        out[dst] = self.mask[src]
+        out[dst] = values[src]
         return out
 
 
@@ -201,9 +221,20 @@ def blood_pool_lumen(
 _FACES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
 
 
-def immersed_fraction(ijk: NDArray[np.integer[Any]], lumen: LumenMask,
-                      grid_shape: tuple[int, ...]) -> float:
-    """Share of the face neighbours around a voxel set (outside it, on the grid) in `lumen`.
+class LumenContact(NamedTuple):
+    """How a voxel set meets the lumen.
+
+    ``fraction``: share of its surrounding face neighbours in it; ``median_hu``: median HU
+    of the tube whose lumen holds most of them (None when none does).
+    """
+
+    fraction: float
+    median_hu: float | None
+
+
+def lumen_contact(ijk: NDArray[np.integer[Any]], lumen: LumenMask,
+                  grid_shape: tuple[int, ...]) -> LumenContact:
+    """How a voxel set meets `lumen` through the face neighbours around it.
 
     Parameters
     ----------
@@ -215,17 +246,18 @@ def immersed_fraction(ijk: NDArray[np.integer[Any]], lumen: LumenMask,
 
     Returns
     -------
-    float
-        0 when the set has no neighbour on the grid.
+    LumenContact
+        Fraction 0 (and no median) when no neighbour on the grid lies in the lumen.
     """
     ijk = np.asarray(ijk, dtype=np.intp).reshape(-1, 3)
+    none = LumenContact(0.0, None)
     if not len(ijk):
-        return 0.0
+        return none
     lo = ijk.min(axis=0) - 1
     hi = ijk.max(axis=0) + 2
     off = np.asarray(lumen.offset)
     if np.any(hi <= off) or np.any(lo >= off + np.asarray(lumen.mask.shape)):
-        return 0.0  # no neighbour can lie in the lumen's crop
+        return none  # no neighbour can lie in the lumen's crop
     own = np.zeros(tuple(int(v) for v in hi - lo), dtype=bool)
     own[tuple((ijk - lo).T)] = True
     ring = np.zeros_like(own)
@@ -233,9 +265,14 @@ def immersed_fraction(ijk: NDArray[np.integer[Any]], lumen: LumenMask,
         ring[tuple((ijk - lo + d).T)] = True
     ring &= ~own
     at = np.argwhere(ring) + lo
-    on_grid = np.all((at >= 0) & (at < np.asarray(grid_shape[:3])), axis=1)
-    at = at[on_grid]
+    at = at[np.all((at >= 0) & (at < np.asarray(grid_shape[:3])), axis=1)]
     if not len(at):
-        return 0.0
-    inside = lumen.on_box(lo, hi)
-    return float(inside[tuple((at - lo).T)].mean())
+        return none
+    tube = lumen.tube_on_box(lo, hi)[tuple((at - lo).T)]
+    fraction = float(np.count_nonzero(tube) / len(tube))
+    if not fraction:
+        return none
+    which = int(np.argmax(np.bincount(tube[tube > 0])))
+    medians = lumen.tube_median_hu or (lumen.median_hu,)
+    return LumenContact(fraction, float(medians[which - 1]))
+
