@@ -55,6 +55,29 @@ def test_lumen_follows_the_pool_and_leaves_plaque_and_marrow():
     assert not found[marrow].any()
 
 
+@pytest.mark.parametrize(("cortex_hu", "marrow_hu"), [(500.0, 220.0), (300.0, 160.0)])
+def test_three_mm_voxels_aorta_on_the_spine_keeps_out_of_the_marrow(cortex_hu, marrow_hu):
+    # Drawn at 0.5 mm and averaged to 3 mm voxels (partial volume as a 3 mm scan has it):
+    # a portal-venous aorta (11 mm radius, 150 HU) whose 1 mm wall lies on a vertebral
+    # body, its marrow normal or osteopenic (at the blood's density), its cortex 1 mm.
+    x, y = np.meshgrid(np.arange(360) * 0.5, np.arange(360) * 0.5, indexing="ij")
+    fine = np.full(x.shape, 40.0)
+    r_body = np.hypot(x - 90, y - 70)
+    fine[r_body <= 20] = cortex_hu
+    fine[r_body <= 19] = marrow_hu
+    fine[np.hypot(x - 90, y - 102) <= 11] = 150.0  # lumen from 91 mm: 1 mm of wall at 40 HU
+    coarse = fine.reshape(60, 6, 60, 6).mean(axis=(1, 3))
+    hu = np.repeat(coarse[:, :, None], 10, axis=2)
+    hu += np.random.default_rng(0).normal(0.0, 12.0, hu.shape)
+    seeds = np.array([[30, 34, k] for k in range(10)])
+    found = blood_pool_lumen(hu, (3.0, 3.0, 3.0), seeds, 150.0, 10.0)
+    xc, yc = np.meshgrid(np.arange(60) * 3 + 1.5, np.arange(60) * 3 + 1.5, indexing="ij")
+    marrow = np.hypot(xc - 90, yc - 70) <= 16
+    aorta = np.hypot(xc - 90, yc - 102) <= 8
+    assert found[aorta[:, :, None] & np.ones(10, bool)].mean() > 0.95
+    assert not found[marrow[:, :, None] & np.ones(10, bool)].any()
+
+
 def test_no_seed_in_the_lumen_finds_nothing():
     hu, *_ = _scene()
     assert not blood_pool_lumen(hu, SPACING, np.array([[5, 5, 5]]), LUMEN_HU, 10.0).any()

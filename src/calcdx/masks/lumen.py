@@ -47,7 +47,9 @@ inflowing undiluted contrast, a pulmonary artery in a pulmonary-arterial phase) 
 not followed; a lumen narrower than twice ``neck_mm`` in-plane is cut off at that neck;
 marrow within ``window_hu`` of the blood pool joined to the lumen by a contact at least
 twice ``neck_mm`` wide at that density would be taken as lumen (the aortic wall and the
-vertebral cortex lie between them).
+vertebral cortex lie between them: in a scene drawn at 0.5 mm and averaged to 3 mm voxels,
+a 1 mm aortic wall keeps a 150 HU lumen out of osteopenic 160 HU marrow under a 300 HU
+cortex, while with no wall at all the lumen runs into it).
 """
 
 from __future__ import annotations
