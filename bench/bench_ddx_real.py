@@ -48,8 +48,10 @@ def case_files() -> tuple[str, list[Path]]:
 
 def _params(c: Calibration) -> str:
     return (
-        f"{c.prior_exponent:.2f}/{c.exponent:.2f}/{c.unlisted_present:.2f}/"
-        f"{c.unlisted_absent:.2f}/{c.leak:g}"
+        f"{c.prior_exponent:.2f}/{c.exponent:.2f}/{c.group_exponent('presentation'):.2f}/"
+        f"{c.group_exponent('clinical'):.2f}/"
+        f"{c.group_exponent('size'):.2f}/{c.unlisted_present:.2f}/{c.unlisted_absent:.2f}/"
+        f"{c.leak:g}"
     )
 
 
@@ -68,8 +70,9 @@ def report(evaluation: Evaluation, name: str, deployed: Calibration) -> list[str
         f"### Accuracy and calibration on the {name}",
         "",
         f"{len(evaluation.cases)} cases; truth = the published diagnosis. Calibrated rows are "
-        f"{FOLDS}-fold cross-validated by case (prior exponent/likelihood exponent/unlisted "
-        f"present factor/unlisted absent factor/leak fitted per fold: {folds}; on the whole "
+        f"{FOLDS}-fold cross-validated by case (prior exponent/likelihood exponent/presentation "
+        f"exponent/clinical exponent/size exponent/unlisted present factor/unlisted absent "
+        f"factor/leak fitted per fold: {folds}; on the whole "
         f"set: {_params(full)}). Brier = multi-class Brier score "
         "(0 best, 2 worst); ECE = expected calibration error of the top-1 probability "
         f"(10 bins). Deployed by scale.yaml: {_params(deployed)}.",

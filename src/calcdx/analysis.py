@@ -34,6 +34,7 @@ from calcdx.measure.context import (
     compartment_guess,
     surrounding_tissue,
 )
+from calcdx.measure.costal import CostalCall, CostalConfig, costal_cartilage_call
 from calcdx.measure.shape import ShapeMeasures, measure_shape
 from calcdx.measure.vessel import VesselRules, VesselWall, WallCandidate, find_vessel_walls
 from calcdx.volume import Volume
@@ -113,6 +114,9 @@ class AnalysisParameters(BaseModel):
     vessel_wall: VesselRules = Field(
         default_factory=VesselRules,
         description="plaque-lined tubes without contrast (calcdx.measure.vessel)")
+    costal: CostalConfig = Field(
+        default_factory=CostalConfig,
+        description="calcified costal cartilage from the image (calcdx.measure.costal)")
 
 
 class LesionRecord(BaseModel):
@@ -140,6 +144,7 @@ class LesionRecord(BaseModel):
     pattern: list[PatternCall]
     cluster_id: int | None = None
     vessel: VesselWall | None = None
+    costal: CostalCall | None = None
 
 
 class ClusterRecord(BaseModel):
@@ -282,6 +287,22 @@ def _context(
     )
 
 
+def _costal(ijk: NDArray[np.integer[Any]], det: Detection, affine: NDArray[np.float64],
+            region: str | None, params: AnalysisParameters, *, labelled: bool = False
+            ) -> CostalCall | None:
+    """The costal-cartilage call of a lesion with cortex-less mineral split off bone.
+
+    None for a lesion with none (the rule's first criterion fails on it anyway),
+    unless `labelled` (in an anatomy label of cartilage): its measures, side of the
+    midline included, are then given beside the label.
+    """
+    cortexless = det.bone.in_cartilage(ijk)
+    if not cortexless.any() and not labelled:
+        return None
+    return costal_cartilage_call(ijk, affine, cortexless=cortexless, region=region,
+                                 body=det.body, config=params.costal)
+
+
 def analyze_volume(
     volume: Volume,
     params: AnalysisParameters | None = None,
@@ -388,6 +409,15 @@ def analyze_volume(
         ossified = any(p.pattern == "zonal_peripheral" for p in patterns) and float(
             les.hu.max()) >= 600.0
         hit = anatomy.hit(les.ijk) if anatomy is not None else None
+        region = (hit.region if hit is not None and hit.region is not None
+                  else region_map.at(centroid_vox))
+        costal = _costal(les.ijk, det, affine, region, params,
+                         labelled=hit is not None and hit.location == "cartilage_nonarticular")
+        location = (hit.location if hit is not None and hit.location is not None
+                    else "cartilage_nonarticular" if costal is not None and costal.accepted
+                    else context.compartment)
+        if costal is not None and costal.accepted and (hit is None or hit.region is None):
+            region = "chest_wall"
         records.append(dict(
             id=les.id,
             centroid_mm=tuple(float(v) for v in volume.world_mm(centroid_vox)),
@@ -403,11 +433,10 @@ def analyze_volume(
             matrix="ossification" if ossified else "calcification",
             shape=shape_m,
             context=context,
-            location=(hit.location if hit is not None and hit.location is not None
-                      else context.compartment),
-            region=(hit.region if hit is not None and hit.region is not None
-                    else region_map.at(centroid_vox)),
+            location=location,
+            region=region,
             anatomy=hit,
+            costal=costal,
             pattern=patterns,
             vessel=vessel,
         ))

@@ -27,16 +27,18 @@ KNOWN_PHASE = [s.name for s in SHARED_SCANS if s.enhanced is not None]
 _DICOM_XFAIL = pytest.mark.xfail(
     strict=True,
     reason="portal venous series: calcified costal cartilage (TotalSegmentator's "
-    "costal_cartilages, not a bone class; about 14,000 of the 46,700 mm^3 reference) joins "
-    "the ribs; the labels are coarser along the slices (pairs of identical slices), so the "
-    "partial-volume fringe one to three voxels around every bone (about 23,700 voxels) counts "
-    "against Dice and in the reference; structures left unlabelled there (xiphoid, anterior "
-    "rib ends) are bone here; a calcified splenic artery reaching the first slice and aortic "
-    "plaque fused to the spine are taken as bone; mineral under the blood pool + 5 noise SDs "
-    "(198 HU), which the reference counts, is no longer reported, nor is the undiluted "
-    "contrast of the injected arm vein (917 mm^3); measured skeleton Dice 0.720, volume "
-    "ratio 0.02 (0.0 % of reported voxels in bone: the small arch and rib-end "
-    "pieces cut off the bone core are bone now)",
+    "costal_cartilages, not a bone class; 13,979 of the 46,715 mm^3 reference) is reported "
+    "(as costal cartilage) where it lies over 6 mm from rib cortex (6,657 mm^3), the rest "
+    "stays with the rib ends; 30,825 mm^3 of the reference is in no label (xiphoid, anterior "
+    "rib ends, humerus cortex, rib heads, blood past the labels' edges), 21,524 of it in "
+    "calcdx's bone; the labels are coarser along the slices (pairs of identical slices), so "
+    "the partial-volume fringe within 3 mm of every bone label (26,362 voxels, 59 % of the "
+    "false positives, 82 % of them mineral, 87 % within 3 mm in their own slice) counts "
+    "against Dice (0.863 were it not counted; not tuned on); mineral under the blood pool "
+    "+ 5 noise SDs (198 HU), which the reference counts, is not reported, nor is the "
+    "undiluted contrast of the injected arm vein (917 mm^3, calcdx.masks.injected); measured "
+    "skeleton Dice 0.747, volume ratio 0.22 (0.0 % of reported voxels in bone; the figures "
+    "above were measured before the blood-pool lumen left the skeleton)",
 )
 
 
@@ -93,3 +95,121 @@ def test_skeleton_dice(name):
     score = _scored(name).score
     assert score is not None and score.dice is not None
     assert score.dice >= 0.85
+
+
+@lru_cache(maxsize=2)
+def _siemens_study(with_anatomy: bool):
+    """The Siemens series analysed (without or with TotalSegmentator's labels as
+    ``--anatomy``), its groups' differentials, and the labels on its grid."""
+    import nibabel as nib
+    import numpy as np
+
+    from calcdx.analysis import analyze_volume
+    from calcdx.anatomy import load_anatomy
+    from calcdx.findings.derive import derive_groups
+    from calcdx.io import read_volume
+    from calcdx.phantom.realct import labels_on_grid
+    from calcdx.study import diagnose_groups
+
+    scan = _BY_NAME["ts_chest_abdomen_dicom"]
+    assert scan.labels is not None
+    volume = read_volume(FOLDER / scan.name)
+    anatomy = (load_anatomy(FOLDER / scan.labels, volume.affine, volume.shape)
+               if with_anatomy else None)
+    result = analyze_volume(volume, anatomy=anatomy)
+    groups = derive_groups(result)
+    _, differentials = diagnose_groups(groups, {})
+    image = nib.load(FOLDER / scan.labels)
+    labels = labels_on_grid(np.asarray(image.dataobj), image.affine, volume.affine,
+                            volume.shape)
+    return volume, result, groups, differentials, labels
+
+
+def _costal_label(labels):
+    import numpy as np
+
+    from calcdx.phantom.realct import CLASS_TABLE, load_class_table
+
+    classes = load_class_table(FOLDER / CLASS_TABLE)
+    return np.isin(labels, [i for i, n in classes.items() if n == "costal_cartilages"])
+
+
+def test_costal_cartilage_is_told_from_the_image_on_the_siemens_series():
+    """Without --anatomy: every lesion mostly inside TotalSegmentator's costal_cartilages
+    label (the independent truth) carries location cartilage_nonarticular and region
+    chest_wall; most of the volume so called lies in that label grown by one in-plane
+    voxel's partial volume (2 mm; the labels leave parts of the cartilages out, so not
+    all of it); the study differential ranks costal cartilage calcification first."""
+    import numpy as np
+    from scipy import ndimage as ndi
+
+    volume, result, groups, differentials, labels = _siemens_study(False)
+    costal = _costal_label(labels)
+    near = ndi.distance_transform_edt(~costal, sampling=volume.spacing_mm) <= 2.0
+    called, inside, near_mm3 = [], [], 0.0
+    voxel_mm3 = float(np.prod(volume.spacing_mm))
+    for lesion in result.lesions:
+        at = tuple(np.argwhere(result.label_map == lesion.id).T)
+        if costal[at].mean() >= 0.5:
+            inside.append(lesion.id)
+            assert (lesion.location, lesion.region) == ("cartilage_nonarticular",
+                                                        "chest_wall"), lesion.id
+        if lesion.location == "cartilage_nonarticular":
+            called.append(lesion.id)
+            near_mm3 += float(np.count_nonzero(near[at])) * voxel_mm3
+    assert inside and called
+    called_mm3 = sum(lesion.volume_mm3 for lesion in result.lesions if lesion.id in called)
+    assert near_mm3 > 0.5 * called_mm3
+    assert groups[0].imaging["location"] == "cartilage_nonarticular"
+    assert set(inside) <= set(groups[0].lesion_ids)
+    assert differentials[0].ranking[0] == "costal_cartilage_calcification"
+
+
+def test_costal_cartilage_from_the_labels_gives_the_same_differential():
+    """With --anatomy (TotalSegmentator's labels): the lesions in costal_cartilages carry
+    the same location and region, and the study differential ranks the same entity first."""
+    import numpy as np
+
+    _, result, groups, differentials, labels = _siemens_study(True)
+    costal = _costal_label(labels)
+    for lesion in result.lesions:
+        at = tuple(np.argwhere(result.label_map == lesion.id).T)
+        if costal[at].mean() >= 0.5:
+            assert (lesion.location, lesion.region) == ("cartilage_nonarticular",
+                                                        "chest_wall"), lesion.id
+    assert groups[0].imaging["location"] == "cartilage_nonarticular"
+    assert differentials[0].ranking[0] == "costal_cartilage_calcification"
+
+
+def test_costal_cartilage_labels_make_one_finding_on_the_native_scan():
+    """Native 3 mm abdomen with --anatomy: its calcified costal cartilage stands apart in
+    many small segments (TotalSegmentator's costal_cartilages holds most of the reported
+    volume); they are one finding, and its differential ranks costal cartilage first."""
+    import nibabel as nib
+    import numpy as np
+
+    from calcdx.analysis import analyze_volume
+    from calcdx.anatomy import load_anatomy
+    from calcdx.findings.derive import derive_groups
+    from calcdx.io import read_volume
+    from calcdx.phantom.realct import labels_on_grid
+    from calcdx.study import diagnose_groups
+
+    scan = _BY_NAME["ts_abdomen_native_3mm.nii.gz"]
+    assert scan.labels is not None
+    volume = read_volume(FOLDER / scan.name)
+    result = analyze_volume(volume, anatomy=load_anatomy(FOLDER / scan.labels, volume.affine,
+                                                         volume.shape))
+    image = nib.load(FOLDER / scan.labels)
+    costal = _costal_label(labels_on_grid(np.asarray(image.dataobj), image.affine,
+                                          volume.affine, volume.shape))
+    inside = [lesion.id for lesion in result.lesions
+              if costal[tuple(np.argwhere(result.label_map == lesion.id).T)].mean() >= 0.5]
+    assert len(inside) >= 2
+    groups = derive_groups(result)
+    _, differentials = diagnose_groups(groups, {})
+    (group, differential), = [(g, d) for g, d in zip(groups, differentials, strict=True)
+                              if set(inside) & set(g.lesion_ids)]
+    assert set(inside) <= set(group.lesion_ids)
+    assert group.imaging["location"] == "cartilage_nonarticular"
+    assert differential.ranking[0] == "costal_cartilage_calcification"

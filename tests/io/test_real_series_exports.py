@@ -150,3 +150,30 @@ def test_file_names_carry_no_order(tmp_path: Path, plain):
     normal = np.cross(iop[:3], iop[3:])
     depth = [float(np.asarray(ds.ImagePositionPatient, float) @ normal) for ds in headers]
     assert len(depth) == len(files) and np.all(np.diff(depth) > 0)
+
+
+def test_of_two_reconstructions_with_the_same_slices_the_soft_kernel_is_read(tmp_path: Path,
+                                                                              plain):
+    """The same slices reconstructed again with GE's BONEPLUS kernel, under a series UID
+    that sorts after the original's: the original (kernel STD+, soft) is analysed, and
+    the choice says why."""
+    folder = _copy(tmp_path / "study")
+    original = str(pydicom.dcmread(_files()[0]).SeriesInstanceUID)
+    bone = str(generate_uid(prefix=None))  # 2.25.<uuid>
+    assert bone > original  # the UID alone (the last tie-break) would pick the bone series
+    for file in _files():
+        ds = pydicom.dcmread(file)
+        ds.SeriesInstanceUID = bone
+        ds.ConvolutionKernel = "BONEPLUS"
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        pixels = ds.pixel_array.astype(np.int32)
+        ds.PixelData = np.clip(pixels + 7, 0, np.iinfo(ds.pixel_array.dtype).max).astype(
+            ds.pixel_array.dtype).tobytes()  # told apart from the original by 7 HU
+        ds.save_as(folder / f"bone_{file.name}")
+    volume = read_volume(folder)
+    np.testing.assert_array_equal(volume.hu, plain.hu)
+    assert volume.metadata["convolution_kernel"] == "STD+"
+    assert "kernel is named smoothest (STD+" in volume.metadata["series_choice"]
+    chosen = read_volume(folder, series_uid=bone)  # still reachable with --series
+    assert chosen.metadata["convolution_kernel"] == "BONEPLUS"

@@ -211,6 +211,7 @@ def test_kb_fit_command_rewrites_the_fitted_block(kb_copy, tmp_path, capsys):
         "range_coverage",
         "ordinal_smoothing",
         "finding_noise_share",
+        "unresolved_share",
     )
     assert ", ".join(f"{name} {fitted[name]:g}" for name in names) + "\n" in out
     assert f"prior_exponent {calibration['prior_exponent']:g}," in out

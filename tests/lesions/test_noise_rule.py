@@ -194,9 +194,12 @@ _REALCT = Path(__file__).resolve().parents[2] / ".." / "shared" / "realct"
 
 @pytest.mark.skipif(not (_REALCT / "ts_abdomen_native_3mm.nii.gz").exists(),
                     reason="shared real scans not present")
-@pytest.mark.xfail(strict=True, reason="known limitation: at 3 mm voxels the 1 mm smoothing "
-                   "does little; measured 12 lesions 4,347 mm^3 of which 51 of the clean "
-                   "scan's 136 lesion voxels (41 lesions) are found")
+@pytest.mark.xfail(strict=True, reason="not reachable as asserted: 75 % of the clean scan's "
+                   "136 lesion voxels lie at 130-142 HU, and with this noise only 63 % of them "
+                   "stay at or above 130 HU (an oracle knowing the lesions finds no more than "
+                   "that); measured 6 lesions 1,782 mm^3 (the clean scan: 41, 3,672 mm^3), 31 "
+                   "of the 136 voxels found, the kidney stones and aortic calcification among "
+                   "them")
 def test_sharp_kernel_noise_on_a_real_scan_reports_the_clean_scans_lesions():
     """Sharp-kernel-like noise (white noise less its 1-voxel Gaussian blur: high-pass,
     total SD about 28 HU, the low-dose and sharp-kernel level)
@@ -243,3 +246,68 @@ def test_sharp_kernel_speckle_on_fine_pixels_makes_no_lesion_deposit_found():
     det = detect_lesions(hu16, affine, AnalysisParameters())
     assert len(det.lesions) == 1
     assert np.all(np.abs(det.lesions[0].ijk.mean(axis=0) - [110, 80, 14.5]) < 1.5)
+
+
+def test_noise_rejected_components_counts_candidates_rejected_whole():
+    """Two deposits joined by a faint one-voxel bridge are one candidate, which the
+    smoothed core splits in two lesions: the summary counts the candidates of which
+    no voxel is reported (speckle), never less than zero, as counted from the label map."""
+    hu, x, y = _noisy_body(25.0, seed=4)
+    hu[((x - 20) ** 2 + y**2 <= 3**2)[:, :, None] & (np.arange(40) >= 18)
+       & (np.arange(40) < 22)] = 400
+    hu[((x + 20) ** 2 + y**2 <= 3**2)[:, :, None] & (np.arange(40) >= 18)
+       & (np.arange(40) < 22)] = 400
+    hu[37:84, 60, 19] = 140  # the bridge, one voxel wide, between the deposits
+    det = detect_lesions(hu, np.eye(4), AnalysisParameters())
+    assert len(det.lesions) == 2
+    candidate = hu >= 130
+    labels, n = ndi.label(candidate, structure=np.ones((3, 3, 3)))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    hit = np.unique(labels[det.label_map > 0])
+    reportable = np.flatnonzero(sizes[1:] >= 2) + 1  # min_volume_mm3 1.5 at 1 mm voxels
+    expected = len(set(reportable.tolist()) - set(hit.tolist()))
+    assert det.summary["noise_rejected_components"] == expected
+    assert expected >= 0 and labels[80, 60, 19] == labels[40, 60, 19]  # one candidate
+
+
+@pytest.mark.parametrize("sd_hu", [25.0, pytest.param(30.0, marks=pytest.mark.xfail(
+    strict=True, reason="known limitation: at SD 30 HU the band's speckle joins into one "
+    "network of 550 voxels whose peak (250 HU) is 4.5 SDs above the band; its in-plane "
+    "shell reaches the 40 HU tissue beside the band, median 104 HU, so the local level "
+    "(245 HU) is cleared"))])
+def test_low_dose_speckle_on_dense_tissue_makes_no_lesion_in_a_native_image(sd_hu):
+    """A band of dense soft tissue at 115 HU (costal cartilage, 8 mm thick) in a native
+    image with white noise of SD 25-30 HU: its speckle crosses 130 HU in hundreds of voxels
+    and clears the global Rose level (tissue 40 HU + 5 SD) in some, but not the level of
+    its own tissue; only the 400 HU deposit in the 40 HU tissue is reported."""
+    hu, x, y = _noisy_body(sd_hu, seed=6)
+    rng = np.random.default_rng(16)
+    band = (np.abs(x + 25) <= 4) & (np.abs(y) <= 30)
+    hu[band] = np.round(115.0 + rng.normal(0.0, sd_hu, (int(band.sum()), 40))).astype(np.int16)
+    assert np.count_nonzero(hu[band] >= 40 + 5 * sd_hu) > 0  # specks clear the global level
+    deposit = (x - 20) ** 2 + y**2 <= 3**2
+    hu[deposit, 18:22] = 400
+    det = detect_lesions(hu, np.eye(4), AnalysisParameters())
+    assert len(det.lesions) == 1
+    assert np.all(np.abs(det.lesions[0].ijk.mean(axis=0) - [80, 60, 19.5]) < 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float32])
+def test_shell_median_above_air_leaves_air_out(dtype):
+    """With `above_hu`, only shell voxels above it count (air and lung beyond an organ's
+    edge): each median is that of its in-plane shell's voxels between the two levels,
+    found voxel by voxel, small and large sets alike."""
+    rng = np.random.default_rng(8)
+    shape = (40, 36, 8)
+    hu = rng.normal(-300.0, 500.0, shape).clip(-1000, 2000).astype(dtype)
+    i, j, k = np.indices(shape)
+    groups = [np.argwhere(rng.random(shape) > 0.997)]
+    groups.append(np.argwhere(((i - 20) ** 2 + (j - 18) ** 2 <= 36) & (k >= 2) & (k < 6)))
+    got = shell_median_hu(groups, hu, below_hu=130.0, above_hu=-400.0)
+    for g, value in zip(groups, got, strict=True):
+        own = {tuple(v) for v in g}
+        shell = {(a + di, b + dj, c) for a, b, c in own for di in range(-2, 3)
+                 for dj in range(-2, 3)
+                 if 0 <= a + di < shape[0] and 0 <= b + dj < shape[1]} - own
+        vals = [float(hu[v]) for v in shell if -400.0 < float(hu[v]) < 130.0]
+        assert value == pytest.approx(np.median(vals))

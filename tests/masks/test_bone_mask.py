@@ -439,3 +439,137 @@ def test_components_given_by_the_caller_give_the_same_skeleton(case):
     for name in ("filled", "exclusion", "bone_labels", "deposits"):
         assert np.array_equal(getattr(passed, name), getattr(own, name)), name
     assert passed.volume_mm3 == own.volume_mm3
+
+
+def _rib_and_cartilage(spacing, *, cartilage_hu):
+    """A rib (10 x 8 mm, cortex 1.5 mm at 700 HU round 200 HU marrow) along axis 0, its
+    end joined to a rod of costal cartilage (10 x 8 mm) of uniform faint mineral."""
+    x, y, z = _grid(spacing, (140.0, 40.0, 30.0))
+    hu = np.full(x.shape, 40, dtype=np.int16)
+    rod = (y / 5.0) ** 2 + (z / 4.0) ** 2 <= 1.0
+    rib = rod & (x < 0.0)
+    hu[rib] = 700
+    hu[rib & ((y / 3.5) ** 2 + (z / 2.5) ** 2 <= 1.0)] = 200
+    cartilage = rod & (x >= 0.0)
+    hu[cartilage] = cartilage_hu
+    return hu, rib, cartilage, x
+
+
+def test_faint_cartilage_joined_to_a_rib_is_a_deposit_not_bone():
+    """Calcified costal cartilage (about 130-200 HU, no cortex) on its rib's end: the
+    cartilage farther than cortex_reach_mm from the rib's cortex is a deposit; the rib
+    stays bone. A rib 70 mm long is skeleton on its own (major axis over 50 mm)."""
+    spacing = (0.8, 0.8, 2.0)
+    hu, rib, cartilage, x = _rib_and_cartilage(spacing, cartilage_hu=150)
+    cfg = BoneConfig()
+    bone = bone_mask(hu, spacing, config=cfg)
+    full = bone.full(hu.shape)
+    dep = np.zeros(hu.shape, dtype=bool)
+    o, s = bone.offset, bone.deposits.shape
+    dep[o[0]:o[0] + s[0], o[1]:o[1] + s[1], o[2]:o[2] + s[2]] = bone.deposits
+    assert full[rib].mean() >= 0.95
+    far = cartilage & (x > cfg.cortex_reach_mm + 2 * spacing[0])
+    assert not full[far].any()
+    assert dep[far].mean() >= 0.95
+
+
+def test_dense_rod_and_coarse_grids_keep_the_cartilage_rule_off():
+    """The same rod as dense as the rib's cortex (ossified) is bone; on a 3 mm grid, where
+    a rib's cortex blurs under mineral_hu + dense_tail_hu, the rule does not apply."""
+    hu, _, cartilage, _ = _rib_and_cartilage((0.8, 0.8, 2.0), cartilage_hu=700)
+    full = bone_mask(hu, (0.8, 0.8, 2.0)).full(hu.shape)
+    assert full[cartilage].mean() >= 0.95
+    coarse = (3.0, 3.0, 3.0)
+    hu, _, cartilage, _ = _rib_and_cartilage(coarse, cartilage_hu=150)
+    assert max(coarse[:2]) > BoneConfig().lumen_max_voxel_mm
+    full = bone_mask(hu, coarse).full(hu.shape)
+    assert full[cartilage].mean() >= 0.9
+
+
+def _block_across_a_disc(spacing, disc_mm):
+    """Two vertebra-like blocks (30 x 24 mm; a 3 mm 700 HU cortex around 200 HU marrow)
+    along axis 2 with a disc of `disc_mm` between them, placed on the slice grid so that
+    as many slices as fit lie inside the disc: the mineral slices on either side are then
+    almost a slice farther from the disc than its faces, each. The lower block runs out of
+    the grid (an anchor); the upper one, 20 mm high, is compact."""
+    x, y, z = _grid(spacing, (60.0, 60.0, 70.0))
+    zs = np.unique(z)
+    face = zs[len(zs) // 2] + spacing[2] - 0.1  # just under a slice centre: one more in it
+    inplane = (np.abs(x) <= 15.0) & (np.abs(y) <= 12.0)
+    inner = (np.abs(x) <= 12.0) & (np.abs(y) <= 9.0)
+    lower = inplane & (z < face)
+    upper = inplane & (z >= face + disc_mm) & (z < face + disc_mm + 20.0)
+    hu = np.full(x.shape, 40.0)
+    hu[lower | upper] = 700.0
+    hu[inner & (z < face - 3.0)] = 200.0
+    hu[inner & (z >= face + disc_mm + 3.0) & (z < face + disc_mm + 17.0)] = 200.0
+    return hu.astype(np.int16), upper
+
+
+@pytest.mark.parametrize("spacing", [(0.8, 0.8, 1.4), (0.8, 0.8, 2.6)])
+def test_compact_bone_across_a_disc_of_the_joint_gap_is_bone_at_any_slice_phase(spacing):
+    """A disc as high as joint_gap_mm (6 mm) sampled with as many slices inside it as fit
+    (five at 1.4 mm: the mineral on either side 8.4 mm apart, centre to centre): the block
+    beyond it is still reached across the disc. Each side of a gap may lose up to one
+    voxel to the sampling, not one voxel for both."""
+    hu, upper = _block_across_a_disc(spacing, BoneConfig().joint_gap_mm)
+    full = bone_mask(hu, spacing).full(hu.shape)
+    assert full[upper].mean() >= 0.95
+
+
+def _bone_and_one_slice_part(slice_mm, part_slices):
+    """A long bone (cortex 800 HU, 60 x 30 mm in-plane, along axis 2, running out of the
+    grid) in 40 HU tissue, and beside it a part 8 mm out and 4 mm wide whose HU falls from
+    300 to 140 away from the cortex (the blend of a bone surface with what lies beyond it
+    inside a slab), on `part_slices` slices in the middle; 0.5 mm pixels."""
+    spacing = (0.5, 0.5, slice_mm)
+    n_k = 9 if slice_mm >= 4 else 21
+    x, y, _ = _grid(spacing, (100.0, 60.0, n_k * slice_mm))
+    hu = np.full(x.shape, 40.0)
+    bone = (np.abs(x) <= 30.0) & (np.abs(y) <= 15.0)
+    hu[bone] = 800.0
+    k0 = n_k // 2
+    ks = np.zeros(x.shape, dtype=bool)
+    ks[:, :, k0:k0 + part_slices] = True
+    part = (y > 15.0) & (y <= 23.0) & (np.abs(x) <= 2.0) & ks
+    hu[part] = (300.0 - 20.0 * (y[part] - 15.0))
+    return np.round(hu).astype(np.int16), spacing, part
+
+
+@pytest.mark.parametrize(("slice_mm", "part_slices", "deposit"),
+                         [(5.0, 1, False), (5.0, 2, True), (2.0, 1, True)])
+def test_one_slice_part_off_the_core_is_bone_on_thick_slices_only(slice_mm, part_slices,
+                                                                  deposit):
+    """On 5 mm slices (more than core_mm) a part off the core seen on one slice is the bone's
+    surface cut within that slab (the inner table of the skull in a 5 mm head series, at
+    the vertex or the skull base): bone, not a deposit. Seen on two slices, or on one 2 mm
+    slice, it is still a deposit kept apart."""
+    hu, spacing, part = _bone_and_one_slice_part(slice_mm, part_slices)
+    result = bone_mask(hu, spacing)
+    dep = _on_full_grid(result, result.deposits, hu.shape)
+    full = result.full(hu.shape)
+    if deposit:  # bone keeps at most the row on its cortex (the core grown back by a voxel)
+        assert dep[part].mean() >= 0.8 and full[part].mean() <= 0.1
+    else:
+        assert not dep.any() and full[part & (hu >= 130)].all()
+
+
+@pytest.mark.parametrize(("spacing", "cortex_mm"),
+                         [((2.0, 2.0, 2.0), 1.5), ((2.0, 2.0, 2.0), 2.0),
+                          ((1.5, 1.5, 3.0), 1.5), ((1.2, 1.2, 2.0), 2.0)])
+def test_deposit_on_a_one_voxel_cortex_takes_no_marrow(spacing, cortex_mm):
+    """At 1.5-2 mm voxels a shaft's 1.5-2 mm cortex (1200 HU) is one voxel thick, a digital
+    ring joined through edges and corners; a zonal deposit 12 mm across on it (a 750 HU rim
+    round a 180 HU core) is kept apart without the 320 HU marrow beyond the cortex, and
+    without any of the shaft away from it along the slices (at 1.2 mm pixels the staircase
+    of the shaft's outline outside its envelope joins the deposit along the whole shaft)."""
+    hu, (x, y, z), r = _long_bone(spacing, cortex_hu=1200, marrow_hu=320, cortex_mm=cortex_mm)
+    d = np.sqrt(((x - 17.0) / 6.0) ** 2 + (y / 6.0) ** 2 + (z / 8.0) ** 2)
+    deposit = (d <= 1.0) & (r > 12.0)
+    hu[deposit] = 750
+    hu[(d <= 0.6) & (r > 12.0)] = 180
+    bone = bone_mask(_noisy(hu), spacing)
+    dep = _on_full_grid(bone, bone.deposits, hu.shape)
+    assert dep[deposit & (r > 12.0 + spacing[0])].mean() >= 0.9
+    assert not dep[r <= 12.0 - cortex_mm].any()  # no marrow
+    assert not dep[np.abs(z) > 8.0 + 2 * spacing[2]].any()  # nothing along the shaft

@@ -51,12 +51,21 @@ def test_filled_dense_tube_through_the_scan_is_an_injected_vein():
 
 
 def test_in_plane_tube_is_judged_along_its_own_axis():
-    # arms raised: the axillary vein runs across the slices, cut by the in-plane edge
-    ijk, hu = _tube(3.0, core_hu=1200.0, rim_hu=250.0, axis=0, length=40)
-    assert ijk[:, 0].min() == 0 and 0 < ijk[:, 2].min() and ijk[:, 2].max() < SHAPE[2] - 1
+    # an arm vein running across the slices, through the in-plane field of view
+    ijk, hu = _tube(3.0, core_hu=1200.0, rim_hu=250.0, axis=0, length=SHAPE[0])
+    assert ijk[:, 0].min() == 0 and ijk[:, 0].max() == SHAPE[0] - 1
+    assert 0 < ijk[:, 2].min() and ijk[:, 2].max() < SHAPE[2] - 1
     out = _judge(ijk, hu)
     assert out.injected, out.reason
-    assert out.length_mm == pytest.approx(40.0, abs=2.5)
+    assert out.length_mm == pytest.approx(64.0, abs=2.5)
+
+
+def test_a_dense_tube_cut_at_one_end_only_is_kept():
+    # a solid calcified artery running out of the first slice and ending in the scan
+    ijk, hu = _tube(3.0, core_hu=800.0, rim_hu=250.0, k_range=(0, 12))
+    out = _judge(ijk, hu)
+    assert not out.injected
+    assert out.dense_reaches_edge and "one end only" in out.reason
 
 
 def test_calcified_vessel_wall_is_kept():

@@ -257,3 +257,78 @@ def test_ordinal_smoothing_of_extent_by_hand(tmp_path: Path):
     assert [unsmoothed.categorical[("extent", v)][0] for v in extent] == pytest.approx(
         list(extent.values())
     )
+
+
+def test_indeterminate_matrix_means_not_told_apart_by_hand(tmp_path: Path):
+    # alpha's deposits are all calcification or ossification; beta (an artefact-like
+    # entity) lists indeterminate readings itself
+    items = [
+        entity("alpha", "common", {"matrix": {"calcification": 0.6, "ossification": 0.4}}),
+        entity("beta", "common", {"matrix": {"foreign_material": 0.7, "indeterminate": 0.3}}),
+    ]
+    calibration = {"likelihood_exponent": 1.0, "leak": 0.0, "unlisted_present_factor": 0.4}
+    model = _engine_with(
+        tmp_path, calibration, items, unlisted_single_value_floor=0.005, unresolved_share=0.05
+    ).model
+    # both columns list shares summing to 1: the three unlisted matrices get the floor
+    # 0.005 each and the listed shares are scaled by 0.985 to make room; then every
+    # deposit is read indeterminate with probability 0.05 whatever it is:
+    # alpha 0.005 + 0.05 x 0.995 = 0.05475; beta 0.985 x 0.3 = 0.2955 + 0.05 x 0.7045
+    indeterminate = model.stated[("matrix", "indeterminate")]
+    assert indeterminate == pytest.approx([0.05475, 0.330725])
+    # "not told apart" is not a value alpha's file omits: no unlisted factor for it
+    assert model.unlisted[("matrix", "indeterminate")].tolist() == [False, False]
+    # a determinate reading keeps the 0.95 left: alpha calcification 0.95 x 0.985 x 0.6;
+    # beta's unlisted calcification 0.95 x 0.005, times the unlisted factor 0.4
+    assert model.stated[("matrix", "calcification")] == pytest.approx(
+        [0.95 * 0.985 * 0.6, 0.95 * 0.005 * 0.4]
+    )
+    case = parse_case({"format": "calcdx-case/1", "imaging": {"matrix": "indeterminate"}})
+    result = Engine(model).diagnose(case)
+    # equal priors: P(alpha) = 0.05475 / (0.05475 + 0.330725)
+    assert result.probabilities["alpha"] == pytest.approx(0.05475 / 0.385475, rel=1e-9)
+    # with no unresolved share the reading falls back to alpha's floor (0.005), unfactored
+    bare = _engine_with(
+        tmp_path / "b", calibration, items, unlisted_single_value_floor=0.005, unresolved_share=0
+    ).model
+    assert bare.stated[("matrix", "indeterminate")] == pytest.approx([0.005, 0.2955])
+
+
+def test_clinical_evidence_weighted_apart_by_hand(tmp_path: Path):
+    calibration = {
+        "likelihood_exponent": 1.0,
+        "clinical_likelihood_exponent": 0.5,
+        "unlisted_present_factor": 0.4,
+        "leak": 0.0,
+    }
+    items = [
+        entity(
+            "alpha", "common", {"pattern": {"punctate": "often"}, "clinical": {"gout": "usual"}}
+        ),
+        # beta describes its clinical field (fever) but not gout: gout is unlisted there
+        entity(
+            "beta", "uncommon", {"pattern": {"punctate": "rare"}, "clinical": {"fever": "often"}}
+        ),
+    ]
+    engine = _engine_with(tmp_path, calibration, items)
+    case = parse_case(
+        {"format": "calcdx-case/1", "imaging": {"pattern": ["punctate"]}, "clinical": ["gout"]}
+    )
+    evidence = {item.key: item for item in gather_evidence(case, engine.model)}
+    assert evidence["pattern=punctate"].group == "imaging"
+    assert evidence["clinical=gout"].group == "clinical"
+    # beta's gout: background rare 0.03 x the unlisted factor 0.4 = 0.012
+    assert evidence["clinical=gout"].likelihood == pytest.approx([0.75, 0.012])
+    # priors 0.75 : 0.25; punctate at exponent 1, gout's P at exponent 0.5 and its
+    # reporting factor at the imaging exponent 1
+    alpha = 0.75 * 0.5 * np.sqrt(0.75)
+    beta = 0.25 * 0.03 * np.sqrt(0.03) * 0.4
+    result = engine.diagnose(case)
+    assert result.probabilities["alpha"] == pytest.approx(alpha / (alpha + beta), rel=1e-9)
+    # the likelihood ratios explaining the ranking stay those of the findings themselves
+    ratios = {c.finding: c.likelihood_ratio for c in result.ranked[0].contributions}
+    assert ratios["clinical=gout"] == pytest.approx(0.75 / 0.012)
+    # a presenting complaint is a group of its own, at the imaging exponent unless set
+    pain = parse_case({"format": "calcdx-case/1", "clinical": ["acute_pain"]})
+    assert [item.group for item in gather_evidence(pain, engine.model)] == ["presentation"]
+    assert engine.model.calibration.group_exponent("presentation") == 1.0

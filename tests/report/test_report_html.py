@@ -181,3 +181,37 @@ def test_print_layout_details_only_the_leading_diagnoses(analysed, html):
     assert ".dx.minor .refs" in print_css and "display: none" in print_css
     # the screen still shows everything: no rule hides them outside print
     assert ".dx.minor" not in html.split("@media print", 1)[0]
+
+
+def test_print_layout_prints_the_dominant_and_largest_groups_and_summarises_the_rest(analysed):
+    """With many groups, report.pdf prints PRINT_GROUPS in full (the dominant one, then the
+    largest by volume) and one summary row for each other group; the screen shows them all."""
+    from calcdx.report.html import PRINT_GROUPS
+
+    doc = copy.deepcopy(analysed.document)
+    template = doc["groups"][1]
+    volumes = [float(v) for v in (5, 40, 7, 90, 3, 60, 11, 25, 2, 70, 13, 8)]
+    doc["groups"] = [doc["groups"][0]]  # G1 is the dominant group (its case is doc["case"])
+    doc["groups"][0]["volume_mm3"] = 1.0  # the smallest: printed because it is dominant
+    for n, volume in enumerate(volumes, 2):
+        group = copy.deepcopy(template) | {"id": f"G{n}", "volume_mm3": volume}
+        doc["groups"].append(group)
+    assert doc["case"] == doc["groups"][0]["case"]
+    page = render_report(doc, {})
+
+    heads = re.findall(r'<div class="group( dominant)?( screen-only)?" id="group-(G\d+)">', page)
+    assert [gid for *_, gid in heads] == [g["id"] for g in doc["groups"]]  # screen: all, in order
+    printed = {gid for _, hidden, gid in heads if not hidden}
+    by_volume = sorted(range(len(volumes)), key=lambda i: -volumes[i])[: PRINT_GROUPS - 1]
+    assert printed == {"G1"} | {f"G{i + 2}" for i in by_volume}
+    summary = page.split('id="groups-summarised"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr><td>(G\d+)</td>", summary)
+    assert set(rows) == {g["id"] for g in doc["groups"]} - printed
+    assert len(rows) == len(doc["groups"]) - PRINT_GROUPS
+    print_css = page.split("@media print", 1)[1].split("</style>", 1)[0]
+    assert ".group.screen-only { display: none; }" in print_css
+    assert "screen-only" not in page.split("@media print", 1)[0]
+
+
+def test_print_layout_with_few_groups_prints_them_all(analysed, html):
+    assert 'screen-only"' not in html and 'id="groups-summarised"' not in html

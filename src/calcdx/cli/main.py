@@ -235,7 +235,10 @@ def series(
     path: Annotated[Path, typer.Argument(help="DICOM folder or file, or a NIfTI file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List the image series of a study (analyze picks the CT series with most slices)."""
+    """List the image series of a study (analyze picks the CT series with most slices).
+
+    On equal slices it picks the one whose kernel is named smoothest.
+    """
     from calcdx.io import list_series
 
     found = list_series(path)
@@ -246,14 +249,15 @@ def series(
     widest = max([len("SeriesInstanceUID"), *(len(item.uid) for item in found)])
     table = Table(title=f"Series under {path}")
     table.add_column("SeriesInstanceUID", no_wrap=True, min_width=widest)
-    for column in ("Modality", "Description", "Slices", "Orientation"):
+    for column in ("Modality", "Description", "Kernel", "Slices", "Orientation"):
         table.add_column(column)
     for item in found:
         table.add_row(
-            item.uid, item.modality, item.description, str(item.n_slices), item.orientation
+            item.uid, item.modality, item.description, item.kernel, str(item.n_slices),
+            item.orientation,
         )
     console = _stdout()
-    console.width = max(console.width, widest + 50)  # room for the other columns
+    console.width = max(console.width, widest + 64)  # room for the other columns
     console.print(table)
 
 
@@ -406,7 +410,11 @@ def kb_fit(
     print(", ".join(f"{name} {value:g}" for name, value in fitted.settings.items()))
     print(
         f"prior_exponent {calibration.prior_exponent:g}, likelihood_exponent "
-        f"{calibration.exponent:g}, unlisted_present_factor {calibration.unlisted_present:g}, "
+        f"{calibration.exponent:g}, presentation "
+        f"{calibration.group_exponent('presentation'):g}, "
+        f"clinical {calibration.group_exponent('clinical'):g}, "
+        f"size {calibration.group_exponent('size'):g}, "
+        f"unlisted_present_factor {calibration.unlisted_present:g}, "
         f"unlisted_absent_factor {calibration.unlisted_absent:g}, leak {calibration.leak:g}"
     )
     if write:

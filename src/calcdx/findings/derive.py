@@ -8,6 +8,14 @@ A value the images cannot support (organ, evolution, enhancement, most
 associated findings) is left unstated, never guessed: the engine treats it as
 unknown.
 
+Lesions in costal cartilage (location ``cartilage_nonarticular`` in region
+``chest_wall``: read so from the image on a rib end, :mod:`calcdx.measure.costal`,
+or from TotalSegmentator's ``costal_cartilages`` label) are one finding, the
+costal cartilages, wherever
+they lie along the chest wall: one group, whose ``location`` evidence quotes the
+call and which states ``arrangement: bilateral_symmetric`` when the calls lie on
+both sides of the midline (the cartilages are paired).
+
 A lesion read as plaque of a vessel wall without contrast
 (:mod:`calcdx.measure.vessel`) carries its circle fit in ``LesionRecord.vessel``;
 the group's ``pattern.patchy_plaque`` (``tram_track`` for a wall calcified all
@@ -160,6 +168,10 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
         if labelled and joint is None:
             evidence = (f"{share:.0%} of lesions; in or touching the TotalSegmentator label "
                         f"{labelled[0].structure!r}")
+        costal = next((lesion.costal for lesion in lesions
+                       if lesion.costal is not None and lesion.costal.accepted), None)
+        if location == "cartilage_nonarticular" and costal is not None and not labelled:
+            evidence = f"{share:.0%} of lesions; {costal.evidence()}"
         if location == "artery" and wall is not None:
             evidence += f"; wall of a plaque-lined tube: {wall.evidence()}"
         derivation["location"] = Derived(
@@ -200,6 +212,8 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
         value=_extent(n),
         confidence=0.7,
         evidence=(f"{n} plaque(s) on one vessel wall" if wall is not None and cluster is None
+                  else f"{n} calcified costal cartilage segment(s)"
+                  if location == "cartilage_nonarticular" and cluster is None
                   else f"{n} fragment(s) grouped within the cluster distance"),
     )
     dominant = max(lesions, key=lambda lesion: lesion.volume_mm3)
@@ -229,6 +243,14 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
             confidence=0.7,
             evidence=f"{what} on one circle of radius {wall.radius_mm:.1f} mm over "
             f"{wall.span_mm:.0f} mm of the vessel",
+        )
+    sides = {lesion.costal.side for lesion in lesions if lesion.costal is not None}
+    if location == "cartilage_nonarticular" and {"left", "right"} <= sides:
+        arrangement.append("bilateral_symmetric")
+        derivation["arrangement.bilateral_symmetric"] = Derived(
+            value="bilateral_symmetric", confidence=0.6,
+            evidence="calcified costal cartilage on both sides of the body's midline (the "
+            "cartilages are paired)",
         )
     if (
         cluster is not None
@@ -274,9 +296,14 @@ def derive_groups(result: AnalysisResult) -> list[LesionGroup]:
     """
     by_id = {lesion.id: lesion for lesion in result.lesions}
     raw: list[tuple[list[LesionRecord], ClusterRecord | None]] = []
-    grouped: set[int] = set()
+    # calcified costal cartilage, however far apart along the chest wall, is one finding
+    costal = [lesion for lesion in result.lesions
+              if lesion.location == "cartilage_nonarticular" and lesion.region == "chest_wall"]
+    if costal:
+        raw.append((costal, None))
+    grouped: set[int] = {lesion.id for lesion in costal}
     for cluster in result.clusters:
-        members = [by_id[i] for i in cluster.lesion_ids if i in by_id]
+        members = [by_id[i] for i in cluster.lesion_ids if i in by_id and i not in grouped]
         if members:
             raw.append((members, cluster))
             grouped.update(lesion.id for lesion in members)

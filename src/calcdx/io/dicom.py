@@ -25,6 +25,7 @@ from pydicom.dataset import Dataset
 from calcdx.case.patient import patient_from_header
 from calcdx.errors import StudyError
 from calcdx.io._geometry import StackGeometry, orientation_label, stack_geometry
+from calcdx.io._kernel import kernel_sharpness
 from calcdx.io._limits import MAX_COMPRESSION, check_voxel_count
 from calcdx.io._resample import resample_stack
 from calcdx.volume import LPS_TO_RAS, Volume
@@ -57,6 +58,9 @@ class SeriesInfo:
         StudyInstanceUID.
     n_files : int
         Number of files holding the series.
+    kernel : str
+        ConvolutionKernel of the first image (values joined by backslashes; may be
+        empty).
     """
 
     uid: str
@@ -67,6 +71,7 @@ class SeriesInfo:
     orientation: str
     study_uid: str
     n_files: int
+    kernel: str = ""
 
 
 @dataclass(frozen=True)
@@ -274,7 +279,16 @@ def _info(series: _Series) -> SeriesInfo:
         orientation=orientation_label(series.slices[0].orientation or ()),
         study_uid=str(ds.get("StudyInstanceUID", "")),
         n_files=len(series.files),
+        kernel=_kernel_text(ds.get("ConvolutionKernel")),
     )
+
+
+def _kernel_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return "\\".join(str(v) for v in value)
 
 
 def list_dicom_series(path: str | Path) -> list[SeriesInfo]:
@@ -367,9 +381,12 @@ def _choose(
         return sum(1 for s in entry.slices
                    if s.path not in entry.localizers and s.path not in entry.captures)
 
-    def rank(info: SeriesInfo) -> tuple[bool, bool, int, str]:
+    def rank(info: SeriesInfo) -> tuple[bool, bool, int, tuple[int, int], str]:
         volume = _not_a_volume(series[info.uid]) is None
-        return (volume, info.orientation == "axial", slices(info), info.uid)
+        named, number = kernel_sharpness(info.kernel, info.description)
+        # On equal slices the smoother kernel (less noise at the 130 HU threshold).
+        return (volume, info.orientation == "axial", slices(info), (-named, -number),
+                info.uid)
 
     best = max(ct, key=rank)
     what = _not_a_volume(series[best.uid])
@@ -380,6 +397,10 @@ def _choose(
         f"series {best.uid} ({best.description or 'no description'}): the CT "
         f"{best.orientation} series with the most slices ({n_slices}) of {len(infos)} series"
     )
+    tied = [i for i in ct if i.uid != best.uid and rank(i)[:3] == rank(best)[:3]]
+    if any(rank(i)[3] != rank(best)[3] for i in tied):
+        text += (f", and of the {len(tied) + 1} with that many slices the one whose kernel "
+                 f"is named smoothest ({best.kernel or 'no kernel'}: less noise)")
     others = [i for i in ct if i.uid != best.uid and _not_a_volume(series[i.uid]) is None]
     if others:
         listed = "; ".join(
@@ -688,9 +709,7 @@ def _read_dicom(path: Path, series_uid: str | None, notes: list[str]) -> Volume:
             "the memory available; free memory, or crop or resample the study first"
         ) from None
     n_source_slices = len(ordered)
-    kernel = header.get("ConvolutionKernel")
-    if kernel is not None and not isinstance(kernel, str):
-        kernel = "\\".join(str(v) for v in kernel)
+    kernel = _kernel_text(header.get("ConvolutionKernel")) or None
     metadata: dict[str, Any] = {
         "source": "dicom",
         "series_uid": series.uid,
@@ -702,7 +721,7 @@ def _read_dicom(path: Path, series_uid: str | None, notes: list[str]) -> Volume:
         "series_description": str(header.get("SeriesDescription", "")),
         "body_part_examined": str(header.get("BodyPartExamined", "") or "") or None,
         "kvp": _float(header.get("KVP"), float("nan")) if "KVP" in header else None,
-        "convolution_kernel": None if kernel is None else str(kernel),
+        "convolution_kernel": kernel,
         "slice_thickness_mm": _float(header.get("SliceThickness"), float("nan"))
         if "SliceThickness" in header
         else None,

@@ -39,6 +39,11 @@ class CalibrationScale(BaseModel):
     unlisted_present_factor: float = Field(default=1.0, gt=0, le=1)
     unlisted_absent_factor: float = Field(default=1.0, gt=0, le=1)
     leak: float = Field(default=0.0, ge=0, lt=0.5)
+    #: exponents of the presentation, clinical (history and labs) and size evidence;
+    #: None: likelihood_exponent
+    presentation_likelihood_exponent: float | None = Field(default=None, gt=0, le=3)
+    clinical_likelihood_exponent: float | None = Field(default=None, gt=0, le=3)
+    size_likelihood_exponent: float | None = Field(default=None, gt=0, le=3)
     fitted_on: str | None = None
 
 
@@ -53,6 +58,7 @@ class Scale(BaseModel):
     range_background_share: float = Field(gt=0, lt=1)
     range_coverage: float = Field(default=0.9, gt=0.2, lt=1)
     ordinal_smoothing: float = Field(default=0.0, ge=0, le=0.5)
+    unresolved_share: float = Field(default=0.0, ge=0, lt=0.5)
     finding_noise_share: float = Field(default=0.0, ge=0, lt=0.5)
     age_background_years: tuple[float, float]
     size_background_mm: tuple[float, float]

@@ -36,8 +36,9 @@ Rules
   reaching the edge of the grid (:mod:`calcdx.masks.injected`) is the injected
   vein, not reported.
 * Noise (:mod:`calcdx.lesions.noise`): a lesion peaks at least ``noise_k``
-  noise SDs above the soft tissue; in a contrast study above its own local
-  background (the tissue around it, which may be enhanced). In a noisy image
+  noise SDs above the soft tissue; in a contrast study, and in any noisy image,
+  above its own local background (the tissue around it, which may be enhanced
+  or dense, as costal cartilage). In a noisy image
   (tissue + ``noise_k`` SDs above the threshold: sharp kernel, low dose) it must
   keeps only its voxels at or next to a core at the threshold in the image
   smoothed in-plane by ``noise_smoothing_mm`` (detection only; measured on the
@@ -58,6 +59,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from calcdx.lesions.noise import (
+    NoiseEstimate,
     above_blood_pool,
     blood_pool_floor_hu,
     noise_sd_hu,
@@ -76,7 +78,12 @@ from calcdx.masks.exclusions import (
     find_metal,
 )
 from calcdx.masks.injected import injected_vein
-from calcdx.masks.lumen import LumenMask, blood_pool_lumen, lumen_contact
+from calcdx.masks.lumen import (
+    LumenMask,
+    blood_pool_lumen,
+    lumen_contact,
+    partial_volume_wall,
+)
 
 if TYPE_CHECKING:
     from calcdx.analysis import AnalysisParameters
@@ -200,14 +207,17 @@ def _in_enhancing_tissue(
 
 def _clear_local_background(
     pieces: list[tuple[NDArray[Any], NDArray[Any], str]], hu: NDArray[Any],
-    threshold_hu: float, margin_hu: float,
+    threshold_hu: float, margin_hu: float, air_hu: float | None = None,
 ) -> list[bool]:
-    """Per lesion, whether it peaks `margin_hu` above its local background (contrast studies).
+    """Per lesion, whether it peaks `margin_hu` above its local background.
 
-    The background is the median of the in-plane shell below the mineral threshold
-    (:func:`calcdx.lesions.noise.local_background_hu`); a lesion without one passes.
+    The background is the median of the in-plane shell below `threshold_hu`
+    (:func:`calcdx.lesions.noise.local_background_hu`) and, with `air_hu`, above
+    it: air and lung beyond a tissue's edge are not the tissue a deposit lies in.
+    A lesion without one passes.
     """
-    background = shell_median_hu([p[0] for p in pieces], hu, below_hu=threshold_hu)
+    background = shell_median_hu([p[0] for p in pieces], hu, below_hu=threshold_hu,
+                                 above_hu=air_hu)
     return [bool(np.isnan(b) or float(p[1].max()) >= b + margin_hu)
             for p, b in zip(pieces, background, strict=True)]
 
@@ -215,9 +225,12 @@ def _clear_local_background(
 def _without_injected_veins(
     pieces: list[tuple[NDArray[Any], NDArray[Any], str]], spacing: tuple[float, float, float],
     shape: tuple[int, ...], blood_pool_hu: float | None, params: AnalysisParameters,
+    anatomy: AnatomyLabels | None = None,
 ) -> tuple[list[tuple[NDArray[Any], NDArray[Any], str]], int, float]:
     """Soft-tissue pieces of an enhanced study less the injected veins among them.
 
+    With `anatomy`, a piece lying mostly in a labelled structure that is not a vein
+    (costal cartilage, an organ, an artery) is that structure's and never judged.
     Returns the pieces kept, how many were injected veins and their volume (mm^3).
     """
     vv = float(np.prod(spacing))
@@ -225,6 +238,13 @@ def _without_injected_veins(
     n = 0
     volume = 0.0
     for p in pieces:
+        if anatomy is not None:
+            cls = anatomy.at(p[0])
+            other = np.asarray([c != 0 and anatomy.structure(int(c)).kind != "vein"
+                                for c in cls], dtype=bool)
+            if other.mean() >= 0.5:
+                kept.append(p)
+                continue
         if p[2] == "soft_tissue" and injected_vein(
                 p[0], p[1], spacing, shape, blood_pool_hu=blood_pool_hu,
                 config=params.injected_vein).injected:
@@ -254,7 +274,8 @@ def _pool_lumen(
                       and t.median_hu >= params.contrast.enhanced_blood_hu
                       and abs(t.median_hu - pool.median_hu) <= window]
     shape = np.asarray(hu.shape)
-    found: list[tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.bool_], float]] = []
+    found: list[tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.bool_], NDArray[np.bool_],
+                      float]] = []
     for tube in tubes:
         seeds = np.clip(np.rint(np.asarray(tube.track_voxel)).astype(np.intp), 0, shape - 1)
         comps = np.unique(labels[seeds[:, 0], seeds[:, 1], seeds[:, 2]])
@@ -264,22 +285,28 @@ def _pool_lumen(
         lo = boxes.lo[comps].min(axis=0)
         hi = boxes.hi[comps].max(axis=0)
         box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-        mask = blood_pool_lumen(np.asarray(hu[box]), spacing, seeds - lo, tube.median_hu,
-                                tube.robust_sd_hu, config=params.lumen)
-        if mask.any():
-            found.append((lo, hi, mask, tube.median_hu))
+        crop = np.asarray(hu[box])
+        blood = blood_pool_lumen(crop, spacing, seeds - lo, tube.median_hu, tube.robust_sd_hu,
+                                 config=params.lumen, with_wall=False)
+        if blood.any():
+            wall = partial_volume_wall(crop, blood, spacing, tube.median_hu,
+                                       config=params.lumen)
+            found.append((lo, hi, blood, wall, tube.median_hu))
     if not found:
         return None
     lo = np.min([f[0] for f in found], axis=0)
     hi = np.max([f[1] for f in found], axis=0)
-    which = np.zeros(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)), dtype=np.uint8)
-    for index, (a, b, mask, _) in enumerate(found, start=1):
-        view = which[tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, lo,
-                                                                          strict=True))]
-        view[mask & (view == 0)] = index  # the first tube (the pool) keeps what it holds
+    shape_box = tuple(int(b - a) for a, b in zip(lo, hi, strict=True))
+    which = np.zeros(shape_box, dtype=np.uint8)
+    bloods = np.zeros(shape_box, dtype=bool)
+    for index, (a, b, blood, wall, _) in enumerate(found, start=1):
+        at = tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, lo, strict=True))
+        view = which[at]
+        view[(blood | wall) & (view == 0)] = index  # the first tube (the pool) keeps its own
+        bloods[at] |= blood
     return LumenMask(offset=(int(lo[0]), int(lo[1]), int(lo[2])), mask=which > 0,
                      median_hu=pool.median_hu, tube=which,
-                     tube_median_hu=tuple(f[3] for f in found))
+                     tube_median_hu=tuple(f[4] for f in found), blood=bloods)
 
 
 def _wall_plaque_of_lumen(piece: tuple[NDArray[Any], NDArray[Any], str], lumen: LumenMask,
@@ -295,6 +322,51 @@ def _wall_plaque_of_lumen(piece: tuple[NDArray[Any], NDArray[Any], str], lumen: 
         return False
     return contact.median_hu is None or float(piece[1].max()) >= (
         contact.median_hu + params.lumen.window_hu)
+
+
+_P = tuple[NDArray[Any], NDArray[Any], str]
+
+
+def _noise_rule(
+    pieces: list[_P], hu: NDArray[Any], sigma: NoiseEstimate | None,
+    params: AnalysisParameters, spacing: tuple[float, float, float], *, min_vox: float,
+    local: bool,
+) -> tuple[list[_P], int, bool]:
+    """The noise rule of :mod:`calcdx.lesions.noise` on the lesion candidates.
+
+    Returns the kept lesions (a candidate may be split into several), how many
+    candidates it rejected whole (none of their voxels kept; a split candidate is
+    not counted), and whether the image was noisy (tissue + ``noise_k`` SDs above
+    the threshold: the smoothed core and the local background then apply). With
+    `local` (a contrast study) the local background applies whatever the noise.
+    Candidates below `min_vox` voxels are not lesions.
+    """
+    if sigma is None:
+        return pieces, 0, False
+    rose_hu = sigma.tissue_hu + params.noise_k * sigma.sd_hu
+    noisy = rose_hu > params.threshold_hu
+    parent = [i for i, p in enumerate(pieces) if float(p[1].max()) >= rose_hu]
+    kept = [pieces[i] for i in parent]
+    if noisy:
+        # Noisy image (sharp kernel, low dose): the candidate must hold mineral once
+        # smoothed over the noise grain (calcdx.lesions.noise); detection only.
+        cores = smoothed_core([p[0] for p in kept], hu, level_hu=params.threshold_hu,
+                              smoothing_mm=params.noise_smoothing_mm, spacing_mm=spacing)
+        split = [(i, (c_ijk, c_hu, p[2])) for i, p, core in zip(parent, kept, cores, strict=True)
+                 if core.any() for c_ijk, c_hu in _split(p[0][core], p[1][core])
+                 if len(c_ijk) >= min_vox - 1e-9]
+        parent, kept = [i for i, _ in split], [p for _, p in split]
+    if local or noisy:
+        # The criterion's background is the tissue around the lesion
+        # (calcdx.lesions.noise), enhanced organs included, and in a noisy image
+        # (native too) the dense tissue a speckle network grows in (costal cartilage).
+        # Shell voxels under the Rose level are tissue and its noise (under the
+        # threshold only, the median of a dense tissue's shell is biased low).
+        clear = _clear_local_background(kept, hu, max(params.threshold_hu, rose_hu),
+                                        params.noise_k * sigma.sd_hu, params.air_hu)
+        parent = [i for i, ok in zip(parent, clear, strict=True) if ok]
+        kept = [p for p, ok in zip(kept, clear, strict=True) if ok]
+    return kept, len(pieces) - len(set(parent)), noisy
 
 
 def _boxes(ijk: NDArray[np.int32], hu_v: NDArray[Any], order: NDArray[np.intp],
@@ -534,29 +606,16 @@ def detect_lesions(
         # Undiluted contrast in the vein it was injected through (calcdx.masks.injected)
         pieces, n_veins, vein_mm3 = _without_injected_veins(
             pieces, spacing, shape,
-            phase.blood_pool.median_hu if phase.blood_pool is not None else None, params)
+            phase.blood_pool.median_hu if phase.blood_pool is not None else None, params,
+            anatomy)
         summary["injected_vein_components"] = float(n_veins)
         summary["injected_vein_volume_mm3"] = vein_mm3
-    min_peak = params.threshold_hu
-    if sigma is not None:
-        min_peak = max(min_peak, sigma.tissue_hu + params.noise_k * sigma.sd_hu)
-    n_before = len(pieces)
-    pieces = [p for p in pieces if float(p[1].max()) >= min_peak]
-    if sigma is not None and sigma.tissue_hu + params.noise_k * sigma.sd_hu > params.threshold_hu:
-        # Noisy image (sharp kernel, low dose): the candidate must hold mineral once
-        # smoothed over the noise grain (calcdx.lesions.noise); detection only.
-        cores = smoothed_core([p[0] for p in pieces], hu, level_hu=params.threshold_hu,
-                              smoothing_mm=params.noise_smoothing_mm, spacing_mm=spacing)
-        pieces = [(c_ijk, c_hu, p[2]) for p, core in zip(pieces, cores, strict=True)
-                  if core.any() for c_ijk, c_hu in _split(p[0][core], p[1][core])
-                  if len(c_ijk) >= min_vox - 1e-9]
+    pieces, n_noise, noisy = _noise_rule(pieces, hu, sigma, params, spacing,
+                                         min_vox=min_vox, local=contrast.enhanced)
+    summary["noise_rejected_components"] = float(n_noise)
+    if noisy:
         summary["noise_smoothed_detection"] = 1.0
     if contrast.enhanced and sigma is not None:
-        # Contrast study: the criterion's background is the tissue around the
-        # lesion (calcdx.lesions.noise), enhanced organs included.
-        clear = _clear_local_background(pieces, hu, params.threshold_hu,
-                                        params.noise_k * sigma.sd_hu)
-        pieces = [p for p, ok in zip(pieces, clear, strict=True) if ok]
         # The floor stands on the blood pool being an enhanced lumen in view: only when
         # enhancing regions were found (and suppressed) beside the tube. A dense round
         # deposit taken for the aorta, with no enhancing region anywhere, must not
@@ -571,7 +630,6 @@ def detect_lesions(
             summary["below_blood_pool_components"] = float(n_faint - len(pieces))
             summary["blood_pool_floor_hu"] = floor
     summary["noise_sd_hu"] = float(sigma.sd_hu) if sigma is not None else float("nan")
-    summary["noise_rejected_components"] = float(n_before - len(pieces))
     pieces.sort(key=lambda p: (-len(p[0]), *(int(v) for v in p[0].min(axis=0))))
 
     dtype: type[np.unsignedinteger[Any]] = (

@@ -14,10 +14,26 @@ In a contrast-enhanced study the tissue level varies from organ to organ
 (unenhanced muscle about 50 HU, portal-venous liver 90-110 HU, myocardium and
 renal cortex more), so the background of the criterion is local there: the
 median HU of the lesion's in-plane shell (2 voxels wide) over the voxels below
-the mineral threshold (:func:`local_background_hu`). A speck of enhancing
+the mineral threshold (:func:`local_background_hu`) and above air (the body
+mask's ``air_hu``, -400 HU: air and lung beyond an organ's edge are not the
+tissue a deposit lies in). A speck of enhancing
 liver that just crosses 130 HU is noise of that organ, not a deposit. In
-native studies the global tissue level is kept, as calcium-scoring tools use
-one threshold for the whole scan.
+native studies of routine noise the global tissue level is kept, as
+calcium-scoring tools use one threshold for the whole scan; in a noisy native
+image (the Rose level ``tissue_hu + k * sd_hu`` above the mineral threshold,
+below) the background is local too: dense tissue just under 130 HU (costal
+cartilage at 110-125 HU, a phantom's plastic) crosses the threshold in
+speckle that clears the global level but not its own tissue's. The shell's
+voxels counted there are those under the Rose level, not only those under the
+threshold: tissue and its noise, whose median under the threshold alone would
+be biased low by the speckle taken out of it. Measured on the
+real native abdomen at 3 mm with white noise of SD 25 HU added (the image's
+own SD then about 30 HU): 14 lesions with the global level, 10 of them
+speckle of 1-31 voxels (6 on costal cartilage); 7 with the local one, the
+three kidney stones and the aortic calcification of the clean scan and three
+specks of 1-4 voxels. No constant is set by it: the rule is Rose's, with the
+background it names. On head series (native, routine noise) with the same noise
+added it creates no lesion either way.
 
 Blood is the densest soft-tissue background of a contrast study: every voxel
 may lie in a vessel, and vessels narrower than the lumen masks find (a few
@@ -167,13 +183,13 @@ def local_background_hu(
 
 def shell_median_hu(
     groups: list[NDArray[np.integer[Any]]], hu: NDArray[Any], *, below_hu: float | None = None,
-    width_vox: int = 2,
+    width_vox: int = 2, above_hu: float | None = None,
 ) -> NDArray[np.float64]:
     """Per voxel set, the median HU of its in-plane shell, all sets in one pass.
 
     The shell of a set is its ``(2 width_vox + 1)^2 x 1`` in-plane neighbourhood
     within the grid, less its own voxels; with `below_hu`, only shell voxels below
-    it count.
+    it count, and with `above_hu` only those above it.
 
     Parameters
     ----------
@@ -183,6 +199,7 @@ def shell_median_hu(
         CT in HU.
     below_hu : float, optional
     width_vox : int
+    above_hu : float, optional
 
     Returns
     -------
@@ -196,11 +213,12 @@ def shell_median_hu(
     big = [len(g) >= _CROP_MIN_VOXELS for g in groups]
     for at in (i for i, b in enumerate(big) if b):
         out[at] = _shell_median_on_crop(np.asarray(groups[at]).reshape(-1, 3), hu, below_hu,
-                                        width_vox)
+                                        width_vox, above_hu)
     if all(big):
         return out
     small = [i for i, b in enumerate(big) if not b]
-    out[small] = _shell_median_together([groups[i] for i in small], hu, below_hu, width_vox)
+    out[small] = _shell_median_together([groups[i] for i in small], hu, below_hu, width_vox,
+                                        above_hu)
     return out
 
 
@@ -220,7 +238,8 @@ def _median(values: NDArray[np.float64]) -> float:
 
 
 def _shell_median_on_crop(vox: NDArray[np.integer[Any]], hu: NDArray[Any],
-                          below_hu: float | None, width_vox: int) -> float:
+                          below_hu: float | None, width_vox: int,
+                          above_hu: float | None = None) -> float:
     """:func:`shell_median_hu` of one set, on its bounding box grown in-plane by `width_vox`."""
     lo = vox.min(axis=0)
     hi = vox.max(axis=0) + 1
@@ -235,12 +254,14 @@ def _shell_median_on_crop(vox: NDArray[np.integer[Any]], hu: NDArray[Any],
     values = np.asarray(np.asarray(hu[box])[shell], dtype=np.float64)
     if below_hu is not None:
         values = values[values < below_hu]
+    if above_hu is not None:
+        values = values[values > above_hu]
     return _median(values)
 
 
 def _shell_median_together(
     groups: list[NDArray[np.integer[Any]]], hu: NDArray[Any], below_hu: float | None,
-    width_vox: int,
+    width_vox: int, above_hu: float | None = None,
 ) -> NDArray[np.float64]:
     """:func:`shell_median_hu` of small sets, all in one pass of sorted neighbour keys."""
     n_groups = len(groups)
@@ -269,6 +290,8 @@ def _shell_median_together(
                         else hu[np.unravel_index(flat, hu.shape)], dtype=np.float64)
     if below_hu is not None:
         g, values = g[values < below_hu], values[values < below_hu]
+    if above_hu is not None:
+        g, values = g[values > above_hu], values[values > above_hu]
     if np.issubdtype(hu.dtype, np.integer) and hu.dtype.itemsize <= 2:
         # integer HU: one sort of (set, HU) packed in an int64 key orders them as the
         # lexsort below does, several times faster

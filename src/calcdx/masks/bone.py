@@ -43,6 +43,14 @@ Method
    closed in another), up to ``max_hole_area_mm2`` per plane, and in 3-D up to
    ``max_hole_volume_mm3``: marrow is filled, the cranial cavity, the thorax and
    the pelvic ring are not.
+3b. Cortex-less parts (calcified costal cartilage on its rib end,
+   :func:`_cortexless`): where the in-plane voxels resolve cortex (up to
+   ``lumen_max_voxel_mm``), a part of the filled bone farther than
+   ``cortex_reach_mm`` from any voxel of ``mineral_hu + dense_tail_hu``, of at
+   least ``min_volume_mm3`` and bordered in-plane mostly by soft tissue, has no
+   cortex: a faint mineralised rod joined to bone. It leaves the bone; its
+   mineral is a deposit, returned also in :attr:`BoneResult.cartilage` so the
+   analysis can say where it lies (:mod:`calcdx.measure.costal`).
 4. Deposits on bone: the *core* is the filled bone opened in-plane by a square
    of half-width ``core_mm``; bone is the core grown back by one voxel inside the
    filled mask, plus every remaining part of at least ``min_volume_mm3`` (a thin
@@ -50,7 +58,9 @@ Method
    the slices (an arch, a facet or a rib edge cut off the core over many
    slices), or reaching the edge of the grid (cut by the field of view), or
    lying mostly right above or below bone (the bone's surface cut across the
-   slices), or mostly inside the bones' outline (core and those parts closed
+   slices), or seen on one slice only where slices are spaced more than
+   ``core_mm`` (the bone's surface cut within that thick slab: the inner
+   table in a 5 mm head series), or mostly inside the bones' outline (core and those parts closed
    in-plane by a disk of ``2 core_mm``: the steps of the core along an oblique
    cortex), or bordering air (HU <= ``air_hu``: the walls and septa of
    pneumatised bone). A remaining part that is none of these (a deposit lying
@@ -69,7 +79,11 @@ Method
    continuity marks a process, a tuberosity or an osteophyte; a deposit lies
    on the cortex, which runs on beneath it), is kept apart as a deposit with
    its base, on any length along the slices and at any size (on the grids
-   where step 4 judges deposits).
+   where step 4 judges deposits). The part is taken on its slices where it
+   reaches past ``core_mm`` and those within ``2 core_mm`` of them (not the
+   staircase strip of a coarse grid's outline that may join it along the whole
+   bone), and its base is face-connected to it (a one-voxel cortex is joined
+   only through edges and corners, so the marrow beyond it stays bone).
 
 Every size is in mm or mm^3 and turned into voxels for the grid at hand, so
 the rules hold from 0.5 to 3 mm voxels.
@@ -85,7 +99,9 @@ accessory ossicle) is taken as a deposit; an enhancing
 lumen that touches bone joins it unless passed in `exclude` on grids coarser
 than ``lumen_max_voxel_mm``, and also on finer grids when its edge voxels
 reach the mineral threshold (a dense arterial lumen: sealed, that edge encloses
-it like cortex); calcified costal cartilage joins the ribs; a deposit on
+it like cortex); calcified costal cartilage joins the ribs on grids coarser than
+``lumen_max_voxel_mm``, and on finer ones where it lies within ``cortex_reach_mm``
+of the rib's cortex or is densely ossified (step 3b); a deposit on
 bone is taken as bone when it is narrower than ``2 core_mm`` and longer than
 ``deposit_max_mm`` along the slices or cut by the edge of the grid (step 4),
 when it is wider than that and spans more than ``deposit_max_mm`` in-plane on
@@ -94,7 +110,8 @@ flat plaque on the cortex) or lies within it, when the bone's cortex at the
 grid's voxels is no denser than the deposit's inside by ``dense_tail_hu`` (a
 thin vertebral cortex: no wall is seen between deposit and marrow), and when
 it borders air (a pleural plaque on a rib) or sits on a bone's upper or lower
-face less than about two slices high; an ossicle or sesamoid joined to its
+face less than about two slices high, or, on slices spaced more than
+``core_mm``, is seen on one slice only; an ossicle or sesamoid joined to its
 bone by partial volume, its marrow sealed by its own cortex, is kept apart as
 a deposit (as a small ossicle standing apart is, step 2); a thin bony process
 standing off the core in soft tissue (a styloid process, a zygomatic arch cut
@@ -431,6 +448,16 @@ class BoneConfig(BaseModel):
         "Bone 1994;15:409-414), so at any voxel size it lies in the outer voxel, which "
         "partial volume spreads over about one more",
     )
+    cortex_reach_mm: float = Field(
+        6.0, gt=0,
+        description="farthest distance (mm, in 3-D) of a voxel of bone from its cortex. "
+        "Heuristic from anatomy, as lumen_min_radius_mm: a rib is at most about 10 mm thick "
+        "(half-thickness 5 mm) plus one voxel of partial volume, so every voxel of a rib, a "
+        "rib end or a cortical plate lies this near to cortex (mineral_hu + dense_tail_hu "
+        "or more); a mineralised rod farther from any such voxel and bordered mostly by soft "
+        "tissue (calcified costal cartilage, about 130-200 HU) is no bone. Wide marrow "
+        "(a vertebral body, a femoral head) lies farther, but enclosed by bone",
+    )
     homogeneous_max_noise_sd: float = Field(
         1.5, gt=0,
         description="a large component whose robust SD (IQR / 1.349) is at most this many "
@@ -465,6 +492,10 @@ class BoneResult:
         the cortex, kept apart (same crop).
     volume_mm3 : float
         Volume of `filled` in mm^3.
+    cartilage : (A, B, C) ndarray of bool
+        The part of `deposits` that step 3b found cortex-less on bone (a faint
+        mineralised rod joined to it, such as calcified costal cartilage on its rib
+        end), same crop; empty (shape (0, 0, 0)) when none was looked for.
     """
 
     component_ids: tuple[int, ...]
@@ -474,6 +505,8 @@ class BoneResult:
     bone_labels: NDArray[np.uint32]
     deposits: NDArray[np.bool_]
     volume_mm3: float
+    cartilage: NDArray[np.bool_] = field(
+        default_factory=lambda: np.zeros((0, 0, 0), dtype=bool))
     _trees: dict[tuple[float, ...], cKDTree] = field(
         default_factory=dict, repr=False, compare=False)
 
@@ -503,6 +536,13 @@ class BoneResult:
     def in_exclusion(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
         """Whether full-grid voxels ``ijk`` ((N, 3) int) lie in bone or its rim; (N,) bool."""
         return self._lookup(self.exclusion, ijk)
+
+    def in_cartilage(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
+        """Whether full-grid voxels ``ijk`` ((N, 3) int) are cortex-less on bone; (N,) bool.
+
+        Step 3b's parts (calcified cartilage on a rib end), a subset of the deposits.
+        """
+        return self._lookup(self.cartilage, ijk)
 
     def in_deposit(self, ijk: NDArray[np.integer[Any]]) -> NDArray[np.bool_]:
         """Whether full-grid voxels ``ijk`` ((N, 3) int) are deposits on bone; (N,) bool."""
@@ -795,6 +835,67 @@ def _lumens(hu: NDArray[Any], comp: NDArray[np.bool_], spacing: tuple[float, flo
     return out
 
 
+def _cortexless(hu: NDArray[Any], filled: NDArray[np.bool_],
+                spacing: tuple[float, float, float], cfg: BoneConfig) -> NDArray[np.bool_]:
+    """Parts of the filled skeleton with no cortex near them and soft tissue around them.
+
+    A voxel of `filled` is *far* from cortex when no voxel of `filled` of at least
+    ``mineral_hu + dense_tail_hu`` (or the 90th HU percentile of the mineral in
+    `filled`, when lower: an osteopenic skeleton's densest tenth) lies within
+    ``cortex_reach_mm`` of it (in 3-D, so the faint partial-volume end of a process
+    cut across the slices, with its cortex in the next slice, is near cortex). On
+    grids finer than a sixth of ``cortex_reach_mm`` along an axis (thin slices) the
+    distance is measured between blocks of voxels of about that length (a rule of
+    millimetres, not of voxels; near then means within it give or take one block).
+    Far voxels form parts (26-connected). A
+    part is not bone when it holds at least ``min_volume_mm3`` (a part step 4 would
+    keep as bone for its size; smaller parts are judged there, as every part off the
+    core) and at least half of its in-plane border (the voxels one step outside it in
+    its slices) lies outside `filled`: a faint mineralised rod in soft tissue, such as
+    calcified costal cartilage joined to its rib end, whose mineral is a deposit. Wide
+    marrow far from cortex is bordered by the bone around it and stays bone.
+    """
+    out = np.zeros(filled.shape, dtype=bool)
+    h = np.asarray(hu)
+    mineral = filled & (h >= cfg.mineral_hu)
+    if not mineral.any():
+        return out
+    # Cortex: at least mineral_hu + dense_tail_hu, or, in an osteopenic skeleton whose
+    # mineral is fainter, its own densest tenth (the 90th percentile of its mineral).
+    level = min(cfg.mineral_hu + cfg.dense_tail_hu, float(np.percentile(h[mineral], 90)))
+    del mineral
+    block = [max(1, int(cfg.cortex_reach_mm / (6.0 * sp))) for sp in spacing]
+    nb = [-(-n // f) for n, f in zip(filled.shape, block, strict=True)]
+    dense = np.zeros([b * f for b, f in zip(nb, block, strict=True)], dtype=bool)
+    dense[: filled.shape[0], : filled.shape[1], : filled.shape[2]] = filled & (h >= level)
+    dense_b = dense.reshape(nb[0], block[0], nb[1], block[1], nb[2], block[2]).any(
+        axis=(1, 3, 5))
+    del dense
+    near = ndi.distance_transform_edt(
+        ~dense_b, sampling=[f * sp for f, sp in zip(block, spacing, strict=True)]
+    ) <= cfg.cortex_reach_mm
+    for axis, f in enumerate(block):
+        near = np.repeat(near, f, axis=axis)
+    far = filled & ~near[: filled.shape[0], : filled.shape[1], : filled.shape[2]]
+    del near, dense_b
+    if not far.any():
+        return out
+    parts = cc3d.connected_components(far, connectivity=26)
+    stats = cc3d.statistics(parts)
+    big = np.asarray(stats["voxel_counts"]) * float(np.prod(spacing)) >= cfg.min_volume_mm3
+    big[0] = False
+    for c in np.flatnonzero(big):
+        b = stats["bounding_boxes"][c]
+        box = (slice(max(b[0].start - 1, 0), b[0].stop + 1),
+               slice(max(b[1].start - 1, 0), b[1].stop + 1), b[2])
+        part = parts[box] == c
+        border = _square_filter(part, (1, 1), "max") & ~part
+        n_out = int(np.count_nonzero(border & ~filled[box]))
+        if n_out >= 0.5 * max(int(np.count_nonzero(border)), 1):
+            out[box] |= part
+    return out
+
+
 def _in_outline(parts: NDArray[np.integer[Any]], boxes: Any, bone: NDArray[np.bool_],
                 which: NDArray[np.bool_], spacing_xy: tuple[float, float],
                 radius_mm: float) -> NDArray[np.bool_]:
@@ -986,17 +1087,40 @@ def _proud_deposits(hu: NDArray[Any], bone: NDArray[np.bool_],
         del rest
         part_boxes = cc3d.statistics(rl)["bounding_boxes"]
         margin = (2 * core_r[0] + 1, 2 * core_r[1] + 1, 1)
+        reach_slices = max(1, int(np.ceil(2.0 * cfg.core_mm / sz)))
         found = np.zeros_like(f)
         for part_id in np.unique(rl[wide]):
             pb = part_boxes[part_id]
             grown = tuple(slice(max(s.start - g, 0), min(s.stop + g, size))
                           for s, g, size in zip(pb, margin, f.shape, strict=True))
-            if _proud_deposit(rl[grown] == part_id, grown, piece, spacing, cfg):
-                found[grown] |= rl[grown] == part_id
+            part = _wide_slices(rl[grown] == part_id, wide[grown], reach_slices)
+            if _proud_deposit(part, grown, piece, spacing, cfg):
+                found[grown] |= part
         if found.any():
             out[box] |= _deposit_base(found, piece, core_r, spacing, cfg)
     return out
 
+
+def _wide_slices(part: NDArray[np.bool_], wide: NDArray[np.bool_], reach_slices: int
+                 ) -> NDArray[np.bool_]:
+    """`part` on its slices within `reach_slices` of those where it is `wide`.
+
+    A part outside a bone's envelope that the core kept (reaching more than
+    ``core_mm`` from the bone's outside) may be joined, through the thin strip
+    that a coarse in-plane grid leaves outside the envelope of a gently curved
+    surface (the staircase of its digital outline), to that strip along the whole
+    bone; the strip is the bone's outline, which step 4 judged, not the part. The
+    part is its slices where it is wide and those within `reach_slices` of them
+    (``2 core_mm``, the width step 4 leaves to the core: its tips, which stand
+    less far out).
+    """
+    ks = np.flatnonzero((part & wide).any(axis=(0, 1)))
+    if len(ks) == 0:
+        return part
+    out = np.zeros_like(part)
+    lo, hi = max(int(ks[0]) - reach_slices, 0), int(ks[-1]) + reach_slices + 1
+    out[:, :, lo:hi] = part[:, :, lo:hi]
+    return out
 
 def _disk_dilation(mask: NDArray[np.bool_], spacing_xy: tuple[float, float], radius_mm: float
                    ) -> NDArray[np.bool_]:
@@ -1026,7 +1150,10 @@ def _deposit_base(found: NDArray[np.bool_], piece: _Piece, core_r: tuple[int, in
         return found
     cortex_hu = float(np.percentile(piece.hu[shell], 75))
     soft = zone & (piece.hu < cortex_hu - cfg.dense_tail_hu)
-    lab = cc3d.connected_components(soft | found, connectivity=26)
+    # Face-connected: a cortex one voxel thick (at coarse voxels) is a digital curve
+    # joined through edges and corners, which a 26-connected path through its
+    # diagonal gaps would cross into the marrow beyond it.
+    lab = cc3d.connected_components(soft | found, connectivity=6)
     keep = np.zeros(int(lab.max()) + 1, dtype=bool)
     keep[lab[found]] = True
     keep[lab[piece.inner & soft]] = False
@@ -1277,8 +1404,10 @@ def _bone_like(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int
                 taken.append(c)
         else:
             rest.append(c)  # its shell is tested only if it comes within the gap of bone
-    # Centre to centre, the voxels on either side of a gap are one voxel farther apart.
-    reach = cfg.joint_gap_mm + max(spacing)
+    # Centre to centre, the mineral voxels on either side of a gap lie up to one voxel
+    # farther each: a voxel whose centre falls just inside the gap is not mineral, so a
+    # 6 mm disc sampled at 1.4 mm can show five sub-threshold slices, 8.4 mm apart.
+    reach = cfg.joint_gap_mm + 2.0 * max(spacing)
     gap = [max(1, int(np.ceil(reach / s))) for s in spacing]
     changed = True
     top = int(labels.max()) + 1 if rest else 0
@@ -1325,6 +1454,29 @@ def _long_or_cut(boxes: Any, n: int, sz: float, cfg: BoneConfig,
                    for b, o, m in zip(box, offset, shape, strict=True))
         long[c] = edge or (box[2].stop - box[2].start - 1) * sz > cfg.deposit_max_mm
     return long
+
+
+def _unresolved_across_slices(boxes: Any, n: int, sz: float, cfg: BoneConfig
+                              ) -> NDArray[np.bool_]:
+    """Per part 0..n off the core: seen on one slice of a grid whose slices are thick.
+
+    On slices spaced more than ``core_mm`` apart, a part off the core seen on a
+    single slice is the bone's surface cut within that slab (the inner table of the
+    skull under a 5 mm slice near the vertex or the skull base): the slab averages
+    the bone with what lies beyond it, and the blend spreads in-plane as far as
+    the surface runs inside the slab (slice thickness over the tangent of its
+    angle to the slice), well past the one-voxel rim. A deposit's own edge along
+    the slices cannot be told from that blend on one slice, so such a part is
+    bone; a deposit seen on two slices or more is still judged as a deposit.
+    `boxes` are the parts' bounding boxes (``cc3d.statistics``).
+    """
+    out = np.zeros(n + 1, dtype=bool)
+    if sz <= cfg.core_mm:
+        return out
+    for c, box in enumerate(boxes):
+        if c and box is not None:
+            out[c] = box[2].stop - box[2].start == 1
+    return out
 
 
 class ComponentBoxes(NamedTuple):
@@ -1555,6 +1707,12 @@ def bone_mask(
     )
     filled &= ~(lumen | canal)
     del canal
+    cartilage = np.zeros_like(filled)
+    if max(sx, sy) <= cfg.lumen_max_voxel_mm:
+        # Only where the voxels resolve cortex (as for lumens): at 3 mm it blurs under
+        # mineral_hu + dense_tail_hu and every bone would look cortex-less.
+        cartilage = _cortexless(hu[crop], filled, (sx, sy, sz), cfg)
+        filled &= ~cartilage
     # Deposits on the cortex: thin parts outside the core grown back by one voxel.
     core = _square_filter(_square_filter(filled, core_r, "min"), core_r, "max") & filled
     bone = _square_filter(core, (1, 1), "max") & filled
@@ -1576,6 +1734,7 @@ def bone_mask(
                                 (box[1].stop - box[1].start) * sy)
         big = (size >= cfg.min_volume_mm3) | (extent > cfg.deposit_max_mm)
         big |= _long_or_cut(rest_boxes, n_rest, sz, cfg, lo, hu.shape)
+        big |= _unresolved_across_slices(rest_boxes, n_rest, sz, cfg)
         if min(core_r) < 2:
             big[:] = True  # a one-voxel core cannot tell a deposit from a thin process
         big[0] = False
@@ -1597,6 +1756,9 @@ def bone_mask(
     if proud.any():
         bone &= ~proud
         deposits |= proud & comp
+    # Step 3b's cortex-less parts: their mineral is a deposit (costal cartilage).
+    deposits |= cartilage & comp
+    cartilage &= comp
     del comp, proud
     exclusion = box_filter(bone, (1, 1, 1), "max")
     bone_labels = cc3d.connected_components(bone, connectivity=6).astype(np.uint32,
@@ -1609,4 +1771,5 @@ def bone_mask(
         bone_labels=bone_labels,
         deposits=deposits,
         volume_mm3=float(np.count_nonzero(bone)) * vv,
+        cartilage=cartilage,
     )

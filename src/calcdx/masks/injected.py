@@ -22,20 +22,28 @@ injected vein when all hold:
    axis) are occupied over at least ``min_occupancy`` of that length (continuous).
 2. **Filled lumen.** In at least ``min_centred_fraction`` of its dense cross-sections the
    densest voxel lies inside the candidate (its six face neighbours in it, or off the
-   grid): iodine fills a lumen and is densest inside it, where partial volume is least,
-   while calcified plaque and a calcified vessel wall are densest on the wall, at the
-   candidate's surface toward the soft tissue around the vessel, and a phlebolith is a
-   round stone, not a tube.
-3. **Undiluted.** Its dense cross-sections (peak at or above the blood pool measured in
-   the aorta, :mod:`calcdx.masks.contrast`, plus ``excess_hu``) reach the edge of the
-   grid: the undiluted column runs in from the injection site, outside the field of view
-   of a trunk or neck scan. Without a measured blood pool the reference is
+   grid) and its core (voxels at least half the cross-section's greatest depth from the
+   candidate's outside) is denser, by mean, than its rim: iodine fills a lumen and is
+   densest in its middle, where partial volume is least, while calcified plaque, a
+   calcified vessel wall and bone (its cortex) are densest at the surface, and a
+   phlebolith is a round stone, not a tube.
+3. **Undiluted, through the field of view.** Its dense cross-sections (peak at or above
+   the blood pool measured in the aorta, :mod:`calcdx.masks.contrast`, plus
+   ``excess_hu``) reach the edge of the grid at both ends of the tube (in the first and
+   the last quarter of its cross-sections): the undiluted column runs in from the
+   injection site outside the field of view and on out of it, as an arm vein does
+   through a trunk scan with the arms down. A tube cut by the grid at one end only is
+   kept: on the shared Siemens series an unlabelled solid anterior midline structure
+   (peak 1,049 HU) and a tubular calcification along TotalSegmentator's splenic vein
+   (peak 729 HU; the series' calcified splenic artery) are such tubes, and both would
+   pass every other rule. Without a measured blood pool the reference is
    ``reference_hu_without_pool``.
 
 Stated limits: an injected vein whose dense column ends inside the field of view (the
-whole arm in view, or the vein seen only where it joins the superior vena cava) is not
-recognised; a solid tubular calcification (a calcified vas deferens, a calcified guinea
-worm) reaching the edge of the grid of an enhanced study, denser than the blood pool by
+whole arm in view; the axillary and subclavian veins of raised arms, which run on into
+the superior vena cava and heart, joined to them in one component) is not recognised;
+a solid tubular calcification (a calcified vas deferens, a calcified guinea worm)
+crossing the whole field of view of an enhanced study, denser than the blood pool by
 ``excess_hu`` and densest at its centre, would be taken for one. Native studies are never
 judged: no contrast was given. A vein less than about three voxels across has no
 inside voxel and is not recognised.
@@ -176,6 +184,7 @@ def injected_vein(
     dims = np.asarray(grid_shape[:3])
     at_edge = np.any((ijk == 0) | (ijk == dims - 1), axis=1)
     inside = _inside(ijk, dims)
+    depth = _depth_mm(ijk, spacing)
     for s in range(n_slabs):
         sel = order[bounds[s]:bounds[s + 1]]
         if len(sel) == 0:
@@ -186,7 +195,10 @@ def injected_vein(
         peak = int(np.argmax(values[sel]))
         is_dense = bool(values[sel][peak] >= reference + cfg.excess_hu)
         dense.append(is_dense)
-        centred.append(bool(inside[sel[peak]]))
+        deep = depth[sel] >= 0.5 * float(depth[sel].max())
+        core_denser = bool(deep.all() or np.mean(values[sel][deep])
+                           > np.mean(values[sel][~deep]))
+        centred.append(bool(inside[sel[peak]]) and core_denser)
         edge.append(is_dense and bool(at_edge[sel].any()))
     diameter = float(np.median(diameters))
     n_dense = int(np.count_nonzero(dense))
@@ -211,6 +223,10 @@ def injected_vein(
     if not any(edge):
         return result(False, "its dense column does not reach the edge of the grid",
                       **measures)
+    quarter = max(1, len(edge) // 4)
+    if not (any(edge[:quarter]) and any(edge[-quarter:])):
+        return result(False, "its dense column reaches the edge of the grid at one end "
+                      "only", **measures)
     return result(True, "injected vein", **measures)
 
 
@@ -228,3 +244,15 @@ def _inside(ijk: NDArray[np.integer[Any]], dims: NDArray[np.intp]) -> NDArray[np
             off_grid = (ijk[:, axis] + d < 0) | (ijk[:, axis] + d >= dims[axis])
             out &= box[n[:, 0], n[:, 1], n[:, 2]] | off_grid
     return out
+
+
+def _depth_mm(ijk: NDArray[np.integer[Any]], spacing: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per voxel, its distance (mm) to the nearest voxel outside the set."""
+    from scipy import ndimage as ndi
+
+    lo = ijk.min(axis=0) - 1
+    local = ijk - lo
+    box = np.zeros(tuple(int(v) for v in local.max(axis=0) + 2), dtype=bool)
+    box[local[:, 0], local[:, 1], local[:, 2]] = True
+    dist = ndi.distance_transform_edt(box, sampling=tuple(float(v) for v in spacing))
+    return np.asarray(dist[local[:, 0], local[:, 1], local[:, 2]], dtype=np.float64)

@@ -65,7 +65,8 @@ from scipy import ndimage as ndi
 
 from calcdx.masks._filters import box_filter
 
-__all__ = ["LumenConfig", "LumenContact", "LumenMask", "blood_pool_lumen", "lumen_contact"]
+__all__ = ["LumenConfig", "LumenContact", "LumenMask", "blood_pool_lumen", "lumen_contact",
+           "partial_volume_wall"]
 
 
 class LumenConfig(BaseModel):
@@ -114,10 +115,12 @@ class LumenMask:
     median_hu : float
         Median HU of the blood pool that seeded it.
     tube : (A, B, C) ndarray of uint8, optional
-        Per voxel, 1 + the index in `tube_median_hu` of the tube whose lumen holds it
-        (0 outside); None: every voxel is the blood pool's.
+        Per voxel of `mask`, 1 + the index in `tube_median_hu` of the tube whose lumen
+        holds it (0 elsewhere); None: every voxel is the blood pool's.
     tube_median_hu : tuple of float
         Median HU of each seeding tube.
+    blood : (A, B, C) ndarray of bool, optional
+        The lumen's blood, its partial-volume wall left out; None: all of `mask`.
     """
 
     offset: tuple[int, int, int]
@@ -125,10 +128,16 @@ class LumenMask:
     median_hu: float
     tube: NDArray[np.uint8] | None = None
     tube_median_hu: tuple[float, ...] = ()
+    blood: NDArray[np.bool_] | None = None
 
     def on_box(self, lo: NDArray[np.intp], hi: NDArray[np.intp]) -> NDArray[np.bool_]:
         """The lumen on the full-grid box ``[lo, hi)`` (False outside the crop)."""
         return np.asarray(self._on_box(self.mask, lo, hi), dtype=bool)
+
+    def blood_on_box(self, lo: NDArray[np.intp], hi: NDArray[np.intp]) -> NDArray[np.bool_]:
+        """`blood` on the full-grid box ``[lo, hi)`` (`mask` when `blood` is None)."""
+        return np.asarray(self._on_box(self.mask if self.blood is None else self.blood,
+                                       lo, hi), dtype=bool)
 
     def tube_on_box(self, lo: NDArray[np.intp], hi: NDArray[np.intp]) -> NDArray[np.uint8]:
         """`tube` on the full-grid box ``[lo, hi)`` (1 on the lumen when `tube` is None)."""
@@ -159,6 +168,7 @@ def blood_pool_lumen(
     *,
     within: NDArray[np.bool_] | None = None,
     config: LumenConfig | None = None,
+    with_wall: bool = True,
 ) -> NDArray[np.bool_]:
     """The enhanced lumen continuous with the blood pool's track (module rule).
 
@@ -175,6 +185,8 @@ def blood_pool_lumen(
     within : (I, J, K) ndarray of bool, optional
         Where the lumen may lie.
     config : LumenConfig, optional
+    with_wall : bool
+        Add the partial-volume wall (step 3); False gives the blood alone.
 
     Returns
     -------
@@ -216,8 +228,39 @@ def blood_pool_lumen(
     member[hit] = True
     lumen = box_filter(member[labels], r, "max") & window
     del labels, core
-    wall = box_filter(lumen, r, "max") & (values < top)
-    return np.asarray(lumen | wall, dtype=bool)
+    if with_wall:
+        lumen |= partial_volume_wall(values, lumen, spacing_mm, blood_pool_hu, config=cfg)
+    return np.asarray(lumen, dtype=bool)
+
+
+def partial_volume_wall(
+    hu: NDArray[Any], blood: NDArray[np.bool_], spacing_mm: tuple[float, float, float],
+    blood_pool_hu: float, *, config: LumenConfig | None = None,
+) -> NDArray[np.bool_]:
+    """The lumen's partial-volume wall (rule 3).
+
+    `blood` grown in-plane by ``neck_mm`` into voxels less dense than the blood pool's
+    median + ``window_hu``.
+
+    Parameters
+    ----------
+    hu : (I, J, K) ndarray
+    blood : (I, J, K) ndarray of bool
+        The lumen's blood (:func:`blood_pool_lumen` with ``with_wall=False``).
+    spacing_mm : tuple of float
+    blood_pool_hu : float
+    config : LumenConfig, optional
+
+    Returns
+    -------
+    (I, J, K) ndarray of bool
+        The wall, `blood` left out.
+    """
+    cfg = config or LumenConfig()
+    sx, sy, _ = spacing_mm
+    r = (max(1, round(cfg.neck_mm / sx)), max(1, round(cfg.neck_mm / sy)), 0)
+    wall = box_filter(blood, r, "max") & (np.asarray(hu) < blood_pool_hu + cfg.window_hu)
+    return np.asarray(wall & ~blood, dtype=bool)
 
 
 _FACES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
@@ -226,8 +269,10 @@ _FACES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 
 class LumenContact(NamedTuple):
     """How a voxel set meets the lumen.
 
-    ``fraction``: share of its surrounding face neighbours in it; ``median_hu``: median HU
-    of the tube whose lumen holds most of them (None when none does).
+    ``fraction``: share of its surrounding face neighbours in its blood or within one
+    in-plane voxel of it (the rest of the grown wall aside);
+    ``median_hu``: median HU of the tube whose lumen (wall included) holds most of them
+    (None when none does: the set does not touch the lumen).
     """
 
     fraction: float
@@ -249,7 +294,7 @@ def lumen_contact(ijk: NDArray[np.integer[Any]], lumen: LumenMask,
     Returns
     -------
     LumenContact
-        Fraction 0 (and no median) when no neighbour on the grid lies in the lumen.
+        Fraction 0 and no median when no neighbour on the grid lies in the lumen.
     """
     ijk = np.asarray(ijk, dtype=np.intp).reshape(-1, 3)
     none = LumenContact(0.0, None)
@@ -270,10 +315,15 @@ def lumen_contact(ijk: NDArray[np.integer[Any]], lumen: LumenMask,
     at = at[np.all((at >= 0) & (at < np.asarray(grid_shape[:3])), axis=1)]
     if not len(at):
         return none
-    tube = lumen.tube_on_box(lo, hi)[tuple((at - lo).T)]
-    fraction = float(np.count_nonzero(tube) / len(tube))
-    if not fraction:
+    index = tuple((at - lo).T)
+    tube = lumen.tube_on_box(lo, hi)[index]
+    if not tube.any():
         return none
+    # blood with its first in-plane voxel of partial volume: a spike's neighbours are
+    # blood or that edge; a plaque's outer side lies beyond it, on the wall's tissue
+    near_blood = box_filter(lumen.blood_on_box(lo - 1, hi + 1), (1, 1, 0), "max")[1:-1, 1:-1,
+                                                                                1:-1]
+    fraction = float(np.count_nonzero(near_blood[index]) / len(tube))
     which = int(np.argmax(np.bincount(tube[tube > 0])))
     medians = lumen.tube_median_hu or (lumen.median_hu,)
     return LumenContact(fraction, float(medians[which - 1]))

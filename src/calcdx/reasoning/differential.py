@@ -1,8 +1,9 @@
 """The differential: posterior over entities, explained finding by finding.
 
-``P(e | findings) ∝ prior(e)^a × Π_f [P(f | e) r_f(e)]^w`` (naive Bayes, findings
+``P(e | findings) ∝ prior(e)^a × Π_f [P(f | e) r_f(e)]^w_g(f)`` (naive Bayes, findings
 assumed conditionally independent given the entity, weighted by the calibration
-of :mod:`calcdx.reasoning.model`: prior exponent ``a``, likelihood exponent ``w``,
+of :mod:`calcdx.reasoning.model`: prior exponent ``a``, likelihood exponent ``w_g`` of
+the finding's evidence group,
 reporting factor ``r_f``; plain naive Bayes when all are 1). Each entity's
 probability is explained by the likelihood ratio of every stated finding,
 
@@ -34,7 +35,7 @@ from calcdx.reasoning.information import (
     next_findings,
     question_table,
 )
-from calcdx.reasoning.model import LikelihoodModel
+from calcdx.reasoning.model import EVIDENCE_GROUPS, LikelihoodModel
 
 __all__ = ["DIFFERENTIAL_FORMAT", "Contribution", "Differential", "Engine", "RankedEntity"]
 
@@ -266,6 +267,19 @@ class Engine:
         self._refs = [_references(e.references) for e in entities]
         self._red_flag_probability = kb.scale.red_flag_probability
         self._prior_list: list[float] = model.prior.tolist()
+        calibration = model.calibration
+        #: each evidence group's weight inside Calibration.posterior
+        self._group_weight = {
+            group: calibration.relative_weight(group) for group in EVIDENCE_GROUPS
+        }
+        self._weighted = any(weight != 1.0 for weight in self._group_weight.values())
+        #: log of the reporting factors (stated value, stated absence), which the score
+        #: counts at the imaging exponent whatever a finding's group
+        self._log_factor = (
+            math.log(calibration.unlisted_present),
+            math.log(calibration.unlisted_absent),
+        )
+        self._corrections: dict[str, NDArray[np.float64]] = {}
         if list(model.entity_ids) != sorted(model.entity_ids):
             raise ValueError("the model's entities must be in id order (ties rank by id)")
 
@@ -275,18 +289,53 @@ class Engine:
             return np.ones((0, self.model.n_entities))
         return np.stack([item.likelihood for item in evidence])
 
-    def posterior(self, likelihood: NDArray[np.float64]) -> NDArray[np.float64]:
+    def posterior(
+        self, likelihood: NDArray[np.float64], evidence: Sequence[Evidence] | None = None
+    ) -> NDArray[np.float64]:
         """Calibrated posterior over entities, shape (E,), summing to 1.
 
         ``model.calibration`` tempers the naive-Bayes product (an exponent on the
-        likelihoods) and leaks a little probability to every entity.
+        likelihoods of each evidence group) and leaks a little probability to every
+        entity.
 
         Parameters
         ----------
         likelihood : (n, E) ndarray
             P(finding | e) of each stated finding (see :meth:`likelihoods`).
+        evidence : sequence of Evidence, optional
+            The findings of `likelihood`'s rows, whose groups set their weights; without
+            it every row is weighted as imaging evidence.
         """
-        return self.model.calibration.posterior(np.log(likelihood).sum(axis=0), self._log_prior)
+        log_likelihood = np.log(likelihood)
+        if evidence is not None and self._weighted and len(evidence):
+            group_weight = self._group_weight
+            summed = np.asarray([group_weight[item.group] for item in evidence]) @ log_likelihood
+            # L_f = P r_f: the group weight is for log P; log r_f counts at weight 1
+            corrections = [
+                self._factor_correction(item)
+                for item in evidence
+                if item.unlisted is not None and group_weight[item.group] != 1.0
+            ]
+            if corrections:
+                summed += np.sum(corrections, axis=0)
+        else:
+            summed = log_likelihood.sum(axis=0)
+        return self.model.calibration.posterior(summed, self._log_prior)
+
+    def _factor_correction(self, item: Evidence) -> NDArray[np.float64]:
+        """``(1 - relative weight) log r_f(e)`` of an unlisted-capable finding, shape (E,).
+
+        Added to the group-weighted ``log L_f`` so that the reporting factor counts at
+        weight 1 (:class:`calcdx.reasoning.model.Calibration`); cached by finding key.
+        """
+        cached = self._corrections.get(item.key)
+        if cached is None:
+            assert item.unlisted is not None
+            log_factor = self._log_factor["_absent=" in item.key]
+            weight = self._group_weight[item.group]
+            cached = np.asarray(((1.0 - weight) * log_factor) * item.unlisted, dtype=np.float64)
+            self._corrections[item.key] = cached
+        return cached
 
     def _ratios(self, likelihood: NDArray[np.float64], listed: list[int]) -> NDArray[np.float64]:
         """Likelihood ratio of every finding for every listed entity, shape (n, k)."""
@@ -351,7 +400,12 @@ class Engine:
             return []
         evidences = [gather_evidence(case, self.model) for case in cases]
         likelihoods = [self.likelihoods(evidence) for evidence in evidences]
-        posteriors = np.stack([self.posterior(likelihood) for likelihood in likelihoods])
+        posteriors = np.stack(
+            [
+                self.posterior(likelihood, evidence)
+                for likelihood, evidence in zip(likelihoods, evidences, strict=True)
+            ]
+        )
         gains = information_gain(posteriors, self._questions)
         # rounded once for the batch: equal gains must tie, whatever the float noise
         rank_keys = np.round(gains, 9)

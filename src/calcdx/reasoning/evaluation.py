@@ -41,7 +41,7 @@ from calcdx.errors import CaseError
 from calcdx.kb.loader import KnowledgeBase, load_knowledge_base
 from calcdx.reasoning.differential import Engine
 from calcdx.reasoning.evidence import gather_evidence
-from calcdx.reasoning.model import Calibration, compile_model
+from calcdx.reasoning.model import EVIDENCE_GROUPS, Calibration, compile_model
 
 __all__ = [
     "SETTINGS",
@@ -161,15 +161,23 @@ class Features(NamedTuple):
     Attributes
     ----------
     log_likelihood : (n, E) ndarray
-        Summed plain naive-Bayes log-likelihoods ``sum_f log P(f | e)``.
+        Summed plain naive-Bayes log-likelihoods ``sum_f log P(f | e)``, all groups.
     unlisted_present, unlisted_absent : (n, E) ndarray
         How many stated values (stated absences) the entity's file does not list
         although it describes the field (:attr:`LikelihoodModel.unlisted`).
+    presentation_log_likelihood, clinical_log_likelihood, size_log_likelihood : (n, E) \
+ndarray, optional
+        The part of ``log_likelihood`` from the presentation, the clinical (history and
+        labs) and the size evidence (:data:`calcdx.reasoning.model.EVIDENCE_GROUPS`);
+        without them the groups share one exponent.
     """
 
     log_likelihood: FloatArray
     unlisted_present: FloatArray
     unlisted_absent: FloatArray
+    presentation_log_likelihood: FloatArray | None = None
+    clinical_log_likelihood: FloatArray | None = None
+    size_log_likelihood: FloatArray | None = None
 
 
 def raw_features(engine: Engine, cases: Sequence[LabelledCase]) -> Features:
@@ -179,13 +187,23 @@ def raw_features(engine: Engine, cases: Sequence[LabelledCase]) -> Features:
     log_likelihood = np.zeros((n, n_entities))
     present = np.zeros((n, n_entities))
     absent = np.zeros((n, n_entities))
+    by_group = {group: np.zeros((n, n_entities)) for group in EVIDENCE_GROUPS}
     for row, item in enumerate(cases):
         for evidence in gather_evidence(item.case, plain):
-            log_likelihood[row] += np.log(evidence.likelihood)
+            log = np.log(evidence.likelihood)
+            log_likelihood[row] += log
+            by_group[evidence.group][row] += log
             if evidence.unlisted is not None:
                 counts = absent if "_absent=" in evidence.key else present
                 counts[row] += evidence.unlisted
-    return Features(log_likelihood, present, absent)
+    return Features(
+        log_likelihood,
+        present,
+        absent,
+        by_group["presentation"],
+        by_group["clinical"],
+        by_group["size"],
+    )
 
 
 def raw_log_scores(engine: Engine, cases: Sequence[LabelledCase]) -> FloatArray:
@@ -194,11 +212,36 @@ def raw_log_scores(engine: Engine, cases: Sequence[LabelledCase]) -> FloatArray:
 
 
 def _as_features(data: Features | FloatArray) -> tuple[Features, bool]:
-    """`data` as Features, and whether it carries unlisted counts to fit factors on."""
+    """`data` as Features with every array, and whether it carries unlisted counts.
+
+    Missing group parts are zeros (all the evidence then counts as imaging).
+    """
     if isinstance(data, Features):
-        return data, True
+        zeros = np.zeros_like(data.log_likelihood)
+        parts = {
+            name: zeros if getattr(data, name) is None else getattr(data, name)
+            for name in _GROUP_PARTS
+        }
+        return data._replace(**parts), True
     zeros = np.zeros_like(data)
-    return Features(np.asarray(data, dtype=np.float64), zeros, zeros), False
+    return Features(np.asarray(data, dtype=np.float64), *[zeros] * 5), False
+
+
+#: The fields of :class:`Features` holding one evidence group's part of the log-likelihood,
+#: in the order of :data:`EVIDENCE_GROUPS` after imaging.
+_GROUP_PARTS: Final = tuple(f"{group}_log_likelihood" for group in EVIDENCE_GROUPS[1:])
+
+
+def _group_parts(features: Features) -> list[FloatArray]:
+    """The group parts of `features` (of :func:`_as_features`: none is None)."""
+    parts = [getattr(features, name) for name in _GROUP_PARTS]
+    assert all(part is not None for part in parts)  # filled by _as_features
+    return parts
+
+
+def _grouped(features: Features) -> bool:
+    """Whether `features` (of :func:`_as_features`) has evidence groups apart."""
+    return any(bool(np.any(part != 0)) for part in _group_parts(features))
 
 
 def calibrated_posterior(
@@ -206,11 +249,15 @@ def calibrated_posterior(
 ) -> FloatArray:
     """Posteriors (n, E) of `calibration` from plain features (what the engine computes)."""
     features, _ = _as_features(data)
+    # each group's log-likelihoods at its relative weight; the unlisted factors count at
+    # the imaging exponent whatever the group (Calibration)
     log_likelihood = (
         features.log_likelihood
         + np.log(calibration.unlisted_present) * features.unlisted_present
         + np.log(calibration.unlisted_absent) * features.unlisted_absent
     )
+    for group, part in zip(EVIDENCE_GROUPS[1:], _group_parts(features), strict=True):
+        log_likelihood = log_likelihood + (calibration.relative_weight(group) - 1.0) * part
     return calibration.posterior(log_likelihood, log_prior)
 
 
@@ -219,10 +266,13 @@ def fit_calibration(
 ) -> Calibration:
     """The calibration with the least mean log loss (maximum likelihood).
 
-    The log-score ``a log prior + w sum log P + b_p n_p + b_a n_a`` is linear in its
-    weights; they and the leak (within :data:`LEAK_RANGE`) are found together by
-    L-BFGS on the smooth mean log loss. The reporting factors are ``exp(b / w)``
-    (:class:`Calibration`), fitted only when `data` is :class:`Features`.
+    The log-score ``a log prior + sum_g w_g sum_{f in g} log P + b_p n_p + b_a n_a`` is
+    linear in its weights; they and the leak (within :data:`LEAK_RANGE`) are found
+    together by L-BFGS on the smooth mean log loss. The exponents ``w_g`` are one per
+    evidence group (imaging, presentation, clinical, size) when `data` carries the
+    groups' parts, else one for all. The reporting factors are ``exp(b / w)``, ``w``
+    the imaging exponent (:class:`Calibration`), fitted only when `data` is
+    :class:`Features`.
 
     Parameters
     ----------
@@ -234,17 +284,27 @@ def fit_calibration(
         Index of each case's true entity.
     """
     features, with_factors = _as_features(data)
+    grouped = with_factors and _grouped(features)
     n, n_entities = features.log_likelihood.shape
     rows = np.arange(n)
-    blocks = [np.broadcast_to(log_prior, (n, n_entities)), features.log_likelihood]
+    parts = _group_parts(features)
+    blocks = [np.broadcast_to(log_prior, (n, n_entities))]
+    if grouped:
+        blocks += [features.log_likelihood - sum(parts), *parts]
+    else:
+        blocks += [features.log_likelihood]
+    n_exponents = len(blocks) - 1
     if with_factors:
         blocks += [features.unlisted_present, features.unlisted_absent]
     x = np.ascontiguousarray(np.stack(blocks, axis=1))  # (n, k, E)
     x_true = x[rows, :, truth]
     k = x.shape[1]
-    # a in [0, 3], w in [0.05, 3], b <= 0 (an unlisted value is never favoured), then the leak
-    bounds = [(0.0, 3.0), (0.05, 3.0)] + [(-20.0, 0.0)] * (k - 2) + [LEAK_RANGE]
-    start = np.array([1.0, 1.0] + [0.0] * (k - 2) + [0.005])
+    # a in [0, 3], each exponent in [0.05, 3], b <= 0 (an unlisted value is never
+    # favoured), then the leak
+    n_factors = k - 1 - n_exponents
+    bounds = [(0.0, 3.0)] + [(0.05, 3.0)] * n_exponents + [(-20.0, 0.0)] * n_factors
+    bounds += [LEAK_RANGE]
+    start = np.array([1.0] * (1 + n_exponents) + [0.0] * n_factors + [0.005])
 
     def loss(theta: FloatArray) -> tuple[float, FloatArray]:
         weights, leak = theta[:k], theta[k]
@@ -261,14 +321,19 @@ def fit_calibration(
         return float(-np.mean(np.log(p_true))), np.append(grad, grad_leak)
 
     result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
-    a, w, *b, leak = (float(v) for v in result.x)
-    b_present, b_absent = b if b else (0.0, 0.0)
+    a, *exponents = (float(v) for v in result.x[: 1 + n_exponents])
+    b_present, b_absent = (float(v) for v in result.x[1 + n_exponents : k]) if n_factors else (0, 0)
+    leak = float(result.x[k])
+    w = exponents[0]
     return Calibration(
         exponent=round(w, 4),
         leak=round(leak, 4),
         prior_exponent=round(a, 4),
         unlisted_present=round(float(np.exp(b_present / w)), 4),
         unlisted_absent=round(float(np.exp(b_absent / w)), 4),
+        presentation_exponent=round(exponents[1], 4) if grouped else None,
+        clinical_exponent=round(exponents[2], 4) if grouped else None,
+        size_exponent=round(exponents[3], 4) if grouped else None,
     )
 
 
@@ -296,12 +361,12 @@ def cross_validate(
     fitted = []
     for fold in np.array_split(order, min(folds, n)):
         train = np.setdiff1d(order, fold)
-        part = Features(*(array[train] for array in features))
+        part = Features(*(array[train] for array in features if array is not None))
         calibration = fit_calibration(
             part if with_factors else part.log_likelihood, log_prior, truth[train]
         )
         fitted.append(calibration)
-        held = Features(*(array[fold] for array in features))
+        held = Features(*(array[fold] for array in features if array is not None))
         posterior[fold] = calibrated_posterior(held, log_prior, calibration)
     return posterior, fitted
 
@@ -433,13 +498,16 @@ def evaluate(engine: Engine, cases: Sequence[LabelledCase], *, folds: int = 5) -
 
 #: The compile-time settings of ``scale.yaml`` that :func:`fit_scale` selects, each with
 #: the values it tries: the floor of an unlisted single value, the share of an entity's
-#: cases its typical age and size ranges cover, the ordinal smoothing of extent, and the
-#: share of a stated finding read as unrelated to the entity (``finding_noise_share``).
+#: cases its typical age and size ranges cover, the ordinal smoothing of extent, the share
+#: of a stated finding read as unrelated to the entity (``finding_noise_share``), and the
+#: share of deposits read with an indeterminate matrix whatever they are
+#: (``unresolved_share``).
 SETTINGS: Final = {
     "unlisted_single_value_floor": (0.002, 0.005, 0.01),
     "range_coverage": (0.68, 0.8, 0.9),
     "ordinal_smoothing": (0.0, 0.25, 0.5),
     "finding_noise_share": (0.0, 0.15, 0.3),
+    "unresolved_share": (0.02, 0.05, 0.1),
 }
 
 
@@ -525,7 +593,22 @@ def write_fitted_scale(scale_path: Path, fitted: FittedScale, fitted_on: str) ->
         "calibration:\n"
         f"  prior_exponent: {calibration.prior_exponent:g}\n"
         f"  likelihood_exponent: {calibration.exponent:g}\n"
-        f"  unlisted_present_factor: {calibration.unlisted_present:g}\n"
+        + (
+            f"  presentation_likelihood_exponent: {calibration.presentation_exponent:g}\n"
+            if calibration.presentation_exponent is not None
+            else ""
+        )
+        + (
+            f"  clinical_likelihood_exponent: {calibration.clinical_exponent:g}\n"
+            if calibration.clinical_exponent is not None
+            else ""
+        )
+        + (
+            f"  size_likelihood_exponent: {calibration.size_exponent:g}\n"
+            if calibration.size_exponent is not None
+            else ""
+        )
+        + f"  unlisted_present_factor: {calibration.unlisted_present:g}\n"
         f"  unlisted_absent_factor: {calibration.unlisted_absent:g}\n"
         f"  leak: {calibration.leak:g}\n"
         f"  fitted_on: {json.dumps(fitted_on)}\n"

@@ -6,7 +6,9 @@ P(value | e); findings listed in ``clinical_absent`` or
 Where the entity's file does not list the stated value (though it describes the
 field), the likelihood is multiplied by the calibration's reporting factor
 (``unlisted_present`` for a stated value, ``unlisted_absent`` for a stated
-absence; see :mod:`calcdx.reasoning.model`); both are 1 in plain naive Bayes.
+absence; see
+:mod:`calcdx.reasoning.model`); both are 1 in plain naive Bayes. Each item
+carries its evidence group, whose exponent the calibration applies.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from numpy.typing import NDArray
 
 from calcdx.case.model import Case
 from calcdx.case.vocabulary import CATEGORICAL_FIELDS
-from calcdx.reasoning.model import LAB_PREFIX, LikelihoodModel
+from calcdx.reasoning.model import LAB_PREFIX, LikelihoodModel, evidence_group
 
 __all__ = ["Evidence", "gather_evidence"]
 
@@ -39,12 +41,18 @@ class Evidence(NamedTuple):
     unlisted : (E,) ndarray of bool, or None
         Entities whose file does not list the value though it describes the field
         (None for age, size and sex).
+    group : str
+        Its evidence group (:data:`calcdx.reasoning.model.EVIDENCE_GROUPS`), whose
+        exponent the calibration applies: ``presentation`` for the presenting
+        complaint and signs, ``clinical`` for the rest of the clinical history and the
+        labs, ``size`` for the size, ``imaging`` for the rest.
     """
 
     key: str
     label: str
     likelihood: NDArray[np.float64]
     unlisted: NDArray[np.bool_] | None = None
+    group: str = "imaging"
 
 
 def _fmt(number: float) -> str:
@@ -85,7 +93,13 @@ def gather_evidence(case: Case, model: LikelihoodModel) -> list[Evidence]:
         for value in values:
             key = (field, value)
             evidence.append(
-                Evidence(f"{field}={value}", f"{field} {value}", stated[key], unlisted[key])
+                Evidence(
+                    f"{field}={value}",
+                    f"{field} {value}",
+                    stated[key],
+                    unlisted[key],
+                    evidence_group(field, value),
+                )
             )
     for field, values in (
         ("associated", imaging.associated_absent),
@@ -99,12 +113,19 @@ def gather_evidence(case: Case, model: LikelihoodModel) -> list[Evidence]:
                     f"no {value} ({field})",
                     stated_absent[key],
                     unlisted[key],
+                    evidence_group(field, value),
                 )
             )
     for lab, level in case.labs.items():
         key = (LAB_PREFIX + lab, level)
         evidence.append(
-            Evidence(f"{LAB_PREFIX}{lab}={level}", f"{lab} {level}", stated[key], unlisted[key])
+            Evidence(
+                f"{LAB_PREFIX}{lab}={level}",
+                f"{lab} {level}",
+                stated[key],
+                unlisted[key],
+                "clinical",
+            )
         )
     if imaging.size_mm is not None:
         evidence.append(
@@ -112,6 +133,8 @@ def gather_evidence(case: Case, model: LikelihoodModel) -> list[Evidence]:
                 f"size_mm={_fmt(imaging.size_mm)}",
                 f"size {_fmt(imaging.size_mm)} mm",
                 model.size.likelihood(imaging.size_mm),
+                None,
+                "size",
             )
         )
     patient = case.patient

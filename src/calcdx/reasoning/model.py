@@ -18,7 +18,10 @@ frequency tables and Kahn-style radiology networks):
   solitary, few regional, multiple regional, widespread) a share
   ``scale.ordinal_smoothing`` of each value's probability then goes to its
   neighbours on the scale (see :func:`_ordinal_spread`), since where "a few"
-  ends and "multiple" begins is the reader's call;
+  ends and "multiple" begins is the reader's call; a matrix read "indeterminate"
+  means "not told apart": any entity's deposit is read so with probability
+  ``scale.unresolved_share``, on top of the share its file lists (see
+  :func:`_unresolved_reading`);
 * every stated value's table is then mixed with its mean over the entities,
   ``(1 - scale.finding_noise_share) P + scale.finding_noise_share mean`` (see
   :func:`_with_noise`), so that no single finding can rule an entity out;
@@ -29,9 +32,11 @@ frequency tables and Kahn-style radiology networks):
 On top of the tables, :class:`Calibration` (``scale.yaml: calibration``, fitted on
 real published cases) weights the terms of the log-score,
 
-    score(e) = a log prior(e) + w sum_f log [P(f | e) r_f(e)],
+    score(e) = a log prior(e) + sum_f [w_g(f) log P(f | e) + w log r_f(e)],
 
-``a`` the prior exponent, ``w`` the likelihood exponent (weighted naive Bayes), and
+``a`` the prior exponent, ``w_g`` the likelihood exponent of the finding's group
+(weighted naive Bayes: imaging, age and sex, at ``w``; the presenting complaint and
+signs; the rest of the clinical history with the labs; size), and
 ``r_f(e)`` a reporting factor: 1 when the entity's file lists the stated value, and
 ``unlisted_present_factor`` (a stated value) or ``unlisted_absent_factor`` (a stated
 absence) when it does not, though the file describes that field (see
@@ -57,18 +62,26 @@ from calcdx.kb.loader import KnowledgeBase, load_knowledge_base
 from calcdx.kb.schema import Entity, Range
 
 __all__ = [
+    "EVIDENCE_GROUPS",
     "LAB_PREFIX",
     "ORDINAL_FIELDS",
+    "PRESENTATION_VALUES",
     "Calibration",
     "LikelihoodModel",
     "calibration_of",
     "compile_model",
     "default_model",
+    "evidence_group",
 ]
 
 #: Single-valued fields whose values form an ordered scale (in vocabulary order), whose
 #: neighbouring values readers tell apart inconsistently: ``scale.ordinal_smoothing``.
 ORDINAL_FIELDS: Final = ("extent",)
+
+#: Values of a single-valued field that mean "not told apart" rather than a kind of their
+#: own: the reader saw the deposit but could not say which of the field's other values it
+#: is (``scale.unresolved_share``, :func:`_unresolved_reading`).
+UNRESOLVED_VALUES: Final = {"matrix": "indeterminate"}
 
 #: Field name used for a lab in finding keys, e.g. ``labs.phosphate``.
 LAB_PREFIX: Final = "labs."
@@ -111,15 +124,66 @@ class RangeTable:
         return np.where(self.known, mixed, self.background_density)
 
 
+#: Groups of evidence the calibration weights apart (:meth:`Calibration.group_exponent`):
+#: the presenting complaint and signs (:data:`PRESENTATION_VALUES`), the rest of the
+#: clinical history with the labs, the size, and everything else (imaging, age, sex).
+EVIDENCE_GROUPS: Final = ("imaging", "presentation", "clinical", "size")
+
+#: Clinical values that are the presenting complaint or sign rather than a history:
+#: stated in nearly every published case whatever its cause, with rough frequencies in the
+#: entity files, so they are weighted as their own evidence group.
+PRESENTATION_VALUES: Final = frozenset(
+    {
+        "acute_pain",
+        "chronic_pain",
+        "palpable_mass",
+        "fever",
+        "local_inflammation",
+        "raised_inflammatory_markers",
+        "dysphagia_odynophagia",
+        "renal_colic",
+        "abdominal_pain",
+        "recurrent_tonsillitis",
+        "meal_time_swelling",
+        "neuropathy",
+        "asymptomatic",
+    }
+)
+
+
+def evidence_group(field: str, value: str | None = None) -> str:
+    """The group of :data:`EVIDENCE_GROUPS` a finding `field` = `value` belongs to.
+
+    `field` is a case-format field (``clinical``, ``pattern``, ...), ``labs.<lab>``,
+    ``size_mm``, ``age_years`` or ``sex``.
+    """
+    if field == "clinical":
+        return "presentation" if value in PRESENTATION_VALUES else "clinical"
+    if field.startswith(LAB_PREFIX):
+        return "clinical"
+    return "size" if field == "size_mm" else "imaging"
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Weights of the log-score and leak towards the uniform distribution.
 
-    ``p(e) = (1 - leak) softmax(prior_exponent log prior(e) + exponent sum_f log L_f(e))
-    + leak / E``, where ``L_f(e) = P(f | e)`` times ``unlisted_present`` (a stated value)
-    or ``unlisted_absent`` (a stated absence) when the entity's file does not list
-    the value (:func:`calcdx.reasoning.evidence.gather_evidence` applies the factors).
-    ``Calibration()`` is plain naive Bayes. See :mod:`calcdx.reasoning.evaluation`.
+    ``p(e) = (1 - leak) softmax(prior_exponent log prior(e)
+    + sum_f [w_g(f) log P(f | e) + exponent log r_f(e)]) + leak / E``, where ``r_f(e)``
+    is ``unlisted_present`` (a stated value) or ``unlisted_absent`` (a stated absence)
+    when the entity's file does not list the value, else 1
+    (:func:`calcdx.reasoning.evidence.gather_evidence` applies the factors to
+    ``L_f = P(f | e) r_f(e)``), and ``w_g`` is the exponent of the finding's group
+    (:data:`EVIDENCE_GROUPS`): ``exponent`` for imaging, age and sex,
+    ``presentation_exponent`` for the presenting complaint and signs,
+    ``clinical_exponent`` for the rest of the clinical history and the labs,
+    ``size_exponent`` for the size (each defaults to ``exponent``). The clinical items
+    of a case are told together (pain, fever and raised markers; a history and its
+    lab) from rough file frequencies, so they may carry less weight per item than the
+    imaging findings; the reporting factors (whether the file lists the value at all)
+    count alike in every group. With equal exponents the score is ``exponent sum_f
+    log L_f``. ``Calibration()`` is plain naive Bayes. See
+    :mod:`calcdx.reasoning.evaluation`.
     """
 
     exponent: float = 1.0
@@ -127,9 +191,30 @@ class Calibration:
     prior_exponent: float = 1.0
     unlisted_present: float = 1.0
     unlisted_absent: float = 1.0
+    presentation_exponent: float | None = None
+    clinical_exponent: float | None = None
+    size_exponent: float | None = None
+
+    def group_exponent(self, group: str) -> float:
+        """The likelihood exponent of an evidence group (:data:`EVIDENCE_GROUPS`)."""
+        stated = {
+            "presentation": self.presentation_exponent,
+            "clinical": self.clinical_exponent,
+            "size": self.size_exponent,
+        }.get(group)
+        return self.exponent if stated is None else stated
+
+    def relative_weight(self, group: str) -> float:
+        """``w_g / exponent``: the weight of a group's ``log P`` inside :meth:`posterior`."""
+        return self.group_exponent(group) / self.exponent
 
     def posterior(self, log_likelihood: FloatArray, log_prior: FloatArray) -> FloatArray:
-        """Calibrated posteriors, shape (n, E), from summed log-likelihoods (n, E)."""
+        """Calibrated posteriors, shape (n, E), from log-likelihoods (n, E).
+
+        `log_likelihood` sums each finding's ``log P(f | e)`` times the relative weight
+        of its group (:meth:`relative_weight`) plus ``log r_f(e)``: the plain sum of
+        ``log L_f`` when the exponents are equal.
+        """
         logits = self.prior_exponent * log_prior + self.exponent * log_likelihood
         logits = logits - logits.max(axis=-1, keepdims=True)
         post = np.exp(logits)
@@ -189,18 +274,19 @@ class LikelihoodModel:
     )
 
     def __post_init__(self) -> None:
-        present, absent = self.calibration.unlisted_present, self.calibration.unlisted_absent
+        calibration = self.calibration
 
-        def factored(table: FloatArray, key: tuple[str, str], factor: float) -> FloatArray:
+        def factored(table: FloatArray, key: tuple[str, str], absent: bool) -> FloatArray:
+            factor = calibration.unlisted_absent if absent else calibration.unlisted_present
             return table if factor == 1.0 else np.where(self.unlisted[key], table * factor, table)
 
-        stated = {key: factored(p, key, present) for key, p in self.categorical.items()}
-        stated.update({key: factored(p, key, present) for key, p in self.presence.items()})
+        stated = {key: factored(p, key, False) for key, p in self.categorical.items()}
+        stated.update({key: factored(p, key, False) for key, p in self.presence.items()})
         object.__setattr__(self, "stated", stated)
         object.__setattr__(
             self,
             "stated_absent",
-            {key: factored(1.0 - p, key, absent) for key, p in self.presence.items()},
+            {key: factored(1.0 - p, key, True) for key, p in self.presence.items()},
         )
 
     @property
@@ -258,6 +344,24 @@ def _ordinal_spread(n_values: int, share: float) -> FloatArray:
             spread[j, i] = share / 2
         spread[i, i] = 1.0 - share / 2 * len(neighbours)
     return spread
+
+
+def _unresolved_reading(table: FloatArray, row: int, share: float) -> FloatArray:
+    """The (V, E) table of a field read with a value meaning "not told apart" at `row`.
+
+    Whatever the entity's deposit really is, the reader leaves it unresolved with
+    probability `share`, the same for every kind; only the entity's listed share of that
+    value (an artefact or a foreign body listed as indeterminate) is read so on purpose:
+
+        P'(unresolved | e) = P(unresolved | e) + share (1 - P(unresolved | e)),
+        P'(v | e) = (1 - share) P(v | e) for every other value v.
+
+    So an entity whose calcification and ossification shares sum to 1 is not near the floor
+    for an indeterminate reading: its likelihood is `share`. Columns still sum to 1.
+    """
+    out = (1.0 - share) * table
+    out[row] = table[row] + share * (1.0 - table[row])
+    return np.asarray(out, dtype=np.float64)
 
 
 def _with_noise(table: FloatArray, share: float) -> FloatArray:
@@ -363,10 +467,17 @@ def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
         )
         if field in ORDINAL_FIELDS:
             table = _ordinal_spread(len(values), kb.scale.ordinal_smoothing) @ table
+        unresolved = UNRESOLVED_VALUES.get(field)
+        if unresolved is not None:
+            table = _unresolved_reading(table, values.index(unresolved), kb.scale.unresolved_share)
         for row, value in enumerate(values):
             categorical[(field, value)] = table[row]
+            # an unresolved reading is the reader's, not a value the entity's file omits
             unlisted[(field, value)] = np.array(
-                [bool(listed) and value not in listed for listed in listed_per_entity]
+                [
+                    bool(listed) and value not in listed and value != unresolved
+                    for listed in listed_per_entity
+                ]
             )
 
     noise = kb.scale.finding_noise_share
@@ -407,6 +518,9 @@ def calibration_of(kb: KnowledgeBase) -> Calibration:
         prior_exponent=stated.prior_exponent,
         unlisted_present=stated.unlisted_present_factor,
         unlisted_absent=stated.unlisted_absent_factor,
+        presentation_exponent=stated.presentation_likelihood_exponent,
+        clinical_exponent=stated.clinical_likelihood_exponent,
+        size_exponent=stated.size_likelihood_exponent,
     )
 
 

@@ -17,7 +17,8 @@ from calcdx.report._format import human, number, percent, reference_link, signed
 from calcdx.report.images import MIP_KEY
 
 __all__ = [
-    "NOT_FOR_CLINICAL_USE", "PRINT_DETAILED", "TOP_DIAGNOSES", "render_report", "report_view",
+    "NOT_FOR_CLINICAL_USE", "PRINT_DETAILED", "PRINT_GROUPS", "TOP_DIAGNOSES", "render_report",
+    "report_view",
 ]
 
 NOT_FOR_CLINICAL_USE = "Not for clinical use"
@@ -31,6 +32,11 @@ TOP_DIAGNOSES = 5
 #: Of those, the ones printed (report.pdf) with their reasons, next steps and references;
 #: the others print as name and probability only, so the PDF stays a few pages per group.
 PRINT_DETAILED = 3
+#: Lesion groups printed in full (report.pdf): the dominant group, then the largest by
+#: volume. The others print as one summary row each (group, lesions, volume, findings,
+#: leading diagnosis), so a scan with dozens of groups still prints in a few pages;
+#: report.html shows every group in full.
+PRINT_GROUPS = 6
 
 _LIMITATIONS = (
     "Lesions are found by a fixed HU threshold with connected components; partial volume in "
@@ -363,6 +369,17 @@ def _group_view(group: Mapping[str, Any], images: Mapping[str, str],
     }
 
 
+def _mark_printed(groups: list[dict[str, Any]], volumes_mm3: list[float]) -> None:
+    """Set each group view's ``printed``: the dominant one, then the largest by volume."""
+    order = sorted(range(len(groups)),
+                   key=lambda i: (not groups[i]["dominant"], -volumes_mm3[i], i))
+    chosen = set(order[:PRINT_GROUPS])
+    for i, group in enumerate(groups):
+        group["printed"] = i in chosen
+        top = group["diagnoses"][0] if group["diagnoses"] else None
+        group["leading"] = f"{top['name']} ({top['probability']})" if top else "—"
+
+
 def _slice_caption(ids: list[str]) -> str:
     label = "lesion" if len(ids) == 1 else "lesions"
     return (f"Axial slice through the group centroid ({label} {', '.join(ids)}) outlined in "
@@ -419,11 +436,13 @@ def report_view(doc: Mapping[str, Any], images: Mapping[str, str]) -> dict[str, 
     dominant_index = next((i for i, g in enumerate(raw_groups) if dominant_case
                            and g.get("case") == dominant_case), 0)
     groups = [_group_view(g, images, i == dominant_index) for i, g in enumerate(raw_groups)]
+    _mark_printed(groups, [float(g.get("volume_mm3") or 0.0) for g in raw_groups])
     study_differential = None
     if not groups and doc.get("differential"):
         study_differential = _group_view(
             {"id": "Study", "case": doc.get("case") or {},
              "differential": doc["differential"]}, {}, True)
+        study_differential["printed"] = True
     return {
         "notice_title": NOT_FOR_CLINICAL_USE,
         "notice": _NOTICE,
@@ -442,6 +461,7 @@ def report_view(doc: Mapping[str, Any], images: Mapping[str, str]) -> dict[str, 
         "totals": _totals(doc),
         "images": _key_images(doc, images, groups),
         "groups": groups,
+        "groups_summarised": [g for g in groups if not g["printed"]],
         "study_differential": study_differential,
         "limitations": list(_LIMITATIONS),
     }
@@ -456,6 +476,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.globals["PRINT_DETAILED"] = PRINT_DETAILED
+    environment.globals["PRINT_GROUPS"] = PRINT_GROUPS
     return environment
 
 
