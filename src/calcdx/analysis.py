@@ -25,6 +25,7 @@ from calcdx.masks.contrast import ContrastConfig
 from calcdx.masks.exclusions import ContrastAssessment, MetalObject
 from calcdx.masks.injected import InjectedVeinConfig
 from calcdx.masks.lumen import LumenConfig
+from calcdx.masks.metal import StentConfig, StreakConfig
 from calcdx.masks.region import RegionConfig, RegionSpan, body_regions
 from calcdx.measure.agatston import agatston_rules, agatston_score, mass_score
 from calcdx.measure.context import (
@@ -85,6 +86,13 @@ class AnalysisParameters(BaseModel):
     metal_hu: float = 2500.0
     metal_margin_mm: float = 2.0
     metal_streak_radius_mm: float = 50.0
+    streaks: StreakConfig = Field(
+        default_factory=StreakConfig,
+        description="bright metal streaks, neither skeleton nor lesion (calcdx.masks.metal)")
+    stent: StentConfig = Field(
+        default_factory=StentConfig,
+        description="stents told from their struts under the metal threshold "
+        "(calcdx.masks.metal)")
     contrast: ContrastConfig = Field(
         default_factory=ContrastConfig, description="contrast phase (calcdx.masks.contrast)")
     region: RegionConfig = Field(
@@ -117,6 +125,34 @@ class AnalysisParameters(BaseModel):
     costal: CostalConfig = Field(
         default_factory=CostalConfig,
         description="calcified costal cartilage from the image (calcdx.measure.costal)")
+
+
+def _metal_notes(det: Detection, params: AnalysisParameters, affine: NDArray[np.float64]
+                 ) -> list[str]:
+    """What metal and stents kept from being assessed, for the reader (result.json, report)."""
+    notes = []
+    metal = det.metal
+    if metal.objects:
+        # the zone's slices: the metal's slices and one on either side, and their world z
+        lo = max(metal.slice_range[0] - 1, 0)
+        hi = min(metal.slice_range[1] + 1, det.label_map.shape[2] - 1)
+        z0, z1 = (float(affine[2, 2] * k + affine[2, 3]) for k in (lo, hi))
+        notes.append(
+            f"metal present ({len(metal.objects)} object(s) >= {params.metal_hu:g} HU): not "
+            f"assessed are mineral within {params.metal_margin_mm:g} mm of metal and within "
+            f"{params.metal_streak_radius_mm:g} mm of it in slices {lo}-{hi} "
+            f"(z {min(z0, z1):.0f} to {max(z0, z1):.0f} mm), where its streaks lie; that zone "
+            f"holds {det.summary.get('metal_suppressed_volume_mm3', 0.0):.0f} mm^3 at or above "
+            f"{params.threshold_hu:g} HU (metal, bone and streaks included), "
+            f"{det.summary.get('metal_streak_volume_mm3', 0.0):.0f} mm^3 of it bright streaks "
+            "kept out of the skeleton too")
+    if det.stents:
+        notes.append(
+            f"{len(det.stents)} stent(s) found from their struts (a tubular lattice of dots "
+            f">= {params.stent.strut_min_hu:g} HU of one density, calcdx.masks.metal): struts "
+            f"and mineral within {params.stent.margin_mm:g} mm of them are not reported; wall "
+            "calcification beyond that still is")
+    return notes
 
 
 class LesionRecord(BaseModel):
@@ -507,11 +543,7 @@ def analyze_volume(
             "in an enhanced study its vessels and organs exclude voxels below their median "
             f"+ {params.plaque_delta_hu:g} HU; each lesion carries the structure it lies in")
         notes += anatomy.notes
-    if det.metal.objects:
-        notes.append(
-            f"metal present: mineral within {params.metal_margin_mm:g} mm of metal, or within "
-            f"{params.metal_streak_radius_mm:g} mm in its slices (streaks), is not reported"
-        )
+    notes += _metal_notes(det, params, affine)
     masks = MasksSummary(
         body_volume_mm3=det.body.volume_mm3,
         body_parts=det.body.n_parts,
@@ -544,6 +576,6 @@ def analyze_volume(
     report("done", 1.0)
     return AnalysisResult(
         parameters=params, rules=rules, lesions=lesions, clusters=clusters, totals=totals,
-        masks=masks, contrast=det.contrast, foreign_material=list(det.metal.objects),
+        masks=masks, contrast=det.contrast, foreign_material=[*det.metal.objects, *det.stents],
         label_map=det.label_map,
     )

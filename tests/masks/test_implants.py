@@ -17,12 +17,17 @@ saturated (3071 HU, thick stainless-steel wire) or at 1500 HU (thin nitinol wire
 calcdx.analysis.AnalysisParameters).
 """
 
+from pathlib import Path
+
+import nibabel as nib
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
 from calcdx.analysis import AnalysisParameters, analyze_volume
+from calcdx.io import read_volume
 from calcdx.lesions.detect import detect_lesions
+from calcdx.masks.metal import StentConfig, find_stents, metal_streaks
 from calcdx.volume import Volume
 
 SPACING = (0.8, 0.8, 2.0)
@@ -42,19 +47,19 @@ def _grid(spacing, extent_mm):
     return x, y, z, hu, body
 
 
-def _hip_stem(spacing=SPACING, streak_hu=500.0):
+def _hip_stem(spacing=SPACING, streak_hu=500.0, metal_hu=3071.0, ceiling_hu=3071):
     x, y, z, hu, body = _grid(spacing, (200.0, 160.0, 80.0))
     r = np.hypot(x + 40.0, y)
     hu[r <= 13.0] = 1200.0
     hu[r <= 9.0] = -50.0
     hu[r <= 8.0] = 1800.0
-    hu[r <= 5.0] = 3071.0
+    hu[r <= 5.0] = metal_hu
     theta = np.arctan2(y, x + 40.0)
     streak = streak_hu * np.cos(8.0 * theta) * np.exp(-np.clip(r - 5.0, 0.0, None) / 12.0)
     hu += np.where(body & (r > 5.0), streak, 0.0)
     deposit = np.sqrt((x - 50.0) ** 2 + (y - 10.0) ** 2 + z**2) <= 4.0
     hu[deposit] = 500.0
-    hu = np.clip(np.round(hu), -1024, 3071).astype(np.int16)
+    hu = np.clip(np.round(hu), -1024, ceiling_hu).astype(np.int16)
     return Volume(hu, np.diag([*spacing, 1.0])), r, deposit, body
 
 
@@ -89,12 +94,6 @@ def test_the_bone_round_the_stem_is_skeleton(stem):
     assert full[r <= 13.0].mean() >= 0.95
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "measured: 38,900 mm^3 of soft tissue more than 1 mm beyond the femur (92 % of the "
-    "femur's own 42,500 mm^3) is taken as skeleton: the bright streaks over 130 HU join the "
-    "bone's "
-    "mineral component and are sealed and filled with it; lesions there are suppressed "
-    "with the metal's streak zone, but the skeleton volume is wrong"))
 def test_the_streaks_do_not_grow_the_skeleton(stem):
     volume, _, r, _, body = stem
     bone = detect_lesions(volume.hu, volume.affine, AnalysisParameters()).bone
@@ -118,13 +117,7 @@ def _stent_graft(strut_hu):
     return Volume(np.round(hu).astype(np.int16), np.diag([*STENT_SPACING, 1.0])), wire, plaque
 
 
-_THIN_STRUTS = pytest.mark.xfail(strict=True, reason=(
-    "measured: struts at 1500 HU, under the 2500 HU metal threshold, are reported as 118 "
-    "lesions (about 830 mm^3) on the stent; a stent's regular ring of dense dots along "
-    "the whole graft is not yet told from wall calcification"))
-
-
-@pytest.mark.parametrize("strut_hu", [3071, pytest.param(1500, marks=_THIN_STRUTS)])
+@pytest.mark.parametrize("strut_hu", [3071, 1500])
 def test_struts_are_not_lesions_and_the_plaque_beyond_is_found(strut_hu):
     volume, wire, plaque = _stent_graft(strut_hu)
     result = analyze_volume(volume)
@@ -133,3 +126,289 @@ def test_struts_are_not_lesions_and_the_plaque_beyond_is_found(strut_hu):
     found = set(np.unique(result.label_map[plaque])) - {0}
     assert len(found) == 1
     assert result.lesions[found.pop() - 1].volume_mm3 >= 0.8 * plaque.sum() * np.prod(STENT_SPACING)
+
+
+def test_the_report_says_what_the_metal_kept_from_being_assessed(stem):
+    _, result, _, _, _ = stem
+    (note,) = [n for n in result.masks.notes if n.startswith("metal present")]
+    # the stem fills every slice: the whole stack, 0 to 78 mm, within 50 mm of it
+    assert "slices 0-39" in note and "z 0 to 78 mm" in note and "50 mm" in note
+    assert result.masks.excluded["metal_streak_volume_mm3"] > 0
+
+
+def test_an_extended_hu_stem_read_from_nifti(tmp_path):
+    """Extended-HU scanners store metal far beyond 3071 HU; the streaks are deeper too."""
+    volume, r, deposit, body = _hip_stem(streak_hu=1000.0, metal_hu=12000.0, ceiling_hu=30000)
+    path = tmp_path / "stem.nii.gz"
+    nib.save(nib.Nifti1Image(volume.hu, volume.affine), path)
+    read = read_volume(path)
+    result = analyze_volume(read)
+    assert result.foreign_material[0].peak_hu == 12000.0
+    assert not np.any(result.label_map[r <= 40.0])
+    found = set(np.unique(result.label_map[deposit])) - {0}
+    assert len(found) == 1 and result.totals.n_lesions == 1
+    full = detect_lesions(read.hu, read.affine, AnalysisParameters()).bone.full(read.shape)
+    assert full[r <= 13.0].mean() >= 0.95
+    spill = np.count_nonzero(full & (r > 14.0) & body) * float(np.prod(SPACING))
+    assert spill <= 0.1 * np.pi * 13.0**2 * volume.shape[2] * SPACING[2]
+
+
+def _slice_with_metal(extra):
+    """One 0.8 mm slice (3 deep) of muscle with a 4 mm metal rod at the centre."""
+    n = 151
+    axis = (np.arange(n) - n // 2) * 0.8
+    x, y = np.meshgrid(axis, axis, indexing="ij")
+    plane = np.full((n, n), 50.0)
+    extra(plane, x, y)
+    plane[np.hypot(x, y) <= 4.0] = 3071.0
+    hu = np.repeat(plane[:, :, None], 3, axis=2)
+    ijk = np.argwhere(hu >= 130.0)
+    metal = np.argwhere(hu >= 2500.0)
+    return hu, x, y, ijk, metal
+
+
+def test_bright_streaks_with_dark_bands_are_streaks():
+    def streaks(plane, x, y):
+        r, theta = np.hypot(x, y), np.arctan2(y, x)
+        plane += 400.0 * np.cos(6.0 * theta) * np.exp(-np.clip(r - 4.0, 0, None) / 15.0)
+
+    hu, x, y, ijk, metal = _slice_with_metal(streaks)
+    flags = metal_streaks(hu, (0.8, 0.8, 0.8), ijk, metal, radius_mm=50.0)
+    r = np.hypot(x, y)[ijk[:, 0], ijk[:, 1]]
+    beyond = r > 6.0  # beyond the rod and its blooming
+    assert flags[beyond].mean() >= 0.9
+    assert not flags[r <= 4.0].any()
+
+
+def test_bone_near_metal_is_not_a_streak():
+    """A cortex ring round the rod, a radial bone plate in fat, a thin wall on gas."""
+    def bone(plane, x, y):
+        r = np.hypot(x, y)
+        plane[(r >= 8.0) & (r <= 12.0)] = 1200.0  # cortex round a stem
+        # a plate 10 mm thick running away from the rod (a pubic ramus from a cup):
+        # 1.5 mm cortex (1000 HU) round cancellous bone (300 HU), in fat
+        plane[(x >= 15.0) & (x <= 45.0) & (np.abs(y) <= 12.0)] = -100.0
+        plane[(x >= 16.0) & (x <= 42.0) & (np.abs(y) <= 5.0)] = 1000.0
+        plane[(x >= 17.5) & (x <= 40.5) & (np.abs(y) <= 3.5)] = 300.0
+        plane[(x <= -15.0) & (x >= -40.0) & (y > 1.0) & (y <= 15.0)] = -900.0  # gas
+        plane[(x <= -15.0) & (x >= -40.0) & (np.abs(y) <= 1.0)] = 600.0  # thin wall on it
+
+    hu, _, _, ijk, metal = _slice_with_metal(bone)
+    flags = metal_streaks(hu, (0.8, 0.8, 0.8), ijk, metal, radius_mm=50.0)
+    assert not flags.any()
+
+
+def test_patchy_wall_calcification_is_no_stent():
+    """Dense plaques on part of a vessel's wall, of uneven density, are lesions."""
+    rng = np.random.default_rng(3)
+    pieces = []
+    for k0 in (10, 30, 50):  # three plaques along the vessel, each on a quarter of the wall
+        cells = [(round(50 + 12 * np.cos(t)), round(50 + 12 * np.sin(t)), k)
+                 for t in np.linspace(0.2, 1.6, 12) for k in range(k0, k0 + 6)]
+        ijk = np.unique(np.asarray(cells), axis=0)
+        pieces.append((ijk, rng.uniform(1000.0, 2200.0, len(ijk))))
+    drop, stents = find_stents(pieces, np.diag([0.8, 0.8, 1.0, 1.0]), config=StentConfig())
+    assert stents == [] and not any(d.any() for d in drop)
+
+
+def test_a_stent_touching_a_plaque_leaves_the_plaque():
+    volume, wire, _ = _stent_graft(1500)
+    hu = volume.hu.astype(np.int16).copy()
+    x, y, z, *_ = _grid(STENT_SPACING, (160.0, 140.0, 120.0))
+    r, theta = np.hypot(x - 10.0, y + 10.0), np.arctan2(y + 10.0, x - 10.0)
+    # a calcified plaque on the wall outside the struts, touching them, mid-stent
+    plaque = (r > 12.6) & (r <= 15.0) & (np.abs(theta - 2.0) <= 0.5) & (np.abs(z) <= 4.0)
+    hu[plaque] = 700
+    result = analyze_volume(Volume(hu, volume.affine))
+    assert [m.matrix for m in result.foreign_material] == ["stent"]
+    found = set(np.unique(result.label_map[plaque])) - {0}
+    assert len(found) == 1
+    vv = float(np.prod(STENT_SPACING))
+    # the plaque beyond the 2 mm blooming margin of the struts is still reported
+    beyond = plaque & ~ndi.binary_dilation(wire, iterations=3)
+    assert result.lesions[found.pop() - 1].volume_mm3 >= 0.8 * beyond.sum() * vv
+
+
+REALCT = Path(__file__).resolve().parents[2] / ".." / "shared" / "realct"
+SERIES = "ts_chest_abdomen_dicom"
+
+
+@pytest.mark.skipif(not (REALCT / SERIES).is_dir(), reason="the shared real CT is absent")
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured: net growth 629 of the 2,312 mm^3 the streaks make (27 %). The "
+    "skeleton gained under the streaks is the same as before the blood-pool lumen left "
+    "the skeleton (845 mm^3, 58 voxels of it in TotalSegmentator's aorta); what changed is "
+    "the clean series' skeleton, which no longer holds the aorta's lumen and wall, so less "
+    "of it is lost under the streaks to offset the growth (lost 215 mm^3, 386 before)",
+)
+def test_a_screw_in_a_real_vertebra_does_not_grow_its_skeleton():
+    """Real CT (0.98 x 0.98 x 2 mm) with a titanium screw and its streaks drawn in.
+
+    Truth: TotalSegmentator's bone classes on the original series. The screw (6 mm
+    across, 40 mm along the antero-posterior axis through T12's label centroid, 3
+    slices, 3071 HU) radiates bright and dark streaks (+-400 HU, 10 bright bands
+    round it, fading over 15 mm) over the body in its slices. Beyond the bone and
+    the screw's blooming, the skeleton may take up at most a quarter of the mineral
+    the streaks make (the rest is mostly the streaks' roots on the bone, where the arc
+    round the screw holds bone), and lesions away from its slices stay as they were.
+    """
+    from calcdx.phantom.realct import bone_class_ids, labels_on_grid, load_class_table
+
+    volume = read_volume(REALCT / SERIES)
+    image = nib.load(REALCT / f"{SERIES}_totalseg.nii.gz")
+    labels = labels_on_grid(np.asarray(image.dataobj), image.affine, volume.affine,
+                            volume.shape)
+    classes = load_class_table(REALCT / "totalseg_total_classes.json")
+    bone = np.isin(labels, bone_class_ids(classes))
+    t12 = next(i for i, n in classes.items() if n == "vertebrae_T12")
+    spacing = np.linalg.norm(volume.affine[:3, :3], axis=0)
+    ks = (7, 8, 9)
+    ci, cj = np.argwhere(labels[:, :, 8] == t12).mean(axis=0)
+    i, j = np.meshgrid(np.arange(volume.shape[0]), np.arange(volume.shape[1]), indexing="ij")
+    x, y = (i - ci) * spacing[0], (j - cj) * spacing[1]
+    d = np.hypot(x, y - np.clip(y, -20.0, 20.0))  # in-plane distance to the screw's axis
+    streak = 400.0 * np.cos(10.0 * np.arctan2(y, x)) * np.exp(-np.clip(d - 3.0, 0, None) / 15.0)
+    hu = np.asarray(volume.hu, dtype=np.float32).copy()
+    for k in ks:
+        plane = hu[:, :, k]
+        plane += np.where((plane > -400.0) & (d > 3.0), streak, 0.0)
+        plane[d <= 3.0] = 3071.0
+    screwed = Volume(np.clip(np.round(hu), -1024, 3071).astype(np.int16), volume.affine,
+                     metadata=dict(volume.metadata))
+    params = AnalysisParameters()
+    before = detect_lesions(volume.hu, volume.affine, params, metadata=volume.metadata)
+    after = detect_lesions(screwed.hu, screwed.affine, params, metadata=screwed.metadata)
+    assert len(after.metal.objects) == 1
+    # beyond the bone (two voxels in-plane) and the screw's blooming, in its slices
+    beyond = ~ndi.binary_dilation(bone, structure=np.ones((5, 5, 1), dtype=bool))
+    beyond &= (d > 5.0)[:, :, None]
+    beyond[:, :, [k for k in range(volume.shape[2]) if k not in ks]] = False
+    vv = float(np.prod(spacing))
+    made = np.count_nonzero(beyond & (screwed.hu >= 130) & (volume.hu < 130)) * vv
+    grown = (np.count_nonzero(after.bone.full(volume.shape) & beyond)
+             - np.count_nonzero(before.bone.full(volume.shape) & beyond)) * vv
+    # measured: 460 of the 2,310 mm^3 of mineral the streaks make there (20 %); without
+    # the streak rule 1,190 mm^3 (52 %)
+    assert grown <= 0.25 * made
+    # lesions away from the screw's slices are the same
+    def away(det):
+        return sorted(len(les.ijk) for les in det.lesions if les.ijk[:, 2].max() < 5
+                      or les.ijk[:, 2].min() > 11)
+    assert away(after) == away(before)
+
+
+@pytest.mark.parametrize("strut_hu", [3071, 1500])
+def test_wall_calcification_inside_the_stented_segment_is_found(strut_hu):
+    """Struts saturated at 3071 HU (thick steel wire) or at 1500 HU: one stent, and a
+    plaque on the wall between its rings, mid-graft, is still reported."""
+    volume, wire, _ = _stent_graft(strut_hu)
+    hu = volume.hu.copy()
+    x, y, z, *_ = _grid(STENT_SPACING, (160.0, 140.0, 120.0))
+    r, theta = np.hypot(x - 10.0, y + 10.0), np.arctan2(y + 10.0, x - 10.0)
+    plaque = (r > 12.8) & (r <= 15.0) & (np.abs(theta + 2.0) <= 0.4) & (np.abs(z - 5.0) <= 3.0)
+    plaque &= ~ndi.binary_dilation(wire, iterations=3)
+    hu[plaque] = 600
+    result = analyze_volume(Volume(hu, volume.affine))
+    (stent,) = result.foreign_material
+    assert stent.matrix == "stent"
+    assert stent.length_mm == pytest.approx(80.0, abs=3.0)
+    assert stent.radius_mm == pytest.approx(12.0, abs=1.0)
+    found = set(np.unique(result.label_map[plaque])) - {0}
+    assert len(found) == 1
+    vv = float(np.prod(STENT_SPACING))
+    assert result.lesions[found.pop() - 1].volume_mm3 >= 0.8 * plaque.sum() * vv
+
+
+def test_a_metal_tube_is_metal_not_a_stent():
+    """A cannulated nail (10 mm across, 4 mm canal, 3071 HU) fills its circle: metal."""
+    x, y, _, hu, _ = _grid(SPACING, (120.0, 120.0, 80.0))
+    r = np.hypot(x, y)
+    hu[(r <= 5.0) & (r >= 2.0)] = 3071.0
+    result = analyze_volume(Volume(np.round(hu).astype(np.int16), np.diag([*SPACING, 1.0])))
+    assert [m.matrix for m in result.foreign_material] == ["foreign_material"]
+
+
+KNEE_SPACING = (0.8, 0.8, 2.0)
+
+
+def _knee(streak_hu=300.0):
+    """A total knee: femoral shell over the condyles, tibial tray and stem, streaks.
+
+    Femoral shaft (r 14 mm, cortex 4 mm at 1200 HU) widening to condyles (ellipse
+    80 x 60 mm, 1 mm cortex at 800 HU round 300 HU); a cobalt-chromium shell 3 mm
+    thick over them (z 0-12 mm, 3071 HU); a polyethylene insert (-90 HU, z -6-0 mm);
+    a titanium tray (z -8 to -6 mm) and stem (r 6 mm, to z -40 mm) in the tibia
+    (ellipse 76 x 52 mm, 800 HU cortex round 250 HU). In the metal's slices, bright
+    and dark streaks (+-streak_hu, 8 bright bands, fading over 15 mm beyond the
+    metal); a 4 mm deposit (500 HU) 60 mm from the axis, 50 mm above the joint.
+    """
+    x, y, z, hu, body = _grid(KNEE_SPACING, (200.0, 180.0, 160.0))
+    r, theta = np.hypot(x, y), np.arctan2(y, x)
+
+    def ellipse(a, b):
+        return (x / a) ** 2 + (y / b) ** 2 <= 1.0
+
+    shaft, condyles, tibia = z > 20.0, (z > 0.0) & (z <= 20.0), (z <= -6.0) & (z > -80.0)
+    hu[shaft & (r <= 14.0)] = 1200.0
+    hu[shaft & (r <= 10.0)] = -50.0
+    hu[condyles & ellipse(40.0, 30.0)] = 800.0
+    hu[condyles & ellipse(39.0, 29.0)] = 300.0
+    hu[tibia & ellipse(38.0, 26.0)] = 800.0
+    hu[tibia & ellipse(37.0, 25.0)] = 250.0
+    bone = (shaft & (r <= 14.0)) | (condyles & ellipse(40.0, 30.0)) | (tibia & ellipse(38.0, 26.0))
+    hu[(z > -6.0) & (z <= 0.0) & ellipse(38.0, 26.0)] = -90.0
+    shell = (z > 0.0) & (z <= 12.0) & ellipse(43.0, 33.0) & ~ellipse(40.0, 30.0)
+    tray = (z > -8.0) & (z <= -6.0) & ellipse(38.0, 26.0)
+    stem = (z <= -6.0) & (z > -40.0) & (r <= 6.0)
+    metal = shell | tray | stem
+    hu[metal] = 3071.0
+    edge = np.where(z > 0.0, 43.0, np.where(z > -8.0, 38.0, 6.0))
+    in_slices = ((z > -40.0) & (z <= -6.0)) | ((z > 0.0) & (z <= 12.0))
+    streak = streak_hu * np.cos(8.0 * theta) * np.exp(-np.clip(r - edge, 0.0, None) / 15.0)
+    hu += np.where(body & in_slices & ~metal, streak, 0.0)
+    deposit = np.sqrt((x - 60.0) ** 2 + (y + 20.0) ** 2 + (z - 50.0) ** 2) <= 4.0
+    hu[deposit] = 500.0
+    hu = np.clip(np.round(hu), -1024, 3071).astype(np.int16)
+    return Volume(hu, np.diag([*KNEE_SPACING, 1.0])), bone, metal, deposit, body, in_slices
+
+
+def test_a_knee_prosthesis_is_metal_and_a_deposit_above_it_is_found():
+    volume, bone, metal, deposit, _, _ = _knee()
+    result = analyze_volume(volume)
+    assert len(result.foreign_material) == 2  # femoral shell; tray with its stem
+    assert all(m.matrix == "foreign_material" for m in result.foreign_material)
+    assert not np.any(result.label_map[ndi.binary_dilation(metal, iterations=2)])
+    found = set(np.unique(result.label_map[deposit])) - {0}
+    assert len(found) == 1 and result.totals.n_lesions == 1
+    full = detect_lesions(volume.hu, volume.affine, AnalysisParameters()).bone.full(volume.shape)
+    assert full[bone].mean() >= 0.95
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "measured: 34,000 mm^3 of soft tissue beyond the bone and metal (one voxel) is "
+    "skeleton, 23 % of the 150,600 mm^3 of bone in the metal's slices (61,900 mm^3 at "
+    "+-600 HU streaks; before the streak rule 34,000 and 65,700): round the 86 x 66 mm "
+    "femoral shell the bright bands are 14-17 mm wide, wider than the 8 mm a streak may "
+    "be (calcdx.masks.metal.StreakConfig.max_width_mm), so they join the condyles"))
+def test_the_streaks_of_a_knee_prosthesis_do_not_grow_the_skeleton():
+    volume, bone, metal, _, body, in_slices = _knee()
+    full = detect_lesions(volume.hu, volume.affine, AnalysisParameters()).bone.full(volume.shape)
+    near = ndi.binary_dilation(bone | metal, structure=np.ones((3, 3, 1), dtype=bool))
+    vv = float(np.prod(KNEE_SPACING))
+    spill = np.count_nonzero(full & ~near & body) * vv
+    assert spill <= 0.1 * np.count_nonzero(bone & in_slices) * vv
+
+
+def test_blurred_noisy_struts_and_their_blooming_are_not_lesions():
+    """Steel struts as a scanner reads them: blurred (Gaussian PSF, SD 0.5 mm) to peaks
+    of about 1,600 HU with a blooming halo, plus noise of SD 20 HU."""
+    volume, wire, plaque = _stent_graft(3071)
+    hu = ndi.gaussian_filter(volume.hu.astype(np.float64), 0.6)
+    hu += np.random.default_rng(2).normal(0.0, 20.0, hu.shape)
+    assert 1000.0 <= hu[wire].max() <= 2000.0
+    result = analyze_volume(Volume(np.round(hu).astype(np.int16), volume.affine))
+    assert [m.matrix for m in result.foreign_material] == ["stent"]
+    assert not np.any(result.label_map[ndi.binary_dilation(wire, iterations=2)])
+    found = set(np.unique(result.label_map[plaque])) - {0}
+    assert len(found) == 1 and result.totals.n_lesions == 1

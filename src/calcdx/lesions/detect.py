@@ -11,7 +11,12 @@ Rules
   cushions, objects outside the patient), when it is skeleton
   (:mod:`calcdx.masks.bone`), or when at least half of it lies inside bone
   (trabecular islands in marrow). Voxels in the bone's partial-volume rim, in
-  metal and its streak zone (:mod:`calcdx.masks.exclusions`) are removed.
+  metal and its streak zone (:mod:`calcdx.masks.exclusions`) are removed. Bright
+  metal streaks (:mod:`calcdx.masks.metal`) leave the mineral before the skeleton
+  is built. Stents (:func:`calcdx.masks.metal.find_stents`: among the metal, or
+  among the candidate lesions when their struts read under the metal threshold)
+  lose their struts and the voxels within ``metal_margin_mm`` (``stent.margin_mm``)
+  of them, but get no streak zone: wall calcification round them is still found.
 * Skeleton components keep their *residual deposits* (candidate voxels outside
   bone and its rim that are neither inside the bones' outline nor a
   partial-volume fringe, see :mod:`calcdx.masks.bone`), relabelled 26-connected,
@@ -72,6 +77,7 @@ from calcdx.masks.contrast import ContrastPhase, contrast_phase
 from calcdx.masks.exclusions import (
     ContrastAssessment,
     ContrastRegion,
+    MetalObject,
     MetalResult,
     assess_contrast,
     density_summary,
@@ -84,6 +90,7 @@ from calcdx.masks.lumen import (
     lumen_contact,
     partial_volume_wall,
 )
+from calcdx.masks.metal import find_stents, metal_streaks, near_struts
 
 if TYPE_CHECKING:
     from calcdx.analysis import AnalysisParameters
@@ -142,6 +149,8 @@ class Detection:
     blood_pool_lumen : LumenMask or None
         The enhanced lumen continuous with the blood pool's tubes
         (:mod:`calcdx.masks.lumen`), kept out of the skeleton; None when not looked for.
+    stents : list of MetalObject
+        Stents found from their struts (:func:`calcdx.masks.metal.find_stents`).
     """
 
     label_map: NDArray[np.unsignedinteger[Any]]
@@ -153,6 +162,7 @@ class Detection:
     contrast_regions: list[ContrastRegion]
     summary: dict[str, float] = field(default_factory=dict)
     blood_pool_lumen: LumenMask | None = None
+    stents: list[MetalObject] = field(default_factory=list)
 
 
 def _split(ijk: NDArray[Any], hu: NDArray[Any]) -> list[tuple[NDArray[Any], NDArray[Any]]]:
@@ -387,6 +397,107 @@ def _boxes(ijk: NDArray[np.int32], hu_v: NDArray[Any], order: NDArray[np.intp],
     return ComponentBoxes(np.where(keep, counts, 0), lo, hi, hu=hu_v[order], start=start)
 
 
+def _metal_streaks(hu: NDArray[Any], spacing: tuple[float, float, float],
+                   ijk: NDArray[np.int32], is_metal: NDArray[np.bool_],
+                   in_zone: NDArray[np.bool_], params: AnalysisParameters
+                   ) -> NDArray[np.bool_]:
+    """Which candidate voxels are bright metal streaks (:mod:`calcdx.masks.metal`).
+
+    Only voxels in the metal's streak zone (`in_zone`), not metal themselves, are judged.
+    """
+    out = np.zeros(len(ijk), dtype=bool)
+    judge = np.flatnonzero(in_zone & ~is_metal)
+    if len(judge):
+        out[judge] = metal_streaks(hu, spacing, ijk[judge], ijk[is_metal],
+                                   radius_mm=params.metal_streak_radius_mm,
+                                   config=params.streaks)
+    return out
+
+
+def _metal_stents(ijk: NDArray[np.int32], hu_v: NDArray[Any], is_metal: NDArray[np.bool_],
+                  affine: NDArray[np.float64], spacing: tuple[float, float, float],
+                  params: AnalysisParameters) -> tuple[NDArray[np.bool_], list[MetalObject]]:
+    """Stents whose struts reach the metal threshold (thick stainless-steel wire).
+
+    Such a stent is a lattice of metal fragments (:func:`calcdx.masks.metal.find_stents`
+    on the metal's 26-connected parts). It is reported as one stent, not as metal: its
+    thin wire gives little streak, so it gets the blooming margin (``metal_margin_mm``)
+    but no streak zone, and wall calcification round and inside it is still assessed.
+
+    Returns
+    -------
+    ((N,) bool ndarray, list of MetalObject)
+        Candidate voxels that are such struts or within the margin of them; the stents.
+    """
+    out = np.zeros(len(ijk), dtype=bool)
+    at = np.flatnonzero(is_metal)
+    if len(at) == 0:
+        return out, []
+    parts = _split(ijk[at], at)
+    drop, stents = find_stents([(p_ijk, hu_v[p_idx]) for p_ijk, p_idx in parts], affine,
+                               config=params.stent)
+    if not stents:
+        return out, []
+    struts = np.concatenate([p_idx[d] for (_, p_idx), d in zip(parts, drop, strict=True)])
+    return near_struts(ijk, ijk[struts], spacing, params.metal_margin_mm), stents
+
+
+def _drop_streaks(labels: NDArray[Any], ijk: NDArray[np.int32], lab_v: NDArray[np.int64],
+                  streak_v: NDArray[np.bool_], n: int) -> tuple[NDArray[Any], int]:
+    """Take streak voxels out of the mineral's components (`labels` and `lab_v` in place).
+
+    Streak voxels get label 0; a component they split is relabelled 26-connected,
+    its first part keeping its label and the others new ones after `n`. The
+    skeleton is then built from the mineral without the streaks, which would
+    otherwise join a bone's component and be sealed and filled with it.
+
+    Returns
+    -------
+    (labels, n)
+        The labels (a wider copy when the new labels do not fit their type) and
+        the new number of components.
+    """
+    hit = np.unique(lab_v[streak_v])
+    labels[ijk[streak_v, 0], ijk[streak_v, 1], ijk[streak_v, 2]] = 0
+    lab_v[streak_v] = 0
+    parts: list[NDArray[np.intp]] = []
+    touched = np.flatnonzero(np.isin(lab_v, hit[hit > 0]))
+    order = touched[np.argsort(lab_v[touched], kind="stable")]
+    cuts = np.flatnonzero(np.diff(lab_v[order])) + 1
+    for at in np.split(order, cuts) if len(order) else []:
+        parts += [p_idx for _, p_idx in _split(ijk[at], at)[1:]]
+    if not parts:
+        return labels, n
+    if n + len(parts) > np.iinfo(labels.dtype).max:
+        labels = labels.astype(np.uint32)
+    for new, p_idx in enumerate(parts, start=n + 1):
+        lab_v[p_idx] = new
+        labels[ijk[p_idx, 0], ijk[p_idx, 1], ijk[p_idx, 2]] = new
+    return labels, n + len(parts)
+
+
+def _drop_stents(pieces: list[tuple[NDArray[Any], NDArray[Any], str]], affine: NDArray[np.float64],
+                 params: AnalysisParameters, summary: dict[str, float]
+                 ) -> tuple[list[tuple[NDArray[Any], NDArray[Any], str]], list[MetalObject]]:
+    """Candidate lesions without a stent's struts and their blooming (:mod:`calcdx.masks.metal`).
+
+    What remains of a candidate (wall calcification beside or beyond the struts) is
+    split 26-connected and kept.
+    """
+    drop, stents = find_stents([(p[0], p[1]) for p in pieces], affine, config=params.stent)
+    if not stents:
+        return pieces, []
+    out: list[tuple[NDArray[Any], NDArray[Any], str]] = []
+    for p, d in zip(pieces, drop, strict=True):
+        if not d.any():
+            out.append(p)
+        elif not d.all():
+            out += [(q_ijk, q_hu, p[2]) for q_ijk, q_hu in _split(p[0][~d], p[1][~d])]
+    summary["stents"] = float(len(stents))
+    summary["stent_excluded_voxels"] = float(sum(int(d.sum()) for d in drop))
+    return out, stents
+
+
 def detect_lesions(
     hu: NDArray[Any],
     affine: NDArray[np.float64],
@@ -461,14 +572,26 @@ def detect_lesions(
 
     report("metal", 0.25)
     is_metal = hu_v >= params.metal_hu
+    drop_v, metal_stents = _metal_stents(ijk, hu_v, is_metal, affine, spacing, params)
     metal = find_metal(
-        ijk[is_metal], hu_v[is_metal], affine, vv,
+        ijk[is_metal & ~drop_v], hu_v[is_metal & ~drop_v], affine, vv,
         margin_mm=params.metal_margin_mm, streak_radius_mm=params.metal_streak_radius_mm,
     )
-    drop_v = np.zeros(len(lab_v), dtype=bool)
+    stent_v = drop_v.copy()
+    streak_v = np.zeros(len(lab_v), dtype=bool)
+    if metal_stents:
+        summary["metal_stent_excluded_volume_mm3"] = float(stent_v.sum()) * vv
     if metal.objects:
-        drop_v = metal.suppressed(ijk, affine)
-        summary["metal_suppressed_volume_mm3"] = float(drop_v.sum()) * vv
+        zone_v = metal.suppressed(ijk, affine)
+        summary["metal_suppressed_volume_mm3"] = float(zone_v.sum()) * vv
+        streak_v = _metal_streaks(hu, spacing, ijk, is_metal & ~stent_v, zone_v, params)
+        summary["metal_streak_volume_mm3"] = float(streak_v.sum()) * vv
+        drop_v = zone_v | stent_v | streak_v
+        if streak_v.any():
+            labels, n = _drop_streaks(labels, ijk, lab_v, streak_v, n)
+            counts = np.bincount(lab_v, minlength=n + 1)
+            in_body = np.bincount(lab_v, weights=inside, minlength=n + 1) > 0
+            in_body[0] = False
 
     report("contrast phase", 0.3)
     meta = metadata or {}
@@ -593,6 +716,10 @@ def detect_lesions(
         pieces.append((part[0], part[1], "bone_adjacent"))
     summary["enhancing_parenchyma_components"] = float(n_parenchyma)
     min_vox = params.min_volume_mm3 / vv
+    pieces, stents = _drop_stents(pieces, affine, params, summary)
+    stents = metal_stents + stents
+    if stents:
+        summary["stents"] = float(len(stents))
     pieces = [p for p in pieces if len(p[0]) >= min_vox - 1e-9]
     if contrast.enhanced and pool_lumen is not None:
         # Density spikes inside the blood pool's lumen, not on its wall (calcdx.masks.lumen),
@@ -660,6 +787,6 @@ def detect_lesions(
     summary["lesions"] = float(len(lesions))
     return Detection(
         label_map=label_map, lesions=lesions, body=body, bone=bone, metal=metal,
-        contrast=contrast, contrast_regions=regions, summary=summary,
+        contrast=contrast, contrast_regions=regions, summary=summary, stents=stents,
         blood_pool_lumen=pool_lumen,
     )

@@ -52,7 +52,12 @@ __all__ = [
 
 
 class MetalObject(BaseModel):
-    """One metal object (foreign material)."""
+    """One metal object (foreign material), or a stent found from its struts.
+
+    ``matrix`` is ``"foreign_material"`` for metal at or above the metal threshold,
+    ``"stent"`` for a stent's lattice (:func:`calcdx.masks.metal.find_stents`), which
+    also gives its length and median ring radius (mm).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -60,6 +65,8 @@ class MetalObject(BaseModel):
     centroid_mm: tuple[float, float, float]
     peak_hu: float
     matrix: str = "foreign_material"
+    length_mm: float | None = None
+    radius_mm: float | None = None
 
 
 @dataclass(frozen=True)

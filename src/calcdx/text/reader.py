@@ -134,6 +134,12 @@ def _gap(doc: Doc, start: int, end: int) -> int:
         doc.user_data["calcdx_in_ent"] = inside
     count = 0
     for i in range(start, end):
+        if (doc[i].text == "," and i + 1 < end and doc[i + 1].lower_ in {"and", "but"}
+                and not any(doc[j].text == "," for j in range(start, i))):
+            # "no osteophytes, and linear calcifications": a comma before "and" joins a
+            # list of three or more ("no fever, chills, and weight loss"); after one item
+            # it joins a new clause, out of the negation's reach
+            return len(doc)
         if inside[i] or doc[i].lower_ in _LIST_WORDS:
             # "no marrow oedema, and vivid enhancement": a list joint followed by a
             # describing word begins a new phrase, out of the negation's reach
@@ -204,6 +210,15 @@ _POSITIONING_WORDS: Final = frozenset(
 #: Body regions holding the mineral that make it multiple ("around the hip and the
 #: shoulder, with deposits in the forearm").
 _MULTIPLE_SITES: Final = 3
+#: Verbs before "back" that make it an adverb ("came back", "sent back").
+_BACK_ADVERB_BEFORE: Final = frozenset(
+    {"came", "come", "comes", "coming", "went", "go", "goes", "going", "sent", "brought",
+     "returned", "turned", "got", "called", "referred", "looked"})
+#: Cervical vertebrae named as levels ("C1", "C2-C3", "the atlas", "the odontoid").
+_CERVICAL = re.compile(r"^(?:c[1-7]\b|atlas|axis|odontoid|dens\b|cervical)")
+#: Rank of a place named in a sentence of the history (no study, mineral or pattern in
+#: it): after a place a study's sentence names (2), before the study's own name (3).
+_HISTORY_PLACE_RANK: Final = 2.5
 #: Clinical values that name a pain (its onset also states acute or chronic pain).
 _NAMED_PAINS: Final = frozenset({"abdominal_pain"})
 #: Words that say an organ was taken out ("his gallbladder had been removed"): an
@@ -317,8 +332,13 @@ _CLINICAL_LESION_NOUNS: Final = frozenset(
 )
 #: Words before an injury word that say no injury happened ("a pathological fracture").
 _NOT_INJURY_BEFORE: Final = frozenset(
-    {"pathological", "pathologic", "insufficiency", "fragility", "osteoporotic"}
+    {"pathological", "pathologic", "insufficiency", "fragility", "osteoporotic",
+     # "acute kidney injury": a failing kidney, not an injury to the body
+     "kidney", "renal"}
 )
+#: Words after an injury word that make it a name of something else ("knock knees":
+#: genu valgum).
+_NOT_INJURY_AFTER: Final = frozenset({"knee", "knees", "kneed"})
 #: Things felt that are not a mass ("palpable pulses", "palpable lymph nodes").
 _NOT_A_MASS_AFTER: Final = frozenset(
     {"pulse", "pulses", "node", "nodes", "lymph", "lymphadenopathy", "thrill", "spleen",
@@ -825,6 +845,8 @@ class _Draft:
     covered: list[tuple[int, int]] = field(default_factory=list)
     #: Regions named in the sentences that state the mineral, with their words.
     sites: list[tuple[str, Phrase]] = field(default_factory=list)
+    #: Injury words read as recent only because no time was stated near them.
+    untimed_injuries: list[Phrase] = field(default_factory=list)
 
     def has(self, path: str) -> ReadValue | None:
         return next((v for v in self.values if v.field == path), None)
@@ -934,7 +956,7 @@ class TextReader:
         self._read_counts(doc, draft)
         imaging = [sent for sent in doc.sents if _names_finding(sent, self._terms.labels)]
         self._read_levels(doc, draft)
-        _read_sites(doc, draft)
+        _read_sites(doc, draft, self._lesion_nouns)
         self._read_singular(doc, imaging, draft)
         self._read_mass(doc, imaging, draft)
         self._read_within_mass(doc, draft)
@@ -942,6 +964,7 @@ class TextReader:
         _drop_absent_pain(draft)
         _drop_incidental_with_symptoms(draft)
         _no_recent_injury_when_acute(draft)
+        _untimed_injury_follows_timed(draft)
         _drop_stray_organ(draft)
         values = sorted(draft.values, key=lambda v: (v.source.start, v.field))
         if not any(not v.field.startswith("patient.") for v in values):
@@ -963,7 +986,7 @@ class TextReader:
         labels = self._terms.labels
         sexes: list[tuple[int, str, Phrase]] = []
         matrices: list[tuple[str, Phrase]] = []
-        places: list[tuple[int, int, str, str, Phrase]] = []
+        places: list[tuple[float, int, str, str, Phrase]] = []
         modalities: list[tuple[int, int, str, Phrase]] = []
         for ent in doc.ents:
             draft.covered.append((ent.start, ent.end))
@@ -996,7 +1019,7 @@ class TextReader:
                    if any(v.field == "clinical" and v.value == operation for v in draft.values)}
         gone = {p[4].start for p in places if p[2] == "imaging.organ" and p[3] in removed}
         draft.sites += [(p[3], p[4]) for p in places
-                        if p[2] == "imaging.region" and p[0] <= 1]
+                        if p[2] == "imaging.region" and p[0] == 0]
         for _, _, path, value, source in sorted(places, key=lambda p: (p[0], p[1])):
             if path in {"imaging.organ", "imaging.location"} and source.start in gone:
                 draft.set_aside.append(SetAside(source, "an organ removed before: it holds "
@@ -1020,7 +1043,7 @@ class TextReader:
         draft: _Draft,
         sexes: list[tuple[int, str, Phrase]],
         matrices: list[tuple[str, Phrase]],
-        places: list[tuple[int, int, str, str, Phrase]],
+        places: list[tuple[float, int, str, str, Phrase]],
     ) -> None:
         negated = (bool(ent._.negex) or _prefixed_non(ent)) and fact.kind in _NEGATABLE
         kind, value = fact
@@ -1039,9 +1062,13 @@ class TextReader:
             draft.set_aside.append(SetAside(source, "easy bruising: a bleeding sign, not injury"))
         elif kind == "trauma" and (
                 doc[ent.start - 1 : ent.start].text.lower() in _NOT_INJURY_BEFORE
-                or doc[ent.end : ent.end + 2].text.lower().startswith(("-like", "- like"))):
-            # "a pathological fracture", "a fracture-like appearance": no injury is told
-            draft.set_aside.append(SetAside(source, "a fracture without an injury"))
+                or doc[ent.end : ent.end + 2].text.lower().startswith(("-like", "- like"))
+                or (ent.text.lower() == "knock" and any(
+                    t.lower_ in _NOT_INJURY_AFTER for t in doc[ent.end : ent.end + 2]))):
+            # "a pathological fracture", "a fracture-like appearance", "acute kidney
+            # injury", "knock knees": no injury is told
+            draft.set_aside.append(SetAside(source, "no injury told (a pathological fracture, "
+                                            "a failing organ, knock knees)"))
         elif kind == "clinical" and _said_of_something_else(ent, value):
             # "palpable pulses", "no palpable nodes", "red marrow", "a hot spot"
             draft.set_aside.append(SetAside(source, f"not {value}: said of something else"))
@@ -1057,8 +1084,15 @@ class TextReader:
                 draft.add("clinical_absent", "trauma_recent", source)
                 draft.add("clinical_absent", "trauma_remote", source)
             else:
+                if when is None and not negated:
+                    draft.untimed_injuries.append(source)
                 draft.add("clinical_absent" if negated else "clinical",
                           f"trauma_{when or 'recent'}", source)
+        elif kind == "pain" and value == "none" and _describes_lesion(ent):
+            # "a painless lump", "the mass was hard and not painful": said of the lump, not a
+            # statement that the patient has no pain ("no pain", "without pain" is)
+            draft.set_aside.append(SetAside(source, "the lump said painless: not a statement "
+                                            "that there is no pain"))
         elif kind == "pain" and (value == "none" or negated):
             draft.add("clinical_absent", "acute_pain", source)
             draft.add("clinical_absent", "chronic_pain", source)
@@ -1078,11 +1112,22 @@ class TextReader:
         elif kind in _PLACES and ent._.negex:
             draft.set_aside.append(SetAside(source, "a place said to hold nothing"))
         elif kind in _PLACES:
-            rank = 0 if _in_finding_sentence(ent, self._terms.labels) else 2
+            rank: float = 0 if _in_finding_sentence(ent, self._terms.labels) else 2
             if self._names_study(ent):
                 rank += 1  # "chest radiograph", "CT of the abdomen": the study, not the lesion
-            if ent.text.lower() in _DIRECTION_NOUNS and _direction_of(doc, ent.end):
-                return  # "the back of the rib", "head and neck of the pancreas": a direction
+            elif rank == 2 and not _names_finding(_sent(ent), self._terms.labels):
+                # "back pain", "pain in the leg and hip": where the history places it comes
+                # after where a study saw the lesion ("CT found a mass in the retroperitoneum")
+                rank = _HISTORY_PLACE_RANK
+            if ent.text.lower() in _DIRECTION_NOUNS and (
+                    _direction_of(doc, ent.end)
+                    or doc[ent.start - 1 : ent.start].text.lower() in {"its", "their"}):
+                # "the back of the rib", "head and neck of the pancreas", "uneven at its
+                # back": a direction
+                return
+            if ent.text.lower() == "back" and doc[ent.start - 1 : ent.start].text.lower() in (
+                    _BACK_ADVERB_BEFORE):
+                return  # "she came back with a lump": again, not the back
             if _sequence_name(ent):
                 draft.set_aside.append(SetAside(source, "an MRI sequence, not a vertebra"))
                 return
@@ -1104,13 +1149,16 @@ class TextReader:
                 draft.set_aside.append(SetAside(source, "how the patient was positioned"))
                 return
             if value == "spine_paraspinal" and _in_front_of(doc, ent.start):
-                # "in front of C1-C2": before the spine (prevertebral), not in it
+                # "in front of C1-C2": before the spine (prevertebral), not in it; in front
+                # of the cervical spine is the neck's prevertebral space
                 draft.set_aside.append(SetAside(source, "in front of the spine, not in it"))
+                if _CERVICAL.match(ent.text.lower()):
+                    places.append((rank, source.start, "imaging.region", "neck", source))
                 return
             if _compared(ent):
                 draft.set_aside.append(SetAside(source, "the term of a comparison, not a place"))
                 return
-            if rank == 2 and not self._names_lesion(ent) and (
+            if rank == _HISTORY_PLACE_RANK and not self._names_lesion(ent) and (
                     not _names_finding(_sent(ent), self._terms.labels)) and (
                     kind != "imaging.region" or not self._names_complaint(ent)):
                 # "muscle cramps", "dilated superficial veins", "gout of both ankles": a
@@ -1414,6 +1462,12 @@ class TextReader:
                     gap = doc[min(ent.end, mass.i + 1) : max(ent.start, mass.i)]
                     if any(t.text in ".;" for t in gap):
                         continue
+                    if any(t.lower_ in {",", "or", "nor"} for t in gap) and not any(
+                            t.lower_ in _HOLDING_WORDS for t in gap):
+                        continue  # "no mass, suspicious calcification or distortion": a list
+                    if any(t.lower_ in _NEGATORS
+                           for t in doc[max(sent.start, mass.i - 3) : mass.i]):
+                        continue  # "no mass": no mass holds it
                     if len(gap) <= _WITHIN_MASS_GAP or _holds(doc, mass.i, ent):
                         start, end = min(ent.start, mass.i), max(ent.end, mass.i + 1)
                         draft.add("imaging.location", "within_mass", _phrase(doc[start:end]))
@@ -1499,11 +1553,13 @@ class TextReader:
             yield _phrase(doc[run[0] : run[-1] + 1])
 
 
-def _read_sites(doc: Doc, draft: _Draft) -> None:
-    """Extent multiple when the mineral is placed in three or more body regions.
+def _read_sites(doc: Doc, draft: _Draft, lesion_nouns: frozenset[str]) -> None:
+    """Extent widespread when the mineral is placed in three or more body regions.
 
     "masses around the right hip and the right shoulder, with further deposits in the
-    right forearm"; only when no extent is stated.
+    right forearm": spread over regions, where few_regional and multiple_regional count
+    lesions within one region (case format); only when no extent is stated, and only
+    from the places the mineral's own sentences name (not the names of the studies).
     """
     if draft.has("imaging.extent") is not None:
         return
@@ -1512,7 +1568,14 @@ def _read_sites(doc: Doc, draft: _Draft) -> None:
         regions.setdefault(value, source)
     if len(regions) >= _MULTIPLE_SITES:
         first, *_, last = sorted(regions.values(), key=lambda p: p.start)
-        draft.add("imaging.extent", "multiple_regional",
+        # one focus described from several sides ("a focus beside the humerus ... at the
+        # insertion of pectoralis major, next to the biceps") is not spread: the lesions
+        # must be named in the plural
+        span = doc.char_span(first.start, last.end, alignment_mode="expand")
+        words = doc[_sent(span).start : _sent(doc[span.end - 1 : span.end]).end] if span else ()
+        if not any(t.norm_ in lesion_nouns and _is_plural(t.lower_) for t in words):
+            return
+        draft.add("imaging.extent", "widespread",
                   _char_phrase(doc.text, first.start, last.end))
 
 
@@ -1577,6 +1640,39 @@ def _no_recent_injury_when_acute(draft: _Draft) -> None:
         draft.values.remove(v)
         draft.set_aside.append(SetAside(v.source, "an acute presentation: no recent injury, "
                                         "an injury long ago is not asked about"))
+
+
+#: How far (words) a lump noun may stand from a word describing it ("a hard, painless,
+#: immobile mass"; "it was firm, mobile and painless" after "a lump").
+_DESCRIBED_REACH: Final = 6
+
+
+def _describes_lesion(ent: Span) -> bool:
+    """Whether a describing word is said of a lump, mass, swelling or nodule near it."""
+    doc = ent.doc
+    sent = _sent(ent)
+    near = doc[max(sent.start, ent.start - _DESCRIBED_REACH) : min(sent.end,
+                                                                   ent.end + _DESCRIBED_REACH)]
+    return any(t.lower_ in _CLINICAL_LESION_NOUNS for t in near)
+
+
+def _untimed_injury_follows_timed(draft: _Draft) -> None:
+    """An injury told without a time takes the time told of an injury elsewhere.
+
+    "blunt abdominal trauma followed by several operations ... CT ten months after the
+    injury": one injury, remote; the first mention is not a second, recent one.
+    """
+    untimed = {(p.start, p.end) for p in draft.untimed_injuries}
+    timed = {v.value for v in draft.values if v.field == "clinical"
+             and v.value in {"trauma_recent", "trauma_remote"}
+             and (v.source.start, v.source.end) not in untimed}
+    if timed != {"trauma_remote"}:
+        return
+    for v in [v for v in draft.values if v.field == "clinical" and v.value == "trauma_recent"
+              and (v.source.start, v.source.end) in untimed]:
+        draft.values.remove(v)
+        draft.set_aside.append(SetAside(v.source, "an injury without a time, told as remote "
+                                        "elsewhere in the text"))
 
 
 def _drop_absent_pain(draft: _Draft) -> None:
@@ -2072,12 +2168,12 @@ def _compared(ent: Span) -> bool:
 
 def _periarticular(
     doc: Doc, labels: dict[str, tuple[Fact, ...]]
-) -> list[tuple[int, int, str, str, Phrase]]:
+) -> list[tuple[float, int, str, str, Phrase]]:
     """Location periarticular from a word of nearness followed by a joint.
 
     "within", "inside" or "throughout" a joint says intra-articular instead.
     """
-    found: list[tuple[int, int, str, str, Phrase]] = []
+    found: list[tuple[float, int, str, str, Phrase]] = []
     for sent in doc.sents:
         rank: int | None = None
         for token in sent:
@@ -2150,8 +2246,13 @@ def _mass_is_the_mineral(doc: Doc, ent: Span, mass: int) -> bool:
     """
     if not ent.end <= mass <= ent.end + 2:
         return False
-    words = {t.lower_ for t in doc[max(_sent(ent).start, ent.start - 2) : mass]}
-    if words & (_PART_WORDS | {"with", "of", "and", "or", ","}):
+    # "a partly calcified mass", "a peripherally calcified mass": a mass that holds
+    # mineral; but "a well-demarcated, lobulated calcified mass": the listed describing
+    # words before the mineral word are the deposit's own
+    if {t.lower_ for t in doc[max(_sent(ent).start, ent.start - 2) : mass]} & (
+            _PART_WORDS | {"with", "of"}):
+        return False
+    if {t.lower_ for t in doc[ent.end : mass]} & {"and", "or", ","}:
         return False
     # "a calcified retroperitoneal mass": a mass of a place, named as a tumour is
     return not any(ent.end <= other.start < mass for other in _ents_in(_sent(ent)))

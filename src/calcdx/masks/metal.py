@@ -1,0 +1,517 @@
+"""Metal artefacts and thin metal: the streaks of an implant, and stents.
+
+Metal itself (HU >= ``metal_hu``) is found by :func:`calcdx.masks.exclusions.find_metal`.
+This module tells which mineral (HU >= 130) in the metal's slices is not
+tissue at all but a *bright streak*, so that it is neither skeleton nor lesion.
+
+What a streak is
+----------------
+Beam hardening, photon starvation and scatter at a dense implant give
+alternating bright and dark bands that radiate from the metal along lines in the
+slice plane, fading with distance, in the slices the metal occupies (Barrett and
+Keat, RadioGraphics 2004;24:1679-1691; Boas and Fleischmann, Imaging Med
+2012;4:229-240). On a circle around the metal a streak is therefore a *narrow*
+bright band standing on soft tissue, with a dark band beside it that falls
+below that tissue about as far as the bright one rises. Bone is neither: a
+bone crossing the circle is wider than a streak, or it is bone on both sides,
+and the tissue beside a cortex is not darker than the soft tissue by half the
+cortex's excess (unless it is gas, which is not counted as a dark band).
+
+Rule (:func:`metal_streaks`), in each slice holding metal (and the one on
+either side), around each metal cross-section (2-D 8-connected blob, its
+centroid the centre), out to ``radius_mm``:
+
+* the *tissue level* at a point is the median HU over an arc of
+  ``2 window_mm`` on its circle around the metal (at most a quarter turn);
+* a mineral voxel (HU >= ``mineral_hu``) is a bright streak when it lies in a
+  narrow bright band (its run at or above ``mineral_hu`` along the circle at most
+  ``max_width_mm``), that tissue level is under ``mineral_hu`` (it stands on soft
+  tissue, not inside bone or cement), and the arc holds a dark band: its
+  ``dark_quantile`` quantile lies under the tissue level by at least
+  ``max(min_dark_hu, dark_ratio * excess)``, the excess being the voxel's HU over
+  the tissue level; HU under ``air_hu`` (gas, lung) is no dark band.
+
+Stated limits: where photon starvation makes the dark bands read as gas (under
+``air_hu``, beside the densest implants, e.g. between bilateral hip stems) the
+bright bands there are not found and join the bone as before; a bright band
+wider than ``max_width_mm`` or standing on bone is not found; the partial-volume
+edge of a thin bone beside fat (a few hundred HU over it) can be taken for a
+streak, in the zone that is not assessed anyway.
+
+Streak voxels are taken out of the mineral before the skeleton is built (they
+would join a bone's component and be sealed and filled with it) and are never
+lesions (they lie in the metal's streak zone, which is not assessed anyway).
+
+Stents
+------
+Thin struts (nitinol, thin stainless steel: 0.1-0.3 mm wire) read under the
+metal threshold at clinical kernels, often 1000-2000 HU blurred by partial
+volume, and would be reported as rows of small lesions along a vessel. A stent
+is a thin tubular lattice: in every slice it crosses, its struts are small dense
+dots lying on one circle (the vessel's wall) and spread round all of it, over
+many consecutive slices, all of one density (one wire). Wall calcification lies
+on the wall too but is patchy: it covers part of the circumference, over a few
+slices, with the uneven density of mineral. Rule (:func:`find_stents`), on the
+candidate lesions of the detection:
+
+* *dense* candidates peak at ``strut_min_hu`` or more; they are grouped by
+  proximity (cells of ``link_mm``, 26-connected);
+* in a group, a slice is a *ring* when the group's dense voxels there
+  (``strut_min_hu`` or more) fit one circle (least squares) of radius
+  ``radius_mm``, with 90 % of them within ``max_offset_mm`` of it, no
+  angular gap between them over ``max_gap_deg``, and at most ``max_cover`` of the
+  circle held (an open lattice, not a tube);
+* the group is a stent when its ring slices span at least ``min_length_mm``,
+  are at least ``min_ring_fraction`` of the slices it spans, and its dots
+  (per-slice 2-D parts of its dense voxels) are of one density: their peaks'
+  IQR at most ``max_peak_spread`` of their median;
+* the stent's struts (its candidates' voxels at or above half the dots' median
+  peak, their full width at half maximum) and every candidate voxel within
+  ``margin_mm`` of them (blooming) are not lesions; what remains of a candidate (wall
+  calcification beyond or beside the struts) is still reported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cc3d
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
+
+from calcdx.masks.exclusions import MetalObject
+
+__all__ = ["StentConfig", "StreakConfig", "find_stents", "metal_streaks", "near_struts"]
+
+
+class StreakConfig(BaseModel):
+    """Sizes and levels of :func:`metal_streaks` (HU, mm), each with its basis."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mineral_hu: float = Field(
+        130.0,
+        description="mineral threshold, inclusive (the Agatston calcium threshold, as in "
+        "calcdx.masks.bone): only mineral can be taken for a streak",
+    )
+    window_mm: float = Field(
+        10.0, gt=0,
+        description="half-length (mm of arc) of the arc on a circle round the metal over "
+        "which the tissue level is the median and the dark band is sought. Heuristic from "
+        "what streaks are: bright streaks are narrow (a few mm across) and come with dark "
+        "bands beside them, so an arc of 20 mm holds mostly tissue and at least part of a "
+        "dark band; bones crossing the circle near an implant (femoral and tibial cortex "
+        "round a stem, the acetabulum, the trochanters) are wider or enclose it",
+    )
+    max_width_mm: float = Field(
+        8.0, gt=0,
+        description="widest bright band (mm of arc, its run at or above mineral_hu along the "
+        "circle) taken for a streak. Heuristic from what streaks are: thin lines a few mm "
+        "across; a bone crossing the circle beside an implant (a ramus, a trochanter, the "
+        "tibial plateau) is mostly 10 mm or more across",
+    )
+    dark_ratio: float = Field(
+        0.3, gt=0,
+        description="the dark band lies under the tissue level by at least this fraction "
+        "of the bright voxel's excess over it. Heuristic from what streaks are: bright and "
+        "dark bands of one artefact are of like amplitude; a cortex (600-1500 HU over soft "
+        "tissue) would need a dark band 300-750 HU deep, found only in gas, which is not "
+        "counted",
+    )
+    min_dark_hu: float = Field(
+        50.0, gt=0,
+        description="least depth (HU) of a dark band under the tissue level. Heuristic: "
+        "about twice the noise SD of routine and low-dose CT (10-30 HU); the band is read "
+        "at a quantile of the arc, not at its darkest voxel, so noise alone does not make one",
+    )
+    dark_quantile: float = Field(
+        0.2, gt=0, lt=0.5,
+        description="quantile of the arc's HU read as its dark band: the band must cover at "
+        "least this fraction of the arc. Heuristic: a dark streak is a band as wide as a "
+        "bright one; a lone dark voxel (noise, a speck of fat) is not one",
+    )
+    air_hu: float = Field(
+        -400.0,
+        description="HU under this (gas, aerated lung) is not a dark band: the body mask's "
+        "air threshold, between aerated lung (about -900 to -500 HU) and fat (about "
+        "-100 HU), so a thin bone beside gas (a pneumatised wall, the sternum on the lung) "
+        "is not taken for a streak",
+    )
+
+
+def _arc_windows(n_theta: int, radii_mm: NDArray[np.float64], window_mm: float
+                 ) -> NDArray[np.intp]:
+    """Half-width (samples) of the arc window on each circle, at most a quarter turn."""
+    dtheta = 2.0 * np.pi / n_theta
+    with np.errstate(divide="ignore"):
+        half = np.ceil(window_mm / (np.maximum(radii_mm, 1e-6) * dtheta))
+    return np.asarray(np.clip(half, 1, n_theta // 4), dtype=np.intp)
+
+
+def _window_orders(rows: NDArray[np.float64], cols: NDArray[np.intp], w: NDArray[np.intp],
+                   fractions: tuple[float, ...]) -> list[NDArray[np.float64]]:
+    """Order statistics of circular windows: per sample, the values at `fractions`.
+
+    Sample m's window is ``rows[m][cols[m] + (-w[m]..w[m])]`` (wrapped); each
+    fraction f gives its sorted value at index ``round(f * 2 w[m])``.
+    """
+    n_theta = rows.shape[1]
+    widest = int(w.max())
+    offsets = np.arange(-widest, widest + 1)
+    take = (cols[:, None] + offsets[None, :]) % n_theta
+    values = np.take_along_axis(rows, take, axis=1)
+    # outside a sample's own window: +inf, sorted past its own values
+    values[np.abs(offsets)[None, :] > w[:, None]] = np.inf
+    values.sort(axis=1)
+    return [values[np.arange(len(w)), np.rint(f * 2 * w).astype(np.intp)] for f in fractions]
+
+
+def _run_lengths(bright: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Per sample of a circular row, the length (samples) of the bright run holding it."""
+    n = len(bright)
+    if bright.all():
+        return np.full(n, n, dtype=np.int64)
+    shift = int(np.flatnonzero(~bright)[0])  # start the row on a dark sample
+    rolled = np.roll(bright, -shift).astype(np.int8)
+    edges = np.diff(np.concatenate([[0], rolled, [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    lengths = np.zeros(n, dtype=np.int64)
+    for a, b in zip(starts, stops, strict=True):
+        lengths[a:b] = b - a
+    return np.roll(lengths, shift)
+
+
+def _polar_streaks(polar: NDArray[np.float64], half: NDArray[np.intp], ri: NDArray[np.intp],
+                   tj: NDArray[np.intp], cfg: StreakConfig, step_mm: float
+                   ) -> NDArray[np.bool_]:
+    """Bright-streak flags at polar samples ``(ri, tj)`` (rows: radii, columns: angles)."""
+    out = np.zeros(len(ri), dtype=bool)
+    value = polar[ri, tj]
+    at = np.flatnonzero(value >= cfg.mineral_hu)
+    if len(at) == 0:
+        return out
+    # narrow: the bright run along the circle through the sample
+    arc_mm = 2.0 * np.pi / polar.shape[1] * (ri[at] + 1) * step_mm
+    width = np.zeros(len(at))
+    for i in np.unique(ri[at]):
+        sel = ri[at] == i
+        width[sel] = _run_lengths(polar[i] >= cfg.mineral_hu)[tj[at][sel]]
+    narrow = width * arc_mm <= cfg.max_width_mm
+    at = at[narrow]
+    if len(at) == 0:
+        return out
+    w = half[ri[at]]
+    (level,) = _window_orders(polar[ri[at]], tj[at], w, (0.5,))
+    # gas is no dark band: counted as not dark at all
+    tissue = np.where(polar < cfg.air_hu, 1e4, polar)
+    (dark,) = _window_orders(tissue[ri[at]], tj[at], w, (cfg.dark_quantile,))
+    excess = value[at] - level
+    out[at] = (level < cfg.mineral_hu) & (
+        level - dark >= np.maximum(cfg.min_dark_hu, cfg.dark_ratio * excess))
+    return out
+
+
+def metal_streaks(
+    hu: NDArray[Any],
+    spacing_mm: tuple[float, float, float],
+    ijk: NDArray[np.integer[Any]],
+    metal_ijk: NDArray[np.integer[Any]],
+    *,
+    radius_mm: float,
+    config: StreakConfig | None = None,
+) -> NDArray[np.bool_]:
+    """Which of the voxels `ijk` are bright metal streaks.
+
+    Parameters
+    ----------
+    hu : (I, J, K) ndarray
+        CT in HU; axis 2 is the slice axis (streaks lie in its planes).
+    spacing_mm : tuple of float
+        Voxel size (mm) along I, J, K.
+    ijk : (N, 3) ndarray of int
+        Full-grid indices of the voxels to judge (candidate mineral).
+    metal_ijk : (M, 3) ndarray of int
+        Full-grid indices of the metal voxels (HU >= the metal threshold, as given
+        to :func:`calcdx.masks.exclusions.find_metal`).
+    radius_mm : float
+        In-plane distance (mm) from a metal cross-section's centroid out to which
+        streaks are sought (the metal's streak zone).
+    config : StreakConfig, optional
+        Levels and sizes; defaults when omitted.
+
+    Returns
+    -------
+    (N,) ndarray of bool
+        True for the voxels taken for bright streaks (see the module's rule).
+    """
+    cfg = config or StreakConfig()
+    ijk = np.asarray(ijk)
+    out = np.zeros(len(ijk), dtype=bool)
+    if len(ijk) == 0:
+        return out
+    sx, sy = float(spacing_mm[0]), float(spacing_mm[1])
+    step = min(sx, sy)
+    radii = np.arange(step, radius_mm + step / 2, step)
+    n_theta = max(64, int(np.ceil(2.0 * np.pi * radius_mm / step)))
+    theta = np.arange(n_theta) * (2.0 * np.pi / n_theta)
+    half = _arc_windows(n_theta, radii, cfg.window_mm)
+    cos_t, sin_t = np.cos(theta), np.sin(theta)
+    reach = (int(np.ceil(radius_mm / sx)) + 1, int(np.ceil(radius_mm / sy)) + 1)
+    order = np.argsort(ijk[:, 2], kind="stable")
+    ks, starts = np.unique(ijk[order, 2], return_index=True)
+    bounds = np.append(starts, len(order))
+    metal_ijk = np.asarray(metal_ijk)
+    if len(metal_ijk) == 0:
+        return out
+    m_order = np.argsort(metal_ijk[:, 2], kind="stable")
+    m_ks, m_starts = np.unique(metal_ijk[m_order, 2], return_index=True)
+    m_bounds = np.append(m_starts, len(m_order))
+    m_at = {int(k): m_order[m_bounds[i]: m_bounds[i + 1]] for i, k in enumerate(m_ks)}
+    for n_k, k in enumerate(ks):
+        k = int(k)
+        # the slice's own metal, else the metal of the slice on either side
+        sources = [k] if k in m_at else [s for s in (k - 1, k + 1) if s in m_at]
+        if not sources:
+            continue
+        sel = order[bounds[n_k]: bounds[n_k + 1]]
+        pts = metal_ijk[np.concatenate([m_at[s] for s in sources]), :2]
+        m_lo = pts.min(axis=0)
+        metal2d = np.zeros(tuple(int(v) for v in pts.max(axis=0) - m_lo + 1), dtype=bool)
+        metal2d[pts[:, 0] - m_lo[0], pts[:, 1] - m_lo[1]] = True
+        blobs, n_blobs = ndi.label(metal2d, structure=np.ones((3, 3), dtype=bool))
+        centres = [(c[0] + m_lo[0], c[1] + m_lo[1]) for c in
+                   ndi.center_of_mass(metal2d, blobs, range(1, n_blobs + 1))]
+        plane = np.asarray(hu[:, :, k], dtype=np.float64)
+        for ci, cj in centres:
+            di = (ijk[sel, 0] - ci) * sx
+            dj = (ijk[sel, 1] - cj) * sy
+            dist = np.hypot(di, dj)
+            near = (dist >= step / 2) & (dist <= radius_mm)
+            if not near.any():
+                continue
+            lo = (max(int(ci) - reach[0], 0), max(int(cj) - reach[1], 0))
+            xs = ci + np.outer(radii, cos_t) / sx - lo[0]
+            ys = cj + np.outer(radii, sin_t) / sy - lo[1]
+            crop = plane[lo[0]: int(ci) + reach[0] + 1, lo[1]: int(cj) + reach[1] + 1]
+            polar = ndi.map_coordinates(crop, [xs, ys], order=1, mode="nearest")
+            ri = np.clip(np.rint(dist[near] / step).astype(np.intp) - 1, 0, len(radii) - 1)
+            tj = np.rint(np.mod(np.arctan2(dj[near], di[near]), 2.0 * np.pi)
+                         / (2.0 * np.pi / n_theta)).astype(np.intp) % n_theta
+            out[sel[near]] |= _polar_streaks(polar, half, ri, tj, cfg, step)
+    return out
+
+
+class StentConfig(BaseModel):
+    """Sizes and levels of :func:`find_stents` (HU, mm, degrees), each with its basis."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strut_min_hu: float = Field(
+        1000.0,
+        description="least peak HU of a strut. Heuristic from how stents read on CT: "
+        "nitinol and thin stainless-steel struts (0.1-0.3 mm) often read 1000-2000 HU at "
+        "clinical kernels and sub-millimetre voxels, blurred by partial volume; the metal "
+        "threshold (2500 HU) takes the denser ones. Most wall calcification is less dense",
+    )
+    link_mm: float = Field(
+        10.0, gt=0,
+        description="cell size (mm) of the grid on which dense candidates are grouped "
+        "(26-connected cells): struts of one stent are at most a cell of a lattice apart. "
+        "Heuristic: stent cells and the gaps between Z-stent rings are a few mm to about "
+        "10 mm",
+    )
+    radius_mm: tuple[float, float] = Field(
+        (3.0, 20.0),
+        description="radius range (mm) of a stent's circle. Heuristic from vessel sizes: "
+        "iliac and visceral stents 3-5 mm, aortic stent grafts 10-18 mm; coronary stents "
+        "(1.25-2.5 mm) are too small for a ring to be resolved at clinical voxels",
+    )
+    max_offset_mm: float = Field(
+        1.5, gt=0,
+        description="90 % of a ring's dense voxels lie within this of its circle. Heuristic: "
+        "a strut (0.1-0.3 mm) bloomed by the point-spread function of clinical CT spans "
+        "about 1-2 mm",
+    )
+    max_gap_deg: float = Field(
+        120.0, gt=0, le=360,
+        description="largest angular gap between a ring's dense voxels round its centre. "
+        "Heuristic: a stent covers the whole circumference (a Z-ring or braid crosses every "
+        "slice at six or more points), wall calcification usually part of it",
+    )
+    max_cover: float = Field(
+        0.7, gt=0, le=1,
+        description="largest fraction of a ring's circle (arcs of max_offset_mm) holding "
+        "dense voxels. Heuristic from what a stent is: an open lattice of thin wire whose "
+        "struts, even bloomed at clinical voxels, leave much of the circle open; a metal "
+        "tube (a cannulated nail) or a circumferential calcified ring fills it",
+    )
+    min_length_mm: float = Field(
+        15.0, gt=0,
+        description="least length (mm) spanned by a stent's ring slices. Heuristic: "
+        "peripheral and visceral stents are about 15-150 mm long, stent grafts longer; a "
+        "plaque is a few mm long",
+    )
+    min_ring_fraction: float = Field(
+        0.6, gt=0, le=1,
+        description="least fraction of a group's slices that are rings: a stent is "
+        "continuous over its length (heuristic; slices at a ring's apices may hold too few "
+        "points)",
+    )
+    max_peak_spread: float = Field(
+        0.3, gt=0,
+        description="largest IQR of the dots' peak HU over their median: a stent is one "
+        "wire, of one density along it (heuristic; calcification is of uneven density)",
+    )
+    margin_mm: float = Field(
+        2.0, ge=0,
+        description="candidate voxels within this of a stent's struts are blooming, "
+        "not lesions (the metal margin of calcdx.analysis.AnalysisParameters)",
+    )
+
+
+def _ring(xy: NDArray[np.float64], cfg: StentConfig) -> float | None:
+    """The radius (mm) of the circle the points `xy` (mm) lie on as a stent's ring, or None."""
+    if len(xy) < 3:
+        return None
+    a = np.column_stack([xy, np.ones(len(xy))])
+    sol, *_ = np.linalg.lstsq(a, (xy**2).sum(axis=1), rcond=None)
+    centre = sol[:2] / 2.0
+    r2 = sol[2] + (centre**2).sum()
+    if r2 <= 0:
+        return None
+    radius = float(np.sqrt(r2))
+    if not cfg.radius_mm[0] <= radius <= cfg.radius_mm[1]:
+        return None
+    d = xy - centre
+    offset = np.abs(np.hypot(d[:, 0], d[:, 1]) - radius)
+    if np.quantile(offset, 0.9) > cfg.max_offset_mm:
+        return None
+    angles = np.sort(np.degrees(np.arctan2(d[:, 1], d[:, 0])))
+    gaps = np.diff(np.concatenate([angles, angles[:1] + 360.0]))
+    if float(gaps.max()) > cfg.max_gap_deg:
+        return None
+    # an open lattice: arcs of max_offset_mm holding a dense voxel
+    n_bins = max(int(2.0 * np.pi * radius / cfg.max_offset_mm), 8)
+    held = np.unique(((angles + 180.0) / 360.0 * n_bins).astype(np.intp) % n_bins)
+    return radius if len(held) <= cfg.max_cover * n_bins else None
+
+
+def _dot_peaks(ijk: NDArray[np.integer[Any]], hu: NDArray[Any]) -> list[float]:
+    """Peak HU of each per-slice 2-D part (8-connected) of the voxels."""
+    peaks: list[float] = []
+    for k in np.unique(ijk[:, 2]):
+        at = ijk[:, 2] == k
+        pts, vals = ijk[at, :2], hu[at]
+        lo = pts.min(axis=0)
+        mask = np.zeros(tuple(int(v) for v in pts.max(axis=0) - lo + 1), dtype=bool)
+        mask[pts[:, 0] - lo[0], pts[:, 1] - lo[1]] = True
+        lab, n = ndi.label(mask, structure=np.ones((3, 3), dtype=bool))
+        part = lab[pts[:, 0] - lo[0], pts[:, 1] - lo[1]]
+        peaks += [float(v) for v in ndi.maximum(vals, part, range(1, n + 1))]
+    return peaks
+
+
+def find_stents(
+    pieces: list[tuple[NDArray[np.integer[Any]], NDArray[Any]]],
+    affine: NDArray[np.float64],
+    *,
+    config: StentConfig | None = None,
+) -> tuple[list[NDArray[np.bool_]], list[MetalObject]]:
+    """Find stents among candidate lesions; which of their voxels are struts or blooming.
+
+    Parameters
+    ----------
+    pieces : list of ((N, 3) int ndarray, (N,) ndarray)
+        Candidate lesions: full-grid voxel indices and their HU.
+    affine : (4, 4) ndarray
+        Voxel-to-world affine (mm); axis 2 is the slice axis.
+    config : StentConfig, optional
+
+    Returns
+    -------
+    (list of (N,) bool ndarray, list of MetalObject)
+        Per piece, its voxels that are a stent's struts or their blooming (to
+        drop); the stents found.
+    """
+    cfg = config or StentConfig()
+    drop = [np.zeros(len(p[0]), dtype=bool) for p in pieces]
+    dense = [i for i, p in enumerate(pieces) if len(p[1]) and float(p[1].max()) >= cfg.strut_min_hu]
+    if not dense:
+        return drop, []
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    # group dense candidates on a grid of link_mm cells (26-connected)
+    cell = np.maximum(np.rint(cfg.link_mm / spacing).astype(np.int64), 1)
+    cells = [np.asarray(pieces[i][0], dtype=np.int64) // cell for i in dense]
+    lo = np.min([c.min(axis=0) for c in cells], axis=0)
+    occ = np.zeros(tuple(int(v) + 1 for v in np.max([c.max(axis=0) for c in cells], axis=0) - lo),
+                   dtype=bool)
+    for c in cells:
+        occ[tuple((c - lo).T)] = True
+    lab = cc3d.connected_components(occ, connectivity=26)
+    group_of = [int(lab[tuple(c[0] - lo)]) for c in cells]
+    stents: list[MetalObject] = []
+    strut_sets: list[NDArray[np.int64]] = []
+    for g in sorted(set(group_of)):
+        members = [i for i, gg in zip(dense, group_of, strict=True) if gg == g]
+        all_ijk = np.concatenate([pieces[i][0] for i in members]).astype(np.int64)
+        all_hu = np.concatenate([pieces[i][1] for i in members])
+        keep = all_hu >= cfg.strut_min_hu
+        ijk, hu = all_ijk[keep], all_hu[keep]
+        xyz = ijk @ affine[:3, :3].T.astype(np.float64) + affine[:3, 3]
+        ks = np.unique(ijk[:, 2])
+        ring_r = []
+        for k in ks:
+            at = ijk[:, 2] == k
+            # in-plane coordinates (mm) of the slice: voxel indices times spacing
+            r = _ring(ijk[at, :2] * spacing[:2], cfg)
+            if r is not None:
+                ring_r.append((int(k), r))
+        if not ring_r:
+            continue
+        span = (int(ks.max()) - int(ks.min()) + 1)
+        ring_ks = [k for k, _ in ring_r]
+        length = (max(ring_ks) - min(ring_ks) + 1) * float(spacing[2])
+        if length < cfg.min_length_mm or len(ring_ks) < cfg.min_ring_fraction * span:
+            continue
+        peaks = np.asarray(_dot_peaks(ijk, hu))
+        q25, q50, q75 = np.percentile(peaks, [25, 50, 75])
+        if q50 <= 0 or (q75 - q25) / q50 > cfg.max_peak_spread:
+            continue
+        centre = xyz.mean(axis=0)
+        stents.append(MetalObject(
+            volume_mm3=float(len(ijk)) * float(abs(np.linalg.det(affine[:3, :3]))),
+            centroid_mm=(float(centre[0]), float(centre[1]), float(centre[2])),
+            peak_hu=float(hu.max()), length_mm=length,
+            radius_mm=float(np.median([r for _, r in ring_r])), matrix="stent",
+        ))
+        # the struts' extent at half their maximum (the usual measure of a blurred
+        # object's width): their blooming below strut_min_hu is strut, a plaque on the
+        # wall less dense than that is not
+        strut_sets.append(all_ijk[all_hu >= min(cfg.strut_min_hu, 0.5 * q50)])
+    if not strut_sets:
+        return drop, []
+    struts = np.concatenate(strut_sets)
+    sp = (float(spacing[0]), float(spacing[1]), float(spacing[2]))
+    for i, (p_ijk, _) in enumerate(pieces):
+        drop[i] = near_struts(np.asarray(p_ijk), struts, sp, cfg.margin_mm)
+    return drop, stents
+
+
+def near_struts(ijk: NDArray[np.integer[Any]], struts: NDArray[np.integer[Any]],
+                spacing_mm: tuple[float, float, float], margin_mm: float) -> NDArray[np.bool_]:
+    """Which voxels `ijk` lie within `margin_mm` of a strut voxel (both (N, 3) int indices)."""
+    out = np.zeros(len(ijk), dtype=bool)
+    if len(ijk) == 0 or len(struts) == 0:
+        return out
+    spacing = np.asarray(spacing_mm, dtype=np.float64)
+    reach = np.ceil(margin_mm / spacing).astype(np.int64) + 1
+    box = np.all((ijk >= struts.min(axis=0) - reach) & (ijk <= struts.max(axis=0) + reach),
+                 axis=1)
+    if box.any():
+        dist, _ = cKDTree(struts * spacing).query(ijk[box] * spacing,
+                                                  distance_upper_bound=margin_mm + 1e-6)
+        out[np.flatnonzero(box)] = dist <= margin_mm + 1e-6
+    return out

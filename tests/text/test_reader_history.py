@@ -1,0 +1,65 @@
+"""Injury words that tell no injury, and history against the finding (own sentences)."""
+
+import pytest
+
+from calcdx.text import read_text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A 30-year-old woman with acute kidney injury had hard lumps at both elbows; "
+        "radiographs showed calcified masses.",
+        "A 9-year-old boy had bowed legs and knock knees; radiographs showed calcification "
+        "in the soft tissues of the thigh.",
+        "A 70-year-old woman on warfarin had a spontaneous haematoma of the thigh; CT "
+        "showed a calcified rim around it.",
+    ],
+)
+def test_words_that_name_no_injury_state_no_trauma(text):
+    case = read_text(text).case
+    assert not {"trauma_recent", "trauma_remote"} & set(case.clinical)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A 20-year-old man had a post-traumatic haematoma of the thigh two weeks ago; "
+        "radiographs showed faint calcification.",
+        "A 20-year-old man was kicked in the thigh two weeks ago; radiographs showed "
+        "faint calcification.",
+    ],
+)
+def test_an_injury_told_is_still_read(text):
+    assert "trauma_recent" in read_text(text).case.clinical
+
+
+@pytest.mark.parametrize(
+    ("text", "absent"),
+    [
+        # said of the lump: a property of the lesion, not a statement that there is no pain
+        ("A 40-year-old man had a painless lump on the forearm; radiographs showed "
+         "calcification.", False),
+        ("The mass was hard, mobile and not painful. CT showed calcification.", False),
+        # said of the patient
+        ("A 40-year-old man had no pain; radiographs showed calcification in the forearm.",
+         True),
+        ("He was pain-free. Radiographs showed calcification in the forearm.", True),
+    ],
+)
+def test_a_painless_lump_is_not_an_absence_of_pain(text, absent):
+    clinical_absent = set(read_text(text).case.clinical_absent)
+    assert ({"acute_pain", "chronic_pain"} <= clinical_absent) is absent
+
+
+def test_an_injury_told_twice_takes_the_time_told_once():
+    case = read_text("A 30-year-old man had blunt trauma to the thigh. Radiographs eight months "
+                     "after the injury showed mature ossification in the muscle.").case
+    assert "trauma_remote" in case.clinical
+    assert "trauma_recent" not in case.clinical
+
+
+def test_an_injury_some_months_before_is_remote():
+    case = read_text("He remembered a twisting injury of the knee some months before; the "
+                     "radiograph showed a curvilinear calcification.").case
+    assert case.clinical == ["trauma_remote"]
