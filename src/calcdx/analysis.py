@@ -24,6 +24,8 @@ from calcdx.lesions.detect import CONNECTIVITY, Detection, LesionVoxels, detect_
 from calcdx.masks.bone import BoneConfig, BoneResult
 from calcdx.masks.contrast import ContrastConfig
 from calcdx.masks.exclusions import ContrastAssessment, MetalObject
+from calcdx.masks.injected import InjectedVeinConfig
+from calcdx.masks.lumen import LumenConfig
 from calcdx.masks.metal import StentConfig, StreakConfig
 from calcdx.masks.region import RegionConfig, RegionSpan, body_regions
 from calcdx.measure.agatston import agatston_rules, agatston_score, mass_score
@@ -96,6 +98,14 @@ class AnalysisParameters(BaseModel):
         default_factory=ContrastConfig, description="contrast phase (calcdx.masks.contrast)")
     region: RegionConfig = Field(
         default_factory=RegionConfig, description="body region (calcdx.masks.region)")
+    lumen: LumenConfig = Field(
+        default_factory=LumenConfig,
+        description="enhanced studies: the lumen continuous with the blood pool, kept out "
+        "of the skeleton (calcdx.masks.lumen)")
+    injected_vein: InjectedVeinConfig = Field(
+        default_factory=InjectedVeinConfig,
+        description="enhanced studies: undiluted contrast in the injected vein "
+        "(calcdx.masks.injected)")
     contrast_min_volume_mm3: float = 2000.0
     contrast_small_min_volume_mm3: float = 200.0
     contrast_min_area_mm2: float = Field(
@@ -526,6 +536,13 @@ def analyze_volume(
             "contrast-enhanced study: enhancing lumens and organs suppressed; "
             + det.contrast.plaque_rule
         )
+        n_veins = det.summary.get("injected_vein_components", 0.0)
+        if n_veins:
+            notes.append(
+                f"contrast-enhanced study: {n_veins:.0f} long filled tube(s) of undiluted "
+                "contrast (densest at the centre, reaching the edge of the scan: the injected "
+                f"vein) not reported, {det.summary.get('injected_vein_volume_mm3', 0.0):.0f} "
+                "mm^3 (calcdx.masks.injected)")
         floor = det.summary.get("blood_pool_floor_hu")
         if floor is not None:
             notes.append(

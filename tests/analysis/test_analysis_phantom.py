@@ -24,11 +24,7 @@ def found_ids(ph, res, planted_id):
     return [int(i) for i in ids if i > 0]
 
 
-@pytest.mark.parametrize("contrast", [False, pytest.param(True, marks=pytest.mark.xfail(
-    strict=True,
-    reason="measured: every planted lesion is found with its volume except, in the contrast "
-    "draw, the aortic wall plaques (26 of 449 mm^3, see "
-    "test_aortic_plaques_are_read_as_one_artery_wall)"))])
+@pytest.mark.parametrize("contrast", [False, True])
 def test_every_planted_lesion_found_with_volume(contrast):
     ph, res = run(contrast)
     for truth in ph.truth:
@@ -71,15 +67,7 @@ def test_pattern_agreement_report(capsys):
     assert agree >= len(ph.truth) - 2
 
 
-@pytest.mark.parametrize(
-    "contrast",
-    [False, pytest.param(True, marks=pytest.mark.xfail(
-        strict=True,
-        reason="the enhanced aorta carries dense plaque, so it is not a smooth iodine region "
-        "(99th percentile over median + 150 HU) and bone_mask takes lumen and plaques "
-        "(over 1000 mm^3) as bone; lumens touching or holding plaque need the contrast "
-        "stage to run first and pass them as bone_mask(exclude=...)"))],
-)
+@pytest.mark.parametrize("contrast", [False, True])
 def test_aortic_plaques_are_read_as_one_artery_wall(contrast):
     ph, res = run(contrast)
     (truth,) = [t for t in ph.truth if t.kind == "vessel_wall_plaques"]

@@ -8,12 +8,6 @@ from calcdx.findings.derive import derive_groups
 from calcdx.phantom import make_phantom
 from calcdx.phantom.evaluate import EXPECTED_PATTERN, pattern_agreement
 
-_CONTRAST_XFAIL = (
-    "measured: vessel_wall_plaques agree in 0 of 2 groups (called punctate): the enhanced "
-    "aorta holding dense plaque is not a smooth iodine region and bone_mask takes lumen and "
-    "plaques as bone"
-)
-
 
 @pytest.fixture(scope="module")
 def runs():
@@ -28,7 +22,6 @@ def runs():
     return out
 
 
-@pytest.mark.xfail(strict=True, reason=_CONTRAST_XFAIL)
 def test_every_kind_agrees_on_contrast_studies(runs):
     table = pattern_agreement(runs[True])
     assert set(table) == set(EXPECTED_PATTERN)

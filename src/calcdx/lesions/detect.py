@@ -32,6 +32,14 @@ Rules
   less than ``plaque_delta_hu`` above it is enhancing parenchyma, not reported.
 * Enhancing lumens and organs keep only voxels denser than their plaque
   threshold (calcified wall plaque), relabelled 26-connected.
+* Enhanced study, before the skeleton: the lumens continuous with the blood
+  pool's tubes (:mod:`calcdx.masks.lumen`, each at its own density) leave the
+  mineral of skeleton components (``bone_mask(blood_lumen=...)``); a deposit they
+  leave behind that lies at least ``immersed_fraction`` inside them is blood, not
+  wall plaque, and one touching them must peak ``window_hu`` above the median of
+  the tube it touches (the plaque rule). A long filled tube of undiluted contrast
+  reaching the edge of the grid (:mod:`calcdx.masks.injected`) is the injected
+  vein, not reported.
 * Noise (:mod:`calcdx.lesions.noise`): a lesion peaks at least ``noise_k``
   noise SDs above the soft tissue; in a contrast study, and in any noisy image,
   above its own local background (the tissue around it, which may be enhanced
@@ -66,7 +74,7 @@ from calcdx.lesions.noise import (
 )
 from calcdx.masks.body import BodyMask, compute_body
 from calcdx.masks.bone import BoneResult, ComponentBoxes, bone_mask
-from calcdx.masks.contrast import contrast_phase
+from calcdx.masks.contrast import ContrastPhase, contrast_phase
 from calcdx.masks.exclusions import (
     ContrastAssessment,
     ContrastRegion,
@@ -75,6 +83,13 @@ from calcdx.masks.exclusions import (
     assess_contrast,
     density_summary,
     find_metal,
+)
+from calcdx.masks.injected import injected_vein
+from calcdx.masks.lumen import (
+    LumenMask,
+    blood_pool_lumen,
+    lumen_contact,
+    partial_volume_wall,
 )
 from calcdx.masks.metal import find_stents, metal_streaks, near_struts
 
@@ -132,6 +147,9 @@ class Detection:
     contrast_regions : list of ContrastRegion
     summary : dict
         Counts and volumes of what was excluded, by reason.
+    blood_pool_lumen : LumenMask or None
+        The enhanced lumen continuous with the blood pool's tubes
+        (:mod:`calcdx.masks.lumen`), kept out of the skeleton; None when not looked for.
     stents : list of MetalObject
         Stents found from their struts (:func:`calcdx.masks.metal.find_stents`).
     """
@@ -144,6 +162,7 @@ class Detection:
     contrast: ContrastAssessment
     contrast_regions: list[ContrastRegion]
     summary: dict[str, float] = field(default_factory=dict)
+    blood_pool_lumen: LumenMask | None = None
     stents: list[MetalObject] = field(default_factory=list)
 
 
@@ -212,6 +231,108 @@ def _clear_local_background(
                                  above_hu=air_hu)
     return [bool(np.isnan(b) or float(p[1].max()) >= b + margin_hu)
             for p, b in zip(pieces, background, strict=True)]
+
+
+def _without_injected_veins(
+    pieces: list[tuple[NDArray[Any], NDArray[Any], str]], spacing: tuple[float, float, float],
+    shape: tuple[int, ...], blood_pool_hu: float | None, params: AnalysisParameters,
+    anatomy: AnatomyLabels | None = None,
+) -> tuple[list[tuple[NDArray[Any], NDArray[Any], str]], int, float]:
+    """Soft-tissue pieces of an enhanced study less the injected veins among them.
+
+    With `anatomy`, a piece lying mostly in a labelled structure that is not a vein
+    (costal cartilage, an organ, an artery) is that structure's and never judged.
+    Returns the pieces kept, how many were injected veins and their volume (mm^3).
+    """
+    vv = float(np.prod(spacing))
+    kept = []
+    n = 0
+    volume = 0.0
+    for p in pieces:
+        if anatomy is not None:
+            cls = anatomy.at(p[0])
+            other = np.asarray([c != 0 and anatomy.structure(int(c)).kind != "vein"
+                                for c in cls], dtype=bool)
+            if other.mean() >= 0.5:
+                kept.append(p)
+                continue
+        if p[2] == "soft_tissue" and injected_vein(
+                p[0], p[1], spacing, shape, blood_pool_hu=blood_pool_hu,
+                config=params.injected_vein).injected:
+            n += 1
+            volume += len(p[0]) * vv
+        else:
+            kept.append(p)
+    return kept, n, volume
+
+
+def _pool_lumen(
+    hu: NDArray[Any], spacing: tuple[float, float, float], phase: ContrastPhase,
+    labels: NDArray[Any], boxes: ComponentBoxes, params: AnalysisParameters,
+) -> LumenMask | None:
+    """The enhanced lumens continuous with the blood pool's tubes (calcdx.masks.lumen).
+
+    Seeded by the blood pool and by every other tube found beside it that is enhanced
+    and within the lumen window of the pool (a lumen of the same phase: the pulmonary
+    trunk beside the aorta), each with its own density, and looked for on the bounding
+    box of the mineral components that hold the seeds only.
+    """
+    pool = phase.blood_pool
+    if not phase.enhanced or pool is None or not pool.track_voxel:
+        return None
+    window = params.lumen.window_hu
+    tubes = [pool] + [t for t in phase.tubes if t != pool and t.track_voxel
+                      and t.median_hu >= params.contrast.enhanced_blood_hu
+                      and abs(t.median_hu - pool.median_hu) <= window]
+    shape = np.asarray(hu.shape)
+    found: list[tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.bool_], NDArray[np.bool_],
+                      float]] = []
+    for tube in tubes:
+        seeds = np.clip(np.rint(np.asarray(tube.track_voxel)).astype(np.intp), 0, shape - 1)
+        comps = np.unique(labels[seeds[:, 0], seeds[:, 1], seeds[:, 2]])
+        comps = comps[(comps > 0) & (boxes.counts[comps] > 0)]
+        if not len(comps):
+            continue
+        lo = boxes.lo[comps].min(axis=0)
+        hi = boxes.hi[comps].max(axis=0)
+        box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+        crop = np.asarray(hu[box])
+        blood = blood_pool_lumen(crop, spacing, seeds - lo, tube.median_hu, tube.robust_sd_hu,
+                                 config=params.lumen, with_wall=False)
+        if blood.any():
+            wall = partial_volume_wall(crop, blood, spacing, tube.median_hu,
+                                       config=params.lumen)
+            found.append((lo, hi, blood, wall, tube.median_hu))
+    if not found:
+        return None
+    lo = np.min([f[0] for f in found], axis=0)
+    hi = np.max([f[1] for f in found], axis=0)
+    shape_box = tuple(int(b - a) for a, b in zip(lo, hi, strict=True))
+    which = np.zeros(shape_box, dtype=np.uint8)
+    bloods = np.zeros(shape_box, dtype=bool)
+    for index, (a, b, blood, wall, _) in enumerate(found, start=1):
+        at = tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, lo, strict=True))
+        view = which[at]
+        view[(blood | wall) & (view == 0)] = index  # the first tube (the pool) keeps its own
+        bloods[at] |= blood
+    return LumenMask(offset=(int(lo[0]), int(lo[1]), int(lo[2])), mask=which > 0,
+                     median_hu=pool.median_hu, tube=which,
+                     tube_median_hu=tuple(f[4] for f in found), blood=bloods)
+
+
+def _wall_plaque_of_lumen(piece: tuple[NDArray[Any], NDArray[Any], str], lumen: LumenMask,
+                          shape: tuple[int, ...], params: AnalysisParameters) -> bool:
+    """Whether a deposit left by the lumen carved out of bone may be reported.
+
+    Not when it lies at least ``immersed_fraction`` inside the lumen (blood, not wall),
+    nor when it touches the lumen and peaks less than ``window_hu`` above the median of
+    the tube it touches (the plaque rule: fainter mineral is the lumen's own).
+    """
+    contact = lumen_contact(piece[0], lumen, shape)
+    if contact.fraction >= params.lumen.immersed_fraction:
+        return False
+    return contact.median_hu is None or float(piece[1].max()) >= (
+        contact.median_hu + params.lumen.window_hu)
 
 
 _P = tuple[NDArray[Any], NDArray[Any], str]
@@ -499,10 +620,13 @@ def detect_lesions(
         labels[ijk[out_v, 0], ijk[out_v, 1], ijk[out_v, 2]] = 0
         del out_v
     sigma = sigma_job.result()
+    boxes = _boxes(ijk, hu_v, order, counts, in_body)
+    pool_lumen = _pool_lumen(hu, spacing, phase, body_labels, boxes, params)
+    if pool_lumen is not None:
+        summary["blood_pool_lumen_volume_mm3"] = float(np.count_nonzero(pool_lumen.mask)) * vv
     bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels,
-                     mineral_boxes=_boxes(ijk, hu_v, order, counts, in_body),
-                     noise_sd_hu=None if sigma is None else sigma.sd_hu,
-                     enhanced=phase.enhanced)
+                     mineral_boxes=boxes, noise_sd_hu=None if sigma is None else sigma.sd_hu,
+                     enhanced=phase.enhanced, blood_lumen=pool_lumen)
     del labels, body_labels
     is_bone_comp = np.zeros(n + 1, dtype=bool)
     is_bone_comp[list(bone.component_ids)] = True
@@ -602,6 +726,22 @@ def detect_lesions(
     if stents:
         summary["stents"] = float(len(stents))
     pieces = [p for p in pieces if len(p[0]) >= min_vox - 1e-9]
+    if contrast.enhanced and pool_lumen is not None:
+        # Density spikes inside the blood pool's lumen, not on its wall (calcdx.masks.lumen),
+        # left by the lumen carved out of a skeleton component; a component of its own
+        # lying in an enhancing region is judged by that region's plaque threshold
+        n_before_lumen = len(pieces)
+        pieces = [p for p in pieces if p[2] != "bone_adjacent"
+                  or _wall_plaque_of_lumen(p, pool_lumen, shape, params)]
+        summary["inside_lumen_components"] = float(n_before_lumen - len(pieces))
+    if contrast.enhanced:
+        # Undiluted contrast in the vein it was injected through (calcdx.masks.injected)
+        pieces, n_veins, vein_mm3 = _without_injected_veins(
+            pieces, spacing, shape,
+            phase.blood_pool.median_hu if phase.blood_pool is not None else None, params,
+            anatomy)
+        summary["injected_vein_components"] = float(n_veins)
+        summary["injected_vein_volume_mm3"] = vein_mm3
     pieces, n_noise, noisy = _noise_rule(pieces, hu, sigma, params, spacing,
                                          min_vox=min_vox, local=contrast.enhanced)
     summary["noise_rejected_components"] = float(n_noise)
@@ -653,4 +793,5 @@ def detect_lesions(
     return Detection(
         label_map=label_map, lesions=lesions, body=body, bone=bone, metal=metal,
         contrast=contrast, contrast_regions=regions, summary=summary, stents=stents,
+        blood_pool_lumen=pool_lumen,
     )

@@ -33,8 +33,10 @@ Method
    ``lumen_min_volume_mm3`` (:func:`_lumens`), leave the mineral with their
    partial-volume wall before sealing and stay out of the filled bone, so an
    aorta lying on the spine can neither bridge to it nor be filled as marrow.
-   A component left with less than ``min_volume_mm3`` of mineral is no longer
-   skeleton.
+   The lumen continuous with the blood pool (`blood_lumen`, found beforehand by
+   :func:`calcdx.masks.lumen.blood_pool_lumen`) leaves the mineral the same way, on
+   any grid. A component left with less than ``min_volume_mm3`` of mineral is no
+   longer skeleton.
 3. Sealing and filling: an in-plane closing of ``close_mm`` bridges cortex that
    partial volume brings under 130 HU; holes are then filled slice by slice in
    the axial, coronal and sagittal planes (a marrow cavity open in one plane is
@@ -132,6 +134,7 @@ from scipy.spatial import cKDTree
 from calcdx._threads import map_split, run_both, submit
 from calcdx.errors import InputError
 from calcdx.masks._filters import ball_dilation, ball_erosion, box_filter
+from calcdx.masks.lumen import LumenMask
 
 __all__ = ["BoneConfig", "BoneResult", "bone_mask", "fill_holes_2d_3d", "fill_holes_planes"]
 
@@ -1715,6 +1718,7 @@ def bone_mask(
     mineral_boxes: ComponentBoxes | None = None,
     noise_sd_hu: float | None = None,
     enhanced: bool | None = None,
+    blood_lumen: LumenMask | None = None,
 ) -> BoneResult:
     """Find the skeleton: large mineral components, sealed and filled.
 
@@ -1748,6 +1752,11 @@ def bone_mask(
         enhanced lumen or organ, so smooth marrow in the iodine range (a vertebral
         body's at thin voxels, about 250 HU, or a whole bone with a faint cortex)
         is not taken for one. None (not known) applies them.
+    blood_lumen : LumenMask, optional
+        The enhanced lumen continuous with the blood pool
+        (:func:`calcdx.masks.lumen.blood_pool_lumen`), found before the skeleton: it
+        leaves the mineral before sealing and filling on any grid (step 2b), and a
+        component left with less than ``min_volume_mm3`` is no longer skeleton.
 
     Returns
     -------
@@ -1817,21 +1826,23 @@ def bone_mask(
     member = np.zeros(int(counts.size), dtype=bool)
     member[ids] = True
     comp = member[lab_c]
-    lumen = np.zeros_like(comp)
+    # The lumen continuous with the blood pool, found before the skeleton (any grid).
+    lumen = (np.zeros_like(comp) if blood_lumen is None or enhanced is False
+             else blood_lumen.on_box(lo, hi) & comp)
     if max(sx, sy) <= cfg.lumen_max_voxel_mm and enhanced is not False:
         # Enhanced lumens touching bone leave the mineral before sealing and filling,
         # so they can neither bridge to bone nor be filled as marrow.
-        lumen = _lumens(hu[crop], comp, (sx, sy, sz), cfg)
-        if lumen.any():
-            comp &= ~lumen
-            left = np.bincount(lab_c[comp], minlength=int(counts.size))
-            gone = [c for c in ids if left[c] * vv < cfg.min_volume_mm3]
-            if gone:
-                member[gone] = False
-                ids = [c for c in ids if c not in set(gone)]
-                comp &= member[lab_c]
-                if not ids:
-                    return _empty()
+        lumen |= _lumens(hu[crop], comp, (sx, sy, sz), cfg)
+    if lumen.any():
+        comp &= ~lumen
+        left = np.bincount(lab_c[comp], minlength=int(counts.size))
+        gone = [c for c in ids if left[c] * vv < cfg.min_volume_mm3]
+        if gone:
+            member[gone] = False
+            ids = [c for c in ids if c not in set(gone)]
+            comp &= member[lab_c]
+            if not ids:
+                return _empty()
     del lab_c
     # Seal the cortex in-plane, then fill marrow in three planes and in 3-D.
     sealed = comp

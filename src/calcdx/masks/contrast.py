@@ -63,6 +63,7 @@ __all__ = [
     "block_mean",
     "contrast_phase",
     "find_blood_pool",
+    "find_tubes",
 ]
 
 Phase = Literal["native", "arterial", "portal_venous", "enhanced_unknown"]
@@ -129,6 +130,8 @@ class BloodPool(BaseModel):
     length_mm: float
     n_sections: int
     centre_voxel: tuple[float, float, float]
+    track_voxel: tuple[tuple[float, float, float], ...] = Field(
+        default=(), description="centre (voxel indices) of each cross-section of the tube")
 
 
 class ContrastPhase(BaseModel):
@@ -139,6 +142,8 @@ class ContrastPhase(BaseModel):
     phase: Phase
     enhanced: bool
     blood_pool: BloodPool | None = None
+    tubes: tuple[BloodPool, ...] = Field(
+        default=(), description="the best round homogeneous tubes, the blood pool among them")
     parenchyma_hu: float | None = None
     parenchyma_volume_mm3: float = 0.0
     header_agent: str | None = None
@@ -218,6 +223,35 @@ def find_blood_pool(
 ) -> BloodPool | None:
     """Find the aorta as the densest of the best round homogeneous tubes.
 
+    The first of :func:`find_tubes`; parameters and return as there.
+    """
+    return find_tubes(hu, spacing_mm, config=config)[0]
+
+
+def _as_pool(track: list[_Circle], section_mm: float, spacing_mm: tuple[float, float, float]
+             ) -> BloodPool:
+    """A tube (linked circles) summarised as a :class:`BloodPool`."""
+    sx, sy, _ = spacing_mm
+    return BloodPool(
+        median_hu=float(np.median([c.median for c in track])),
+        robust_sd_hu=float(np.median([c.sd for c in track])),
+        ring_hu=float(np.median([c.ring for c in track])),
+        radius_mm=float(np.median([c.radius for c in track])),
+        length_mm=float(track[-1].z - track[0].z + section_mm),
+        n_sections=len(track),
+        centre_voxel=(float(np.mean([c.i for c in track])) / sx,
+                      float(np.mean([c.j for c in track])) / sy,
+                      float(np.mean([c.k for c in track]))),
+        track_voxel=tuple((c.i / sx, c.j / sy, float(c.k)) for c in track),
+    )
+
+
+def find_tubes(
+    hu: NDArray[Any], spacing_mm: tuple[float, float, float], *,
+    config: ContrastConfig | None = None,
+) -> tuple[BloodPool | None, tuple[BloodPool, ...]]:
+    """Find the aorta as the densest of the best round homogeneous tubes, and every tube.
+
     Parameters
     ----------
     hu : (I, J, K) ndarray
@@ -228,8 +262,12 @@ def find_blood_pool(
 
     Returns
     -------
-    BloodPool or None
+    pool : BloodPool or None
         None when no tube of at least ``min_track_mm`` is in view.
+    tubes : tuple of BloodPool
+        The ``n_best_tracks`` best tubes (the pool among them), best first; each is a
+        lumen of its own density (aorta, pulmonary trunk, venae cavae). Empty in a thin
+        stack, where tubes are not followed.
     """
     config = config or ContrastConfig()
     sx, sy, sz = spacing_mm
@@ -246,11 +284,12 @@ def find_blood_pool(
         # homogeneous lumens of its sections stands for the blood pool
         strongest = sorted(circles, key=lambda c: -c.score)[: config.n_best_tracks]
         if not strongest:
-            return None
+            return None, ()
         c = max(strongest, key=lambda c: c.median)
         return BloodPool(median_hu=c.median, robust_sd_hu=c.sd, ring_hu=c.ring,
                          radius_mm=c.radius, length_mm=sz, n_sections=1,
-                         centre_voxel=(c.i / sx, c.j / sy, float(c.k)))
+                         centre_voxel=(c.i / sx, c.j / sy, float(c.k)),
+                         track_voxel=((c.i / sx, c.j / sy, float(c.k)),)), ()
     # a tube may be missed in a few sections: links bridge 2.5 section steps, and at
     # least 2.5 in-plane steps where sections lie closer than one in-plane step
     gap = 2.5 * max((float(ks[1] - ks[0]) if len(ks) > 1 else 1.0) * sz, step)
@@ -271,7 +310,8 @@ def find_blood_pool(
     tubes = [t for t in tracks if t[-1].z - t[0].z + section_mm >= config.min_track_mm
              and len(t) >= config.min_sections]
     if not tubes:
-        return None
+        return None, ()
+
     def length(t: list[_Circle]) -> float:
         return t[-1].z - t[0].z + section_mm
 
@@ -280,17 +320,9 @@ def find_blood_pool(
     pool = max((t for t in tubes[: config.n_best_tracks]
                 if length(t) >= config.long_fraction * longest),
                key=lambda t: float(np.median([c.median for c in t])))
-    return BloodPool(
-        median_hu=float(np.median([c.median for c in pool])),
-        robust_sd_hu=float(np.median([c.sd for c in pool])),
-        ring_hu=float(np.median([c.ring for c in pool])),
-        radius_mm=float(np.median([c.radius for c in pool])),
-        length_mm=float(pool[-1].z - pool[0].z + section_mm),
-        n_sections=len(pool),
-        centre_voxel=(float(np.mean([c.i for c in pool])) / sx,
-                      float(np.mean([c.j for c in pool])) / sy,
-                      float(np.mean([c.k for c in pool]))),
-    )
+    spacing = (sx, sy, sz)
+    return (_as_pool(pool, section_mm, spacing),
+            tuple(_as_pool(t, section_mm, spacing) for t in tubes[: config.n_best_tracks]))
 
 
 def block_mean(hu: NDArray[Any], factors: tuple[int, int, int]) -> NDArray[np.float32]:
@@ -394,7 +426,7 @@ def contrast_phase(
     meta = header or {}
     agent_raw = meta.get("contrast_agent") or meta.get("contrast_route")
     agent = str(agent_raw).strip() if agent_raw else None
-    pool = find_blood_pool(hu, spacing_mm, config=config)
+    pool, tubes = find_tubes(hu, spacing_mm, config=config)
     organ_hu, organ_mm3 = _parenchyma(hu, spacing_mm, body, config)
     organ_txt = (f"largest homogeneous soft-tissue region (liver/spleen where in view) "
                  f"median {organ_hu:.0f} HU over {organ_mm3 / 1000:.0f} cm^3"
@@ -435,6 +467,7 @@ def contrast_phase(
         phase = "native"
         evidence = f"no aorta in view; {organ_txt}; {header_txt}: taken as native"
     return ContrastPhase(
-        phase=phase, enhanced=phase != "native", blood_pool=pool, parenchyma_hu=organ_hu,
+        phase=phase, enhanced=phase != "native", blood_pool=pool, tubes=tubes,
+        parenchyma_hu=organ_hu,
         parenchyma_volume_mm3=organ_mm3, header_agent=agent, evidence=evidence,
     )
