@@ -54,9 +54,9 @@ def test_field_precision_and_recall_on_held_out_cases(result):
 @pytest.mark.xfail(
     strict=True,
     reason="measured on the 197 held-out cases with the engine as deployed: top-3 from the "
-    "text 0.726 against 0.787 from the hand transcription (gap 0.061, target 0.05), unchanged "
-    "by the development-set error analysis that took the 379 development cases from 0.802 to "
-    "0.839 against 0.884 (gap 0.082 -> 0.045); see BENCHMARKS.md",
+    "text 0.766 against 0.843 from the hand transcription (gap 0.076, target 0.05; it was "
+    "0.726 against 0.787 before the knowledge-base audit, which lifted the hand figure more); "
+    "the 379 development cases 0.839 against 0.929 (gap 0.090); see BENCHMARKS.md",
 )
 def test_differential_from_text_is_within_005_of_hand_transcription(result):
     assert result.top3_hand - result.top3_text <= TOP3_GAP_TARGET
