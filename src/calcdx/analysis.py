@@ -24,6 +24,7 @@ from calcdx.lesions.detect import CONNECTIVITY, Detection, LesionVoxels, detect_
 from calcdx.masks.bone import BoneConfig, BoneResult
 from calcdx.masks.contrast import ContrastConfig
 from calcdx.masks.exclusions import ContrastAssessment, MetalObject
+from calcdx.masks.grid import box_overlap
 from calcdx.masks.injected import InjectedVeinConfig
 from calcdx.masks.lumen import LumenConfig
 from calcdx.masks.metal import StentConfig, StreakConfig
@@ -262,12 +263,10 @@ def _bone_box(bone: BoneResult, lo: NDArray[np.intp], hi: NDArray[np.intp]
     empty = (np.zeros((0, 0, 0), dtype=bool), np.zeros((0, 0, 0), dtype=np.uint32))
     if bone.filled.size == 0:
         return empty
-    off = np.asarray(bone.offset)
-    a = np.maximum(lo, off)
-    b = np.minimum(hi, off + np.asarray(bone.filled.shape))
-    if np.any(b <= a):
+    overlap = box_overlap(lo, hi, bone.offset, bone.filled.shape)
+    if overlap is None:
         return empty
-    src = tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, off, strict=True))
+    src = overlap[1]
     return bone.filled[src], bone.bone_labels[src]
 
 

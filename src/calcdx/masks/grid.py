@@ -14,7 +14,38 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["CoarseGrid", "coarse_grid"]
+__all__ = ["CoarseGrid", "box_overlap", "coarse_grid"]
+
+
+def box_overlap(
+    lo: NDArray[np.integer[Any]], hi: NDArray[np.integer[Any]],
+    offset: tuple[int, ...] | NDArray[np.integer[Any]], shape: tuple[int, ...],
+) -> tuple[tuple[slice, ...], tuple[slice, ...]] | None:
+    """Where the full-grid box ``[lo, hi)`` meets an array stored at `offset`.
+
+    Parameters
+    ----------
+    lo, hi : ndarray of int, shape (3,)
+        Corners of the box on the full grid (voxel indices, `hi` exclusive).
+    offset : sequence of int, length 3
+        Full-grid index of the stored array's first voxel.
+    shape : tuple of int
+        Shape of the stored array.
+
+    Returns
+    -------
+    tuple of (tuple of slice, tuple of slice), or None
+        Slices of the overlap within the box and within the stored array, or None
+        when they do not meet.
+    """
+    off = np.asarray(offset)
+    a = np.maximum(lo, off)
+    b = np.minimum(hi, off + np.asarray(shape))
+    if np.any(b <= a):
+        return None
+    in_box = tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, lo, strict=True))
+    in_array = tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, off, strict=True))
+    return in_box, in_array
 
 
 @dataclass(frozen=True)

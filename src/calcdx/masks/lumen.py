@@ -64,6 +64,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
 
 from calcdx.masks._filters import box_filter
+from calcdx.masks.grid import box_overlap
 
 __all__ = ["LumenConfig", "LumenContact", "LumenMask", "blood_pool_lumen", "lumen_contact",
            "partial_volume_wall"]
@@ -148,14 +149,10 @@ class LumenMask:
                 ) -> NDArray[Any]:
         out = np.zeros(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)),
                        dtype=values.dtype)
-        off = np.asarray(self.offset)
-        a = np.maximum(lo, off)
-        b = np.minimum(hi, off + np.asarray(self.mask.shape))
-        if np.any(b <= a):
-            return out
-        dst = tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, lo, strict=True))
-        src = tuple(slice(int(x - o), int(y - o)) for x, y, o in zip(a, b, off, strict=True))
-        out[dst] = values[src]
+        overlap = box_overlap(lo, hi, self.offset, self.mask.shape)
+        if overlap is not None:
+            dst, src = overlap
+            out[dst] = values[src]
         return out
 
 
