@@ -69,7 +69,9 @@ def test_kb_list_and_search(client):
 def test_kb_entity(client):
     entity = client.get("/api/kb/myositis_ossificans").json()
     assert entity["id"] == "myositis_ossificans"
-    assert entity["references"][0]["doi"].startswith("10.")
+    references = entity["references"]
+    assert references and all(ref["doi"] or ref["url"] for ref in references)
+    assert any((ref["doi"] or "").startswith("10.") for ref in references)
     assert entity["mimics"]
 
 
