@@ -165,6 +165,7 @@ class CostalCall(BaseModel):
     rib_gap_mm: float | None = None
     depth_mm: float | None = None
     rib_depth_mm: tuple[float, float] | None = None
+    depth_margin_mm: float | None = None
     linked_to: int | None = None
     link_mm: float | None = None
 
@@ -183,8 +184,9 @@ class CostalCall(BaseModel):
             return (
                 f"a segment in the anterior chest wall (at {ant} of the body's "
                 f"antero-posterior depth, {self.region} levels) {self.depth_mm or 0:.0f} mm "
-                f"below the skin, within the depth of the rib cage's front there (the nearest "
-                f"bone, {self.rib_gap_mm or 0:.0f} mm away, lies {lo:.0f}-{hi:.0f} mm deep): "
+                f"below the skin, at the depth of the rib cage's front there (the nearest "
+                f"bone, {self.rib_gap_mm or 0:.0f} mm away, lies {lo:.0f}-{hi:.0f} mm deep, "
+                f"+/- {self.depth_margin_mm or 0:.0f} mm, the skin distance's resolution): "
                 "calcified costal cartilage standing apart from its rib"
             )
         return (
@@ -337,6 +339,7 @@ def free_segment_call(
     gap: float | None = None
     depth = float(np.median(wall.body.skin_distance_at(pts)))
     rib_depth: tuple[float, float] | None = None
+    margin = cfg.depth_margin_cells * float(max(wall.body.grid.spacing_mm))
     if failed:
         pass
     elif wall.bone_tree is None:
@@ -358,7 +361,6 @@ def free_segment_call(
                 near, r=cfg.rib_patch_mm)])
             patch_ijk = np.rint(patch / spacing).astype(np.intp)
             skin = wall.body.skin_distance_at(patch_ijk)
-            margin = cfg.depth_margin_cells * float(max(wall.body.grid.spacing_mm))
             rib_depth = (float(skin.min()), float(skin.max()))
             if depth > rib_depth[1] + margin:
                 failed.append("deeper than the rib cage (inside it)")
@@ -368,7 +370,7 @@ def free_segment_call(
         accepted=not failed, cortexless_fraction=0.0, region=region,
         anterior_fraction=anterior, bar_ratio=bar, course_angle_deg=angle, side=side,
         failed=tuple(failed), kind="free", rib_gap_mm=gap, depth_mm=depth,
-        rib_depth_mm=rib_depth,
+        rib_depth_mm=rib_depth, depth_margin_mm=margin,
     )
 
 
