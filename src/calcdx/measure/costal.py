@@ -219,6 +219,10 @@ class ChestWall:
     bone_tree : cKDTree or None
         Bone surface voxel centres in full-grid index x spacing (mm)
         (:meth:`calcdx.masks.bone.BoneResult.surface_tree`); None without a skeleton.
+    bone_cells : (K, 3) ndarray of int
+        The body's coarse cells holding bone surface (where the skin distance is read).
+    bone_cell_tree : cKDTree or None
+        Their centres in full-grid index x spacing (mm), as `bone_tree`.
     """
 
     body: BodyMask
@@ -226,6 +230,8 @@ class ChestWall:
     spacing_mm: tuple[float, float, float]
     cells_world: NDArray[np.float64]
     bone_tree: cKDTree | None = None
+    bone_cells: NDArray[np.intp] | None = None
+    bone_cell_tree: cKDTree | None = None
 
     @classmethod
     def build(cls, body: BodyMask, affine: NDArray[np.float64],
@@ -238,8 +244,18 @@ class ChestWall:
         world = world[np.argsort(world[:, 2], kind="stable")]
         if bone_tree is not None and bone_tree.n == 0:
             bone_tree = None
+        bone_cells = bone_cell_tree = None
+        if bone_tree is not None:
+            # the bone surface on the coarse grid, once: a fine grid's surface is dense
+            # (thin slices), the skin distance lives on the coarse cells anyway
+            ijk = np.rint(np.asarray(bone_tree.data) / np.asarray(spacing_mm)).astype(np.intp)
+            coarse = np.minimum(ijk // f, np.asarray(body.grid.shape) - 1)
+            flat = np.unique(np.ravel_multi_index(tuple(coarse.T), body.grid.shape))
+            bone_cells = np.column_stack(np.unravel_index(flat, body.grid.shape))
+            bone_cell_tree = cKDTree((bone_cells * f + f // 2) * np.asarray(spacing_mm))
         return cls(body=body, affine=np.asarray(affine, dtype=np.float64),
-                   spacing_mm=spacing_mm, cells_world=world, bone_tree=bone_tree)
+                   spacing_mm=spacing_mm, cells_world=world, bone_tree=bone_tree,
+                   bone_cells=bone_cells, bone_cell_tree=bone_cell_tree)
 
     def band(self, world: NDArray[np.float64]) -> tuple[float, float, float] | None:
         """Back, front (RAS+ y, mm) and midline (RAS+ x) of the body at the levels of `world`.
@@ -308,7 +324,9 @@ def free_segment_call(
     The module's free-segment rule: trunk levels, the anterior chest wall, the
     nearest bone within ``max_rib_gap_mm`` and in the front of the body, and the
     segment's depth below the skin within that bone's surface depth range near it.
-    Work is on the lesion's voxels and a few bone surface points only.
+    Distances are read between the cells of the coarse grid the skin distance lives
+    on (:mod:`calcdx.masks.body`, about 4 mm): the lesion's cells, and the cells
+    holding bone surface (:attr:`ChestWall.bone_cells`); work is on those few cells.
 
     Parameters
     ----------
@@ -346,21 +364,28 @@ def free_segment_call(
         failed.append("no rib cage found")
     else:
         spacing = np.asarray(wall.spacing_mm)
-        dist, idx = wall.bone_tree.query(pts * spacing, k=1)
+        assert wall.bone_cells is not None and wall.bone_cell_tree is not None
+        # on the coarse grid the skin distance lives on: the lesion's cells to the bone's
+        # (a fine grid of thin slices holds far more points, to no gain at this scale)
+        f = np.asarray(wall.body.grid.factors)
+        cells = np.unique(wall.body.grid.to_coarse(pts), axis=0)
+        dist, idx = wall.bone_cell_tree.query((cells * f + f // 2) * spacing, k=1,
+                                              distance_upper_bound=cfg.max_rib_gap_mm)
         best = int(np.argmin(dist))
-        gap = float(dist[best])
-        near = np.asarray(wall.bone_tree.data[int(idx[best])])
-        near_world = _world(wall.affine, (near / spacing)[None, :])
-        near_ant, _ = _anterior_fraction(near_world, wall)
-        if gap > cfg.max_rib_gap_mm:
+        n_cells = len(wall.bone_cells)
+        near = np.asarray(wall.bone_cell_tree.data[min(int(idx[best]), n_cells - 1)])
+        near_ant, _ = _anterior_fraction(_world(wall.affine, (near / spacing)[None, :]), wall)
+        if not np.isfinite(dist[best]):
             failed.append("too far from the rib cage")
         elif near_ant is None or near_ant < cfg.min_anterior_fraction:
+            gap = float(dist[best])
             failed.append("nearest bone not in the anterior chest wall")
         else:
-            patch = np.asarray(wall.bone_tree.data[wall.bone_tree.query_ball_point(
-                near, r=cfg.rib_patch_mm)])
-            patch_ijk = np.rint(patch / spacing).astype(np.intp)
-            skin = wall.body.skin_distance_at(patch_ijk)
+            gap = float(dist[best])
+            # the bone's cells within the patch radius of its cell nearest the lesion
+            patch = wall.bone_cells[wall.bone_cell_tree.query_ball_point(
+                near, r=cfg.rib_patch_mm)]
+            skin = wall.body.skin_distance_mm[patch[:, 0], patch[:, 1], patch[:, 2]]
             rib_depth = (float(skin.min()), float(skin.max()))
             if depth > rib_depth[1] + margin:
                 failed.append("deeper than the rib cage (inside it)")
