@@ -136,6 +136,21 @@ class CostalConfig(BaseModel):
         "end's breadth, so the patch spans the rib from its outer to its inner surface "
         "and no farther along the wall (heuristic from anatomy, qualitative)",
     )
+    max_wall_depth_fraction: float = Field(
+        0.5, gt=0, lt=1,
+        description="free segments: the nearest bone's depth below the skin at most this "
+        "share of the body's deepest point at its levels (the depth of the trunk's core): "
+        "the ribs and their cartilages form the trunk's outer shell, the chest wall being "
+        "thin beside the trunk's half-width, while the spine, the aorta and the viscera lie "
+        "in its inner half (heuristic from anatomy, the loosest split; not fitted)",
+    )
+    max_hug_fraction: float = Field(
+        0.5, gt=0, le=1,
+        description="free segments: at most this share of the lesion's voxels within one "
+        "voxel (the largest spacing) of the bone surface. Mineral hugging a bone is its "
+        "partial-volume fringe or a deposit on it, not a cartilage running on beyond a rib "
+        "end (a majority, as the other calls; one voxel: the reach of partial volume)",
+    )
     depth_margin_cells: float = Field(
         1.0, ge=0,
         description="free segments: the rib depth range is widened by this many cells of "
@@ -216,6 +231,8 @@ class ChestWall:
         Full-grid voxel spacing (mm).
     cells_world : (M, 3) ndarray
         RAS+ centres (mm) of the body's coarse cells, sorted by the superior coordinate.
+    cells_skin_mm : (M,) ndarray of float32
+        Their skin distances (mm), same order.
     bone_tree : cKDTree or None
         Bone surface voxel centres in full-grid index x spacing (mm)
         (:meth:`calcdx.masks.bone.BoneResult.surface_tree`); None without a skeleton.
@@ -229,6 +246,7 @@ class ChestWall:
     affine: NDArray[np.float64]
     spacing_mm: tuple[float, float, float]
     cells_world: NDArray[np.float64]
+    cells_skin_mm: NDArray[np.float32]
     bone_tree: cKDTree | None = None
     bone_cells: NDArray[np.intp] | None = None
     bone_cell_tree: cKDTree | None = None
@@ -241,7 +259,9 @@ class ChestWall:
         cells = np.argwhere(body.coarse)
         f = np.asarray(body.grid.factors)
         world = _world(affine, cells * f + f // 2) if cells.size else np.zeros((0, 3))
-        world = world[np.argsort(world[:, 2], kind="stable")]
+        order = np.argsort(world[:, 2], kind="stable")
+        world = world[order]
+        skin = np.asarray(body.skin_distance_mm[tuple(cells.T)], dtype=np.float32)[order]
         if bone_tree is not None and bone_tree.n == 0:
             bone_tree = None
         bone_cells = bone_cell_tree = None
@@ -254,7 +274,8 @@ class ChestWall:
             bone_cells = np.column_stack(np.unravel_index(flat, body.grid.shape))
             bone_cell_tree = cKDTree((bone_cells * f + f // 2) * np.asarray(spacing_mm))
         return cls(body=body, affine=np.asarray(affine, dtype=np.float64),
-                   spacing_mm=spacing_mm, cells_world=world, bone_tree=bone_tree,
+                   spacing_mm=spacing_mm, cells_world=world, cells_skin_mm=skin,
+                   bone_tree=bone_tree,
                    bone_cells=bone_cells, bone_cell_tree=bone_cell_tree)
 
     def band(self, world: NDArray[np.float64]) -> tuple[float, float, float] | None:
@@ -263,14 +284,24 @@ class ChestWall:
         The body's coarse cells whose superior coordinate lies within the points'
         superior range, widened by half a coarse cell; None when none lies there.
         """
+        levels = self._levels(world)
+        if levels is None:
+            return None
+        cells = self.cells_world[levels]
+        return float(cells[:, 1].min()), float(cells[:, 1].max()), float(np.median(cells[:, 0]))
+
+    def core_depth(self, world: NDArray[np.float64]) -> float | None:
+        """The body's deepest skin distance (mm) at the levels of `world`; None if no body."""
+        levels = self._levels(world)
+        return None if levels is None else float(self.cells_skin_mm[levels].max())
+
+    def _levels(self, world: NDArray[np.float64]) -> slice | None:
+        """The body cells at the superior range of `world`, widened by half a coarse cell."""
         half = 0.5 * float(max(self.body.grid.spacing_mm))
         s = self.cells_world[:, 2]
         a = int(np.searchsorted(s, float(world[:, 2].min()) - half, side="left"))
         b = int(np.searchsorted(s, float(world[:, 2].max()) + half, side="right"))
-        if b <= a:
-            return None
-        cells = self.cells_world[a:b]
-        return float(cells[:, 1].min()), float(cells[:, 1].max()), float(np.median(cells[:, 0]))
+        return slice(a, b) if b > a else None
 
 
 def _anterior_fraction(world: NDArray[np.float64], wall: ChestWall
@@ -387,7 +418,19 @@ def free_segment_call(
                 near, r=cfg.rib_patch_mm)]
             skin = wall.body.skin_distance_mm[patch[:, 0], patch[:, 1], patch[:, 2]]
             rib_depth = (float(skin.min()), float(skin.max()))
-            if depth > rib_depth[1] + margin:
+            core = wall.core_depth(world)
+            hug = 0.0
+            if gap <= float(np.linalg.norm(wall.body.grid.spacing_mm)):
+                # near enough to touch: the share of its voxels on the bone surface's rim
+                voxel = float(max(wall.spacing_mm))
+                near_d, _ = wall.bone_tree.query(pts * spacing, k=1,
+                                                 distance_upper_bound=1.0001 * voxel)
+                hug = float(np.mean(np.isfinite(near_d)))
+            if core is None or rib_depth[0] > cfg.max_wall_depth_fraction * core:
+                failed.append("nearest bone not in the trunk's outer shell")
+            elif hug > cfg.max_hug_fraction:
+                failed.append("hugs the bone (its fringe or a deposit on it)")
+            elif depth > rib_depth[1] + margin:
                 failed.append("deeper than the rib cage (inside it)")
             elif depth < rib_depth[0] - margin:
                 failed.append("shallower than the rib cage (subcutaneous)")
