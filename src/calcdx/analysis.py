@@ -37,7 +37,15 @@ from calcdx.measure.context import (
     compartment_guess,
     surrounding_tissue,
 )
-from calcdx.measure.costal import CostalCall, CostalConfig, costal_cartilage_call
+from calcdx.measure.costal import (
+    DEPTH_FAILURES,
+    ChestWall,
+    CostalCall,
+    CostalConfig,
+    costal_cartilage_call,
+    free_segment_call,
+    link_segments,
+)
 from calcdx.measure.shape import ShapeMeasures, measure_shape
 from calcdx.measure.vessel import VesselRules, VesselWall, WallCandidate, find_vessel_walls
 from calcdx.volume import Volume
@@ -324,19 +332,28 @@ def _context(
 
 
 def _costal(ijk: NDArray[np.integer[Any]], det: Detection, affine: NDArray[np.float64],
-            region: str | None, params: AnalysisParameters, *, labelled: bool = False
-            ) -> CostalCall | None:
-    """The costal-cartilage call of a lesion with cortex-less mineral split off bone.
+            region: str | None, params: AnalysisParameters, wall: ChestWall, *,
+            labelled: bool = False, located: bool = False) -> CostalCall | None:
+    """The costal-cartilage call of a lesion (calcdx.measure.costal).
 
-    None for a lesion with none (the rule's first criterion fails on it anyway),
-    unless `labelled` (in an anatomy label of cartilage): its measures, side of the
-    midline included, are then given beside the label.
+    A lesion with cortex-less mineral split off bone gets the rib-end rule; one
+    that fails it, or has none, the free-segment rule unless an anatomy label
+    already gives its location (`located`: an organ's granuloma or stone stays
+    the organ's). None when neither applies nor accepts, unless `labelled` (in an
+    anatomy label of cartilage): its measures, side of the midline included, are
+    then given beside the label.
     """
     cortexless = det.bone.in_cartilage(ijk)
-    if not cortexless.any() and not labelled:
-        return None
-    return costal_cartilage_call(ijk, affine, cortexless=cortexless, region=region,
-                                 body=det.body, config=params.costal)
+    call: CostalCall | None = None
+    if cortexless.any() or labelled:
+        call = costal_cartilage_call(ijk, affine, cortexless=cortexless, region=region,
+                                     body=det.body, config=params.costal, wall=wall)
+    if (call is None or not call.accepted) and not located:
+        free = free_segment_call(ijk, region=region, wall=wall, config=params.costal)
+        # kept when accepted, labelled, or failing on depth alone (link_segments may take it)
+        if free.accepted or labelled or (free.failed and set(free.failed) <= DEPTH_FAILURES):
+            call = free
+    return call
 
 
 def analyze_volume(
@@ -446,6 +463,9 @@ def analyze_volume(
                            measured[i][1], measured[i][2], walls.get(det.lesions[i].id),
                            boundaries[i]),
         list(range(len(det.lesions))))
+    wall = ChestWall.build(
+        det.body, affine, spacing,
+        det.bone.surface_tree(spacing) if det.bone.component_ids else None)
     for i, (les, (shape_m, _tissue, centroid_vox)) in enumerate(
             zip(det.lesions, measured, strict=True)):
         if i % 20 == 0:
@@ -460,8 +480,9 @@ def analyze_volume(
         hit = anatomy.hit(les.ijk) if anatomy is not None else None
         region = (hit.region if hit is not None and hit.region is not None
                   else region_map.at(centroid_vox))
-        costal = _costal(les.ijk, det, affine, region, params,
-                         labelled=hit is not None and hit.location == "cartilage_nonarticular")
+        costal = _costal(les.ijk, det, affine, region, params, wall,
+                         labelled=hit is not None and hit.location == "cartilage_nonarticular",
+                         located=hit is not None and hit.location is not None)
         location = (hit.location if hit is not None and hit.location is not None
                     else "cartilage_nonarticular" if costal is not None and costal.accepted
                     else context.compartment)
@@ -489,6 +510,22 @@ def analyze_volume(
             pattern=patterns,
             vessel=vessel,
         ))
+
+    # segments of a cartilage already read, along the chain (calcdx.measure.costal)
+    linked = link_segments(
+        [r["costal"] for r in records],
+        np.array([r["centroid_mm"] for r in records], dtype=np.float64).reshape(-1, 3),
+        [int(r["id"]) for r in records],
+        margin_mm=params.costal.depth_margin_cells * float(max(det.body.grid.spacing_mm)),
+        config=params.costal)
+    for r, call in zip(records, linked, strict=True):
+        if call is not None and call.accepted and r["costal"] is not call:
+            r["costal"] = call
+            hit_r = r["anatomy"]
+            if hit_r is None or hit_r.location is None:
+                r["location"] = "cartilage_nonarticular"
+            if hit_r is None or hit_r.region is None:
+                r["region"] = "chest_wall"
 
     report("clusters", 0.92)
     groups = cluster_lesions(surfaces, distance_mm=params.cluster_distance_mm)

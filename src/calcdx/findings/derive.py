@@ -9,7 +9,8 @@ associated findings) is left unstated, never guessed: the engine treats it as
 unknown.
 
 Lesions in costal cartilage (location ``cartilage_nonarticular`` in region
-``chest_wall``: read so from the image on a rib end, :mod:`calcdx.measure.costal`,
+``chest_wall``: read so from the image on a rib end or standing apart from it at
+the rib cage's depth, :mod:`calcdx.measure.costal`,
 or from TotalSegmentator's ``costal_cartilages`` label) are one finding, the
 costal cartilages, wherever
 they lie along the chest wall: one group, whose ``location`` evidence quotes the
@@ -137,6 +138,18 @@ def _periarticular_deposit(lesions: Sequence[LesionRecord]) -> str | None:
     )
 
 
+def _costal_kinds(lesions: Sequence[LesionRecord]) -> str:
+    """How the lesions read as costal cartilage were so read, when by more than one rule."""
+    calls = [lesion.costal for lesion in lesions
+             if lesion.costal is not None and lesion.costal.accepted]
+    kinds = Counter("along the chain of segments" if c.linked_to is not None
+                    else "standing apart at the rib cage's depth" if c.kind == "free"
+                    else "on a rib end" for c in calls)
+    if len(calls) < 2:
+        return ""
+    return ", ".join(f"{k} {what}" for what, k in kinds.most_common()) + "; e.g. "
+
+
 def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None) -> LesionGroup:
     derivation: dict[str, Derived] = {
         "modality": Derived(value="ct", confidence=1.0, evidence="CT study")
@@ -168,10 +181,12 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
         if labelled and joint is None:
             evidence = (f"{share:.0%} of lesions; in or touching the TotalSegmentator label "
                         f"{labelled[0].structure!r}")
-        costal = next((lesion.costal for lesion in lesions
-                       if lesion.costal is not None and lesion.costal.accepted), None)
+        read = [lesion.costal for lesion in lesions
+                if lesion.costal is not None and lesion.costal.accepted]
+        # the example quoted: one read on its own before one read along the chain
+        costal = min(read, key=lambda c: c.linked_to is not None, default=None)
         if location == "cartilage_nonarticular" and costal is not None and not labelled:
-            evidence = f"{share:.0%} of lesions; {costal.evidence()}"
+            evidence = f"{share:.0%} of lesions; {_costal_kinds(lesions)}{costal.evidence()}"
         if location == "artery" and wall is not None:
             evidence += f"; wall of a plaque-lined tube: {wall.evidence()}"
         derivation["location"] = Derived(
@@ -205,6 +220,9 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
             confidence=round(0.5 + 0.4 * share, 3),
             evidence=(f"{share:.0%} of the group's volume; " + (
                 f"from the TotalSegmentator label {source!r}" if source is not None
+                else "the costal-cartilage call (calcdx.measure.costal)"
+                if region == "chest_wall" and any(
+                    lesion.costal is not None and lesion.costal.accepted for lesion in lesions)
                 else "the image's region of the lesion's plane (body outline, lungs, "
                 "skeleton layout; result.json masks.regions)")),
         )
