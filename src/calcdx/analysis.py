@@ -46,6 +46,7 @@ from calcdx.measure.costal import (
     free_segment_call,
     link_segments,
 )
+from calcdx.measure.cranial import CranialConfig, cranial_cavity, intracranial_fraction
 from calcdx.measure.shape import ShapeMeasures, measure_shape
 from calcdx.measure.vessel import VesselRules, VesselWall, WallCandidate, find_vessel_walls
 from calcdx.volume import Volume
@@ -135,6 +136,10 @@ class AnalysisParameters(BaseModel):
     costal: CostalConfig = Field(
         default_factory=CostalConfig,
         description="calcified costal cartilage from the image (calcdx.measure.costal)")
+    cranial: CranialConfig = Field(
+        default_factory=CranialConfig,
+        description="head lesions inside the cranial cavity, read from the skull "
+        "(calcdx.measure.cranial)")
 
 
 def _metal_notes(det: Detection, params: AnalysisParameters, affine: NDArray[np.float64]
@@ -191,6 +196,7 @@ class LesionRecord(BaseModel):
     cluster_id: int | None = None
     vessel: VesselWall | None = None
     costal: CostalCall | None = None
+    organ: str | None = None
 
 
 class ClusterRecord(BaseModel):
@@ -354,6 +360,31 @@ def _costal(ijk: NDArray[np.integer[Any]], det: Detection, affine: NDArray[np.fl
         if free.accepted or labelled or (free.failed and set(free.failed) <= DEPTH_FAILURES):
             call = free
     return call
+
+
+def _intracranial(records: list[dict[str, Any]], det: Detection, hu: NDArray[Any],
+                  spacing: tuple[float, float, float], params: AnalysisParameters) -> None:
+    """Head lesions at least half inside the cranial cavity carry the organ ``brain``.
+
+    The cavity is read from the skeleton (:mod:`calcdx.measure.cranial`), once, and only
+    when a lesion of region ``head_face`` carries no organ from anatomy labels. The
+    records are changed in place (``location`` ``organ``, ``organ`` ``brain``).
+    """
+    ask = [i for i, r in enumerate(records) if r["region"] == "head_face"
+           and (r["anatomy"] is None or r["anatomy"].organ is None)]
+    if not ask or not det.bone.component_ids:
+        return
+    lo = det.bone.offset
+    box = tuple(slice(int(o), int(o) + int(n)) for o, n in zip(lo, det.bone.filled.shape,
+                                                                strict=True))
+    cavity = cranial_cavity(det.bone.filled, np.asarray(hu[box]), spacing,
+                            config=params.cranial)
+    if not cavity.any():
+        return
+    for i in ask:
+        if intracranial_fraction(cavity, det.lesions[i].ijk, lo) >= 0.5:
+            records[i]["location"] = "organ"
+            records[i]["organ"] = "brain"
 
 
 def analyze_volume(
@@ -526,6 +557,8 @@ def analyze_volume(
                 r["location"] = "cartilage_nonarticular"
             if hit_r is None or hit_r.region is None:
                 r["region"] = "chest_wall"
+
+    _intracranial(records, det, hu, spacing, params)
 
     report("clusters", 0.92)
     groups = cluster_lesions(surfaces, distance_mm=params.cluster_distance_mm)

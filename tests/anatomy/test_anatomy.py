@@ -70,6 +70,10 @@ def test_every_class_maps_to_vocabulary_terms():
     assert structure_of("costal_cartilages").location == "cartilage_nonarticular"
     assert structure_of("iliac_artery_left").location == "artery"
     assert structure_of("aorta").kind == "artery"
+    # inside the brain label is intracranial (calcdx's organ 'brain'); its kind stays
+    # 'other', so an enhanced study suppresses nothing under the brain's median + 150 HU
+    brain = structure_of("brain")
+    assert (brain.organ, brain.location, brain.region) == ("brain", "organ", "head_face")
 
 
 def test_resampling_follows_the_affines():

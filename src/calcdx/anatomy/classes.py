@@ -106,7 +106,7 @@ _RULES: tuple[tuple[str, Kind, str | None, str | None, str | None], ...] = (
     ("gluteus_", "muscle", None, "muscle", "gluteal"),
     ("iliopsoas_", "muscle", None, "muscle", None),
     ("autochthon_", "muscle", None, "muscle", "spine_paraspinal"),
-    ("brain", "other", None, None, "head_face"),
+    ("brain", "other", "brain", "organ", "head_face"),
     ("spinal_cord", "other", None, None, None),
 )
 

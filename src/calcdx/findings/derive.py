@@ -192,7 +192,8 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
         derivation["location"] = Derived(
             value=location, confidence=round(0.7 * share, 3), evidence=evidence,
         )
-    organ, share = _majority([lesion.anatomy.organ if lesion.anatomy is not None else None
+    organ, share = _majority([lesion.anatomy.organ if lesion.anatomy is not None
+                              and lesion.anatomy.organ is not None else lesion.organ
                               for lesion in lesions])
     if organ is not None:
         hits = [lesion.anatomy for lesion in lesions if lesion.anatomy is not None
@@ -201,8 +202,11 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
         derivation["organ"] = Derived(
             value=organ,
             confidence=round(0.9 * share, 3),
-            evidence=f"{len(hits)} of {n} lesion(s) in or touching the TotalSegmentator "
-            f"label {hits[0].structure!r} ({inside} inside it)",
+            evidence=(f"{len(hits)} of {n} lesion(s) in or touching the TotalSegmentator "
+                      f"label {hits[0].structure!r} ({inside} inside it)" if hits else
+                      f"{share:.0%} of {n} lesion(s) at least half inside the cranial cavity "
+                      "(background enclosed by the skull in its slices and joined to the "
+                      "brain's, calcdx.measure.cranial)"),
         )
     # Region: every lesion has one (anatomy label or the image's plane); a group spanning
     # two regions takes the one holding most of its volume, still stated in the case.
@@ -232,6 +236,8 @@ def _group(gid: str, lesions: list[LesionRecord], cluster: ClusterRecord | None)
         evidence=(f"{n} plaque(s) on one vessel wall" if wall is not None and cluster is None
                   else f"{n} calcified costal cartilage segment(s)"
                   if location == "cartilage_nonarticular" and cluster is None
+                  else f"{n} calcification(s) inside the cranial cavity"
+                  if cluster is None and n > 1 and all(x.organ == "brain" for x in lesions)
                   else f"{n} fragment(s) grouped within the cluster distance"),
     )
     dominant = max(lesions, key=lambda lesion: lesion.volume_mm3)
@@ -320,6 +326,13 @@ def derive_groups(result: AnalysisResult) -> list[LesionGroup]:
     if costal:
         raw.append((costal, None))
     grouped: set[int] = {lesion.id for lesion in costal}
+    # calcifications inside the cranial cavity (pineal, choroid plexus, dura, basal
+    # ganglia ...), however far apart, are read together as one finding
+    cranial = [lesion for lesion in result.lesions
+               if lesion.organ == "brain" and lesion.id not in grouped]
+    if cranial:
+        raw.append((cranial, None))
+        grouped.update(lesion.id for lesion in cranial)
     for cluster in result.clusters:
         members = [by_id[i] for i in cluster.lesion_ids if i in by_id and i not in grouped]
         if members:

@@ -42,7 +42,11 @@ Method
    the axial, coronal and sagittal planes (a marrow cavity open in one plane is
    closed in another), up to ``max_hole_area_mm2`` per plane, and in 3-D up to
    ``max_hole_volume_mm3``: marrow is filled, the cranial cavity, the thorax and
-   the pelvic ring are not.
+   the pelvic ring are not. An axial hole continuous across the slices (through
+   holes enclosed in their slices) with a hole too large to fill is part of that
+   cavity and is filled in no plane (:func:`_cavities`): the temporal lobe in the
+   middle cranial fossa, the cerebellum in the posterior fossa and the brain
+   beside the convexity, whose sections are small, are not marrow.
 3b. Cortex-less parts (calcified costal cartilage on its rib end,
    :func:`_cortexless`): where the in-plane voxels resolve cortex (up to
    ``lumen_max_voxel_mm``), a part of the filled bone farther than
@@ -1366,6 +1370,34 @@ def _open_to_tissue(holes: NDArray[np.bool_], sealed: NDArray[np.bool_],
     return out
 
 
+def _cavities(enclosed: NDArray[np.bool_], filled: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The axial holes that are part of a body cavity, not marrow.
+
+    `enclosed` holds every background region enclosed in its axial slice (filled
+    or not) and `filled` those filled as holes up to ``max_hole_area_mm2``
+    (:func:`_axial_holes`): the enclosed regions outside `filled` were too large
+    to be marrow (the cranial cavity, an enclosed thorax or pelvic ring). A part of
+    `enclosed` 6-connected across the slices with such a region is that cavity:
+    the temporal lobe in the middle cranial fossa, or the cerebellum in the
+    posterior fossa, whose sections at the skull base are small enough to fill
+    but continuous with the brain above. A marrow cavity is closed off from any
+    cavity by its cortex. Returns those parts (bool, the crop's shape), every
+    voxel of them, also the too-large regions themselves (so planes of another
+    orientation cannot fill them either).
+    """
+    big = enclosed & ~filled
+    if not big.any():
+        return big
+    box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in np.nonzero(enclosed))
+    labels, n = cc3d.connected_components(enclosed[box], connectivity=6, return_N=True)
+    in_cavity = np.zeros(int(n) + 1, dtype=bool)
+    in_cavity[labels[big[box]]] = True
+    in_cavity[0] = False
+    out = np.zeros(enclosed.shape, dtype=bool)
+    out[box] = in_cavity[labels]
+    return out
+
+
 def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[float, float],
                  cfg: BoneConfig) -> NDArray[np.bool_]:
     """Axial holes of `sealed` of water or soft-tissue density: the spinal canal, not marrow.
@@ -1851,6 +1883,7 @@ def bone_mask(
     axial, canal, enclosed = _axial_holes(hu[crop], sealed, (sx, sy), cfg)
     # the canal's test reads only `sealed` and the holes: on a second core meanwhile
     canal_job = submit(_open_to_tissue, canal, sealed, enclosed)
+    cavity = _cavities(enclosed, axial)
     del canal, enclosed
     left_open = np.zeros_like(axial)  # holes of the last planes too large to fill
     filled = fill_holes_planes(axial, (sx, sy, sz), max_hole_area_mm2=cfg.max_hole_area_mm2,
@@ -1861,8 +1894,8 @@ def bone_mask(
     del left_open
     canal = canal_job.result()
     del canal_job
-    filled &= ~(lumen | canal)
-    del canal
+    filled &= ~(lumen | canal | cavity)
+    del canal, cavity
     cartilage = np.zeros_like(filled)
     if max(sx, sy) <= cfg.lumen_max_voxel_mm:
         # Only where the voxels resolve cortex (as for lumens): at 3 mm it blurs under
