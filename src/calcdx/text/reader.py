@@ -219,6 +219,9 @@ _CERVICAL = re.compile(r"^(?:c[1-7]\b|atlas|axis|odontoid|dens\b|cervical)")
 #: Rank of a place named in a sentence of the history (no study, mineral or pattern in
 #: it): after a place a study's sentence names (2), before the study's own name (3).
 _HISTORY_PLACE_RANK: Final = 2.5
+#: Added to the rank of a region named as a neighbour ("displacing the kidney"): after
+#: the places of the same kind of sentence, before those of the next kind.
+_NEIGHBOUR_RANK: Final = 0.25
 #: Clinical values that name a pain (its onset also states acute or chronic pain).
 _NAMED_PAINS: Final = frozenset({"abdominal_pain"})
 #: Words that say an organ was taken out ("his gallbladder had been removed"): an
@@ -299,6 +302,13 @@ _BESIDE_WORDS: Final = frozenset(
      "intact", "adjacent", "near", "next", "close", "outside", "between",
      # a radiograph shows where a density projects, not which organ holds it
      "projecting", "projected", "projects", "superimposed", "overlapping", "overlaps"}
+)
+#: Verbs of mass effect: what the lesion pushes on lies beside it, perhaps in another
+#: region ("above the condyle", "near the hip" still say the region).
+_PUSHED_WORDS: Final = frozenset(
+    {"displacing", "displaced", "displaces", "pushing", "pushed", "pushes", "compressing",
+     "compressed", "compresses", "indenting", "indents", "effacing", "abutting", "abuts",
+     "flattening", "flattened", "elevating", "stretching"}
 )
 #: Words that end the stretch a neighbour verb scopes over ("pushing the pancreatic
 #: tail, kidney and stomach aside"; but "displacing the bowel, in the mesentery").
@@ -1190,6 +1200,12 @@ class TextReader:
                 draft.set_aside.append(
                     SetAside(source, "a neighbouring structure, not where the lesion is"))
                 return
+            if kind == "imaging.region" and _look_back(
+                    doc, ent.start, _sent(ent).start, _BESIDE_REACH, _PUSHED_WORDS,
+                    _BESIDE_BREAKS) is not None:
+                # "pushed the kidney aside", "compressing the bladder": the neighbour's
+                # region comes after the region the lesion is said to lie in
+                rank += _NEIGHBOUR_RANK
             places.append((rank, source.start, kind, value, source))
         elif kind == "clinical" and value == "palpable_mass" and not negated and (
             ent.text.lower() == "swelling" and _determiner_before(doc, ent.start, _sent(ent).start)
@@ -1907,8 +1923,34 @@ def _states(ent: Span, labels: dict[str, tuple[Fact, ...]], kinds: frozenset[str
 
 
 def _in_finding_sentence(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
-    """Whether the entity's sentence names the mineral itself (matrix or pattern)."""
-    return any(_states(other, labels, _MINERAL_KINDS) for other in _ents_in(_sent(ent)))
+    """Whether the entity's sentence names the mineral itself (matrix or pattern).
+
+    A clause after a semicolon that goes on about the same lesion by a pronoun ("a
+    cystic mass in the retroperitoneum; it held a few calcifications") names the
+    mineral of the clause before it.
+    """
+    sent = _sent(ent)
+    if _names_mineral(sent, labels):
+        return True
+    doc = ent.doc
+    if sent.end < len(doc) and doc[sent.end - 1].text == ";":
+        following = _sent(doc[sent.end : sent.end + 1])
+        if following[0].lower_ in _CONTINUING_PRONOUNS and _names_mineral(following, labels):
+            return True
+    if sent.start > 0 and doc[sent.start - 1].text == ";":
+        # "a calcified mass displacing the kidney; CT placed it in the retroperitoneum"
+        before = _sent(doc[sent.start - 1 : sent.start])
+        return any(t.lower_ in _CONTINUING_PRONOUNS for t in sent) and _names_mineral(
+            before, labels)
+    return False
+
+
+def _names_mineral(sent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
+    return any(_states(other, labels, _MINERAL_KINDS) for other in _ents_in(sent))
+
+
+#: Pronouns that go on about the lesion of the clause before a semicolon.
+_CONTINUING_PRONOUNS: Final = frozenset({"it", "they", "this", "these", "them"})
 
 
 #: Words that put enhancement in a rim, a wall or the surroundings ("peripheral rim
