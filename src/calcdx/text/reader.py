@@ -300,6 +300,7 @@ _BESIDE_WORDS: Final = frozenset(
      "separate", "separated", "apart", "away", "beside", "tethering", "tether",
      "beneath", "underneath", "below", "above", "behind", "under", "tethered", "overlying",
      "intact", "adjacent", "near", "next", "close", "outside", "between",
+     "wrapping", "wrapped", "flattening", "flattened", "stretching", "stretched",
      # a radiograph shows where a density projects, not which organ holds it
      "projecting", "projected", "projects", "superimposed", "overlapping", "overlaps"}
 )
@@ -377,8 +378,10 @@ _DIRECTION_AFTER_GROWTH: Final = frozenset({"out", "into", "from", "through", "t
 #: Parts named before an organ ("the left lobe of the liver"), looked through by `_beside`.
 _PART_NOUNS: Final = frozenset(
     {"side", "lobe", "margin", "edge", "border", "surface", "aspect", "tip", "pole", "wall",
-     "end"}
+     "end", "poles", "sides", "margins", "edges"}
 )
+#: Side words between an article and the structure ("the right kidney").
+_SIDE_ADJECTIVES: Final = frozenset({"left", "right", "upper", "lower", "both"})
 #: "<side> to" a structure puts the lesion beside it ("lateral to the bladder").
 _SIDE_OF_WORDS: Final = frozenset(
     {"lateral", "medial", "anterior", "posterior", "superior", "inferior", "deep",
@@ -1196,6 +1199,12 @@ class TextReader:
                 draft.set_aside.append(SetAside(
                     source, "a statement about that structure, not the lesion's place"))
                 return
+            if kind == "imaging.location" and value == "skin_dermis" and _skin_sign(ent):
+                # "skin lesions", "thickened skin", "the skin over the swelling": the skin's
+                # own state or what lies over the lesion, not the compartment holding it
+                draft.set_aside.append(SetAside(source, "the skin's own sign, not the "
+                                                "lesion's compartment"))
+                return
             if kind != "imaging.region" and _beside(ent):
                 draft.set_aside.append(
                     SetAside(source, "a neighbouring structure, not where the lesion is"))
@@ -1669,7 +1678,17 @@ def _describes_lesion(ent: Span) -> bool:
     sent = _sent(ent)
     near = doc[max(sent.start, ent.start - _DESCRIBED_REACH) : min(sent.end,
                                                                    ent.end + _DESCRIBED_REACH)]
-    return any(t.lower_ in _CLINICAL_LESION_NOUNS for t in near)
+    if any(t.lower_ in _CLINICAL_LESION_NOUNS for t in near):
+        return True
+    # "on palpation it was hard, mobile and painless": one of the lump's felt qualities
+    return any(t.lower_ in _PALPATION_WORDS for t in near if t.i != ent.start)
+
+
+#: What an examiner feels of a lump; "painless" listed among them is said of the lump.
+_PALPATION_WORDS: Final = frozenset(
+    {"hard", "firm", "rubbery", "mobile", "fixed", "immobile", "fluctuant", "non-tender",
+     "nontender", "tender", "compressible", "pulsatile", "stony", "rock-hard", "tethered"}
+)
 
 
 def _untimed_injury_follows_timed(draft: _Draft) -> None:
@@ -2189,12 +2208,41 @@ def _beside(ent: Span) -> bool:
     # "beside the right side of the uterine fundus", "between the left lobe of the
     # liver": the neighbour word scopes over the part and the organ it is part of
     start = ent.start
+    while start - 1 > _sent(ent).start and doc[start - 1].lower_ in _SIDE_ADJECTIVES:
+        start -= 1  # "the upper pole of the right kidney"
     while (start - 3 >= _sent(ent).start and doc[start - 1].lower_ == "the"
            and doc[start - 2].lower_ == "of" and doc[start - 3].lower_ in _PART_NOUNS):
         start -= 3
     found = _look_back(doc, start, _sent(ent).start, _BESIDE_REACH, _BESIDE_WORDS,
                        _BESIDE_BREAKS)
     return found is not None
+
+
+def _skin_sign(ent: Span) -> bool:
+    """Whether "skin" names a sign of the skin or the skin over the lesion.
+
+    "skin lesions", "skin eruptions", "sclerotic skin", "the skin over the swelling was
+    scarred": what the skin shows or what covers the lesion, not where it lies ("a
+    nodule in the skin", "a skin lesion on the nose", "calcification of the dermis"
+    still are: one lesion named in the skin is the lesion).
+    """
+    doc = ent.doc
+    after = doc[ent.end : ent.end + 1].text.lower()
+    before = doc[ent.start - 1 : ent.start].text.lower() if ent.start else ""
+    return after in _SKIN_SIGN_AFTER or before in _SKIN_STATES
+
+
+#: Words after "skin" that make it a sign of the skin or the skin covering the lesion.
+_SKIN_SIGN_AFTER: Final = frozenset(
+    {"lesions", "eruption", "eruptions", "rash", "rashes", "changes", "change",
+     "involvement", "thickening", "tightening", "over", "overlying", "above", "covering",
+     "was", "were", "showed"}
+)
+#: States of the skin said for their own sake ("thickened skin", "the overlying skin").
+_SKIN_STATES: Final = frozenset(
+    {"thickened", "sclerotic", "tight", "taut", "scarred", "shiny", "overlying", "normal",
+     "intact", "stretched", "surrounding", "thick", "atrophic", "indurated", "hardened"}
+)
 
 
 def _compared(ent: Span) -> bool:
