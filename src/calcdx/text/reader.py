@@ -2180,17 +2180,29 @@ def _operation_now(ent: Span) -> bool:
 
     "At surgery the mass measured...", "during the operation", "suspected before
     surgery", "removed at operation", "surgery showed": the treatment or the
-    diagnosis of the lesion being described, not an operation in its history.
+    diagnosis of the lesion being described, not an operation in its history; nor is
+    the name of a service ("a maxillofacial surgery clinic").
     """
     doc = ent.doc
     sent = _sent(ent)
     before = [t.lower_ for t in doc[max(sent.start, ent.start - 3) : ent.start]]
     while before and before[-1] in {"the", "a", "an"}:
         before.pop()
-    if before and before[-1] in {"at", "during", "before", "until", "awaiting", "intra"}:
-        return True
+    if any(word in _OPERATION_NOW_BEFORE for word in before[-2:]):
+        return True  # "at surgery", "at minor surgery", "before hand surgery"
     after = doc[ent.end : min(sent.end, ent.end + 2)]
+    if after[:1].text.lower() in _SERVICE_NOUNS:
+        return True  # "a surgery clinic", "the surgery department": a service, no operation
     return any(t.lower_ in _OPERATION_FINDS for t in after)
+
+
+#: Words just before an operation word that make it the operation on the lesion now.
+_OPERATION_NOW_BEFORE: Final = frozenset(
+    {"at", "during", "before", "until", "awaiting", "intra"})
+#: Nouns after an operation word that make it the name of a service.
+_SERVICE_NOUNS: Final = frozenset(
+    {"clinic", "clinics", "department", "unit", "ward", "service", "team", "outpatient",
+     "outpatients"})
 
 
 def _beside(ent: Span) -> bool:
