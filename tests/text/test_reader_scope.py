@@ -242,3 +242,14 @@ def test_an_organ_the_mass_wraps_or_flattens_is_a_neighbour():
     case = read_text("Ultrasound showed a partly calcified mass wrapping the upper pole of "
                      "the right kidney and flattening it.").case
     assert case.imaging.organ is None
+
+
+def test_what_the_lesion_is_likened_to_is_not_its_place():
+    case = read_text("The chest radiograph showed a round opacity that looked like a "
+                     "pulmonary nodule.").case
+    assert case.imaging.organ is None
+    case = read_text("CT showed a calcified mass resembling a renal cyst in the upper "
+                     "abdomen.").case
+    assert case.imaging.organ is None
+    case = read_text("CT showed a calcified nodule in the right lung.").case
+    assert case.imaging.organ == "lung"

@@ -34,6 +34,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any, Final
 
 import spacy
@@ -2257,6 +2258,13 @@ _SKIN_STATES: Final = frozenset(
 )
 
 
+#: Words that liken the lesion to something else: what follows is not its place.
+_LIKENING_WORDS: Final = frozenset(
+    {"resembling", "resembled", "resembles", "resemble", "simulating", "mimicking"})
+_LOOK_WORDS: Final = frozenset(
+    {"looked", "look", "looks", "looking", "appeared", "seemed", "seems"})
+
+
 def _compared(ent: Span) -> bool:
     """Whether the entity is what the lesion is compared with ("isointense to muscle")."""
     doc = ent.doc
@@ -2265,6 +2273,9 @@ def _compared(ent: Span) -> bool:
         return True
     if before[-1:] == ["of"] and any(w in _SIGNAL_WORDS for w in before[-3:-1]):
         return True  # "the signal of subcutaneous fat": what the lesion looks like
+    if any(w in _LIKENING_WORDS for w in before) or any(
+            a in _LOOK_WORDS and b == "like" for a, b in pairwise(before)):
+        return True  # "an opacity that looked like a pulmonary nodule": what it resembles
     return "to" in before[-2:] and any(word in _COMPARED_WORDS for word in before)
 
 
