@@ -74,3 +74,42 @@ def test_imaging_wording_reads_modality_and_matrix(text, field, value):
 def test_history_wording_reads_the_clinical_value(history, value):
     case = read_text(f"A woman {history} had a calcified nodule in the thigh on CT.").case
     assert value in case.clinical
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "organ"),
+    [
+        # the kidney is read as the abdomen (the convention of the case transcriptions);
+        # the adrenal, the ureter and the spaces around the kidney stay the retroperitoneum
+        ("Non-contrast CT showed clustered calcification in the medullary pyramids of "
+         "both kidneys.", "abdomen", "kidney"),
+        ("CT showed a 6 mm calculus in the lower pole calyx of the left kidney.", "abdomen",
+         "kidney"),
+        ("CT showed a coarsely calcified mass of the right adrenal gland.", "retroperitoneum",
+         "adrenal"),
+        ("CT showed a calcified stone in the distal left ureter.", "retroperitoneum",
+         "ureter"),
+        ("CT showed a rim-calcified collection in the perirenal space.", "retroperitoneum",
+         None),
+    ],
+)
+def test_the_kidney_is_the_abdomen_and_its_surroundings_the_retroperitoneum(
+        text, region, organ):
+    imaging = read_text(text).case.imaging
+    assert imaging.region == region
+    assert imaging.organ == organ
+
+
+def test_a_region_the_lesion_pushes_on_comes_after_the_one_it_lies_in():
+    # the mineral is in the clause after the semicolon, told of the mass by a pronoun
+    case = read_text("CT showed a 9 cm septated mass centred in the retroperitoneum; it "
+                     "held coarse calcifications and displaced the left kidney forward.").case
+    assert case.imaging.region == "retroperitoneum"
+    case = read_text("CT showed a calcified pelvic mass compressing the bladder and "
+                     "flattening the sigmoid colon.").case
+    assert case.imaging.region == "pelvis"
+    assert case.imaging.organ is None
+    # a place word of position (above, near) still names the region
+    case = read_text("Radiographs showed a linear ossification just above the medial "
+                     "femoral condyle.").case
+    assert case.imaging.region == "knee"

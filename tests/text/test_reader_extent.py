@@ -17,3 +17,26 @@ from calcdx.text import read_text
 )
 def test_regions_named_around_one_lesion_are_not_spread(text):
     assert read_text(text).case.imaging.extent not in {"widespread", "multiple_regional"}
+
+
+def test_vague_or_one_structure_words_state_no_extent():
+    # "several" is a vague count (neither surely 2 to 5 nor surely more)
+    case = read_text("Radiographs showed several calcified nodules in the soft tissues of "
+                     "the forearm.").case
+    assert case.imaging.extent is None
+    # "diffuse" says how the mineral fills one tendon, not spread over the body
+    case = read_text("Ultrasound showed diffuse calcification within the supraspinatus "
+                     "tendon.").case
+    assert case.imaging.extent != "widespread"
+    case = read_text("Radiographs showed widespread calcified nodules in the limbs and "
+                     "trunk.").case
+    assert case.imaging.extent == "widespread"
+
+
+def test_both_sides_without_symmetry_is_not_bilateral_symmetric():
+    case = read_text("CT showed calcified masses on both sides of the neck, larger on the "
+                     "left.").case
+    assert "bilateral_symmetric" not in case.imaging.arrangement
+    case = read_text("Radiographs showed symmetrical calcification around both "
+                     "shoulders.").case
+    assert "bilateral_symmetric" in case.imaging.arrangement

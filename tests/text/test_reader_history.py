@@ -63,3 +63,15 @@ def test_an_injury_some_months_before_is_remote():
     case = read_text("He remembered a twisting injury of the knee some months before; the "
                      "radiograph showed a curvilinear calcification.").case
     assert case.clinical == ["trauma_remote"]
+
+
+def test_an_operation_word_naming_a_service_or_the_operation_now_is_no_past_operation():
+    case = read_text("A 60-year-old man was seen in the plastic surgery clinic with a hard "
+                     "lump on the forearm; radiographs showed a calcified nodule.").case
+    assert "surgery_local" not in case.clinical
+    case = read_text("Radiographs before elbow surgery showed a calcified nodule in the "
+                     "forearm.").case
+    assert "surgery_local" not in case.clinical
+    case = read_text("Two years after surgery on the forearm a hard lump appeared; "
+                     "radiographs showed a calcified nodule.").case
+    assert "surgery_local" in case.clinical

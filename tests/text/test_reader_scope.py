@@ -212,3 +212,44 @@ def test_a_vertebral_level_gives_height_not_place():
     assert reading.case.imaging.region != "spine_paraspinal"
     reading = read_text("CT showed calcification of the disc at C5-C6.")
     assert reading.case.imaging.region == "spine_paraspinal"
+
+
+def test_painless_among_the_felt_qualities_of_a_lump_is_said_of_the_lump():
+    # the lump is named in the sentence before; "painless" is one of what was felt
+    case = read_text("A 52-year-old woman had a swelling above the left clavicle for a year. "
+                     "On examination it was firm, mobile and painless. CT showed a "
+                     "calcified node.").case
+    assert "acute_pain" not in case.clinical_absent
+    assert "chronic_pain" not in case.clinical_absent
+    # the patient's own pain stated as absent still is
+    case = read_text("She had no pain. CT showed a calcified node above the clavicle.").case
+    assert {"acute_pain", "chronic_pain"} <= set(case.clinical_absent)
+
+
+def test_the_skin_named_for_its_own_sign_is_not_the_compartment():
+    case = read_text("A 35-year-old man with scleroderma had thickened skin of the hands. "
+                     "Radiographs showed calcification in the soft tissue of the "
+                     "fingertips.").case
+    assert case.imaging.location != "skin_dermis"
+    case = read_text("The skin over the swelling was red and shiny; radiographs showed a "
+                     "calcified mass beside the knee.").case
+    assert case.imaging.location != "skin_dermis"
+    case = read_text("CT showed a calcified nodule within the skin of the scalp.").case
+    assert case.imaging.location == "skin_dermis"
+
+
+def test_an_organ_the_mass_wraps_or_flattens_is_a_neighbour():
+    case = read_text("Ultrasound showed a partly calcified mass wrapping the upper pole of "
+                     "the right kidney and flattening it.").case
+    assert case.imaging.organ is None
+
+
+def test_what_the_lesion_is_likened_to_is_not_its_place():
+    case = read_text("The chest radiograph showed a round opacity that looked like a "
+                     "pulmonary nodule.").case
+    assert case.imaging.organ is None
+    case = read_text("CT showed a calcified mass resembling a renal cyst in the upper "
+                     "abdomen.").case
+    assert case.imaging.organ is None
+    case = read_text("CT showed a calcified nodule in the right lung.").case
+    assert case.imaging.organ == "lung"

@@ -34,6 +34,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any, Final
 
 import spacy
@@ -219,6 +220,9 @@ _CERVICAL = re.compile(r"^(?:c[1-7]\b|atlas|axis|odontoid|dens\b|cervical)")
 #: Rank of a place named in a sentence of the history (no study, mineral or pattern in
 #: it): after a place a study's sentence names (2), before the study's own name (3).
 _HISTORY_PLACE_RANK: Final = 2.5
+#: Added to the rank of a region named as a neighbour ("displacing the kidney"): after
+#: the places of the same kind of sentence, before those of the next kind.
+_NEIGHBOUR_RANK: Final = 0.25
 #: Clinical values that name a pain (its onset also states acute or chronic pain).
 _NAMED_PAINS: Final = frozenset({"abdominal_pain"})
 #: Words that say an organ was taken out ("his gallbladder had been removed"): an
@@ -297,8 +301,16 @@ _BESIDE_WORDS: Final = frozenset(
      "separate", "separated", "apart", "away", "beside", "tethering", "tether",
      "beneath", "underneath", "below", "above", "behind", "under", "tethered", "overlying",
      "intact", "adjacent", "near", "next", "close", "outside", "between",
+     "wrapping", "wrapped", "flattening", "flattened", "stretching", "stretched",
      # a radiograph shows where a density projects, not which organ holds it
      "projecting", "projected", "projects", "superimposed", "overlapping", "overlaps"}
+)
+#: Verbs of mass effect: what the lesion pushes on lies beside it, perhaps in another
+#: region ("above the condyle", "near the hip" still say the region).
+_PUSHED_WORDS: Final = frozenset(
+    {"displacing", "displaced", "displaces", "pushing", "pushed", "pushes", "compressing",
+     "compressed", "compresses", "indenting", "indents", "effacing", "abutting", "abuts",
+     "flattening", "flattened", "elevating", "stretching"}
 )
 #: Words that end the stretch a neighbour verb scopes over ("pushing the pancreatic
 #: tail, kidney and stomach aside"; but "displacing the bowel, in the mesentery").
@@ -367,8 +379,10 @@ _DIRECTION_AFTER_GROWTH: Final = frozenset({"out", "into", "from", "through", "t
 #: Parts named before an organ ("the left lobe of the liver"), looked through by `_beside`.
 _PART_NOUNS: Final = frozenset(
     {"side", "lobe", "margin", "edge", "border", "surface", "aspect", "tip", "pole", "wall",
-     "end"}
+     "end", "poles", "sides", "margins", "edges"}
 )
+#: Side words between an article and the structure ("the right kidney").
+_SIDE_ADJECTIVES: Final = frozenset({"left", "right", "upper", "lower", "both"})
 #: "<side> to" a structure puts the lesion beside it ("lateral to the bladder").
 _SIDE_OF_WORDS: Final = frozenset(
     {"lateral", "medial", "anterior", "posterior", "superior", "inferior", "deep",
@@ -1186,10 +1200,22 @@ class TextReader:
                 draft.set_aside.append(SetAside(
                     source, "a statement about that structure, not the lesion's place"))
                 return
+            if kind == "imaging.location" and value == "skin_dermis" and _skin_sign(ent):
+                # "skin lesions", "thickened skin", "the skin over the swelling": the skin's
+                # own state or what lies over the lesion, not the compartment holding it
+                draft.set_aside.append(SetAside(source, "the skin's own sign, not the "
+                                                "lesion's compartment"))
+                return
             if kind != "imaging.region" and _beside(ent):
                 draft.set_aside.append(
                     SetAside(source, "a neighbouring structure, not where the lesion is"))
                 return
+            if kind == "imaging.region" and _look_back(
+                    doc, ent.start, _sent(ent).start, _BESIDE_REACH, _PUSHED_WORDS,
+                    _BESIDE_BREAKS) is not None:
+                # "pushed the kidney aside", "compressing the bladder": the neighbour's
+                # region comes after the region the lesion is said to lie in
+                rank += _NEIGHBOUR_RANK
             places.append((rank, source.start, kind, value, source))
         elif kind == "clinical" and value == "palpable_mass" and not negated and (
             ent.text.lower() == "swelling" and _determiner_before(doc, ent.start, _sent(ent).start)
@@ -1653,7 +1679,17 @@ def _describes_lesion(ent: Span) -> bool:
     sent = _sent(ent)
     near = doc[max(sent.start, ent.start - _DESCRIBED_REACH) : min(sent.end,
                                                                    ent.end + _DESCRIBED_REACH)]
-    return any(t.lower_ in _CLINICAL_LESION_NOUNS for t in near)
+    if any(t.lower_ in _CLINICAL_LESION_NOUNS for t in near):
+        return True
+    # "on palpation it was hard, mobile and painless": one of the lump's felt qualities
+    return any(t.lower_ in _PALPATION_WORDS for t in near if t.i != ent.start)
+
+
+#: What an examiner feels of a lump; "painless" listed among them is said of the lump.
+_PALPATION_WORDS: Final = frozenset(
+    {"hard", "firm", "rubbery", "mobile", "fixed", "immobile", "fluctuant", "non-tender",
+     "nontender", "tender", "compressible", "pulsatile", "stony", "rock-hard", "tethered"}
+)
 
 
 def _untimed_injury_follows_timed(draft: _Draft) -> None:
@@ -1907,8 +1943,34 @@ def _states(ent: Span, labels: dict[str, tuple[Fact, ...]], kinds: frozenset[str
 
 
 def _in_finding_sentence(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
-    """Whether the entity's sentence names the mineral itself (matrix or pattern)."""
-    return any(_states(other, labels, _MINERAL_KINDS) for other in _ents_in(_sent(ent)))
+    """Whether the entity's sentence names the mineral itself (matrix or pattern).
+
+    A clause after a semicolon that goes on about the same lesion by a pronoun ("a
+    cystic mass in the retroperitoneum; it held a few calcifications") names the
+    mineral of the clause before it.
+    """
+    sent = _sent(ent)
+    if _names_mineral(sent, labels):
+        return True
+    doc = ent.doc
+    if sent.end < len(doc) and doc[sent.end - 1].text == ";":
+        following = _sent(doc[sent.end : sent.end + 1])
+        if following[0].lower_ in _CONTINUING_PRONOUNS and _names_mineral(following, labels):
+            return True
+    if sent.start > 0 and doc[sent.start - 1].text == ";":
+        # "a calcified mass displacing the kidney; CT placed it in the retroperitoneum"
+        before = _sent(doc[sent.start - 1 : sent.start])
+        return any(t.lower_ in _CONTINUING_PRONOUNS for t in sent) and _names_mineral(
+            before, labels)
+    return False
+
+
+def _names_mineral(sent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
+    return any(_states(other, labels, _MINERAL_KINDS) for other in _ents_in(sent))
+
+
+#: Pronouns that go on about the lesion of the clause before a semicolon.
+_CONTINUING_PRONOUNS: Final = frozenset({"it", "they", "this", "these", "them"})
 
 
 #: Words that put enhancement in a rim, a wall or the surroundings ("peripheral rim
@@ -2119,17 +2181,29 @@ def _operation_now(ent: Span) -> bool:
 
     "At surgery the mass measured...", "during the operation", "suspected before
     surgery", "removed at operation", "surgery showed": the treatment or the
-    diagnosis of the lesion being described, not an operation in its history.
+    diagnosis of the lesion being described, not an operation in its history; nor is
+    the name of a service ("a maxillofacial surgery clinic").
     """
     doc = ent.doc
     sent = _sent(ent)
     before = [t.lower_ for t in doc[max(sent.start, ent.start - 3) : ent.start]]
     while before and before[-1] in {"the", "a", "an"}:
         before.pop()
-    if before and before[-1] in {"at", "during", "before", "until", "awaiting", "intra"}:
-        return True
+    if any(word in _OPERATION_NOW_BEFORE for word in before[-2:]):
+        return True  # "at surgery", "at minor surgery", "before hand surgery"
     after = doc[ent.end : min(sent.end, ent.end + 2)]
+    if after[:1].text.lower() in _SERVICE_NOUNS:
+        return True  # "a surgery clinic", "the surgery department": a service, no operation
     return any(t.lower_ in _OPERATION_FINDS for t in after)
+
+
+#: Words just before an operation word that make it the operation on the lesion now.
+_OPERATION_NOW_BEFORE: Final = frozenset(
+    {"at", "during", "before", "until", "awaiting", "intra"})
+#: Nouns after an operation word that make it the name of a service.
+_SERVICE_NOUNS: Final = frozenset(
+    {"clinic", "clinics", "department", "unit", "ward", "service", "team", "outpatient",
+     "outpatients"})
 
 
 def _beside(ent: Span) -> bool:
@@ -2147,12 +2221,48 @@ def _beside(ent: Span) -> bool:
     # "beside the right side of the uterine fundus", "between the left lobe of the
     # liver": the neighbour word scopes over the part and the organ it is part of
     start = ent.start
+    while start - 1 > _sent(ent).start and doc[start - 1].lower_ in _SIDE_ADJECTIVES:
+        start -= 1  # "the upper pole of the right kidney"
     while (start - 3 >= _sent(ent).start and doc[start - 1].lower_ == "the"
            and doc[start - 2].lower_ == "of" and doc[start - 3].lower_ in _PART_NOUNS):
         start -= 3
     found = _look_back(doc, start, _sent(ent).start, _BESIDE_REACH, _BESIDE_WORDS,
                        _BESIDE_BREAKS)
     return found is not None
+
+
+def _skin_sign(ent: Span) -> bool:
+    """Whether "skin" names a sign of the skin or the skin over the lesion.
+
+    "skin lesions", "skin eruptions", "sclerotic skin", "the skin over the swelling was
+    scarred": what the skin shows or what covers the lesion, not where it lies ("a
+    nodule in the skin", "a skin lesion on the nose", "calcification of the dermis"
+    still are: one lesion named in the skin is the lesion).
+    """
+    doc = ent.doc
+    after = doc[ent.end : ent.end + 1].text.lower()
+    before = doc[ent.start - 1 : ent.start].text.lower() if ent.start else ""
+    return after in _SKIN_SIGN_AFTER or before in _SKIN_STATES
+
+
+#: Words after "skin" that make it a sign of the skin or the skin covering the lesion.
+_SKIN_SIGN_AFTER: Final = frozenset(
+    {"lesions", "eruption", "eruptions", "rash", "rashes", "changes", "change",
+     "involvement", "thickening", "tightening", "over", "overlying", "above", "covering",
+     "was", "were", "showed"}
+)
+#: States of the skin said for their own sake ("thickened skin", "the overlying skin").
+_SKIN_STATES: Final = frozenset(
+    {"thickened", "sclerotic", "tight", "taut", "scarred", "shiny", "overlying", "normal",
+     "intact", "stretched", "surrounding", "thick", "atrophic", "indurated", "hardened"}
+)
+
+
+#: Words that liken the lesion to something else: what follows is not its place.
+_LIKENING_WORDS: Final = frozenset(
+    {"resembling", "resembled", "resembles", "resemble", "simulating", "mimicking"})
+_LOOK_WORDS: Final = frozenset(
+    {"looked", "look", "looks", "looking", "appeared", "seemed", "seems"})
 
 
 def _compared(ent: Span) -> bool:
@@ -2163,6 +2273,9 @@ def _compared(ent: Span) -> bool:
         return True
     if before[-1:] == ["of"] and any(w in _SIGNAL_WORDS for w in before[-3:-1]):
         return True  # "the signal of subcutaneous fat": what the lesion looks like
+    if any(w in _LIKENING_WORDS for w in before) or any(
+            a in _LOOK_WORDS and b == "like" for a, b in pairwise(before)):
+        return True  # "an opacity that looked like a pulmonary nodule": what it resembles
     return "to" in before[-2:] and any(word in _COMPARED_WORDS for word in before)
 
 
