@@ -66,9 +66,9 @@ def test_fhir_conclusion_code_carries_every_kb_code(entity_id):
     doc = {"lesions": [],
            "differential": {"differential": [{"entity": entity_id, "probability": 0.7}]}}
     (concept,) = fhir_bundle(doc)["entry"][0]["resource"]["conclusionCode"]
-    assert [(c["system"], c["code"]) for c in concept["coding"]] == _kb_codings(entity_id)
+    own = [] if entity_id in CODED else [("urn:calcdx:codes", entity_id)]
+    assert [(c["system"], c["code"]) for c in concept["coding"]] == _kb_codings(entity_id) + own
     assert concept["text"] == ENTITIES[entity_id]["name"]
-    assert all(c["system"] != "urn:calcdx:codes" for c in concept["coding"])
 
 
 @pytest.mark.parametrize("entity_id", CODED)
@@ -81,12 +81,15 @@ def test_fhir_conclusion_code_is_the_snomed_code(entity_id):
     assert all(c["system"] != "urn:calcdx:codes" for c in concept["coding"])
 
 
-@pytest.mark.parametrize("entity_id", UNCODED[:5])
-def test_fhir_conclusion_of_an_uncoded_entity_is_text_only(entity_id):
+@pytest.mark.parametrize("entity_id", UNCODED)
+def test_fhir_conclusion_of_an_uncoded_entity_uses_the_private_system(entity_id):
+    """No standard code pretends to be the entity: calcdx's own system, the entity id."""
     doc = {"lesions": [],
            "differential": {"differential": [{"entity": entity_id, "probability": 0.7}]}}
     (concept,) = fhir_bundle(doc)["entry"][0]["resource"]["conclusionCode"]
-    assert concept == {"text": ENTITIES[entity_id]["name"]}
+    name = ENTITIES[entity_id]["name"]
+    assert concept == {"coding": [{"system": "urn:calcdx:codes", "code": entity_id,
+                                   "display": name}], "text": name}
 
 
 @pytest.mark.parametrize("entity_id", CODED)

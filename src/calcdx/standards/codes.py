@@ -37,6 +37,9 @@ from dataclasses import dataclass
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
+from calcdx.kb.loader import ENTITY_SYSTEM
+from calcdx.kb.schema import SNOMED_SYSTEM as SNOMED_CT
+
 __all__ = [
     "ALGORITHM_FAMILY",
     "DIAGNOSIS_NAME",
@@ -57,11 +60,12 @@ __all__ = [
 
 #: DICOM Coding Scheme Designator of calcdx's private codes.
 PRIVATE_SCHEME = "99CALCDX"
-#: FHIR ``system`` of calcdx's private codes (measurement keys, patterns, matrix).
-PRIVATE_SYSTEM = "urn:calcdx:codes"
+#: FHIR ``system`` of calcdx's private codes (measurement keys, patterns, matrix, and the
+#: entity id of a diagnosis without a SNOMED CT concept); a stable URN, one definition.
+PRIVATE_SYSTEM = ENTITY_SYSTEM
 
 #: FHIR system URI of SNOMED CT (the knowledge base's ``Code.system``).
-SNOMED_SYSTEM = "http://snomed.info/sct"
+SNOMED_SYSTEM = SNOMED_CT
 
 #: DICOM coding scheme designator to FHIR system URI (HL7 terminology).
 FHIR_SYSTEMS = {
