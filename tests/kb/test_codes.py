@@ -280,3 +280,17 @@ def test_kb_validate_names_the_file_with_a_bad_snomed_id(tmp_path):
     path.write_text(text.replace('code: "24764000"', 'code: "24764001"'), encoding="utf-8")
     with pytest.raises(KnowledgeBaseError, match=r"appendicolith\.yaml.*24764001.*Verhoeff"):
         _load(target)
+
+
+def test_match_must_agree_with_the_note():
+    import pytest
+    from pydantic import ValidationError
+
+    from calcdx.kb.schema import Code
+
+    broader = {**_code(SNOMED, "235494005"), "note": "broader: chronic pancreatitis"}
+    assert Code.model_validate({**broader, "match": "broader"}).match == "broader"
+    with pytest.raises(ValidationError, match="match 'exact'"):
+        Code.model_validate(broader)  # a broader code left as exact
+    with pytest.raises(ValidationError, match="match 'broader'"):
+        Code.model_validate({**_code(SNOMED, "95566004"), "match": "broader"})

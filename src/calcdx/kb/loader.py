@@ -145,8 +145,9 @@ class KnowledgeBase:
         """FHIR CodeableConcept of an entity: its checked standard codes, and its name.
 
         The codings are the entity's ``codes`` in file order (SNOMED CT, RadLex,
-        ICD-10). An entity without a SNOMED CT concept (ICD-10 alone, or no code at
-        all, see ``codes_note``) also gets calcdx's own coding, system
+        ICD-10; FHIR allows codings of different granularity, so a broader one stays).
+        An entity without an exact SNOMED CT concept (``Code.match``; a broader one,
+        ICD-10 alone, or no code at all, see ``codes_note``) also gets calcdx's own coding, system
         :data:`ENTITY_SYSTEM` with the entity id as code, so that the exact
         diagnosis is machine-readable without a standard code pretending to be it;
         the DICOM SR uses the same entity id under the scheme ``99CALCDX``.
@@ -156,7 +157,7 @@ class KnowledgeBase:
             {"system": code.system, "code": code.code, "display": code.display}
             for code in entity.codes
         ]
-        if not any(code.system == SNOMED_SYSTEM for code in entity.codes):
+        if not any(c.system == SNOMED_SYSTEM and c.match == "exact" for c in entity.codes):
             coding.append({"system": ENTITY_SYSTEM, "code": entity.id, "display": entity.name})
         return {"coding": coding, "text": entity.name}
 

@@ -320,6 +320,13 @@ class Code(BaseModel):
         two digits, optionally a dot and one digit, e.g. ``M61.0``).
     display : str
         The concept's term.
+    match : {"exact", "broader", "partial"}
+        How the code stands to the entity: ``exact`` (it means the same thing, the
+        default), ``broader`` (the entity is one kind of it, e.g. *Chronic pancreatitis*
+        for chronic calcific pancreatitis) or ``partial`` (it names one part or form of
+        the entity). The note then starts with the same word and ``codes_note`` names
+        the code. Only an exact SNOMED CT concept stands for the entity in the DICOM SR
+        and alone in FHIR; otherwise the outputs add calcdx's own code.
     source : str
         Address of the page the code was read from.
     note : str, optional
@@ -338,8 +345,23 @@ class Code(BaseModel):
     system: CodeSystem
     code: str = Field(pattern=r"^(\d{6,18}|RID\d+|[A-Z]\d{2}(\.\d)?)$")
     display: str = Field(min_length=3)
+    match: Literal["exact", "broader", "partial"] = "exact"
     source: str = Field(pattern=r"^https?://")
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _match_said_in_note(self) -> Code:
+        note = (self.note or "").lower()
+        said = (
+            "broader" if note.startswith("broader")
+            else "partial" if note.startswith("part of the entity") else "exact"
+        )
+        if said != self.match:
+            raise ValueError(
+                f"codes: {self.code!r} has match {self.match!r} but its note reads as {said!r}; "
+                "a broader code's note starts 'broader:', a partial one's 'part of the entity:'"
+            )
+        return self
 
     @model_validator(mode="after")
     def _code_fits_its_system(self) -> Code:

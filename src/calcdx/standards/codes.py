@@ -21,7 +21,8 @@ Measurements (:data:`MEASUREMENTS`)
 Diagnoses (:func:`entity_code`)
     The knowledge-base entity a lesion's group most likely is: its SNOMED CT
     concept (scheme ``SCT``, FHIR ``http://snomed.info/sct``) when the knowledge
-    base carries a checked one (``codes`` of the entity file), else a private
+    base carries a checked one meaning the entity itself (``codes`` of the entity
+    file, ``match: exact``), else a private
     ``99CALCDX`` code whose value is the entity id. The SR states it as a
     qualitative evaluation named DCM 111023 *Differential Diagnosis/Impression*.
 
@@ -171,7 +172,8 @@ def entity_code(entity_id: str) -> Code:
     -------
     Code
         ``SCT`` with the concept id and display of the entity's first SNOMED CT
-        code when the knowledge base has one; otherwise ``99CALCDX`` with the
+        code that means the entity (``match: exact``); otherwise, for a broader or
+        partial concept or none, ``99CALCDX`` with the
         entity id as value and the entity name as meaning (cut to 64 characters,
         the DICOM limit).
 
@@ -184,7 +186,7 @@ def entity_code(entity_id: str) -> Code:
 
     entity = load_knowledge_base()[entity_id]
     for code in entity.codes:
-        if code.system == SNOMED_SYSTEM:
+        if code.system == SNOMED_SYSTEM and code.match == "exact":
             return Code(code.code, "SCT", _meaning(code.display))
     return Code(entity_id, PRIVATE_SCHEME, _meaning(entity.name))
 
