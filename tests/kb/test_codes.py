@@ -294,3 +294,21 @@ def test_match_must_agree_with_the_note():
         Code.model_validate(broader)  # a broader code left as exact
     with pytest.raises(ValidationError, match="match 'broader'"):
         Code.model_validate({**_code(SNOMED, "95566004"), "match": "broader"})
+
+
+def test_coverage_document_matches_the_entity_files():
+    """docs/kb-codes.md is the table the entity files give (regenerate it when they change)."""
+    from pathlib import Path
+
+    from calcdx.kb.coverage import coverage_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "kb-codes.md"
+    kb = load_knowledge_base()
+    text = doc.read_text(encoding="utf-8")
+    assert text == coverage_markdown(kb), (
+        "docs/kb-codes.md is stale: regenerate it with calcdx.kb.coverage.coverage_markdown")
+    # independent of the generator: every entity has a row naming its SR code
+    for entity in kb:
+        exact = [c.code for c in entity.codes if c.system == SNOMED and c.match == "exact"]
+        expected = f"SCT {exact[0]}" if exact else f"99CALCDX {entity.id}"
+        assert f"| {entity.id} |" in text and text.count(f"| {expected} |") >= 1, entity.id
