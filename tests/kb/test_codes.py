@@ -3,6 +3,7 @@
 import re
 
 from calcdx.kb import load_knowledge_base
+from calcdx.kb.schema import verhoeff_valid
 from calcdx.standards.fhir import fhir_bundle
 
 SNOMED = "http://snomed.info/sct"
@@ -28,7 +29,11 @@ def test_codeable_concepts():
         {"system": ICD10, "code": "M61.0", "display": "Myositis ossificans traumatica"},
     ]
     uncoded = next(e for e in kb if not e.codes)
-    assert kb.codeable_concept(uncoded.id) == {"text": uncoded.name}  # no guessed code
+    # no guessed standard code: calcdx's own coding (the entity id) and the name
+    assert kb.codeable_concept(uncoded.id) == {
+        "coding": [{"system": "urn:calcdx:codes", "code": uncoded.id, "display": uncoded.name}],
+        "text": uncoded.name,
+    }
 
 
 def test_fhir_conclusion_code_uses_the_knowledge_base_code():
@@ -44,26 +49,8 @@ def test_fhir_conclusion_code_uses_the_knowledge_base_code():
 
 # --- SNOMED CT identifiers: Verhoeff check digit and partition ---------------------------
 
-_D = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
-    (2, 3, 4, 0, 1, 7, 8, 9, 5, 6), (3, 4, 0, 1, 2, 8, 9, 5, 6, 7),
-    (4, 0, 1, 2, 3, 9, 5, 6, 7, 8), (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
-    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2), (7, 6, 5, 9, 8, 2, 1, 0, 4, 3),
-    (8, 7, 6, 5, 9, 3, 2, 1, 0, 4), (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-)
-_P = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 5, 7, 6, 2, 8, 3, 0, 9, 4),
-    (5, 8, 0, 3, 7, 9, 6, 1, 4, 2), (8, 9, 1, 6, 0, 4, 3, 5, 2, 7),
-    (9, 4, 5, 3, 1, 2, 6, 8, 7, 0), (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
-    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5), (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
-)
-
-
-def _verhoeff_ok(number: str) -> bool:
-    check = 0
-    for i, digit in enumerate(reversed(number)):
-        check = _D[check][_P[i % 8][int(digit)]]
-    return check == 0
+#: The loader's checker, tested below against the SNOMED CT codes of DICOM PS3.16 (pydicom).
+_verhoeff_ok = verhoeff_valid
 
 
 def _snomed_codes():
@@ -213,3 +200,115 @@ def test_fhir_conclusion_code_carries_icd10_beside_snomed():
     (concept,) = fhir_bundle(doc)["entry"][0]["resource"]["conclusionCode"]
     assert [(c["system"], c["code"]) for c in concept["coding"]] == [
         (SNOMED, "44551007"), (ICD10, "M61.0")]
+
+
+# --- the loader's own checks: Verhoeff check digit, partition, ICD-10 shape ---------------
+
+#: SNOMED CT ids read with their terms from sources (entity files' ``source``): DICOM PS3.16,
+#: the Belgian eHealth imaging-indication value set, UMLS listings.
+_KNOWN_GOOD = ("44551007", "201637001", "95566004", "24764000", "266474003", "235494005",
+               "444748003", "1162890002", "719271000")
+
+
+def _code(system: str, code: str) -> dict[str, str]:
+    return {"system": system, "code": code, "display": "A term", "source": "https://example.org/x"}
+
+
+def test_loader_accepts_ids_read_from_sources():
+    from calcdx.kb.schema import Code, snomed_id_problem
+
+    for value in _KNOWN_GOOD:
+        assert snomed_id_problem(value) is None, value
+        assert Code.model_validate(_code(SNOMED, value)).code == value
+
+
+def test_loader_rejects_a_corrupted_snomed_id():
+    import pytest
+    from pydantic import ValidationError
+
+    from calcdx.kb.schema import Code
+
+    for value in _KNOWN_GOOD:
+        last = value[:-1] + str((int(value[-1]) + 1) % 10)  # wrong check digit
+        swapped = value[:-3] + value[-2] + value[-3] + value[-1]  # two digits transposed
+        for bad in {last, swapped} - {value}:
+            with pytest.raises(ValidationError, match="Verhoeff"):
+                Code.model_validate(_code(SNOMED, bad))
+    # ids printed in a published value set that fail their check digit ('Pain' 22253001 beside
+    # the real 22253000; a 17-digit id with its last digits lost)
+    for bad in ("22253001", "16250001000004100"):
+        with pytest.raises(ValidationError, match="Verhoeff"):
+            Code.model_validate(_code(SNOMED, bad))
+
+
+def test_loader_rejects_a_description_id_and_bad_shapes():
+    import pytest
+    from pydantic import ValidationError
+
+    from calcdx.kb.schema import Code, verhoeff_valid
+
+    # 549740019 is a description id (partition 01) with a valid check digit
+    assert verhoeff_valid("549740019")
+    with pytest.raises(ValidationError, match="partition"):
+        Code.model_validate(_code(SNOMED, "549740019"))
+    with pytest.raises(ValidationError, match="leading zero"):
+        Code.model_validate(_code(SNOMED, "044551007"))
+    for bad in ("M6", "M65.20", "m61.0", "123456"):
+        with pytest.raises(ValidationError):
+            Code.model_validate(_code(ICD10, bad))
+    with pytest.raises(ValidationError, match="ICD-10"):
+        Code.model_validate(_code(ICD10, "44551007"))
+    with pytest.raises(ValidationError, match="RadLex"):
+        Code.model_validate(_code(RADLEX, "44551007"))
+    assert Code.model_validate(_code(ICD10, "M61.0")).code == "M61.0"
+    assert Code.model_validate(_code(RADLEX, "RID5250")).code == "RID5250"
+
+
+def test_kb_validate_names_the_file_with_a_bad_snomed_id(tmp_path):
+    import shutil
+
+    import pytest
+
+    from calcdx.errors import KnowledgeBaseError
+    from calcdx.kb.loader import _load, default_kb_path
+
+    target = tmp_path / "kb"
+    shutil.copytree(default_kb_path(), target)
+    path = target / "entities" / "appendicolith.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert 'code: "24764000"' in text
+    path.write_text(text.replace('code: "24764000"', 'code: "24764001"'), encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match=r"appendicolith\.yaml.*24764001.*Verhoeff"):
+        _load(target)
+
+
+def test_match_must_agree_with_the_note():
+    import pytest
+    from pydantic import ValidationError
+
+    from calcdx.kb.schema import Code
+
+    broader = {**_code(SNOMED, "235494005"), "note": "broader: chronic pancreatitis"}
+    assert Code.model_validate({**broader, "match": "broader"}).match == "broader"
+    with pytest.raises(ValidationError, match="match 'exact'"):
+        Code.model_validate(broader)  # a broader code left as exact
+    with pytest.raises(ValidationError, match="match 'broader'"):
+        Code.model_validate({**_code(SNOMED, "95566004"), "match": "broader"})
+
+
+def test_coverage_document_matches_the_entity_files():
+    """docs/kb-codes.md is the table the entity files give (regenerate it when they change)."""
+    from pathlib import Path
+
+    from calcdx.kb.coverage import coverage_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "kb-codes.md"
+    kb = load_knowledge_base()
+    text = doc.read_text(encoding="utf-8")
+    assert text == coverage_markdown(kb), (
+        "docs/kb-codes.md is stale: regenerate it with calcdx.kb.coverage.coverage_markdown")
+    # independent of the generator: every entity has a row naming its SR code
+    for entity in kb:
+        exact = [c.code for c in entity.codes if c.system == SNOMED and c.match == "exact"]
+        expected = f"SCT {exact[0]}" if exact else f"99CALCDX {entity.id}"
+        assert f"| {entity.id} |" in text and text.count(f"| {expected} |") >= 1, entity.id

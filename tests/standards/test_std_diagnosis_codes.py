@@ -29,8 +29,13 @@ def _yaml_entities() -> dict[str, dict]:
 
 
 ENTITIES = _yaml_entities()
+#: entities with a SNOMED CT concept that means the entity itself (not broader or partial)
 CODED = sorted(i for i, e in ENTITIES.items()
-               if any(c["system"] == SNOMED for c in e.get("codes") or []))
+               if any(c["system"] == SNOMED and c.get("match", "exact") == "exact"
+                      for c in e.get("codes") or []))
+#: entities whose only SNOMED CT concepts are broader or partial
+SNOMED_BROADER = sorted(i for i, e in ENTITIES.items() if i not in CODED
+                        and any(c["system"] == SNOMED for c in e.get("codes") or []))
 UNCODED = sorted(i for i, e in ENTITIES.items() if not e.get("codes"))
 #: entities without a SNOMED CT code: the SR states them with the private code
 NO_SNOMED = sorted(set(ENTITIES) - set(CODED))
@@ -40,7 +45,8 @@ ICD10_ONLY = sorted(i for i in NO_SNOMED
 
 
 def _snomed(entity_id: str) -> str:
-    return next(c["code"] for c in ENTITIES[entity_id]["codes"] if c["system"] == SNOMED)
+    return next(c["code"] for c in ENTITIES[entity_id]["codes"]
+                if c["system"] == SNOMED and c.get("match", "exact") == "exact")
 
 
 def _with_top(doc: dict, entity_id: str) -> dict:
@@ -53,7 +59,20 @@ def _with_top(doc: dict, entity_id: str) -> dict:
 
 
 def test_there_are_coded_and_uncoded_entities():
-    assert CODED and UNCODED and ICD10_ONLY, (len(CODED), len(UNCODED), len(ICD10_ONLY))
+    assert CODED and UNCODED and ICD10_ONLY and SNOMED_BROADER, (
+        len(CODED), len(UNCODED), len(ICD10_ONLY), len(SNOMED_BROADER))
+
+
+@pytest.mark.parametrize("entity_id", SNOMED_BROADER)
+def test_a_broader_snomed_concept_does_not_stand_for_the_entity(entity_id):
+    """FHIR keeps the broader concept beside calcdx's own code; the SR states the own code."""
+    doc = {"lesions": [],
+           "differential": {"differential": [{"entity": entity_id, "probability": 0.7}]}}
+    (concept,) = fhir_bundle(doc)["entry"][0]["resource"]["conclusionCode"]
+    assert [(c["system"], c["code"]) for c in concept["coding"]] == (
+        [*_kb_codings(entity_id), ("urn:calcdx:codes", entity_id)])
+    code = entity_code(entity_id)
+    assert (code.scheme_designator, code.value) == (PRIVATE_SCHEME, entity_id)
 
 
 def _kb_codings(entity_id: str) -> list[tuple[str, str]]:
@@ -66,9 +85,9 @@ def test_fhir_conclusion_code_carries_every_kb_code(entity_id):
     doc = {"lesions": [],
            "differential": {"differential": [{"entity": entity_id, "probability": 0.7}]}}
     (concept,) = fhir_bundle(doc)["entry"][0]["resource"]["conclusionCode"]
-    assert [(c["system"], c["code"]) for c in concept["coding"]] == _kb_codings(entity_id)
+    own = [] if entity_id in CODED else [("urn:calcdx:codes", entity_id)]
+    assert [(c["system"], c["code"]) for c in concept["coding"]] == _kb_codings(entity_id) + own
     assert concept["text"] == ENTITIES[entity_id]["name"]
-    assert all(c["system"] != "urn:calcdx:codes" for c in concept["coding"])
 
 
 @pytest.mark.parametrize("entity_id", CODED)
@@ -81,12 +100,15 @@ def test_fhir_conclusion_code_is_the_snomed_code(entity_id):
     assert all(c["system"] != "urn:calcdx:codes" for c in concept["coding"])
 
 
-@pytest.mark.parametrize("entity_id", UNCODED[:5])
-def test_fhir_conclusion_of_an_uncoded_entity_is_text_only(entity_id):
+@pytest.mark.parametrize("entity_id", UNCODED)
+def test_fhir_conclusion_of_an_uncoded_entity_uses_the_private_system(entity_id):
+    """No standard code pretends to be the entity: calcdx's own system, the entity id."""
     doc = {"lesions": [],
            "differential": {"differential": [{"entity": entity_id, "probability": 0.7}]}}
     (concept,) = fhir_bundle(doc)["entry"][0]["resource"]["conclusionCode"]
-    assert concept == {"text": ENTITIES[entity_id]["name"]}
+    name = ENTITIES[entity_id]["name"]
+    assert concept == {"coding": [{"system": "urn:calcdx:codes", "code": entity_id,
+                                   "display": name}], "text": name}
 
 
 @pytest.mark.parametrize("entity_id", CODED)
@@ -100,7 +122,7 @@ def test_sr_entity_code_is_sct_and_reads_back(entity_id):
 
 
 def test_sr_entity_code_of_an_uncoded_entity_is_private():
-    """Without a SNOMED CT code (ICD-10 only or no code) the SR keeps the private code."""
+    """Without an exact SNOMED CT code (broader, ICD-10 only or none): the private code."""
     for entity_id in NO_SNOMED:
         code = entity_code(entity_id)
         assert (code.scheme_designator, code.value) == (PRIVATE_SCHEME, entity_id)

@@ -21,7 +21,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from calcdx.case.vocabulary import load_vocabulary
 from calcdx.errors import KnowledgeBaseError
-from calcdx.kb.schema import FREQUENCY_WORDS, PRIOR_TIERS, SINGLE_VALUED, Entity, Figure
+from calcdx.kb.schema import (
+    FREQUENCY_WORDS,
+    PRIOR_TIERS,
+    SINGLE_VALUED,
+    SNOMED_SYSTEM,
+    Entity,
+    Figure,
+)
+
+#: FHIR ``system`` of calcdx's own codes (entity ids, measurement keys, patterns); the
+#: same value as :data:`calcdx.standards.codes.PRIVATE_SYSTEM`.
+ENTITY_SYSTEM = "urn:calcdx:codes"
 
 __all__ = ["KnowledgeBase", "Scale", "default_kb_path", "load_knowledge_base"]
 
@@ -133,17 +144,22 @@ class KnowledgeBase:
     def codeable_concept(self, entity_id: str) -> dict[str, Any]:
         """FHIR CodeableConcept of an entity: its checked standard codes, and its name.
 
-        An entity without a checked code (see ``codes_note``) gets the text alone,
-        never a private code standing in for a standard one.
+        The codings are the entity's ``codes`` in file order (SNOMED CT, RadLex,
+        ICD-10; FHIR allows codings of different granularity, so a broader one stays).
+        An entity without an exact SNOMED CT concept (``Code.match``; a broader one,
+        ICD-10 alone, or no code at all, see ``codes_note``) also gets calcdx's own coding, system
+        :data:`ENTITY_SYSTEM` with the entity id as code, so that the exact
+        diagnosis is machine-readable without a standard code pretending to be it;
+        the DICOM SR uses the same entity id under the scheme ``99CALCDX``.
         """
         entity = self[entity_id]
-        concept: dict[str, Any] = {"text": entity.name}
-        if entity.codes:
-            concept["coding"] = [
-                {"system": code.system, "code": code.code, "display": code.display}
-                for code in entity.codes
-            ]
-        return concept
+        coding = [
+            {"system": code.system, "code": code.code, "display": code.display}
+            for code in entity.codes
+        ]
+        if not any(c.system == SNOMED_SYSTEM and c.match == "exact" for c in entity.codes):
+            coding.append({"system": ENTITY_SYSTEM, "code": entity.id, "display": entity.name})
+        return {"coding": coding, "text": entity.name}
 
     def search(self, text: str) -> list[Entity]:
         """Entities whose id, name or a synonym contains `text` (case-insensitive)."""

@@ -23,6 +23,7 @@ Example
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -44,6 +45,9 @@ __all__ = [
     "Range",
     "Reference",
     "Share",
+    "icd10_code_problem",
+    "snomed_id_problem",
+    "verhoeff_valid",
 ]
 
 FrequencyWord = Literal["always", "usual", "often", "sometimes", "occasional", "rare", "never"]
@@ -227,6 +231,81 @@ CodeSystem = Literal[
     "http://snomed.info/sct", "http://radlex.org", "http://hl7.org/fhir/sid/icd-10"
 ]
 
+SNOMED_SYSTEM = "http://snomed.info/sct"
+RADLEX_SYSTEM = "http://radlex.org"
+ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
+
+# Verhoeff dihedral-group tables (multiplication D5 and the position permutation), as
+# SNOMED CT's identifier specification uses for the check digit of every SCTID.
+_VERHOEFF_D = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
+    (2, 3, 4, 0, 1, 7, 8, 9, 5, 6), (3, 4, 0, 1, 2, 8, 9, 5, 6, 7),
+    (4, 0, 1, 2, 3, 9, 5, 6, 7, 8), (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
+    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2), (7, 6, 5, 9, 8, 2, 1, 0, 4, 3),
+    (8, 7, 6, 5, 9, 3, 2, 1, 0, 4), (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+)
+_VERHOEFF_P = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 5, 7, 6, 2, 8, 3, 0, 9, 4),
+    (5, 8, 0, 3, 7, 9, 6, 1, 4, 2), (8, 9, 1, 6, 0, 4, 3, 5, 2, 7),
+    (9, 4, 5, 3, 1, 2, 6, 8, 7, 0), (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
+    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5), (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
+)
+
+_SNOMED_SHAPE = re.compile(r"^[1-9]\d{5,17}$")
+_RADLEX_SHAPE = re.compile(r"^RID\d+$")
+#: WHO ICD-10: a letter, two digits, optionally a dot and one digit (no ICD-10-CM extensions).
+_ICD10_SHAPE = re.compile(r"^[A-Z]\d{2}(\.\d)?$")
+
+
+def verhoeff_valid(number: str) -> bool:
+    """Whether a digit string ends in its correct Verhoeff check digit.
+
+    Parameters
+    ----------
+    number : str
+        Decimal digits, the last of which is the check digit (e.g. a SNOMED CT id).
+
+    Returns
+    -------
+    bool
+        True when the Verhoeff checksum over all digits is zero.
+    """
+    if not number.isdigit():
+        return False
+    check = 0
+    for position, digit in enumerate(reversed(number)):
+        check = _VERHOEFF_D[check][_VERHOEFF_P[position % 8][int(digit)]]
+    return check == 0
+
+
+def snomed_id_problem(code: str) -> str | None:
+    """Why `code` is not a SNOMED CT concept id, or None when it is well formed.
+
+    A concept id (SCTID) is 6 to 18 digits without a leading zero, whose last digit
+    is a Verhoeff check digit and whose two digits before it are the partition
+    identifier of a concept: ``00`` (short format) or ``10`` (an extension's namespace).
+    """
+    if not _SNOMED_SHAPE.match(code):
+        return "must be 6 to 18 digits without a leading zero"
+    if not verhoeff_valid(code):
+        return "fails its Verhoeff check digit (a mistyped or invented id)"
+    if code[-3:-1] not in ("00", "10"):
+        return (
+            f"partition {code[-3:-1]!r} is not a concept's (00 or 10); "
+            "is it a description or relationship id?"
+        )
+    return None
+
+
+def icd10_code_problem(code: str) -> str | None:
+    """Why `code` is not a WHO ICD-10 category or subcategory, or None when it is."""
+    if not _ICD10_SHAPE.match(code):
+        return (
+            "must be a letter, two digits and optionally a dot and one digit "
+            "(WHO ICD-10, e.g. M61.0; not ICD-10-CM's longer codes)"
+        )
+    return None
+
 
 class Code(BaseModel):
     """A standard code of the entity, with where it was checked.
@@ -241,10 +320,24 @@ class Code(BaseModel):
         two digits, optionally a dot and one digit, e.g. ``M61.0``).
     display : str
         The concept's term.
+    match : {"exact", "broader", "partial"}
+        How the code stands to the entity: ``exact`` (it means the same thing, the
+        default), ``broader`` (the entity is one kind of it, e.g. *Chronic pancreatitis*
+        for chronic calcific pancreatitis) or ``partial`` (it names one part or form of
+        the entity). The note then starts with the same word and ``codes_note`` names
+        the code. Only an exact SNOMED CT concept stands for the entity in the DICOM SR
+        and alone in FHIR; otherwise the outputs add calcdx's own code.
     source : str
         Address of the page the code was read from.
     note : str, optional
         What the source shows (e.g. a listing of several ids).
+
+    Notes
+    -----
+    The loader rejects a code that does not fit its system: a SNOMED CT id whose
+    Verhoeff check digit is wrong or whose partition is not a concept's
+    (:func:`snomed_id_problem`), an ICD-10 code not of WHO's shape
+    (:func:`icd10_code_problem`), a RadLex id that is not ``RID`` and digits.
     """
 
     model_config = _ENTRY
@@ -252,8 +345,41 @@ class Code(BaseModel):
     system: CodeSystem
     code: str = Field(pattern=r"^(\d{6,18}|RID\d+|[A-Z]\d{2}(\.\d)?)$")
     display: str = Field(min_length=3)
+    match: Literal["exact", "broader", "partial"] = "exact"
     source: str = Field(pattern=r"^https?://")
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _match_said_in_note(self) -> Code:
+        note = (self.note or "").lower()
+        said = (
+            "broader" if note.startswith("broader")
+            else "partial" if note.startswith("part of the entity") else "exact"
+        )
+        if said != self.match:
+            raise ValueError(
+                f"codes: {self.code!r} has match {self.match!r} but its note reads as {said!r}; "
+                "a broader code's note starts 'broader:', a partial one's 'part of the entity:'"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _code_fits_its_system(self) -> Code:
+        if self.system == SNOMED_SYSTEM:
+            problem = snomed_id_problem(self.code)
+            kind = "SNOMED CT concept id"
+        elif self.system == ICD10_SYSTEM:
+            problem = icd10_code_problem(self.code)
+            kind = "ICD-10 code"
+        else:
+            problem = None if _RADLEX_SHAPE.match(self.code) else "must be RID and digits"
+            kind = "RadLex id"
+        if problem:
+            raise ValueError(
+                f"codes: {kind} {self.code!r} ({self.display}) {problem}; "
+                "copy the id again from its source page"
+            )
+        return self
 
 
 class Entity(BaseModel):

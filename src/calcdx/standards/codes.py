@@ -21,7 +21,8 @@ Measurements (:data:`MEASUREMENTS`)
 Diagnoses (:func:`entity_code`)
     The knowledge-base entity a lesion's group most likely is: its SNOMED CT
     concept (scheme ``SCT``, FHIR ``http://snomed.info/sct``) when the knowledge
-    base carries a checked one (``codes`` of the entity file), else a private
+    base carries a checked one meaning the entity itself (``codes`` of the entity
+    file, ``match: exact``), else a private
     ``99CALCDX`` code whose value is the entity id. The SR states it as a
     qualitative evaluation named DCM 111023 *Differential Diagnosis/Impression*.
 
@@ -36,6 +37,9 @@ from dataclasses import dataclass
 
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
+
+from calcdx.kb.loader import ENTITY_SYSTEM
+from calcdx.kb.schema import SNOMED_SYSTEM as SNOMED_CT
 
 __all__ = [
     "ALGORITHM_FAMILY",
@@ -57,11 +61,12 @@ __all__ = [
 
 #: DICOM Coding Scheme Designator of calcdx's private codes.
 PRIVATE_SCHEME = "99CALCDX"
-#: FHIR ``system`` of calcdx's private codes (measurement keys, patterns, matrix).
-PRIVATE_SYSTEM = "urn:calcdx:codes"
+#: FHIR ``system`` of calcdx's private codes (measurement keys, patterns, matrix, and the
+#: entity id of a diagnosis without a SNOMED CT concept); a stable URN, one definition.
+PRIVATE_SYSTEM = ENTITY_SYSTEM
 
 #: FHIR system URI of SNOMED CT (the knowledge base's ``Code.system``).
-SNOMED_SYSTEM = "http://snomed.info/sct"
+SNOMED_SYSTEM = SNOMED_CT
 
 #: DICOM coding scheme designator to FHIR system URI (HL7 terminology).
 FHIR_SYSTEMS = {
@@ -167,7 +172,8 @@ def entity_code(entity_id: str) -> Code:
     -------
     Code
         ``SCT`` with the concept id and display of the entity's first SNOMED CT
-        code when the knowledge base has one; otherwise ``99CALCDX`` with the
+        code that means the entity (``match: exact``); otherwise, for a broader or
+        partial concept or none, ``99CALCDX`` with the
         entity id as value and the entity name as meaning (cut to 64 characters,
         the DICOM limit).
 
@@ -180,7 +186,7 @@ def entity_code(entity_id: str) -> Code:
 
     entity = load_knowledge_base()[entity_id]
     for code in entity.codes:
-        if code.system == SNOMED_SYSTEM:
+        if code.system == SNOMED_SYSTEM and code.match == "exact":
             return Code(code.code, "SCT", _meaning(code.display))
     return Code(entity_id, PRIVATE_SCHEME, _meaning(entity.name))
 

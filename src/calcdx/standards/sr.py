@@ -7,8 +7,9 @@ mean and peak HU, Agatston-style score, mass score, the matrix as finding type
 each pattern as a *Calcification Type* qualitative evaluation and, when the
 ``result.json`` document holds a differential, the most likely entity of the
 lesion's group as a *Differential Diagnosis/Impression* evaluation coded with
-the knowledge base's SNOMED CT concept (a private ``99CALCDX`` code only for an
-entity the knowledge base has no checked code for). Values keep
+the knowledge base's SNOMED CT concept when it means the entity (``match:
+exact``), else a private ``99CALCDX`` code whose value is the entity id (for an
+entity with only a broader or partial concept, or none). Values keep
 full precision: highdicom writes each as a Decimal String and as a 64-bit
 FloatingPointValue. A value that is missing (null) in the result is left out.
 """
