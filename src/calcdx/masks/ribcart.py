@@ -39,8 +39,10 @@ dense granules and bands are a small share of the bar's mineral.
    affine: the front half of the body's antero-posterior depth at its level and
    the outer half of the body's deepest skin distance there, the
    ``min_anterior_fraction`` and ``max_wall_depth_fraction`` of
-   :class:`calcdx.measure.costal.CostalConfig`). Without a site (no body or
-   affine known) the rule is not applied;
+   :class:`calcdx.measure.costal.CostalConfig`). The rule is read only in the
+   box of the site's cells widened by a window and a voxel, and a part running
+   on beyond that box is not taken (it is not mostly in the site). Without a
+   site (no body or affine known) the rule is not applied;
 5. *its granules with it*: a piece of the skeleton left under ``min_volume_mm3``
    once the parts are taken out, touching them, is a dense granule or band of the
    cartilage (bone is never a small fragment embedded in cartilage: the rib it
@@ -180,10 +182,46 @@ def cortex_level_hu(hu: NDArray[Any], filled: NDArray[np.bool_], cfg: _Config) -
                float(np.percentile(np.asarray(hu)[mineral], 90)))
 
 
+def _blocks(window_mm: float, spacing_mm: tuple[float, float, float]) -> list[int]:
+    """Voxels per block along each axis: about a fifth of `window_mm`, at least one."""
+    return [max(1, int(window_mm / (5.0 * s))) for s in spacing_mm]
+
+
+def _block_share(hu: NDArray[Any], filled: NDArray[np.bool_],
+                 spacing_mm: tuple[float, float, float], window_mm: float, level_hu: float
+                 ) -> NDArray[np.float32]:
+    """:func:`cortex_share` on the blocks (see there), before it is spread to the voxels."""
+    block = _blocks(window_mm, spacing_mm)
+
+    def counts(mask: NDArray[np.bool_]) -> NDArray[np.float32]:
+        out: NDArray[Any] = np.asarray(mask, dtype=np.uint16 if max(block) > 1 else np.float32)
+        for axis, f in enumerate(block):
+            if f > 1:  # block sums; the last block of an axis may be shorter
+                out = np.add.reduceat(out, np.arange(0, out.shape[axis], f), axis=axis,
+                                      dtype=np.uint16)
+        return np.asarray(out, dtype=np.float32)
+
+    size = [2 * max(1, round(window_mm / (f * s))) + 1
+            for f, s in zip(block, spacing_mm, strict=True)]
+    f_all = ndi.uniform_filter(counts(filled), size, mode="constant")
+    f_dense = ndi.uniform_filter(counts(np.asarray(filled) & (np.asarray(hu) >= level_hu)),
+                                 size, mode="constant")
+    return np.where(f_all > 1e-6, f_dense / np.maximum(f_all, 1e-6), 0.0).astype(np.float32)
+
+
+def _spread(blocks: NDArray[Any], block: list[int], shape: tuple[int, ...]) -> NDArray[Any]:
+    """Per-block values repeated onto the voxels of an array of `shape`."""
+    out = blocks
+    for axis, f in enumerate(block):
+        if f > 1:
+            out = np.repeat(out, f, axis=axis)
+    return out[: shape[0], : shape[1], : shape[2]]
+
+
 def cortex_share(hu: NDArray[Any], filled: NDArray[np.bool_],
                  spacing_mm: tuple[float, float, float], *, window_mm: float,
                  level_hu: float) -> NDArray[np.float32]:
-    """Share of the skeleton's voxels near each voxel that are cortex-dense, on blocks.
+    """Share of the skeleton's voxels near each voxel that are cortex-dense.
 
     Parameters
     ----------
@@ -208,27 +246,26 @@ def cortex_share(hu: NDArray[Any], filled: NDArray[np.bool_],
         rule of millimetres, not of voxels: the same share give or take a block),
         as :func:`calcdx.masks.bone._cortexless` measures its distances.
     """
-    block = [max(1, int(window_mm / (5.0 * s))) for s in spacing_mm]
-    nb = [-(-n // f) for n, f in zip(filled.shape, block, strict=True)]
+    share = _block_share(hu, filled, spacing_mm, window_mm, level_hu)
+    return np.asarray(_spread(share, _blocks(window_mm, spacing_mm), filled.shape),
+                      dtype=np.float32)
 
-    def counts(mask: NDArray[np.bool_]) -> NDArray[np.float32]:
-        if block == [1, 1, 1]:
-            return np.asarray(mask, dtype=np.float32)
-        pad = np.zeros([b * f for b, f in zip(nb, block, strict=True)], dtype=np.uint8)
-        pad[: mask.shape[0], : mask.shape[1], : mask.shape[2]] = mask
-        return np.asarray(pad.reshape(nb[0], block[0], nb[1], block[1], nb[2], block[2])
-                          .sum(axis=(1, 3, 5), dtype=np.float32), dtype=np.float32)
 
-    size = [2 * max(1, round(window_mm / (f * s))) + 1
-            for f, s in zip(block, spacing_mm, strict=True)]
-    f_all = ndi.uniform_filter(counts(filled), size, mode="constant")
-    f_dense = ndi.uniform_filter(counts(np.asarray(filled) & (np.asarray(hu) >= level_hu)),
-                                 size, mode="constant")
-    share = np.where(f_all > 1e-6, f_dense / np.maximum(f_all, 1e-6), 0.0).astype(np.float32)
-    for axis, f in enumerate(block):
-        if f > 1:
-            share = np.repeat(share, f, axis=axis)
-    return share[: filled.shape[0], : filled.shape[1], : filled.shape[2]]
+def _site_box(site: CartilageSite, shape: tuple[int, ...], offset: tuple[int, int, int],
+              margin: list[int]) -> tuple[slice, slice, slice] | None:
+    """The box of an array at `offset` holding the site's cells, widened by `margin` voxels."""
+    cells = np.argwhere(site.coarse)
+    if not cells.size:
+        return None
+    f = np.asarray(site.grid.factors)
+    lo = cells.min(axis=0) * f - np.asarray(offset) - np.asarray(margin)
+    hi = (cells.max(axis=0) + 1) * f - np.asarray(offset) + np.asarray(margin)
+    lo = np.maximum(lo, 0)
+    hi = np.minimum(hi, np.asarray(shape))
+    if np.any(hi <= lo):
+        return None
+    return (slice(int(lo[0]), int(hi[0])), slice(int(lo[1]), int(hi[1])),
+            slice(int(lo[2]), int(hi[2])))
 
 
 def _border_mostly_outside(part: NDArray[np.bool_], filled: NDArray[np.bool_]) -> bool:
@@ -272,37 +309,58 @@ def granular_parts(hu: NDArray[Any], filled: NDArray[np.bool_],
     level = cortex_level_hu(hu, filled, cfg) if site is not None else None
     if level is None or site is None:
         return out
-    share = cortex_share(hu, filled, spacing_mm, window_mm=cfg.cartilage_window_mm,
-                         level_hu=level)
-    low = filled & (share < cfg.min_cortex_share)
+    # only about the site: the parts must lie mostly in it
+    block = _blocks(cfg.cartilage_window_mm, spacing_mm)
+    margin = [int(np.ceil(cfg.cartilage_window_mm / s)) + 1 for s in spacing_mm]
+    sub = _site_box(site, filled.shape, offset, margin)
+    if sub is None:
+        return out
+    h, fill = hu[sub], filled[sub]
+    origin = np.asarray([s.start for s in sub]) + np.asarray(offset)
+    share = _block_share(h, fill, spacing_mm, cfg.cartilage_window_mm, level)
+    low = fill & _spread(share < cfg.min_cortex_share, block, fill.shape)
     del share
     if not low.any():
         return out
     vv = float(np.prod(spacing_mm))
+    found = np.zeros(fill.shape, dtype=bool)
     parts, n_parts = cc3d.connected_components(low, connectivity=26, return_N=True)
+    del low
     stats = cc3d.statistics(parts)
+    # a part the box cuts runs on beyond the site's extent: not mostly in it
+    cut = np.zeros(int(n_parts) + 1, dtype=bool)
+    for axis in range(3):
+        for face, inside in ((0, sub[axis].start > 0),
+                             (-1, sub[axis].stop < filled.shape[axis])):
+            if inside:
+                cut[np.unique(np.take(parts, face, axis=axis))] = True
     for c in range(1, int(n_parts) + 1):
-        if float(stats["voxel_counts"][c]) * vv < cfg.min_volume_mm3:
+        if cut[c] or float(stats["voxel_counts"][c]) * vv < cfg.min_volume_mm3:
             continue
         b = stats["bounding_boxes"][c]
         box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in b)
         part = parts[box] == c
-        if not _border_mostly_outside(part, filled[box]):
+        if not _border_mostly_outside(part, fill[box]):
             continue
-        if _thick(part, spacing_mm, cfg.lumen_min_radius_mm):
+        if _thick(part, spacing_mm, cfg.lumen_min_radius_mm, step=block[2]):
             continue
-        ijk = np.argwhere(part) + np.asarray([s.start for s in box]) + np.asarray(offset)
+        ijk = np.argwhere(part) + np.asarray([s.start for s in box]) + origin
         if float(np.mean(site.contains(ijk))) > 0.5:
-            out[box] |= part
-    if out.any():
-        out |= _granules(filled & ~out, out, vv, cfg.min_volume_mm3)
+            found[box] |= part
+    del parts
+    if found.any():
+        found |= _granules(fill & ~found, found, vv, cfg.min_volume_mm3, margin)
+    out[sub] = found
     return out
 
 
 def _thick(part: NDArray[np.bool_], spacing_mm: tuple[float, float, float],
-           radius_mm: float) -> bool:
-    """Whether some voxel of `part` lies `radius_mm` or farther in-plane from its outside."""
-    for k in range(part.shape[2]):
+           radius_mm: float, *, step: int = 1) -> bool:
+    """Whether some voxel of `part` lies `radius_mm` or farther in-plane from its outside.
+
+    Read on every `step`-th plane (thin slices: planes about a block apart).
+    """
+    for k in range(0, part.shape[2], max(1, step)):
         plane = part[:, :, k]
         if plane.any() and float(ndi.distance_transform_edt(
                 np.pad(plane, 1), sampling=spacing_mm[:2]).max()) >= radius_mm:
@@ -311,16 +369,30 @@ def _thick(part: NDArray[np.bool_], spacing_mm: tuple[float, float, float],
 
 
 def _granules(rest: NDArray[np.bool_], parts: NDArray[np.bool_], voxel_mm3: float,
-              max_mm3: float) -> NDArray[np.bool_]:
-    """Pieces of `rest` (26-connected) under `max_mm3` that touch `parts` (26-neighbours)."""
-    lab, n = cc3d.connected_components(rest, connectivity=26, return_N=True)
+              max_mm3: float, margin: list[int]) -> NDArray[np.bool_]:
+    """Pieces of `rest` (26-connected) under `max_mm3` that touch `parts` (26-neighbours).
+
+    Read in the box of `parts` widened by `margin` voxels; a piece the box cuts (it
+    reaches a face of the box inside the array) is not taken (it may be larger).
+    """
+    out = np.zeros(rest.shape, dtype=bool)
+    where = np.argwhere(parts)
+    lo = np.maximum(where.min(axis=0) - np.asarray(margin), 0)
+    hi = np.minimum(where.max(axis=0) + 1 + np.asarray(margin), np.asarray(rest.shape))
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    r, p = rest[box], parts[box]
+    lab, n = cc3d.connected_components(r, connectivity=26, return_N=True)
     if not n:
-        return np.zeros(rest.shape, dtype=bool)
+        return out
     counts = np.bincount(lab.ravel(), minlength=int(n) + 1)
-    near = box_filter(parts, (1, 1, 1), "max")
-    touching = np.zeros(int(n) + 1, dtype=bool)
-    touching[np.unique(lab[near & rest])] = True
-    small = counts * voxel_mm3 < max_mm3
-    keep = touching & small
+    touching = np.bincount(lab[box_filter(p, (1, 1, 1), "max") & r],
+                           minlength=int(n) + 1) > 0
+    cut = np.zeros(int(n) + 1, dtype=bool)
+    for axis in range(3):
+        for face, inside in ((0, lo[axis] > 0), (-1, hi[axis] < rest.shape[axis])):
+            if inside:
+                cut[np.unique(np.take(lab, face, axis=axis))] = True
+    keep = touching & ~cut & (counts * voxel_mm3 < max_mm3)
     keep[0] = False
-    return np.asarray(keep[lab], dtype=bool)
+    out[box] = keep[lab]
+    return out
