@@ -92,6 +92,7 @@ from calcdx.masks.lumen import (
     partial_volume_wall,
 )
 from calcdx.masks.metal import find_stents, metal_streaks, near_struts
+from calcdx.masks.ribcart import CartilageSite, cartilage_site
 
 if TYPE_CHECKING:
     from calcdx.analysis import AnalysisParameters
@@ -499,6 +500,17 @@ def _drop_stents(pieces: list[tuple[NDArray[Any], NDArray[Any], str]], affine: N
     return out, stents
 
 
+def _costal_site(body: BodyMask, affine: NDArray[np.float64], params: AnalysisParameters
+                 ) -> CartilageSite:
+    """Where the skeleton's calcified costal cartilage may lie (calcdx.masks.ribcart).
+
+    The trunk's anterior outer shell, with the bounds of the costal-cartilage calls
+    (:class:`calcdx.measure.costal.CostalConfig`).
+    """
+    return cartilage_site(body, affine, min_anterior_fraction=params.costal.min_anterior_fraction,
+                          max_depth_fraction=params.costal.max_wall_depth_fraction)
+
+
 def detect_lesions(
     hu: NDArray[Any],
     affine: NDArray[np.float64],
@@ -626,7 +638,8 @@ def detect_lesions(
         summary["blood_pool_lumen_volume_mm3"] = float(np.count_nonzero(pool_lumen.mask)) * vv
     bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels,
                      mineral_boxes=boxes, noise_sd_hu=None if sigma is None else sigma.sd_hu,
-                     enhanced=phase.enhanced, blood_lumen=pool_lumen)
+                     enhanced=phase.enhanced, blood_lumen=pool_lumen,
+                     cartilage_site=_costal_site(body, affine, params))
     del labels, body_labels
     is_bone_comp = np.zeros(n + 1, dtype=bool)
     is_bone_comp[list(bone.component_ids)] = True

@@ -54,7 +54,11 @@ Method
    least ``min_volume_mm3`` and bordered in-plane mostly by soft tissue, has no
    cortex: a faint mineralised rod joined to bone. It leaves the bone; its
    mineral is a deposit, returned also in :attr:`BoneResult.cartilage` so the
-   analysis can say where it lies (:mod:`calcdx.measure.costal`).
+   analysis can say where it lies (:mod:`calcdx.measure.costal`). Where the
+   caller says where costal cartilage may lie (`cartilage_site`, the trunk's
+   anterior outer shell), parts built as calcified cartilage leave with them,
+   granules as dense as cortex included (:func:`calcdx.masks.ribcart.granular_parts`:
+   under ``min_cortex_share`` cortex-dense voxels within ``cartilage_window_mm``).
 4. Deposits on bone: the *core* is the filled bone opened in-plane by a square
    of half-width ``core_mm``; bone is the core grown back by one voxel inside the
    filled mask, plus every remaining part of at least ``min_volume_mm3`` (a thin
@@ -105,7 +109,9 @@ than ``lumen_max_voxel_mm``, and also on finer grids when its edge voxels
 reach the mineral threshold (a dense arterial lumen: sealed, that edge encloses
 it like cortex); calcified costal cartilage joins the ribs on grids coarser than
 ``lumen_max_voxel_mm``, and on finer ones where it lies within ``cortex_reach_mm``
-of the rib's cortex or is densely ossified (step 3b); a deposit on
+of cortex-dense voxels and either within ``cartilage_window_mm`` of the rib's end
+(the window then holds the rib's cortex), outside the given cartilage site, or
+densely ossified (step 3b); a deposit on
 bone is taken as bone when it is narrower than ``2 core_mm`` and longer than
 ``deposit_max_mm`` along the slices or cut by the edge of the grid (step 4),
 when it is wider than that and spans more than ``deposit_max_mm`` in-plane on
@@ -139,6 +145,7 @@ from calcdx._threads import map_split, run_both, submit
 from calcdx.errors import InputError
 from calcdx.masks._filters import ball_dilation, ball_erosion, box_filter
 from calcdx.masks.lumen import LumenMask
+from calcdx.masks.ribcart import CartilageSite, granular_parts
 
 __all__ = ["BoneConfig", "BoneResult", "bone_mask", "fill_holes_2d_3d", "fill_holes_planes"]
 
@@ -565,6 +572,25 @@ class BoneConfig(BaseModel):
         "or more); a mineralised rod farther from any such voxel and bordered mostly by soft "
         "tissue (calcified costal cartilage, about 130-200 HU) is no bone. Wide marrow "
         "(a vertebral body, a femoral head) lies farther, but enclosed by bone",
+    )
+    cartilage_window_mm: float = Field(
+        5.0, gt=0,
+        description="half-width (mm) of the cube over which step 3b reads the share of the "
+        "skeleton's voxels that are cortex-dense (calcdx.masks.ribcart). Heuristic from "
+        "anatomy, a rib's half-thickness (a rib is at most about 10 mm thick, as "
+        "lumen_min_radius_mm): the window on any voxel of a rib spans the rib and holds "
+        "its cortices",
+    )
+    min_cortex_share: float = Field(
+        0.2, gt=0, lt=1,
+        description="step 3b: a part of the skeleton whose voxels each have under this "
+        "share of cortex-dense voxels within cartilage_window_mm is built as calcified "
+        "cartilage (granules, marginal bands), not as bone (calcdx.masks.ribcart). Basis: "
+        "rib cortex is about 1 mm thick (sixth ribs: 0.9-2.6 mm mid-rib maxima, 1.4 mm on "
+        "average; Holcombe et al., J Anat 2019;235:883-891), so in a 12 x 6 mm section it "
+        "is 1 - (10 x 4) / (12 x 6) = 44 % of the bone; under half of that leaves room for "
+        "the partial volume that brings part of a 1 mm cortex under the level at 1-1.5 mm "
+        "voxels (heuristic; not fitted)",
     )
     homogeneous_max_noise_sd: float = Field(
         1.5, gt=0,
@@ -1751,6 +1777,7 @@ def bone_mask(
     noise_sd_hu: float | None = None,
     enhanced: bool | None = None,
     blood_lumen: LumenMask | None = None,
+    cartilage_site: CartilageSite | None = None,
 ) -> BoneResult:
     """Find the skeleton: large mineral components, sealed and filled.
 
@@ -1789,6 +1816,11 @@ def bone_mask(
         (:func:`calcdx.masks.lumen.blood_pool_lumen`), found before the skeleton: it
         leaves the mineral before sealing and filling on any grid (step 2b), and a
         component left with less than ``min_volume_mm3`` is no longer skeleton.
+    cartilage_site : CartilageSite, optional
+        Where costal cartilage may lie (the trunk's anterior outer shell,
+        :func:`calcdx.masks.ribcart.cartilage_site`): step 3b then also takes out the
+        parts built as calcified cartilage there (:func:`calcdx.masks.ribcart.granular_parts`).
+        None: only its distance rule applies.
 
     Returns
     -------
@@ -1901,6 +1933,11 @@ def bone_mask(
         # Only where the voxels resolve cortex (as for lumens): at 3 mm it blurs under
         # mineral_hu + dense_tail_hu and every bone would look cortex-less.
         cartilage = _cortexless(hu[crop], filled, (sx, sy, sz), cfg)
+        # ... and parts built as calcified cartilage, granules and bands in them
+        # (calcdx.masks.ribcart): a dense granule is no rib's cortex
+        cartilage |= granular_parts(hu[crop], filled, (sx, sy, sz), cfg,
+                                    site=cartilage_site, offset=(int(lo[0]), int(lo[1]),
+                                                                 int(lo[2])))
         filled &= ~cartilage
     # Deposits on the cortex: thin parts outside the core grown back by one voxel.
     core = _square_filter(_square_filter(filled, core_r, "min"), core_r, "max") & filled
