@@ -42,6 +42,7 @@ def two_entity_engine(tmp_path: Path) -> Engine:
     scale = yaml.safe_load((default_kb_path() / "scale.yaml").read_text("utf-8"))
     scale["calibration"] = {"likelihood_exponent": 1.0, "leak": 0.0, "fitted_on": None}
     scale["finding_noise_share"] = 0.0  # plain naive Bayes, checked by hand
+    scale["weakly_listed_max"] = 0.0  # a listed value is listed, whatever its frequency
     (folder / "scale.yaml").write_text(yaml.safe_dump(scale))
     # A: common (weight 0.3), punctate "often" (0.5), gout "usual" (0.75)
     # B: uncommon (weight 0.1), punctate "rare" (0.03), gout unlisted -> background "rare" (0.03)
@@ -155,6 +156,7 @@ def test_scale_calibration_tempers_the_posterior(tmp_path: Path):
     scale = yaml.safe_load((default_kb_path() / "scale.yaml").read_text())
     scale["calibration"] = {"likelihood_exponent": 0.5, "leak": 0.1}
     scale["finding_noise_share"] = 0.0  # plain naive Bayes, checked by hand
+    scale["weakly_listed_max"] = 0.0  # a listed value is listed, whatever its frequency
     (folder / "scale.yaml").write_text(yaml.safe_dump(scale))
     for item in (
         entity("alpha", "common", {"pattern": {"punctate": "often"}}),
@@ -176,6 +178,7 @@ def _engine_with(tmp_path: Path, calibration: dict, items: list[dict], **scale_i
     scale = yaml.safe_load((default_kb_path() / "scale.yaml").read_text())
     scale["calibration"] = calibration
     scale["finding_noise_share"] = 0.0  # plain naive Bayes, checked by hand
+    scale["weakly_listed_max"] = 0.0  # a listed value is listed, whatever its frequency
     scale.update(scale_items)
     (folder / "scale.yaml").write_text(yaml.safe_dump(scale))
     for item in items:
@@ -332,3 +335,28 @@ def test_clinical_evidence_weighted_apart_by_hand(tmp_path: Path):
     pain = parse_case({"format": "calcdx-case/1", "clinical": ["acute_pain"]})
     assert [item.group for item in gather_evidence(pain, engine.model)] == ["presentation"]
     assert engine.model.calibration.group_exponent("presentation") == 1.0
+
+
+def test_weakly_listed_value_takes_the_reporting_factor_by_hand(tmp_path: Path):
+    calibration = {"likelihood_exponent": 1.0, "unlisted_present_factor": 0.4, "leak": 0.0}
+    items = [
+        entity("alpha", "common", {"pattern": {"punctate": "often"}}),
+        # beta lists punctate at 'rare' (0.03) and linear at 'never'; gamma lists punctate
+        # at 'occasional' (0.1)
+        entity("beta", "common", {"pattern": {"punctate": "rare", "linear": "never"}}),
+        entity("gamma", "common", {"pattern": {"punctate": "occasional"}}),
+    ]
+    case = parse_case({"format": "calcdx-case/1", "imaging": {"pattern": ["punctate"]}})
+    strict = _engine_with(tmp_path / "s", calibration, items)
+    weak = _engine_with(tmp_path / "w", calibration, items, weakly_listed_max=0.05)
+
+    def punctate(engine: Engine) -> list[float]:
+        found = {item.key: item for item in gather_evidence(case, engine.model)}
+        return list(found["pattern=punctate"].likelihood)
+
+    # listed values keep their frequencies; only beta's rare listing takes the factor
+    assert punctate(strict) == pytest.approx([0.5, 0.03, 0.1])
+    assert punctate(weak) == pytest.approx([0.5, 0.03 * 0.4, 0.1])
+    # a 'never' listing is an exclusion the file states, not a weak listing
+    linear = ("pattern", "linear")
+    assert not weak.model.unlisted[linear][weak.model.index("beta")]
