@@ -174,7 +174,8 @@ class Features(NamedTuple):
         Summed plain naive-Bayes log-likelihoods ``sum_f log P(f | e)``, all groups.
     unlisted_present, unlisted_absent : (n, E) ndarray
         How many stated values (stated absences) the entity's file does not list
-        although it describes the field (:attr:`LikelihoodModel.unlisted`).
+        although it describes the field (:attr:`LikelihoodModel.unlisted`), raised to
+        the power ``scale.unlisted_count_power`` (:attr:`Calibration.count_power`).
     presentation_log_likelihood, clinical_log_likelihood, size_log_likelihood : (n, E) \
 ndarray, optional
         The part of ``log_likelihood`` from the presentation, the clinical (history and
@@ -206,10 +207,12 @@ def raw_features(engine: Engine, cases: Sequence[LabelledCase]) -> Features:
             if evidence.unlisted is not None:
                 counts = absent if "_absent=" in evidence.key else present
                 counts[row] += evidence.unlisted
+    # the calibration weights n ** power (Calibration.count_power; 1: n itself)
+    power = engine.model.calibration.count_power
     return Features(
         log_likelihood,
-        present,
-        absent,
+        present**power,
+        absent**power,
         by_group["presentation"],
         by_group["clinical"],
         by_group["size"],

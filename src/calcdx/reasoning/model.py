@@ -182,9 +182,13 @@ class Calibration:
     of a case are told together (pain, fever and raised markers; a history and its
     lab) from rough file frequencies, so they may carry less weight per item than the
     imaging findings; the reporting factors (whether the file lists the value at all)
-    count alike in every group. With equal exponents the score is ``exponent sum_f
-    log L_f``. ``Calibration()`` is plain naive Bayes. See
-    :mod:`calcdx.reasoning.evaluation`.
+    count alike in every group. ``count_power`` (``scale.unlisted_count_power``) makes
+    them saturate: an entity with ``n`` unlisted stated values (stated absences) in a
+    case takes the factor ``n ** count_power`` times rather than ``n`` times, since one
+    case's unlisted values share a cause (an unusual case, or a file that omits a
+    variant) rather than each being independent news. With equal exponents and
+    ``count_power`` 1 the score is ``exponent sum_f log L_f``. ``Calibration()`` is
+    plain naive Bayes. See :mod:`calcdx.reasoning.evaluation`.
     """
 
     exponent: float = 1.0
@@ -195,6 +199,7 @@ class Calibration:
     presentation_exponent: float | None = None
     clinical_exponent: float | None = None
     size_exponent: float | None = None
+    count_power: float = 1.0
 
     def group_exponent(self, group: str) -> float:
         """The likelihood exponent of an evidence group (:data:`EVIDENCE_GROUPS`)."""
@@ -541,6 +546,7 @@ def calibration_of(kb: KnowledgeBase) -> Calibration:
         presentation_exponent=stated.presentation_likelihood_exponent,
         clinical_exponent=stated.clinical_likelihood_exponent,
         size_exponent=stated.size_likelihood_exponent,
+        count_power=kb.scale.unlisted_count_power,
     )
 
 
