@@ -332,14 +332,20 @@ class Engine:
         (``n`` times); this brings the total to ``n ** power`` times
         (:attr:`calcdx.reasoning.model.Calibration.count_power`).
         """
-        rows = [item for item in evidence if item.unlisted is not None]
-        if not rows:
-            return np.zeros(self.model.n_entities)
-        unlisted = np.asarray([item.unlisted for item in rows], dtype=np.float64)  # (k, E)
-        absent = np.asarray(["_absent=" in item.key for item in rows])
-        counts = np.stack([unlisted[~absent].sum(axis=0), unlisted[absent].sum(axis=0)])
-        saturated = counts**self._count_power - counts
-        return np.asarray(np.asarray(self._log_factor) @ saturated, dtype=np.float64)
+        present = np.zeros(self.model.n_entities)
+        absent = np.zeros(self.model.n_entities)
+        for item in evidence:
+            if item.unlisted is not None:
+                if "_absent=" in item.key:
+                    absent += item.unlisted
+                else:
+                    present += item.unlisted
+        power = self._count_power
+        log_present, log_absent = self._log_factor
+        return np.asarray(
+            log_present * (present**power - present) + log_absent * (absent**power - absent),
+            dtype=np.float64,
+        )
 
     def _factor_correction(self, item: Evidence) -> NDArray[np.float64]:
         """``(1 - relative weight) log r_f(e)`` of an unlisted-capable finding, shape (E,).
