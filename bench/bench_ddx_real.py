@@ -3,8 +3,10 @@
 Reads every ``tests/data/real_cases/*.yaml`` (the development set; see its
 README). The calibration (prior exponent, likelihood exponent, reporting factors
 for unlisted values, leak; ``calcdx kb fit``) is what is fitted on the set, so every
-figure here is 5-fold cross-validated by case: each case is scored with parameters
-fitted on the other folds (the compile-time settings are the deployed ones). When
+figure here is cross-validated, 5-fold by case and leave-one-batch-out (each batch
+scored by parameters fitted on the others, as an unseen source would be): each case is
+scored with parameters fitted without it (the compile-time settings are the deployed
+ones). When
 ``tests/data/real_cases/ddx_split.yaml`` names development and held-out files, the
 settings and calibration are also fitted on the development files alone and the
 held-out files scored once with them. The uncalibrated row is plain naive Bayes
@@ -84,6 +86,12 @@ def report(evaluation: Evaluation, name: str, deployed: Calibration) -> list[str
     ]
     for label, mask in evaluation.groups():
         lines.append(_row(f"{label} (cross-validated)", evaluation.scores(where=mask)))
+    if evaluation.batch_cross_validated is not None:
+        lines.append(_row("all, leave-one-batch-out", evaluation.scores(by_batch=True)))
+        for label, mask in evaluation.groups():
+            lines.append(
+                _row(f"{label} (leave-one-batch-out)", evaluation.scores(where=mask, by_batch=True))
+            )
     lines += [
         "",
         "Reliability of the top-1 probability (cross-validated):",
@@ -96,12 +104,16 @@ def report(evaluation: Evaluation, name: str, deployed: Calibration) -> list[str
     return [*lines, ""]
 
 
-def _development_scores(dev: list[Path], result: HeldOut) -> Scores:
-    """5-fold cross-validated scores on the development files, at the settings fitted there."""
+def _development_scores(dev: list[Path], result: HeldOut) -> tuple[Scores, Scores]:
+    """Cross-validated scores on the development files at the settings fitted there.
+
+    5-fold by case, then leave-one-batch-out.
+    """
     kb = load_knowledge_base()
     scale = kb.scale.model_copy(update=result.fitted.settings)
     engine = Engine(compile_model(dataclasses.replace(kb, scale=scale)))
-    return evaluate(engine, load_labelled_cases(dev, engine.model.entity_ids)).scores()
+    evaluation = evaluate(engine, load_labelled_cases(dev, engine.model.entity_ids))
+    return evaluation.scores(), evaluation.scores(by_batch=True)
 
 
 def held_out_report(split: dict[str, list[str]]) -> list[str]:
@@ -121,7 +133,14 @@ def held_out_report(split: dict[str, list[str]]) -> list[str]:
         "",
         "| Cases | n | top-1 | top-3 | top-5 | Brier | ECE |",
         "|---|---:|---:|---:|---:|---:|---:|",
-        _row("development files, cross-validated", _development_scores(dev, result)),
+        *(
+            _row(f"development files, {how}", scores)
+            for how, scores in zip(
+                ("5-fold cross-validated", "leave-one-batch-out"),
+                _development_scores(dev, result),
+                strict=True,
+            )
+        ),
         _row("held-out, all", result.scores()),
     ]
     for label, mask in case_groups(result.cases):

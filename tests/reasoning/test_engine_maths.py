@@ -10,6 +10,7 @@ import yaml
 from calcdx.case import parse_case
 from calcdx.kb import default_kb_path, load_knowledge_base
 from calcdx.reasoning import Engine, compile_model
+from calcdx.reasoning.evaluation import LabelledCase, calibrated_posterior, raw_features
 from calcdx.reasoning.evidence import gather_evidence
 
 REFERENCE = {
@@ -42,6 +43,8 @@ def two_entity_engine(tmp_path: Path) -> Engine:
     scale = yaml.safe_load((default_kb_path() / "scale.yaml").read_text("utf-8"))
     scale["calibration"] = {"likelihood_exponent": 1.0, "leak": 0.0, "fitted_on": None}
     scale["finding_noise_share"] = 0.0  # plain naive Bayes, checked by hand
+    scale["weakly_listed_max"] = 0.0  # a listed value is listed, whatever its frequency
+    scale["unlisted_count_power"] = 1.0  # one reporting factor per unlisted value
     (folder / "scale.yaml").write_text(yaml.safe_dump(scale))
     # A: common (weight 0.3), punctate "often" (0.5), gout "usual" (0.75)
     # B: uncommon (weight 0.1), punctate "rare" (0.03), gout unlisted -> background "rare" (0.03)
@@ -155,6 +158,8 @@ def test_scale_calibration_tempers_the_posterior(tmp_path: Path):
     scale = yaml.safe_load((default_kb_path() / "scale.yaml").read_text())
     scale["calibration"] = {"likelihood_exponent": 0.5, "leak": 0.1}
     scale["finding_noise_share"] = 0.0  # plain naive Bayes, checked by hand
+    scale["weakly_listed_max"] = 0.0  # a listed value is listed, whatever its frequency
+    scale["unlisted_count_power"] = 1.0  # one reporting factor per unlisted value
     (folder / "scale.yaml").write_text(yaml.safe_dump(scale))
     for item in (
         entity("alpha", "common", {"pattern": {"punctate": "often"}}),
@@ -176,6 +181,8 @@ def _engine_with(tmp_path: Path, calibration: dict, items: list[dict], **scale_i
     scale = yaml.safe_load((default_kb_path() / "scale.yaml").read_text())
     scale["calibration"] = calibration
     scale["finding_noise_share"] = 0.0  # plain naive Bayes, checked by hand
+    scale["weakly_listed_max"] = 0.0  # a listed value is listed, whatever its frequency
+    scale["unlisted_count_power"] = 1.0  # one reporting factor per unlisted value
     scale.update(scale_items)
     (folder / "scale.yaml").write_text(yaml.safe_dump(scale))
     for item in items:
@@ -332,3 +339,57 @@ def test_clinical_evidence_weighted_apart_by_hand(tmp_path: Path):
     pain = parse_case({"format": "calcdx-case/1", "clinical": ["acute_pain"]})
     assert [item.group for item in gather_evidence(pain, engine.model)] == ["presentation"]
     assert engine.model.calibration.group_exponent("presentation") == 1.0
+
+
+def test_weakly_listed_value_takes_the_reporting_factor_by_hand(tmp_path: Path):
+    calibration = {"likelihood_exponent": 1.0, "unlisted_present_factor": 0.4, "leak": 0.0}
+    items = [
+        entity("alpha", "common", {"pattern": {"punctate": "often"}}),
+        # beta lists punctate at 'rare' (0.03) and linear at 'never'; gamma lists punctate
+        # at 'occasional' (0.1)
+        entity("beta", "common", {"pattern": {"punctate": "rare", "linear": "never"}}),
+        entity("gamma", "common", {"pattern": {"punctate": "occasional"}}),
+    ]
+    case = parse_case({"format": "calcdx-case/1", "imaging": {"pattern": ["punctate"]}})
+    strict = _engine_with(tmp_path / "s", calibration, items)
+    weak = _engine_with(tmp_path / "w", calibration, items, weakly_listed_max=0.05)
+
+    def punctate(engine: Engine) -> list[float]:
+        found = {item.key: item for item in gather_evidence(case, engine.model)}
+        return list(found["pattern=punctate"].likelihood)
+
+    # listed values keep their frequencies; only beta's rare listing takes the factor
+    assert punctate(strict) == pytest.approx([0.5, 0.03, 0.1])
+    assert punctate(weak) == pytest.approx([0.5, 0.03 * 0.4, 0.1])
+    # a 'never' listing is an exclusion the file states, not a weak listing
+    linear = ("pattern", "linear")
+    assert not weak.model.unlisted[linear][weak.model.index("beta")]
+
+
+def test_unlisted_factors_saturate_with_the_count_power_by_hand(tmp_path: Path):
+    calibration = {"likelihood_exponent": 1.0, "unlisted_present_factor": 0.4, "leak": 0.0}
+    items = [
+        entity("alpha", "common", {"pattern": {"punctate": "often", "linear": "often"}}),
+        # beta describes its pattern (popcorn) but lists neither punctate nor linear
+        entity("beta", "common", {"pattern": {"popcorn": "often"}}),
+    ]
+    case = parse_case(
+        {"format": "calcdx-case/1", "imaging": {"pattern": ["punctate", "linear"]}}
+    )
+    engine = _engine_with(tmp_path, calibration, items, unlisted_count_power=0.5)
+    # beta: two unlisted values at background rare 0.03, the factor 0.4 taken sqrt(2)
+    # times rather than twice; alpha lists both at 0.5
+    alpha = 0.5 * 0.5
+    beta = 0.03 * 0.03 * 0.4 ** np.sqrt(2)
+    result = engine.diagnose(case)
+    assert result.probabilities["alpha"] == pytest.approx(alpha / (alpha + beta), rel=1e-9)
+    # the evaluation's features and calibrated posterior say the same
+    labelled = LabelledCase("t", "alpha", "unknown", "typical", case)
+    features = raw_features(engine, [labelled])
+    assert features.unlisted_present[0].tolist() == pytest.approx([0.0, np.sqrt(2)])
+    posterior = calibrated_posterior(
+        features, np.log(engine.model.prior), engine.model.calibration
+    )
+    assert posterior[0][engine.model.index("alpha")] == pytest.approx(
+        alpha / (alpha + beta), rel=1e-9
+    )

@@ -130,3 +130,26 @@ def test_write_fitted_scale_rewrites_only_the_fitted_block(tmp_path):
     path.write_text(source.replace("\nrange_coverage:", "\nrange_cover:"), "utf-8")
     with pytest.raises(ValueError, match="range_coverage"):
         write_fitted_scale(path, fitted, "12 test cases")
+
+
+def test_leave_one_batch_out_scores_each_batch_by_a_fit_on_the_others():
+    # two batches drawn at different exponents: each batch's posteriors must be those of a
+    # calibration fitted on the other batch alone, never on itself
+    rng = np.random.default_rng(11)
+    e = 6
+    log_prior = np.log(np.full(e, 1 / e))
+    parts, truths = [], []
+    for exponent in (0.4, 1.5):
+        log_likelihood = rng.normal(scale=3.0, size=(800, e))
+        p = Calibration(exponent, 0.0).posterior(log_likelihood, log_prior)
+        parts.append(log_likelihood)
+        truths.append(np.array([rng.choice(e, p=row) for row in p]))
+    log_likelihood, truth = np.concatenate(parts), np.concatenate(truths)
+    groups = ["batch_a"] * 800 + ["batch_b"] * 800
+    posterior, fitted = cross_validate(log_likelihood, log_prior, truth, groups=groups)
+    assert len(fitted) == 2
+    # batch_a is scored by the fit on batch_b (exponent near 1.5), and the other way round
+    assert fitted[0].exponent == pytest.approx(1.5, abs=0.25)
+    assert fitted[1].exponent == pytest.approx(0.4, abs=0.1)
+    on_b = fit_calibration(parts[1], log_prior, truths[1])
+    assert posterior[:800] == pytest.approx(calibrated_posterior(parts[0], log_prior, on_b))

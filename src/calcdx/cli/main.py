@@ -404,7 +404,8 @@ def kb_fit(
     folder = default_kb_path() if path is None else path
     fitted = fit_scale(cases, load_knowledge_base(folder))
     calibration = fitted.calibration
-    print(f"5-fold CV log loss by {' / '.join(fitted.settings)}:")
+    names = " / ".join(fitted.settings)
+    print(f"cross-validated log loss (leave-one-file-out when several files) by {names}:")
     for values, loss in fitted.cv_log_loss.items():
         print(f"  {' / '.join(f'{v:g}' for v in values)}: {loss:.4f}")
     print(", ".join(f"{name} {value:g}" for name, value in fitted.settings.items()))

@@ -70,6 +70,8 @@ class Scale(BaseModel):
     range_coverage: float = Field(default=0.9, gt=0.2, lt=1)
     ordinal_smoothing: float = Field(default=0.0, ge=0, le=0.5)
     unresolved_share: float = Field(default=0.0, ge=0, lt=0.5)
+    weakly_listed_max: float = Field(default=0.0, ge=0, lt=0.5)
+    unlisted_count_power: float = Field(default=1.0, gt=0, le=1)
     finding_noise_share: float = Field(default=0.0, ge=0, lt=0.5)
     age_background_years: tuple[float, float]
     size_background_mm: tuple[float, float]

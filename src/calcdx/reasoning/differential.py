@@ -279,6 +279,7 @@ class Engine:
             math.log(calibration.unlisted_present),
             math.log(calibration.unlisted_absent),
         )
+        self._count_power = calibration.count_power
         self._corrections: dict[str, NDArray[np.float64]] = {}
         if list(model.entity_ids) != sorted(model.entity_ids):
             raise ValueError("the model's entities must be in id order (ties rank by id)")
@@ -320,7 +321,31 @@ class Engine:
                 summed += np.sum(corrections, axis=0)
         else:
             summed = log_likelihood.sum(axis=0)
+        if evidence is not None and self._count_power != 1.0 and len(evidence):
+            summed = summed + self._saturation(evidence)
         return self.model.calibration.posterior(summed, self._log_prior)
+
+    def _saturation(self, evidence: Sequence[Evidence]) -> NDArray[np.float64]:
+        """``log r (n ** power - n)`` per entity, stated values and stated absences apart.
+
+        The evidence's likelihoods carry the reporting factor once per unlisted value
+        (``n`` times); this brings the total to ``n ** power`` times
+        (:attr:`calcdx.reasoning.model.Calibration.count_power`).
+        """
+        present = np.zeros(self.model.n_entities)
+        absent = np.zeros(self.model.n_entities)
+        for item in evidence:
+            if item.unlisted is not None:
+                if "_absent=" in item.key:
+                    absent += item.unlisted
+                else:
+                    present += item.unlisted
+        power = self._count_power
+        log_present, log_absent = self._log_factor
+        return np.asarray(
+            log_present * (present**power - present) + log_absent * (absent**power - absent),
+            dtype=np.float64,
+        )
 
     def _factor_correction(self, item: Evidence) -> NDArray[np.float64]:
         """``(1 - relative weight) log r_f(e)`` of an unlisted-capable finding, shape (E,).

@@ -13,8 +13,8 @@ overconfidence of naive Bayes when findings are dependent, the reporting factors
 ``exp(b / w)`` (:class:`Calibration`) penalise unlisted values, the leak keeps every
 entity possible. All are fitted together by maximum likelihood (least log loss):
 the log-score is linear in ``(a, w, b_p, b_a)``, so for each leak the fit is a
-smooth convex problem. :func:`cross_validate` fits them on k - 1 folds and scores
-the held-out fold, so no case is scored by parameters fitted on it;
+smooth convex problem. :func:`cross_validate` fits them on k - 1 folds (or on every batch but
+one) and scores the held-out fold, so no case is scored by parameters fitted on it;
 :func:`fit_scale` (``calcdx kb fit``) also selects the compile-time settings of
 :data:`SETTINGS` by cross-validation, and :func:`write_fitted_scale` deploys the
 result into ``scale.yaml``.
@@ -69,6 +69,9 @@ __all__ = [
 #: Bounds of the leak fitted by :func:`fit_calibration`: never 0, so every entity keeps
 #: a probability.
 LEAK_RANGE: Final = (0.0005, 0.1)
+#: Least reporting factor :func:`fit_calibration` returns (its 4-decimal rounding would
+#: otherwise turn a factor at its bound into 0).
+FACTOR_MIN: Final = 1e-4
 #: Bins of the reliability table and the expected calibration error (top-1 probability).
 N_BINS: Final = 10
 
@@ -90,6 +93,11 @@ class LabelledCase(NamedTuple):
         ``typical`` or ``hard``.
     case : Case
         The validated case.
+    batch : str
+        The file it was read from (its stem, e.g. ``batch_a``): the batches were
+        transcribed at different times from different sources, so leave-one-batch-out
+        cross-validation (:func:`cross_validate` with ``groups``) scores each case as
+        an unseen source would be scored.
     """
 
     id: str
@@ -97,6 +105,7 @@ class LabelledCase(NamedTuple):
     modality: str
     difficulty: str
     case: Case
+    batch: str = ""
 
 
 def _difficulty(item: dict[str, object]) -> str:
@@ -150,6 +159,7 @@ def load_labelled_cases(paths: Iterable[Path], entity_ids: Sequence[str]) -> lis
                     modality=case.imaging.modality or "unknown",
                     difficulty=_difficulty(item),
                     case=case,
+                    batch=path.stem,
                 )
             )
     return out
@@ -164,7 +174,8 @@ class Features(NamedTuple):
         Summed plain naive-Bayes log-likelihoods ``sum_f log P(f | e)``, all groups.
     unlisted_present, unlisted_absent : (n, E) ndarray
         How many stated values (stated absences) the entity's file does not list
-        although it describes the field (:attr:`LikelihoodModel.unlisted`).
+        although it describes the field (:attr:`LikelihoodModel.unlisted`), raised to
+        the power ``scale.unlisted_count_power`` (:attr:`Calibration.count_power`).
     presentation_log_likelihood, clinical_log_likelihood, size_log_likelihood : (n, E) \
 ndarray, optional
         The part of ``log_likelihood`` from the presentation, the clinical (history and
@@ -196,10 +207,12 @@ def raw_features(engine: Engine, cases: Sequence[LabelledCase]) -> Features:
             if evidence.unlisted is not None:
                 counts = absent if "_absent=" in evidence.key else present
                 counts[row] += evidence.unlisted
+    # the calibration weights n ** power (Calibration.count_power; 1: n itself)
+    power = engine.model.calibration.count_power
     return Features(
         log_likelihood,
-        present,
-        absent,
+        present**power,
+        absent**power,
         by_group["presentation"],
         by_group["clinical"],
         by_group["size"],
@@ -329,8 +342,9 @@ def fit_calibration(
         exponent=round(w, 4),
         leak=round(leak, 4),
         prior_exponent=round(a, 4),
-        unlisted_present=round(float(np.exp(b_present / w)), 4),
-        unlisted_absent=round(float(np.exp(b_absent / w)), 4),
+        # never rounded to 0: a factor is a probability ratio, its log must stay finite
+        unlisted_present=max(round(float(np.exp(b_present / w)), 4), FACTOR_MIN),
+        unlisted_absent=max(round(float(np.exp(b_absent / w)), 4), FACTOR_MIN),
         presentation_exponent=round(exponents[1], 4) if grouped else None,
         clinical_exponent=round(exponents[2], 4) if grouped else None,
         size_exponent=round(exponents[3], 4) if grouped else None,
@@ -344,8 +358,12 @@ def cross_validate(
     *,
     folds: int = 5,
     seed: int = 0,
+    groups: Sequence[str] | None = None,
 ) -> tuple[FloatArray, list[Calibration]]:
     """Out-of-fold calibrated posteriors: each fold scored by parameters fitted on the others.
+
+    The folds are `folds` random parts of the cases, or, with `groups` (one label per
+    case, e.g. :attr:`LabelledCase.batch`), one fold per group: leave-one-group-out.
 
     Returns
     -------
@@ -357,9 +375,14 @@ def cross_validate(
     features, with_factors = _as_features(data)
     n = len(truth)
     order = np.random.default_rng(seed).permutation(n)
+    if groups is not None:
+        labels = np.asarray(groups)
+        parts = [np.flatnonzero(labels == label) for label in sorted(set(labels.tolist()))]
+    else:
+        parts = np.array_split(order, min(folds, n))
     posterior = np.zeros_like(features.log_likelihood)
     fitted = []
-    for fold in np.array_split(order, min(folds, n)):
+    for fold in parts:
         train = np.setdiff1d(order, fold)
         part = Features(*(array[train] for array in features if array is not None))
         calibration = fit_calibration(
@@ -450,6 +473,9 @@ class Evaluation:
         Parameters fitted on each fold's training part.
     full_calibration : Calibration
         Parameters fitted on the whole set (what ``scale.yaml`` should deploy).
+    batch_cross_validated : (n, E) ndarray or None
+        Leave-one-batch-out calibrated posteriors (each batch scored by parameters
+        fitted on the other batches), when the cases come from two batches or more.
     """
 
     cases: list[LabelledCase]
@@ -458,10 +484,24 @@ class Evaluation:
     cross_validated: FloatArray
     fold_calibrations: list[Calibration]
     full_calibration: Calibration
+    batch_cross_validated: FloatArray | None = None
 
-    def scores(self, *, calibrated: bool = True, where: NDArray[np.bool_] | None = None) -> Scores:
-        """Scores of the cross-validated (or uncalibrated) posteriors, optionally on a subset."""
+    def scores(
+        self,
+        *,
+        calibrated: bool = True,
+        where: NDArray[np.bool_] | None = None,
+        by_batch: bool = False,
+    ) -> Scores:
+        """Scores of the cross-validated (or uncalibrated) posteriors, optionally on a subset.
+
+        `by_batch`: the leave-one-batch-out posteriors instead of the k-fold ones.
+        """
+        if by_batch and self.batch_cross_validated is None:
+            raise ValueError("leave-one-batch-out needs cases from two batches or more")
         posterior = self.cross_validated if calibrated else self.uncalibrated
+        if by_batch and self.batch_cross_validated is not None:
+            posterior = self.batch_cross_validated
         keep = np.ones(len(self.truth), dtype=bool) if where is None else where
         return score(posterior[keep], self.truth[keep])
 
@@ -481,11 +521,21 @@ def case_groups(cases: Sequence[LabelledCase]) -> list[tuple[str, NDArray[np.boo
 
 
 def evaluate(engine: Engine, cases: Sequence[LabelledCase], *, folds: int = 5) -> Evaluation:
-    """Score `engine` on `cases`: uncalibrated, k-fold cross-validated, and the full fit."""
+    """Score `engine` on `cases`: uncalibrated, cross-validated, and the full fit.
+
+    Cross-validated k-fold by case and, when the cases come from two files or more,
+    leave-one-batch-out (:attr:`Evaluation.batch_cross_validated`).
+    """
     features = raw_features(engine, cases)
     log_prior = np.log(engine.model.prior)
     truth = np.array([engine.model.index(item.truth) for item in cases], dtype=np.int64)
     posterior, fitted = cross_validate(features, log_prior, truth, folds=folds)
+    batches = [item.batch for item in cases]
+    by_batch = (
+        cross_validate(features, log_prior, truth, groups=batches)[0]
+        if len(set(batches)) > 1
+        else None
+    )
     return Evaluation(
         cases=list(cases),
         truth=truth,
@@ -493,6 +543,7 @@ def evaluate(engine: Engine, cases: Sequence[LabelledCase], *, folds: int = 5) -
         cross_validated=posterior,
         fold_calibrations=fitted,
         full_calibration=fit_calibration(features, log_prior, truth),
+        batch_cross_validated=by_batch,
     )
 
 
@@ -540,10 +591,13 @@ def fit_scale(
 
     The settings of :data:`SETTINGS` change the compiled tables, so they are
     selected by cross-validation: starting from the middle value of every grid,
-    each setting in turn takes the value of its grid with the least `folds`-fold
-    cross-validated log loss, the others held (one pass of coordinate search; each
-    loss comes from calibrations fitted without the scored fold). The calibration is
-    then refitted on every case with the selected settings.
+    each setting in turn takes the value of its grid with the least cross-validated
+    log loss, the others held (one pass of coordinate search; each loss comes from
+    calibrations fitted without the scored fold). The folds are the case files
+    (leave-one-batch-out: the batches were transcribed at different times from
+    different sources, as unseen cases are) when there are two files or more, else
+    `folds` random parts. The calibration is then refitted on every case with the
+    selected settings.
 
     Parameters
     ----------
@@ -555,6 +609,8 @@ def fit_scale(
     kb = load_knowledge_base() if kb is None else kb
     names = tuple(SETTINGS)
     cases = load_labelled_cases(case_paths, tuple(e.id for e in kb))
+    batches = [item.batch for item in cases]
+    groups = batches if len(set(batches)) > 1 else None
     losses: dict[tuple[float, ...], float] = {}
     fits: dict[tuple[float, ...], Calibration] = {}
 
@@ -565,7 +621,7 @@ def fit_scale(
             features = raw_features(Engine(model), cases)
             log_prior = np.log(model.prior)
             truth = np.array([model.index(item.truth) for item in cases], dtype=np.int64)
-            posterior, _ = cross_validate(features, log_prior, truth, folds=folds)
+            posterior, _ = cross_validate(features, log_prior, truth, folds=folds, groups=groups)
             losses[values] = score(posterior, truth).log_loss
             fits[values] = fit_calibration(features, log_prior, truth)
         return losses[values]

@@ -40,10 +40,11 @@ signs; the rest of the clinical history with the labs; size), and
 ``r_f(e)`` a reporting factor: 1 when the entity's file lists the stated value, and
 ``unlisted_present_factor`` (a stated value) or ``unlisted_absent_factor`` (a stated
 absence) when it does not, though the file describes that field (see
-:attr:`LikelihoodModel.unlisted`). The factors model how published cases are
-written: a stated finding, and above all a stated absence, is a finding the
-writer thought worth mentioning, which is what the files of the entities in
-question list.
+:attr:`LikelihoodModel.unlisted`; a value listed at no more than
+``scale.weakly_listed_max`` counts as unlisted here, :func:`_weakly_listed`). The
+factors model how published cases are written: a stated finding, and above all a
+stated absence, is a finding the writer thought worth mentioning, which is what the
+files of the entities in question list.
 """
 
 from __future__ import annotations
@@ -181,9 +182,13 @@ class Calibration:
     of a case are told together (pain, fever and raised markers; a history and its
     lab) from rough file frequencies, so they may carry less weight per item than the
     imaging findings; the reporting factors (whether the file lists the value at all)
-    count alike in every group. With equal exponents the score is ``exponent sum_f
-    log L_f``. ``Calibration()`` is plain naive Bayes. See
-    :mod:`calcdx.reasoning.evaluation`.
+    count alike in every group. ``count_power`` (``scale.unlisted_count_power``) makes
+    them saturate: an entity with ``n`` unlisted stated values (stated absences) in a
+    case takes the factor ``n ** count_power`` times rather than ``n`` times, since one
+    case's unlisted values share a cause (an unusual case, or a file that omits a
+    variant) rather than each being independent news. With equal exponents and
+    ``count_power`` 1 the score is ``exponent sum_f log L_f``. ``Calibration()`` is
+    plain naive Bayes. See :mod:`calcdx.reasoning.evaluation`.
     """
 
     exponent: float = 1.0
@@ -194,6 +199,7 @@ class Calibration:
     presentation_exponent: float | None = None
     clinical_exponent: float | None = None
     size_exponent: float | None = None
+    count_power: float = 1.0
 
     def group_exponent(self, group: str) -> float:
         """The likelihood exponent of an evidence group (:data:`EVIDENCE_GROUPS`)."""
@@ -244,7 +250,8 @@ class LikelihoodModel:
         Age in years and largest dimension in mm.
     unlisted : dict of (field, value) to (E,) ndarray of bool
         For every key of ``presence`` and ``categorical``: the entity's file does not
-        list the value although it lists some value of that field (of that lab).
+        list the value (or lists it weakly, :func:`_weakly_listed`) although it lists
+        some value of that field (of that lab).
     stated, stated_absent : dict of (field, value) to (E,) ndarray
         Derived: the likelihood of a stated value (of ``categorical`` or ``presence``)
         and of a stated absence (``1 - presence``), times the calibration's reporting
@@ -411,6 +418,18 @@ def _range_table(
     )
 
 
+def _weakly_listed(kb: KnowledgeBase, probability: float) -> bool:
+    """Whether a listed value counts as unlisted for the reporting factor.
+
+    A value an entity's file lists at no more than ``scale.weakly_listed_max`` (and
+    above the word ``never``, which states an exclusion the file means) is a rare
+    exception, most often added for one published case; such listings say little
+    about how the entity's cases are written up, so the reporting factor treats the
+    value as unlisted while its frequency stays what the file says.
+    """
+    return kb.scale.frequency["never"] < probability <= kb.scale.weakly_listed_max
+
+
 def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
     """Compile a knowledge base into likelihood tables.
 
@@ -442,7 +461,11 @@ def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
             ]
             presence[(field, value)] = np.clip(np.array(column), 1e-4, 1 - 1e-4)
             unlisted[(field, value)] = np.array(
-                [bool(listed) and value not in listed for listed in per_entity]
+                [
+                    bool(listed)
+                    and (value not in listed or _weakly_listed(kb, kb.probability(listed[value])))
+                    for listed in per_entity
+                ]
             )
 
     categorical: dict[tuple[str, str], FloatArray] = {}
@@ -475,7 +498,9 @@ def compile_model(kb: KnowledgeBase) -> LikelihoodModel:
             # an unresolved reading is the reader's, not a value the entity's file omits
             unlisted[(field, value)] = np.array(
                 [
-                    bool(listed) and value not in listed and value != unresolved
+                    bool(listed)
+                    and (value not in listed or _weakly_listed(kb, listed[value]))
+                    and value != unresolved
                     for listed in listed_per_entity
                 ]
             )
@@ -521,6 +546,7 @@ def calibration_of(kb: KnowledgeBase) -> Calibration:
         presentation_exponent=stated.presentation_likelihood_exponent,
         clinical_exponent=stated.clinical_likelihood_exponent,
         size_exponent=stated.size_likelihood_exponent,
+        count_power=kb.scale.unlisted_count_power,
     )
 
 
