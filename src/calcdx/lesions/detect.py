@@ -37,7 +37,11 @@ Rules
   mineral of skeleton components (``bone_mask(blood_lumen=...)``); a deposit they
   leave behind that lies at least ``immersed_fraction`` inside them is blood, not
   wall plaque, and one touching them must peak ``window_hu`` above the median of
-  the tube it touches (the plaque rule). A long filled tube of undiluted contrast
+  the tube it touches (the plaque rule); mixing blood (undiluted or swirling contrast
+  of the superior vena cava and right heart, denser than the pool's window) joins the
+  lumen, and every candidate beside the lumen's blood must peak ``noise_k`` SDs (the
+  larger of the noise and that blood's spread) above the blood beside it
+  (:mod:`calcdx.masks.lumen`). A long filled tube of undiluted contrast
   reaching the edge of the grid (:mod:`calcdx.masks.injected`) is the injected
   vein, not reported.
 * Noise (:mod:`calcdx.lesions.noise`): a lesion peaks at least ``noise_k``
@@ -88,7 +92,9 @@ from calcdx.masks.injected import injected_vein
 from calcdx.masks.lumen import (
     LumenMask,
     blood_pool_lumen,
+    local_blood,
     lumen_contact,
+    mixing_blood,
     partial_volume_wall,
 )
 from calcdx.masks.metal import find_stents, metal_streaks, near_struts
@@ -301,6 +307,8 @@ def _pool_lumen(
         blood = blood_pool_lumen(crop, spacing, seeds - lo, tube.median_hu, tube.robust_sd_hu,
                                  config=params.lumen, with_wall=False)
         if blood.any():
+            blood |= mixing_blood(crop, blood, spacing, tube.median_hu, tube.robust_sd_hu,
+                                  within=labels[box] > 0, config=params.lumen)
             wall = partial_volume_wall(crop, blood, spacing, tube.median_hu,
                                        config=params.lumen)
             found.append((lo, hi, blood, wall, tube.median_hu))
@@ -322,18 +330,47 @@ def _pool_lumen(
 
 
 def _wall_plaque_of_lumen(piece: tuple[NDArray[Any], NDArray[Any], str], lumen: LumenMask,
-                          shape: tuple[int, ...], params: AnalysisParameters) -> bool:
+                          shape: tuple[int, ...], params: AnalysisParameters,
+                          hu: NDArray[Any] | None = None, noise_sd_hu: float = 0.0,
+                          spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> bool:
     """Whether a deposit left by the lumen carved out of bone may be reported.
 
     Not when it lies at least ``immersed_fraction`` inside the lumen (blood, not wall),
     nor when it touches the lumen and peaks less than ``window_hu`` above the median of
-    the tube it touches (the plaque rule: fainter mineral is the lumen's own).
+    the tube it touches (the plaque rule: fainter mineral is the lumen's own). With `hu`,
+    one touching the lumen must also stand above the blood beside it
+    (:func:`_above_local_blood`).
     """
     contact = lumen_contact(piece[0], lumen, shape)
     if contact.fraction >= params.lumen.immersed_fraction:
         return False
-    return contact.median_hu is None or float(piece[1].max()) >= (
-        contact.median_hu + params.lumen.window_hu)
+    if contact.median_hu is None:
+        return True
+    if float(piece[1].max()) < contact.median_hu + params.lumen.window_hu:
+        return False
+    return hu is None or _above_local_blood(piece, lumen, hu, params, noise_sd_hu, spacing)
+
+
+def _above_local_blood(piece: tuple[NDArray[Any], NDArray[Any], str], lumen: LumenMask,
+                       hu: NDArray[Any], params: AnalysisParameters, noise_sd_hu: float,
+                       spacing: tuple[float, float, float]) -> bool:
+    """Whether a candidate beside the lumen's blood peaks clear of that blood.
+
+    The noise rule (:mod:`calcdx.lesions.noise`, Rose's ``noise_k`` SDs) with the blood
+    of its in-plane shell as background (:func:`calcdx.masks.lumen.local_blood`) and the
+    larger of the image noise and that blood's own spread as the SD: in a chamber of
+    mixing or streaked contrast the blood varies by more than the noise, and a speck of
+    it is not a deposit. A shell with fewer than ``local_blood_min_voxels`` blood voxels
+    is no background; the candidate passes. The shell reaches ``neck_mm`` and one voxel
+    beyond the candidate: the lumen's partial-volume wall is grown ``neck_mm`` from its
+    blood (calcdx.masks.lumen), so a deposit on the wall has its blood that far off.
+    """
+    width = max(1, round(params.lumen.neck_mm / min(spacing[0], spacing[1]))) + 1
+    blood = local_blood(piece[0], lumen, hu, width_vox=width)
+    if blood.n_voxels < params.lumen.local_blood_min_voxels:
+        return True
+    sd = max(noise_sd_hu, blood.robust_sd_hu)
+    return float(piece[1].max()) >= blood.median_hu + params.noise_k * sd
 
 
 _P = tuple[NDArray[Any], NDArray[Any], str]
@@ -744,8 +781,11 @@ def detect_lesions(
         # left by the lumen carved out of a skeleton component; a component of its own
         # lying in an enhancing region is judged by that region's plaque threshold
         n_before_lumen = len(pieces)
-        pieces = [p for p in pieces if p[2] != "bone_adjacent"
-                  or _wall_plaque_of_lumen(p, pool_lumen, shape, params)]
+        noise = 0.0 if sigma is None else float(sigma.sd_hu)
+        pieces = [p for p in pieces if (
+            _wall_plaque_of_lumen(p, pool_lumen, shape, params, hu, noise, spacing)
+            if p[2] == "bone_adjacent"
+            else _above_local_blood(p, pool_lumen, hu, params, noise, spacing))]
         summary["inside_lumen_components"] = float(n_before_lumen - len(pieces))
     if contrast.enhanced:
         # Undiluted contrast in the vein it was injected through (calcdx.masks.injected)

@@ -27,6 +27,20 @@ Rule (:func:`blood_pool_lumen`)
    its window's top (its partial-volume wall, which would otherwise enclose the lumen
    as cortex encloses marrow), never into plaque or cortex denser.
 
+4. **Mixing blood** (:func:`mixing_blood`). Inflowing contrast reaches the superior vena
+   cava and the right heart barely diluted and mixes there with unenhanced blood in
+   swirls and streaks (Bae K.T., Radiology 2010;256:32-61, doi:10.1148/radiol.10090908),
+   so those lumens are denser and far less homogeneous than the blood pool and leave its
+   window: sealed with the mineral, they would be filled as bone. Voxels whose in-plane
+   local mean is at least the window's bottom, with no top, opened and grown back
+   in-plane by ``neck_mm``, are split into 26-connected parts; a part is mixing blood
+   when it is thick (in-plane depth of ``mixing_min_depth_mm``), densest inside (the
+   median of its deep half, by in-plane depth on its outline with holes filled, above
+   that of its rim: iodine fills a lumen and partial volume lowers its edge, while bone
+   is densest in its cortex round a fainter marrow) and holds undiluted contrast inside
+   (at least ``undiluted_fraction`` of its deep voxels above the window). It joins the
+   lumen's blood.
+
 A deposit left by the lumen carved out of a skeleton component with at least
 ``immersed_fraction`` of the face neighbours around it in the lumen
 (:func:`lumen_contact`) lies inside the blood, not on the wall: a density spike of
@@ -36,15 +50,28 @@ plaque rule of :mod:`calcdx.masks.exclusions`: plaque less dense than that canno
 told from the lumen's own partial volume and mixing)
 (:mod:`calcdx.lesions.detect`; a component of its own is judged by the plaque
 threshold of the enhancing region it lies in, :mod:`calcdx.masks.exclusions`).
+Every candidate beside the lumen's blood (within ``neck_mm`` and one voxel in-plane,
+the width of the partial-volume wall) must also peak ``noise_k`` SDs above that blood
+(:func:`local_blood`), the SD being the larger of the image noise and the blood's own
+spread there: the noise rule of :mod:`calcdx.lesions.noise` with the local blood as its
+background. In a chamber of mixing or streaked contrast one- and few-voxel specks of
+the blood itself clear the tube's median by the plaque margin but not this.
 
 The lumen is passed to :func:`calcdx.masks.bone.bone_mask` (``lumen=``): it leaves the
 mineral before sealing and filling, so it can neither bridge to bone nor be filled as
 marrow, and a component left with too little mineral is no longer skeleton. Its plaque
 is then found by the contrast rules of :mod:`calcdx.lesions.detect`.
 
-Stated limits: lumens of another density than the blood pool (the right heart with
-inflowing undiluted contrast, a pulmonary artery in a pulmonary-arterial phase) are
-not followed; a lumen narrower than twice ``neck_mm`` in-plane is cut off at that neck;
+Stated limits: lumens of another density than the blood pool (a pulmonary artery in a
+pulmonary-arterial phase) are not followed unless a tube of their own is found or they are
+mixing blood (rule 4); mixing blood less dense inside than at its rim, or with less than
+``undiluted_fraction`` above the window, stays with the mineral; a sclerotic bone lesion
+at least ``mixing_min_depth_mm`` deep, denser than the window and densest at its centre,
+inside a skeleton component, would leave the skeleton as mixing blood (it is then not
+reported either: the lumen is never a lesion); fainter swirls (local mean under the
+window's bottom) that cut a chamber into pieces narrower than twice ``neck_mm`` leave
+those pieces with the mineral (on the shared CTA 11.5 % of the right atrium's mineral
+stays skeleton); a lumen narrower than twice ``neck_mm`` in-plane is cut off at that neck;
 marrow within ``window_hu`` of the blood pool joined to the lumen by a contact at least
 twice ``neck_mm`` wide at that density would be taken as lumen (the aortic wall and the
 vertebral cortex lie between them: in a scene drawn at 0.5 mm and averaged to 3 mm voxels,
@@ -66,8 +93,8 @@ from scipy import ndimage as ndi
 from calcdx.masks._filters import box_filter
 from calcdx.masks.grid import box_overlap
 
-__all__ = ["LumenConfig", "LumenContact", "LumenMask", "blood_pool_lumen", "lumen_contact",
-           "partial_volume_wall"]
+__all__ = ["LocalBlood", "LumenConfig", "LumenContact", "LumenMask", "blood_pool_lumen",
+           "local_blood", "lumen_contact", "mixing_blood", "partial_volume_wall"]
 
 
 class LumenConfig(BaseModel):
@@ -96,6 +123,26 @@ class LumenConfig(BaseModel):
         "the wall with its outer side on the wall's tissue. Heuristic: a plaque seen flat "
         "on the wall has about half its surface there; the tenth left allows for a spike "
         "that touches a papillary muscle or trabecula")
+    local_blood_min_voxels: int = Field(
+        4, ge=1, description="fewest blood voxels in a candidate's in-plane shell for them "
+        "to be its background (calcdx.lesions.detect: a candidate beside the lumen peaks "
+        "noise_k SDs above them). Heuristic: the median and quartiles of fewer voxels "
+        "are no estimate of a density; four is the fewest with distinct quartiles")
+    mixing_min_depth_mm: float = Field(
+        6.0, gt=0, description="least in-plane depth (mm) of mixing blood (mixing_blood): "
+        "half of 12 mm across. Heuristic from anatomy: inflowing contrast mixes in the "
+        "superior vena cava (about 2 cm across, InjectedVeinConfig.max_diameter_mm's basis) "
+        "and the right heart chambers, wider still; an arm vein on the injection side is "
+        "narrower and judged as a tube (calcdx.masks.injected), and the dense parts of "
+        "bone this deep are its marrow behind a cortex",
+        )
+    undiluted_fraction: float = Field(
+        0.1, gt=0, lt=1, description="mixing blood (mixing_blood) holds at least this share "
+        "of its deep voxels denser than the lumen's window (undiluted contrast inside it). "
+        "Heuristic: a streak or swirl of inflowing contrast need fill only part of a "
+        "chamber; a tenth is more than noise of a window-dense blood reaches (three SDs "
+        "above its median is 0.1 %), and bone's dense voxels are its cortex, in its rim",
+        )
     neck_mm: float = Field(
         3.0, gt=0, description="half-width of the in-plane opening that cuts the lumen "
         "from what touches it. Heuristic from anatomy: the blood pool is a tube of at "
@@ -325,3 +372,152 @@ def lumen_contact(ijk: NDArray[np.integer[Any]], lumen: LumenMask,
     medians = lumen.tube_median_hu or (lumen.median_hu,)
     return LumenContact(fraction, float(medians[which - 1]))
 
+
+
+class LocalBlood(NamedTuple):
+    """The lumen's blood around a voxel set (:func:`local_blood`).
+
+    ``median_hu`` and ``robust_sd_hu`` (IQR / 1.349) of the blood voxels of its in-plane
+    shell; ``n_voxels`` of them (0: the set has no blood beside it, both NaN).
+    """
+
+    median_hu: float
+    robust_sd_hu: float
+    n_voxels: int
+
+
+def local_blood(ijk: NDArray[np.integer[Any]], lumen: LumenMask, hu: NDArray[Any], *,
+                width_vox: int = 2) -> LocalBlood:
+    """The blood of `lumen` in the in-plane shell of a voxel set, and its spread.
+
+    The shell is the set's ``(2 width_vox + 1)^2 x 1`` in-plane neighbourhood less the set;
+    only its voxels in the lumen's blood (``LumenMask.blood``, its partial-volume wall
+    left out) count. In a chamber where inflowing contrast mixes with unenhanced blood,
+    or where streaks from undiluted contrast cross it, the blood beside a voxel is denser
+    and more variable than the tube's median: that spread, not the image noise alone, is
+    what a deposit must stand above.
+
+    Parameters
+    ----------
+    ijk : (N, 3) ndarray of int
+        Full-grid voxel indices of the set.
+    lumen : LumenMask
+    hu : (I, J, K) ndarray
+        CT in HU (full grid).
+    width_vox : int
+        Shell width (voxels, along axes 0 and 1).
+
+    Returns
+    -------
+    LocalBlood
+    """
+    ijk = np.asarray(ijk, dtype=np.intp).reshape(-1, 3)
+    nan = LocalBlood(float("nan"), float("nan"), 0)
+    if not len(ijk):
+        return nan
+    grid = np.asarray(hu.shape[:3])
+    lo = np.maximum(ijk.min(axis=0) - np.array([width_vox, width_vox, 0]), 0)
+    hi = np.minimum(ijk.max(axis=0) + np.array([width_vox + 1, width_vox + 1, 1]), grid)
+    own = np.zeros(tuple(int(v) for v in hi - lo), dtype=bool)
+    own[tuple((ijk - lo).T)] = True
+    shell = box_filter(own, (width_vox, width_vox, 0), "max") & ~own
+    shell &= lumen.blood_on_box(lo, hi)
+    if not shell.any():
+        return nan
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    values = np.asarray(np.asarray(hu[box])[shell], dtype=np.float64)
+    q1, q2, q3 = (float(v) for v in np.percentile(values, [25, 50, 75]))
+    return LocalBlood(q2, (q3 - q1) / 1.349, int(values.size))
+
+
+def mixing_blood(
+    hu: NDArray[Any], blood: NDArray[np.bool_], spacing_mm: tuple[float, float, float],
+    blood_pool_hu: float, blood_pool_sd_hu: float, *, within: NDArray[np.bool_] | None = None,
+    config: LumenConfig | None = None,
+) -> NDArray[np.bool_]:
+    """Blood continuous with the lumen but denser than its window (rule 4 of the module).
+
+    Parameters
+    ----------
+    hu : (I, J, K) ndarray
+        CT in HU (the lumen's crop).
+    blood : (I, J, K) ndarray of bool
+        The lumen's blood (:func:`blood_pool_lumen` with ``with_wall=False``).
+    spacing_mm : tuple of float
+    blood_pool_hu, blood_pool_sd_hu : float
+        Median and robust SD (HU) of the tube that seeded `blood`.
+    within : (I, J, K) ndarray of bool, optional
+        Where it may lie (the mineral components holding the lumen).
+    config : LumenConfig, optional
+
+    Returns
+    -------
+    (I, J, K) ndarray of bool
+        The mixing blood, `blood` left out.
+    """
+    cfg = config or LumenConfig()
+    sx, sy, _ = spacing_mm
+    r = (max(1, round(cfg.neck_mm / sx)), max(1, round(cfg.neck_mm / sy)), 0)
+    values = np.asarray(hu, dtype=np.float32)
+    w = (max(1, round(cfg.local_mm / sx)) | 1, max(1, round(cfg.local_mm / sy)) | 1)
+    local = np.empty_like(values)
+    for k in range(values.shape[2]):
+        local[:, :, k] = ndi.uniform_filter(values[:, :, k], size=w, mode="nearest")
+    top = blood_pool_hu + cfg.window_hu
+    lo = blood_pool_hu - cfg.below_sd * max(blood_pool_sd_hu, 1.0)
+    # enhanced at least as the lumen's window, with no top: undiluted or mixing contrast
+    dense = (local >= lo) & ~blood
+    if within is not None:
+        dense &= within
+    out = np.zeros(hu.shape, dtype=bool)
+    if not dense.any():
+        return out
+    core = box_filter(dense, r, "min")
+    grown = box_filter(core, r, "max") & dense
+    del core
+    parts, n = cc3d.connected_components(grown, connectivity=26, return_N=True)
+    if not n:
+        return out
+    for box, c in zip(ndi.find_objects(parts), range(1, n + 1), strict=True):
+        if box is None:
+            continue
+        part = parts[box] == c
+        outline = _filled_like_a_lumen(values[box], part, (sx, sy), top, cfg)
+        if outline is not None:
+            out[box] |= outline if within is None else outline & within[box]
+    return out
+
+
+def _filled_like_a_lumen(hu: NDArray[np.float32], part: NDArray[np.bool_],
+                         spacing_xy: tuple[float, float], top_hu: float, cfg: LumenConfig
+                         ) -> NDArray[np.bool_] | None:
+    """A part's in-plane outline when it is densest inside, as contrast filling a lumen is.
+
+    Its deep voxels (in-plane depth at least half the part's greatest, slice by slice on
+    its in-plane outline with holes filled) are denser by median than its rim (depth
+    under that), and it is thick (greatest in-plane depth at least ``neck_mm``): iodine
+    fills a lumen and partial volume with the wall lowers its edge, while bone is densest
+    in its cortex round a fainter marrow (a hole of its outline) and a cortex or a
+    streak is thin. The outline (holes filled slice by slice) is returned: the fainter
+    swirls that a chamber's denser blood encloses are its blood too. None when not.
+    """
+    filled = np.zeros_like(part)
+    for k in range(part.shape[2]):
+        filled[:, :, k] = ndi.binary_fill_holes(part[:, :, k])
+    depth = np.zeros(part.shape, dtype=np.float32)
+    for k in range(part.shape[2]):
+        if filled[:, :, k].any():
+            depth[:, :, k] = ndi.distance_transform_edt(
+                np.pad(filled[:, :, k], 1), sampling=spacing_xy)[1:-1, 1:-1]
+    deepest = float(depth.max())
+    if deepest < cfg.mixing_min_depth_mm:
+        return None
+    deep = filled & (depth >= 0.5 * deepest)
+    rim = filled & (depth < 0.5 * deepest)
+    if not deep.any() or not rim.any():
+        return None
+    inner = hu[deep]
+    if (np.median(inner) > np.median(hu[rim])
+            and np.percentile(inner, 100.0 * (1.0 - cfg.undiluted_fraction)) > top_hu):
+        return filled
+    return None
