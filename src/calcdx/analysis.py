@@ -616,6 +616,13 @@ def analyze_volume(
         f"skin distances, and bone distances beyond {params.near_bone_mm:g} mm, come from a "
         f"~{params.coarse_grid_mm:g} mm coarse grid",
     ]
+    n_plates = det.summary.get("thin_bone_components", 0.0)
+    if n_plates:
+        notes.append(
+            f"head: {n_plates:.0f} partial-volume fragment(s) of thin bone (plates between "
+            f"air or fat cavities, joined to the skeleton, "
+            f"{det.summary.get('thin_bone_volume_mm3', 0.0):.0f} mm^3) not reported "
+            "(calcdx.lesions.thin_bone)")
     if det.contrast.enhanced:
         notes.append(
             "contrast-enhanced study: enhancing lumens and organs suppressed; "
