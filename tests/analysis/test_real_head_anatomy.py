@@ -10,8 +10,8 @@ calcification (3, -14, 32); both vertebral arteries at the foramen magnum are ca
 (8, -24, -35 and -12, -19, -33). Fragments of thin bone lie in the face in 4 mm slices
 (130-350 HU, partial volume of sub-millimetre plates): nasal septum and turbinates in the
 nasal cavity's air, ethmoid plates, the walls of the maxillary sinuses, the lateral orbit
-(positions in ``FACE_PLATES``, read on the images; they are not calcification). Truth from anatomy, not from a run: the cranial contents lie
-deeper than the scalp and skull (over 10 mm from the skin), and no marrow of the skull lies
+(positions in ``FACE_PLATES``, read on the images; they are not calcification). Truth
+from anatomy, not from a run: the cranial contents lie deeper than the scalp and skull (over 10 mm from the skin), and no marrow of the skull lies
 more than a few millimetres from its mineral (the vault and the skull base are thin).
 """
 
