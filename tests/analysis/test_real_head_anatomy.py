@@ -11,8 +11,9 @@ calcification (3, -14, 32); both vertebral arteries at the foramen magnum are ca
 (130-350 HU, partial volume of sub-millimetre plates): nasal septum and turbinates in the
 nasal cavity's air, ethmoid plates, the walls of the maxillary sinuses, the lateral orbit
 (positions in ``FACE_PLATES``, read on the images; they are not calcification). Truth
-from anatomy, not from a run: the cranial contents lie deeper than the scalp and skull (over 10 mm from the skin), and no marrow of the skull lies
-more than a few millimetres from its mineral (the vault and the skull base are thin).
+from anatomy, not from a run: the cranial contents lie deeper than the scalp and skull (over
+10 mm from the skin), and no marrow of the skull lies more than a few millimetres from its
+mineral (the vault and the skull base are thin).
 """
 
 from pathlib import Path
