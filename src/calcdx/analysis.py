@@ -21,6 +21,7 @@ from calcdx.anatomy.labels import AnatomyHit, AnatomyLabels
 from calcdx.findings.patterns import PatternCall, cluster_patterns, lesion_patterns
 from calcdx.lesions.cluster import cluster_lesions, surface_voxels
 from calcdx.lesions.detect import CONNECTIVITY, Detection, LesionVoxels, detect_lesions
+from calcdx.lesions.thin_bone import ThinBoneConfig, without_thin_bone
 from calcdx.masks.bone import BoneConfig, BoneResult
 from calcdx.masks.contrast import ContrastConfig
 from calcdx.masks.exclusions import ContrastAssessment, MetalObject
@@ -140,6 +141,10 @@ class AnalysisParameters(BaseModel):
         default_factory=CranialConfig,
         description="head lesions inside the cranial cavity, read from the skull "
         "(calcdx.measure.cranial)")
+    thin_bone: ThinBoneConfig = Field(
+        default_factory=ThinBoneConfig,
+        description="head lesions that are partial-volume fragments of thin bone, not "
+        "reported (calcdx.lesions.thin_bone)")
 
 
 def _metal_notes(det: Detection, params: AnalysisParameters, affine: NDArray[np.float64]
@@ -387,6 +392,14 @@ def _intracranial(records: list[dict[str, Any]], det: Detection, hu: NDArray[Any
             records[i]["organ"] = "brain"
 
 
+def _region_of(les: LesionVoxels, region_map: Any, anatomy: AnatomyLabels | None) -> str:
+    """A lesion's region: its anatomy label's, else the image's at its centroid."""
+    hit = anatomy.hit(les.ijk) if anatomy is not None else None
+    if hit is not None and hit.region is not None:
+        return str(hit.region)
+    return str(region_map.at(les.ijk.mean(axis=0)))
+
+
 def analyze_volume(
     volume: Volume,
     params: AnalysisParameters | None = None,
@@ -430,6 +443,9 @@ def analyze_volume(
 
     report("body region", 0.58)
     region_map = region_job.result()
+    # Thin plates of the face and skull base in thick slices (calcdx.lesions.thin_bone)
+    det = without_thin_bone(det, hu, spacing, [_region_of(les, region_map, anatomy)
+                                               for les in det.lesions], params.thin_bone)
 
     report("measuring lesions", 0.6)
     coarse_bone_dist = None
@@ -600,6 +616,13 @@ def analyze_volume(
         f"skin distances, and bone distances beyond {params.near_bone_mm:g} mm, come from a "
         f"~{params.coarse_grid_mm:g} mm coarse grid",
     ]
+    n_plates = det.summary.get("thin_bone_components", 0.0)
+    if n_plates:
+        notes.append(
+            f"head: {n_plates:.0f} partial-volume fragment(s) of thin bone (plates between "
+            f"air or fat cavities, joined to the skeleton, "
+            f"{det.summary.get('thin_bone_volume_mm3', 0.0):.0f} mm^3) not reported "
+            "(calcdx.lesions.thin_bone)")
     if det.contrast.enhanced:
         notes.append(
             "contrast-enhanced study: enhancing lumens and organs suppressed; "

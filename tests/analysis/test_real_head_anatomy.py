@@ -6,9 +6,14 @@ tissue and bone windows): both atria of the lateral ventricles hold a calcified 
 plexus glomus, about 27 mm either side of the midline and 30-40 mm above the orbitomeatal
 level (world RAS mm, the series' own frame: right -27, -18, 39 and left 26, -30, 40); the
 posterior end of the third ventricle, in the midline, holds a small pineal-region
-calcification (3, -14, 32). Truth from anatomy, not from a run: the cranial contents lie
-deeper than the scalp and skull (over 10 mm from the skin), and no marrow of the skull lies
-more than a few millimetres from its mineral (the vault and the skull base are thin).
+calcification (3, -14, 32); both vertebral arteries at the foramen magnum are calcified
+(8, -24, -35 and -12, -19, -33). Fragments of thin bone lie in the face in 4 mm slices
+(130-350 HU, partial volume of sub-millimetre plates): nasal septum and turbinates in the
+nasal cavity's air, ethmoid plates, the walls of the maxillary sinuses, the lateral orbit
+(positions in ``FACE_PLATES``, read on the images; they are not calcification). Truth
+from anatomy, not from a run: the cranial contents lie deeper than the scalp and skull (over
+10 mm from the skin), and no marrow of the skull lies more than a few millimetres from its
+mineral (the vault and the skull base are thin).
 """
 
 from pathlib import Path
@@ -31,6 +36,13 @@ pytestmark = pytest.mark.skipif(
 CHOROID_RIGHT = (-27.0, -18.0, 39.0)
 CHOROID_LEFT = (26.0, -30.0, 40.0)
 PINEAL = (3.0, -14.0, 32.0)
+VERTEBRAL_ARTERIES = [(8.0, -24.0, -35.0), (-12.0, -19.0, -33.0)]
+# thin-bone fragments of the face read on the images (nasal septum, turbinates, ethmoid
+# plates, maxillary sinus walls, lateral orbit)
+FACE_PLATES = [(19, 54, 11), (10, 65, -1), (-14, 64, -6), (71, 63, 2), (44, 53, -5),
+               (23, 66, 12), (9, 63, 12), (7, 55, 13), (6, 57, 1), (23, 55, -9),
+               (33, 69, 4), (8, 52, 11), (21, 60, 10), (17, 58, -8),
+               (24, 48, -19)]
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +109,14 @@ def test_no_brain_is_taken_for_skull_marrow(volume):
         np.prod(volume.spacing_mm)) / 1000.0
     # before the cavity rule: 51 cm^3 (temporal lobes, cerebellum, brain at the convexity)
     assert soft_far_cm3 < 10.0, soft_far_cm3
+
+
+@pytest.mark.parametrize("point", VERTEBRAL_ARTERIES)
+def test_the_vertebral_arteries_at_the_foramen_magnum_are_found(result, point):
+    assert _near(result, point, 6.0), f"no lesion within 6 mm of {point}"
+
+
+def test_the_face_plates_are_not_reported(result):
+    reported = [p for p in FACE_PLATES if _near(result, p, 4.0)]
+    assert not reported, reported
+    assert result.masks.excluded["thin_bone_components"] >= len(FACE_PLATES)
