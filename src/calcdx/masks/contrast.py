@@ -367,11 +367,17 @@ def block_mean(hu: NDArray[Any], factors: tuple[int, int, int]) -> NDArray[np.fl
             and count * max(abs(int(hu.min())), abs(int(hu.max()))) < _EXACT_FLOAT32):
         # Integer HU whose block sums stay under 2**24: float32 sums of them are exact in
         # any order, so the integer sums, divided as numpy's mean divides, are the same
-        # float32 means; summed axis by axis over whole rows, faster.
+        # float32 means; summed axis by axis, the first two as in-place additions of
+        # whole strided planes (no reduction with a cast per element), faster.
         view = hu[: ni * fi, : nj * fj, : nk * fk]
-        total = view.reshape(ni, fi, nj * fj, nk * fk).sum(axis=1, dtype=np.int32)
-        total = total.reshape(ni, nj, fj, nk * fk).sum(axis=2)
-        sums = total.reshape(ni, nj, nk, fk).sum(axis=3).astype(np.float32)
+        total = view[0::fi].astype(np.int32)
+        for a in range(1, fi):
+            total += view[a::fi]
+        rows = total[:, 0::fj].copy()
+        for b in range(1, fj):
+            rows += total[:, b::fj]
+        del total
+        sums = rows.reshape(ni, nj, nk, fk).sum(axis=3).astype(np.float32)
         return np.asarray(np.true_divide(sums, np.intp(count), out=sums, casting="unsafe"),
                           dtype=np.float32)
     for k in range(nk):
