@@ -40,6 +40,31 @@ def test_window_filter_by_hand():
     assert not np.shares_memory(window_filter_1d(x, 1, 0, "max"), x)
 
 
+def test_window_filter_on_packed_bits_filters_each_bit():
+    """A uint8 array is filtered bit by bit: unpacked, it is the filter of the unpacked mask."""
+    rng = np.random.default_rng(11)
+    for shape, density in (((9, 7, 21), 0.3), ((12, 5, 8), 0.9), ((3, 2, 17), 0.5)):
+        mask = rng.random(shape) < density
+        packed = np.packbits(mask, axis=2)
+        for axis, radius, op in itertools.product((0, 1), (1, 2, 4), ("max", "min")):
+            got = np.unpackbits(window_filter_1d(packed, radius, axis, op), axis=2,
+                                count=shape[2]).view(bool)
+            assert np.array_equal(got, window_filter_1d(mask, radius, axis, op))
+
+
+def test_box_filter_mixed_radii_equals_scipy():
+    """Radii along the last axis and in-plane together (bits packed along the last axis)."""
+    rng = np.random.default_rng(12)
+    for shape in [(11, 9, 13), (6, 14, 8), (5, 5, 1), (17, 3, 30)]:
+        mask = rng.random(shape) < 0.4
+        for radius in [(2, 0, 3), (0, 1, 1), (3, 2, 0), (1, 4, 2)]:
+            for op, scipy_filter in (("max", ndi.maximum_filter), ("min", ndi.minimum_filter)):
+                ref = scipy_filter(mask.view(np.uint8), size=tuple(2 * r + 1 for r in radius)) > 0
+                got = box_filter(mask, radius, op)
+                assert got.dtype == bool and got.flags.writeable
+                assert np.array_equal(got, ref), (shape, radius, op)
+
+
 @pytest.mark.parametrize("shape", [(3, 4, 2), (9, 8, 7), (20, 21, 22), (40, 30, 5)])
 @pytest.mark.parametrize("radius", [0.0, 1.0, 1.5, 2.0, 2.5, 3.2])
 def test_ball_erosion_equals_distance_transform(shape, radius):

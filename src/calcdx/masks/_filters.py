@@ -9,7 +9,9 @@ copy. At the array's edge the window is cut (only voxels inside the array
 count), which is what :func:`scipy.ndimage.maximum_filter` and
 :func:`~scipy.ndimage.minimum_filter` give with their default ``reflect``
 mode (the mirrored voxels lie inside the cut window), so results are the
-same voxel for voxel.
+same voxel for voxel. Windows across the last axis run on the mask's bits
+packed along that axis (:func:`numpy.packbits`, eight voxels a byte), as
+bitwise passes.
 """
 
 from __future__ import annotations
@@ -31,13 +33,15 @@ def _sl(ndim: int, axis: int, start: int | None, stop: int | None) -> tuple[slic
     return tuple(index)
 
 
-def window_filter_1d(mask: NDArray[np.bool_], radius: int, axis: int, op: str,
-                     out: NDArray[np.bool_] | None = None) -> NDArray[np.bool_]:
+def window_filter_1d(mask: NDArray[Any], radius: int, axis: int, op: str,
+                     out: NDArray[Any] | None = None) -> NDArray[Any]:
     """Running OR (``op="max"``) or AND (``"min"``) over ``2 radius + 1`` voxels along `axis`.
 
     Parameters
     ----------
-    mask : ndarray of bool
+    mask : ndarray of bool, or of uint8
+        A uint8 array is taken as bits (:func:`numpy.packbits` along another axis):
+        each bit is filtered on its own.
     radius : int
         Half-width of the window in voxels (0: `mask` unchanged).
     axis : int
@@ -47,15 +51,16 @@ def window_filter_1d(mask: NDArray[np.bool_], radius: int, axis: int, op: str,
 
     Returns
     -------
-    ndarray of bool
+    ndarray of `mask`'s dtype
         ``out[..., i, ...]`` is the OR (AND) of `mask` over ``i - radius .. i + radius``
         along `axis`, cut at the array's edge; a new array or `out` (`mask` itself
         when `radius` is 0).
     """
     if radius <= 0:
         return mask
-    f: Any = np.logical_or if op == "max" else np.logical_and
-    reduce: Any = np.any if op == "max" else np.all
+    # bitwise ops: on bool the logical ones (and faster), on bit-packed uint8 per bit
+    f: Any = np.bitwise_or if op == "max" else np.bitwise_and
+    reduce: Any = f.reduce
     nd, n = mask.ndim, mask.shape[axis]
     width = 2 * radius + 1
 
@@ -63,12 +68,12 @@ def window_filter_1d(mask: NDArray[np.bool_], radius: int, axis: int, op: str,
         return _sl(nd, axis, start, stop)
 
     if out is None:
-        out = np.empty(mask.shape, dtype=bool)
+        out = np.empty(mask.shape, dtype=mask.dtype)
     if n > width:
         # y[i] = op(mask[i .. min(i + w, n) - 1]): windows of w = 2, 4, ... voxels, the
         # first read from `mask` itself, then between two buffers.
-        y: NDArray[np.bool_] = mask
-        spare: list[NDArray[np.bool_]] = [np.empty_like(out), np.empty_like(out)]
+        y: NDArray[Any] = mask
+        spare: list[NDArray[Any]] = [np.empty_like(out), np.empty_like(out)]
         w = 1
         while 2 * w <= width:
             nxt = spare.pop()
@@ -116,10 +121,21 @@ def box_filter(mask: NDArray[np.bool_], radius_vox: tuple[int, ...], op: str
         `mask` with ``size = 2 radius_vox + 1`` and its default mode; `mask`
         itself when every radius is 0.
     """
-    out = mask
-    for axis, r in enumerate(radius_vox):
-        out = _window_in_halves(out, int(r), axis, op)
-    return out
+    radii = [int(r) for r in radius_vox] + [0] * (mask.ndim - len(radius_vox))
+    last = mask.ndim - 1
+    if last < 1 or mask.dtype != np.bool_ or not any(radii[:last]):
+        out = mask
+        for axis, r in enumerate(radii):
+            out = _window_in_halves(out, r, axis, op)
+        return out
+    # The windows commute (a box is the product of its axes' windows): along the last
+    # axis first on the mask, then along the others on its bits packed along the last
+    # axis (eight voxels a byte; the padding bits are never read back).
+    out = _window_in_halves(mask, radii[last], last, op)
+    packed = np.packbits(out, axis=last)
+    for axis in range(last):
+        packed = window_filter_1d(packed, radii[axis], axis, op)
+    return np.unpackbits(packed, axis=last, count=mask.shape[last]).view(np.bool_)
 
 
 #: Masks of at least this many voxels are filtered in two halves at once (two cores).
@@ -189,7 +205,7 @@ def _ball_pass(mask: NDArray[np.bool_], heights: dict[tuple[int, int], int], op:
     2 is cut at the edge as in :func:`window_filter_1d`).
     """
     out = np.array(mask, dtype=bool, copy=True)
-    f: Any = np.logical_and if op == "min" else np.logical_or
+    f: Any = np.bitwise_and if op == "min" else np.bitwise_or
     along: dict[int, NDArray[np.bool_]] = {}
     ni, nj = mask.shape[0], mask.shape[1]
     for (di, dj), h in heights.items():

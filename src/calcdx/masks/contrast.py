@@ -182,34 +182,52 @@ def _section_circles(
     space = hough_circle(edges, radii)  # type: ignore[no-untyped-call]
     # peaks: the best radius per centre, local maxima over 7 x 7 centres (skimage's
     # hough_circle_peaks gives the same circles but labels every local maximum: slow)
-    best = space.max(axis=0)
-    radius_of = radii[space.argmax(axis=0)]
+    # (max and first argmax over the radii, in one running pass per radius)
+    best = space[0].copy()
+    arg = np.zeros(best.shape, dtype=np.intp)
+    for n in range(1, len(radii)):
+        better = space[n] > best
+        best[better] = space[n][better]
+        arg[better] = n
+    radius_of = radii[arg]
     peaks = (best == ndi.maximum_filter(best, size=7)) & (best >= config.min_hough_score)
     flat = np.flatnonzero(peaks)
     flat = flat[np.argsort(best.ravel()[flat])[::-1][: config.max_circles]]
     ci, cj = np.unravel_index(flat, best.shape)
     out: list[_Circle] = []
+    # per radius, the core, ring and inner disc of a patch 2 r around the centre
+    # (distances of the integer offsets): a cut patch at the edge reads its part
+    discs: dict[int, tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]] = {}
     for score, j, i, r in zip(best.ravel()[flat], cj, ci, radius_of.ravel()[flat],
                               strict=True):
+        if int(r) not in discs:
+            offsets = np.arange(-2 * r, 2 * r + 1)
+            d = np.hypot(offsets[:, None], offsets[None, :])
+            discs[int(r)] = (d <= 0.7 * r, (d >= 1.25 * r) & (d <= 1.75 * r), d <= 1.1 * r)
         i0, i1 = max(int(i - 2 * r), 0), min(int(i + 2 * r) + 1, section.shape[0])
         j0, j1 = max(int(j - 2 * r), 0), min(int(j + 2 * r) + 1, section.shape[1])
+        cut = (slice(i0 - int(i - 2 * r), i1 - int(i - 2 * r)),
+               slice(j0 - int(j - 2 * r), j1 - int(j - 2 * r)))
+        core_at, ring_at, inner_at = (m[cut] for m in discs[int(r)])
         patch = section[i0:i1, j0:j1]
-        ii, jj = np.mgrid[i0:i1, j0:j1]
-        d = np.hypot(ii - i, jj - j)
-        core = patch[d <= 0.7 * r]
-        ring = patch[(d >= 1.25 * r) & (d <= 1.75 * r)]
-        if core.size < 5 or ring.size < 5:
+        core = patch[core_at]
+        if core.size < 5 or np.count_nonzero(ring_at) < 5:
+            continue
+        # more than half the core below (above) the blood range: so is its median
+        half = core.size // 2
+        if (np.count_nonzero(core < config.blood_hu[0]) > half
+                or np.count_nonzero(core > config.blood_hu[1]) > half):
             continue
         q1, median, q3 = (float(v) for v in np.percentile(core, [25, 50, 75]))
         sd = (q3 - q1) / 1.349
-        ring_hu = float(np.median(ring))
         if not config.blood_hu[0] <= median <= config.blood_hu[1]:
             continue
         if sd > max(config.max_sd_hu, config.max_sd_fraction * median):
             continue
+        ring_hu = float(np.median(patch[ring_at]))
         if abs(median - ring_hu) < config.min_edge_contrast_hu:
             continue
-        if np.mean(patch[d <= 1.1 * r] >= max(400.0, median + 150.0)) > 0.02:
+        if np.mean(patch[inner_at] >= max(400.0, median + 150.0)) > 0.02:
             continue
         out.append(_Circle(z=z, k=k, i=float(i) * step, j=float(j) * step,
                            radius=float(r) * step, score=float(score), median=median, sd=sd,
@@ -349,11 +367,17 @@ def block_mean(hu: NDArray[Any], factors: tuple[int, int, int]) -> NDArray[np.fl
             and count * max(abs(int(hu.min())), abs(int(hu.max()))) < _EXACT_FLOAT32):
         # Integer HU whose block sums stay under 2**24: float32 sums of them are exact in
         # any order, so the integer sums, divided as numpy's mean divides, are the same
-        # float32 means; summed axis by axis over whole rows, faster.
+        # float32 means; summed axis by axis, the first two as in-place additions of
+        # whole strided planes (no reduction with a cast per element), faster.
         view = hu[: ni * fi, : nj * fj, : nk * fk]
-        total = view.reshape(ni, fi, nj * fj, nk * fk).sum(axis=1, dtype=np.int32)
-        total = total.reshape(ni, nj, fj, nk * fk).sum(axis=2)
-        sums = total.reshape(ni, nj, nk, fk).sum(axis=3).astype(np.float32)
+        total = view[0::fi].astype(np.int32)
+        for a in range(1, fi):
+            total += view[a::fi]
+        rows = total[:, 0::fj].copy()
+        for b in range(1, fj):
+            rows += total[:, b::fj]
+        del total
+        sums = rows.reshape(ni, nj, nk, fk).sum(axis=3).astype(np.float32)
         return np.asarray(np.true_divide(sums, np.intp(count), out=sums, casting="unsafe"),
                           dtype=np.float32)
     for k in range(nk):

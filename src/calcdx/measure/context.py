@@ -32,6 +32,8 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 from scipy import ndimage as ndi
 
+from calcdx.masks._filters import ball_dilation
+
 __all__ = [
     "PERIARTICULAR_MM",
     "ClusterStatistics",
@@ -84,8 +86,13 @@ def surrounding_tissue(
     (float or None, str or None)
         Median HU and one of ``"fat"``, ``"soft_tissue"``, ``"air"``, ``"dense"``.
     """
-    dist = ndi.distance_transform_edt(~mask, sampling=spacing_mm)
-    shell = (dist > 0) & (dist <= shell_mm)
+    if mask.ndim == 3 and mask.any():
+        # the voxels within shell_mm of the lesion, as the distance transform of its
+        # complement gives them (a dilation by that ball, no distance array)
+        shell = ball_dilation(mask, spacing_mm, shell_mm) & ~mask
+    else:
+        dist = ndi.distance_transform_edt(~mask, sampling=spacing_mm)
+        shell = (dist > 0) & (dist <= shell_mm)
     if not shell.any():
         return None, None
     median = float(np.median(hu[shell]))
