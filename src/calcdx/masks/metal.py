@@ -364,7 +364,7 @@ def metal_streaks(
                 continue
             radii = np.arange(step, outer + step / 2, step)
             n_theta = max(64, int(np.ceil(2.0 * np.pi * outer / step)))
-            theta = np.arange(n_theta) * (2.0 * np.pi / n_theta)
+            theta = np.arange(n_theta, dtype=np.float64) * (2.0 * np.pi / n_theta)
             half = _arc_windows(n_theta, radii, cfg.window_mm)
             reach = (int(np.ceil(outer / sx)) + 1, int(np.ceil(outer / sy)) + 1)
             lo = (max(int(ci) - reach[0], 0), max(int(cj) - reach[1], 0))
@@ -375,7 +375,8 @@ def metal_streaks(
             ri = np.clip(np.rint(dist[near] / step).astype(np.intp) - 1, 0, len(radii) - 1)
             tj = np.rint(np.mod(np.arctan2(dj[near], di[near]), 2.0 * np.pi)
                          / (2.0 * np.pi / n_theta)).astype(np.intp) % n_theta
-            cap = _projected_width_mm(blob_mm - centre_mm, theta, step)
+            rel_mm = np.asarray(blob_mm - centre_mm, dtype=np.float64)
+            cap = _projected_width_mm(rel_mm, theta, step)
             out[sel[near]] |= _polar_streaks(polar, half, ri, tj, cfg, step, cap)
     return out
 
