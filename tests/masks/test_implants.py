@@ -234,14 +234,6 @@ SERIES = "ts_chest_abdomen_dicom"
 
 
 @pytest.mark.skipif(not (REALCT / SERIES).is_dir(), reason="the shared real CT is absent")
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured: net growth 629 of the 2,312 mm^3 the streaks make (27 %). The "
-    "skeleton gained under the streaks is the same as before the blood-pool lumen left "
-    "the skeleton (845 mm^3, 58 voxels of it in TotalSegmentator's aorta); what changed is "
-    "the clean series' skeleton, which no longer holds the aorta's lumen and wall, so less "
-    "of it is lost under the streaks to offset the growth (lost 215 mm^3, 386 before)",
-)
 def test_a_screw_in_a_real_vertebra_does_not_grow_its_skeleton():
     """Real CT (0.98 x 0.98 x 2 mm) with a titanium screw and its streaks drawn in.
 
@@ -288,7 +280,8 @@ def test_a_screw_in_a_real_vertebra_does_not_grow_its_skeleton():
     made = np.count_nonzero(beyond & (screwed.hu >= 130) & (volume.hu < 130)) * vv
     grown = (np.count_nonzero(after.bone.full(volume.shape) & beyond)
              - np.count_nonzero(before.bone.full(volume.shape) & beyond)) * vv
-    # measured: 460 of the 2,310 mm^3 of mineral the streaks make there (20 %); without
+    # measured: net growth 430 of the 2,312 mm^3 of mineral the streaks make there (19 %;
+    # 27 % before broad bands were streaks: its bands widen beyond 8 mm along the screw); without
     # the streak rule 1,190 mm^3 (52 %)
     assert grown <= 0.25 * made
     # lesions away from the screw's slices are the same
@@ -385,13 +378,10 @@ def test_a_knee_prosthesis_is_metal_and_a_deposit_above_it_is_found():
     assert full[bone].mean() >= 0.95
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "measured: 34,000 mm^3 of soft tissue beyond the bone and metal (one voxel) is "
-    "skeleton, 23 % of the 150,600 mm^3 of bone in the metal's slices (61,900 mm^3 at "
-    "+-600 HU streaks; before the streak rule 34,000 and 65,700): round the 86 x 66 mm "
-    "femoral shell the bright bands are 14-17 mm wide, wider than the 8 mm a streak may "
-    "be (calcdx.masks.metal.StreakConfig.max_width_mm), so they join the condyles"))
 def test_the_streaks_of_a_knee_prosthesis_do_not_grow_the_skeleton():
+    """Round the 86 x 66 mm femoral shell the bright bands are 14-17 mm wide; measured
+    6,170 mm^3 of skeleton beyond the bone and metal (4 % of the 150,600 mm^3 of bone in
+    the metal's slices; 22,400 mm^3 when only bands up to 8 mm were streaks)."""
     volume, bone, metal, _, body, in_slices = _knee()
     full = detect_lesions(volume.hu, volume.affine, AnalysisParameters()).bone.full(volume.shape)
     near = ndi.binary_dilation(bone | metal, structure=np.ones((3, 3, 1), dtype=bool))
@@ -451,3 +441,81 @@ def test_a_stent_graft_in_an_enhanced_aorta_keeps_its_wall_calcification(strut_h
         found = set(np.unique(result.label_map[truth])) - {0}
         assert len(found) == 1
         assert result.lesions[found.pop() - 1].volume_mm3 >= 0.8 * truth.sum() * vv
+HIP_SPACING = (0.8, 0.8, 2.0)
+
+
+def _hips(sides=(1.0,), streak_hu=400.0, dark_hu=300.0):
+    """Total hips read at the 3071 HU ceiling of a 12-bit scale: pelvis, cup, head, neck.
+
+    Per side (centre x = +-70 mm): a cobalt-chromium head (r 14 mm) in a titanium
+    cup (shell r 22-25 mm, its upper half, z >= -4 mm), both 3071 HU (saturated) with
+    a polyethylene liner (-90 HU) between; the acetabulum round the cup (r 25-35 mm,
+    2 mm cortex at 1000 HU round 300 HU, over the cup's slices) with a pubic ramus
+    running medially (16 x 12 mm, 1.5 mm cortex at 1000 HU round 300 HU, in fat).
+    In the metal's slices, bright and dark streaks round each head (+-streak_hu, 8
+    bright bands, fading over 15 mm beyond the cup) and, with two hips, the dark
+    band of beam hardening between them (-dark_hu along the strip joining the heads,
+    as wide as a head). A 4 mm deposit (500 HU) 40 mm above the cups.
+    """
+    x, y, z, hu, body = _grid(HIP_SPACING, (300.0, 200.0, 100.0))
+    bone = np.zeros(x.shape, dtype=bool)
+    metal = np.zeros(x.shape, dtype=bool)
+    streak = np.zeros(x.shape)
+    cups = z >= -4.0
+    for side in sides:
+        cx = 70.0 * side
+        rho = np.sqrt((x - cx) ** 2 + y**2 + z**2)
+        r2 = np.hypot(x - cx, y)
+        aceta = (rho <= 35.0) & (rho > 25.0) & (z >= -14.0)
+        hu[aceta] = 1000.0
+        hu[aceta & (rho <= 33.0) & (rho > 25.0)] = 300.0
+        hu[aceta & (rho <= 26.0)] = 1000.0
+        ramus = (np.abs(x - cx + side * 45.0) <= 16.0) & (np.abs(y) <= 6.0) & (np.abs(z) <= 8.0)
+        hu[ramus & ~aceta] = -100.0
+        inner = (np.abs(x - cx + side * 45.0) <= 15.0) & (np.abs(y) <= 4.5) & (np.abs(z) <= 7.0)
+        rim = (np.abs(x - cx + side * 45.0) <= 15.0) & (np.abs(y) <= 6.0) & (np.abs(z) <= 8.0)
+        hu[rim & ~aceta] = 1000.0
+        hu[inner & ~aceta] = 300.0
+        bone |= aceta | (rim & ~aceta)
+        hu[(rho <= 22.0) & (rho > 14.0) & cups] = -90.0
+        cup = (rho <= 25.0) & (rho > 22.0) & cups
+        head = rho <= 14.0
+        metal |= cup | head
+        theta = np.arctan2(y, x - cx)
+        streak += streak_hu * np.cos(8.0 * theta) * np.exp(-np.clip(r2 - 25.0, 0, None) / 15.0)
+    in_slices = np.broadcast_to(metal.any(axis=(0, 1)), metal.shape)
+    if len(sides) == 2:
+        between = (np.abs(y) <= 14.0) & (np.abs(x) <= 70.0)
+        streak -= np.where(between, dark_hu, 0.0)
+    hu += np.where(body & in_slices & ~metal, streak, 0.0)
+    hu[metal] = 3071.0
+    deposit = np.sqrt((x - 20.0) ** 2 + (y - 30.0) ** 2 + (z - 42.0) ** 2) <= 4.0
+    hu[deposit] = 500.0
+    hu = np.clip(np.round(hu), -1024, 3071).astype(np.int16)
+    return Volume(hu, np.diag([*HIP_SPACING, 1.0])), bone, metal, deposit, body, in_slices
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "measured: the metal, the streak zone and the deposit are right, but 30,400 mm^3 (one "
+    "hip) and 60,500 mm^3 (both) of soft tissue beyond the bone and metal (one voxel) in the "
+    "metal's slices is skeleton, against 7,700 and 15,400 allowed (10 % of the bone there); "
+    "with both hips 94.6 % of the bone is skeleton (95 % asked); the streaks kept out of the "
+    "skeleton are 39,600 and 73,800 mm^3"))
+@pytest.mark.parametrize("sides", [(1.0,), (1.0, -1.0)], ids=["one hip", "both hips"])
+def test_hip_prostheses_at_the_hu_ceiling(sides):
+    """Saturated heads and cups are metal; the acetabulum and ramus stay skeleton, the
+    streaks (and the dark band between two hips) do not grow it, a deposit above is found."""
+    volume, bone, metal, deposit, body, in_slices = _hips(sides)
+    result = analyze_volume(volume)
+    assert len(result.foreign_material) == 2 * len(sides)  # a head and a cup each
+    assert all(m.matrix == "foreign_material" and m.peak_hu == 3071.0
+               for m in result.foreign_material)
+    assert not np.any(result.label_map[ndi.binary_dilation(metal, iterations=2)])
+    found = set(np.unique(result.label_map[deposit])) - {0}
+    assert len(found) == 1 and result.totals.n_lesions == 1
+    full = detect_lesions(volume.hu, volume.affine, AnalysisParameters()).bone.full(volume.shape)
+    assert full[bone].mean() >= 0.95
+    near = ndi.binary_dilation(bone | metal, structure=np.ones((3, 3, 1), dtype=bool))
+    vv = float(np.prod(HIP_SPACING))
+    spill = np.count_nonzero(full & ~near & body & in_slices) * vv
+    assert spill <= 0.1 * np.count_nonzero(bone & in_slices) * vv

@@ -133,6 +133,16 @@ class StreakConfig(BaseModel):
         "least this fraction of the arc. Heuristic: a dark streak is a band as wide as a "
         "bright one; a lone dark voxel (noise, a speck of fat) is not one",
     )
+    broad_dark_ratio: float = Field(
+        0.5, gt=0,
+        description="a bright band wider than max_width_mm (a broad band of a large "
+        "implant, see broad_streaks) is a streak only when the arc on each side of it, as "
+        "wide as the band, holds a dark band under the tissue level by at least this "
+        "fraction of the band's peak excess over it. Heuristic from what streaks are: the "
+        "bright and dark bands of one artefact alternate round the metal with like "
+        "amplitude; a bone's band peaks at its cortex (several hundred HU over soft "
+        "tissue), which fat beside it (about 150 HU under muscle) does not match",
+    )
     air_hu: float = Field(
         -400.0,
         description="HU under this (gas, aerated lung) is not a dark band: the body mask's "
@@ -169,30 +179,88 @@ def _window_orders(rows: NDArray[np.float64], cols: NDArray[np.intp], w: NDArray
     return [values[np.arange(len(w)), np.rint(f * 2 * w).astype(np.intp)] for f in fractions]
 
 
-def _run_lengths(bright: NDArray[np.bool_]) -> NDArray[np.int64]:
-    """Per sample of a circular row, the length (samples) of the bright run holding it."""
+def _circular_runs(bright: NDArray[np.bool_]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Starts and lengths (samples) of the True runs of a circular row (a run may wrap)."""
     n = len(bright)
     if bright.all():
-        return np.full(n, n, dtype=np.int64)
+        return np.zeros(1, dtype=np.intp), np.full(1, n, dtype=np.intp)
+    if not bright.any():
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
     shift = int(np.flatnonzero(~bright)[0])  # start the row on a dark sample
     rolled = np.roll(bright, -shift).astype(np.int8)
     edges = np.diff(np.concatenate([[0], rolled, [0]]))
     starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return (starts + shift) % n, stops - starts
+
+
+def _run_lengths(bright: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Per sample of a circular row, the length (samples) of the bright run holding it."""
+    n = len(bright)
     lengths = np.zeros(n, dtype=np.int64)
-    for a, b in zip(starts, stops, strict=True):
-        lengths[a:b] = b - a
-    return np.roll(lengths, shift)
+    for a, length in zip(*_circular_runs(bright), strict=True):
+        lengths[(a + np.arange(length)) % n] = length
+    return lengths
+
+
+def _broad_row(row: NDArray[np.float64], tissue: NDArray[np.float64], arc_mm: float,
+               cap_mm: NDArray[np.float64], cfg: StreakConfig) -> NDArray[np.bool_]:
+    """Samples of one circle (`row`, HU) in a broad bright band that is a streak.
+
+    A band (a run at or above ``mineral_hu``) wider than ``max_width_mm`` but no wider
+    than the metal's projected width across its direction (`cap_mm`, per angle) is a
+    streak when the tissue level (median over the band and an arc as wide on each
+    side) is soft tissue and each side arc holds a dark band (its ``dark_quantile``
+    of `tissue`, where gas counts as not dark) under that level by
+    ``max(min_dark_hu, broad_dark_ratio * peak excess)``.
+    """
+    n = len(row)
+    out = np.zeros(n, dtype=bool)
+    for start, length in zip(*_circular_runs(row >= cfg.mineral_hu), strict=True):
+        width_mm = length * arc_mm
+        centre = (start + length // 2) % n
+        if width_mm <= cfg.max_width_mm or width_mm > cap_mm[centre] or 3 * length > n:
+            continue
+        around = (start + np.arange(-length, 2 * length)) % n
+        level = float(np.median(row[around]))
+        if level >= cfg.mineral_hu:
+            continue
+        need = max(cfg.min_dark_hu,
+                   cfg.broad_dark_ratio * (float(row[around[length:2 * length]].max()) - level))
+        sides = (around[:length], around[2 * length:])
+        if all(level - float(np.quantile(tissue[side], cfg.dark_quantile)) >= need
+               for side in sides):
+            out[around[length:2 * length]] = True
+    return out
+
+
+def _projected_width_mm(pts_mm: NDArray[np.float64], theta: NDArray[np.float64],
+                        pixel_mm: float) -> NDArray[np.float64]:
+    """Width (mm) of a metal cross-section (points, mm) across each direction `theta`.
+
+    The extent of the points projected on the line normal to the direction, plus a
+    pixel: the width of the strip of rays along that direction that cross the metal.
+    """
+    hull = pts_mm[::max(1, len(pts_mm) // 4000)]
+    proj = np.outer(-np.sin(theta), hull[:, 0]) + np.outer(np.cos(theta), hull[:, 1])
+    return np.asarray(proj.max(axis=1) - proj.min(axis=1) + pixel_mm, dtype=np.float64)
 
 
 def _polar_streaks(polar: NDArray[np.float64], half: NDArray[np.intp], ri: NDArray[np.intp],
-                   tj: NDArray[np.intp], cfg: StreakConfig, step_mm: float
-                   ) -> NDArray[np.bool_]:
-    """Bright-streak flags at polar samples ``(ri, tj)`` (rows: radii, columns: angles)."""
+                   tj: NDArray[np.intp], cfg: StreakConfig, step_mm: float,
+                   cap_mm: NDArray[np.float64] | None = None) -> NDArray[np.bool_]:
+    """Bright-streak flags at polar samples ``(ri, tj)`` (rows: radii, columns: angles).
+
+    `cap_mm` (per angle) is the metal's projected width across that direction, the
+    widest a broad band may be (:func:`_broad_row`); without it only narrow bands
+    are streaks.
+    """
     out = np.zeros(len(ri), dtype=bool)
     value = polar[ri, tj]
     at = np.flatnonzero(value >= cfg.mineral_hu)
     if len(at) == 0:
         return out
+    # gas is no dark band: counted as not dark at all
+    tissue = np.where(polar < cfg.air_hu, 1e4, polar)
     # narrow: the bright run along the circle through the sample
     arc_mm = 2.0 * np.pi / polar.shape[1] * (ri[at] + 1) * step_mm
     width = np.zeros(len(at))
@@ -200,13 +268,17 @@ def _polar_streaks(polar: NDArray[np.float64], half: NDArray[np.intp], ri: NDArr
         sel = ri[at] == i
         width[sel] = _run_lengths(polar[i] >= cfg.mineral_hu)[tj[at][sel]]
     narrow = width * arc_mm <= cfg.max_width_mm
+    broad = at[~narrow]
     at = at[narrow]
+    if cap_mm is not None and len(broad):
+        for i in np.unique(ri[broad]):
+            sel = broad[ri[broad] == i]
+            row_arc = 2.0 * np.pi / polar.shape[1] * (i + 1) * step_mm
+            out[sel] = _broad_row(polar[i], tissue[i], row_arc, cap_mm, cfg)[tj[sel]]
     if len(at) == 0:
         return out
     w = half[ri[at]]
     (level,) = _window_orders(polar[ri[at]], tj[at], w, (0.5,))
-    # gas is no dark band: counted as not dark at all
-    tissue = np.where(polar < cfg.air_hu, 1e4, polar)
     (dark,) = _window_orders(tissue[ri[at]], tj[at], w, (cfg.dark_quantile,))
     excess = value[at] - level
     out[at] = (level < cfg.mineral_hu) & (
@@ -254,12 +326,6 @@ def metal_streaks(
         return out
     sx, sy = float(spacing_mm[0]), float(spacing_mm[1])
     step = min(sx, sy)
-    radii = np.arange(step, radius_mm + step / 2, step)
-    n_theta = max(64, int(np.ceil(2.0 * np.pi * radius_mm / step)))
-    theta = np.arange(n_theta) * (2.0 * np.pi / n_theta)
-    half = _arc_windows(n_theta, radii, cfg.window_mm)
-    cos_t, sin_t = np.cos(theta), np.sin(theta)
-    reach = (int(np.ceil(radius_mm / sx)) + 1, int(np.ceil(radius_mm / sy)) + 1)
     order = np.argsort(ijk[:, 2], kind="stable")
     ks, starts = np.unique(ijk[order, 2], return_index=True)
     bounds = np.append(starts, len(order))
@@ -282,25 +348,36 @@ def metal_streaks(
         metal2d = np.zeros(tuple(int(v) for v in pts.max(axis=0) - m_lo + 1), dtype=bool)
         metal2d[pts[:, 0] - m_lo[0], pts[:, 1] - m_lo[1]] = True
         blobs, n_blobs = ndi.label(metal2d, structure=np.ones((3, 3), dtype=bool))
-        centres = [(c[0] + m_lo[0], c[1] + m_lo[1]) for c in
-                   ndi.center_of_mass(metal2d, blobs, range(1, n_blobs + 1))]
         plane = np.asarray(hu[:, :, k], dtype=np.float64)
-        for ci, cj in centres:
+        at_blob = blobs[pts[:, 0] - m_lo[0], pts[:, 1] - m_lo[1]]
+        for b in range(1, n_blobs + 1):
+            blob_mm = pts[at_blob == b] * np.array([sx, sy])
+            centre_mm = blob_mm.mean(axis=0)
+            ci, cj = centre_mm[0] / sx, centre_mm[1] / sy
+            # the zone reaches radius_mm beyond the cross-section's farthest voxel
+            outer = radius_mm + float(np.hypot(*(blob_mm - centre_mm).T).max())
             di = (ijk[sel, 0] - ci) * sx
             dj = (ijk[sel, 1] - cj) * sy
             dist = np.hypot(di, dj)
-            near = (dist >= step / 2) & (dist <= radius_mm)
+            near = (dist >= step / 2) & (dist <= outer)
             if not near.any():
                 continue
+            radii = np.arange(step, outer + step / 2, step)
+            n_theta = max(64, int(np.ceil(2.0 * np.pi * outer / step)))
+            theta = np.arange(n_theta, dtype=np.float64) * (2.0 * np.pi / n_theta)
+            half = _arc_windows(n_theta, radii, cfg.window_mm)
+            reach = (int(np.ceil(outer / sx)) + 1, int(np.ceil(outer / sy)) + 1)
             lo = (max(int(ci) - reach[0], 0), max(int(cj) - reach[1], 0))
-            xs = ci + np.outer(radii, cos_t) / sx - lo[0]
-            ys = cj + np.outer(radii, sin_t) / sy - lo[1]
+            xs = ci + np.outer(radii, np.cos(theta)) / sx - lo[0]
+            ys = cj + np.outer(radii, np.sin(theta)) / sy - lo[1]
             crop = plane[lo[0]: int(ci) + reach[0] + 1, lo[1]: int(cj) + reach[1] + 1]
             polar = ndi.map_coordinates(crop, [xs, ys], order=1, mode="nearest")
             ri = np.clip(np.rint(dist[near] / step).astype(np.intp) - 1, 0, len(radii) - 1)
             tj = np.rint(np.mod(np.arctan2(dj[near], di[near]), 2.0 * np.pi)
                          / (2.0 * np.pi / n_theta)).astype(np.intp) % n_theta
-            out[sel[near]] |= _polar_streaks(polar, half, ri, tj, cfg, step)
+            rel_mm = np.asarray(blob_mm - centre_mm, dtype=np.float64)
+            cap = _projected_width_mm(rel_mm, theta, step)
+            out[sel[near]] |= _polar_streaks(polar, half, ri, tj, cfg, step, cap)
     return out
 
 
