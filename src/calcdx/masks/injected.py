@@ -168,7 +168,10 @@ def injected_vein(
     axis = vt[0]
     t = (xyz - centre) @ axis
     step = float(np.abs(axis) @ spacing)  # a voxel's depth along the axis
-    slab = np.floor((t - t.min()) / step).astype(np.intp)
+    # slabs one voxel deep; the tolerance keeps voxel layers whose depth along an
+    # axis-aligned tube is an exact multiple of the step, read a rounding under it,
+    # in their own slab (an SVD axis is exact only to rounding)
+    slab = np.floor((t - t.min()) / step + 1e-6).astype(np.intp)
     n_slabs = int(slab.max()) + 1
     length = n_slabs * step
     occupied = np.bincount(slab, minlength=n_slabs) > 0

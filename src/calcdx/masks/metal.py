@@ -66,9 +66,15 @@ candidate lesions of the detection:
   (per-slice 2-D parts of its dense voxels) are of one density: their peaks'
   IQR at most ``max_peak_spread`` of their median;
 * the stent's struts (its candidates' voxels at or above half the dots' median
-  peak, their full width at half maximum) and every candidate voxel within
-  ``margin_mm`` of them (blooming) are not lesions; what remains of a candidate (wall
-  calcification beyond or beside the struts) is still reported.
+  peak, their full width at half maximum, in per-slice 2-D parts whose voxels lie, by
+  median, within ``max_offset_mm`` of the circle of the nearest ring slice: the wire)
+  and every candidate voxel within ``margin_mm`` of them (blooming) are not lesions;
+  what remains of a candidate (wall calcification beyond or beside the struts, however
+  dense: a plaque is a patch reaching off the wire's circle) is still reported.
+
+Stated limit: a plaque as dense as the struts' half maximum that touches a strut in a
+slice is one dot with it, and is taken with the strut when most of that dot lies on the
+wire's circle.
 """
 
 from __future__ import annotations
@@ -449,8 +455,9 @@ class StentConfig(BaseModel):
     )
 
 
-def _ring(xy: NDArray[np.float64], cfg: StentConfig) -> float | None:
-    """The radius (mm) of the circle the points `xy` (mm) lie on as a stent's ring, or None."""
+def _ring(xy: NDArray[np.float64], cfg: StentConfig
+          ) -> tuple[float, NDArray[np.float64]] | None:
+    """The circle (radius, centre; mm) the points `xy` (mm) lie on as a stent's ring, or None."""
     if len(xy) < 3:
         return None
     a = np.column_stack([xy, np.ones(len(xy))])
@@ -473,7 +480,44 @@ def _ring(xy: NDArray[np.float64], cfg: StentConfig) -> float | None:
     # an open lattice: arcs of max_offset_mm holding a dense voxel
     n_bins = max(int(2.0 * np.pi * radius / cfg.max_offset_mm), 8)
     held = np.unique(((angles + 180.0) / 360.0 * n_bins).astype(np.intp) % n_bins)
-    return radius if len(held) <= cfg.max_cover * n_bins else None
+    return (radius, centre) if len(held) <= cfg.max_cover * n_bins else None
+
+
+def _on_the_rings(ijk: NDArray[np.int64], circles: dict[int, tuple[float, NDArray[np.float64]]],
+                  spacing: NDArray[np.float64], cfg: StentConfig) -> NDArray[np.bool_]:
+    """Which voxels belong to dots lying on the stent's wire (its rings' circles).
+
+    The voxels are split into per-slice 2-D parts (8-connected); a part is wire when the
+    median distance of its voxels from the slice's circle is at most ``max_offset_mm``
+    (the ring rule's tolerance). The slice's circle is the median (centre and radius) of
+    the ring slices within ``link_mm`` along the slices (the nearest one when none is):
+    a plaque that passes as part of one slice's ring pulls that slice's fit, not the
+    median of its neighbours'. A calcified plaque on the wall outside the struts, as dense
+    as they are, is a patch reaching off that circle and is left.
+    """
+    out = np.zeros(len(ijk), dtype=bool)
+    ring_ks = np.asarray(sorted(circles))
+    fits = np.asarray([[*circles[int(k)][1], circles[int(k)][0]] for k in ring_ks])
+    for k in np.unique(ijk[:, 2]):
+        at = np.flatnonzero(ijk[:, 2] == k)
+        near = np.abs(ring_ks - k) * float(spacing[2]) <= cfg.link_mm
+        if not near.any():
+            near = np.abs(ring_ks - k) == np.abs(ring_ks - k).min()
+        cx, cy, radius = np.median(fits[near], axis=0)
+        centre = np.array([cx, cy])
+        pts = ijk[at, :2]
+        lo = pts.min(axis=0)
+        mask = np.zeros(tuple(int(v) for v in pts.max(axis=0) - lo + 1), dtype=bool)
+        mask[pts[:, 0] - lo[0], pts[:, 1] - lo[1]] = True
+        lab, n = ndi.label(mask, structure=np.ones((3, 3), dtype=bool))
+        part = lab[pts[:, 0] - lo[0], pts[:, 1] - lo[1]]
+        d = pts * spacing[:2] - centre
+        offset = np.abs(np.hypot(d[:, 0], d[:, 1]) - radius)
+        for c in range(1, n + 1):
+            of = part == c
+            if float(np.median(offset[of])) <= cfg.max_offset_mm:
+                out[at[of]] = True
+    return out
 
 
 def _dot_peaks(ijk: NDArray[np.integer[Any]], hu: NDArray[Any]) -> list[float]:
@@ -540,12 +584,14 @@ def find_stents(
         xyz = ijk @ affine[:3, :3].T.astype(np.float64) + affine[:3, 3]
         ks = np.unique(ijk[:, 2])
         ring_r = []
+        circles: dict[int, tuple[float, NDArray[np.float64]]] = {}
         for k in ks:
             at = ijk[:, 2] == k
             # in-plane coordinates (mm) of the slice: voxel indices times spacing
-            r = _ring(ijk[at, :2] * spacing[:2], cfg)
-            if r is not None:
-                ring_r.append((int(k), r))
+            fit = _ring(ijk[at, :2] * spacing[:2], cfg)
+            if fit is not None:
+                ring_r.append((int(k), fit[0]))
+                circles[int(k)] = fit
         if not ring_r:
             continue
         span = (int(ks.max()) - int(ks.min()) + 1)
@@ -567,7 +613,8 @@ def find_stents(
         # the struts' extent at half their maximum (the usual measure of a blurred
         # object's width): their blooming below strut_min_hu is strut, a plaque on the
         # wall less dense than that is not
-        strut_sets.append(all_ijk[all_hu >= min(cfg.strut_min_hu, 0.5 * q50)])
+        bright = all_ijk[all_hu >= min(cfg.strut_min_hu, 0.5 * q50)]
+        strut_sets.append(bright[_on_the_rings(bright, circles, spacing, cfg)])
     if not strut_sets:
         return drop, []
     struts = np.concatenate(strut_sets)
