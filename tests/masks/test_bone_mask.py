@@ -573,3 +573,72 @@ def test_deposit_on_a_one_voxel_cortex_takes_no_marrow(spacing, cortex_mm):
     assert dep[deposit & (r > 12.0 + spacing[0])].mean() >= 0.9
     assert not dep[r <= 12.0 - cortex_mm].any()  # no marrow
     assert not dep[np.abs(z) > 8.0 + 2 * spacing[2]].any()  # nothing along the shaft
+
+
+def _vessel_and_bone(spacing, *, seed=0):
+    """Running out of the grid along the slices (40 mm): an enhanced vessel (radius 4 mm,
+    200 HU) with a focal wall plaque (700 HU, 12 mm along the slices on one side: no
+    cortex round it) and, 25 mm away, a hollow bone (800 HU cortex round 250 HU marrow,
+    as in _bone_and_lumen)."""
+    x, y, z = _grid(spacing, (80.0, 50.0, 40.0))
+    hu = np.full(x.shape, 40.0)
+    r_vessel = np.hypot(x - 20.0, y)
+    hu[r_vessel <= 4.0] = 200.0
+    hu[(r_vessel > 2.5) & (r_vessel <= 4.0) & (x > 22.0) & (np.abs(y) <= 2.0)
+       & (np.abs(z) <= 6.0)] = 700.0
+    r_bone = np.hypot(x + 17.0, y)
+    hu[r_bone <= 12.0] = 800.0
+    hu[r_bone <= 9.0] = 250.0
+    hu += np.random.default_rng(seed).normal(0.0, 15.0, hu.shape)
+    return np.round(hu).astype(np.int16), r_vessel, r_bone
+
+
+@pytest.mark.parametrize("spacing", [(0.6, 0.6, 1.0), (0.98, 0.98, 2.0)])
+def test_enhanced_vessel_cut_by_the_field_is_not_bone(spacing):
+    """A solid mass as dense as enhanced blood, cut by the field of view through its
+    inside (a calcified splenic artery run out of the first slice), is no anchor of
+    the skeleton unless the study is known to be native; a bone cut the same way,
+    with its cortex, still is. (At 3 mm the vessel, under three voxels across, has no
+    inside to judge: a stated limit.)"""
+    hu, r_vessel, r_bone = _vessel_and_bone(spacing)
+    full = bone_mask(hu, spacing, enhanced=True).full(hu.shape)
+    assert not full[r_vessel <= 4.0].any()
+    assert full[r_bone <= 11.0].mean() >= 0.95
+    unknown = bone_mask(hu, spacing).full(hu.shape)
+    assert not unknown[r_vessel <= 4.0].any()
+
+
+def _lumen_with_far_plaque(spacing, *, seed=0):
+    """As _bone_and_lumen (a 300 HU lumen, radius 12 mm, against a hollow bone), with on
+    the lumen's far side a crescent of wall plaque (800 HU, 2 mm thick, 20 mm along the
+    slices: under min_volume_mm3, longer than deposit_max_mm) and, past it along the
+    slices, a faint branch (a 250 HU vessel of radius 3 mm leaving the lumen's far side)."""
+    x, y, z = _grid(spacing, (100.0, 70.0, 40.0))
+    hu = np.full(x.shape, 40.0)
+    r_bone = np.hypot(x + 15.0, y)
+    r_vessel = np.hypot(x - 8.0, y)
+    hu[r_vessel <= 12.0] = 300.0
+    plaque = ((r_vessel > 10.5) & (r_vessel <= 12.5) & (x > 8.0) & (np.abs(y) <= 8.0)
+              & (np.abs(z) <= 10.0))
+    hu[plaque] = 800.0
+    branch = (np.hypot(y, z - 15.0) <= 3.0) & (x > 8.0) & (x <= 40.0) & (r_vessel > 12.0)
+    hu[branch] = 250.0
+    hu[r_bone <= 12.0] = 800.0
+    hu[r_bone <= 9.0] = 250.0
+    hu += np.random.default_rng(seed).normal(0.0, 15.0, hu.shape)
+    return np.round(hu).astype(np.int16), r_bone, r_vessel, plaque, branch
+
+
+def test_plaque_cut_off_by_the_lumen_is_a_deposit_not_bone():
+    """A lumen against bone leaves the skeleton (step 2b): the wall plaque on its far side,
+    joined to the bone only through it, is a deposit, not bone; the faint branch leaving
+    it is neither (the lumen's own); the bone is still filled."""
+    spacing = (0.98, 0.98, 2.0)
+    hu, r_bone, r_vessel, plaque, branch = _lumen_with_far_plaque(spacing)
+    bone = bone_mask(hu, spacing, enhanced=True)
+    full = bone.full(hu.shape)
+    dep = _on_full_grid(bone, bone.deposits, hu.shape)
+    assert full[r_bone <= 11.0].mean() >= 0.95
+    assert not full[plaque | branch | (r_vessel <= 10.0)].any()
+    assert dep[plaque].mean() >= 0.9
+    assert not dep[branch].any()

@@ -20,7 +20,9 @@ Method
    the grid's edge, only when it is built as bone: a cortex shell (its outer
    ``shell_voxels``) denser than its inside by ``dense_tail_hu``, or too thin to
    have an inside (a solid mass cut by the field of view through its inside
-   stays an anchor), so a solid deposit lying near bone stays a lesion,
+   stays an anchor, unless the study is not known to be native and its median
+   lies in ``iodine_hu``: an enhanced vessel or organ running out of view, with
+   its wall calcification), so a solid deposit lying near bone stays a lesion,
    except smooth regions in the iodine range (enhanced lumens and organs):
    median in ``iodine_hu``, robust SD at most ``smooth_max_sd_hu`` and no dense
    tail (99th percentile under median + ``dense_tail_hu``) that are thick
@@ -36,7 +38,11 @@ Method
    The lumen continuous with the blood pool (`blood_lumen`, found beforehand by
    :func:`calcdx.masks.lumen.blood_pool_lumen`) leaves the mineral the same way, on
    any grid. A component left with less than ``min_volume_mm3`` of mineral is no
-   longer skeleton.
+   longer skeleton, nor is a piece of one that the lumen cut off with less than
+   that (:func:`_cut_off`: joined to bone only through the lumen): its mineral is a
+   deposit when it peaks ``dense_tail_hu`` above the carved lumen's median (wall
+   plaque on the lumen's far side, a calcified branch), else it is the lumen's own
+   (an enhanced branch) and leaves the mineral with it.
 3. Sealing and filling: an in-plane closing of ``close_mm`` bridges cortex that
    partial volume brings under 130 HU; holes are then filled slice by slice in
    the axial, coronal and sagittal planes (a marrow cavity open in one plane is
@@ -101,7 +107,10 @@ as bone when its major axis reaches ``bone_min_length_mm``, when the edge of
 the grid cuts through its inside, or when it reaches that edge or lies within
 ``joint_gap_mm`` of bone and has a cortex denser than its inside (a zonal,
 rim-dense deposit such as mature myositis ossificans) or no inside at the
-grid's voxels; a compact
+grid's voxels (an enhanced vessel under three voxels across, with its wall
+calcification, cut by the field of view); a compact bone with no cortex denser
+than its inside and as dense as enhanced blood, cut by the field of view and
+standing apart, is taken as a deposit unless the study is known to be native; a compact
 bone standing more than that apart from the rest (a displaced fragment, an
 accessory ossicle) is taken as a deposit; an enhancing
 lumen that touches bone joins it unless passed in `exclude` on grids coarser
@@ -1396,6 +1405,35 @@ def _open_to_tissue(holes: NDArray[np.bool_], sealed: NDArray[np.bool_],
     return out
 
 
+def _canal_run_on(hu: NDArray[Any], extra: NDArray[np.bool_], canal: NDArray[np.bool_],
+                  cfg: BoneConfig) -> NDArray[np.bool_]:
+    """The spinal canal where it is no axial hole, filled in the other planes.
+
+    Where the canal opens in-plane to the soft tissue (the interlaminar space, a
+    foramen) it is no axial hole, yet the coronal and sagittal planes close it
+    between the canal's own axial holes above and below, filled in the first step.
+    `extra` holds the voxels filled only in those planes or in 3-D, `canal` the
+    canal's axial holes (:func:`_open_to_tissue`). A 6-connected part of `extra`
+    touching `canal` whose mean HU lies in ``water_hole_hu`` (water and soft tissue,
+    not marrow, as for the canal's holes) is the canal running on.
+    """
+    if not extra.any() or not canal.any():
+        return np.zeros_like(canal)
+    parts, n = cc3d.connected_components(extra, connectivity=6, return_N=True)
+    touch = np.zeros(n + 1, dtype=bool)
+    touch[parts[box_filter(canal, (1, 1, 1), "max") & extra]] = True
+    touch[0] = False
+    if not touch.any():
+        return np.zeros_like(canal)
+    at = parts > 0
+    count = np.bincount(parts[at], minlength=n + 1)
+    total = np.bincount(parts[at], weights=np.asarray(hu, dtype=np.float64)[at],
+                        minlength=n + 1)
+    mean = total / np.maximum(count, 1)
+    lo, hi = cfg.water_hole_hu
+    return np.asarray((touch & (mean >= lo) & (mean <= hi))[parts], dtype=bool)
+
+
 def _cavities(enclosed: NDArray[np.bool_], filled: NDArray[np.bool_]) -> NDArray[np.bool_]:
     """The axial holes that are part of a body cavity, not marrow.
 
@@ -1571,7 +1609,8 @@ def _cortex_shell(hu: NDArray[Any], labels: NDArray[np.integer[Any]], c: int,
 
 
 def _bone_like(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int],
-               boxes: Any, spacing: tuple[float, float, float], cfg: BoneConfig) -> list[int]:
+               boxes: Any, spacing: tuple[float, float, float], cfg: BoneConfig,
+               *, iodine: bool = True) -> list[int]:
     """Of the large components `ids`, those shaped and placed as bone.
 
     Anchors: components whose major axis is at least ``bone_min_length_mm``
@@ -1585,8 +1624,12 @@ def _bone_like(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int
     (:func:`_cortex_shell`), or too thin to have an inside. A solid
     mass, homogeneous or densest at its centre, has no cortex: a deposit lying
     near bone or cut by the field of view, or a contrast-filled bowel loop or
-    vessel, not bone. What is left is a large compact deposit standing apart
-    from the skeleton: a lesion.
+    vessel, not bone. A solid mass cut by the field of view through its inside
+    stays an anchor (its nature unknown), unless `iodine` (the study is not known
+    to be native) and its median lies in ``iodine_hu`` (:func:`_iodine_median`):
+    an enhanced vessel or organ running out of view, its wall plaque or
+    calcification within it. What is left is a large compact deposit standing
+    apart from the skeleton: a lesion.
     """
     if not ids:
         return []
@@ -1606,8 +1649,10 @@ def _bone_like(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int
             return True
         if any(b.start == 0 or b.stop == n for b, n in zip(box, shape, strict=True)):
             mass = solid(c)
-            # a solid mass cut by the field of view through its inside: its nature unknown
-            return mass is None or mass.inside_cut
+            # a solid mass cut by the field of view through its inside: its nature
+            # unknown, unless it is as dense as enhanced blood (a vessel running out)
+            return mass is None or (mass.inside_cut and not (
+                iodine and _iodine_median(hu, labels, c, box, cfg)))
         return None  # its shell is tested only if it comes within the gap of bone
 
     # each component judged on its own box: half of them on a second core, in order
@@ -1641,6 +1686,53 @@ def _bone_like(hu: NDArray[Any], labels: NDArray[np.integer[Any]], ids: list[int
                 member[c] = True
                 changed = True
     return sorted(taken)
+
+
+def _iodine_median(hu: NDArray[Any], labels: NDArray[np.integer[Any]], c: int,
+                   box: tuple[slice, ...], cfg: BoneConfig) -> bool:
+    """Whether component `c`'s median HU lies in ``iodine_hu`` (enhanced blood and organs).
+
+    Asked of a solid mass cut by the field of view (:func:`_bone_like`): one as dense
+    as enhanced blood is a vessel or organ running out of view, with its wall plaque
+    or calcification (a calcified splenic artery cut by the first slice), not a bone,
+    whose cortex is denser than its inside (:func:`_cortex_shell`).
+    """
+    lo, hi = cfg.iodine_hu
+    median = float(np.median(np.asarray(hu[box])[labels[box] == c]))
+    return bool(lo <= median <= hi)
+
+
+def _cut_off(hu: NDArray[Any], comp: NDArray[np.bool_], carved: NDArray[np.bool_], vv: float,
+             cfg: BoneConfig) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """The skeleton's mineral that the lumens leaving it cut off in pieces too small to be bone.
+
+    `comp` is the skeleton components' mineral once the lumens have left it (step 2b
+    of :func:`bone_mask`), `carved` the mineral they took. A 26-connected piece of
+    `comp` that touches `carved` and holds less than ``min_volume_mm3`` was joined to
+    the skeleton only through the lumen (the wall of a vessel branching off the aorta,
+    a plaque on the lumen's far side): it is no skeleton, as a component left so small
+    is not (step 2b). Returned apart: the pieces peaking ``dense_tail_hu`` or more above
+    the carved mineral's median (the plaque margin over the lumen's own density), whose
+    mineral is a deposit, and the fainter ones, the lumen's own (an enhanced branch, its
+    partial-volume wall), which leave the mineral as the lumen does.
+    """
+    none = np.zeros_like(comp)
+    pieces, n = cc3d.connected_components(comp, connectivity=26, return_N=True)
+    if n < 2 or not carved.any():
+        return none, none
+    size = np.bincount(pieces.ravel(), minlength=n + 1) * vv
+    touch = np.bincount(pieces[box_filter(carved, (1, 1, 1), "max") & comp],
+                        minlength=n + 1) > 0
+    small = (size < cfg.min_volume_mm3) & touch
+    small[0] = False
+    if not small.any():
+        return none, none
+    h = np.asarray(hu)
+    at = small[pieces]
+    peak = np.full(n + 1, -np.inf)
+    np.maximum.at(peak, pieces[at], h[at])
+    dense = small & (peak >= float(np.median(h[carved])) + cfg.dense_tail_hu)
+    return np.asarray(dense[pieces], dtype=bool), np.asarray((small & ~dense)[pieces], dtype=bool)
 
 
 def _long_or_cut(boxes: Any, n: int, sz: float, cfg: BoneConfig,
@@ -1864,7 +1956,8 @@ def bone_mask(
         chosen = counts * vv >= cfg.min_volume_mm3
         chosen[0] = False
         box_of = {int(c): mineral_boxes.box(int(c)) for c in np.flatnonzero(chosen)}
-    ids = _bone_like(hu, mineral_labels, sorted(box_of), box_of, (sx, sy, sz), cfg)
+    ids = _bone_like(hu, mineral_labels, sorted(box_of), box_of, (sx, sy, sz), cfg,
+                     iodine=enhanced is not False)
     if not ids:
         return _empty()
     quantiles = (mineral_boxes.quantiles(ids)
@@ -1898,6 +1991,7 @@ def bone_mask(
         # so they can neither bridge to bone nor be filled as marrow.
         lumen |= _lumens(hu[crop], comp, (sx, sy, sz), cfg)
     if lumen.any():
+        carved = comp & lumen
         comp &= ~lumen
         left = np.bincount(lab_c[comp], minlength=int(counts.size))
         gone = [c for c in ids if left[c] * vv < cfg.min_volume_mm3]
@@ -1907,6 +2001,11 @@ def bone_mask(
             comp &= member[lab_c]
             if not ids:
                 return _empty()
+        cut_off, faint = _cut_off(hu[crop], comp, carved, vv, cfg)
+        comp &= ~(cut_off | faint)
+        del carved, faint
+    else:
+        cut_off = np.zeros_like(comp)
     del lab_c
     # Seal the cortex in-plane, then fill marrow in three planes and in 3-D.
     sealed = comp
@@ -1920,12 +2019,13 @@ def bone_mask(
     left_open = np.zeros_like(axial)  # holes of the last planes too large to fill
     filled = fill_holes_planes(axial, (sx, sy, sz), max_hole_area_mm2=cfg.max_hole_area_mm2,
                                axes=(0, 1), too_big=left_open)
-    del axial
     del sealed
     filled = _fill_3d_within(filled, left_open, 1, int(cfg.max_hole_volume_mm3 / vv))
     del left_open
     canal = canal_job.result()
     del canal_job
+    canal |= _canal_run_on(hu[crop], filled & ~axial, canal, cfg)
+    del axial
     filled &= ~(lumen | canal | cavity)
     del canal, cavity
     cartilage = np.zeros_like(filled)
@@ -1982,6 +2082,9 @@ def bone_mask(
     if proud.any():
         bone &= ~proud
         deposits |= proud & comp
+    # Pieces the lumens cut off (step 2b): their mineral is a deposit.
+    bone &= ~cut_off
+    deposits |= cut_off
     # Step 3b's cortex-less parts: their mineral is a deposit (costal cartilage).
     deposits |= cartilage & comp
     cartilage &= comp
