@@ -143,7 +143,7 @@ from scipy.spatial import cKDTree
 
 from calcdx._threads import map_split, run_both, submit
 from calcdx.errors import InputError
-from calcdx.masks._filters import ball_dilation, ball_erosion, box_filter
+from calcdx.masks._filters import ball_dilation, ball_erosion, box_filter, disk_dilation
 from calcdx.masks.lumen import LumenMask
 from calcdx.masks.ribcart import CartilageSite, granular_parts
 
@@ -1062,7 +1062,10 @@ def _in_outline(parts: NDArray[np.integer[Any]], boxes: Any, bone: NDArray[np.bo
         if not other.any():
             return False
         grown = _disk_dilation(other, spacing_xy, radius_mm)
-        closed = ndi.distance_transform_edt(grown, sampling=sampling) > radius_mm
+        # the in-plane erosion by the same disk: farther than radius_mm from every voxel
+        # outside `grown` in its slice (a box without any such voxel keeps the transform)
+        closed = (~_disk_dilation(~grown, spacing_xy, radius_mm) if not grown.all()
+                  else ndi.distance_transform_edt(grown, sampling=sampling) > radius_mm)
         return bool(np.count_nonzero(closed & part) >= 0.5 * np.count_nonzero(part))
 
     todo = [int(c) for c in np.flatnonzero(which)
@@ -1279,11 +1282,12 @@ def _wide_slices(part: NDArray[np.bool_], wide: NDArray[np.bool_], reach_slices:
 
 def _disk_dilation(mask: NDArray[np.bool_], spacing_xy: tuple[float, float], radius_mm: float
                    ) -> NDArray[np.bool_]:
-    """`mask` dilated slice by slice by a disk of `radius_mm` (in-plane distance)."""
-    out = np.zeros(mask.shape, dtype=bool)
-    for k in np.flatnonzero(mask.any(axis=(0, 1))):
-        out[:, :, k] = ndi.distance_transform_edt(~mask[:, :, k], sampling=spacing_xy) <= radius_mm
-    return out
+    """`mask` dilated slice by slice by a disk of `radius_mm` (in-plane distance).
+
+    The disk's rows as running ORs (:func:`calcdx.masks._filters.disk_dilation`, the
+    same voxels as a distance transform of each slice).
+    """
+    return disk_dilation(mask, spacing_xy, radius_mm)
 
 
 def _deposit_base(found: NDArray[np.bool_], piece: _Piece, core_r: tuple[int, int],
