@@ -179,3 +179,22 @@ def test_disk_dilation_by_hand():
     cross = np.zeros_like(mask)
     cross[2:5, 3, 1] = cross[3, 2:5, 1] = True
     assert np.array_equal(disk_dilation(mask, (1.0, 1.0), 1.0), cross)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_plane_holes_of_a_large_mask_equal_scipy_per_plane(axis):
+    """Holes filled plane by plane on a grid past the one-call size (each plane read on
+    the box of its mask voxels), as scipy's binary_fill_holes of each plane fills them."""
+    from calcdx.masks.bone import _ONE_CALL_MAX_VOXELS, _fill_plane_holes
+
+    rng = np.random.default_rng(axis)
+    shape = (150, 120, 64)
+    assert np.prod(shape) > _ONE_CALL_MAX_VOXELS
+    x = ndi.gaussian_filter(rng.random(shape), 1.5)
+    mask = (x > np.quantile(x, 0.6)) & (x < np.quantile(x, 0.85))
+    mask[:40] = False  # planes with mask voxels in part of them only
+    mask[:, :, :5] = False
+    planes = np.moveaxis(mask, axis, 0)
+    expected = np.stack([ndi.binary_fill_holes(p) for p in planes])
+    got = np.moveaxis(_fill_plane_holes(mask, axis, None), axis, 0)
+    assert np.array_equal(got, expected)
