@@ -57,3 +57,29 @@ def test_cluster_lesions_single_linkage():
            np.array([[40.0, 0, 0]])]
     groups = cluster_lesions(pts, distance_mm=10.0)
     assert groups[0] == groups[1] == groups[2] != groups[3]
+
+
+def test_cluster_lesions_equals_brute_force_single_linkage():
+    """Groups as single linkage over every pair's least point distance gives them."""
+    rng = np.random.default_rng(8)
+    for _ in range(20):
+        sets = [rng.normal(rng.uniform(0, 80, 3), rng.uniform(0.5, 6),
+                           (int(rng.integers(1, 60)), 3))
+                for _ in range(int(rng.integers(2, 15)))]
+        n = len(sets)
+        parent = list(range(n))
+
+        def root(i: int, parent: list[int] = parent) -> int:
+            while parent[i] != i:
+                i = parent[i]
+            return i
+
+        for a in range(n):
+            for b in range(a + 1, n):
+                d = np.sqrt(((sets[a][:, None] - sets[b][None]) ** 2).sum(axis=2)).min()
+                if d < 10.0:
+                    parent[root(b)] = root(a)
+        groups = cluster_lesions(sets, distance_mm=10.0)
+        for a in range(n):
+            for b in range(n):
+                assert (groups[a] == groups[b]) == (root(a) == root(b))

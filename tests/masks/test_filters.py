@@ -146,3 +146,55 @@ def test_ball_dilation_equals_thresholded_distance_transform():
         radius = float(rng.choice([1.0, 2.0, 3.0, float(rng.uniform(0.2, 6.0))]))
         ref = ndi.distance_transform_edt(~mask, sampling=sampling) <= radius
         assert np.array_equal(ball_dilation(mask, sampling, radius), ref), (shape, sampling)
+
+
+@pytest.mark.parametrize("spacing_xy", [(1.0, 1.0), (0.7, 0.7), (0.49, 0.8)])
+@pytest.mark.parametrize("radius", [0.0, 1.0, 2.5, 6.0])
+def test_disk_dilation_equals_slice_distance_transforms(spacing_xy, radius):
+    """Within `radius` of a mask voxel of the same slice, as scipy's EDT of each slice says."""
+    from calcdx.masks._filters import disk_dilation
+
+    rng = np.random.default_rng(int(10 * radius) + int(100 * spacing_xy[1]))
+    for shape, share in (((17, 23, 6), 0.01), ((30, 12, 4), 0.2), ((5, 40, 3), 0.05)):
+        mask = rng.random(shape) < share
+        mask[:, :, 0] = False  # a slice without mask voxels stays empty
+        expected = np.zeros_like(mask)
+        for k in range(1, shape[2]):
+            if mask[:, :, k].any():
+                expected[:, :, k] = ndi.distance_transform_edt(
+                    ~mask[:, :, k], sampling=spacing_xy) <= radius
+        assert np.array_equal(disk_dilation(mask, spacing_xy, radius), expected)
+
+
+def test_disk_dilation_by_hand():
+    """One voxel grown by a disk of 1.5 voxels: its 3 x 3 square less nothing (the
+    diagonals lie at 1.41), and by 1.0 the cross of its four neighbours, in its slice only."""
+    from calcdx.masks._filters import disk_dilation
+
+    mask = np.zeros((7, 7, 3), dtype=bool)
+    mask[3, 3, 1] = True
+    square = np.zeros_like(mask)
+    square[2:5, 2:5, 1] = True
+    assert np.array_equal(disk_dilation(mask, (1.0, 1.0), 1.5), square)
+    cross = np.zeros_like(mask)
+    cross[2:5, 3, 1] = cross[3, 2:5, 1] = True
+    assert np.array_equal(disk_dilation(mask, (1.0, 1.0), 1.0), cross)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_plane_holes_of_a_large_mask_equal_scipy_per_plane(axis):
+    """Holes filled plane by plane on a grid past the one-call size (each plane read on
+    the box of its mask voxels), as scipy's binary_fill_holes of each plane fills them."""
+    from calcdx.masks.bone import _ONE_CALL_MAX_VOXELS, _fill_plane_holes
+
+    rng = np.random.default_rng(axis)
+    shape = (150, 120, 64)
+    assert np.prod(shape) > _ONE_CALL_MAX_VOXELS
+    x = ndi.gaussian_filter(rng.random(shape), 1.5)
+    mask = (x > np.quantile(x, 0.6)) & (x < np.quantile(x, 0.85))
+    mask[:40] = False  # planes with mask voxels in part of them only
+    mask[:, :, :5] = False
+    planes = np.moveaxis(mask, axis, 0)
+    expected = np.stack([ndi.binary_fill_holes(p) for p in planes])
+    got = np.moveaxis(_fill_plane_holes(mask, axis, None), axis, 0)
+    assert np.array_equal(got, expected)

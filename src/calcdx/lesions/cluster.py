@@ -94,9 +94,15 @@ def cluster_lesions(
             ra, rb = root(a), root(int(b))
             if ra == rb:
                 continue
+            # only points of `a` within distance_mm of b's points' box can lie that near
+            # b (lo and hi hold half of it: a margin of one more distance_mm, never short)
+            pa = points_mm[a]
+            near = np.all((pa >= lo[b] - distance_mm) & (pa <= hi[b] + distance_mm), axis=1)
+            if not near.any():
+                continue
             if int(b) not in trees:
                 trees[int(b)] = cKDTree(points_mm[b])
-            dist, _ = trees[int(b)].query(points_mm[a], k=1, distance_upper_bound=distance_mm)
+            dist, _ = trees[int(b)].query(pa[near], k=1, distance_upper_bound=distance_mm)
             if np.any(np.isfinite(dist)):
                 parent[max(ra, rb)] = min(ra, rb)
     roots = np.array([root(i) for i in range(n)])

@@ -152,7 +152,7 @@ from scipy.spatial import cKDTree
 
 from calcdx._threads import map_split, run_both, submit
 from calcdx.errors import InputError
-from calcdx.masks._filters import ball_dilation, ball_erosion, box_filter
+from calcdx.masks._filters import ball_dilation, ball_erosion, box_filter, disk_dilation
 from calcdx.masks.lumen import LumenMask
 from calcdx.masks.ribcart import CartilageSite, granular_parts
 
@@ -206,26 +206,33 @@ def fill_holes_2d_3d(
 
 def _plane_holes(
     mask: NDArray[np.bool_], axis: int, ks: range | None = None
-) -> Iterator[tuple[int, NDArray[np.unsignedinteger[Any]], NDArray[np.bool_], NDArray[np.intp]]]:
+) -> Iterator[tuple[int, tuple[slice, slice], NDArray[np.unsignedinteger[Any]],
+                    NDArray[np.bool_], NDArray[np.intp]]]:
     """Yield the background regions of each plane normal to `axis` that holds mask voxels.
 
     For each such plane (a plane without any has no hole) among `ks` (None: all):
-    its index, the 4-connected background regions (cc3d labels), which of them do
-    not reach the plane's edge, and their sizes in voxels.
+    its index, the box of its mask voxels in the plane, the 4-connected background
+    regions in that box (cc3d labels), which of them do not reach the box's edge,
+    and their sizes in voxels. Every hole of the plane lies in the box, as in the
+    plane: the plane outside the box is background joined to the plane's edge, so a
+    region reaching the box's edge reaches the plane's.
     """
     # planes normal to the last axis are contiguous in Fortran order
     planes = np.moveaxis(np.asarray(mask, order="F" if axis == mask.ndim - 1 else "C"), axis, 0)
     for k in range(planes.shape[0]) if ks is None else ks:
         plane = planes[k]
-        if not plane.any():
+        rows = np.flatnonzero(plane.any(axis=1))
+        if not len(rows):
             continue
-        labels, n = cc3d.connected_components(~plane, connectivity=4, return_N=True)
+        cols = np.flatnonzero(plane[rows[0]:rows[-1] + 1].any(axis=0))
+        box = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
+        labels, n = cc3d.connected_components(~plane[box], connectivity=4, return_N=True)
         inner = np.ones(n + 1, dtype=bool)
         inner[0] = False
         for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
             inner[edge] = False
         # sizes in memory order: planes normal to the last axis are Fortran-ordered
-        yield k, labels, inner, np.bincount(labels.ravel(order="K"), minlength=n + 1)
+        yield k, box, labels, inner, np.bincount(labels.ravel(order="K"), minlength=n + 1)
 
 
 def _fill_plane_holes(
@@ -263,19 +270,19 @@ def _fill_plane_holes(
     mask = np.asarray(mask, order="F" if axis == mask.ndim - 1 else "C")  # once, not per half
 
     def fill(ks: range) -> None:
-        for k, labels, hole, count in _plane_holes(mask, axis, ks):
+        for k, box, labels, hole, count in _plane_holes(mask, axis, ks):
             if max_hole_area_vox is not None:
                 if big_out is not None and np.any(hole & (count > max_hole_area_vox)):
-                    big_out[k] |= (hole & (count > max_hole_area_vox))[labels]
+                    big_out[k][box] |= (hole & (count > max_hole_area_vox))[labels]
                 hole &= count <= max_hole_area_vox
             if not hole.any():
                 continue
             if axis == mask.ndim - 1:
                 # slices of a C-ordered array are strided: only the hole voxels are written
                 rows, cols = np.nonzero(hole[labels])
-                planes_out[k][rows, cols] = True
+                planes_out[k][rows + box[0].start, cols + box[1].start] = True
             else:
-                planes_out[k] |= hole[labels]
+                planes_out[k][box] |= hole[labels]
 
     _in_two(fill, mask.shape[axis])
     return out
@@ -1071,7 +1078,10 @@ def _in_outline(parts: NDArray[np.integer[Any]], boxes: Any, bone: NDArray[np.bo
         if not other.any():
             return False
         grown = _disk_dilation(other, spacing_xy, radius_mm)
-        closed = ndi.distance_transform_edt(grown, sampling=sampling) > radius_mm
+        # the in-plane erosion by the same disk: farther than radius_mm from every voxel
+        # outside `grown` in its slice (a box without any such voxel keeps the transform)
+        closed = (~_disk_dilation(~grown, spacing_xy, radius_mm) if not grown.all()
+                  else ndi.distance_transform_edt(grown, sampling=sampling) > radius_mm)
         return bool(np.count_nonzero(closed & part) >= 0.5 * np.count_nonzero(part))
 
     todo = [int(c) for c in np.flatnonzero(which)
@@ -1288,11 +1298,12 @@ def _wide_slices(part: NDArray[np.bool_], wide: NDArray[np.bool_], reach_slices:
 
 def _disk_dilation(mask: NDArray[np.bool_], spacing_xy: tuple[float, float], radius_mm: float
                    ) -> NDArray[np.bool_]:
-    """`mask` dilated slice by slice by a disk of `radius_mm` (in-plane distance)."""
-    out = np.zeros(mask.shape, dtype=bool)
-    for k in np.flatnonzero(mask.any(axis=(0, 1))):
-        out[:, :, k] = ndi.distance_transform_edt(~mask[:, :, k], sampling=spacing_xy) <= radius_mm
-    return out
+    """`mask` dilated slice by slice by a disk of `radius_mm` (in-plane distance).
+
+    The disk's rows as running ORs (:func:`calcdx.masks._filters.disk_dilation`, the
+    same voxels as a distance transform of each slice).
+    """
+    return disk_dilation(mask, spacing_xy, radius_mm)
 
 
 def _deposit_base(found: NDArray[np.bool_], piece: _Piece, core_r: tuple[int, int],
@@ -1470,32 +1481,32 @@ def _water_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[flo
     ``water_hole_max_area_mm2`` whose mean HU lies in ``water_hole_hu``.
     """
     out = np.zeros(sealed.shape, dtype=bool)
-    for k, lab, inner, count in _plane_holes(sealed, 2):
-        _mark_water(out, k, hu, lab, inner, count, spacing, cfg)
+    for k, box, lab, inner, count in _plane_holes(sealed, 2):
+        _mark_water(out, k, box, hu, lab, inner, count, spacing, cfg)
     return out
 
 
-def _mark_water(out: NDArray[np.bool_], k: int, hu: NDArray[Any],
+def _mark_water(out: NDArray[np.bool_], k: int, box: tuple[slice, slice], hu: NDArray[Any],
                 lab: NDArray[np.unsignedinteger[Any]], inner: NDArray[np.bool_],
                 count: NDArray[np.intp], spacing: tuple[float, float], cfg: BoneConfig) -> None:
     """Set in slice `k` of `out` the water holes among that slice's holes (see _water_holes).
 
-    `lab`, `inner` and `count` are the slice's background regions, which of them are
-    enclosed and their sizes (:func:`_plane_holes`); `inner` is not changed.
+    `lab`, `inner` and `count` are the background regions of the slice's `box`, which
+    of them are enclosed and their sizes (:func:`_plane_holes`); `inner` is not changed.
     """
     lo, hi = cfg.water_hole_hu
     small = inner & (count * spacing[0] * spacing[1] <= cfg.water_hole_max_area_mm2)
     if not small.any():
         return
     hole = small[lab]
-    total = np.bincount(lab[hole], weights=np.asarray(hu[:, :, k][hole], dtype=np.float64),
+    total = np.bincount(lab[hole], weights=np.asarray(hu[(*box, k)][hole], dtype=np.float64),
                         minlength=len(count))
     mean = total / np.maximum(count, 1)
     water = small & (mean >= lo) & (mean <= hi)
     if water.any():
         # only the water voxels are written: no strided pass over the whole slice
         a, b = np.nonzero(water[lab])
-        out[a, b, k] = True
+        out[a + box[0].start, b + box[1].start, k] = True
 
 
 def _axial_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[float, float],
@@ -1519,15 +1530,16 @@ def _axial_holes(hu: NDArray[Any], sealed: NDArray[np.bool_], spacing: tuple[flo
 
     def judge(ks: range) -> None:
         # each slice's regions write only that slice: two halves of the slices at once
-        for k, lab, inner, count in _plane_holes(planes, 2, ks):
+        for k, box, lab, inner, count in _plane_holes(planes, 2, ks):
+            r0, c0 = box[0].start, box[1].start
             hole = inner & (count <= area_vox)
             if hole.any():
                 a, b = np.nonzero(hole[lab])
-                filled[a, b, k] = True
+                filled[a + r0, b + c0, k] = True
             if np.any(inner & ~hole):
                 a, b = np.nonzero((inner & ~hole)[lab])
-                big[a, b, k] = True
-            _mark_water(water, k, hu, lab, inner, count, spacing, cfg)
+                big[a + r0, b + c0, k] = True
+            _mark_water(water, k, box, hu, lab, inner, count, spacing, cfg)
 
     _in_two(judge, sealed.shape[2])
     return filled, water, (filled & ~sealed) | big

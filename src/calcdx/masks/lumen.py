@@ -271,10 +271,9 @@ def blood_pool_lumen(
     top = blood_pool_hu + cfg.window_hu
     lo = blood_pool_hu - cfg.below_sd * max(blood_pool_sd_hu, 1.0)
     values = np.asarray(hu, dtype=np.float32)
-    local = np.empty_like(values)
     w = (max(1, round(cfg.local_mm / sx)) | 1, max(1, round(cfg.local_mm / sy)) | 1)
-    for k in range(values.shape[2]):
-        local[:, :, k] = ndi.uniform_filter(values[:, :, k], size=w, mode="nearest")
+    # the in-plane mean of each slice: one call, no pass along the slices (size 1 there)
+    local = ndi.uniform_filter(values, size=(w[0], w[1], 1), mode="nearest")
     window = (local >= lo) & (local <= top) & (values <= top)
     del local
     if within is not None:
@@ -516,9 +515,8 @@ def mixing_blood(
     r = (max(1, round(cfg.neck_mm / sx)), max(1, round(cfg.neck_mm / sy)), 0)
     values = np.asarray(hu, dtype=np.float32)
     w = (max(1, round(cfg.local_mm / sx)) | 1, max(1, round(cfg.local_mm / sy)) | 1)
-    local = np.empty_like(values)
-    for k in range(values.shape[2]):
-        local[:, :, k] = ndi.uniform_filter(values[:, :, k], size=w, mode="nearest")
+    # the in-plane mean of each slice: one call, no pass along the slices (size 1 there)
+    local = ndi.uniform_filter(values, size=(w[0], w[1], 1), mode="nearest")
     top = blood_pool_hu + cfg.window_hu
     lo = blood_pool_hu - cfg.below_sd * max(blood_pool_sd_hu, 1.0)
     # enhanced at least as the lumen's window, with no top: undiluted or mixing contrast

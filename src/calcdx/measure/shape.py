@@ -91,10 +91,26 @@ def _principal(
     return np.clip(evals[order], 0.0, None), evecs[:, order]
 
 
-def _mesh(mask: NDArray[np.bool_], spacing: tuple[float, float, float]) -> tuple[float, float]:
+def _mesh(mask: NDArray[np.bool_], spacing: tuple[float, float, float],
+          ijk: NDArray[np.intp] | None = None) -> tuple[float, float]:
+    """Volume and area of the marching-cubes surface of `mask` (padded by one voxel).
+
+    With `ijk` (the mask's voxels, N >= 1) the surface is built on the mask's box
+    only and placed back: every vertex of a binary mask at level 0.5 lies on a
+    half-integer index (exact in float32), so the index offset added before the
+    spacing gives the same vertices, and the cells met in the same order the same
+    faces, as on the whole crop.
+    """
+    offset = np.zeros(3, dtype=np.float32)
+    if ijk is not None:
+        lo, hi = ijk.min(axis=0), ijk.max(axis=0) + 1
+        mask = mask[tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))]
+        offset = lo.astype(np.float32)
     padded = np.pad(mask, 1).astype(np.float32)
     verts, faces, _, _ = marching_cubes(  # type: ignore[no-untyped-call]
-       padded, level=0.5, spacing=spacing)
+       padded, level=0.5, spacing=(1.0, 1.0, 1.0))
+    # scaled as marching_cubes scales them: the float32 indices times the spacing
+    verts = (np.asarray(verts, dtype=np.float32) + offset) * np.r_[spacing]
     area = float(mesh_surface_area(verts, faces))  # type: ignore[no-untyped-call]
     tri = verts[faces]
     signed = np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2]))
@@ -178,7 +194,7 @@ def measure_shape(
 
     mesh_volume = area = sphericity = None
     if n >= 2:
-        mesh_volume, area = _mesh(mask, spacing)
+        mesh_volume, area = _mesh(mask, spacing, ijk)
         if area > 0:
             sphericity = float(np.pi ** (1 / 3) * (6 * mesh_volume) ** (2 / 3) / area)
 
