@@ -66,7 +66,6 @@ from typing import TYPE_CHECKING, Any
 import cc3d
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage as ndi
 
 from calcdx._threads import submit
 from calcdx.lesions.noise import (
@@ -97,7 +96,6 @@ from calcdx.masks.lumen import (
     lumen_contact,
     mixing_blood,
     partial_volume_wall,
-    undiluted_contrast,
 )
 from calcdx.masks.metal import find_stents, metal_streaks, near_struts
 from calcdx.masks.ribcart import CartilageSite, cartilage_site
@@ -483,140 +481,6 @@ def _metal_stents(ijk: NDArray[np.int32], hu_v: NDArray[Any], is_metal: NDArray[
     return near_struts(ijk, ijk[struts], spacing, params.metal_margin_mm), stents
 
 
-def _beside_lumen(ijk: NDArray[Any], lumen: LumenMask, spacing: tuple[float, float, float],
-                  reach_mm: float) -> bool:
-    """Whether a voxel set lies within `reach_mm` of the lumen (its wall included).
-
-    The reach is twice the lumen's neck (``LumenConfig.neck_mm``), the width its opening
-    cuts off: a wall, an intimal flap or a thrombus layer between the lumen and blood or
-    tissue beside it.
-    """
-    pad = np.ceil(reach_mm / np.asarray(spacing)).astype(np.intp) + 1
-    lo = ijk.min(axis=0) - pad
-    hi = ijk.max(axis=0) + pad + 1
-    near = lumen.on_box(lo, hi)
-    if not near.any():
-        return False
-    dist = ndi.distance_transform_edt(~near, sampling=spacing)
-    local = ijk - lo
-    return bool(dist[local[:, 0], local[:, 1], local[:, 2]].min() <= reach_mm)
-
-
-def _plaque_of_smooth_residual(part: tuple[NDArray[Any], NDArray[Any]], vv: float,
-                               params: AnalysisParameters, iodine_top: float
-                               ) -> list[tuple[NDArray[Any], NDArray[Any]]]:
-    """A deposit left off a skeleton component, judged as an enhancing region when it is one.
-
-    In an enhanced study a part of at least ``contrast_small_min_volume_mm3`` that is
-    smooth in the iodine range (median HU in ``contrast_min_hu`` to the study's iodine
-    top, robust SD at most ``contrast_max_sd_hu``, under a fifth of it denser than its
-    median by the plaque margin: the region rule of :mod:`calcdx.masks.exclusions`) is
-    enhanced blood or tissue left off the skeleton (on the shared CTA, 1,232 mm^3 of a
-    less enhanced false lumen or thrombus beside the descending aorta, median about
-    160 HU); as any enhancing region, only its voxels at its plaque threshold (median +
-    max(``plaque_delta_hu``, 4 SD)) are plaque. Other parts are returned whole. The
-    caller judges only parts beside the blood pool's lumen (:func:`_beside_lumen`): a
-    smooth faint calcified costal cartilage left off its rib lies in the chest wall.
-    """
-    d = density_summary(0, part[1], vv, params.plaque_delta_hu)
-    if not (d.volume_mm3 >= params.contrast_small_min_volume_mm3
-            and params.contrast_min_hu <= d.median_hu <= iodine_top
-            and d.robust_sd_hu <= params.contrast_max_sd_hu and d.dense_fraction < 0.2):
-        return [part]
-    plaque = part[1] >= d.median_hu + max(params.plaque_delta_hu, 4.0 * d.robust_sd_hu)
-    return _split(part[0][plaque], part[1][plaque])
-
-
-def _iodine_top_hu(phase: ContrastPhase, params: AnalysisParameters) -> float:
-    """Top of the iodine range (median HU of an enhanced lumen or organ) for this study.
-
-    The fixed range (``contrast_max_hu``, 450 HU) holds arterial lumens of most CT
-    angiograms; a denser arterial phase (the shared CTA: aorta 526 HU; dense bolus
-    protocols 500-600 HU) fills every artery of the phase to the blood pool's density,
-    give or take the plaque margin (``plaque_delta_hu``: lumen voxels within it of the
-    pool, :mod:`calcdx.masks.lumen`). So with an enhanced blood pool measured, the top
-    is at least its median plus that margin; native studies and paler phases keep the
-    fixed range.
-    """
-    pool = phase.blood_pool
-    if not phase.enhanced or pool is None:
-        return params.contrast_max_hu
-    return max(params.contrast_max_hu, pool.median_hu + params.plaque_delta_hu)
-
-
-def _metal_in_injected_veins(
-    ijk: NDArray[np.int32], hu_v: NDArray[Any], lab_v: NDArray[np.int64],
-    is_metal: NDArray[np.bool_], phase: ContrastPhase, shape: tuple[int, ...],
-    spacing: tuple[float, float, float], params: AnalysisParameters,
-) -> NDArray[np.bool_]:
-    """Mineral components holding metal-dense voxels that are injected veins (enhanced).
-
-    Undiluted contrast in the arm vein it was given through reads 2,500 HU and more (on
-    the shared CTA 3,200 HU in the superior vena cava). A mineral component holding such
-    voxels is judged whole by :func:`calcdx.masks.injected.injected_vein` (a filled tube
-    through the field of view, densest at its centre); when it is one, all its voxels
-    (its fainter rim too) are the vein: not metal, not skeleton, not a lesion.
-    Components with more voxels than a tube of the rule's widest diameter along their
-    box's diagonal holds are not tubes and are not judged.
-    """
-    out = np.zeros(len(ijk), dtype=bool)
-    comps = np.unique(lab_v[is_metal])
-    comps = comps[comps > 0]
-    if not len(comps):
-        return out
-    at = np.flatnonzero(np.isin(lab_v, comps))
-    at = at[np.argsort(lab_v[at], kind="stable")]
-    cuts = np.flatnonzero(np.diff(lab_v[at])) + 1
-    cfg = params.injected_vein
-    vv = float(np.prod(spacing))
-    pool = phase.blood_pool.median_hu if phase.blood_pool is not None else None
-    for sel in np.split(at, cuts):
-        box = (ijk[sel].max(axis=0) - ijk[sel].min(axis=0) + 1) * np.asarray(spacing)
-        tube_mm3 = np.pi * (cfg.max_diameter_mm / 2.0) ** 2 * float(np.linalg.norm(box))
-        if len(sel) * vv > tube_mm3:
-            continue
-        if injected_vein(ijk[sel], hu_v[sel], spacing, shape, blood_pool_hu=pool,
-                         config=cfg).injected:
-            out[sel] = True
-    return out
-
-
-def _without_undiluted_contrast(
-    hu: NDArray[Any], ijk: NDArray[np.int32], hu_v: NDArray[Any], is_metal: NDArray[np.bool_],
-    lumen: LumenMask, phase: ContrastPhase, affine: NDArray[np.float64],
-    spacing: tuple[float, float, float], vv: float, params: AnalysisParameters,
-    summary: dict[str, float], keep: NDArray[np.bool_],
-) -> tuple[MetalResult, NDArray[np.bool_]]:
-    """The metal without undiluted contrast (:func:`calcdx.masks.lumen.undiluted_contrast`).
-
-    Metal-dense voxels of a thick column of contrast in the lumen's blood are iodine: no
-    metal object, no metal zone round them (their bright streaks, found before, stay out
-    of the mineral: contrast that dense casts them as metal does), and not lesions.
-
-    Returns
-    -------
-    (MetalResult, (N,) bool ndarray)
-        The metal left, and the candidate voxels not assessed: the zone of that metal,
-        the iodine, and `keep` (stents, streaks and any other exclusion made before).
-    """
-    tubes = [t for t in (phase.blood_pool, *phase.tubes) if t is not None]
-    seeds = np.concatenate([np.rint(np.asarray(t.track_voxel)).astype(np.intp).reshape(-1, 3)
-                            for t in tubes])
-    at = np.flatnonzero(is_metal)
-    iodine = np.zeros(len(ijk), dtype=bool)
-    iodine[at] = undiluted_contrast(ijk[at], lumen, hu, seeds, spacing, config=params.lumen)
-    left = is_metal & ~iodine
-    metal = find_metal(
-        ijk[left], hu_v[left], affine, vv,
-        margin_mm=params.metal_margin_mm, streak_radius_mm=params.metal_streak_radius_mm,
-    )
-    zone_v = metal.suppressed(ijk, affine) if metal.objects else np.zeros(len(ijk), dtype=bool)
-    if iodine.any():
-        summary["undiluted_contrast_volume_mm3"] = float(iodine.sum()) * vv
-    summary["metal_suppressed_volume_mm3"] = float(zone_v.sum()) * vv
-    return metal, zone_v | iodine | keep
-
-
 def _drop_streaks(labels: NDArray[Any], ijk: NDArray[np.int32], lab_v: NDArray[np.int64],
                   streak_v: NDArray[np.bool_], n: int) -> tuple[NDArray[Any], int]:
     """Take streak voxels out of the mineral's components (`labels` and `lab_v` in place).
@@ -764,24 +628,6 @@ def detect_lesions(
 
     report("metal", 0.25)
     is_metal = hu_v >= params.metal_hu
-    if is_metal.any():
-        # undiluted contrast in the vein it was injected through may read as dense as metal
-        phase = phase_job.result()
-        if phase.enhanced:
-            vein_v = _metal_in_injected_veins(ijk, hu_v, lab_v, is_metal, phase, shape,
-                                              spacing, params)
-            if vein_v.any():
-                # neither metal, nor skeleton (a dense tube through the field of view
-                # would be sealed and filled as bone), nor a lesion
-                summary["injected_vein_metal_dense_volume_mm3"] = float(
-                    np.count_nonzero(vein_v & is_metal)) * vv
-                summary["injected_vein_before_skeleton_mm3"] = float(vein_v.sum()) * vv
-                is_metal = is_metal & ~vein_v
-                labels[ijk[vein_v, 0], ijk[vein_v, 1], ijk[vein_v, 2]] = 0
-                lab_v[vein_v] = 0
-                counts = np.bincount(lab_v, minlength=n + 1)
-                in_body = np.bincount(lab_v, weights=inside, minlength=n + 1) > 0
-                in_body[0] = False
     drop_v, metal_stents = _metal_stents(ijk, hu_v, is_metal, affine, spacing, params)
     metal = find_metal(
         ijk[is_metal & ~drop_v], hu_v[is_metal & ~drop_v], affine, vv,
@@ -789,7 +635,6 @@ def detect_lesions(
     )
     stent_v = drop_v.copy()
     streak_v = np.zeros(len(lab_v), dtype=bool)
-    lumen_v: NDArray[np.bool_] | None = None
     if metal_stents:
         summary["metal_stent_excluded_volume_mm3"] = float(stent_v.sum()) * vv
     if metal.objects:
@@ -828,16 +673,7 @@ def detect_lesions(
     pool_lumen = _pool_lumen(hu, spacing, phase, body_labels, boxes, params)
     if pool_lumen is not None:
         summary["blood_pool_lumen_volume_mm3"] = float(np.count_nonzero(pool_lumen.mask)) * vv
-        if metal.objects:
-            metal, drop_v = _without_undiluted_contrast(
-                hu, ijk, hu_v, is_metal & ~stent_v, pool_lumen, phase, affine, spacing, vv,
-                params, summary, keep=stent_v | streak_v | (
-                    lumen_v if lumen_v is not None else False))
-    iodine_top = _iodine_top_hu(phase, params)
-    bone_cfg = (params.bone if iodine_top <= params.bone.iodine_hu[1] else
-                params.bone.model_copy(update={"iodine_hu": (params.bone.iodine_hu[0],
-                                                               iodine_top)}))
-    bone = bone_mask(hu, spacing, config=bone_cfg, mineral_labels=body_labels,
+    bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels,
                      mineral_boxes=boxes, noise_sd_hu=None if sigma is None else sigma.sd_hu,
                      enhanced=phase.enhanced, blood_lumen=pool_lumen,
                      cartilage_site=_costal_site(body, affine, params))
@@ -894,7 +730,7 @@ def detect_lesions(
                                              size=float(size[c])))
     contrast, regions = assess_contrast(
         densities, min_volume_mm3=min_primary, small_min_volume_mm3=min_small,
-        hu_range=(params.contrast_min_hu, max(params.contrast_max_hu, iodine_top)),
+        hu_range=(params.contrast_min_hu, params.contrast_max_hu),
         max_sd_hu=params.contrast_max_sd_hu, plaque_delta_hu=params.plaque_delta_hu,
         header_agent=str(agent) if agent else None, size_unit="mm^2" if thin else "mm^3",
         phase=phase,
@@ -932,12 +768,7 @@ def detect_lesions(
         if not speck:
             pieces.append((ijk[sel], hu_v[sel], "soft_tissue"))
     for part in residual:
-        if contrast.enhanced and pool_lumen is not None and _beside_lumen(
-                part[0], pool_lumen, spacing, 2.0 * params.lumen.neck_mm):
-            for p_ijk, p_hu in _plaque_of_smooth_residual(part, vv, params, iodine_top):
-                pieces.append((p_ijk, p_hu, "bone_adjacent"))
-        else:
-            pieces.append((part[0], part[1], "bone_adjacent"))
+        pieces.append((part[0], part[1], "bone_adjacent"))
     summary["enhancing_parenchyma_components"] = float(n_parenchyma)
     min_vox = params.min_volume_mm3 / vv
     pieces, stents = _drop_stents(pieces, affine, params, summary)

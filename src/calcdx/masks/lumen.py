@@ -23,14 +23,6 @@ Rule (:func:`blood_pool_lumen`)
    radius the blood pool search accepts being 8 mm) survives the opening; the contact of
    that density between a lumen and the marrow of a vertebra through the aortic wall and
    cortex, or along a thin bony or vascular branch, is narrower and is cut.
-2b. **Branches.** In an arterial phase (the window's bottom at least
-   ``branch_min_hu``) at in-plane voxels up to ``branch_max_voxel_mm``, the window's
-   voxels that are smooth (in-plane local SD at most ``branch_sd_k`` of the pool's
-   robust SDs) and 26-connected to that lumen join it: the renal, mesenteric and other
-   branches of a few mm, which the opening cuts off, are lumen of the same phase (with
-   the neck alone, a 5 mm renal artery was left to the skeleton with the aorta's wall,
-   and the struts of a stent graft on that wall with it). Marrow lies under such a
-   window and bone is textured.
 3. **The wall.** The lumen is grown in-plane by ``neck_mm`` into voxels less dense than
    its window's top (its partial-volume wall, which would otherwise enclose the lumen
    as cortex encloses marrow), never into plaque or cortex denser.
@@ -102,8 +94,7 @@ from calcdx.masks._filters import box_filter
 from calcdx.masks.grid import box_overlap
 
 __all__ = ["LocalBlood", "LumenConfig", "LumenContact", "LumenMask", "blood_pool_lumen",
-           "local_blood", "lumen_contact", "mixing_blood", "partial_volume_wall",
-           "undiluted_contrast"]
+           "local_blood", "lumen_contact", "mixing_blood", "partial_volume_wall"]
 
 
 class LumenConfig(BaseModel):
@@ -152,20 +143,6 @@ class LumenConfig(BaseModel):
         "chamber; a tenth is more than noise of a window-dense blood reaches (three SDs "
         "above its median is 0.1 %), and bone's dense voxels are its cortex, in its rim",
         )
-    branch_min_hu: float = Field(
-        250.0, description="branches (rule 2b) are followed only when the window's bottom "
-        "is at least this: the arterial cut-off of calcdx.masks.contrast "
-        "(ContrastConfig.arterial_blood_hu). Heuristic: blood this dense is far above "
-        "cancellous bone (the marrow of this module's tests and phantoms, 160-250 HU), so "
-        "the window cannot run into marrow; a portal venous window (~100-300 HU) could")
-    branch_max_voxel_mm: float = Field(
-        1.5, gt=0, description="branches are followed only at in-plane voxels up to this "
-        "(BoneConfig.lumen_max_voxel_mm: where the vessel wall and cortex are resolved, so "
-        "a branch's lumen is not joined by partial volume to what lies beside it)")
-    branch_sd_k: float = Field(
-        3.0, gt=0, description="a branch voxel's in-plane local SD (over local_mm) is at "
-        "most this many of the blood pool's robust SDs (at least the noise): blood of one "
-        "phase is one density, smooth at any width, while trabecular bone is textured")
     neck_mm: float = Field(
         3.0, gt=0, description="half-width of the in-plane opening that cuts the lumen "
         "from what touches it. Heuristic from anatomy: the blood pool is a tube of at "
@@ -294,42 +271,9 @@ def blood_pool_lumen(
     member[hit] = True
     lumen = box_filter(member[labels], r, "max") & window
     del labels, core
-    if lo >= cfg.branch_min_hu and max(sx, sy) <= cfg.branch_max_voxel_mm:
-        lumen |= _branches(values, window, lumen, w,
-                           cfg.branch_sd_k * max(blood_pool_sd_hu, 1.0), (lo, top))
     if with_wall:
         lumen |= partial_volume_wall(values, lumen, spacing_mm, blood_pool_hu, config=cfg)
     return np.asarray(lumen, dtype=bool)
-
-
-def _branches(values: NDArray[np.float32], window: NDArray[np.bool_], lumen: NDArray[np.bool_],
-              w: tuple[int, int], max_sd_hu: float, dense_hu: tuple[float, float]
-              ) -> NDArray[np.bool_]:
-    """Branch lumens (rule 2b): smooth window voxels 26-connected to the lumen.
-
-    With their skin: voxels touching them (26-connected) whose own HU lies in
-    `dense_hu` (the window's bottom and top), the first and last slices of a branch
-    running in the slice plane, whose in-plane neighbourhood is mostly outside it.
-    """
-    mean = np.empty_like(values)
-    square = np.empty_like(values)
-    for k in range(values.shape[2]):
-        mean[:, :, k] = ndi.uniform_filter(values[:, :, k], size=w, mode="nearest")
-        square[:, :, k] = ndi.uniform_filter(values[:, :, k] ** 2, size=w, mode="nearest")
-    smooth = window & ~lumen & (np.sqrt(np.maximum(square - mean ** 2, 0.0)) <= max_sd_hu)
-    del mean, square
-    if not smooth.any():
-        return smooth
-    labels = cc3d.connected_components(smooth | lumen, connectivity=26)
-    hit = np.zeros(int(labels.max()) + 1, dtype=bool)
-    hit[np.unique(labels[lumen])] = True
-    hit[0] = False
-    branch = smooth & hit[labels]
-    del labels
-    if branch.any():
-        skin = ndi.binary_dilation(branch, structure=np.ones((3, 3, 3), dtype=bool))
-        branch |= skin & ~lumen & (values >= dense_hu[0]) & (values <= dense_hu[1])
-    return np.asarray(branch, dtype=bool)
 
 
 def partial_volume_wall(
@@ -575,76 +519,3 @@ def _filled_like_a_lumen(hu: NDArray[np.float32], part: NDArray[np.bool_],
             and np.percentile(inner, 100.0 * (1.0 - cfg.undiluted_fraction)) > top_hu):
         return filled
     return None
-
-
-def undiluted_contrast(
-    ijk: NDArray[np.integer[Any]], lumen: LumenMask, hu: NDArray[Any],
-    seeds: NDArray[np.integer[Any]], spacing_mm: tuple[float, float, float], *,
-    config: LumenConfig | None = None,
-) -> NDArray[np.bool_]:
-    """Which voxels at the metal threshold are undiluted contrast in the lumen's blood.
-
-    Inflowing contrast reaches the superior vena cava and the right heart barely diluted
-    (rule 4 of the module): on the shared CTA a column of 2,500-3,200 HU fills the
-    superior vena cava, as dense as metal. Such voxels are iodine, not metal, when they
-    lie in a 26-connected part of the lumen's blood (``LumenMask.blood``, mixing blood
-    included) denser than the window's top (the blood pool's median + ``window_hu``)
-    that is thick, in-plane depth at least ``mixing_min_depth_mm`` (the mixing-blood
-    rule's depth: a column of contrast fills its lumen), and that lies in the blood
-    continuous with a tube's track (`seeds`). A stent's struts on an enhanced lumen's
-    wall, with their blooming, are a ring a few mm thick and stay metal; an implant away
-    from the lumen is not in its blood.
-
-    Parameters
-    ----------
-    ijk : (N, 3) ndarray of int
-        Full-grid voxel indices of the metal-dense voxels.
-    lumen : LumenMask
-    hu : (I, J, K) ndarray
-        CT in HU (full grid).
-    seeds : (M, 3) ndarray of int
-        Full-grid voxels of the tubes' tracks that seeded the lumen.
-    spacing_mm : tuple of float
-    config : LumenConfig, optional
-
-    Returns
-    -------
-    (N,) ndarray of bool
-    """
-    cfg = config or LumenConfig()
-    ijk = np.asarray(ijk, dtype=np.intp).reshape(-1, 3)
-    out = np.zeros(len(ijk), dtype=bool)
-    if not len(ijk):
-        return out
-    off = np.asarray(lumen.offset)
-    local = ijk - off
-    inside = np.all((local >= 0) & (local < np.asarray(lumen.mask.shape)), axis=1)
-    if not inside.any():
-        return out
-    blood = lumen.mask if lumen.blood is None else lumen.blood
-    at = local[inside]
-    if not blood[at[:, 0], at[:, 1], at[:, 2]].any():
-        return out
-    box = tuple(slice(int(o), int(o) + n) for o, n in zip(off, blood.shape, strict=True))
-    values = np.asarray(hu[box])
-    # the blood continuous with a tube's track
-    parts = cc3d.connected_components(blood, connectivity=26)
-    s = np.asarray(seeds, dtype=np.intp).reshape(-1, 3) - off
-    s = s[np.all((s >= 0) & (s < np.asarray(blood.shape)), axis=1)]
-    seeded = np.zeros(int(parts.max()) + 1, dtype=bool)
-    seeded[parts[s[:, 0], s[:, 1], s[:, 2]]] = True
-    seeded[0] = False
-    dense = seeded[parts] & (values > lumen.median_hu + cfg.window_hu)
-    del parts
-    columns = cc3d.connected_components(dense, connectivity=26)
-    hit = np.unique(columns[at[:, 0], at[:, 1], at[:, 2]])
-    thick = np.zeros(int(columns.max()) + 1, dtype=bool)
-    for c in hit[hit > 0]:
-        where = ndi.find_objects((columns == c).astype(np.uint8))[0]
-        part = columns[where] == c
-        deepest = max(float(ndi.distance_transform_edt(
-            np.pad(part[:, :, k], 1), sampling=spacing_mm[:2]).max())
-            for k in range(part.shape[2]) if part[:, :, k].any())
-        thick[c] = deepest >= cfg.mixing_min_depth_mm
-    out[np.flatnonzero(inside)] = thick[columns[at[:, 0], at[:, 1], at[:, 2]]]
-    return out
