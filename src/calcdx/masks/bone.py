@@ -802,30 +802,46 @@ def _thick(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
 
 def _local_mean_sd(h: NDArray[np.float32], size: tuple[int, int]
                    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """In-plane local mean and SD over a `size` window, slice by slice (float32)."""
+    """In-plane local mean and SD over a `size` window, slice by slice (float32).
+
+    Filtered a slab of slices at a time, with no window along the slices: the same
+    values as slice by slice, in fewer calls.
+    """
     mean = np.empty_like(h)
     sd = np.empty_like(h)
-    for k in range(h.shape[2]):
-        sl = h[:, :, k]
-        m = ndi.uniform_filter(sl, size=size, mode="nearest")
-        m2 = ndi.uniform_filter(sl * sl, size=size, mode="nearest")
-        mean[:, :, k] = m
-        sd[:, :, k] = np.sqrt(np.maximum(m2 - m * m, 0.0))
+    window = (size[0], size[1], 1)
+    for k0 in range(0, h.shape[2], _SLAB):
+        sl = h[:, :, k0:k0 + _SLAB]
+        m = ndi.uniform_filter(sl, size=window, mode="nearest")
+        m2 = ndi.uniform_filter(sl * sl, size=window, mode="nearest")
+        mean[:, :, k0:k0 + _SLAB] = m
+        sd[:, :, k0:k0 + _SLAB] = np.sqrt(np.maximum(m2 - m * m, 0.0))
     return mean, sd
+
+
+#: Slices filtered at once by the in-plane windows of :func:`_local_mean_sd` and
+#: :func:`_below_smooth_neighbours` (memory: a few float32 slabs of this many slices).
+_SLAB = 32
 
 
 def _below_smooth_neighbours(h: NDArray[np.float32], like: NDArray[np.bool_],
                              size: tuple[int, int]) -> NDArray[np.bool_]:
-    """Voxels less dense than the mean of the smooth voxels within an in-plane window."""
+    """Voxels less dense than the mean of the smooth voxels within an in-plane window.
+
+    A slab of slices at a time, no window along the slices (a slice without smooth
+    voxels has none near, as slice by slice).
+    """
     out = np.zeros(like.shape, dtype=bool)
-    for k in range(h.shape[2]):
-        lk = like[:, :, k]
+    window = (size[0], size[1], 1)
+    for k0 in range(0, h.shape[2], _SLAB):
+        lk = like[:, :, k0:k0 + _SLAB]
         if not lk.any():
             continue
-        frac = ndi.uniform_filter(lk.astype(np.float32), size=size, mode="constant")
-        total = ndi.uniform_filter(np.where(lk, h[:, :, k], 0.0).astype(np.float32),
-                                   size=size, mode="constant")
-        out[:, :, k] = (frac > 0) & (h[:, :, k] * frac < total)
+        hk = h[:, :, k0:k0 + _SLAB]
+        frac = ndi.uniform_filter(lk.astype(np.float32), size=window, mode="constant")
+        total = ndi.uniform_filter(np.where(lk, hk, 0.0).astype(np.float32),
+                                   size=window, mode="constant")
+        out[:, :, k0:k0 + _SLAB] = (frac > 0) & (hk * frac < total)
     return out
 
 
