@@ -811,30 +811,46 @@ def _thick(labels: NDArray[np.integer[Any]], c: int, box: tuple[slice, ...],
 
 def _local_mean_sd(h: NDArray[np.float32], size: tuple[int, int]
                    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """In-plane local mean and SD over a `size` window, slice by slice (float32)."""
+    """In-plane local mean and SD over a `size` window, slice by slice (float32).
+
+    Filtered a slab of slices at a time, with no window along the slices: the same
+    values as slice by slice, in fewer calls.
+    """
     mean = np.empty_like(h)
     sd = np.empty_like(h)
-    for k in range(h.shape[2]):
-        sl = h[:, :, k]
-        m = ndi.uniform_filter(sl, size=size, mode="nearest")
-        m2 = ndi.uniform_filter(sl * sl, size=size, mode="nearest")
-        mean[:, :, k] = m
-        sd[:, :, k] = np.sqrt(np.maximum(m2 - m * m, 0.0))
+    window = (size[0], size[1], 1)
+    for k0 in range(0, h.shape[2], _SLAB):
+        sl = h[:, :, k0:k0 + _SLAB]
+        m = ndi.uniform_filter(sl, size=window, mode="nearest")
+        m2 = ndi.uniform_filter(sl * sl, size=window, mode="nearest")
+        mean[:, :, k0:k0 + _SLAB] = m
+        sd[:, :, k0:k0 + _SLAB] = np.sqrt(np.maximum(m2 - m * m, 0.0))
     return mean, sd
+
+
+#: Slices filtered at once by the in-plane windows of :func:`_local_mean_sd` and
+#: :func:`_below_smooth_neighbours` (memory: a few float32 slabs of this many slices).
+_SLAB = 32
 
 
 def _below_smooth_neighbours(h: NDArray[np.float32], like: NDArray[np.bool_],
                              size: tuple[int, int]) -> NDArray[np.bool_]:
-    """Voxels less dense than the mean of the smooth voxels within an in-plane window."""
+    """Voxels less dense than the mean of the smooth voxels within an in-plane window.
+
+    A slab of slices at a time, no window along the slices (a slice without smooth
+    voxels has none near, as slice by slice).
+    """
     out = np.zeros(like.shape, dtype=bool)
-    for k in range(h.shape[2]):
-        lk = like[:, :, k]
+    window = (size[0], size[1], 1)
+    for k0 in range(0, h.shape[2], _SLAB):
+        lk = like[:, :, k0:k0 + _SLAB]
         if not lk.any():
             continue
-        frac = ndi.uniform_filter(lk.astype(np.float32), size=size, mode="constant")
-        total = ndi.uniform_filter(np.where(lk, h[:, :, k], 0.0).astype(np.float32),
-                                   size=size, mode="constant")
-        out[:, :, k] = (frac > 0) & (h[:, :, k] * frac < total)
+        hk = h[:, :, k0:k0 + _SLAB]
+        frac = ndi.uniform_filter(lk.astype(np.float32), size=window, mode="constant")
+        total = ndi.uniform_filter(np.where(lk, hk, 0.0).astype(np.float32),
+                                   size=window, mode="constant")
+        out[:, :, k0:k0 + _SLAB] = (frac > 0) & (hk * frac < total)
     return out
 
 
@@ -1140,17 +1156,16 @@ def _borders_air(parts: NDArray[np.integer[Any]], boxes: Any, which: NDArray[np.
     return out
 
 
-def _inplane_depth(mask: NDArray[np.bool_], spacing_xy: tuple[float, float]
-                   ) -> NDArray[np.float32]:
-    """In-plane distance (mm) of each voxel of `mask` to its outside, slice by slice.
+def _deeper(mask: NDArray[np.bool_], spacing_xy: tuple[float, float], radius_mm: float
+            ) -> NDArray[np.bool_]:
+    """Voxels of `mask` farther in-plane than `radius_mm` from its outside, slice by slice.
 
-    Voxels outside `mask` are 0; the array's in-plane edge counts as outside.
+    The array's in-plane edge counts as outside. The same voxels as a distance
+    transform of each slice (padded by one outside voxel) above `radius_mm`: the
+    complement of the outside's dilation by that disk (:func:`_disk_dilation`).
     """
-    out = np.zeros(mask.shape, dtype=np.float32)
-    for k in np.flatnonzero(mask.any(axis=(0, 1))):
-        plane = np.pad(mask[:, :, k], 1)
-        out[:, :, k] = ndi.distance_transform_edt(plane, sampling=spacing_xy)[1:-1, 1:-1]
-    return out
+    padded = np.pad(mask, ((1, 1), (1, 1), (0, 0)))
+    return np.asarray(~_disk_dilation(~padded, spacing_xy, radius_mm)[1:-1, 1:-1], dtype=bool)
 
 
 class _Piece(NamedTuple):
@@ -1158,7 +1173,7 @@ class _Piece(NamedTuple):
 
     bone: NDArray[np.bool_]  # the bone's voxels
     hu: NDArray[Any]  # HU
-    depth: NDArray[np.float32]  # in-plane distance to the bone's outside, mm
+    deep: NDArray[np.bool_]  # farther in-plane than the shell (shell_voxels) from its outside
     inner: NDArray[np.bool_]  # deeper than the envelope's radius: the medulla's seat
     envelope: NDArray[np.bool_]  # the bone opened in-plane by the envelope's disk
 
@@ -1237,17 +1252,17 @@ def _proud_deposits(hu: NDArray[Any], bone: NDArray[np.bool_],
         box = tuple(slice(max(s.start - p, 0), min(s.stop + p, size))
                     for s, p, size in zip(b, pad, bone.shape, strict=True))
         f = labels[box] == c
-        depth = _inplane_depth(f, (sx, sy))
-        inner = depth > env_mm
+        inner = _deeper(f, (sx, sy), env_mm)
         if not inner.any():
             return None
         envelope = _disk_dilation(inner, (sx, sy), env_mm) & f
         rest = f & ~envelope
         # parts reaching deeper than core_mm: the core kept them (narrower ones step 4 judged)
-        wide = rest & (depth > cfg.core_mm)
+        wide = rest & _deeper(f, (sx, sy), cfg.core_mm)
         if not wide.any():
             return None
-        piece = _Piece(f, hu[box], depth, inner, envelope)
+        piece = _Piece(f, hu[box], _deeper(f, (sx, sy), cfg.shell_voxels * max(sx, sy)),
+                       inner, envelope)
         rl = cc3d.connected_components(rest, connectivity=26)
         del rest
         part_boxes = cc3d.statistics(rl)["bounding_boxes"]
@@ -1320,7 +1335,7 @@ def _deposit_base(found: NDArray[np.bool_], piece: _Piece, core_r: tuple[int, in
     """
     near = _square_filter(found, core_r, "max")
     zone = piece.envelope & near
-    shell = piece.envelope & (piece.depth <= cfg.shell_voxels * max(spacing[:2])) & ~near
+    shell = piece.envelope & ~piece.deep & ~near
     if not zone.any() or not shell.any():
         return found
     cortex_hu = float(np.percentile(piece.hu[shell], 75))
@@ -1344,8 +1359,8 @@ def _proud_deposit(part: NDArray[np.bool_], box: tuple[slice, ...], piece: _Piec
     ``2 core_mm`` in-plane (the height it must stand proud by) and one slice.
     """
     sx, sy, _ = spacing
-    depth, envelope, h = piece.depth[box], piece.envelope[box], piece.hu[box]
-    part_in = part & (depth > cfg.shell_voxels * max(sx, sy))
+    deep, envelope, h = piece.deep[box], piece.envelope[box], piece.hu[box]
+    part_in = part & deep
     if not part_in.any():
         return False
     for k in np.flatnonzero(part.any(axis=(0, 1))):
