@@ -115,14 +115,17 @@ def transfer(commit: str | None = None) -> tuple[list[LabelledCase], np.ndarray,
     # the files of the split may hold fewer entities than today's: the unseen cases are
     # scored over the entities of the split, each with its prior there
     old, old_truth = _features(stale, cases)
-    log_prior = np.log(compile_model(kb).prior)
+    deployed = compile_model(kb)
+    log_prior = np.log(deployed.prior)
     old_log_prior = np.log(compile_model(stale).prior)
     batch = np.array([item.batch for item in cases])
     posterior = np.zeros_like(old.log_likelihood)
     for name in sorted(unseen):
         test, train = batch == name, batch != name
         part = Features(*(array[train] for array in today if array is not None))
-        calibration = fit_calibration(part, log_prior, truth[train])
+        calibration = fit_calibration(
+            part, log_prior, truth[train], pooled=deployed.calibration.pooled
+        )
         held = Features(*(array[test] for array in old if array is not None))
         posterior[test] = calibrated_posterior(held, old_log_prior, calibration)
     keep = np.isin(batch, sorted(unseen))
