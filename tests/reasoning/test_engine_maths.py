@@ -393,3 +393,49 @@ def test_unlisted_factors_saturate_with_the_count_power_by_hand(tmp_path: Path):
     assert posterior[0][engine.model.index("alpha")] == pytest.approx(
         alpha / (alpha + beta), rel=1e-9
     )
+
+
+def test_pooled_unlisted_counts_saturate_together_by_hand(tmp_path: Path):
+    factors = {"unlisted_present_factor": 0.4, "unlisted_absent_factor": 0.2}
+    calibration = {"likelihood_exponent": 1.0, "leak": 0.0, **factors}
+    items = [
+        entity(
+            "alpha",
+            "common",
+            {"pattern": {"punctate": "often"}, "associated": {"soft_tissue_mass": "often"}},
+        ),
+        # beta describes both fields but lists neither punctate nor a soft-tissue mass
+        entity(
+            "beta",
+            "common",
+            {"pattern": {"popcorn": "often"}, "associated": {"bone_erosion": "often"}},
+        ),
+    ]
+    case = parse_case(
+        {
+            "format": "calcdx-case/1",
+            "imaging": {"pattern": ["punctate"], "associated_absent": ["soft_tissue_mass"]},
+        }
+    )
+    alpha = 0.5 * 0.5
+    for pooled, product in ((False, 0.4 * 0.2), (True, (0.4 * 0.2) ** (np.sqrt(2) / 2))):
+        engine = _engine_with(
+            tmp_path / str(pooled),
+            calibration,
+            items,
+            unlisted_count_power=0.5,
+            unlisted_pooled=pooled,
+        )
+        # beta: punctate at background rare 0.03, the absent mass at 1 - 0.03; apart, each
+        # count is 1 and 1 ** 0.5 = 1; pooled, n = 2 and both factors take sqrt(2) / 2
+        beta = 0.03 * 0.97 * product
+        result = engine.diagnose(case)
+        assert result.probabilities["alpha"] == pytest.approx(alpha / (alpha + beta), rel=1e-9)
+        labelled = LabelledCase("t", "alpha", "unknown", "typical", case)
+        features = raw_features(engine, [labelled])
+        posterior = calibrated_posterior(
+            features, np.log(engine.model.prior), engine.model.calibration
+        )
+        assert posterior[0][engine.model.index("alpha")] == pytest.approx(
+            alpha / (alpha + beta), rel=1e-9
+        )

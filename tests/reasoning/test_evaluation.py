@@ -153,3 +153,27 @@ def test_leave_one_batch_out_scores_each_batch_by_a_fit_on_the_others():
     assert fitted[1].exponent == pytest.approx(0.4, abs=0.1)
     on_b = fit_calibration(parts[1], log_prior, truths[1])
     assert posterior[:800] == pytest.approx(calibrated_posterior(parts[0], log_prior, on_b))
+
+
+def test_pooled_fit_ties_the_two_reporting_factors():
+    rng = np.random.default_rng(3)
+    n, n_entities = 200, 4
+    truth = rng.integers(0, n_entities, n)
+    log_prior = np.log(np.full(n_entities, 1 / n_entities))
+    log_likelihood = rng.normal(size=(n, n_entities))
+    # unlisted values and absences fall mostly on the wrong entities, absences twice as often
+    wrong = np.ones((n, n_entities))
+    wrong[np.arange(n), truth] = 0
+    present = wrong * rng.integers(0, 2, (n, n_entities))
+    absent = wrong * rng.integers(0, 3, (n, n_entities))
+    features = Features(log_likelihood, present, absent)
+    apart = fit_calibration(features, log_prior, truth)
+    pooled = fit_calibration(features, log_prior, truth, pooled=True)
+    assert pooled.pooled and not apart.pooled
+    assert pooled.unlisted_present == pooled.unlisted_absent < 1.0
+    assert apart.unlisted_present < 1.0 and apart.unlisted_absent < 1.0
+    # one factor for both counts: the factor of their sum fitted alone
+    summed = fit_calibration(
+        Features(log_likelihood, present + absent, 0 * absent), log_prior, truth
+    )
+    assert pooled.unlisted_present == pytest.approx(summed.unlisted_present, rel=1e-3)

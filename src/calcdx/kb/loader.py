@@ -72,6 +72,7 @@ class Scale(BaseModel):
     unresolved_share: float = Field(default=0.0, ge=0, lt=0.5)
     weakly_listed_max: float = Field(default=0.0, ge=0, lt=0.5)
     unlisted_count_power: float = Field(default=1.0, gt=0, le=1)
+    unlisted_pooled: bool = False
     finding_noise_share: float = Field(default=0.0, ge=0, lt=0.5)
     age_background_years: tuple[float, float]
     size_background_mm: tuple[float, float]

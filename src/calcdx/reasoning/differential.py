@@ -280,6 +280,7 @@ class Engine:
             math.log(calibration.unlisted_absent),
         )
         self._count_power = calibration.count_power
+        self._pooled = calibration.pooled
         self._corrections: dict[str, NDArray[np.float64]] = {}
         if list(model.entity_ids) != sorted(model.entity_ids):
             raise ValueError("the model's entities must be in id order (ties rank by id)")
@@ -330,7 +331,9 @@ class Engine:
 
         The evidence's likelihoods carry the reporting factor once per unlisted value
         (``n`` times); this brings the total to ``n ** power`` times
-        (:attr:`calcdx.reasoning.model.Calibration.count_power`).
+        (:attr:`calcdx.reasoning.model.Calibration.count_power`). Pooled
+        (:attr:`calcdx.reasoning.model.Calibration.pooled`), ``n`` counts both, and each
+        factor's ``log r n_f`` is scaled by ``n ** power / n``.
         """
         present = np.zeros(self.model.n_entities)
         absent = np.zeros(self.model.n_entities)
@@ -342,6 +345,12 @@ class Engine:
                     present += item.unlisted
         power = self._count_power
         log_present, log_absent = self._log_factor
+        if self._pooled and absent.any():
+            total = present + absent
+            scale = np.divide(total**power, total, out=np.ones_like(total), where=total > 0)
+            return np.asarray(
+                (log_present * present + log_absent * absent) * (scale - 1.0), dtype=np.float64
+            )
         return np.asarray(
             log_present * (present**power - present) + log_absent * (absent**power - absent),
             dtype=np.float64,

@@ -207,12 +207,19 @@ def raw_features(engine: Engine, cases: Sequence[LabelledCase]) -> Features:
             if evidence.unlisted is not None:
                 counts = absent if "_absent=" in evidence.key else present
                 counts[row] += evidence.unlisted
-    # the calibration weights n ** power (Calibration.count_power; 1: n itself)
+    # the calibration weights n ** power (Calibration.count_power; 1: n itself); pooled,
+    # n counts the stated values and absences together and each takes its share n_f / n
     power = engine.model.calibration.count_power
+    if engine.model.calibration.pooled:
+        total = present + absent
+        scale = np.divide(total**power, total, out=np.zeros_like(total), where=total > 0)
+        present, absent = present * scale, absent * scale
+    else:
+        present, absent = present**power, absent**power
     return Features(
         log_likelihood,
-        present**power,
-        absent**power,
+        present,
+        absent,
         by_group["presentation"],
         by_group["clinical"],
         by_group["size"],
@@ -275,7 +282,11 @@ def calibrated_posterior(
 
 
 def fit_calibration(
-    data: Features | FloatArray, log_prior: FloatArray, truth: NDArray[np.int64]
+    data: Features | FloatArray,
+    log_prior: FloatArray,
+    truth: NDArray[np.int64],
+    *,
+    pooled: bool = False,
 ) -> Calibration:
     """The calibration with the least mean log loss (maximum likelihood).
 
@@ -295,6 +306,10 @@ def fit_calibration(
         Log prior of every entity.
     truth : (n,) ndarray of int
         Index of each case's true entity.
+    pooled : bool
+        One reporting factor for the stated values and the stated absences
+        (:attr:`Calibration.pooled`): their counts are fitted as one, and both factors of
+        the result are it.
     """
     features, with_factors = _as_features(data)
     grouped = with_factors and _grouped(features)
@@ -307,7 +322,9 @@ def fit_calibration(
     else:
         blocks += [features.log_likelihood]
     n_exponents = len(blocks) - 1
-    if with_factors:
+    if with_factors and pooled:
+        blocks += [features.unlisted_present + features.unlisted_absent]
+    elif with_factors:
         blocks += [features.unlisted_present, features.unlisted_absent]
     x = np.ascontiguousarray(np.stack(blocks, axis=1))  # (n, k, E)
     x_true = x[rows, :, truth]
@@ -335,7 +352,8 @@ def fit_calibration(
 
     result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
     a, *exponents = (float(v) for v in result.x[: 1 + n_exponents])
-    b_present, b_absent = (float(v) for v in result.x[1 + n_exponents : k]) if n_factors else (0, 0)
+    factors = [float(v) for v in result.x[1 + n_exponents : k]]
+    b_present, b_absent = (factors * 2)[:2] if factors else (0.0, 0.0)
     leak = float(result.x[k])
     w = exponents[0]
     return Calibration(
@@ -348,6 +366,7 @@ def fit_calibration(
         presentation_exponent=round(exponents[1], 4) if grouped else None,
         clinical_exponent=round(exponents[2], 4) if grouped else None,
         size_exponent=round(exponents[3], 4) if grouped else None,
+        pooled=pooled,
     )
 
 
@@ -359,11 +378,13 @@ def cross_validate(
     folds: int = 5,
     seed: int = 0,
     groups: Sequence[str] | None = None,
+    pooled: bool = False,
 ) -> tuple[FloatArray, list[Calibration]]:
     """Out-of-fold calibrated posteriors: each fold scored by parameters fitted on the others.
 
     The folds are `folds` random parts of the cases, or, with `groups` (one label per
     case, e.g. :attr:`LabelledCase.batch`), one fold per group: leave-one-group-out.
+    `pooled`: one reporting factor (:func:`fit_calibration`).
 
     Returns
     -------
@@ -386,7 +407,7 @@ def cross_validate(
         train = np.setdiff1d(order, fold)
         part = Features(*(array[train] for array in features if array is not None))
         calibration = fit_calibration(
-            part if with_factors else part.log_likelihood, log_prior, truth[train]
+            part if with_factors else part.log_likelihood, log_prior, truth[train], pooled=pooled
         )
         fitted.append(calibration)
         held = Features(*(array[fold] for array in features if array is not None))
@@ -529,10 +550,11 @@ def evaluate(engine: Engine, cases: Sequence[LabelledCase], *, folds: int = 5) -
     features = raw_features(engine, cases)
     log_prior = np.log(engine.model.prior)
     truth = np.array([engine.model.index(item.truth) for item in cases], dtype=np.int64)
-    posterior, fitted = cross_validate(features, log_prior, truth, folds=folds)
+    pooled = engine.model.calibration.pooled
+    posterior, fitted = cross_validate(features, log_prior, truth, folds=folds, pooled=pooled)
     batches = [item.batch for item in cases]
     by_batch = (
-        cross_validate(features, log_prior, truth, groups=batches)[0]
+        cross_validate(features, log_prior, truth, groups=batches, pooled=pooled)[0]
         if len(set(batches)) > 1
         else None
     )
@@ -542,7 +564,7 @@ def evaluate(engine: Engine, cases: Sequence[LabelledCase], *, folds: int = 5) -
         uncalibrated=Calibration().posterior(features.log_likelihood, log_prior),
         cross_validated=posterior,
         fold_calibrations=fitted,
-        full_calibration=fit_calibration(features, log_prior, truth),
+        full_calibration=fit_calibration(features, log_prior, truth, pooled=pooled),
         batch_cross_validated=by_batch,
     )
 
@@ -621,9 +643,12 @@ def fit_scale(
             features = raw_features(Engine(model), cases)
             log_prior = np.log(model.prior)
             truth = np.array([model.index(item.truth) for item in cases], dtype=np.int64)
-            posterior, _ = cross_validate(features, log_prior, truth, folds=folds, groups=groups)
+            pooled = kb.scale.unlisted_pooled
+            posterior, _ = cross_validate(
+                features, log_prior, truth, folds=folds, groups=groups, pooled=pooled
+            )
             losses[values] = score(posterior, truth).log_loss
-            fits[values] = fit_calibration(features, log_prior, truth)
+            fits[values] = fit_calibration(features, log_prior, truth, pooled=pooled)
         return losses[values]
 
     # start from the middle of every grid, whatever the knowledge base states, so that

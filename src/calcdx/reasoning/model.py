@@ -186,9 +186,14 @@ class Calibration:
     them saturate: an entity with ``n`` unlisted stated values (stated absences) in a
     case takes the factor ``n ** count_power`` times rather than ``n`` times, since one
     case's unlisted values share a cause (an unusual case, or a file that omits a
-    variant) rather than each being independent news. With equal exponents and
-    ``count_power`` 1 the score is ``exponent sum_f log L_f``. ``Calibration()`` is
-    plain naive Bayes. See :mod:`calcdx.reasoning.evaluation`.
+    variant) rather than each being independent news. With ``pooled``
+    (``scale.unlisted_pooled``) the stated values and the stated absences are one count:
+    ``n`` is their sum, each factor's share of ``log r`` is scaled by
+    ``n ** count_power / n``, and the fit ties the two factors into one
+    (:func:`calcdx.reasoning.evaluation.fit_calibration`); without it each saturates
+    apart. With equal exponents and ``count_power`` 1 the score is
+    ``exponent sum_f log L_f``. ``Calibration()`` is plain naive Bayes. See
+    :mod:`calcdx.reasoning.evaluation`.
     """
 
     exponent: float = 1.0
@@ -200,6 +205,7 @@ class Calibration:
     clinical_exponent: float | None = None
     size_exponent: float | None = None
     count_power: float = 1.0
+    pooled: bool = False
 
     def group_exponent(self, group: str) -> float:
         """The likelihood exponent of an evidence group (:data:`EVIDENCE_GROUPS`)."""
@@ -547,6 +553,7 @@ def calibration_of(kb: KnowledgeBase) -> Calibration:
         clinical_exponent=stated.clinical_likelihood_exponent,
         size_exponent=stated.size_likelihood_exponent,
         count_power=kb.scale.unlisted_count_power,
+        pooled=kb.scale.unlisted_pooled,
     )
 
 
