@@ -648,11 +648,20 @@ class _Terms:
     def __init__(self, nlp: Language, lexicon: Lexicon) -> None:
         self.matcher = PhraseMatcher(nlp.vocab, attr="NORM")
         self.labels: dict[str, tuple[Fact, ...]] = {}
-        by_facts: dict[tuple[Fact, ...], list[Doc]] = {}
+        # spellings that match the same words ("submandibular glands", "submandibular
+        # gland") state the facts of all of them: the matcher would keep one of the two
+        merged: dict[tuple[str, ...], tuple[Doc, set[Fact]]] = {}
         for written, facts in lexicon.phrases.items():
             doc = nlp.make_doc(written)
             _set_norms(doc)
-            by_facts.setdefault(facts, []).append(doc)
+            key = tuple(token.norm_ for token in doc)
+            if key in merged:
+                merged[key][1].update(facts)
+            else:
+                merged[key] = (doc, set(facts))
+        by_facts: dict[tuple[Fact, ...], list[Doc]] = {}
+        for doc, facts in merged.values():
+            by_facts.setdefault(tuple(sorted(facts)), []).append(doc)
         for number, (facts, docs) in enumerate(by_facts.items()):
             label = f"T{number}"
             self.labels[label] = facts
@@ -1196,7 +1205,7 @@ class TextReader:
             if kind != "imaging.region" and _apart_from(ent):
                 draft.set_aside.append(SetAside(source, "said to be apart from it"))
                 return
-            if kind != "imaging.region" and _organ_state(ent):
+            if _organ_state(ent):
                 draft.set_aside.append(SetAside(
                     source, "a statement about that structure, not the lesion's place"))
                 return
@@ -1966,7 +1975,16 @@ def _in_finding_sentence(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool
 
 
 def _names_mineral(sent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
-    return any(_states(other, labels, _MINERAL_KINDS) for other in _ents_in(sent))
+    """Whether a sentence names the mineral: a matrix word, or a shape beside a study.
+
+    A shape alone ("chalky white material", "red plaques") names the mineral only where a
+    matrix word or a study is named too, as `_apply` reads patterns.
+    """
+    ents = _ents_in(sent)
+    if any(_states(other, labels, _MATRIX_KIND) for other in ents):
+        return True
+    return any(_states(other, labels, _MINERAL_KINDS) for other in ents) and any(
+        _states(other, labels, _MODALITY_KIND) for other in ents)
 
 
 #: Pronouns that go on about the lesion of the clause before a semicolon.
