@@ -220,6 +220,9 @@ _CERVICAL = re.compile(r"^(?:c[1-7]\b|atlas|axis|odontoid|dens\b|cervical)")
 #: Rank of a place named in a sentence of the history (no study, mineral or pattern in
 #: it): after a place a study's sentence names (2), before the study's own name (3).
 _HISTORY_PLACE_RANK: Final = 2.5
+#: Rank of a place a sentence naming the mineral gives as a pain's site ("back pain"):
+#: after the places of the mineral and of the study's name, before other sentences'.
+_PAIN_SITE_RANK: Final = 1.5
 #: Added to the rank of a region named as a neighbour ("displacing the kidney"): after
 #: the places of the same kind of sentence, before those of the next kind.
 _NEIGHBOUR_RANK: Final = 0.25
@@ -1142,6 +1145,10 @@ class TextReader:
                 # "back pain", "pain in the leg and hip": where the history places it comes
                 # after where a study saw the lesion ("CT found a mass in the retroperitoneum")
                 rank = _HISTORY_PLACE_RANK
+            elif rank == 0 and self._names_pain_site(ent):
+                # "a lumbar radiograph for back pain showed calcification over the upper
+                # abdomen": where it hurts comes after where the mineral is seen
+                rank = _PAIN_SITE_RANK
             if ent.text.lower() in _DIRECTION_NOUNS and (
                     _direction_of(doc, ent.end)
                     or doc[ent.start - 1 : ent.start].text.lower() in {"its", "their"}):
@@ -1305,17 +1312,28 @@ class TextReader:
         elif kind == "imaging.evolution" and any(
                 t.lower_ in {"node", "nodes"} for t in doc[ent.end : ent.end + 4]):
             draft.set_aside.append(SetAside(source, "said of lymph nodes, not the lesion"))
+        elif kind == "imaging.evolution" and _said_of_patient(ent):
+            # "haemodynamically stable", "the pain resolved", "she remained stable": the
+            # patient's course, not the lesion's
+            draft.set_aside.append(SetAside(source, "said of the patient or a symptom, not "
+                                            "the lesion"))
         elif kind == "imaging.evolution" and ent.text.lower() in {"enlarged", "enlargement"} and (
                 not _growth_over_time(ent)):
             # "an enlarged prostate", "the gland was enlarged": bigger than normal, not
             # growing ("it had enlarged over two years" is growth)
             draft.set_aside.append(SetAside(source, "enlarged: a state, not a change"))
-        elif kind == "imaging.evolution" and doc[ent.end : ent.end + 1].text.lower() in (
-                _DIRECTION_AFTER_GROWTH):
+        elif kind == "imaging.evolution" and value == "growing" and doc[
+                ent.end : ent.end + 1].text.lower() in _DIRECTION_AFTER_GROWTH:
             draft.set_aside.append(SetAside(source, "growing out of or into: where it extends, "
                                             "not a change over time"))
         elif kind.startswith("imaging."):
             draft.add(kind, value, source)
+
+    def _names_pain_site(self, ent: Span) -> bool:
+        """Whether a place names where a pain is ("back pain", "knee pain")."""
+        return any(other.start == ent.end
+                   and any(f.kind == "pain" for f in self._terms.labels[other.label_])
+                   for other in _ents_in(_sent(ent)))
 
     def _place_of_injury(self, ent: Span) -> bool:
         """Whether a body part places a neurological injury ("spinal cord injury at T3").
@@ -2112,6 +2130,52 @@ def _said_of_something_else(ent: Span, value: str) -> bool:
     return False
 
 
+#: Determiners before "enlarged" that make it an adjective ("an enlarged spleen").
+_ARTICLES: Final = frozenset({"a", "an", "the", "his", "her", "their", "its"})
+#: Words before a course word that make it the patient's ("haemodynamically stable").
+_PATIENT_STATE_BEFORE: Final = frozenset(
+    {"haemodynamically", "hemodynamically", "clinically", "medically", "neurologically"})
+#: The patient as the subject of a course word ("she remained stable").
+_PATIENT_SUBJECTS: Final = frozenset(
+    {"she", "he", "patient", "child", "boy", "girl", "man", "woman", "condition"})
+_COPULAS: Final = frozenset(
+    {"was", "is", "were", "remained", "remains", "became", "stayed", "had", "has", "been"})
+#: Symptoms whose course is not the lesion's ("the pain resolved").
+_SYMPTOM_SUBJECTS: Final = frozenset(
+    {"pain", "pains", "symptom", "symptoms", "fever", "tenderness", "discomfort", "headache",
+     "headaches", "stiffness", "complaint", "complaints", "redness", "erythema", "cough",
+     "dysphagia", "weakness", "numbness", "limp", "tingling"})
+#: How far back (tokens) a symptom is looked for as the subject of a course word.
+_SUBJECT_REACH: Final = 4
+
+
+def _said_of_patient(ent: Span) -> bool:
+    """Whether a course word ("stable", "resolved") is said of the patient or a symptom.
+
+    "haemodynamically stable", "she remained stable", "the pain resolved", "her symptoms
+    improved and resolved": the clinical course, not the lesion's evolution.
+    """
+    doc = ent.doc
+    sent = _sent(ent)
+    if doc[ent.start - 1 : ent.start].text.lower() in _PATIENT_STATE_BEFORE:
+        return True
+    j = ent.start - 1
+    while j > sent.start and doc[j].lower_ in _COPULAS:
+        j -= 1
+    if j < ent.start - 1 and doc[j].lower_ in _PATIENT_SUBJECTS:
+        return True
+    i = ent.start - 1
+    while i >= sent.start and ent.start - i <= _SUBJECT_REACH:
+        word = doc[i].lower_
+        if word in _SYMPTOM_SUBJECTS:
+            return True
+        if not doc[i].is_alpha or word in {"and", "but", "while", "which", "that"} or any(
+                other.start <= i < other.end for other in _ents_in(sent)):
+            return False  # a clause or another matched phrase comes between
+        i -= 1
+    return False
+
+
 def _growth_over_time(ent: Span) -> bool:
     """Whether "enlarged" / "enlargement" tells a growth over time, not a size.
 
@@ -2120,6 +2184,8 @@ def _growth_over_time(ent: Span) -> bool:
     """
     doc = ent.doc
     sent = _sent(ent)
+    if doc[ent.start - 1 : ent.start].text.lower() in _ARTICLES:
+        return False  # "an enlarged spleen": an adjective, a size
     before = {t.lower_ for t in doc[max(sent.start, ent.start - 2) : ent.start]}
     after = {t.lower_ for t in doc[ent.end : min(sent.end, ent.end + 2)]}
     # "the elbow lesion enlarged": a verb after its subject
