@@ -42,7 +42,7 @@ from negspacy.negation import Negex
 from negspacy.termsets import termset
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, Span, Token
 from spacy.util import filter_spans
 
 from calcdx.case.model import Case, parse_case
@@ -279,7 +279,7 @@ _COUNTED_REACH: Final = 7
 _SINGULAR_DETERMINERS: Final = frozenset({"a", "an", "one", "single"})
 _PLURAL_WITHIN_ONE: Final = frozenset(
     {"calcifications", "foci", "flecks", "densities", "areas", "opacities", "spots", "specks",
-     "dots"}
+     "dots", "shadows"}
 )
 _IRREGULAR_PLURALS: Final = frozenset({"foci", "calculi"})
 #: Singular nouns of one lesion that can hold foci of mineral.
@@ -919,6 +919,9 @@ class TextReader:
         self._counts = _count_matcher(self._nlp, self.lexicon)
         self._phrasings = _phrasing_matcher(self._nlp)
         self._lesion_nouns = frozenset(normal_form(noun) for noun in self.lexicon.count_nouns)
+        self._matrix_words = frozenset(
+            normal_form(phrase) for phrase, facts in self.lexicon.phrases.items()
+            if " " not in phrase and any(f.kind == "imaging.matrix" for f in facts))
 
     def read(self, text: str) -> Reading:
         """Read one description.
@@ -1463,20 +1466,33 @@ class TextReader:
         """
         if draft.has("imaging.extent") is not None:
             return
-        singular: Span | None = None
-        for sent in imaging:
-            for token in sent:
-                if token.norm_ not in self._lesion_nouns:
-                    continue
-                if _is_plural(token.lower_):
-                    if token.lower_ not in _PLURAL_WITHIN_ONE:
+        history = [sent for sent in doc.sents if sent not in imaging]
+        found: list[Span | None] = [None, None]  # the first in the imaging, in the history
+        plural = False  # whether the imaging names foci in the plural ("calcifications")
+        for which, sents in enumerate((imaging, history)):
+            for sent in sents:
+                for token in sent:
+                    if token.norm_ not in self._lesion_nouns:
+                        continue
+                    if _is_plural(token.lower_):
+                        plural = plural or which == 0
+                        if not _counts_lesions(doc, token, sent) or (
+                                token.norm_ in self._matrix_words):
+                            # "gallbladder stones", "coarse calcifications": the mineral's
+                            # own words count no lesions
+                            continue
                         return
-                    continue
-                start = _determiner_before(doc, token.i, sent.start)
-                if singular is None and start is not None:
-                    singular = doc[start : token.i + 1]
+                    start = _determiner_before(doc, token.i, sent.start)
+                    if found[which] is None and start is not None and not any(
+                            t.lower_ in _UNCERTAIN_WORDS for t in doc[start : token.i]):
+                        found[which] = doc[start : token.i + 1]
+        # the lesion the study describes, else the one the history names ("had a lesion
+        # in the thigh"; radiographs showed mature bone), unless the study names foci in
+        # the plural ("a palpable mass"; calcifications around the finger joints)
+        singular = found[0] or (None if plural else found[1])
         if singular is not None:
             draft.add("imaging.extent", "solitary", _phrase(singular))
+
 
     def _read_mass(self, doc: Doc, imaging: list[Span], draft: _Draft) -> None:
         """A mass named where the imaging is described (`imaging`) is a soft-tissue mass."""
@@ -2404,6 +2420,33 @@ def _of_other_sites(ent: Span) -> bool:
     after = [t.lower_ for t in doc[ent.end : min(_sent(ent).end, ent.end + 3)]]
     return "other" in before or after[:1] == ["elsewhere"] or (
         after[:1] == ["of"] and "other" in after[1:])
+
+
+#: Words in a noun phrase that make it a guess, not a lesion seen ("a suspected tumour").
+_UNCERTAIN_WORDS: Final = frozenset(
+    {"suspected", "presumed", "possible", "probable", "presumptive", "questionable"})
+#: Words before plural foci that make them more lesions ("further nodular opacities").
+_MORE_WORDS: Final = frozenset({"further", "other", "more", "additional", "similar"})
+#: How far back (tokens) a negation keeps a plural noun from counting lesions.
+_PLURAL_NEGATION_REACH: Final = 5
+
+
+def _counts_lesions(doc: Doc, token: Token, sent: Span) -> bool:
+    """Whether a plural lesion noun names several lesions of the patient.
+
+    Foci, flecks, spots... lie within one lesion unless said to be more of them ("further
+    nodular opacities"); not when negated ("without nodules", "no enlargement of regional
+    lymph nodes") or said to lie inside the lesion ("round nodules inside it").
+    """
+    before = {t.lower_ for t in doc[max(sent.start, token.i - 3) : token.i]}
+    if token.lower_ in _PLURAL_WITHIN_ONE:
+        return bool(before & _MORE_WORDS)
+    if any(t.lower_ in _NEGATORS
+           for t in doc[max(sent.start, token.i - _PLURAL_NEGATION_REACH) : token.i]):
+        return False
+    after = [t.lower_ for t in doc[token.i + 1 : min(sent.end, token.i + 4)]]
+    return not (after[:1] and after[0] in _INSIDE_WORDS | {"in", "inside"} and bool(
+        set(after[1:3]) & {"it", "its", "them"}))
 
 
 def _foci_of_one_lesion(doc: Doc, noun: int) -> bool:
