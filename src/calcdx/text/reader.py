@@ -201,7 +201,8 @@ _STUDY_LIST_WORDS: Final = frozenset(
 #: Nouns after a body part that make it part of a disease's name ("heart disease").
 _DISEASE_NOUNS: Final = frozenset(
     {"disease", "diseases", "failure", "insufficiency", "transplant", "transplantation",
-     "cancer", "carcinoma", "sarcoma", "infection", "infections", "disorder"}
+     "cancer", "carcinoma", "sarcoma", "infection", "infections", "disorder", "fibrosis",
+     "embolism", "emboli", "hypertension"}
 )
 #: Words after a body part that say how it was positioned ("with the arm elevated").
 _POSITIONING_WORDS: Final = frozenset(
@@ -349,7 +350,11 @@ _CLINICAL_LESION_NOUNS: Final = frozenset(
 _NOT_INJURY_BEFORE: Final = frozenset(
     {"pathological", "pathologic", "insufficiency", "fragility", "osteoporotic",
      # "acute kidney injury": a failing kidney, not an injury to the body
-     "kidney", "renal"}
+     "kidney", "renal",
+     # "an ulcerated wound", "a surgical wound": an ulcer or an operation, not an injury
+     "ulcerated", "ulcerating", "non-healing", "nonhealing", "surgical", "operative",
+     # "frequent falls": a symptom of frailty or fainting, not one injury told
+     "frequent", "recurrent", "repeated"}
 )
 #: Words after an injury word that make it a name of something else ("knock knees":
 #: genu valgum).
@@ -439,6 +444,9 @@ _HOLDING_WORDS: Final = frozenset(
      "harboring"}
 )
 _HOLDS_REACH: Final = 14
+#: Words that end the noun phrase a holding word governs ("with a rim, and calcification").
+_HELD_BREAKS: Final = frozenset(
+    {",", ";", ":", "and", "or", "but", "which", "that", "in", "at", "on", "from"})
 _NEGATORS: Final = frozenset({"no", "without", "not", "nor"})
 
 #: Matrix values from most to least specific: "ossified" outranks "calcified".
@@ -1091,6 +1099,7 @@ class TextReader:
             draft.set_aside.append(SetAside(source, "easy bruising: a bleeding sign, not injury"))
         elif kind == "trauma" and (
                 doc[ent.start - 1 : ent.start].text.lower() in _NOT_INJURY_BEFORE
+                or _the_fracture_told_not_injury(ent)
                 or doc[ent.end : ent.end + 2].text.lower().startswith(("-like", "- like"))
                 or (ent.text.lower() == "knock" and any(
                     t.lower_ in _NOT_INJURY_AFTER for t in doc[ent.end : ent.end + 2]))):
@@ -1920,6 +1929,17 @@ _RECENT_BELOW_DAYS: Final = 93
 _TRAUMA_DURATION_REACH: Final = 30
 
 
+def _the_fracture_told_not_injury(ent: Span) -> bool:
+    """Whether "the fracture" goes back to one said pathological before ("a pathological
+    fracture of the toe ... a lytic lesion at the fracture")."""
+    doc = ent.doc
+    if not ent.root.lower_.startswith("fracture") or doc[ent.start - 1 : ent.start].text.lower(
+            ) not in {"the", "this", "that"}:
+        return False
+    return any(doc[i].lower_ in _NOT_INJURY_BEFORE and doc[i + 1].lower_.startswith("fracture")
+               for i in range(ent.start - 1))
+
+
 def _trauma_time(ent: Span, reach: int = 60) -> str | None:
     """Recent or remote from a stated time nearest the injury ("several years before")."""
     return _by_duration(ent, _RECENT_BELOW_DAYS, _RECENT_BELOW_DAYS, ("recent", None, "remote"),
@@ -2472,10 +2492,13 @@ def _holds(doc: Doc, mass: int, ent: Span) -> bool:
     """Whether the mass noun at `mass` holds the mineral `ent` named after it."""
     if not mass < ent.start <= mass + _HOLDS_REACH:
         return False
-    return any(
-        doc[i].lower_ in _HOLDING_WORDS
-        for i in range(max(mass + 1, ent.start - _WITHIN_MASS_GAP), ent.start)
-    )
+    for i in range(ent.start - 1, mass, -1):
+        if doc[i].lower_ in _HOLDING_WORDS:
+            # "a 2 cm mass containing a ring-like calcification": the holding word
+            # governs the noun phrase of the mineral, however many words describe it
+            return ent.start - i <= _WITHIN_MASS_GAP or not any(
+                t.lower_ in _HELD_BREAKS for t in doc[i + 1 : ent.start])
+    return False
 
 
 def _mass_is_the_mineral(doc: Doc, ent: Span, mass: int) -> bool:
