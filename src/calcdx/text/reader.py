@@ -1930,8 +1930,10 @@ _TRAUMA_DURATION_REACH: Final = 30
 
 
 def _the_fracture_told_not_injury(ent: Span) -> bool:
-    """Whether "the fracture" goes back to one said pathological before ("a pathological
-    fracture of the toe ... a lytic lesion at the fracture")."""
+    """Whether "the fracture" goes back to one said pathological before.
+
+    "a pathological fracture of the toe ... a lytic lesion at the fracture".
+    """
     doc = ent.doc
     if not ent.root.lower_.startswith("fracture") or doc[ent.start - 1 : ent.start].text.lower(
             ) not in {"the", "this", "that"}:
