@@ -1,9 +1,10 @@
 """Named structures of the body read to region and location (sentences written for these tests)."""
 
 import pytest
+import spacy
 
 from calcdx.text import read_text
-from calcdx.text.lexicon import load_lexicon
+from calcdx.text.lexicon import load_lexicon, normal_form
 
 
 @pytest.mark.parametrize(
@@ -113,3 +114,48 @@ def test_a_region_the_lesion_pushes_on_comes_after_the_one_it_lies_in():
     case = read_text("Radiographs showed a linear ossification just above the medial "
                      "femoral condyle.").case
     assert case.imaging.region == "knee"
+
+
+def test_spellings_that_match_the_same_words_name_one_place():
+    # "gonadal vein" and "gonadal veins" are matched as the same words: they must agree
+    nlp = spacy.blank("en")
+    places: dict[tuple[str, ...], dict[str, set[str]]] = {}
+    for phrase, facts in load_lexicon().phrases.items():
+        key = tuple(normal_form(token.text) for token in nlp.make_doc(phrase))
+        for fact in facts:
+            if fact.kind in {"imaging.region", "imaging.location", "imaging.organ"}:
+                places.setdefault(key, {}).setdefault(fact.kind, set()).add(fact.value)
+    for key, kinds in places.items():
+        for kind, values in kinds.items():
+            assert len(values) == 1, f"{' '.join(key)!r} names {kind} {sorted(values)}"
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "organ"),
+    [
+        # the organ's part names no region itself: the organ's region is taken
+        ("CT showed a focus of calcification in the head of the pancreas.", "abdomen",
+         "pancreas"),
+        ("CT showed a calcified lesion of the submandibular gland.", "neck", "salivary_gland"),
+        ("CT showed a calcified lesion in the parotid gland.", "head_face", "salivary_gland"),
+    ],
+)
+def test_an_organ_part_gives_the_organ_region(text, region, organ):
+    imaging = read_text(text).case.imaging
+    assert (imaging.region, imaging.organ) == (region, organ)
+
+
+@pytest.mark.parametrize(
+    ("text", "region"),
+    [
+        # a shape word in the history ("chalky nodules") does not make its places the
+        # lesion's: the study's sentence naming the mineral places it
+        ("A woman with facial telangiectasia had chalky nodules around her fingers. "
+         "Radiographs showed calcification in the soft tissues of the fingers.", "hand_fingers"),
+        # a structure said normal is not where the lesion is
+        ("A lumbar radiograph for back pain showed specks of calcification over the right "
+         "upper abdomen; the spine itself was normal.", "abdomen"),
+    ],
+)
+def test_places_of_the_history_and_normal_structures_come_after_the_lesion(text, region):
+    assert read_text(text).case.imaging.region == region

@@ -40,3 +40,36 @@ def test_both_sides_without_symmetry_is_not_bilateral_symmetric():
     case = read_text("Radiographs showed symmetrical calcification around both "
                      "shoulders.").case
     assert "bilateral_symmetric" in case.imaging.arrangement
+
+
+@pytest.mark.parametrize(
+    ("text", "extent"),
+    [
+        # the history names the one lesion the study describes without a lesion noun
+        ("A young man had a lesion in the upper thigh. Radiographs showed mature heterotopic "
+         "bone in the upper thigh.", "solitary"),
+        # plurals that count no lesions: negated, inside the lesion, the mineral's own word
+        ("MRI showed a fatty mass with smooth borders, without nodules.", "solitary"),
+        ("CT showed a large mass of fat density with round nodules inside it.", "solitary"),
+        ("Ultrasound showed a gallbladder with a thick wall and several small stones; CT "
+         "showed a calcified mass in the bowel.", "solitary"),
+    ],
+)
+def test_one_lesion_is_read_past_plurals_that_count_none(text, extent):
+    assert read_text(text).case.imaging.extent == extent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a guess is no lesion seen; foci around several joints are not one lesion
+        "A man was referred for a suspected soft-tissue tumour. MRI showed band-like "
+        "infiltration of the tendon and marrow replacement.",
+        "She had a palpable mass on the shoulder. Radiographs showed amorphous "
+        "calcifications in the soft tissues around the finger joints.",
+        "The radiograph showed a rounded opacity at the lung apex, with further nodular "
+        "opacities projected over the neck.",
+    ],
+)
+def test_no_solitary_lesion_from_a_guess_or_from_more_foci(text):
+    assert read_text(text).case.imaging.extent != "solitary"

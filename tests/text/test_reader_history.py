@@ -75,3 +75,36 @@ def test_an_operation_word_naming_a_service_or_the_operation_now_is_no_past_oper
     case = read_text("Two years after surgery on the forearm a hard lump appeared; "
                      "radiographs showed a calcified nodule.").case
     assert "surgery_local" in case.clinical
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the patient's or a symptom's course, not the lesion's
+        "A 40-year-old man, haemodynamically stable, had a calcified mass in the thigh.",
+        "She remained stable after surgery; CT showed a calcified mass in the thigh.",
+        "The pain resolved with rest. CT showed a calcified mass in the thigh.",
+        # "an enlarged spleen": a size, not a growth
+        "The patient had an enlarged spleen and a calcified mass in the thigh.",
+        # "high-resolution CT" names the study
+        "Unenhanced and high-resolution CT showed calcification in the lungs.",
+    ],
+)
+def test_course_words_not_said_of_the_lesion_state_no_evolution(text):
+    assert read_text(text).case.imaging.evolution is None
+
+
+@pytest.mark.parametrize(
+    ("text", "evolution"),
+    [
+        ("Follow-up CT showed growth of the calcified mass in the thigh.", "growing"),
+        ("A calcified swelling of the thigh had been getting bigger over the past year.",
+         "growing"),
+        ("Eight months later the lesion had matured into an ossified nodule.", "maturing"),
+        ("A calcification in front of C1; at follow-up it was no longer seen on CT.",
+         "resolving"),
+        ("The calcified mass remained stable for years.", "stable_long_term"),
+    ],
+)
+def test_the_lesion_course_is_read(text, evolution):
+    assert read_text(text).case.imaging.evolution == evolution

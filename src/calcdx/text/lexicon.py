@@ -212,6 +212,28 @@ def _anatomy_phrases(
             facts.append(Fact("imaging.location", "organ"))
         for fact in facts:
             _add(table, _strings(entry.get("terms"), where), fact)
+    _organ_regions(table)
+
+
+def _organ_regions(table: dict[str, set[Fact]]) -> None:
+    """An organ phrase with no region of its own takes the region of its organ's words.
+
+    "head of the pancreas" names the pancreas, and the pancreas lies in the abdomen; the
+    region is the one the organ's other phrases state, when they all state the same one
+    (the salivary glands lie in the neck and about the mouth: left unsaid).
+    """
+    regions: dict[str, set[str]] = {}
+    for facts in table.values():
+        organs = [f.value for f in facts if f.kind == "imaging.organ"]
+        for region in (f.value for f in facts if f.kind == "imaging.region"):
+            for organ in organs:
+                regions.setdefault(organ, set()).add(region)
+    for facts in table.values():
+        if any(f.kind == "imaging.region" for f in facts):
+            continue
+        organs = {f.value for f in facts if f.kind == "imaging.organ"}
+        if len(organs) == 1 and len(counts := regions.get(organs.pop(), {})) == 1:
+            facts.add(Fact("imaging.region", next(iter(counts))))
 
 
 def _lab_phrases(

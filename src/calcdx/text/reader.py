@@ -42,7 +42,7 @@ from negspacy.negation import Negex
 from negspacy.termsets import termset
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, Span, Token
 from spacy.util import filter_spans
 
 from calcdx.case.model import Case, parse_case
@@ -201,7 +201,8 @@ _STUDY_LIST_WORDS: Final = frozenset(
 #: Nouns after a body part that make it part of a disease's name ("heart disease").
 _DISEASE_NOUNS: Final = frozenset(
     {"disease", "diseases", "failure", "insufficiency", "transplant", "transplantation",
-     "cancer", "carcinoma", "sarcoma", "infection", "infections", "disorder"}
+     "cancer", "carcinoma", "sarcoma", "infection", "infections", "disorder", "fibrosis",
+     "embolism", "emboli", "hypertension"}
 )
 #: Words after a body part that say how it was positioned ("with the arm elevated").
 _POSITIONING_WORDS: Final = frozenset(
@@ -220,6 +221,9 @@ _CERVICAL = re.compile(r"^(?:c[1-7]\b|atlas|axis|odontoid|dens\b|cervical)")
 #: Rank of a place named in a sentence of the history (no study, mineral or pattern in
 #: it): after a place a study's sentence names (2), before the study's own name (3).
 _HISTORY_PLACE_RANK: Final = 2.5
+#: Rank of a place a sentence naming the mineral gives as a pain's site ("back pain"):
+#: after the places of the mineral and of the study's name, before other sentences'.
+_PAIN_SITE_RANK: Final = 1.5
 #: Added to the rank of a region named as a neighbour ("displacing the kidney"): after
 #: the places of the same kind of sentence, before those of the next kind.
 _NEIGHBOUR_RANK: Final = 0.25
@@ -276,7 +280,7 @@ _COUNTED_REACH: Final = 7
 _SINGULAR_DETERMINERS: Final = frozenset({"a", "an", "one", "single"})
 _PLURAL_WITHIN_ONE: Final = frozenset(
     {"calcifications", "foci", "flecks", "densities", "areas", "opacities", "spots", "specks",
-     "dots"}
+     "dots", "shadows"}
 )
 _IRREGULAR_PLURALS: Final = frozenset({"foci", "calculi"})
 #: Singular nouns of one lesion that can hold foci of mineral.
@@ -346,7 +350,11 @@ _CLINICAL_LESION_NOUNS: Final = frozenset(
 _NOT_INJURY_BEFORE: Final = frozenset(
     {"pathological", "pathologic", "insufficiency", "fragility", "osteoporotic",
      # "acute kidney injury": a failing kidney, not an injury to the body
-     "kidney", "renal"}
+     "kidney", "renal",
+     # "an ulcerated wound", "a surgical wound": an ulcer or an operation, not an injury
+     "ulcerated", "ulcerating", "non-healing", "nonhealing", "surgical", "operative",
+     # "frequent falls": a symptom of frailty or fainting, not one injury told
+     "frequent", "recurrent", "repeated"}
 )
 #: Words after an injury word that make it a name of something else ("knock knees":
 #: genu valgum).
@@ -436,6 +444,9 @@ _HOLDING_WORDS: Final = frozenset(
      "harboring"}
 )
 _HOLDS_REACH: Final = 14
+#: Words that end the noun phrase a holding word governs ("with a rim, and calcification").
+_HELD_BREAKS: Final = frozenset(
+    {",", ";", ":", "and", "or", "but", "which", "that", "in", "at", "on", "from"})
 _NEGATORS: Final = frozenset({"no", "without", "not", "nor"})
 
 #: Matrix values from most to least specific: "ossified" outranks "calcified".
@@ -648,11 +659,20 @@ class _Terms:
     def __init__(self, nlp: Language, lexicon: Lexicon) -> None:
         self.matcher = PhraseMatcher(nlp.vocab, attr="NORM")
         self.labels: dict[str, tuple[Fact, ...]] = {}
-        by_facts: dict[tuple[Fact, ...], list[Doc]] = {}
+        # spellings that match the same words ("submandibular glands", "submandibular
+        # gland") state the facts of all of them: the matcher would keep one of the two
+        merged: dict[tuple[str, ...], tuple[Doc, set[Fact]]] = {}
         for written, facts in lexicon.phrases.items():
             doc = nlp.make_doc(written)
             _set_norms(doc)
-            by_facts.setdefault(facts, []).append(doc)
+            key = tuple(token.norm_ for token in doc)
+            if key in merged:
+                merged[key][1].update(facts)
+            else:
+                merged[key] = (doc, set(facts))
+        by_facts: dict[tuple[Fact, ...], list[Doc]] = {}
+        for doc, facts in merged.values():
+            by_facts.setdefault(tuple(sorted(facts)), []).append(doc)
         for number, (facts, docs) in enumerate(by_facts.items()):
             label = f"T{number}"
             self.labels[label] = facts
@@ -907,6 +927,9 @@ class TextReader:
         self._counts = _count_matcher(self._nlp, self.lexicon)
         self._phrasings = _phrasing_matcher(self._nlp)
         self._lesion_nouns = frozenset(normal_form(noun) for noun in self.lexicon.count_nouns)
+        self._matrix_words = frozenset(
+            normal_form(phrase) for phrase, facts in self.lexicon.phrases.items()
+            if " " not in phrase and any(f.kind == "imaging.matrix" for f in facts))
 
     def read(self, text: str) -> Reading:
         """Read one description.
@@ -1076,6 +1099,7 @@ class TextReader:
             draft.set_aside.append(SetAside(source, "easy bruising: a bleeding sign, not injury"))
         elif kind == "trauma" and (
                 doc[ent.start - 1 : ent.start].text.lower() in _NOT_INJURY_BEFORE
+                or _the_fracture_told_not_injury(ent)
                 or doc[ent.end : ent.end + 2].text.lower().startswith(("-like", "- like"))
                 or (ent.text.lower() == "knock" and any(
                     t.lower_ in _NOT_INJURY_AFTER for t in doc[ent.end : ent.end + 2]))):
@@ -1133,6 +1157,10 @@ class TextReader:
                 # "back pain", "pain in the leg and hip": where the history places it comes
                 # after where a study saw the lesion ("CT found a mass in the retroperitoneum")
                 rank = _HISTORY_PLACE_RANK
+            elif rank == 0 and self._names_pain_site(ent):
+                # "a lumbar radiograph for back pain showed calcification over the upper
+                # abdomen": where it hurts comes after where the mineral is seen
+                rank = _PAIN_SITE_RANK
             if ent.text.lower() in _DIRECTION_NOUNS and (
                     _direction_of(doc, ent.end)
                     or doc[ent.start - 1 : ent.start].text.lower() in {"its", "their"}):
@@ -1196,7 +1224,7 @@ class TextReader:
             if kind != "imaging.region" and _apart_from(ent):
                 draft.set_aside.append(SetAside(source, "said to be apart from it"))
                 return
-            if kind != "imaging.region" and _organ_state(ent):
+            if _organ_state(ent):
                 draft.set_aside.append(SetAside(
                     source, "a statement about that structure, not the lesion's place"))
                 return
@@ -1296,17 +1324,28 @@ class TextReader:
         elif kind == "imaging.evolution" and any(
                 t.lower_ in {"node", "nodes"} for t in doc[ent.end : ent.end + 4]):
             draft.set_aside.append(SetAside(source, "said of lymph nodes, not the lesion"))
+        elif kind == "imaging.evolution" and _said_of_patient(ent):
+            # "haemodynamically stable", "the pain resolved", "she remained stable": the
+            # patient's course, not the lesion's
+            draft.set_aside.append(SetAside(source, "said of the patient or a symptom, not "
+                                            "the lesion"))
         elif kind == "imaging.evolution" and ent.text.lower() in {"enlarged", "enlargement"} and (
                 not _growth_over_time(ent)):
             # "an enlarged prostate", "the gland was enlarged": bigger than normal, not
             # growing ("it had enlarged over two years" is growth)
             draft.set_aside.append(SetAside(source, "enlarged: a state, not a change"))
-        elif kind == "imaging.evolution" and doc[ent.end : ent.end + 1].text.lower() in (
-                _DIRECTION_AFTER_GROWTH):
+        elif kind == "imaging.evolution" and value == "growing" and doc[
+                ent.end : ent.end + 1].text.lower() in _DIRECTION_AFTER_GROWTH:
             draft.set_aside.append(SetAside(source, "growing out of or into: where it extends, "
                                             "not a change over time"))
         elif kind.startswith("imaging."):
             draft.add(kind, value, source)
+
+    def _names_pain_site(self, ent: Span) -> bool:
+        """Whether a place names where a pain is ("back pain", "knee pain")."""
+        return any(other.start == ent.end
+                   and any(f.kind == "pain" for f in self._terms.labels[other.label_])
+                   for other in _ents_in(_sent(ent)))
 
     def _place_of_injury(self, ent: Span) -> bool:
         """Whether a body part places a neurological injury ("spinal cord injury at T3").
@@ -1436,20 +1475,33 @@ class TextReader:
         """
         if draft.has("imaging.extent") is not None:
             return
-        singular: Span | None = None
-        for sent in imaging:
-            for token in sent:
-                if token.norm_ not in self._lesion_nouns:
-                    continue
-                if _is_plural(token.lower_):
-                    if token.lower_ not in _PLURAL_WITHIN_ONE:
+        history = [sent for sent in doc.sents if sent not in imaging]
+        found: list[Span | None] = [None, None]  # the first in the imaging, in the history
+        plural = False  # whether the imaging names foci in the plural ("calcifications")
+        for which, sents in enumerate((imaging, history)):
+            for sent in sents:
+                for token in sent:
+                    if token.norm_ not in self._lesion_nouns:
+                        continue
+                    if _is_plural(token.lower_):
+                        plural = plural or which == 0
+                        if not _counts_lesions(doc, token, sent) or (
+                                token.norm_ in self._matrix_words):
+                            # "gallbladder stones", "coarse calcifications": the mineral's
+                            # own words count no lesions
+                            continue
                         return
-                    continue
-                start = _determiner_before(doc, token.i, sent.start)
-                if singular is None and start is not None:
-                    singular = doc[start : token.i + 1]
+                    start = _determiner_before(doc, token.i, sent.start)
+                    if found[which] is None and start is not None and not any(
+                            t.lower_ in _UNCERTAIN_WORDS for t in doc[start : token.i]):
+                        found[which] = doc[start : token.i + 1]
+        # the lesion the study describes, else the one the history names ("had a lesion
+        # in the thigh"; radiographs showed mature bone), unless the study names foci in
+        # the plural ("a palpable mass"; calcifications around the finger joints)
+        singular = found[0] or (None if plural else found[1])
         if singular is not None:
             draft.add("imaging.extent", "solitary", _phrase(singular))
+
 
     def _read_mass(self, doc: Doc, imaging: list[Span], draft: _Draft) -> None:
         """A mass named where the imaging is described (`imaging`) is a soft-tissue mass."""
@@ -1877,6 +1929,19 @@ _RECENT_BELOW_DAYS: Final = 93
 _TRAUMA_DURATION_REACH: Final = 30
 
 
+def _the_fracture_told_not_injury(ent: Span) -> bool:
+    """Whether "the fracture" goes back to one said pathological before.
+
+    "a pathological fracture of the toe ... a lytic lesion at the fracture".
+    """
+    doc = ent.doc
+    if not ent.root.lower_.startswith("fracture") or doc[ent.start - 1 : ent.start].text.lower(
+            ) not in {"the", "this", "that"}:
+        return False
+    return any(doc[i].lower_ in _NOT_INJURY_BEFORE and doc[i + 1].lower_.startswith("fracture")
+               for i in range(ent.start - 1))
+
+
 def _trauma_time(ent: Span, reach: int = 60) -> str | None:
     """Recent or remote from a stated time nearest the injury ("several years before")."""
     return _by_duration(ent, _RECENT_BELOW_DAYS, _RECENT_BELOW_DAYS, ("recent", None, "remote"),
@@ -1966,7 +2031,16 @@ def _in_finding_sentence(ent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool
 
 
 def _names_mineral(sent: Span, labels: dict[str, tuple[Fact, ...]]) -> bool:
-    return any(_states(other, labels, _MINERAL_KINDS) for other in _ents_in(sent))
+    """Whether a sentence names the mineral: a matrix word, or a shape beside a study.
+
+    A shape alone ("chalky white material", "red plaques") names the mineral only where a
+    matrix word or a study is named too, as `_apply` reads patterns.
+    """
+    ents = _ents_in(sent)
+    if any(_states(other, labels, _MATRIX_KIND) for other in ents):
+        return True
+    return any(_states(other, labels, _MINERAL_KINDS) for other in ents) and any(
+        _states(other, labels, _MODALITY_KIND) for other in ents)
 
 
 #: Pronouns that go on about the lesion of the clause before a semicolon.
@@ -2094,6 +2168,52 @@ def _said_of_something_else(ent: Span, value: str) -> bool:
     return False
 
 
+#: Determiners before "enlarged" that make it an adjective ("an enlarged spleen").
+_ARTICLES: Final = frozenset({"a", "an", "the", "his", "her", "their", "its"})
+#: Words before a course word that make it the patient's ("haemodynamically stable").
+_PATIENT_STATE_BEFORE: Final = frozenset(
+    {"haemodynamically", "hemodynamically", "clinically", "medically", "neurologically"})
+#: The patient as the subject of a course word ("she remained stable").
+_PATIENT_SUBJECTS: Final = frozenset(
+    {"she", "he", "patient", "child", "boy", "girl", "man", "woman", "condition"})
+_COPULAS: Final = frozenset(
+    {"was", "is", "were", "remained", "remains", "became", "stayed", "had", "has", "been"})
+#: Symptoms whose course is not the lesion's ("the pain resolved").
+_SYMPTOM_SUBJECTS: Final = frozenset(
+    {"pain", "pains", "symptom", "symptoms", "fever", "tenderness", "discomfort", "headache",
+     "headaches", "stiffness", "complaint", "complaints", "redness", "erythema", "cough",
+     "dysphagia", "weakness", "numbness", "limp", "tingling"})
+#: How far back (tokens) a symptom is looked for as the subject of a course word.
+_SUBJECT_REACH: Final = 4
+
+
+def _said_of_patient(ent: Span) -> bool:
+    """Whether a course word ("stable", "resolved") is said of the patient or a symptom.
+
+    "haemodynamically stable", "she remained stable", "the pain resolved", "her symptoms
+    improved and resolved": the clinical course, not the lesion's evolution.
+    """
+    doc = ent.doc
+    sent = _sent(ent)
+    if doc[ent.start - 1 : ent.start].text.lower() in _PATIENT_STATE_BEFORE:
+        return True
+    j = ent.start - 1
+    while j > sent.start and doc[j].lower_ in _COPULAS:
+        j -= 1
+    if j < ent.start - 1 and doc[j].lower_ in _PATIENT_SUBJECTS:
+        return True
+    i = ent.start - 1
+    while i >= sent.start and ent.start - i <= _SUBJECT_REACH:
+        word = doc[i].lower_
+        if word in _SYMPTOM_SUBJECTS:
+            return True
+        if not doc[i].is_alpha or word in {"and", "but", "while", "which", "that"} or any(
+                other.start <= i < other.end for other in _ents_in(sent)):
+            return False  # a clause or another matched phrase comes between
+        i -= 1
+    return False
+
+
 def _growth_over_time(ent: Span) -> bool:
     """Whether "enlarged" / "enlargement" tells a growth over time, not a size.
 
@@ -2102,6 +2222,8 @@ def _growth_over_time(ent: Span) -> bool:
     """
     doc = ent.doc
     sent = _sent(ent)
+    if doc[ent.start - 1 : ent.start].text.lower() in _ARTICLES:
+        return False  # "an enlarged spleen": an adjective, a size
     before = {t.lower_ for t in doc[max(sent.start, ent.start - 2) : ent.start]}
     after = {t.lower_ for t in doc[ent.end : min(sent.end, ent.end + 2)]}
     # "the elbow lesion enlarged": a verb after its subject
@@ -2322,6 +2444,33 @@ def _of_other_sites(ent: Span) -> bool:
         after[:1] == ["of"] and "other" in after[1:])
 
 
+#: Words in a noun phrase that make it a guess, not a lesion seen ("a suspected tumour").
+_UNCERTAIN_WORDS: Final = frozenset(
+    {"suspected", "presumed", "possible", "probable", "presumptive", "questionable"})
+#: Words before plural foci that make them more lesions ("further nodular opacities").
+_MORE_WORDS: Final = frozenset({"further", "other", "more", "additional", "similar"})
+#: How far back (tokens) a negation keeps a plural noun from counting lesions.
+_PLURAL_NEGATION_REACH: Final = 5
+
+
+def _counts_lesions(doc: Doc, token: Token, sent: Span) -> bool:
+    """Whether a plural lesion noun names several lesions of the patient.
+
+    Foci, flecks, spots... lie within one lesion unless said to be more of them ("further
+    nodular opacities"); not when negated ("without nodules", "no enlargement of regional
+    lymph nodes") or said to lie inside the lesion ("round nodules inside it").
+    """
+    before = {t.lower_ for t in doc[max(sent.start, token.i - 3) : token.i]}
+    if token.lower_ in _PLURAL_WITHIN_ONE:
+        return bool(before & _MORE_WORDS)
+    if any(t.lower_ in _NEGATORS
+           for t in doc[max(sent.start, token.i - _PLURAL_NEGATION_REACH) : token.i]):
+        return False
+    after = [t.lower_ for t in doc[token.i + 1 : min(sent.end, token.i + 4)]]
+    return not (after[:1] and after[0] in _INSIDE_WORDS | {"in", "inside"} and bool(
+        set(after[1:3]) & {"it", "its", "them"}))
+
+
 def _foci_of_one_lesion(doc: Doc, noun: int) -> bool:
     """Whether the plural noun at `noun` counts foci inside one lesion named before it.
 
@@ -2345,10 +2494,13 @@ def _holds(doc: Doc, mass: int, ent: Span) -> bool:
     """Whether the mass noun at `mass` holds the mineral `ent` named after it."""
     if not mass < ent.start <= mass + _HOLDS_REACH:
         return False
-    return any(
-        doc[i].lower_ in _HOLDING_WORDS
-        for i in range(max(mass + 1, ent.start - _WITHIN_MASS_GAP), ent.start)
-    )
+    for i in range(ent.start - 1, mass, -1):
+        if doc[i].lower_ in _HOLDING_WORDS:
+            # "a 2 cm mass containing a ring-like calcification": the holding word
+            # governs the noun phrase of the mineral, however many words describe it
+            return ent.start - i <= _WITHIN_MASS_GAP or not any(
+                t.lower_ in _HELD_BREAKS for t in doc[i + 1 : ent.start])
+    return False
 
 
 def _mass_is_the_mineral(doc: Doc, ent: Span, mass: int) -> bool:
