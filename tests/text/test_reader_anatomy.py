@@ -159,3 +159,19 @@ def test_an_organ_part_gives_the_organ_region(text, region, organ):
 )
 def test_places_of_the_history_and_normal_structures_come_after_the_lesion(text, region):
     assert read_text(text).case.imaging.region == region
+
+
+@pytest.mark.parametrize(
+    ("text", "region"),
+    [
+        # in the sentence naming the mineral, the place beside it comes before places
+        # named far from it
+        ("There were papules over the backs of the hands of the little girl, seen by her "
+         "family doctor at first, and a calcinosis at the elbow.", "elbow"),
+        # below the anterior arch of the atlas is in front of the spine: the neck
+        ("The lateral radiograph showed a faint calcific density just below the anterior "
+         "arch of C1.", "neck"),
+    ],
+)
+def test_the_place_beside_the_mineral_is_read(text, region):
+    assert read_text(text).case.imaging.region == region

@@ -221,6 +221,11 @@ _CERVICAL = re.compile(r"^(?:c[1-7]\b|atlas|axis|odontoid|dens\b|cervical)")
 #: Rank of a place named in a sentence of the history (no study, mineral or pattern in
 #: it): after a place a study's sentence names (2), before the study's own name (3).
 _HISTORY_PLACE_RANK: Final = 2.5
+#: In a sentence naming the mineral, places farther than `_NEAR_MINERAL` tokens from every
+#: mineral phrase come after those near one (`_FAR_STEP`: less than the next rank step).
+_NEAR_MINERAL: Final = 6
+_NEAREST_CAP: Final = 40
+_FAR_STEP: Final = 0.01
 #: Rank of a place a sentence naming the mineral gives as a pain's site ("back pain"):
 #: after the places of the mineral and of the study's name, before other sentences'.
 _PAIN_SITE_RANK: Final = 1.5
@@ -1056,7 +1061,7 @@ class TextReader:
                    if any(v.field == "clinical" and v.value == operation for v in draft.values)}
         gone = {p[4].start for p in places if p[2] == "imaging.organ" and p[3] in removed}
         draft.sites += [(p[3], p[4]) for p in places
-                        if p[2] == "imaging.region" and p[0] == 0]
+                        if p[2] == "imaging.region" and p[0] < _NEIGHBOUR_RANK]
         for _, _, path, value, source in sorted(places, key=lambda p: (p[0], p[1])):
             if path in {"imaging.organ", "imaging.location"} and source.start in gone:
                 draft.set_aside.append(SetAside(source, "an organ removed before: it holds "
@@ -1244,6 +1249,10 @@ class TextReader:
                 # "pushed the kidney aside", "compressing the bladder": the neighbour's
                 # region comes after the region the lesion is said to lie in
                 rank += _NEIGHBOUR_RANK
+            if rank == 0:
+                # "papules over the backs of the hands and a calcinosis at the elbow": in a
+                # sentence naming the mineral, the place nearest the mineral comes first
+                rank += _FAR_STEP * (self._mineral_distance(ent) > _NEAR_MINERAL)
             places.append((rank, source.start, kind, value, source))
         elif kind == "clinical" and value == "palpable_mass" and not negated and (
             ent.text.lower() == "swelling" and _determiner_before(doc, ent.start, _sent(ent).start)
@@ -1340,6 +1349,13 @@ class TextReader:
                                             "not a change over time"))
         elif kind.startswith("imaging."):
             draft.add(kind, value, source)
+
+    def _mineral_distance(self, ent: Span) -> int:
+        """Tokens between a place and the nearest mineral phrase of its sentence (capped)."""
+        gaps = [max(other.start - ent.end, ent.start - other.end, 0)
+                for other in _ents_in(_sent(ent))
+                if other.start != ent.start and _states(other, self._terms.labels, _MATRIX_KIND)]
+        return min([*gaps, _NEAREST_CAP])
 
     def _names_pain_site(self, ent: Span) -> bool:
         """Whether a place names where a pain is ("back pain", "knee pain")."""
@@ -2116,13 +2132,15 @@ _LEVEL_REACH: Final = 12
 
 
 def _in_front_of(doc: Doc, start: int) -> bool:
-    """Whether "in front of" or "anterior to" comes before `start`.
+    """Whether "in front of", "anterior to" or "the anterior arch of" comes before `start`.
 
     Read back over "the" and a list of vertebral levels ("in front of the C1 and C2").
     """
     i = start - 1
     while i > 0 and (doc[i].lower_ in {"the", "and", ",", "-"} or _LEVEL.match(doc[i].lower_)):
         i -= 1
+    if [t.lower_ for t in doc[max(0, i - 2) : i + 1]] == ["anterior", "arch", "of"]:
+        return True  # "below the anterior arch of C1": the front of the atlas, prevertebral
     return [t.lower_ for t in doc[max(0, i - 1) : i + 1]] in (["front", "of"], ["anterior", "to"])
 
 
