@@ -462,7 +462,7 @@ def _hips(sides=(1.0,), streak_hu=400.0, dark_hu=300.0):
         cx = 70.0 * side
         rho = np.sqrt((x - cx) ** 2 + y**2 + z**2)
         r2 = np.hypot(x - cx, y)
-        aceta = (rho <= 35.0) & (rho > 25.0) & (z >= -14.0)
+        aceta = (rho <= 35.0) & (rho > 25.0) & (z >= -4.0)
         hu[aceta] = 1000.0
         hu[aceta & (rho <= 33.0) & (rho > 25.0)] = 300.0
         hu[aceta & (rho <= 26.0)] = 1000.0
@@ -491,13 +491,14 @@ def _hips(sides=(1.0,), streak_hu=400.0, dark_hu=300.0):
     return Volume(hu, np.diag([*HIP_SPACING, 1.0])), bone, metal, deposit, body, in_slices
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "measured: the metal, the streak zone and the deposit are right, but 30,400 mm^3 (one "
-    "hip) and 60,500 mm^3 (both) of soft tissue beyond the bone and metal (one voxel) in the "
-    "metal's slices is skeleton, against 7,700 and 15,400 allowed (10 % of the bone there); "
-    "with both hips 94.6 % of the bone is skeleton (95 % asked); the streaks kept out of the "
-    "skeleton are 39,600 and 73,800 mm^3"))
-@pytest.mark.parametrize("sides", [(1.0,), (1.0, -1.0)], ids=["one hip", "both hips"])
+@pytest.mark.parametrize("sides", [
+    pytest.param((1.0,), id="one hip"),
+    pytest.param((1.0, -1.0), id="both hips", marks=pytest.mark.xfail(strict=True, reason=(
+        "measured: 8,900 mm^3 of soft tissue beyond the bone and metal is skeleton (11,600 "
+        "allowed; 52,700 before the liner was an implant cavity and broad bands were read "
+        "over one period), but 93.2 % of the bone is skeleton (95 % asked): the pubic rami "
+        "in the dark band between the hips (cortex 700 HU in tissue at -250 to -400 HU) "
+        "are taken for bright streaks beside a dark band")))])
 def test_hip_prostheses_at_the_hu_ceiling(sides):
     """Saturated heads and cups are metal; the acetabulum and ramus stay skeleton, the
     streaks (and the dark band between two hips) do not grow it, a deposit above is found."""

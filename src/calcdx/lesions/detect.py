@@ -97,7 +97,7 @@ from calcdx.masks.lumen import (
     mixing_blood,
     partial_volume_wall,
 )
-from calcdx.masks.metal import find_stents, metal_streaks, near_struts
+from calcdx.masks.metal import find_stents, implant_cavities, metal_streaks, near_struts
 from calcdx.masks.ribcart import CartilageSite, cartilage_site
 
 if TYPE_CHECKING:
@@ -635,6 +635,7 @@ def detect_lesions(
     )
     stent_v = drop_v.copy()
     streak_v = np.zeros(len(lab_v), dtype=bool)
+    cavity = None
     if metal_stents:
         summary["metal_stent_excluded_volume_mm3"] = float(stent_v.sum()) * vv
     if metal.objects:
@@ -643,6 +644,8 @@ def detect_lesions(
         streak_v = _metal_streaks(hu, spacing, ijk, is_metal & ~stent_v, zone_v, params)
         summary["metal_streak_volume_mm3"] = float(streak_v.sum()) * vv
         drop_v = zone_v | stent_v | streak_v
+        cavity = implant_cavities(hu, ijk[is_metal & ~stent_v],
+                                  mineral_hu=params.bone.mineral_hu)
         if streak_v.any():
             labels, n = _drop_streaks(labels, ijk, lab_v, streak_v, n)
             counts = np.bincount(lab_v, minlength=n + 1)
@@ -676,7 +679,8 @@ def detect_lesions(
     bone = bone_mask(hu, spacing, config=params.bone, mineral_labels=body_labels,
                      mineral_boxes=boxes, noise_sd_hu=None if sigma is None else sigma.sd_hu,
                      enhanced=phase.enhanced, blood_lumen=pool_lumen,
-                     cartilage_site=_costal_site(body, affine, params))
+                     cartilage_site=_costal_site(body, affine, params),
+                     implant_cavity=cavity)
     del labels, body_labels
     is_bone_comp = np.zeros(n + 1, dtype=bool)
     is_bone_comp[list(bone.component_ids)] = True

@@ -1879,6 +1879,21 @@ def _or_at(mask: NDArray[np.bool_], at: NDArray[np.intp], values: NDArray[np.boo
     return out
 
 
+def _box_on_crop(offset: tuple[int, int, int], mask: NDArray[np.bool_],
+                 lo: NDArray[np.integer[Any]], shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    """`mask` (a box starting at full-grid index `offset`) on the crop starting at `lo`."""
+    out = np.zeros(shape, dtype=bool)
+    src, dst = [], []
+    for o, m, a, n in zip(offset, mask.shape, lo, shape, strict=True):
+        start, stop = max(int(o), int(a)), min(int(o) + m, int(a) + n)
+        if stop <= start:
+            return out
+        src.append(slice(start - int(o), stop - int(o)))
+        dst.append(slice(start - int(a), stop - int(a)))
+    out[tuple(dst)] = mask[tuple(src)]
+    return out
+
+
 def _empty() -> BoneResult:
     e = np.zeros((0, 0, 0), dtype=bool)
     return BoneResult((), (0, 0, 0), e, e, np.zeros((0, 0, 0), np.uint32), e, 0.0)
@@ -1897,6 +1912,7 @@ def bone_mask(
     enhanced: bool | None = None,
     blood_lumen: LumenMask | None = None,
     cartilage_site: CartilageSite | None = None,
+    implant_cavity: tuple[tuple[int, int, int], NDArray[np.bool_]] | None = None,
 ) -> BoneResult:
     """Find the skeleton: large mineral components, sealed and filled.
 
@@ -1940,6 +1956,10 @@ def bone_mask(
         :func:`calcdx.masks.ribcart.cartilage_site`): step 3b then also takes out the
         parts built as calcified cartilage there (:func:`calcdx.masks.ribcart.granular_parts`).
         None: only its distance rule applies.
+    implant_cavity : (offset, (A, B, C) ndarray of bool), optional
+        Voxels an implant's metal encloses that hold no bone (the liner between a
+        hip's head and cup, :func:`calcdx.masks.metal.implant_cavities`), on a box
+        starting at full-grid index `offset`: never filled as marrow.
 
     Returns
     -------
@@ -2055,6 +2075,8 @@ def bone_mask(
     del axial
     filled &= ~(lumen | canal | cavity)
     del canal, cavity
+    if implant_cavity is not None:
+        filled &= ~_box_on_crop(*implant_cavity, lo, filled.shape)
     cartilage = np.zeros_like(filled)
     if max(sx, sy) <= cfg.lumen_max_voxel_mm:
         # Only where the voxels resolve cortex (as for lumens): at 3 mm it blurs under

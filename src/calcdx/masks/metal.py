@@ -90,7 +90,8 @@ from scipy.spatial import cKDTree
 
 from calcdx.masks.exclusions import MetalObject
 
-__all__ = ["StentConfig", "StreakConfig", "find_stents", "metal_streaks", "near_struts"]
+__all__ = ["StentConfig", "StreakConfig", "find_stents", "implant_cavities", "metal_streaks",
+           "near_struts"]
 
 
 class StreakConfig(BaseModel):
@@ -208,34 +209,59 @@ def _run_lengths(bright: NDArray[np.bool_]) -> NDArray[np.int64]:
     return lengths
 
 
+def _half_gaps(starts: NDArray[np.intp], lengths: NDArray[np.intp], n: int
+               ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Half the gaps (samples, at least one) before and after each bright run.
+
+    Runs of a circular row of `n` samples; a lone run's gap is the rest of the row.
+    """
+    if len(starts) == 0:
+        return starts, starts
+    order = np.argsort(starts)
+    s, ln = starts[order], lengths[order]
+    gap_after = (np.roll(s, -1) - (s + ln)) % n
+    if len(s) == 1:
+        gap_after = np.array([n - ln[0]])
+    gap_before = np.roll(gap_after, 1)
+    before, after = np.empty_like(s), np.empty_like(s)
+    before[order] = np.maximum(gap_before // 2, 1)
+    after[order] = np.maximum(gap_after // 2, 1)
+    return before, after
+
+
 def _broad_row(row: NDArray[np.float64], tissue: NDArray[np.float64], arc_mm: float,
                cap_mm: NDArray[np.float64], cfg: StreakConfig) -> NDArray[np.bool_]:
     """Samples of one circle (`row`, HU) in a broad bright band that is a streak.
 
     A band (a run at or above ``mineral_hu``) wider than ``max_width_mm`` but no wider
     than the metal's projected width across its direction (`cap_mm`, per angle) is a
-    streak when the tissue level (median over the band and an arc as wide on each
-    side) is soft tissue and each side arc holds a dark band (its ``dark_quantile``
-    of `tissue`, where gas counts as not dark) under that level by
+    streak when the tissue level (median over the band and an arc on each side as
+    wide as the band, or to the middle of the gap before the next bright band when
+    that is nearer: one period of the alternation, so that the level is not drawn
+    down to the dark bands) is soft tissue and each side arc holds a dark band (its
+    ``dark_quantile`` of `tissue`, where gas counts as not dark) under that level by
     ``max(min_dark_hu, broad_dark_ratio * peak excess)``.
     """
     n = len(row)
     out = np.zeros(n, dtype=bool)
-    for start, length in zip(*_circular_runs(row >= cfg.mineral_hu), strict=True):
+    starts, lengths = _circular_runs(row >= cfg.mineral_hu)
+    before, after = _half_gaps(starts, lengths, n)
+    for start, length, gap_a, gap_b in zip(starts, lengths, before, after, strict=True):
         width_mm = length * arc_mm
         centre = (start + length // 2) % n
         if width_mm <= cfg.max_width_mm or width_mm > cap_mm[centre] or 3 * length > n:
             continue
-        around = (start + np.arange(-length, 2 * length)) % n
-        level = float(np.median(row[around]))
+        a, b = min(length, gap_a), min(length, gap_b)
+        band = (start + np.arange(length)) % n
+        sides = ((start - a + np.arange(a)) % n, (start + length + np.arange(b)) % n)
+        level = float(np.median(row[np.concatenate([sides[0], band, sides[1]])]))
         if level >= cfg.mineral_hu:
             continue
         need = max(cfg.min_dark_hu,
-                   cfg.broad_dark_ratio * (float(row[around[length:2 * length]].max()) - level))
-        sides = (around[:length], around[2 * length:])
+                   cfg.broad_dark_ratio * (float(row[band].max()) - level))
         if all(level - float(np.quantile(tissue[side], cfg.dark_quantile)) >= need
                for side in sides):
-            out[around[length:2 * length]] = True
+            out[band] = True
     return out
 
 
@@ -385,6 +411,84 @@ def metal_streaks(
             cap = _projected_width_mm(rel_mm, theta, step)
             out[sel[near]] |= _polar_streaks(polar, half, ri, tj, cfg, step, cap)
     return out
+
+
+def implant_cavities(
+    hu: NDArray[Any],
+    metal_ijk: NDArray[np.integer[Any]],
+    *,
+    mineral_hu: float = 130.0,
+) -> tuple[tuple[int, int, int], NDArray[np.bool_]]:
+    """The cavities an implant's metal encloses that hold no bone: its bearing, not marrow.
+
+    A hip's metal head sits in a metal cup with the polyethylene liner (about -100 HU)
+    between them; in the slices of the cup the liner is a ring enclosed by metal
+    alone. The skeleton's filling (:func:`calcdx.masks.bone.bone_mask`, step 3) fills
+    what bone *and* the metal touching it enclose, and would take the liner for
+    marrow. Rule: in each plane (axial, coronal, sagittal) of the metal's bounding
+    box, a hole of the metal (a region the metal alone encloses, 2-D) whose median
+    HU is under `mineral_hu` holds no bone: it is the implant's own cavity and is
+    never filled. A hole holding bone (the femoral condyles inside a knee's femoral
+    component, cancellous bone of a few hundred HU; the bone inside a resurfacing
+    cap) keeps its median over `mineral_hu` and stays bone; bone and cement round a
+    stem are enclosed by the cortex, not by the metal, and are not affected.
+
+    Stated limits: an osteoporotic bone inside a metal shell whose median reads under
+    `mineral_hu` is taken for a cavity; an all-polyethylene (cemented) cup has no
+    metal shell, and its liner enclosed by cement and bone is still filled.
+
+    Parameters
+    ----------
+    hu : (I, J, K) ndarray
+        CT in HU.
+    metal_ijk : (M, 3) ndarray of int
+        Full-grid indices of the metal voxels.
+    mineral_hu : float
+        Mineral threshold (HU): a hole whose median reaches it holds bone.
+
+    Returns
+    -------
+    (offset, (A, B, C) ndarray of bool)
+        Full-grid index of the mask's first voxel, and the cavities on the metal's
+        bounding box.
+    """
+    metal_ijk = np.asarray(metal_ijk)
+    if len(metal_ijk) == 0:
+        return (0, 0, 0), np.zeros((0, 0, 0), dtype=bool)
+    lo = metal_ijk.min(axis=0)
+    hi = metal_ijk.max(axis=0) + 1
+    metal = np.zeros(tuple(int(v) for v in hi - lo), dtype=bool)
+    metal[tuple((metal_ijk - lo).T)] = True
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    values = np.asarray(hu[box], dtype=np.float32)
+    out = np.zeros_like(metal)
+    for axis in range(3):
+        holes = np.zeros_like(metal)
+        for k in range(metal.shape[axis]):
+            m = np.take(metal, k, axis=axis)
+            if m.any():
+                h = ndi.binary_fill_holes(m) & ~m
+                index: list[Any] = [slice(None)] * 3
+                index[axis] = k
+                holes[tuple(index)] = h
+        if not holes.any():
+            continue
+        # each hole apart: 2-D parts in its plane (4-connected, as fill_holes)
+        structure = np.zeros((3, 3, 3), dtype=bool)
+        structure[1, 1, 1] = True
+        for a in range(3):
+            if a != axis:
+                idx = [1, 1, 1]
+                idx[a] = 0
+                structure[tuple(idx)] = True
+                idx[a] = 2
+                structure[tuple(idx)] = True
+        lab, n = ndi.label(holes, structure=structure)
+        medians = np.asarray(ndi.median(values, lab, np.arange(1, n + 1)))
+        poor = np.zeros(n + 1, dtype=bool)
+        poor[1:] = medians < mineral_hu
+        out |= poor[lab]
+    return (int(lo[0]), int(lo[1]), int(lo[2])), out
 
 
 class StentConfig(BaseModel):
