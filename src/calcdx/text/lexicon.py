@@ -231,9 +231,12 @@ def _organ_regions(table: dict[str, set[Fact]]) -> None:
     for facts in table.values():
         if any(f.kind == "imaging.region" for f in facts):
             continue
-        organs = {f.value for f in facts if f.kind == "imaging.organ"}
-        if len(organs) == 1 and len(counts := regions.get(organs.pop(), {})) == 1:
-            facts.add(Fact("imaging.region", next(iter(counts))))
+        named = {f.value for f in facts if f.kind == "imaging.organ"}
+        if len(named) != 1:
+            continue
+        stated: set[str] = regions.get(named.pop(), set())
+        if len(stated) == 1:
+            facts.add(Fact("imaging.region", next(iter(stated))))
 
 
 def _lab_phrases(

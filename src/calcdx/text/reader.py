@@ -676,8 +676,8 @@ class _Terms:
             else:
                 merged[key] = (doc, set(facts))
         by_facts: dict[tuple[Fact, ...], list[Doc]] = {}
-        for doc, facts in merged.values():
-            by_facts.setdefault(tuple(sorted(facts)), []).append(doc)
+        for doc, found in merged.values():
+            by_facts.setdefault(tuple(sorted(found)), []).append(doc)
         for number, (facts, docs) in enumerate(by_facts.items()):
             label = f"T{number}"
             self.labels[label] = facts
