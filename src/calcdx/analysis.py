@@ -448,14 +448,17 @@ def analyze_volume(
     hu = volume.hu
     affine = volume.affine
     spacing = volume.spacing_mm
-    # The body region reads only the HU: called on a second core meanwhile (calcdx._threads).
-    region_job = submit(body_regions, hu, affine, config=params.region,
-                        body_part=volume.metadata.get("body_part_examined"))
-    det = detect_lesions(hu, affine, params, progress=report, metadata=volume.metadata,
-                         anatomy=anatomy)
+    # The body region reads only the HU: called on a second core during the detection,
+    # after its contrast phase (calcdx._threads).
+    regions: list[Any] = []
+    det = detect_lesions(
+        hu, affine, params, progress=report, metadata=volume.metadata, anatomy=anatomy,
+        beside=lambda: regions.append(body_regions(
+            hu, affine, config=params.region,
+            body_part=volume.metadata.get("body_part_examined"))))
 
     report("body region", 0.58)
-    region_map = region_job.result()
+    region_map = regions[0]
     # Thin plates of the face and skull base in thick slices (calcdx.lesions.thin_bone)
     det = without_thin_bone(det, hu, spacing, [_region_of(les, region_map, anatomy)
                                                for les in det.lesions], params.thin_bone)
@@ -523,6 +526,9 @@ def analyze_volume(
                            measured[i][1], measured[i][2], walls.get(det.lesions[i].id),
                            boundaries[i]),
         list(range(len(det.lesions))))
+    # the clusters read only the lesions' surfaces: on a second core while the lesions'
+    # records are built (calcdx._threads)
+    groups_job = submit(cluster_lesions, surfaces, distance_mm=params.cluster_distance_mm)
     wall = ChestWall.build(
         det.body, affine, spacing,
         det.bone.surface_tree(spacing) if det.bone.component_ids else None)
@@ -590,7 +596,7 @@ def analyze_volume(
     _intracranial(records, det, hu, spacing, params)
 
     report("clusters", 0.92)
-    groups = cluster_lesions(surfaces, distance_mm=params.cluster_distance_mm)
+    groups = groups_job.result()
     clusters: list[ClusterRecord] = []
     members: dict[int, list[int]] = {}
     for idx, g in enumerate(groups):

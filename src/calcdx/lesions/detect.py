@@ -67,7 +67,7 @@ import cc3d
 import numpy as np
 from numpy.typing import NDArray
 
-from calcdx._threads import submit
+from calcdx._threads import map_split, submit
 from calcdx.lesions.noise import (
     NoiseEstimate,
     above_blood_pool,
@@ -252,25 +252,26 @@ def _without_injected_veins(
     Returns the pieces kept, how many were injected veins and their volume (mm^3).
     """
     vv = float(np.prod(spacing))
-    kept = []
-    n = 0
-    volume = 0.0
-    for p in pieces:
+
+    def vein(p: tuple[NDArray[Any], NDArray[Any], str]) -> bool:
         if anatomy is not None:
             cls = anatomy.at(p[0])
             other = np.asarray([c != 0 and anatomy.structure(int(c)).kind != "vein"
                                 for c in cls], dtype=bool)
             if other.mean() >= 0.5:
-                kept.append(p)
-                continue
-        if p[2] == "soft_tissue" and injected_vein(
-                p[0], p[1], spacing, shape, blood_pool_hu=blood_pool_hu,
-                config=params.injected_vein).injected:
-            n += 1
+                return False
+        return p[2] == "soft_tissue" and injected_vein(
+            p[0], p[1], spacing, shape, blood_pool_hu=blood_pool_hu,
+            config=params.injected_vein).injected
+
+    # each piece judged on its own: half of them on a second core (calcdx._threads)
+    veins = map_split(vein, pieces)
+    kept = [p for p, v in zip(pieces, veins, strict=True) if not v]
+    volume = 0.0
+    for p, v in zip(pieces, veins, strict=True):
+        if v:
             volume += len(p[0]) * vv
-        else:
-            kept.append(p)
-    return kept, n, volume
+    return kept, int(sum(veins)), volume
 
 
 def _pool_lumen(
@@ -555,6 +556,7 @@ def detect_lesions(
     progress: Progress | None = None,
     metadata: Mapping[str, Any] | None = None,
     anatomy: AnatomyLabels | None = None,
+    beside: Callable[[], Any] | None = None,
 ) -> Detection:
     """Find soft-tissue mineral deposits.
 
@@ -576,6 +578,10 @@ def detect_lesions(
         classes grown by one voxel are skeleton (with the image's own cortex where
         a candidate component lies mostly in them), and in an enhanced study its
         vessels and organs exclude their lumen and parenchyma.
+    beside : callable, optional
+        A step of the caller's that reads only what it is given (the body region):
+        run on the second core after the contrast phase, done before this returns
+        (calcdx._threads).
 
     Returns
     -------
@@ -598,11 +604,12 @@ def detect_lesions(
         target_mm=params.coarse_grid_mm,
     )
     meta = metadata or {}
-    # The contrast phase and the noise read only the HU and the body: measured on a
-    # second core while the mineral is labelled (calcdx._threads).
+    # The contrast phase reads only the HU and the body: measured on a second core
+    # while the mineral is labelled, its components' boxes and the noise found
+    # (calcdx._threads); the caller's step `beside` next on that core.
     phase_job = submit(lambda: contrast_phase(hu, spacing, body.grid.upsample(body.coarse),
                                               config=params.contrast, header=meta))
-    sigma_job = submit(noise_sd_hu, hu)
+    beside_job = submit(beside) if beside is not None else None
     report("candidate mineral", 0.15)
     candidate: NDArray[np.bool_] = np.asarray(hu >= params.threshold_hu)
     labels, n = cc3d.connected_components(candidate, connectivity=26, return_N=True)
@@ -652,6 +659,11 @@ def detect_lesions(
             in_body = np.bincount(lab_v, weights=inside, minlength=n + 1) > 0
             in_body[0] = False
 
+    order: NDArray[Any] = np.argsort(lab_v, kind="stable")
+    bounds = np.cumsum(counts)  # voxels of component c: order[bounds[c-1]:bounds[c]]
+    sigma = noise_sd_hu(hu)
+    boxes = _boxes(ijk, hu_v, order, counts, in_body)
+
     report("contrast phase", 0.3)
     agent = meta.get("contrast_agent") or meta.get("contrast_route")
     phase = phase_job.result()
@@ -663,16 +675,12 @@ def detect_lesions(
 
     report("skeleton", 0.35)
     thin = shape[2] * spacing[2] < params.thin_stack_mm
-    order: NDArray[Any] = np.argsort(lab_v, kind="stable")
-    bounds = np.cumsum(counts)  # voxels of component c: order[bounds[c-1]:bounds[c]]
     # Skeleton from the mineral inside the body only (the table is never bone).
     body_labels = labels
     if not in_body[1:].all():
         out_v = ~in_body[lab_v]  # voxels of components outside the body, set to 0 in place
         labels[ijk[out_v, 0], ijk[out_v, 1], ijk[out_v, 2]] = 0
         del out_v
-    sigma = sigma_job.result()
-    boxes = _boxes(ijk, hu_v, order, counts, in_body)
     pool_lumen = _pool_lumen(hu, spacing, phase, body_labels, boxes, params)
     if pool_lumen is not None:
         summary["blood_pool_lumen_volume_mm3"] = float(np.count_nonzero(pool_lumen.mask)) * vv
@@ -786,10 +794,14 @@ def detect_lesions(
         # lying in an enhancing region is judged by that region's plaque threshold
         n_before_lumen = len(pieces)
         noise = 0.0 if sigma is None else float(sigma.sd_hu)
-        pieces = [p for p in pieces if (
-            _wall_plaque_of_lumen(p, pool_lumen, shape, params, hu, noise, spacing)
-            if p[2] == "bone_adjacent"
-            else _above_local_blood(p, pool_lumen, hu, params, noise, spacing))]
+        lumen = pool_lumen
+        # each piece judged on its own: half of them on a second core (calcdx._threads)
+        keep = map_split(
+            lambda p: (_wall_plaque_of_lumen(p, lumen, shape, params, hu, noise, spacing)
+                       if p[2] == "bone_adjacent"
+                       else _above_local_blood(p, lumen, hu, params, noise, spacing)),
+            pieces)
+        pieces = [p for p, k in zip(pieces, keep, strict=True) if k]
         summary["inside_lumen_components"] = float(n_before_lumen - len(pieces))
     if contrast.enhanced:
         # Undiluted contrast in the vein it was injected through (calcdx.masks.injected)
@@ -847,6 +859,8 @@ def detect_lesions(
             )
         )
     summary["lesions"] = float(len(lesions))
+    if beside_job is not None:
+        beside_job.result()
     return Detection(
         label_map=label_map, lesions=lesions, body=body, bone=bone, metal=metal,
         contrast=contrast, contrast_regions=regions, summary=summary, stents=stents,

@@ -141,6 +141,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, NamedTuple
 
 import cc3d
@@ -1452,9 +1453,10 @@ def _canal_run_on(hu: NDArray[Any], extra: NDArray[np.bool_], canal: NDArray[np.
     if not touch.any():
         return np.zeros_like(canal)
     at = parts > 0
-    count = np.bincount(parts[at], minlength=n + 1)
-    total = np.bincount(parts[at], weights=np.asarray(hu, dtype=np.float64)[at],
-                        minlength=n + 1)
+    lab = parts[at]
+    count = np.bincount(lab, minlength=n + 1)
+    # the parts' HU cast to float64 at their voxels, not over the whole crop
+    total = np.bincount(lab, weights=np.asarray(hu)[at].astype(np.float64), minlength=n + 1)
     mean = total / np.maximum(count, 1)
     lo, hi = cfg.water_hole_hu
     return np.asarray((touch & (mean >= lo) & (mean <= hi))[parts], dtype=bool)
@@ -1747,7 +1749,8 @@ def _cut_off(hu: NDArray[Any], comp: NDArray[np.bool_], carved: NDArray[np.bool_
     pieces, n = cc3d.connected_components(comp, connectivity=26, return_N=True)
     if n < 2 or not carved.any():
         return none, none
-    size = np.bincount(pieces.ravel(), minlength=n + 1) * vv
+    # the pieces' sizes from their own voxels (label 0, the rest, is never small)
+    size = np.bincount(pieces[comp], minlength=n + 1) * vv
     touch = np.bincount(pieces[box_filter(carved, (1, 1, 1), "max") & comp],
                         minlength=n + 1) > 0
     small = (size < cfg.min_volume_mm3) & touch
@@ -1756,10 +1759,16 @@ def _cut_off(hu: NDArray[Any], comp: NDArray[np.bool_], carved: NDArray[np.bool_
         return none, none
     h = np.asarray(hu)
     at = small[pieces]
+    at_lab = pieces[at]
     peak = np.full(n + 1, -np.inf)
-    np.maximum.at(peak, pieces[at], h[at])
+    np.maximum.at(peak, at_lab, h[at])
     dense = small & (peak >= float(np.median(h[carved])) + cfg.dense_tail_hu)
-    return np.asarray(dense[pieces], dtype=bool), np.asarray((small & ~dense)[pieces], dtype=bool)
+    # placed at the small pieces' voxels only, the rest stays False
+    dense_at = dense[at_lab]
+    out_dense, out_faint = np.zeros_like(comp), np.zeros_like(comp)
+    out_dense[at] = dense_at
+    out_faint[at] = ~dense_at
+    return out_dense, out_faint
 
 
 def _long_or_cut(boxes: Any, n: int, sz: float, cfg: BoneConfig,
@@ -2080,13 +2089,16 @@ def bone_mask(
     cartilage = np.zeros_like(filled)
     if max(sx, sy) <= cfg.lumen_max_voxel_mm:
         # Only where the voxels resolve cortex (as for lumens): at 3 mm it blurs under
-        # mineral_hu + dense_tail_hu and every bone would look cortex-less.
-        cartilage = _cortexless(hu[crop], filled, (sx, sy, sz), cfg)
-        # ... and parts built as calcified cartilage, granules and bands in them
-        # (calcdx.masks.ribcart): a dense granule is no rib's cortex
-        cartilage |= granular_parts(hu[crop], filled, (sx, sy, sz), cfg,
-                                    site=cartilage_site, offset=(int(lo[0]), int(lo[1]),
-                                                                 int(lo[2])))
+        # mineral_hu + dense_tail_hu and every bone would look cortex-less. Cortex-less
+        # parts, and parts built as calcified cartilage, granules and bands in them
+        # (calcdx.masks.ribcart): a dense granule is no rib's cortex. Both read only
+        # `filled` and the HU: at once on two cores (calcdx._threads).
+        cartilage, granular = run_both(
+            partial(_cortexless, hu[crop], filled, (sx, sy, sz), cfg),
+            partial(granular_parts, hu[crop], filled, (sx, sy, sz), cfg, site=cartilage_site,
+                    offset=(int(lo[0]), int(lo[1]), int(lo[2]))))
+        cartilage |= granular
+        del granular
         filled &= ~cartilage
     # Deposits on the cortex: thin parts outside the core grown back by one voxel.
     core = _square_filter(_square_filter(filled, core_r, "min"), core_r, "max") & filled

@@ -499,14 +499,16 @@ def _filled_like_a_lumen(hu: NDArray[np.float32], part: NDArray[np.bool_],
     streak is thin. The outline (holes filled slice by slice) is returned: the fainter
     swirls that a chamber's denser blood encloses are its blood too. None when not.
     """
-    filled = np.zeros_like(part)
-    for k in range(part.shape[2]):
-        filled[:, :, k] = ndi.binary_fill_holes(part[:, :, k])
-    depth = np.zeros(part.shape, dtype=np.float32)
-    for k in range(part.shape[2]):
-        if filled[:, :, k].any():
-            depth[:, :, k] = ndi.distance_transform_edt(
-                np.pad(filled[:, :, k], 1), sampling=spacing_xy)[1:-1, 1:-1]
+    from calcdx.masks.bone import fill_holes_2d_3d  # bone imports this module
+
+    # holes filled slice by slice, as binary_fill_holes of each slice fills them
+    filled = fill_holes_2d_3d(part, three_d=False)
+    # in-plane depth slice by slice (each slice padded in-plane by background), as one
+    # transform: every other slice lies 1e9 mm away, so each voxel's nearest background
+    # is in its own slice, at the same distance
+    depth = np.asarray(ndi.distance_transform_edt(
+        np.pad(filled, ((1, 1), (1, 1), (0, 0))), sampling=(*spacing_xy, 1e9)
+    )[1:-1, 1:-1], dtype=np.float32)
     deepest = float(depth.max())
     if deepest < cfg.mixing_min_depth_mm:
         return None
