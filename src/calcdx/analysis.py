@@ -27,7 +27,7 @@ from calcdx.masks.bone import BoneConfig, BoneResult
 from calcdx.masks.contrast import ContrastConfig
 from calcdx.masks.exclusions import ContrastAssessment, MetalObject
 from calcdx.masks.grid import box_overlap
-from calcdx.masks.injected import InjectedVeinConfig
+from calcdx.masks.injected import DenseContrastConfig, InjectedVeinConfig
 from calcdx.masks.lumen import LumenConfig
 from calcdx.masks.metal import StentConfig, StreakConfig
 from calcdx.masks.region import RegionConfig, RegionSpan, body_regions
@@ -118,6 +118,10 @@ class AnalysisParameters(BaseModel):
         default_factory=InjectedVeinConfig,
         description="enhanced studies: undiluted contrast in the injected vein "
         "(calcdx.masks.injected)")
+    dense_contrast: DenseContrastConfig = Field(
+        default_factory=DenseContrastConfig,
+        description="enhanced studies: contrast medium as dense as metal, in the lumen it "
+        "fills, is not metal (calcdx.masks.injected)")
     contrast_min_volume_mm3: float = 2000.0
     contrast_small_min_volume_mm3: float = 200.0
     contrast_min_area_mm2: float = Field(

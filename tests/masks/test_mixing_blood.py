@@ -136,6 +136,19 @@ def test_cta_caval_column_and_right_atrium_are_not_skeleton_nor_lesions():
     # measured: 2 % and 0.5 % (before mixing blood left the mineral: 100 % and 100 %)
     assert bone[svc].mean() < 0.1
     assert bone[atrium].mean() < 0.05
+    # the caval column's undiluted contrast (up to 3,209 HU) is not metal
+    # (calcdx.masks.injected.dense_contrast); the sternal wires in front stay metal
+    pts = np.c_[det.metal.points_mm, np.ones(len(det.metal.points_mm))]
+    metal_ijk = np.rint((np.linalg.inv(vol.affine) @ pts.T)[:3].T).astype(int)
+    assert len(metal_ijk) > 0
+    # the column: the region at half the metal threshold holding the box's densest voxel
+    # (the few dots in the fat beside it, surgical clips or wires, stay metal)
+    lab, _ = ndi.label(hu >= 1250, structure=np.ones((3, 3, 3)))
+    densest = np.unravel_index(np.argmax(np.where(svc, hu, -np.inf)), hu.shape)
+    column = lab == lab[densest]
+    assert not column[tuple(metal_ijk.T)].any()
+    assert det.summary["dense_contrast_volume_mm3"] >= (
+        np.count_nonzero(column & svc & (hu >= 2500)) * abs(np.linalg.det(vol.affine[:3, :3])))
     lumen = det.blood_pool_lumen
     assert lumen is not None
     for les in det.lesions:  # nothing reported lies in the cardiac blood

@@ -88,7 +88,7 @@ from calcdx.masks.exclusions import (
     density_summary,
     find_metal,
 )
-from calcdx.masks.injected import injected_vein
+from calcdx.masks.injected import dense_contrast, injected_vein
 from calcdx.masks.lumen import (
     LumenMask,
     blood_pool_lumen,
@@ -635,6 +635,14 @@ def detect_lesions(
 
     report("metal", 0.25)
     is_metal = hu_v >= params.metal_hu
+    phase = phase_job.result()
+    if phase.enhanced and is_metal.any():
+        # undiluted contrast as dense as metal, in the lumen it fills (calcdx.masks.injected)
+        at = np.flatnonzero(is_metal)
+        iodine = dense_contrast(hu, ijk[at], spacing, params.metal_hu,
+                                config=params.dense_contrast)
+        is_metal[at[iodine]] = False
+        summary["dense_contrast_volume_mm3"] = float(iodine.sum()) * vv
     drop_v, metal_stents = _metal_stents(ijk, hu_v, is_metal, affine, spacing, params)
     metal = find_metal(
         ijk[is_metal & ~drop_v], hu_v[is_metal & ~drop_v], affine, vv,
@@ -666,7 +674,6 @@ def detect_lesions(
 
     report("contrast phase", 0.3)
     agent = meta.get("contrast_agent") or meta.get("contrast_route")
-    phase = phase_job.result()
     if anatomy is not None:
         lumen_v = anatomy.lumen_exclusion(ijk, hu_v, hu, enhanced=phase.enhanced,
                                           plaque_delta_hu=params.plaque_delta_hu)
